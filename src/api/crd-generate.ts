@@ -1,0 +1,27 @@
+// `npm run crds` writes the generated files; `npm run crds:check` fails when they are stale.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { renderCRDYAML } from './crd.ts';
+import { renderTypes } from './typegen.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const outputs: Record<string, string> = {
+  'crds/haloadbalancer.yaml': renderCRDYAML(),
+  'src/api/types.generated.ts': renderTypes(),
+};
+
+const mode = process.argv[2];
+let stale = 0;
+for (const [path, content] of Object.entries(outputs)) {
+  let current: string | undefined;
+  try { current = readFileSync(root + path, 'utf8'); } catch { current = undefined; }
+  if (current === content) continue;
+  if (mode === '--write') {
+    writeFileSync(root + path, content);
+    console.log(`wrote ${path}`);
+  } else {
+    console.error(`${path} is stale: run npm run crds`);
+    stale++;
+  }
+}
+process.exit(stale ? 1 : 0);

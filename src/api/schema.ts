@@ -1,0 +1,265 @@
+// The one source of truth for the HALoadBalancer API (halb.dev/v1alpha1).
+// `npm run crds` turns it into crds/haloadbalancer.yaml and src/api/types.generated.ts;
+// `npm run crds:check` fails when either is stale. The schema is structural (every node
+// has a type, no additionalProperties next to properties), so the API server can prune
+// and default with it. Patterns avoid look-arounds: the API server uses RE2.
+
+export interface JSONSchemaProps {
+  type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
+  description?: string;
+  properties?: Record<string, JSONSchemaProps>;
+  required?: string[];
+  items?: JSONSchemaProps;
+  enum?: readonly (string | number)[];
+  default?: unknown;
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
+}
+
+export const GROUP = 'halb.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'HALoadBalancer';
+export const PLURAL = 'haloadbalancers';
+export const SINGULAR = 'haloadbalancer';
+export const SHORT_NAMES = ['halb'];
+
+// Names of generated TypeScript interfaces, keyed by the schema node they describe.
+// A type used in several places carries its own doc; otherwise the node's description serves.
+export const typeNames = new WeakMap<JSONSchemaProps, { name: string; doc?: string }>();
+
+function named(name: string, schema: JSONSchemaProps, doc?: string): JSONSchemaProps {
+  typeNames.set(schema, doc === undefined ? { name } : { name, doc });
+  return schema;
+}
+
+type Extra = Omit<JSONSchemaProps, 'type'>;
+
+function object(description: string, properties: Record<string, JSONSchemaProps>, required: string[] = [], extra: Extra = {}): JSONSchemaProps {
+  return { type: 'object', description, properties, ...(required.length ? { required } : {}), ...extra };
+}
+function string(description: string, extra: Extra = {}): JSONSchemaProps {
+  return { type: 'string', description, ...extra };
+}
+function integer(description: string, minimum: number, maximum: number, extra: Extra = {}): JSONSchemaProps {
+  return { type: 'integer', description, minimum, maximum, ...extra };
+}
+function boolean(description: string, defaultValue: boolean): JSONSchemaProps {
+  return { type: 'boolean', description, default: defaultValue };
+}
+function array(description: string, items: JSONSchemaProps, extra: Extra = {}): JSONSchemaProps {
+  return { type: 'array', description, items, ...extra };
+}
+function stringEnum(description: string, values: readonly string[], defaultValue?: string): JSONSchemaProps {
+  return { type: 'string', description, enum: values, ...(defaultValue === undefined ? {} : { default: defaultValue }) };
+}
+function mapList(description: string, items: JSONSchemaProps, minItems: number, maxItems: number): JSONSchemaProps {
+  return array(description, items, { minItems, maxItems, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] });
+}
+
+// Regular expressions, shared with semantic validation and the renderer's own guards.
+const octet = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+export const patterns = {
+  dns1123Label: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  dns1123Subdomain: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  secretKey: '^[-._a-zA-Z0-9]+$',
+  ipv4: `^(${octet}\\.){3}${octet}$`,
+  ipv4OrEmpty: `^((${octet}\\.){3}${octet})?$`,
+  cidr: `^(${octet}\\.){3}${octet}/(3[0-2]|[12]?[0-9])$`,
+  // An IPv4 address also matches; semantic validation then checks that it is a valid one.
+  hostOrIPv4: '^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$',
+  pathPrefix: '^/[^\\x00-\\x20\\x7f{}#"\'\\\\]*$',
+  region: '^[a-z]{3}[0-9]$',
+  slug: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  sshKey: '^([0-9]{1,12}|[0-9a-f]{2}(:[0-9a-f]{2}){15})$',
+  doTag: '^[A-Za-z0-9_:-]+$',
+  doTagOrEmpty: '^[A-Za-z0-9_:-]*$',
+  uuidOrEmpty: '^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$',
+  balanceParam: '^[A-Za-z0-9_.-]*$',
+  conditionType: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$',
+  conditionReason: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+} as const;
+
+// Node names are `<object name>-<index>` and become droplet names, DigitalOcean tags and, in
+// the sandbox, network-namespace names; 40 characters keeps all of them within their limits.
+export const MAX_OBJECT_NAME_LENGTH = 40;
+
+const dnsLabel = (description: string) => string(description, { pattern: patterns.dns1123Label, minLength: 1, maxLength: 63 });
+const port = (description: string, extra: Extra = {}) => integer(description, 1, 65535, extra);
+
+const secretKeySelector = (description: string) =>
+  named('SecretKeySelector', object(description, {
+    name: string('Name of the Secret, in the HALoadBalancer\'s namespace.', { pattern: patterns.dns1123Subdomain, minLength: 1, maxLength: 253 }),
+    key: string('Key within the Secret\'s data.', { pattern: patterns.secretKey, minLength: 1, maxLength: 253 }),
+  }, ['name', 'key']), 'Selects a key of a Secret in the HALoadBalancer\'s namespace.');
+
+const credentials = named('Credentials', object('Secrets the operator reads. Tokens and keys never appear in the spec itself.', {
+  tokenSecretRef: secretKeySelector('The operator\'s DigitalOcean API token (droplet, reserved_ip, tag, firewall and ssh_key scopes).'),
+  failoverTokenSecretRef: secretKeySelector('The token written to the load-balancer droplets for the failover script. Defaults to tokenSecretRef, with a warning condition: a token scoped to reserved_ip alone is safer on the hosts.'),
+  sshKeySecretRef: secretKeySelector('The operator\'s SSH private key (kubernetes.io/ssh-auth key ssh-privatekey). The operator registers its public half with DigitalOcean.'),
+}, ['tokenSecretRef', 'sshKeySecretRef']));
+
+const droplets = named('DropletsSpec', object('The load-balancer droplets.', {
+  count: integer('Number of load-balancer nodes.', 2, 5, { default: 2 }),
+  size: string('DigitalOcean size slug.', { pattern: patterns.slug, maxLength: 64, default: 's-1vcpu-1gb' }),
+  image: string('DigitalOcean image slug or id. Ubuntu 24.04 ships keepalived 2.2.8 and HAProxy 2.8.', { pattern: patterns.slug, maxLength: 64, default: 'ubuntu-24-04-x64' }),
+  sshKeys: array('Extra DigitalOcean SSH keys (ids or MD5 fingerprints) for people. The operator adds its own key.',
+    string('An SSH key id or fingerprint.', { pattern: patterns.sshKey }), { maxItems: 20, default: [] }),
+  tags: array('Extra DigitalOcean tags for the load-balancer droplets.',
+    string('A DigitalOcean tag.', { pattern: patterns.doTag, minLength: 1, maxLength: 255 }), { maxItems: 20, default: [] }),
+}, [], { default: {} }));
+
+const floatingIP = named('FloatingIPSpec', object('The reserved (floating) IP that clients use.', {
+  address: string('Adopt this existing reserved IPv4. Empty: the operator creates one in the region.', { pattern: patterns.ipv4OrEmpty, default: '' }),
+  reclaimPolicy: stringEnum('What happens to the reserved IP when the HALoadBalancer is deleted.', ['Retain', 'Delete'], 'Retain'),
+}, [], { default: {} }));
+
+const route = named('RouteSpec', object('Send requests whose path begins with pathPrefix to backend. The first match wins.', {
+  pathPrefix: string('Path prefix, for example /api/.', { pattern: patterns.pathPrefix, minLength: 1, maxLength: 1024 }),
+  backend: dnsLabel('Name of a backend in spec.backends.'),
+}, ['pathPrefix', 'backend']));
+
+const tls = named('TLSSpec', object('TLS termination on the load balancers.', {
+  secretRef: named('LocalObjectReference', object('A kubernetes.io/tls Secret with tls.crt and tls.key (cert-manager\'s Certificates produce these).', {
+    name: string('Name of the Secret.', { pattern: patterns.dns1123Subdomain, minLength: 1, maxLength: 253 }),
+  }, ['name'])),
+  port: port('The TLS port.', { default: 443 }),
+  redirectHTTP: boolean('Redirect plain-HTTP requests on the frontend port to https.', false),
+}, ['secretRef']));
+
+const frontend = named('FrontendSpec', object('One HAProxy frontend, bound on every node\'s anchor IPv4, where DigitalOcean delivers reserved-IP traffic.', {
+  name: dnsLabel('Frontend name.'),
+  port: port('The listening port.'),
+  protocol: stringEnum('http: layer-7 proxying with routes; tcp: layer-4 passthrough.', ['http', 'tcp'], 'http'),
+  tls: tls,
+  routes: array('Path routes, http only. The first match wins.', route, { maxItems: 100, 'x-kubernetes-list-type': 'atomic' }),
+  defaultBackend: dnsLabel('Backend for requests no route matches.'),
+}, ['name', 'port', 'defaultBackend']));
+
+const healthCheck = named('HealthCheckSpec', object('Active health check of every server.', {
+  protocol: stringEnum('http sends GET path and expects 2xx or 3xx; tcp checks that a connection opens.', ['http', 'tcp'], 'tcp'),
+  path: string('Path for http checks.', { pattern: patterns.pathPrefix, maxLength: 1024, default: '/' }),
+  intervalSeconds: integer('Seconds between checks.', 1, 3600, { default: 2 }),
+  rise: integer('Consecutive successes before a server is up.', 1, 100, { default: 2 }),
+  fall: integer('Consecutive failures before a server is down.', 1, 100, { default: 3 }),
+}, [], { default: {} }));
+
+const server = named('ServerSpec', object('A static backend server.', {
+  name: dnsLabel('Server name, unique within the backend.'),
+  address: string('IPv4 address or DNS name.', { pattern: patterns.hostOrIPv4, minLength: 1, maxLength: 253 }),
+  port: port('Port; unset means the backend\'s port.'),
+}, ['name', 'address']));
+
+export const balanceAlgorithms = ['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri', 'url_param', 'hdr', 'rdp-cookie', 'random'] as const;
+export const balanceAlgorithmsWithParam = ['url_param', 'hdr', 'rdp-cookie'] as const;
+export const httpOnlyBalanceAlgorithms = ['uri', 'url_param', 'hdr'] as const;
+
+const backend = named('BackendSpec', object('One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag.', {
+  name: dnsLabel('Backend name.'),
+  balance: stringEnum('HAProxy balance algorithm.', balanceAlgorithms, 'roundrobin'),
+  balanceParam: string('The parameter of url_param (a query parameter), hdr (a header name) or rdp-cookie (a cookie name).', { pattern: patterns.balanceParam, maxLength: 64, default: '' }),
+  port: port('Default port of the servers.', { default: 80 }),
+  maxconnPerServer: integer('Concurrent connections each server accepts; excess requests queue in HAProxy. 0 means no limit.', 0, 1000000, { default: 0 }),
+  healthCheck: healthCheck,
+  stickySessions: boolean('Cookie-based session affinity (http only).', false),
+  proxyProtocol: boolean('Send PROXY protocol v2 to the servers.', false),
+  servers: mapList('Static servers.', server, 0, 100),
+  dropletTag: string('Also balance over every droplet with this DigitalOcean tag, by its private IPv4.', { pattern: patterns.doTagOrEmpty, maxLength: 255, default: '' }),
+  restrictToLoadBalancers: boolean('Keep a DigitalOcean Cloud Firewall on the tagged droplets that admits port only from the load-balancer droplets.', false),
+}, ['name']));
+
+const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepalived on the nodes decides who is MASTER; the operator only observes.', {
+  advertIntervalSeconds: { type: 'number', description: 'VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds.', minimum: 0.01, maximum: 40.95 },
+  preempt: boolean('A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage.', false),
+  virtualRouterID: integer('VRRP virtual_router_id. 0: derived from the object\'s UID.', 0, 255, { default: 0 }),
+  authSecretRef: secretKeySelector('VRRP PASS authentication (VRRPv2 only; at most 8 characters).'),
+}, [], { default: {} }));
+
+const cidrList = (description: string) =>
+  array(description, string('An IPv4 CIDR.', { pattern: patterns.cidr }), { maxItems: 50, default: [] });
+
+const access = named('AccessSpec', object('Host firewall (nftables) on the load-balancer nodes. DigitalOcean Cloud Firewalls cannot pass VRRP, so the hosts filter themselves.', {
+  sshSourceCIDRs: cidrList('Who may SSH to the nodes; must include the operator\'s source address. Empty: open to all, flagged by the condition SSHExposed=True.'),
+  metricsSourceCIDRs: cidrList('Who may scrape HAProxy metrics. Empty: the VPC only.'),
+}, [], { default: {} }));
+
+export const specSchema = named('HALoadBalancerSpec', object('Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean.', {
+  region: string('DigitalOcean region slug, for example nyc3.', { pattern: patterns.region }),
+  vpcUUID: string('VPC to place the droplets in. Empty: the region\'s default VPC.', { pattern: patterns.uuidOrEmpty, default: '' }),
+  credentials,
+  droplets,
+  floatingIP,
+  frontends: mapList('HAProxy frontends.', frontend, 1, 32),
+  backends: mapList('HAProxy backends.', backend, 1, 64),
+  failover,
+  access,
+}, ['region', 'credentials', 'frontends', 'backends']));
+
+const timestamp = (description: string) => string(description, { format: 'date-time' });
+
+const condition = named('Condition', object('A metav1.Condition.', {
+  type: string('Condition type, CamelCase.', { pattern: patterns.conditionType, maxLength: 316 }),
+  status: stringEnum('True, False or Unknown.', ['True', 'False', 'Unknown']),
+  observedGeneration: integer('metadata.generation this condition was set from.', 0, Number.MAX_SAFE_INTEGER, { format: 'int64' }),
+  lastTransitionTime: timestamp('When status last changed.'),
+  reason: string('CamelCase reason.', { pattern: patterns.conditionReason, minLength: 1, maxLength: 1024 }),
+  message: string('Human-readable detail.', { maxLength: 32768 }),
+}, ['type', 'status', 'lastTransitionTime', 'reason', 'message']));
+
+export const vrrpStates = ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const;
+
+const nodeStatus = named('NodeStatus', object('What the operator last observed of one load-balancer node.', {
+  name: string('Node name: <object name>-<index>.'),
+  dropletID: integer('DigitalOcean droplet id.', 0, Number.MAX_SAFE_INTEGER, { format: 'int64' }),
+  publicIPv4: string('Public IPv4.'),
+  privateIPv4: string('VPC IPv4, used for VRRP.'),
+  anchorIPv4: string('Anchor IPv4, where DigitalOcean delivers reserved-IP traffic.'),
+  vrrpState: stringEnum('keepalived state, read from the host.', vrrpStates),
+  configHash: string('sha256 of the files the operator last applied.'),
+  lastSyncTime: timestamp('When the operator last read this node.'),
+}, ['name']));
+
+export const statusSchema = named('HALoadBalancerStatus', object('Observed state, written by the operator.', {
+  observedGeneration: integer('metadata.generation the status reflects.', 0, Number.MAX_SAFE_INTEGER, { format: 'int64' }),
+  floatingIP: string('The reserved IPv4.'),
+  activeNode: string('The node holding the reserved IP, as DigitalOcean reports it.'),
+  nodesReady: string('Ready nodes out of desired, for example 2/2. Added so kubectl get -o wide can show it in one column.'),
+  nodes: array('Per-node observations.', nodeStatus, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+  lastFailover: named('FailoverRecord', object('The last change of activeNode.', {
+    time: timestamp('When the change was observed.'),
+    from: string('Previous holder.'),
+    to: string('New holder.'),
+  })),
+  conditions: array('Ready, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed.', condition,
+    { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+}));
+
+// metadata may only constrain name and generateName in a CRD.
+export const metadataSchema: JSONSchemaProps = object('Standard object metadata.', {
+  name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`, { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
+});
+
+export const rootSchema = named('HALoadBalancerFields', object('A highly available HAProxy + keepalived load balancer on DigitalOcean, with a reserved IP that follows the VRRP MASTER.', {
+  apiVersion: string('API version: halb.dev/v1alpha1.'),
+  kind: string('HALoadBalancer.'),
+  metadata: metadataSchema,
+  spec: specSchema,
+  status: statusSchema,
+}, ['spec']));
+
+export const printerColumns = [
+  { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Ready condition' },
+  { name: 'Floating-IP', type: 'string', jsonPath: '.status.floatingIP', description: 'The reserved IP' },
+  { name: 'Active', type: 'string', jsonPath: '.status.activeNode', description: 'Node holding the reserved IP' },
+  { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Nodes', type: 'string', jsonPath: '.status.nodesReady', description: 'Ready nodes / desired', priority: 1 },
+  { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', description: 'Ready condition message', priority: 1 },
+] as const;

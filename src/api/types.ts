@@ -1,0 +1,43 @@
+// The HALoadBalancer object as the operator and the CLI handle it. Spec and status types are
+// generated from schema.ts (types.generated.ts); this file adds the Kubernetes envelope.
+import type { HALoadBalancerSpec, HALoadBalancerSpecInput, HALoadBalancerStatus } from './types.generated.ts';
+
+export type * from './types.generated.ts';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+}
+
+/** An HALoadBalancer after the API server's defaulting: what the operator reconciles. */
+export interface HALoadBalancer {
+  apiVersion: 'halb.dev/v1alpha1';
+  kind: 'HALoadBalancer';
+  metadata: ObjectMeta;
+  spec: HALoadBalancerSpec;
+  status?: HALoadBalancerStatus;
+}
+
+/** An HALoadBalancer as a user writes it. */
+export interface HALoadBalancerInput {
+  apiVersion: 'halb.dev/v1alpha1';
+  kind: 'HALoadBalancer';
+  metadata: ObjectMeta;
+  spec: HALoadBalancerSpecInput;
+}
+
+/** A Secret, with its data already decoded from base64. */
+export interface SecretData {
+  name: string;
+  namespace?: string;
+  type?: string;
+  data: Record<string, string>;
+}
