@@ -1,0 +1,34 @@
+// Shared argument parsing: node:util parseArgs with a --help flag and errors that say what to do.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses argv; returns undefined after printing the usage when --help was asked for. */
+export function parseCommandArgs<T extends Options>(argv: string[], options: T, usage: string, allowPositionals = false) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${usage}`);
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    console.log(usage);
+    return undefined;
+  }
+  return parsed;
+}
+
+/** Runs a command body, turning usage errors into exit code 2 with the message on stderr. */
+export async function runCommand(body: () => Promise<number> | number): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`halb: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}

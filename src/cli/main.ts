@@ -1,0 +1,37 @@
+// halb's command-line entry. Each subcommand lives in its own module and returns an exit code.
+import { validateCommand } from './validate.ts';
+import { versionCommand } from './version.ts';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { run: Command; summary: string }> = {
+  validate: { run: validateCommand, summary: 'check HALoadBalancer manifests offline (schema and semantic rules)' },
+  version: { run: versionCommand, summary: 'print the halb version' },
+};
+
+export const mainUsage = `Usage: halb <command> [options]
+
+Commands:
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}
+
+Run "halb <command> --help" for a command's options.`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(mainUsage);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') return versionCommand([]);
+  const command = commands[name];
+  if (!command) {
+    console.error(`halb: unknown command ${JSON.stringify(name)}\n\n${mainUsage}`);
+    return 2;
+  }
+  return command.run(rest);
+}
+
+process.exitCode = await main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(`halb: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+});
