@@ -21,6 +21,8 @@ export interface HttpOptions {
   logger: Logger;
   /** Interval between watch bookmarks, when a client asks for them. The real server: ~1 min. */
   bookmarkIntervalMs?: number;
+  /** Called after every request (tests assert request sequences with it). */
+  onRequest?: (r: { method: string; path: string; query: string; code: number }) => void;
 }
 
 interface Req {
@@ -86,13 +88,15 @@ export class KubeHttp {
   private readonly api: KubeApi;
   private readonly log: Logger;
   private readonly bookmarkIntervalMs: number;
-  private readonly watches = new Set<{ def: ResourceDef; end: () => void }>();
+  private readonly watches = new Set<{ def: ResourceDef; end: () => void; expire: () => void }>();
+  private readonly onRequest: HttpOptions['onRequest'];
   serverAddress = '127.0.0.1:6443';
 
   constructor(api: KubeApi, opts: HttpOptions) {
     this.api = api;
     this.log = opts.logger;
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 60_000;
+    this.onRequest = opts.onRequest;
     this.server = createServer((req, res) => void this.handle(req, res));
     api.onResourcesRemoved = (defs) => {
       for (const w of [...this.watches]) if (defs.includes(w.def)) w.end();
@@ -102,6 +106,16 @@ export class KubeHttp {
   /** Ends every open watch (on shutdown) so clients see a clean close. */
   endWatches(): void {
     for (const w of [...this.watches]) w.end();
+  }
+
+  /**
+   * Compacts the history and sends every open watch the in-stream 410 Expired a real server sends
+   * when its watch cache falls behind: clients must relist. Returns the compaction RV.
+   */
+  compactAndExpireWatches(): number {
+    const rv = this.api.store.compact();
+    for (const w of [...this.watches]) w.expire();
+    return rv;
   }
 
   private async handle(raw: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -120,6 +134,7 @@ export class KubeHttp {
       }
     } finally {
       this.log.debug({ method, path: url.pathname, query: url.search, code: res.statusCode, ms: Date.now() - started }, 'served request');
+      this.onRequest?.({ method, path: url.pathname, query: url.search, code: res.statusCode });
     }
   }
 
@@ -161,7 +176,7 @@ export class KubeHttp {
       }
     }
     if (path === '/_emulator/compact' && req.method === 'POST') {
-      return send(res, 200, { resourceVersion: String(this.api.store.compact()) });
+      return send(res, 200, { resourceVersion: String(this.compactAndExpireWatches()) });
     }
     const rp = this.parseResourcePath(segs);
     if (!rp) throw pathNotFound();
@@ -313,19 +328,36 @@ export class KubeHttp {
         else if (before) write('DELETED', ev.object);
       } else if (now) write(ev.type, ev.object);
     };
-    const sub = this.api.store.subscribe(fromRV, onEvent);
+    const expiredLine = (rv: number): string => {
+      const status = new ApiError(410, 'Expired', `too old resource version: ${rv} (${this.api.store.oldestRV() + 1})`).toStatus();
+      return `${JSON.stringify({ type: 'ERROR', object: status })}\n`;
+    };
+    let lastSentRV = fromRV;
+    const sub = this.api.store.subscribe(fromRV, (ev) => {
+      lastSentRV = ev.rv;
+      onEvent(ev);
+    });
     if (!sub) {
-      const status = new ApiError(410, 'Expired', `too old resource version: ${fromRV} (${this.api.store.oldestRV() + 1})`).toStatus();
-      res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      res.end(expiredLine(fromRV));
       return;
     }
     for (const o of initial) write('ADDED', o);
-    for (const ev of sub.replay) onEvent(ev);
+    for (const ev of sub.replay) {
+      lastSentRV = ev.rv;
+      onEvent(ev);
+    }
     const bookmark = (): void => {
       res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: def.kind, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(this.api.store.currentRV()) } } })}\n`);
     };
     const bookmarkTimer = bookmarks ? setInterval(bookmark, this.bookmarkIntervalMs) : undefined;
-    const entry = { def, end: (): void => finish() };
+    const entry = {
+      def,
+      end: (): void => finish(),
+      expire: (): void => {
+        if (!res.writableEnded) res.write(expiredLine(lastSentRV));
+        finish();
+      },
+    };
     let done = false;
     const finish = (): void => {
       if (done) return;

@@ -20,13 +20,18 @@ export interface KubeEmulatorOptions {
   /** Events kept for watch resumption; older resourceVersions get 410 Expired. */
   historyLimit?: number;
   bookmarkIntervalMs?: number;
+  /** Called after every request; tests use it to check request sequences. */
+  onRequest?: (r: { method: string; path: string; query: string; code: number }) => void;
 }
 
 export interface KubeEmulator {
   url: string;
   port: number;
   api: KubeApi;
-  /** Drops the watch history so every older resourceVersion gets 410 (tests of informers). */
+  /**
+   * Drops the watch history and ends open watches with an in-stream 410 Expired, so every client
+   * must relist (tests of informers). Returns the resourceVersion at compaction.
+   */
   compact(): number;
   writeKubeconfig(path: string): void;
   close(): Promise<void>;
@@ -38,7 +43,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
   store.load();
   const api = new KubeApi(store);
   api.bootstrap();
-  const http = new KubeHttp(api, { logger, bookmarkIntervalMs: opts.bookmarkIntervalMs });
+  const http = new KubeHttp(api, { logger, bookmarkIntervalMs: opts.bookmarkIntervalMs, onRequest: opts.onRequest });
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     http.server.once('error', reject);
@@ -56,7 +61,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     url,
     port,
     api,
-    compact: () => store.compact(),
+    compact: () => http.compactAndExpireWatches(),
     writeKubeconfig: (path) => writeKubeconfig(path, url),
     async close() {
       if (closed) return;
