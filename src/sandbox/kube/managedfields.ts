@@ -252,7 +252,8 @@ export function serverSideApply(live: Record<string, unknown> | undefined, appli
   for (const e of newEntries) if (!isMine(e)) for (const p of fromFieldsV1(e.fieldsV1)) ownedByOthers.add(p);
   const result = structuredClone(live ?? {}) as Record<string, unknown>;
   const toRemove = [...previouslyApplied].filter((p) => !appliedFields.has(p) && ![...ownedByOthers].some((o) => o === p || o.startsWith(p + SEP)));
-  toRemove.sort((a, b) => b.split(SEP).length - a.split(SEP).length);
+  // Shallowest first: a dropped list element goes whole, before its fields would make it unfindable.
+  toRemove.sort((a, b) => a.split(SEP).length - b.split(SEP).length);
   for (const p of toRemove) removeAt(result, p.split(SEP));
 
   const merged = applyMerge(result, applied, schema) as Record<string, unknown>;
