@@ -161,6 +161,17 @@ describe('kubectl against the emulator', () => {
     expect((await ok(['get', 'secrets'])).split('\n')[0]).toMatch(/^NAME\s+TYPE\s+DATA\s+AGE$/);
   });
 
+  it('accepts the protobuf bodies kubectl create sends for built-ins', async () => {
+    expect(await ok(['create', 'namespace', 'team-a'])).toBe('namespace/team-a created\n');
+    expect(await ok(['-n', 'team-a', 'create', 'secret', 'generic', 'vrrp', '--from-literal=password=s3cr3t!', '--type=halb.dev/vrrp'])).toBe('secret/vrrp created\n');
+    expect(await ok(['-n', 'team-a', 'create', 'configmap', 'cfg', '--from-literal=a=1', '--from-literal=b=2'])).toBe('configmap/cfg created\n');
+    const secret = JSON.parse(await ok(['-n', 'team-a', 'get', 'secret', 'vrrp', '-o', 'json'])) as { type: string; data: Record<string, string> };
+    expect([secret.type, Buffer.from(secret.data.password!, 'base64').toString()]).toEqual(['halb.dev/vrrp', 's3cr3t!']);
+    expect(await ok(['-n', 'team-a', 'get', 'cm', 'cfg', '-o', 'jsonpath={.data}'])).toBe('{"a":"1","b":"2"}');
+    expect(await ok(['delete', 'namespace', 'team-a'])).toBe('namespace "team-a" deleted\n');
+    expect((await h.kubectl(['-n', 'team-a', 'get', 'cm', 'cfg'])).stderr).toContain('not found');
+  });
+
   it('keeps namespaces, duplicates and dry runs honest', async () => {
     const r = await h.kubectl(['apply', '-n', 'nope', '-f', WEB]);
     expect(r.stderr).toContain('namespaces "nope" not found');

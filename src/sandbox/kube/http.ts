@@ -11,6 +11,7 @@ import { ApiError, badRequest, methodNotAllowed, pathNotFound } from './errors.t
 import type { ResourceDef } from './resources.ts';
 import { apiVersionOf } from './resources.ts';
 import type { KubeObject, StoreEvent } from './store.ts';
+import { PROTOBUF_CONTENT_TYPE, decodeKubeProtobuf } from './protobuf.ts';
 import { buildTable } from './table.ts';
 
 const JSON_TYPE = 'application/json';
@@ -30,6 +31,7 @@ interface Req {
   url: URL;
   headers: IncomingMessage['headers'];
   body: string;
+  raw: Buffer;
 }
 
 function wantsTable(accept: string | undefined): boolean {
@@ -50,7 +52,7 @@ function sendError(res: ServerResponse, err: ApiError): void {
   send(res, err.code, err.toStatus());
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -61,12 +63,15 @@ function readBody(req: IncomingMessage): Promise<string> {
         req.destroy();
       } else chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
-function parseJSONBody(body: string): unknown {
+/** The request body as an object: JSON, or the Kubernetes protobuf kubectl uses for built-ins. */
+function parseBody(req: Req): unknown {
+  if ((req.headers['content-type'] ?? '').startsWith(PROTOBUF_CONTENT_TYPE) && req.raw.length > 0) return decodeKubeProtobuf(req.raw);
+  const body = req.body;
   if (body.trim() === '') return undefined;
   try {
     return JSON.parse(body);
@@ -123,8 +128,8 @@ export class KubeHttp {
     const url = new URL(raw.url ?? '/', 'http://localhost');
     const method = raw.method ?? 'GET';
     try {
-      const body = method === 'GET' || method === 'HEAD' ? '' : await readBody(raw);
-      await this.route({ method, url, headers: raw.headers, body }, res);
+      const rawBody = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(raw);
+      await this.route({ method, url, headers: raw.headers, body: rawBody.toString('utf8'), raw: rawBody }, res);
     } catch (err) {
       if (err instanceof ApiError) sendError(res, err);
       else {
@@ -259,12 +264,12 @@ export class KubeHttp {
       }
       case 'POST': {
         if (name) throw methodNotAllowed();
-        const r = this.api.create(def, namespace, parseJSONBody(req.body), this.writeOptions(req));
+        const r = this.api.create(def, namespace, parseBody(req), this.writeOptions(req));
         return send(res, r.code, r.body, JSON_TYPE, r.warnings);
       }
       case 'PUT': {
         if (!name) throw methodNotAllowed();
-        const r = this.api.update(def, namespace, name, parseJSONBody(req.body), this.writeOptions(req), subresource, { put: true });
+        const r = this.api.update(def, namespace, name, parseBody(req), this.writeOptions(req), subresource, { put: true });
         return send(res, r.code, r.body, JSON_TYPE, r.warnings);
       }
       case 'PATCH': {
@@ -275,7 +280,7 @@ export class KubeHttp {
       }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed();
-        const opts = parseJSONBody(req.body);
+        const opts = parseBody(req);
         const dryRun = q.getAll('dryRun').length > 0 || (Array.isArray((opts as { dryRun?: unknown } | undefined)?.dryRun) && ((opts as { dryRun: unknown[] }).dryRun.length > 0));
         if (!name) {
           const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
