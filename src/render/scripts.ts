@@ -52,7 +52,7 @@ export function renderFailoverScript(input: FailoverScriptInput): string {
   const tokenFile = guard.filePath('paths.failoverToken', input.tokenFile);
   const logFile = guard.filePath('paths.failoverLog', input.logFile);
   const stateFile = guard.filePath('paths.vrrpStateFile', input.stateFile);
-  const deadline = guard.integer('settings.failoverDeadlineSeconds', input.deadlineSeconds, 5, 3600);
+  const deadline = guard.integer('settings.failoverDeadlineSeconds', input.deadlineSeconds, 1, 3600);
   return `#!/bin/sh
 # Rendered by halb. Moves the reserved IP to this droplet through the DigitalOcean API.
 # keepalived runs it on MASTER (through the notify script) and when a MASTER hears a
