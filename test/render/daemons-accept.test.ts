@@ -5,14 +5,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAndValidate } from '../../src/api/manifests.ts';
 import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
+import { renderCommand } from '../../src/cli/render.ts';
 import { writeNodes } from '../../src/render/output.ts';
 import { defaultSettings, placeholderFacts, renderNodes } from '../../src/render/render.ts';
 import type { ObservedFacts } from '../../src/render/types.ts';
-import { baseSecrets, installedVersions, makeLB, TOKEN } from './helpers.ts';
+import { baseSecrets, installedVersions, makeLB } from './helpers.ts';
 
 const NS = `hrtv${process.pid}`;
 const versions = installedVersions();
@@ -69,30 +70,34 @@ function matrix(): Case[] {
   return cases;
 }
 
-function examples(): Case[] {
-  const dir = 'examples';
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f));
-  return files.map((file) => {
-    const { loadBalancers, secrets, problems } = loadAndValidate([file, 'examples/credentials/secrets.yaml']);
-    if (problems.length) throw new Error(`${file}: ${JSON.stringify(problems)}`);
-    const lb = loadBalancers[0]!.object;
-    const ref = lb.spec.credentials.failoverTokenSecretRef ?? lb.spec.credentials.tokenSecretRef;
-    // The examples carry placeholder tokens; a real-looking one stands in.
-    const withToken = secrets.map((s) => (s.name === ref.name ? { ...s, data: { ...s.data, [ref.key]: TOKEN } } : s));
-    const observed = { ...placeholderFacts(lb), taggedDroplets: { web: [{ name: 'tagged-web-1', privateIPv4: '10.10.0.51' }] } };
-    return { name: `example ${file}`, lb, secrets: withToken, observed };
-  });
-}
-
-const cases = [...examples(), ...matrix()];
+const EXAMPLES = readdirSync('examples').filter((f) => f.endsWith('.yaml')).sort().map((f) => join('examples', f));
+const cases = matrix();
 const root = mkdtempSync(join(tmpdir(), 'hrt-accept-'));
 const results = new Map<string, { tool: string; rc: number; output: string }[]>();
+/** Node directories written by `halb render` for each example. */
+const exampleDirs = new Map<string, string[]>();
+
+/** Every example goes through `halb render` itself, for the versions installed here. */
+async function renderExamples(): Promise<void> {
+  for (const [i, file] of EXAMPLES.entries()) {
+    const { loadBalancers } = loadAndValidate([file]);
+    const lb = loadBalancers[0]!.object;
+    const facts = join(root, `example${i}.json`);
+    writeFileSync(facts, JSON.stringify({ ...placeholderFacts(lb), taggedDroplets: { web: [{ name: 'tagged-web-1', privateIPv4: '10.10.0.51' }] } }));
+    const out = join(root, `example${i}`);
+    const code = await renderCommand(['-f', file, '--out', out, '--observed', facts, '--keepalived-version', versions.keepalived, '--haproxy-version', versions.haproxy]);
+    if (code !== 0) throw new Error(`halb render -f ${file} exited ${code}`);
+    exampleDirs.set(file, readdirSync(out).sort().map((node) => join(out, node)));
+  }
+}
+
 
 function sh(command: string): void {
   execFileSync('sh', ['-c', command], { stdio: 'pipe' });
 }
 
-beforeAll(() => {
+beforeAll(async () => {
+  await renderExamples();
   sh(`ip netns del ${NS} 2>/dev/null || true`);
   sh(`ip netns add ${NS}`);
   sh(`ip -n ${NS} link set lo up`);
@@ -102,7 +107,7 @@ beforeAll(() => {
     sh(`ip -n ${NS} addr add 10.10.0.${11 + i}/24 dev eth1 && ip -n ${NS} addr add 10.20.0.${11 + i}/24 dev eth0`);
   }
 
-  const nodeDirs: string[] = [];
+  const nodeDirs: string[] = [...exampleDirs.values()].flat();
   const settings = defaultSettings({ defaultVersions: versions });
   cases.forEach((c, i) => {
     const nodes = renderNodes({ lb: c.lb, secrets: c.secrets, observed: c.observed ?? placeholderFacts(c.lb), settings });
@@ -139,6 +144,16 @@ done
 afterAll(() => {
   sh(`ip netns del ${NS} 2>/dev/null || true`);
   rmSync(root, { recursive: true, force: true });
+});
+
+describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${versions.haproxy}) accept what halb render writes for`, () => {
+  it.each(EXAMPLES)('%s', (file) => {
+    const dirs = exampleDirs.get(file) ?? [];
+    expect(dirs.length).toBeGreaterThanOrEqual(2);
+    const checks = results.get(dirname(dirs[0]!)) ?? [];
+    expect(checks.length).toBe(dirs.length * 2);
+    for (const check of checks) expect({ check: check.tool, rc: check.rc, output: check.output }).toMatchObject({ rc: 0 });
+  });
 });
 
 describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${versions.haproxy}) accept the rendered files`, () => {
