@@ -1,6 +1,5 @@
 // keepalived.conf for one node: one vrrp_instance for the HALoadBalancer, unicast over the VPC,
 // a check that HAProxy answers, and notify scripts that record the state and claim the IP.
-import { HEALTH_URI } from './haproxy.ts';
 import * as guard from './guard.ts';
 import type { KeepalivedFeatures } from './versions.ts';
 
@@ -22,7 +21,7 @@ export interface KeepalivedNodeInput {
   privateIPv4: string;
   peerIPv4s: string[];
   vrrp: VRRPSettings;
-  healthPort: number;
+  checkScript: string;
   notifyScript: string;
   failoverScript: string;
   features: KeepalivedFeatures;
@@ -76,11 +75,12 @@ export function renderKeepalivedConfig(input: KeepalivedNodeInput): string {
     '',
     '# HAProxy serving, checked over HTTP: no process-name lookup, which Debian\'s keepalived resolves wrongly.',
     'vrrp_script halb_haproxy_serving {',
-    `    script "/usr/bin/curl -fsS -o /dev/null -m 0.8 http://127.0.0.1:${input.healthPort}${HEALTH_URI}"`,
-    // Whole seconds: keepalived 2.2.7 takes no fractions here. Two misses put the node in FAULT.
+    `    script "${input.checkScript}"`,
+    // Whole seconds: keepalived 2.2.7 takes no fractions here. The script retries once itself,
+    // so one failed run means HAProxy is not serving and the node goes FAULT at once.
     '    interval 1',
     '    timeout 1',
-    '    fall 2',
+    '    fall 1',
     '    rise 2',
     '}',
     '',

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import type { HALoadBalancer, SecretData, SecretKeySelector } from '../api/types.ts';
 import { effectiveAdvertInterval, vrrpVersion } from '../api/derived.ts';
 import * as guard from './guard.ts';
-import { renderHAProxyConfig } from './haproxy.ts';
+import { HEALTH_URI, renderHAProxyConfig } from './haproxy.ts';
 import { renderKeepalivedConfig, vrrpSettings } from './keepalived.ts';
-import { renderFailoverScript, renderNotifyScript } from './scripts.ts';
+import { renderCheckScript, renderFailoverScript, renderNotifyScript } from './scripts.ts';
 import { buildPEM } from './tls.ts';
 import type { ObservedFacts, ObservedNode, RenderPaths, RenderSettings, RenderedFile, RenderedNode } from './types.ts';
 import { haproxyFeatures, keepalivedFeatures } from './versions.ts';
@@ -16,6 +16,7 @@ export const DEFAULT_PATHS: RenderPaths = {
   haproxyCertDir: '/etc/haproxy/certs',
   haproxyAdminSocket: '/run/haproxy/admin.sock',
   keepalivedConfig: '/etc/keepalived/keepalived.conf',
+  checkScript: '/etc/keepalived/halb-check.sh',
   notifyScript: '/etc/keepalived/halb-notify.sh',
   failoverScript: '/etc/keepalived/halb-failover.sh',
   failoverToken: '/etc/keepalived/halb-failover.token',
@@ -149,6 +150,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
     stateFile: paths.vrrpStateFile,
     deadlineSeconds: settings.failoverDeadlineSeconds,
   });
+  const checkScript = renderCheckScript(healthPort, HEALTH_URI);
   const notifyScript = renderNotifyScript({ stateFile: paths.vrrpStateFile, failoverScript: paths.failoverScript });
 
   return nodes.map((node, index) => {
@@ -180,7 +182,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
         priority: nodePriority(index),
         preempt: spec.failover.preempt,
       }),
-      healthPort,
+      checkScript: paths.checkScript,
       notifyScript: paths.notifyScript,
       failoverScript: paths.failoverScript,
       features: keepalivedFeatures(`${versionField}.keepalived`, versions.keepalived),
@@ -190,6 +192,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       ...pemFiles,
       // 0600: it may hold the VRRP password.
       { path: paths.keepalivedConfig, mode: 0o600, content: keepalived },
+      { path: paths.checkScript, mode: 0o755, content: checkScript },
       { path: paths.notifyScript, mode: 0o755, content: notifyScript },
       { path: paths.failoverScript, mode: 0o755, content: failoverScript },
       { path: paths.failoverToken, mode: 0o600, content: `${token}\n` },

@@ -36,6 +36,7 @@ export interface RenderPaths {
   haproxyCertDir: string;
   haproxyAdminSocket: string;
   keepalivedConfig: string;
+  checkScript: string;
   notifyScript: string;
   failoverScript: string;
   failoverToken: string;

@@ -44,6 +44,7 @@ async function standIn(scenario: Scenario): Promise<{ port: number; seen: Seen[]
       seen.push({ method: req.method ?? '', path, auth: req.headers.authorization === `Bearer ${TOKEN}`, body });
       const text = (status: number, value: string) => { res.writeHead(status, { 'content-type': 'text/plain' }); res.end(value); };
       const json = (status: number, value: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(value, null, 2)); };
+      if (path === '/healthz') return text(200, 'ok');
       if (path === '/metadata/v1/id') return text(200, String(DROPLET));
       if (path === '/metadata/v1/reserved_ip/ipv4/active') return text(200, scenario.holds ? 'true' : 'false');
       if (path === '/metadata/v1/reserved_ip/ipv4/ip_address') return scenario.holds ? text(200, FIP) : text(404, 'not found');
@@ -74,7 +75,7 @@ async function standIn(scenario: Scenario): Promise<{ port: number; seen: Seen[]
 }
 
 /** Renders the scripts with every path inside a fresh directory, and writes them there. */
-function renderScripts(apiPort: number, metadataPort: number, deadline = 30) {
+function renderScripts(apiPort: number, metadataPort: number, deadline = 30, healthPort = 8405) {
   const dir = mkdtempSync(join(tmpdir(), 'hrt-script-'));
   dirs.push(dir);
   const lb = makeLB('web');
@@ -82,8 +83,10 @@ function renderScripts(apiPort: number, metadataPort: number, deadline = 30) {
     apiBaseURL: `http://127.0.0.1:${apiPort}`,
     metadataBaseURL: `http://127.0.0.1:${metadataPort}`,
     failoverDeadlineSeconds: deadline,
+    healthPort,
     paths: {
       ...defaultSettings().paths,
+      checkScript: join(dir, 'check.sh'),
       notifyScript: join(dir, 'notify.sh'),
       failoverScript: join(dir, 'failover.sh'),
       failoverToken: join(dir, 'token'),
@@ -175,12 +178,11 @@ describe.concurrent('the failover script', () => {
     const metadata = await standIn({});
     const closed = await standIn({});
     servers.pop()!.close();
-    const { dir, log } = renderScripts(closed.port, metadata.port, 2);
+    const { dir, log } = renderScripts(closed.port, metadata.port, 3);
     const result = await run(join(dir, 'failover.sh'));
     expect(result.code).toBe(1);
     expect(result.ms).toBeLessThan(10_000);
-    expect(log()).toContain('API unreachable; retrying in 1s');
-    expect(log()).toMatch(/gave up after \d+s: API unreachable/);
+    expect(log()).toMatch(/gave up after [3-9]s: API unreachable/);
   });
 
   it('stops when keepalived has left MASTER meanwhile', async () => {
@@ -208,5 +210,20 @@ describe('the notify script', () => {
     expect((await run(join(dir, 'notify.sh'), ['MASTER'])).code).toBe(0);
     expect(state()).toBe('MASTER\n');
     expect(readFileSync(join(dir, 'ran'), 'utf8')).toBe('ran\n');
+  });
+});
+
+describe('the check script', () => {
+  it('succeeds while HAProxy answers its health endpoint and fails at once when nothing listens', async () => {
+    const healthy = await standIn({});
+    const { dir } = renderScripts(healthy.port, healthy.port, 30, healthy.port);
+    expect((await run(join(dir, 'check.sh'))).code).toBe(0);
+    expect(healthy.seen.filter((r) => r.path === '/healthz')).toHaveLength(1);
+    const dead = await standIn({});
+    servers.pop()!.close();
+    const { dir: deadDir } = renderScripts(healthy.port, healthy.port, 30, dead.port);
+    const result = await run(join(deadDir, 'check.sh'));
+    expect(result.code).not.toBe(0);
+    expect(result.ms).toBeLessThan(1000);
   });
 });

@@ -62,6 +62,7 @@ describe('determinism', () => {
     expect(Object.fromEntries(node!.files.map((f) => [f.path, f.mode.toString(8)]))).toEqual({
       '/etc/haproxy/certs/www.pem': '600',
       '/etc/haproxy/haproxy.cfg': '644',
+      '/etc/keepalived/halb-check.sh': '755',
       '/etc/keepalived/halb-failover.sh': '755',
       '/etc/keepalived/halb-failover.token': '600',
       '/etc/keepalived/halb-notify.sh': '755',
@@ -148,7 +149,7 @@ describe('keepalived.conf', () => {
       expect(conf).toContain('enable_script_security');
       expect(conf).toContain('script_user root');
       expect(conf).not.toMatch(/pidof|killall/);
-      expect(conf).toContain('script "/usr/bin/curl -fsS -o /dev/null -m 0.8 http://127.0.0.1:8405/healthz"');
+      expect(conf).toContain('vrrp_script halb_haproxy_serving {\n    script "/etc/keepalived/halb-check.sh"\n');
       for (const state of ['MASTER', 'BACKUP', 'FAULT', 'STOP']) expect(conf).toContain(`notify_${state.toLowerCase()} "/etc/keepalived/halb-notify.sh ${state}"`);
       expect(conf).toContain('notify_master_rx_lower_pri "/etc/keepalived/halb-failover.sh"');
     }
