@@ -25,7 +25,7 @@ export const DEFAULT_PATHS: RenderPaths = {
 };
 
 /** Ubuntu 24.04, the default droplet image, ships these. */
-export const DROPLET_VERSIONS = { keepalived: '2.2.8', haproxy: '2.8.16' } as const;
+export const DROPLET_VERSIONS = { keepalived: '2.2.8', haproxy: '2.8' } as const;
 
 export function defaultSettings(overrides: Partial<RenderSettings> = {}): RenderSettings {
   return {

@@ -5,6 +5,7 @@
 // node MASTER within 3 s, and its failover script must move the reserved IP through the API.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,6 +189,24 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     expect(JSON.parse(assign.body as string)).toEqual({ type: 'assign', droplet_id: DROPLET_IDS[master] });
     await waitFor('the assignment to complete', 15_000, () =>
       existsSync(join(nodeDirs[master]!, 'var/log/halb-failover.log')) && readFileSync(join(nodeDirs[master]!, 'var/log/halb-failover.log'), 'utf8').includes('completed'));
+  });
+
+  it('serve the frontend on the anchor IP, metrics on the VPC address and server state on the admin socket', async () => {
+    for (const [i, ns] of NODE_NS.entries()) {
+      // No backend server exists, so HAProxy itself answers 503 on the anchor address.
+      expect(sh(`ip netns exec ${ns} curl -s -o /dev/null -w '%{http_code}' -m 2 http://10.78.0.${11 + i}/`)).toBe('503');
+      expect(sh(`ip netns exec ${ns} curl -s -o /dev/null -w '%{http_code}' -m 2 http://127.0.0.1:8405/healthz`)).toBe('200');
+      expect(sh(`ip netns exec ${BRIDGE_NS} curl -s -m 2 http://10.77.0.${11 + i}:8404/metrics`)).toContain('haproxy_process_');
+      const state = await new Promise<string>((resolve, reject) => {
+        const socket = createConnection(join(nodeDirs[i]!, 'run/haproxy/admin.sock'));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+        socket.write('show servers state web\n');
+      });
+      expect(state).toMatch(/^\d+ web \d+ s1 10\.77\.0\.50 /m);
+    }
   });
 
   it('move MASTER to the other node within 3 s of HAProxy dying, and the reserved IP with it', async () => {
