@@ -1,9 +1,7 @@
 // Test helpers: HALoadBalancers built through the real validation (defaults applied), Secrets,
-// and TLS material made by openssl at test time (no private key is committed).
+// and the demo TLS pair from the examples.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadAndValidate } from '../../src/api/manifests.ts';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
 
@@ -30,18 +28,15 @@ export function makeLB(name: string, spec: Record<string, unknown> = {}, metadat
 
 let cachedTLS: { cert: string; key: string } | undefined;
 
-/** A self-signed EC certificate and key, made once per test file. */
+/** The demo certificate and key that examples/seed-tutorial.yaml carries (no openssl needed). */
 export function tlsPair(): { cert: string; key: string } {
   if (cachedTLS) return cachedTLS;
-  const dir = mkdtempSync(join(tmpdir(), 'hrt-tls-'));
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '30',
-      '-subj', '/CN=www.example.com', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-    cachedTLS = { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
-    return cachedTLS;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const secret = loadAndValidate(['examples/seed-tutorial.yaml']).secrets.find((s) => s.name === 'www-tls');
+  const cert = secret?.data['tls.crt'];
+  const key = secret?.data['tls.key'];
+  if (!cert || !key) throw new Error('examples/seed-tutorial.yaml has no www-tls Secret with tls.crt and tls.key');
+  cachedTLS = { cert, key };
+  return cachedTLS;
 }
 
 export function baseSecrets(extra: SecretData[] = []): SecretData[] {
