@@ -3,11 +3,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { renderCRDYAML } from './crd.ts';
 import { renderTypes } from './typegen.ts';
+import { renderAPIReference } from './reference.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const outputs: Record<string, string> = {
   'crds/haloadbalancer.yaml': renderCRDYAML(),
   'src/api/types.generated.ts': renderTypes(),
+  'docs/api-reference.md': renderAPIReference(),
 };
 
 const mode = process.argv[2];

@@ -49,6 +49,7 @@ function strictSchema(schema: JSONSchemaProps, atMetadata = false): Record<strin
 const ajv = new Ajv({
   allErrors: true,
   useDefaults: true,
+  verbose: true, // errors carry the offending value, which messages quote
   strict: true,
   // Formats are checked by the API server only on status, which users do not write.
   formats: { 'date-time': true, int64: true },
@@ -57,7 +58,8 @@ ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys']);
 const validateRoot = ajv.compile(strictSchema(rootSchema));
 
 const patternHelp = new Map<string, string>([
-  [patterns.dns1123Label, 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit'],
+  // Also the pattern of DigitalOcean slugs, which is the same expression.
+  [patterns.dns1123Label, 'must consist of lowercase letters, digits and "-", starting and ending with a letter or digit (a DNS-1123 label)'],
   [patterns.dns1123Subdomain, 'must be a DNS-1123 subdomain: lowercase letters, digits, "-" and "."'],
   [patterns.secretKey, 'must consist of letters, digits, "-", "_" and "."'],
   [patterns.ipv4, 'must be an IPv4 address'],
@@ -66,7 +68,6 @@ const patternHelp = new Map<string, string>([
   [patterns.hostOrIPv4, 'must be an IPv4 address or a DNS name'],
   [patterns.pathPrefix, 'must start with "/" and contain no spaces, control characters, braces, "#", quotes or backslashes'],
   [patterns.region, 'must be a DigitalOcean region slug such as nyc3'],
-  [patterns.slug, 'must be a DigitalOcean slug: lowercase letters, digits and "-"'],
   [patterns.sshKey, 'must be a DigitalOcean SSH key id or an MD5 fingerprint (aa:bb:...:ff)'],
   [patterns.doTag, 'must be a DigitalOcean tag: letters, digits, ":", "-" and "_"'],
   [patterns.doTagOrEmpty, 'must be a DigitalOcean tag (letters, digits, ":", "-" and "_"), or empty'],

@@ -1,0 +1,165 @@
+// The planner: from one observation, the actions that move DigitalOcean and the hosts toward the
+// spec. Pure, so every rule is a table test. Principles:
+//  - droplets are matched by their node-index tag; a missing one is created, a dead or duplicate
+//    one deleted, never two created for one index (the provider looks up by tag before creating);
+//  - the reserved IP is created or adopted, and assigned only when it is unassigned (first
+//    assignment). keepalived decides who is MASTER; the operator never moves the IP against it,
+//    except the backstop: the IP stuck on a non-MASTER while another node is MASTER, for longer
+//    than a grace period (the failover script on the MASTER evidently failed);
+//  - disruptive changes (size, image, scale-down) go one node at a time, BACKUPs first, and the
+//    MASTER only after a controlled hand-over.
+import { nodeName } from '../api/derived.ts';
+import type { HALoadBalancer } from '../api/types.ts';
+import type { Observed, ObservedDroplet } from './observed.ts';
+
+export type Action =
+  | { kind: 'CreateDroplet'; index: number; node: string }
+  | { kind: 'DeleteDroplet'; dropletId: number; node: string; reason: 'Duplicate' | 'Dead' | 'ScaleDown' | 'Replace' }
+  | { kind: 'CreateReservedIP'; ontoDropletId: number; node: string }
+  | { kind: 'AdoptReservedIP'; ip: string }
+  | { kind: 'AssignReservedIP'; ip: string; dropletId: number; node: string; reason: 'FirstAssignment' | 'Backstop' }
+  | { kind: 'ApplyConfig'; node: string; dropletId: number }
+  | { kind: 'HandOverMaster'; node: string; dropletId: number };
+
+export interface PlanInput {
+  object: HALoadBalancer;
+  observed: Observed;
+  desiredHashes: Record<string, string>;
+  now: Date;
+  /** When the backstop first saw the IP on a non-MASTER; carried between reconciles. */
+  backstopSince?: Date;
+  backstopGraceMs: number;
+}
+
+export interface Plan {
+  actions: Action[];
+  backstopSince?: Date;
+  /** Look again soon: something is in progress outside the operator. */
+  requeueAfterMs?: number;
+}
+
+const DEAD = new Set(['off', 'archive']);
+/** How soon to look again while DigitalOcean or a host is still busy. */
+export const PROGRESS_REQUEUE_MS = 5_000;
+
+function byIndex(droplets: readonly ObservedDroplet[]): Map<number, ObservedDroplet[]> {
+  const out = new Map<number, ObservedDroplet[]>();
+  for (const d of [...droplets].sort((a, b) => a.id - b.id)) out.set(d.index, [...(out.get(d.index) ?? []), d]);
+  return out;
+}
+
+function stateOf(input: PlanInput, index: number) {
+  return input.observed.hosts[nodeName(input.object.metadata.name, index)]?.vrrpState;
+}
+
+export function plan(input: PlanInput): Plan {
+  const { object, observed } = input;
+  const spec = object.spec;
+  const count = spec.droplets.count;
+  const actions: Action[] = [];
+  let busy = false;
+  const holderId = observed.reservedIP?.dropletId ?? null;
+  const groups = byIndex(observed.droplets);
+
+  // 1. One live droplet per index: keep the IP holder, else the oldest; delete the rest.
+  const kept = new Map<number, ObservedDroplet>();
+  for (const [index, group] of groups) {
+    const live = group.filter((d) => !DEAD.has(d.status));
+    for (const d of group.filter((d) => DEAD.has(d.status))) {
+      actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: 'Dead' });
+    }
+    const keep = live.find((d) => d.id === holderId) ?? live[0];
+    if (keep) kept.set(index, keep);
+    for (const d of live) if (d !== keep) actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: 'Duplicate' });
+  }
+
+  // 2. Create what is missing.
+  for (let index = 0; index < count; index++) {
+    if (!kept.has(index)) {
+      actions.push({ kind: 'CreateDroplet', index, node: nodeName(object.metadata.name, index) });
+      busy = true;
+    } else if (kept.get(index)!.status !== 'active') {
+      busy = true;
+    }
+  }
+  const desired = [...kept.entries()].filter(([index]) => index < count).map(([, d]) => d);
+  const allActive = desired.length === count && desired.every((d) => d.status === 'active');
+  const masters = desired.filter((d) => stateOf(input, d.index) === 'MASTER');
+  const settled = allActive && masters.length === 1 && desired.every((d) => {
+    const s = stateOf(input, d.index);
+    return s === 'MASTER' || s === 'BACKUP';
+  });
+
+  // 3. Remove nodes beyond count, one at a time, after the MASTER role has moved off them.
+  const surplus = [...kept.entries()].filter(([index]) => index >= count).map(([, d]) => d).sort((a, b) => b.index - a.index);
+  const leaving = surplus[0];
+  if (leaving) {
+    const isMaster = stateOf(input, leaving.index) === 'MASTER' || leaving.id === holderId;
+    if (!isMaster) actions.push({ kind: 'DeleteDroplet', dropletId: leaving.id, node: leaving.name, reason: 'ScaleDown' });
+    else if (allActive) actions.push({ kind: 'HandOverMaster', node: leaving.name, dropletId: leaving.id });
+    busy = true;
+  }
+
+  // 4. Replace nodes whose size or image changed, one at a time, BACKUPs first, only when the
+  //    pair is otherwise healthy so a replacement never takes the last working node.
+  const drifted = desired.filter((d) => (d.size !== undefined && d.size !== spec.droplets.size) || (d.image !== undefined && d.image !== spec.droplets.image));
+  if (drifted.length && settled && !leaving) {
+    const backup = drifted.filter((d) => stateOf(input, d.index) === 'BACKUP' && d.id !== holderId).sort((a, b) => b.index - a.index)[0];
+    const master = drifted.find((d) => stateOf(input, d.index) === 'MASTER');
+    if (backup) actions.push({ kind: 'DeleteDroplet', dropletId: backup.id, node: backup.name, reason: 'Replace' });
+    else if (master) actions.push({ kind: 'HandOverMaster', node: master.name, dropletId: master.id });
+    // else: a drifted BACKUP still holds the IP; the backstop moves it first.
+    busy = true;
+  }
+
+  // 5. The reserved IP: adopt or create, and give it its first assignment.
+  let backstopSince: Date | undefined;
+  const rip = observed.reservedIP;
+  const node0 = kept.get(0);
+  if (spec.floatingIP.address && rip?.ip !== spec.floatingIP.address) {
+    actions.push({ kind: 'AdoptReservedIP', ip: spec.floatingIP.address });
+    busy = true;
+  } else if (!rip) {
+    if (node0?.status === 'active') actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
+    busy = true;
+  } else if (rip.locked) {
+    busy = true;
+  } else if (rip.dropletId === null) {
+    const target = masters.length === 1 ? masters[0] : node0;
+    if (target?.status === 'active') actions.push({ kind: 'AssignReservedIP', ip: rip.ip, dropletId: target.id, node: target.name, reason: 'FirstAssignment' });
+    busy = true;
+  } else {
+    // 6. Backstop: the IP on a node keepalived does not make MASTER while another node is.
+    const holder = desired.find((d) => d.id === rip.dropletId);
+    const holderState = holder ? stateOf(input, holder.index) : undefined;
+    if (holder && holderState && holderState !== 'MASTER' && masters.length === 1) {
+      backstopSince = input.backstopSince ?? input.now;
+      const waited = input.now.getTime() - backstopSince.getTime();
+      if (waited >= input.backstopGraceMs) {
+        actions.push({ kind: 'AssignReservedIP', ip: rip.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop' });
+        backstopSince = undefined;
+        busy = true;
+      } else {
+        return finish(actions, input.backstopGraceMs - waited, backstopSince, input, desired);
+      }
+    }
+  }
+
+  return finish(actions, busy ? PROGRESS_REQUEUE_MS : undefined, backstopSince, input, desired);
+}
+
+// 7. Config: every active node whose files differ from the rendered ones.
+function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, desired: ObservedDroplet[]): Plan {
+  for (const d of desired) {
+    const name = nodeName(input.object.metadata.name, d.index);
+    const want = input.desiredHashes[name];
+    const host = input.observed.hosts[name];
+    if (d.status === 'active' && want !== undefined && host?.configHash !== want && !host?.hostKeyChanged) {
+      actions.push({ kind: 'ApplyConfig', node: name, dropletId: d.id });
+    }
+  }
+  const out: Plan = { actions };
+  if (requeueAfterMs !== undefined) out.requeueAfterMs = requeueAfterMs;
+  if (backstopSince) out.backstopSince = backstopSince;
+  return out;
+}

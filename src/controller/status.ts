@@ -1,0 +1,189 @@
+// Status from observation, as a pure function. The reserved IP's holder comes from
+// DigitalOcean (it is what clients reach); the VRRP states come from the hosts; the conditions
+// compare the two. Status changes only when an observation changes, so writing it "only if
+// changed" means something: lastSyncTime is the time a node's config last changed, not the
+// time it was last read.
+import type { Condition, HALoadBalancer, HALoadBalancerStatus, NodeStatus } from '../api/types.ts';
+import { nodeName } from '../api/derived.ts';
+import type { Problem } from '../api/validate.ts';
+import { conditionTypes as T, setConditions, summarizeReady, type ConditionInput } from './conditions.ts';
+import type { Observed, ObservedDroplet } from './observed.ts';
+
+export interface StatusInput {
+  object: HALoadBalancer;
+  observed: Observed;
+  /** Desired config hash per node name; a node without one has nothing rendered yet. */
+  desiredHashes: Record<string, string>;
+  now: string;
+}
+
+const list = (names: string[]) => names.join(', ');
+
+/** The droplet that stands for a node: the oldest with its index (duplicates are being removed). */
+export function dropletForIndex(droplets: readonly ObservedDroplet[], index: number): ObservedDroplet | undefined {
+  return droplets.filter((d) => d.index === index).sort((a, b) => a.id - b.id)[0];
+}
+
+interface NodeView {
+  name: string;
+  droplet?: ObservedDroplet;
+  host: Observed['hosts'][string] | undefined;
+  desiredHash?: string;
+}
+
+function nodeViews(input: StatusInput): NodeView[] {
+  const { object, observed, desiredHashes } = input;
+  return Array.from({ length: object.spec.droplets.count }, (_, index) => {
+    const name = nodeName(object.metadata.name, index);
+    const droplet = dropletForIndex(observed.droplets, index);
+    const view: NodeView = { name, host: observed.hosts[name] };
+    if (droplet) view.droplet = droplet;
+    const desired = desiredHashes[name];
+    if (desired !== undefined) view.desiredHash = desired;
+    return view;
+  });
+}
+
+function dropletsCondition(nodes: NodeView[]): ConditionInput {
+  const missing = nodes.filter((n) => !n.droplet).map((n) => n.name);
+  const notActive = nodes.filter((n) => n.droplet && n.droplet.status !== 'active').map((n) => `${n.name} (${n.droplet!.status})`);
+  if (missing.length) return { type: T.dropletsReady, status: 'False', reason: 'Creating', message: `droplets missing: ${list(missing)}` };
+  if (notActive.length) return { type: T.dropletsReady, status: 'False', reason: 'NotActive', message: `droplets not active: ${list(notActive)}` };
+  return { type: T.dropletsReady, status: 'True', reason: 'AllActive', message: `${nodes.length} droplets active` };
+}
+
+function floatingIPCondition(nodes: NodeView[], observed: Observed): ConditionInput {
+  const rip = observed.reservedIP;
+  if (!rip) return { type: T.floatingIPAssigned, status: 'False', reason: 'Creating', message: 'no reserved IP yet' };
+  if (rip.dropletId === null) {
+    return { type: T.floatingIPAssigned, status: 'False', reason: rip.locked ? 'Assigning' : 'Unassigned', message: `${rip.ip} is not assigned to a droplet` };
+  }
+  const holder = nodes.find((n) => n.droplet?.id === rip.dropletId);
+  if (!holder) return { type: T.floatingIPAssigned, status: 'False', reason: 'AssignedElsewhere', message: `${rip.ip} is assigned to droplet ${rip.dropletId}, which is not one of this load balancer's nodes` };
+  return { type: T.floatingIPAssigned, status: 'True', reason: 'Assigned', message: `${rip.ip} is on ${holder.name}` };
+}
+
+function configCondition(nodes: NodeView[]): ConditionInput {
+  const keyChanged = nodes.filter((n) => n.host?.hostKeyChanged).map((n) => n.name);
+  if (keyChanged.length) return { type: T.configApplied, status: 'False', reason: 'HostKeyChanged', message: `host key differs from the pinned one, host refused: ${list(keyChanged)}` };
+  const failed = nodes.filter((n) => n.host?.applyError);
+  if (failed.length) return { type: T.configApplied, status: 'False', reason: 'ValidationFailed', message: failed.map((n) => `${n.name}: ${n.host!.applyError}`).join('; ') };
+  const unreachable = nodes.filter((n) => n.droplet && !n.host?.reachable);
+  if (unreachable.length) return { type: T.configApplied, status: 'False', reason: 'HostUnreachable', message: unreachable.map((n) => `${n.name}: ${n.host?.error ?? 'not reached yet'}`).join('; ') };
+  const stale = nodes.filter((n) => !n.desiredHash || n.host?.configHash !== n.desiredHash).map((n) => n.name);
+  if (stale.length) return { type: T.configApplied, status: 'False', reason: 'Applying', message: `config not yet applied on ${list(stale)}` };
+  return { type: T.configApplied, status: 'True', reason: 'Applied', message: `config ${nodes[0]?.desiredHash?.slice(0, 19) ?? ''} applied on every node` };
+}
+
+function failoverCondition(nodes: NodeView[]): ConditionInput {
+  const unknown = nodes.filter((n) => !n.host?.reachable || !n.host.vrrpState).map((n) => n.name);
+  const masters = nodes.filter((n) => n.host?.vrrpState === 'MASTER').map((n) => n.name);
+  const faulty = nodes.filter((n) => n.host?.vrrpState === 'FAULT' || n.host?.vrrpState === 'STOP').map((n) => `${n.name} (${n.host!.vrrpState})`);
+  if (masters.length > 1) return { type: T.failoverReady, status: 'False', reason: 'SplitBrain', message: `more than one MASTER: ${list(masters)}` };
+  if (unknown.length) return { type: T.failoverReady, status: 'Unknown', reason: 'StateUnknown', message: `VRRP state not read from ${list(unknown)}` };
+  if (!masters.length) return { type: T.failoverReady, status: 'False', reason: 'NoMaster', message: 'no node is MASTER' };
+  if (faulty.length) return { type: T.failoverReady, status: 'False', reason: 'NodeFault', message: `not able to take over: ${list(faulty)}` };
+  return { type: T.failoverReady, status: 'True', reason: 'OneMaster', message: `${masters[0]} is MASTER, ${nodes.length - 1} BACKUP` };
+}
+
+/** Degraded: traffic may still flow, but something needs attention. */
+function degradedCondition(nodes: NodeView[], observed: Observed, failover: ConditionInput): ConditionInput {
+  const rip = observed.reservedIP;
+  const holder = rip?.dropletId == null ? undefined : nodes.find((n) => n.droplet?.id === rip.dropletId);
+  if (failover.reason === 'SplitBrain' || failover.reason === 'NoMaster' || failover.reason === 'NodeFault') {
+    return { type: T.degraded, status: 'True', reason: failover.reason, message: failover.message };
+  }
+  if (holder?.host?.vrrpState && holder.host.vrrpState !== 'MASTER') {
+    return { type: T.degraded, status: 'True', reason: 'HolderNotMaster', message: `${rip!.ip} is on ${holder.name}, which is ${holder.host.vrrpState}` };
+  }
+  const lost = nodes.filter((n) => n.droplet?.status === 'active' && n.host && !n.host.reachable).map((n) => n.name);
+  if (lost.length && holder) return { type: T.degraded, status: 'True', reason: 'NodeUnreachable', message: `unreachable: ${list(lost)}` };
+  return { type: T.degraded, status: 'False', reason: 'AsExpected', message: '' };
+}
+
+function nodeStatus(n: NodeView, previous: NodeStatus | undefined, now: string): NodeStatus {
+  const out: NodeStatus = { name: n.name };
+  if (n.droplet) out.dropletID = n.droplet.id;
+  const publicIPv4 = n.droplet?.publicIPv4;
+  const privateIPv4 = n.host?.privateIPv4 ?? n.droplet?.privateIPv4;
+  if (publicIPv4) out.publicIPv4 = publicIPv4;
+  if (privateIPv4) out.privateIPv4 = privateIPv4;
+  if (n.host?.anchorIPv4) out.anchorIPv4 = n.host.anchorIPv4;
+  const state = n.host?.reachable ? n.host.vrrpState : undefined;
+  out.vrrpState = state === 'MASTER' || state === 'BACKUP' || state === 'FAULT' ? state : 'UNKNOWN';
+  const hash = n.host?.configHash ?? previous?.configHash;
+  if (hash) out.configHash = hash;
+  // lastSyncTime moves when the node's config changes, so an unchanged node keeps its status.
+  const lastSync = hash && hash === previous?.configHash ? previous.lastSyncTime : (n.host?.configHash ? now : previous?.lastSyncTime);
+  if (lastSync) out.lastSyncTime = lastSync;
+  return out;
+}
+
+function isNodeReady(n: NodeView): boolean {
+  return n.droplet?.status === 'active' && !!n.host?.reachable && !!n.desiredHash && n.host.configHash === n.desiredHash &&
+    (n.host.vrrpState === 'MASTER' || n.host.vrrpState === 'BACKUP');
+}
+
+/** The whole status for a valid spec. */
+export function computeStatus(input: StatusInput): HALoadBalancerStatus {
+  const { object, observed, now } = input;
+  const previous = object.status ?? {};
+  const generation = object.metadata.generation ?? 0;
+  const nodes = nodeViews(input);
+
+  const failover = failoverCondition(nodes);
+  const inputs: ConditionInput[] = [
+    dropletsCondition(nodes),
+    floatingIPCondition(nodes, observed),
+    configCondition(nodes),
+    failover,
+  ];
+  inputs.unshift(summarizeReady(inputs));
+  inputs.push(degradedCondition(nodes, observed, failover));
+  const exposed = object.spec.access.sshSourceCIDRs.length === 0;
+  inputs.push(exposed
+    ? { type: T.sshExposed, status: 'True', reason: 'OpenToAll', message: 'spec.access.sshSourceCIDRs is empty: SSH to the nodes is open to every address' }
+    : { type: T.sshExposed, status: 'False', reason: 'Restricted', message: `SSH admitted from ${list(object.spec.access.sshSourceCIDRs)}` });
+  inputs.push(object.spec.credentials.failoverTokenSecretRef
+    ? { type: T.failoverTokenShared, status: 'False', reason: 'SeparateToken', message: 'the nodes carry the failover token, not the operator token' }
+    : { type: T.failoverTokenShared, status: 'True', reason: 'OperatorToken', message: 'the nodes carry the operator token for failover; a token with only the reserved_ip scope (credentials.failoverTokenSecretRef) is safer' });
+
+  const status: HALoadBalancerStatus = {
+    observedGeneration: generation,
+    nodesReady: `${nodes.filter(isNodeReady).length}/${nodes.length}`,
+    nodes: nodes.map((n) => nodeStatus(n, previous.nodes?.find((p) => p.name === n.name), now)),
+    conditions: setConditions(previous.conditions ?? [], inputs, generation, now),
+  };
+  if (observed.reservedIP) status.floatingIP = observed.reservedIP.ip;
+  const holder = observed.reservedIP?.dropletId == null ? undefined : nodes.find((n) => n.droplet?.id === observed.reservedIP!.dropletId);
+  if (holder) status.activeNode = holder.name;
+  if (holder && previous.activeNode && previous.activeNode !== holder.name) {
+    status.lastFailover = { time: now, from: previous.activeNode, to: holder.name };
+  } else if (previous.lastFailover) {
+    status.lastFailover = previous.lastFailover;
+  }
+  return status;
+}
+
+/** Status for a spec that failed validation: Ready=False, InvalidSpec, and nothing else moves. */
+export function invalidSpecStatus(object: HALoadBalancer, problems: readonly Problem[], now: string): HALoadBalancerStatus {
+  const generation = object.metadata.generation ?? 0;
+  const message = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ');
+  const conditions: Condition[] = setConditions(object.status?.conditions ?? [], [
+    { type: T.ready, status: 'False', reason: 'InvalidSpec', message },
+  ], generation, now);
+  return { ...object.status, observedGeneration: generation, conditions };
+}
+
+/** Whether writing `next` would change anything: the "write status only if changed" test. */
+export function statusChanged(previous: HALoadBalancerStatus | undefined, next: HALoadBalancerStatus): boolean {
+  return JSON.stringify(canonical(previous ?? {})) !== JSON.stringify(canonical(next));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
+  }
+  return value;
+}

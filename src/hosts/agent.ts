@@ -1,0 +1,158 @@
+// The host agent: SSH (node-ssh) to a load-balancer node, as root with the operator's key.
+// Every connection verifies the host key: the first key seen is pinned by the caller (status or
+// a Secret), and a different key later refuses the host. One connection serves one reconcile.
+import { createHash } from 'node:crypto';
+import { NodeSSH } from 'node-ssh';
+import {
+  DEFAULT_DAEMON_PATHS, parseMarked, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript,
+  type DaemonPaths, type RemoteFile,
+} from './remote.ts';
+
+export class HostKeyChangedError extends Error {
+  readonly host: string;
+  readonly pinned: string;
+  readonly presented: string;
+
+  constructor(host: string, pinned: string, presented: string) {
+    super(`host key of ${host} changed: pinned ${pinned}, presented ${presented}; refusing the host`);
+    this.host = host;
+    this.pinned = pinned;
+    this.presented = presented;
+  }
+}
+
+export class HostUnreachableError extends Error {}
+
+export interface ConnectOptions {
+  host: string;
+  port?: number;
+  privateKey: string;
+  /** The pinned host key fingerprint (SHA256:base64); unset on first contact. */
+  pinnedHostKey?: string;
+  timeoutMs?: number;
+}
+
+/** OpenSSH's SHA256 fingerprint of a raw host key. */
+export function hostKeyFingerprint(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+export interface HostState {
+  vrrpState?: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
+  configHash?: string;
+  keepalivedVersion?: string;
+  haproxyVersion?: string;
+  anchorIPv4?: string;
+  privateIPv4?: string;
+  dropletId?: number;
+  haproxyRunning: boolean;
+  keepalivedRunning: boolean;
+  /** cloud-init finished (or the host has none). */
+  booted: boolean;
+}
+
+export type ApplyResult =
+  | { outcome: 'unchanged' }
+  | { outcome: 'applied'; started: string[] }
+  | { outcome: 'invalid'; daemon: string; message: string };
+
+const VRRP_STATES = new Set(['MASTER', 'BACKUP', 'FAULT', 'STOP']);
+
+export class HostAgent {
+  private readonly ssh: NodeSSH;
+  private readonly paths: DaemonPaths;
+  readonly host: string;
+  /** The key the host presented, to pin on first contact. */
+  readonly hostKey: string;
+
+  private constructor(ssh: NodeSSH, host: string, hostKey: string, paths: DaemonPaths) {
+    this.ssh = ssh;
+    this.host = host;
+    this.hostKey = hostKey;
+    this.paths = paths;
+  }
+
+  /** Connects, verifying the host key against the pinned one. */
+  static async connect(options: ConnectOptions, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): Promise<HostAgent> {
+    const ssh = new NodeSSH();
+    let presented: string | undefined;
+    try {
+      await ssh.connect({
+        host: options.host,
+        port: options.port ?? 22,
+        username: 'root',
+        privateKey: options.privateKey,
+        readyTimeout: options.timeoutMs ?? 10_000,
+        hostVerifier: (key: Buffer) => {
+          presented = hostKeyFingerprint(key);
+          return options.pinnedHostKey === undefined || options.pinnedHostKey === presented;
+        },
+      });
+    } catch (err) {
+      ssh.dispose();
+      if (presented && options.pinnedHostKey && presented !== options.pinnedHostKey) {
+        throw new HostKeyChangedError(options.host, options.pinnedHostKey, presented);
+      }
+      throw new HostUnreachableError(`ssh to ${options.host} failed: ${(err as Error).message}`);
+    }
+    return new HostAgent(ssh, options.host, presented ?? '', paths);
+  }
+
+  /** Runs a program on stdin; never puts its text on a command line. */
+  private async run(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const r = await this.ssh.execCommand('sh -s', { stdin: script });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  async readState(metadataBaseURL?: string): Promise<HostState> {
+    const r = await this.run(readStateScript(this.paths, metadataBaseURL));
+    const m = parseMarked(r.stdout);
+    const state: HostState = {
+      haproxyRunning: m.get('haproxy-running') === 'yes',
+      keepalivedRunning: m.get('keepalived-running') === 'yes',
+      booted: m.get('booted') === 'yes',
+    };
+    const vrrp = m.get('vrrp');
+    if (vrrp && VRRP_STATES.has(vrrp)) state.vrrpState = vrrp as HostState['vrrpState'];
+    const hash = m.get('hash');
+    if (hash) state.configHash = hash;
+    const kv = parseVersion(m.get('keepalived-version'));
+    if (kv) state.keepalivedVersion = kv;
+    const hv = parseVersion(m.get('haproxy-version'));
+    if (hv) state.haproxyVersion = hv;
+    const anchor = m.get('anchor');
+    if (anchor) state.anchorIPv4 = anchor;
+    const priv = m.get('private');
+    if (priv) state.privateIPv4 = priv;
+    const id = Number(m.get('droplet-id'));
+    if (Number.isInteger(id) && id > 0) state.dropletId = id;
+    return state;
+  }
+
+  /**
+   * Applies a node's files when their hash differs from the one on the host: stage, validate
+   * with the daemons, swap, then start or reload (never restart). A failed validation leaves
+   * the running config in place and returns the daemon's message.
+   */
+  async apply(files: readonly RemoteFile[], configHash: string, current?: HostState): Promise<ApplyResult> {
+    const state = current ?? (await this.readState());
+    const running = state.haproxyRunning && state.keepalivedRunning;
+    if (state.configHash === configHash && running) return { outcome: 'unchanged' };
+    if (state.configHash !== configHash) {
+      const swap = await this.run(stageValidateSwapScript(files, configHash, this.paths));
+      const m = parseMarked(swap.stdout);
+      if (swap.code === 3 && m.has('invalid')) {
+        const message = swap.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
+        return { outcome: 'invalid', daemon: m.get('invalid') ?? 'unknown', message };
+      }
+      if (swap.code !== 0 || !m.has('swapped')) throw new Error(`writing the config on ${this.host} failed (exit ${swap.code}): ${swap.stderr.trim().slice(0, 500)}`);
+    }
+    const reload = await this.run(startOrReloadScript(this.paths));
+    if (reload.code !== 0) throw new Error(`starting or reloading the daemons on ${this.host} failed (exit ${reload.code}): ${reload.stderr.trim().slice(0, 500)}`);
+    return { outcome: 'applied', started: [...parseMarked(reload.stdout).keys()] };
+  }
+
+  dispose(): void {
+    this.ssh.dispose();
+  }
+}

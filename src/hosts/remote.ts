@@ -1,0 +1,172 @@
+// The shell programs the host agent runs on a load-balancer node, built as pure functions so
+// they can be read, tested and run anywhere `sh` runs. Each is sent on stdin (`sh -s`), never
+// on a command line, so file contents and the failover token never show up in `ps`.
+//
+// Hosts may or may not run systemd: a real droplet does, a sandbox droplet does not. Daemons are
+// driven through systemctl when systemd runs, else through their pid files; reloads never
+// restart: HAProxy reloads its master-worker (SIGUSR2: the new workers take over the listeners
+// and old connections finish), keepalived re-reads its config on SIGHUP without a VRRP
+// transition.
+
+export interface RemoteFile {
+  path: string;
+  mode: number;
+  content: string;
+}
+
+export interface DaemonPaths {
+  haproxyConfig: string;
+  keepalivedConfig: string;
+  /** Where the agent records the hash of the files it applied. */
+  hashFile: string;
+  vrrpStateFile: string;
+  haproxyPidFile: string;
+  keepalivedPidFile: string;
+  /** HAProxy's master CLI, for reloads and process checks without systemd. */
+  haproxyMasterSocket: string;
+}
+
+export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
+  haproxyConfig: '/etc/haproxy/haproxy.cfg',
+  keepalivedConfig: '/etc/keepalived/keepalived.conf',
+  hashFile: '/etc/halb/config-hash',
+  vrrpStateFile: '/run/halb/vrrp-state',
+  haproxyPidFile: '/run/haproxy.pid',
+  keepalivedPidFile: '/run/keepalived.pid',
+  haproxyMasterSocket: '/run/haproxy-master.sock',
+};
+
+const STAGED = '.halb-new';
+
+/** Single-quotes a word for sh. Paths are checked by the renderer; this is defence in depth. */
+export function shQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+function checkPath(path: string): string {
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(path) || path.includes('..')) throw new Error(`refusing to write to ${JSON.stringify(path)}: not a plain absolute path`);
+  return path;
+}
+
+/** Marks the lines of a program's output the agent parses. */
+const MARK = 'halb:';
+
+/**
+ * Stages every file next to its target, validates the staged HAProxy and keepalived configs with
+ * the daemons themselves, and only then swaps them all in. A failed validation removes the
+ * staged files and leaves the running config untouched; the daemon's own message is printed
+ * after `halb:invalid <daemon>`. Exit 0 after a swap, 3 after a failed validation.
+ */
+export function stageValidateSwapScript(files: readonly RemoteFile[], hash: string, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  const lines = ['set -u', 'umask 077', `trap 'rm -f ${files.map((f) => shQuote(checkPath(f.path) + STAGED)).join(' ')}' EXIT`];
+  for (const file of files) {
+    const target = checkPath(file.path);
+    const dir = target.slice(0, target.lastIndexOf('/')) || '/';
+    // base64 keeps every byte of the content out of the shell's parser.
+    lines.push(
+      `mkdir -p ${shQuote(dir)}`,
+      `printf '%s' '${Buffer.from(file.content).toString('base64')}' | base64 -d > ${shQuote(target + STAGED)} || exit 1`,
+      `chmod ${file.mode.toString(8)} ${shQuote(target + STAGED)}`,
+    );
+  }
+  const staged = (p: string) => shQuote(p + STAGED);
+  const hasHAProxy = files.some((f) => f.path === paths.haproxyConfig);
+  const hasKeepalived = files.some((f) => f.path === paths.keepalivedConfig);
+  // Supporting files (certificates, scripts, the token) go in first: the configs name them by
+  // their final paths, and the daemons read them only on a (re)load, which happens only after
+  // both configs validated. The configs themselves are swapped only when both validate.
+  for (const file of files.filter((f) => f.path !== paths.haproxyConfig && f.path !== paths.keepalivedConfig)) {
+    lines.push(`mv -f ${staged(file.path)} ${shQuote(file.path)}`);
+  }
+  if (hasHAProxy) {
+    lines.push(
+      `if ! out=$(haproxy -c -f ${staged(paths.haproxyConfig)} 2>&1); then echo '${MARK}invalid haproxy'; printf '%s\\n' "$out" | grep -E 'ALERT|ERROR|error' | head -20; exit 3; fi`,
+    );
+  }
+  if (hasKeepalived) {
+    lines.push(
+      `if ! out=$(keepalived -t -f ${staged(paths.keepalivedConfig)} 2>&1); then echo '${MARK}invalid keepalived'; printf '%s\\n' "$out" | head -20; exit 3; fi`,
+    );
+  }
+  for (const file of files.filter((f) => f.path === paths.haproxyConfig || f.path === paths.keepalivedConfig)) {
+    lines.push(`mv -f ${staged(file.path)} ${shQuote(file.path)}`);
+  }
+  lines.push(
+    `mkdir -p ${shQuote(paths.hashFile.slice(0, paths.hashFile.lastIndexOf('/')))}`,
+    `printf '%s\\n' ${shQuote(hash)} > ${shQuote(paths.hashFile)}`,
+    `echo '${MARK}swapped'`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Starts HAProxy and keepalived if they are not running, reloads them if they are. Reloads do
+ * not drop connections and do not cause a VRRP transition.
+ */
+export function startOrReloadScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  const hp = shQuote(paths.haproxyPidFile);
+  const kp = shQuote(paths.keepalivedPidFile);
+  return `set -u
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+mkdir -p /run/haproxy ${shQuote(paths.vrrpStateFile.slice(0, paths.vrrpStateFile.lastIndexOf('/')))}
+if [ -d /run/systemd/system ]; then
+  systemctl enable -q haproxy keepalived 2>/dev/null || true
+  if systemctl is-active -q haproxy; then systemctl reload haproxy; else systemctl restart haproxy; fi || exit 1
+  if systemctl is-active -q keepalived; then systemctl reload keepalived; else systemctl restart keepalived; fi || exit 1
+  echo '${MARK}systemd'
+  exit 0
+fi
+if alive ${hp}; then
+  kill -USR2 "$(cat ${hp})" && echo '${MARK}reloaded haproxy'
+else
+  haproxy -W -D -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} || exit 1
+  echo '${MARK}started haproxy'
+fi
+if alive ${kp}; then
+  kill -HUP "$(cat ${kp})" && echo '${MARK}reloaded keepalived'
+else
+  keepalived -p ${kp} -f ${shQuote(paths.keepalivedConfig)} || exit 1
+  echo '${MARK}started keepalived'
+fi
+`;
+}
+
+/** Reads everything the operator reports about a node, in one round trip. */
+export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254'): string {
+  const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
+  return `set -u
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
+echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
+echo "${MARK}keepalived-version $(keepalived --version 2>&1 | head -1)"
+echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
+echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
+echo "${MARK}private $(${md('interfaces/private/0/ipv4/address')})"
+echo "${MARK}droplet-id $(${md('id')})"
+if [ -d /run/systemd/system ]; then
+  systemctl is-active -q haproxy && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
+  systemctl is-active -q keepalived && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"
+else
+  alive ${shQuote(paths.haproxyPidFile)} && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
+  alive ${shQuote(paths.keepalivedPidFile)} && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"
+fi
+if [ -f /var/lib/cloud/instance/boot-finished ] || ! command -v cloud-init >/dev/null 2>&1; then echo "${MARK}booted yes"; else echo "${MARK}booted no"; fi
+`;
+}
+
+/** The `halb:key value` lines of a program's output, as a map. */
+export function parseMarked(output: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    if (!line.startsWith(MARK)) continue;
+    const rest = line.slice(MARK.length);
+    const space = rest.indexOf(' ');
+    out.set(space < 0 ? rest : rest.slice(0, space), space < 0 ? '' : rest.slice(space + 1).trim());
+  }
+  return out;
+}
+
+/** "Keepalived v2.2.7 (01/16,2022)" → "2.2.7"; "HAProxy version 2.6.12-1+deb12u1 2023/…" → "2.6.12". */
+export function parseVersion(line: string | undefined): string | undefined {
+  return line?.match(/v?(\d+\.\d+(?:\.\d+)?)/)?.[1];
+}

@@ -1,0 +1,46 @@
+// Structured logs (pino JSON). Secrets never reach a log line: values under sensitive keys are
+// replaced at any depth, and any string carrying a private key block or a DigitalOcean token is
+// scrubbed, message text included. Messages are short and past tense, context goes in fields:
+//   log.info({ node: 'web-1', hash }, 'applied config')
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+export const REDACTED = '[redacted]';
+
+const sensitiveKey = /^(token|password|passwd|secret|secrets|privatekey|private_key|ssh-privatekey|authorization|data|stringdata|tls\.key|auth_pass|api_key|apikey)$/i;
+const secretText = [
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
+  /\bdo[pro]_v1_[A-Za-z0-9]{16,}\b/g,
+  /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+];
+
+export function scrubText(text: string): string {
+  return secretText.reduce((acc, re) => acc.replace(re, REDACTED), text);
+}
+
+/** A copy of a log record's fields with secrets replaced, at any depth. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 8) return '[deep]';
+  if (typeof value === 'string') return scrubText(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value instanceof Error) return { type: value.name, message: scrubText(value.message) };
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, sensitiveKey.test(k) ? REDACTED : redact(v, depth + 1)]));
+  }
+  return value;
+}
+
+export function createLogger(options: { level?: string; name?: string } = {}, destination?: DestinationStream): Logger {
+  return pino({
+    level: options.level ?? process.env.HALB_LOG_LEVEL ?? 'info',
+    base: options.name ? { name: options.name } : {},
+    formatters: { log: (fields) => redact(fields) as Record<string, unknown> },
+    hooks: {
+      logMethod(args, method) {
+        const scrubbed = args.map((a) => (typeof a === 'string' ? scrubText(a) : a)) as Parameters<typeof method>;
+        method.apply(this, scrubbed);
+      },
+    },
+  }, destination);
+}

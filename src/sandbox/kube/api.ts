@@ -1,0 +1,403 @@
+// The API operations (get, list, create, update, patch, delete) with the real server's semantics:
+// admission, status subresource, generation, finalizers, optimistic concurrency, dry run.
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { crdResources, crdStatus, normalizeCRD, validateCRD } from './crds.ts';
+import type { StatusCause } from './errors.ts';
+import {
+  ApiError, alreadyExists, badRequest, causes, conflict, invalid, namespaceNotFound, notFound, unsupportedMediaType,
+} from './errors.ts';
+import { serverSideApply, updateManagedFields } from './managedfields.ts';
+import { generateNameSuffix, nowTime, sameObject, specChanged, validateLabelsAndAnnotations, validateName } from './meta.ts';
+import {
+  APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, applyJsonPatch, mergePatch, stripStrategicDirectives,
+} from './patch.ts';
+import { Registry } from './registry.ts';
+import type { ResourceDef } from './resources.ts';
+import { CRD_RESOURCE, apiVersionOf } from './resources.ts';
+import type { FieldRequirement, LabelRequirement } from './selectors.ts';
+import { checkFieldsSupported, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import type { KubeObject, ManagedFieldsEntry } from './store.ts';
+import { Store } from './store.ts';
+import { applyDefaults, prune } from './structural.ts';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface WriteOptions {
+  dryRun: boolean;
+  fieldValidation: FieldValidation;
+  fieldManager: string;
+  /** For SSA. */
+  force?: boolean;
+}
+
+export interface WriteResult {
+  code: number;
+  body: unknown;
+  warnings: string[];
+}
+
+export interface Selectors { labels: LabelRequirement[]; fields: FieldRequirement[] }
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export class KubeApi {
+  readonly store: Store;
+  readonly registry = new Registry();
+  /** Called when resources appear or disappear (open watches on removed resources are ended). */
+  onResourcesRemoved: (defs: ResourceDef[]) => void = () => {};
+
+  constructor(store: Store) {
+    this.store = store;
+  }
+
+  /** Restores CRD registrations from loaded objects and makes sure `default` exists. */
+  bootstrap(): void {
+    for (const crd of this.store.list(CRD_RESOURCE.storageKey)) {
+      try {
+        this.registry.setCRD(crd.metadata.name!, crdResources(crd));
+      } catch {
+        // A CRD whose schema no longer compiles stays stored but unserved, as on a real server.
+      }
+    }
+    for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      if (!this.store.get('core/namespaces', undefined, ns)) {
+        this.create(this.registry.lookup('', 'v1', 'namespaces')!, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+          { dryRun: false, fieldValidation: 'Ignore', fieldManager: 'kube-apiserver' });
+      }
+    }
+  }
+
+  // ----- reading -----
+
+  present(def: ResourceDef, stored: KubeObject): KubeObject {
+    const view = def.fromStorage ? def.fromStorage(stored) : stored;
+    const { apiVersion: _a, kind: _k, ...rest } = view;
+    return { apiVersion: apiVersionOf(def), kind: def.kind, ...rest } as KubeObject;
+  }
+
+  parseSelectors(def: ResourceDef, labelSelector: string | null, fieldSelector: string | null): Selectors {
+    const fields = parseFieldSelector(fieldSelector);
+    const supported = ['metadata.name', 'metadata.namespace', ...def.selectableFields,
+      ...(def.group === 'events.k8s.io' ? [] : [])];
+    checkFieldsSupported(fields, supported);
+    return { labels: parseLabelSelector(labelSelector), fields };
+  }
+
+  matches(def: ResourceDef, stored: KubeObject, sel: Selectors): boolean {
+    return matchesLabels(sel.labels, stored.metadata.labels) && matchesFields(sel.fields, def.fields(stored));
+  }
+
+  get(def: ResourceDef, ns: string | undefined, name: string): KubeObject {
+    const o = this.store.get(def.storageKey, ns, name);
+    if (!o) throw notFound(def, name);
+    return this.present(def, o);
+  }
+
+  list(def: ResourceDef, ns: string | undefined, sel: Selectors): { items: KubeObject[]; resourceVersion: string } {
+    const items = this.store.list(def.storageKey, ns).filter((o) => this.matches(def, o, sel)).map((o) => this.present(def, o));
+    return { items, resourceVersion: String(this.store.currentRV()) };
+  }
+
+  // ----- admission -----
+
+  private checkNamespace(def: ResourceDef, ns: string | undefined, obj: KubeObject): void {
+    if (def.namespaced) {
+      if (obj.metadata.namespace && obj.metadata.namespace !== ns) {
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      }
+      obj.metadata.namespace = ns;
+    } else {
+      delete obj.metadata.namespace;
+    }
+  }
+
+  private checkKind(def: ResourceDef, obj: Record<string, unknown>): void {
+    const gv = apiVersionOf(def);
+    if (obj.apiVersion !== undefined && obj.apiVersion !== gv) {
+      // The real server converts between served versions of a CRD; same group, other version is fine.
+      const sameGroup = def.group !== '' && typeof obj.apiVersion === 'string' && obj.apiVersion.startsWith(`${def.group}/`);
+      if (!sameGroup) throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${gv})`);
+    }
+    if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: the kind in the data does not match`);
+  }
+
+  /** Prune, default, validate: the structural pipeline for custom resources. */
+  private admitCustom(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
+    if (!def.schema) return [];
+    const pruned = prune(obj, def.schema.schema);
+    if (pruned.length > 0 && fv === 'Strict') {
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(', ')}`);
+    }
+    if (fv === 'Warn') for (const p of pruned) warnings.push(`unknown field "${p}"`);
+    applyDefaults(obj, def.schema.schema);
+    return def.schema.validate(obj);
+  }
+
+  private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
+    const errs: StatusCause[] = [];
+    if (!def.custom && def.validate && def.toStorage) errs.push(...def.validate(obj, old)); // view-level rules (events.k8s.io)
+    const name = obj.metadata.name ?? '';
+    errs.push(...this.admitCustom(def, obj, opts.fieldValidation, warnings));
+    def.normalize?.(obj, old);
+    if (def === CRD_RESOURCE) {
+      normalizeCRD(obj);
+      errs.push(...validateCRD(obj));
+    }
+    if (!def.custom && def.validate && !def.toStorage) errs.push(...def.validate(obj, old));
+    if (!old) errs.push(...validateName(name, def.kind === 'Namespace' ? 'label' : def.custom ? 'path' : 'subdomain'));
+    errs.push(...validateLabelsAndAnnotations(obj));
+    if (old?.metadata.deletionTimestamp) {
+      const added = (obj.metadata.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
+      if (added.length > 0) {
+        errs.push(causes.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`));
+      }
+    }
+    if (errs.length > 0) throw invalid(def, name, errs);
+  }
+
+  // ----- writing -----
+
+  private crdHook(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined): void {
+    if (def !== CRD_RESOURCE) return;
+    obj.status = crdStatus(obj, old?.status as Record<string, unknown> | undefined, nowTime());
+  }
+
+  private registerCRD(def: ResourceDef, stored: KubeObject): void {
+    if (def !== CRD_RESOURCE) return;
+    const before = this.registry.removeCRD(stored.metadata.name!);
+    const after = crdResources(stored);
+    this.registry.setCRD(stored.metadata.name!, after);
+    const gone = before.filter((b) => !after.some((a) => a.version === b.version));
+    if (gone.length) this.onResourcesRemoved(gone);
+  }
+
+  create(def: ResourceDef, ns: string | undefined, body: unknown, opts: WriteOptions, subresource?: string,
+    presetManagedFields?: ManagedFieldsEntry[]): WriteResult {
+    if (subresource) throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    if (!isObject(body)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body)}'`);
+    this.checkKind(def, body);
+    const obj = structuredClone(body) as KubeObject;
+    if (!isObject(obj.metadata)) obj.metadata = {};
+    this.checkNamespace(def, ns, obj);
+    if (def.namespaced && !this.store.get('core/namespaces', undefined, ns!)) throw namespaceNotFound(ns!);
+    if (!obj.metadata.name) {
+      if (obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${generateNameSuffix()}`;
+      else throw invalid(def, '', [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+    }
+    const warnings: string[] = [];
+    if (def.statusSubresource && def.custom) delete obj.status;
+    this.admit(def, obj, undefined, opts, warnings);
+    if (def === CRD_RESOURCE) delete obj.status;
+    const name = obj.metadata.name;
+    if (this.store.get(def.storageKey, obj.metadata.namespace, name)) throw alreadyExists(def, name);
+    const now = nowTime();
+    obj.metadata.uid = randomUUID();
+    obj.metadata.creationTimestamp = now;
+    obj.metadata.generation = 1;
+    delete obj.metadata.resourceVersion;
+    delete obj.metadata.deletionTimestamp;
+    delete obj.metadata.deletionGracePeriodSeconds;
+    delete obj.metadata.selfLink;
+    obj.apiVersion = apiVersionOf(def);
+    obj.kind = def.kind;
+    obj.metadata.managedFields = presetManagedFields ?? updateManagedFields(undefined, obj, [], def.schema?.schema,
+      { manager: opts.fieldManager, apiVersion: apiVersionOf(def), now, statusSubresource: def.statusSubresource });
+    if (obj.metadata.managedFields.length === 0) delete obj.metadata.managedFields;
+    this.crdHook(def, obj, undefined);
+    return this.commit(def, obj, 201, opts, warnings);
+  }
+
+  private commit(def: ResourceDef, obj: KubeObject, code: number, opts: WriteOptions, warnings: string[]): WriteResult {
+    const stored = def.toStorage ? def.toStorage(obj) : obj;
+    if (opts.dryRun) return { code, body: this.present(def, stored), warnings };
+    this.store.put(def.storageKey, stored);
+    this.registerCRD(def, stored);
+    return { code, body: this.present(def, stored), warnings };
+  }
+
+  /**
+   * The shared update path (PUT, PATCH, apply). `incoming` is the full desired object in the
+   * request's view; `rvFromClient` says whether its resourceVersion is a precondition.
+   */
+  update(def: ResourceDef, ns: string | undefined, name: string, incoming: unknown, opts: WriteOptions,
+    subresource: string | undefined, mode: { put: boolean; presetManagedFields?: ManagedFieldsEntry[]; created?: boolean }): WriteResult {
+    if (!isObject(incoming)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(incoming)}'`);
+    this.checkKind(def, incoming);
+    const storedOld = this.store.get(def.storageKey, ns, name);
+    if (!storedOld) {
+      if (mode.put && def.allowCreateOnUpdate && !subresource) return this.create(def, ns, incoming, opts);
+      throw notFound(def, name);
+    }
+    const old = this.present(def, storedOld);
+    let obj = structuredClone(incoming) as KubeObject;
+    if (!isObject(obj.metadata)) obj.metadata = {};
+    if (obj.metadata.name !== undefined && obj.metadata.name !== name) {
+      throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+    }
+    obj.metadata.name = name;
+    this.checkNamespace(def, ns, obj);
+    const rv = obj.metadata.resourceVersion;
+    if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(def, name);
+    if ((rv === undefined || rv === '') && mode.put && !def.allowUnconditionalUpdate) {
+      throw invalid(def, name, [causes.invalid('metadata.resourceVersion', '0x0', 'must be specified for an update')], `${def.plural}.${def.group}`);
+    }
+    if (subresource === 'status') {
+      // status_strategy: everything but status comes from the stored object.
+      obj = { ...structuredClone(old), status: obj.status } as KubeObject;
+      if (obj.status === undefined) delete obj.status;
+    } else if (def.statusSubresource) {
+      if (old.status === undefined) delete obj.status;
+      else obj.status = structuredClone(old.status);
+    }
+    const warnings: string[] = [];
+    this.admit(def, obj, old, opts, warnings);
+    // Server-owned metadata.
+    for (const k of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) {
+      if (old.metadata[k] === undefined) delete obj.metadata[k];
+      else (obj.metadata as Record<string, unknown>)[k] = old.metadata[k];
+    }
+    obj.apiVersion = apiVersionOf(def);
+    obj.kind = def.kind;
+    if (def === CRD_RESOURCE) this.crdHook(def, obj, old);
+    if (specChanged(old, obj, def.statusSubresource)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
+    const now = nowTime();
+    const clientManaged = obj.metadata.managedFields;
+    let managedChanged = false;
+    if (mode.presetManagedFields) {
+      obj.metadata.managedFields = mode.presetManagedFields;
+      managedChanged = !isDeepStrictEqual(mode.presetManagedFields.map((e) => ({ ...e, time: '' })), (old.metadata.managedFields ?? []).map((e) => ({ ...e, time: '' })));
+    } else if (clientManaged !== undefined && !isDeepStrictEqual(clientManaged, old.metadata.managedFields)) {
+      managedChanged = true;
+      // A client rewrote managedFields (kubectl's csaupgrade does): take them as sent.
+      if (!Array.isArray(clientManaged)) throw invalid(def, name, [causes.typeInvalid('metadata.managedFields', clientManaged, 'must be a list')]);
+    } else {
+      obj.metadata.managedFields = updateManagedFields(old, obj, old.metadata.managedFields ?? [], def.schema?.schema,
+        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource });
+    }
+    if (!obj.metadata.managedFields?.length) delete obj.metadata.managedFields;
+    obj.metadata.resourceVersion = old.metadata.resourceVersion;
+    if (sameObject(old, obj) && !managedChanged) return { code: 200, body: old, warnings };
+    if (old.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length === 0) {
+      // The last finalizer is gone: the object goes away now.
+      if (opts.dryRun) return { code: 200, body: obj, warnings };
+      const gone = this.store.remove(def.storageKey, ns, name)!;
+      this.afterRemove(def, gone);
+      return { code: 200, body: this.present(def, gone), warnings };
+    }
+    return this.commit(def, obj, mode.created ? 201 : 200, opts, warnings);
+  }
+
+  patch(def: ResourceDef, ns: string | undefined, name: string, contentType: string, rawBody: string, opts: WriteOptions,
+    subresource: string | undefined): WriteResult {
+    const type = contentType.split(';')[0]!.trim().toLowerCase();
+    const accepted = def.custom ? [JSON_PATCH, MERGE_PATCH, APPLY_PATCH_YAML] : [JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH_YAML];
+    if (!accepted.includes(type)) throw unsupportedMediaType(accepted);
+    if (type !== APPLY_PATCH_YAML && opts.force !== undefined) {
+      throw invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '', [causes.forbidden('force', 'may not be specified for non-apply patch')]);
+    }
+    if (type === APPLY_PATCH_YAML) return this.apply(def, ns, name, rawBody, opts, subresource);
+    let body: unknown;
+    try {
+      body = JSON.parse(rawBody);
+    } catch (err) {
+      throw badRequest(`error decoding patch: ${(err as Error).message}`);
+    }
+    const stored = this.store.get(def.storageKey, ns, name);
+    if (!stored) throw notFound(def, name);
+    const old = this.present(def, stored);
+    let patched: unknown;
+    if (type === JSON_PATCH) patched = applyJsonPatch(old, body);
+    else if (type === MERGE_PATCH) {
+      if (!isObject(body)) throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}');
+      patched = mergePatch(old, body);
+    } else patched = mergePatch(old, stripStrategicDirectives(body));
+    return this.update(def, ns, name, patched, opts, subresource, { put: false });
+  }
+
+  private apply(def: ResourceDef, ns: string | undefined, name: string, rawBody: string, opts: WriteOptions, subresource: string | undefined): WriteResult {
+    if (!opts.fieldManager) {
+      throw invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '', [causes.required('fieldManager')].map((c) => ({ ...c, message: 'Required value: is required for apply patch' })));
+    }
+    let applied: unknown;
+    try {
+      applied = parseYaml(rawBody);
+    } catch (err) {
+      throw badRequest(`error decoding YAML: ${(err as Error).message}`);
+    }
+    if (!isObject(applied)) throw badRequest('apply patch must be an object');
+    const meta = (isObject(applied.metadata) ? applied.metadata : {}) as Record<string, unknown>;
+    if (meta.name !== undefined && meta.name !== name) throw badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
+    if (applied.apiVersion === undefined || applied.kind === undefined) throw badRequest('apply patches must specify apiVersion and kind');
+    this.checkKind(def, applied);
+    const stored = this.store.get(def.storageKey, ns, name);
+    const live = stored ? this.present(def, stored) : undefined;
+    const ctx = { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now: nowTime(), statusSubresource: def.statusSubresource };
+    const result = serverSideApply(live, applied, def.schema?.schema, ctx, opts.force === true, apiVersionOf(def));
+    const obj = result.object as KubeObject;
+    obj.metadata = { ...(obj.metadata ?? {}), name };
+    if (!live) {
+      if (subresource) throw notFound(def, name);
+      return this.create(def, ns, obj, opts, undefined, result.managedFields);
+    }
+    const rvPrecondition = meta.resourceVersion;
+    obj.metadata.resourceVersion = typeof rvPrecondition === 'string' ? rvPrecondition : live.metadata.resourceVersion;
+    return this.update(def, ns, name, obj, opts, subresource, { put: false, presetManagedFields: result.managedFields });
+  }
+
+  delete(def: ResourceDef, ns: string | undefined, name: string, options: unknown, dryRun: boolean): WriteResult {
+    const stored = this.store.get(def.storageKey, ns, name);
+    if (!stored) throw notFound(def, name);
+    if (def.kind === 'Namespace' && ['default', 'kube-system', 'kube-public'].includes(name)) {
+      throw new ApiError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
+    }
+    const pre = (isObject(options) && isObject(options.preconditions) ? options.preconditions : {}) as { uid?: string; resourceVersion?: string };
+    if (pre.uid && pre.uid !== stored.metadata.uid) {
+      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.group ? `${def.plural}.${def.group}` : def.plural} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${stored.metadata.uid}`, { name, group: def.group, kind: def.plural });
+    }
+    if (pre.resourceVersion && pre.resourceVersion !== stored.metadata.resourceVersion) throw conflict(def, name);
+    const success = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: def.group, kind: def.plural, uid: stored.metadata.uid } };
+    if ((stored.metadata.finalizers ?? []).length > 0) {
+      if (stored.metadata.deletionTimestamp) return { code: 200, body: this.present(def, stored), warnings: [] };
+      const obj = structuredClone(stored);
+      obj.metadata.deletionTimestamp = nowTime();
+      obj.metadata.deletionGracePeriodSeconds = 0;
+      obj.metadata.generation = (obj.metadata.generation ?? 0) + 1;
+      if (def.kind === 'Namespace') (obj.status as Record<string, unknown>).phase = 'Terminating';
+      if (dryRun) return { code: 200, body: this.present(def, obj), warnings: [] };
+      this.store.put(def.storageKey, obj);
+      return { code: 200, body: this.present(def, obj), warnings: [] };
+    }
+    if (dryRun) return { code: 200, body: success, warnings: [] };
+    const gone = this.store.remove(def.storageKey, ns, name)!;
+    this.afterRemove(def, gone);
+    return { code: 200, body: def.custom ? success : this.present(def, gone), warnings: [] };
+  }
+
+  /** Cascades: a CRD takes its custom resources along, a namespace its contents. */
+  private afterRemove(def: ResourceDef, gone: KubeObject): void {
+    if (def === CRD_RESOURCE) {
+      const defs = this.registry.removeCRD(gone.metadata.name!);
+      const key = defs[0]?.storageKey;
+      if (key) for (const o of this.store.list(key)) this.store.remove(key, o.metadata.namespace, o.metadata.name!);
+      this.onResourcesRemoved(defs);
+    } else if (def.kind === 'Namespace' && def.group === '') {
+      const keys = new Set(this.registry.all().filter((r) => r.namespaced).map((r) => r.storageKey));
+      for (const key of keys) for (const o of this.store.list(key, gone.metadata.name)) this.store.remove(key, o.metadata.namespace, o.metadata.name!);
+    }
+  }
+
+  deleteCollection(def: ResourceDef, ns: string | undefined, sel: Selectors, dryRun: boolean): WriteResult {
+    const items: KubeObject[] = [];
+    for (const o of this.store.list(def.storageKey, ns)) {
+      if (!this.matches(def, o, sel)) continue;
+      const r = this.delete(def, o.metadata.namespace, o.metadata.name!, undefined, dryRun);
+      items.push(this.present(def, o));
+      void r;
+    }
+    return { code: 200, body: { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion: String(this.store.currentRV()) }, items }, warnings: [] };
+  }
+}

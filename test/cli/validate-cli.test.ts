@@ -1,0 +1,60 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url).pathname;
+// The shipped entry point, run as `npx halb` runs it.
+const halb = (...args: string[]) => spawnSync(process.execPath, [`${root}bin/halb.mjs`, ...args], { cwd: root, encoding: 'utf8' });
+
+describe('halb validate', () => {
+  it('exits 0 on every example, with files given after one -f as a shell glob leaves them', () => {
+    const examples = readdirSync(`${root}examples`).filter((f) => f.endsWith('.yaml')).map((f) => `examples/${f}`);
+    const r = halb('validate', '-f', ...examples);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(examples.length);
+  });
+
+  it('exits 1 with one line per problem: file, object, field path, reason', () => {
+    const r = halb('validate', '-f', 'test/fixtures/invalid/duplicate-ports.yaml', '-f', 'test/fixtures/invalid/tls-on-tcp.yaml');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'test/fixtures/invalid/duplicate-ports.yaml: HALoadBalancer/web: spec.frontends[1].port: port 80 is already used by spec.frontends[0].port',
+      'test/fixtures/invalid/tls-on-tcp.yaml: HALoadBalancer/web: spec.frontends[0].tls: TLS termination needs protocol http',
+    ]);
+  });
+
+  it('never prints a stack trace, whatever the input', () => {
+    const r = halb('validate', '-f', 'test/fixtures/invalid/not-yaml.bin', '-f', 'test/fixtures/invalid/alias-bomb.yaml', '-f', 'test/fixtures/invalid/syntax-error.yaml', '-f', '/');
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).toContain('/: not a regular file');
+  });
+
+  it('exits 2 on a usage error', () => {
+    expect(halb('validate').status).toBe(2);
+    const r = halb('validate', '--frobnicate');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--frobnicate'");
+  });
+});
+
+describe('halb', () => {
+  it.each(['validate', 'version'])('%s --help prints its usage and exits 0', (command) => {
+    const r = halb(command, '--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`Usage: halb ${command}`);
+  });
+
+  it('prints its version', () => {
+    const r = halb('version');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^halb \d+\.\d+\.\d+ \(API halb\.dev\/v1alpha1, node 22\./);
+  });
+
+  it('refuses an unknown command', () => {
+    const r = halb('frobnicate');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+});

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { validateHALoadBalancer } from '../../src/api/validate.ts';
+import type { HALoadBalancer } from '../../src/api/types.ts';
+import type { HostVRRPState, Observed, ObservedDroplet } from '../../src/controller/observed.ts';
+import { PROGRESS_REQUEUE_MS, plan, type Action, type PlanInput } from '../../src/controller/plan.ts';
+
+const now = new Date('2026-11-24T10:00:00Z');
+
+function object(droplets: Record<string, unknown> = {}, floatingIP: Record<string, unknown> = {}): HALoadBalancer {
+  return validateHALoadBalancer({
+    apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name: 'web' },
+    spec: {
+      region: 'nyc3',
+      credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'k' } },
+      droplets, floatingIP,
+      frontends: [{ name: 'www', port: 80, defaultBackend: 'web' }],
+      backends: [{ name: 'web', servers: [{ name: 's1', address: '10.0.0.1' }] }],
+    },
+  }).object!;
+}
+
+type D = [id: number, index: number, status?: string, state?: HostVRRPState, extra?: Partial<ObservedDroplet>];
+function observe(droplets: D[], holder: number | null | 'none' = 1, locked = false): Observed {
+  return {
+    droplets: droplets.map(([id, index, status = 'active', , extra]) => ({ id, index, name: `web-${index}`, status, createdAt: '', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ...extra })),
+    ...(holder === 'none' ? {} : { reservedIP: { ip: '198.51.100.10', dropletId: holder, locked } }),
+    hosts: Object.fromEntries(droplets.filter(([, , , state]) => state).map(([, index, , state]) => [`web-${index}`, { reachable: true, vrrpState: state, configHash: 'h' }])),
+  };
+}
+
+const input = (object_: HALoadBalancer, observed: Observed, extra: Partial<PlanInput> = {}): PlanInput =>
+  ({ object: object_, observed, desiredHashes: { 'web-0': 'h', 'web-1': 'h', 'web-2': 'h' }, now, backstopGraceMs: 30_000, ...extra });
+
+const kinds = (actions: Action[]) => actions.map((a) => {
+  switch (a.kind) {
+    case 'CreateDroplet': return `create ${a.node}`;
+    case 'DeleteDroplet': return `delete ${a.dropletId} ${a.reason}`;
+    case 'CreateReservedIP': return `reserve onto ${a.node}`;
+    case 'AdoptReservedIP': return `adopt ${a.ip}`;
+    case 'AssignReservedIP': return `assign ${a.node} ${a.reason}`;
+    case 'ApplyConfig': return `apply ${a.node}`;
+    case 'HandOverMaster': return `handover ${a.node}`;
+  }
+});
+
+describe('plan', () => {
+  const rows: [string, PlanInput, string[]][] = [
+    ['nothing exists: create both droplets, wait for them before the IP', input(object(), observe([], 'none')), ['create web-0', 'create web-1']],
+    ['a converged pair needs nothing', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), []],
+    ['droplets active, no IP: reserve it onto node 0', input(object(), observe([[1, 0], [2, 1]], 'none')), ['reserve onto web-0', 'apply web-0', 'apply web-1']],
+    ['an adopted address is adopted', input(object({}, { address: '198.51.100.77' }), observe([[1, 0], [2, 1]], 'none')), ['adopt 198.51.100.77', 'apply web-0', 'apply web-1']],
+    ['unassigned IP goes to the sole MASTER', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null)), ['assign web-1 FirstAssignment']],
+    ['unassigned IP with no MASTER goes to node 0', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP']], null)), ['assign web-0 FirstAssignment']],
+    ['a locked IP is left alone', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null, true)), []],
+    ['the IP on the MASTER chosen by keepalived is never moved back', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 2)), []],
+    ['a lost droplet is recreated', input(object(), observe([[1, 0, 'active', 'MASTER']])), ['create web-1']],
+    ['a dead droplet is deleted; its replacement is created', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'off']])), ['delete 2 Dead', 'create web-1']],
+    ['a duplicate for one index is deleted, keeping the IP holder', input(object(), observe([[1, 0, 'active', 'MASTER'], [3, 1, 'active', 'BACKUP'], [2, 1, 'active']], 3)), ['delete 2 Duplicate']],
+    ['scale up adds a BACKUP', input(object({ count: 3 }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['create web-2']],
+    ['scale down removes a BACKUP', input(object({ count: 2 }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP'], [3, 2, 'active', 'BACKUP']])), ['delete 3 ScaleDown']],
+    ['scale down hands over first when the leaving node is MASTER', input(object({ count: 2 }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP'], [3, 2, 'active', 'MASTER']], 3)), ['handover web-2']],
+    ['a size change replaces a BACKUP first', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['delete 2 Replace']],
+    ['then hands over the MASTER', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP', { size: 's-2vcpu-2gb' }]])), ['handover web-0']],
+    ['and replaces the old MASTER once it is BACKUP', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
+    ['no replacement while the pair is unhealthy', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'FAULT']])), []],
+    ['a stale config is applied', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]), { desiredHashes: { 'web-0': 'h', 'web-1': 'new' } }), ['apply web-1']],
+  ];
+  it.each(rows)('%s', (_name, planInput, expected) => {
+    expect(kinds(plan(planInput).actions)).toEqual(expected);
+  });
+
+  it('asks to look again while something is in progress, and not when converged', () => {
+    expect(plan(input(object(), observe([], 'none'))).requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
+    expect(plan(input(object(), observe([[1, 0, 'new'], [2, 1, 'new']], 'none'))).requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
+    expect(plan(input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]))).requeueAfterMs).toBeUndefined();
+  });
+
+  describe('backstop', () => {
+    const stuck = observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 1);
+    it('waits out the grace period first, and says when to look again', () => {
+      const p = plan(input(object(), stuck));
+      expect(p.actions).toEqual([]);
+      expect(p.backstopSince).toEqual(now);
+      expect(p.requeueAfterMs).toBe(30_000);
+    });
+    it('moves the IP to the MASTER once the grace period has passed', () => {
+      const p = plan(input(object(), stuck, { backstopSince: new Date(now.getTime() - 31_000) }));
+      expect(kinds(p.actions)).toEqual(['assign web-1 Backstop']);
+      expect(p.backstopSince).toBeUndefined();
+    });
+    it('forgets the mismatch once the IP is on the MASTER again', () => {
+      const p = plan(input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 2), { backstopSince: new Date(now.getTime() - 10_000) }));
+      expect(p.backstopSince).toBeUndefined();
+    });
+    it('does nothing when no node is MASTER: keepalived has not decided', () => {
+      const p = plan(input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP']], 1)));
+      expect(p.actions).toEqual([]);
+      expect(p.backstopSince).toBeUndefined();
+    });
+  });
+});

@@ -1,0 +1,94 @@
+// The agent's host programs, run with sh against a scratch directory and the real HAProxy and
+// keepalived validators (`haproxy -c`, `keepalived -t`); nothing is started.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DAEMON_PATHS, parseMarked, parseVersion, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'halb-remote-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const paths: DaemonPaths = {
+  ...DEFAULT_DAEMON_PATHS,
+  haproxyConfig: join(root, 'etc/haproxy/haproxy.cfg'),
+  keepalivedConfig: join(root, 'etc/keepalived/keepalived.conf'),
+  hashFile: join(root, 'etc/halb/config-hash'),
+};
+
+const haproxyCfg = (port: number) => `global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend www\n  bind 127.0.0.1:${port}\n  default_backend web\nbackend web\n  server s1 127.0.0.1:9 check\n`;
+// keepalived -t wants an interface that exists and is not loopback; it only reads it.
+const iface = readdirSync('/sys/class/net').find((n) => n !== 'lo') ?? 'eth0';
+const keepalivedCfg = `global_defs {\n  enable_script_security\n  script_user root\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface ${iface}\n  virtual_router_id 51\n  priority 100\n  advert_int 1\n  virtual_ipaddress {\n    192.0.0.8/32\n  }\n}\n`;
+
+function run(script: string) {
+  return spawnSync('sh', ['-s'], { input: script, encoding: 'utf8' });
+}
+
+describe('stageValidateSwapScript', () => {
+  it('writes files with their modes and the hash when both daemons accept the configs', () => {
+    const files = [
+      { path: paths.haproxyConfig, mode: 0o644, content: haproxyCfg(18080) },
+      { path: paths.keepalivedConfig, mode: 0o644, content: keepalivedCfg },
+      { path: join(root, 'etc/haproxy/certs/www.pem'), mode: 0o600, content: "secret 'quoted' $(not run) `nor this`\n" },
+    ];
+    const r = run(stageValidateSwapScript(files, 'sha256:one', paths));
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(parseMarked(r.stdout).has('swapped')).toBe(true);
+    expect(readFileSync(paths.haproxyConfig, 'utf8')).toBe(haproxyCfg(18080));
+    expect(readFileSync(files[2]!.path, 'utf8')).toBe(files[2]!.content);
+    expect(statSync(files[2]!.path).mode & 0o777).toBe(0o600);
+    expect(readFileSync(paths.hashFile, 'utf8').trim()).toBe('sha256:one');
+  });
+
+  it('keeps the running config and reports the daemon message when validation fails', () => {
+    const broken = haproxyCfg(18081).replace('default_backend web', 'default_backend nowhere');
+    const r = run(stageValidateSwapScript([
+      { path: paths.haproxyConfig, mode: 0o644, content: broken },
+      { path: paths.keepalivedConfig, mode: 0o644, content: keepalivedCfg },
+    ], 'sha256:two', paths));
+    expect(r.status).toBe(3);
+    expect(parseMarked(r.stdout).get('invalid')).toBe('haproxy');
+    expect(r.stdout).toMatch(/nowhere/);
+    expect(readFileSync(paths.haproxyConfig, 'utf8')).toBe(haproxyCfg(18080));
+    expect(readFileSync(paths.hashFile, 'utf8').trim()).toBe('sha256:one');
+    expect(readdirSync(join(root, 'etc/haproxy')).filter((f) => f.endsWith('.halb-new'))).toEqual([]);
+  });
+
+  it('refuses a keepalived config keepalived rejects', () => {
+    const r = run(stageValidateSwapScript([
+      { path: paths.keepalivedConfig, mode: 0o644, content: keepalivedCfg.replace('virtual_router_id 51', 'virtual_router_id 999') },
+    ], 'sha256:three', paths));
+    expect(r.status).toBe(3);
+    expect(parseMarked(r.stdout).get('invalid')).toBe('keepalived');
+    expect(readFileSync(paths.keepalivedConfig, 'utf8')).toBe(keepalivedCfg);
+  });
+
+  it('refuses paths that are not plain absolute paths', () => {
+    expect(() => stageValidateSwapScript([{ path: '/etc/x; rm -rf /', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
+    expect(() => stageValidateSwapScript([{ path: '/etc/../root/x', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
+  });
+});
+
+describe('helpers', () => {
+  it.each([
+    ['Keepalived v2.2.7 (01/16,2022)', '2.2.7'],
+    ['HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://haproxy.org/', '2.6.12'],
+    ['HA-Proxy version 2.8.16-0ubuntu0.24.04.1 2025/06/25', '2.8.16'],
+    [undefined, undefined],
+  ])('parseVersion(%j) = %j', (line, version) => {
+    expect(parseVersion(line)).toBe(version);
+  });
+
+  it('shQuote survives a round trip through sh', () => {
+    const nasty = `it's "x" $HOME \`id\` \\ ;|&`;
+    expect(spawnSync('sh', ['-c', `printf '%s' ${shQuote(nasty)}`], { encoding: 'utf8' }).stdout).toBe(nasty);
+  });
+
+  it('parseMarked reads only marked lines', () => {
+    expect([...parseMarked('noise\nhalb:vrrp MASTER\nhalb:hash sha256:x\nhalb:swapped\n')]).toEqual([['vrrp', 'MASTER'], ['hash', 'sha256:x'], ['swapped', '']]);
+  });
+});
+

@@ -1,0 +1,69 @@
+// Shared setup for the emulator's integration tests: a fresh emulator on a free port, a
+// kubeconfig and a kubectl cache in a temp folder, and a kubectl runner that never reads ~/.kube.
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeEmulator, KubeEmulatorOptions } from '../../src/sandbox/kube/index.ts';
+import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
+
+export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+export const FIXTURES = join(import.meta.dirname, 'fixtures');
+export const CRD_FILE = join(import.meta.dirname, '../../crds/haloadbalancer.yaml');
+
+export interface Harness {
+  emu: KubeEmulator;
+  dir: string;
+  kubeconfig: string;
+  kubectl: (args: string[], stdin?: string) => Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Starts `kubectl args` in the background (for -w and blocking deletes). */
+  spawnKubectl: (args: string[]) => { child: ChildProcess; output: () => string; exited: Promise<number> };
+  close: () => Promise<void>;
+}
+
+export async function startHarness(opts: KubeEmulatorOptions = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'halb-kube-'));
+  const emu = await startKubeEmulator({ port: 0, ...opts });
+  const kubeconfig = join(dir, 'kubeconfig');
+  emu.writeKubeconfig(kubeconfig);
+  const base = ['--kubeconfig', kubeconfig, `--cache-dir=${join(dir, 'cache')}`];
+  const env = { ...process.env, HOME: dir, KUBECONFIG: kubeconfig };
+  const children = new Set<ChildProcess>();
+  return {
+    emu, dir, kubeconfig,
+    kubectl: (args, stdin) => new Promise((resolve) => {
+      const child = execFile(KUBECTL, [...base, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+      });
+      if (stdin !== undefined) child.stdin!.end(stdin);
+    }),
+    spawnKubectl(args) {
+      const child = spawn(KUBECTL, [...base, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number>((resolve) => child.on('exit', (code) => {
+        children.delete(child);
+        resolve(code ?? -1);
+      }));
+      return { child, output: () => out, exited };
+    },
+    async close() {
+      for (const c of children) c.kill('SIGTERM');
+      await emu.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,145 @@
+// Wire-level behaviour over plain HTTP: discovery forms, Status bodies, watch semantics
+// (initial events, resume, bookmarks, timeouts, 410, selector transitions), PUT rules.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { KubeEmulator } from '../../src/sandbox/kube/index.ts';
+import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
+import { CRD_FILE, FIXTURES } from './helpers.ts';
+
+const CRS = '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers';
+const web = parse(readFileSync(join(FIXTURES, 'web.yaml'), 'utf8')) as Record<string, unknown>;
+
+describe('the emulator on the wire', () => {
+  let emu: KubeEmulator;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ code: number; type: string | null; json: Record<string, unknown> }> => {
+    const res = await fetch(`${emu.url}${path}`, {
+      method, headers: { 'Content-Type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { code: res.status, type: res.headers.get('content-type'), json: text ? JSON.parse(text) as Record<string, unknown> : {} };
+  };
+  /** Reads a watch stream until it ends or `until` says stop; returns the events. */
+  const watch = async (path: string, until?: (evs: Array<{ type: string; object: Record<string, unknown> }>) => boolean): Promise<Array<{ type: string; object: Record<string, unknown> }>> => {
+    const ac = new AbortController();
+    const res = await fetch(`${emu.url}${path}`, { signal: ac.signal });
+    expect(res.status).toBe(200);
+    const events: Array<{ type: string; object: Record<string, unknown> }> = [];
+    let buf = '';
+    const reader = res.body!.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += Buffer.from(value).toString('utf8');
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        events.push(JSON.parse(buf.slice(0, i)) as { type: string; object: Record<string, unknown> });
+        buf = buf.slice(i + 1);
+      }
+      if (until?.(events)) {
+        ac.abort();
+        break;
+      }
+    }
+    return events;
+  };
+
+  beforeAll(async () => {
+    emu = await startKubeEmulator({ port: 0, historyLimit: 50, bookmarkIntervalMs: 100 });
+    const crd = parse(readFileSync(CRD_FILE, 'utf8')) as Record<string, unknown>;
+    expect((await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).code).toBe(201);
+  });
+  afterAll(async () => {
+    await emu?.close();
+  });
+
+  it('serves legacy and aggregated discovery, and the OpenAPI stubs', async () => {
+    const groups = await call('GET', '/apis');
+    expect(groups.type).toBe('application/json');
+    expect((groups.json.groups as Array<{ name: string }>).map((g) => g.name)).toContain('halb.dev');
+    const agg = await call('GET', '/apis', undefined, { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' });
+    expect(agg.type).toBe('application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList');
+    const halb = (agg.json.items as Array<{ metadata: { name: string }; versions: Array<{ resources: Array<Record<string, unknown>> }> }>).find((i) => i.metadata.name === 'halb.dev')!;
+    expect(halb.versions[0]!.resources[0]).toMatchObject({ resource: 'haloadbalancers', scope: 'Namespaced', shortNames: ['halb'], subresources: [{ subresource: 'status' }] });
+    const rl = await call('GET', '/apis/halb.dev/v1alpha1');
+    expect(rl.json.resources).toEqual([
+      expect.objectContaining({ name: 'haloadbalancers', singularName: 'haloadbalancer', namespaced: true, kind: 'HALoadBalancer', shortNames: ['halb'] }),
+      { name: 'haloadbalancers/status', singularName: '', namespaced: true, kind: 'HALoadBalancer', verbs: ['get', 'patch', 'update'] },
+    ]);
+    const v2 = await fetch(`${emu.url}/openapi/v2`);
+    expect([v2.status, v2.headers.get('content-type'), (await v2.arrayBuffer()).byteLength]).toEqual([200, 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 0]);
+    expect((await call('GET', '/openapi/v3')).code).toBe(404);
+    expect(await call('GET', '/apis/nope.dev/v1/things')).toMatchObject({ code: 404, json: { kind: 'Status', message: 'the server could not find the requested resource', reason: 'NotFound' } });
+  });
+
+  it('requires resourceVersion on custom-resource PUT and rejects stale ones', async () => {
+    const created = await call('POST', CRS, { ...web, metadata: { generateName: 'gen-' } });
+    expect(created.code).toBe(201);
+    const meta = created.json.metadata as { name: string; resourceVersion: string };
+    expect(meta.name).toMatch(/^gen-[a-z0-9]{5}$/);
+    const { resourceVersion: _rv, ...noRV } = meta;
+    const put = await call('PUT', `${CRS}/${meta.name}`, { ...created.json, metadata: noRV });
+    expect(put.json).toMatchObject({ code: 422, reason: 'Invalid', message: `haloadbalancers.halb.dev "${meta.name}" is invalid: metadata.resourceVersion: Invalid value: "0x0": must be specified for an update` });
+    const relabelled = { ...created.json, metadata: { ...meta, labels: { a: 'b' } } };
+    const updated = await call('PUT', `${CRS}/${meta.name}`, relabelled);
+    expect(updated.code).toBe(200);
+    expect(Number((updated.json.metadata as { resourceVersion: string }).resourceVersion)).toBeGreaterThan(Number(meta.resourceVersion));
+    expect((await call('PUT', `${CRS}/${meta.name}`, relabelled)).json).toMatchObject({ code: 409, reason: 'Conflict' });
+    const dup = await call('POST', CRS, { ...web, metadata: { name: meta.name } });
+    expect(dup.json).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `haloadbalancers.halb.dev "${meta.name}" already exists`, reason: 'AlreadyExists', details: { name: meta.name, group: 'halb.dev', kind: 'haloadbalancers' }, code: 409 });
+    const del = await call('DELETE', `${CRS}/${meta.name}`);
+    expect(del.json).toMatchObject({ kind: 'Status', status: 'Success', details: { name: meta.name, kind: 'haloadbalancers' } });
+  });
+
+  it('warns about unknown fields by default and drops them silently with Ignore', async () => {
+    const res = await fetch(`${emu.url}${CRS}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...web, metadata: { name: 'warned' }, spec: { ...web.spec as object, foo: 1 } }) });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('warning')).toBe('299 - "unknown field \\"spec.foo\\""');
+    expect(((await res.json()) as { spec: Record<string, unknown> }).spec.foo).toBeUndefined();
+    const ignored = await fetch(`${emu.url}${CRS}?fieldValidation=Ignore`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...web, metadata: { name: 'ignored' }, spec: { ...web.spec as object, foo: 1 } }) });
+    expect([ignored.status, ignored.headers.get('warning')]).toEqual([201, null]);
+  });
+
+  it('watches: initial ADDED, resume from an RV, selector transitions, bookmarks, timeout', async () => {
+    const initial = await watch(`${CRS}?watch=true&timeoutSeconds=1`);
+    expect(initial.map((e) => `${e.type} ${(e.object.metadata as { name: string }).name}`)).toEqual(['ADDED ignored', 'ADDED warned']);
+    const rv = (await call('GET', CRS)).json.metadata as { resourceVersion: string };
+    await call('PATCH', `${CRS}/warned`, { metadata: { labels: { tier: 'edge' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    await call('PATCH', `${CRS}/warned`, { metadata: { labels: { tier: 'core' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    const resumed = await watch(`/apis/halb.dev/v1alpha1/watch/namespaces/default/haloadbalancers?resourceVersion=${rv.resourceVersion}&labelSelector=tier%3Dedge&timeoutSeconds=1`);
+    expect(resumed.map((e) => e.type)).toEqual(['ADDED', 'DELETED']);
+    const started = Date.now();
+    const withBookmarks = await watch(`${CRS}?watch=true&resourceVersion=${rv.resourceVersion}&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dnobody&timeoutSeconds=1`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(withBookmarks.length).toBeGreaterThan(1);
+    expect(withBookmarks.every((e) => e.type === 'BOOKMARK')).toBe(true);
+    expect(withBookmarks[0]!.object).toEqual({ kind: 'HALoadBalancer', apiVersion: 'halb.dev/v1alpha1', metadata: { resourceVersion: expect.stringMatching(/^\d+$/) } });
+  });
+
+  it('answers a too-old resourceVersion with an in-stream 410 after compaction', async () => {
+    const rv = Number(((await call('GET', CRS)).json.metadata as { resourceVersion: string }).resourceVersion);
+    await call('PATCH', `${CRS}/warned`, { metadata: { labels: { x: '1' } } }, { 'Content-Type': 'application/merge-patch+json' });
+    emu.compact();
+    const evs = await watch(`${CRS}?watch=true&resourceVersion=${rv}`);
+    expect(evs).toEqual([{ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rv} (${rv + 2})`, reason: 'Expired', code: 410 } }]);
+  });
+
+  it('deleting a CRD deletes its objects and its discovery entries', async () => {
+    const seen = watch(`${CRS}?watch=true&resourceVersion=0`, (evs) => evs.filter((e) => e.type === 'DELETED').length >= 2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await call('DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/haloadbalancers.halb.dev')).code).toBe(200);
+    expect((await seen).filter((e) => e.type === 'DELETED').map((e) => (e.object.metadata as { name: string }).name).sort()).toEqual(['ignored', 'warned']);
+    expect((await call('GET', '/apis/halb.dev/v1alpha1')).code).toBe(404);
+    expect(((await call('GET', '/apis')).json.groups as Array<{ name: string }>).map((g) => g.name)).not.toContain('halb.dev');
+  });
+
+  it('validates names, namespaces and field selectors', async () => {
+    expect((await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'Bad_Name' } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
+    expect((await call('POST', '/api/v1/namespaces/ghost/configmaps', { metadata: { name: 'x' } })).json).toMatchObject({ code: 404, message: 'namespaces "ghost" not found' });
+    expect((await call('GET', '/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque')).code).toBe(200);
+    expect((await call('GET', '/api/v1/namespaces/default/configmaps?fieldSelector=data.x%3D1')).json).toMatchObject({ code: 400, message: 'field label not supported: data.x' });
+    expect((await call('DELETE', '/api/v1/namespaces/default')).json).toMatchObject({ code: 403 });
+  });
+});
