@@ -1,0 +1,124 @@
+// keepalived.conf for one node: one vrrp_instance for the HALoadBalancer, unicast over the VPC,
+// a check that HAProxy answers, and notify scripts that record the state and claim the IP.
+import * as guard from './guard.ts';
+import type { KeepalivedFeatures } from './versions.ts';
+
+export interface VRRPSettings {
+  virtualRouterID: number;
+  priority: number;
+  preempt: boolean;
+  /** Seconds; a multiple of 0.01. */
+  advertInterval: number;
+  version: 2 | 3;
+  /** PASS authentication; VRRPv2 only. */
+  authPass?: string;
+}
+
+export interface KeepalivedNodeInput {
+  lbName: string;
+  nodeName: string;
+  vpcInterface: string;
+  privateIPv4: string;
+  peerIPv4s: string[];
+  vrrp: VRRPSettings;
+  checkScript: string;
+  notifyScript: string;
+  failoverScript: string;
+  features: KeepalivedFeatures;
+}
+
+// RFC 7600's IPv4 dummy address: keepalived 2.2.7 demands a virtual address with VRRPv3, and
+// this one on loopback routes nothing anywhere.
+export const PLACEHOLDER_VIP = '192.0.0.8/32';
+
+/** Checks the VRRP settings derived from the spec (src/api/derived.ts) for what keepalived parses. */
+export function vrrpSettings(input: {
+  advertIntervalSeconds: number;
+  version: 2 | 3;
+  authPass: string | undefined;
+  virtualRouterID: number;
+  priority: number;
+  preempt: boolean;
+}): VRRPSettings {
+  const field = 'spec.failover.advertIntervalSeconds';
+  const advert = input.advertIntervalSeconds;
+  if (typeof advert !== 'number' || !Number.isFinite(advert) || advert < 0.01 || advert > 40.95) guard.refuse(field, `must be 0.01..40.95 seconds, got ${JSON.stringify(advert)}`);
+  const centis = Math.round(advert * 100);
+  if (Math.abs(advert * 100 - centis) > 1e-6) guard.refuse(field, `must be a multiple of 0.01 s, got ${advert}`);
+  if (input.version === 2 && centis % 100 !== 0) {
+    // PASS authentication exists only in VRRPv2, whose advert interval is whole seconds.
+    guard.refuse(field, `must be whole seconds with failover.authSecretRef, because PASS authentication needs VRRPv2; got ${advert}`);
+  }
+  if (input.version === 3 && input.authPass !== undefined) guard.refuse('spec.failover.authSecretRef', 'PASS authentication needs VRRPv2');
+  return {
+    virtualRouterID: guard.integer('spec.failover.virtualRouterID', input.virtualRouterID, 1, 255),
+    priority: guard.integer('priority', input.priority, 1, 254),
+    preempt: input.preempt,
+    advertInterval: centis / 100,
+    version: input.version,
+    ...(input.authPass === undefined ? {} : { authPass: guard.authPass('spec.failover.authSecretRef', input.authPass) }),
+  };
+}
+
+export function renderKeepalivedConfig(input: KeepalivedNodeInput): string {
+  const { vrrp, features } = input;
+  const instance = `halb-${guard.dnsLabel('metadata.name', input.lbName)}`;
+  const notify = (state: string) => `"${input.notifyScript} ${state}"`;
+  const lines = [
+    `# Rendered by halb for node ${input.nodeName}. The operator replaces this file; edit the HALoadBalancer instead.`,
+    'global_defs {',
+    `    router_id ${input.nodeName}`,
+    '    enable_script_security',
+    // The failover script reads the root-only token file.
+    '    script_user root',
+    '}',
+    '',
+    '# HAProxy serving, checked over HTTP: no process-name lookup, which Debian\'s keepalived resolves wrongly.',
+    'vrrp_script halb_haproxy_serving {',
+    `    script "${input.checkScript}"`,
+    // Whole seconds: keepalived 2.2.7 takes no fractions here. The script retries once itself,
+    // so one failed run means HAProxy is not serving and the node goes FAULT at once.
+    '    interval 1',
+    '    timeout 1',
+    '    fall 1',
+    '    rise 2',
+    '}',
+    '',
+    `vrrp_instance ${instance} {`,
+    '    state BACKUP',
+    `    interface ${input.vpcInterface}`,
+    `    virtual_router_id ${vrrp.virtualRouterID}`,
+    `    priority ${vrrp.priority}`,
+    ...(vrrp.preempt ? [] : ['    nopreempt']),
+    `    version ${vrrp.version}`,
+    `    advert_int ${vrrp.advertInterval}`,
+    `    unicast_src_ip ${input.privateIPv4}`,
+    '    unicast_peer {',
+    ...input.peerIPv4s.map((peer) => `        ${peer}`),
+    '    }',
+    // Adverts from anyone but the listed peers are dropped.
+    '    check_unicast_src',
+  ];
+  if (vrrp.authPass !== undefined) {
+    lines.push('    authentication {', '        auth_type PASS', `        auth_pass ${vrrp.authPass}`, '    }');
+  }
+  if (features.noVirtualIPAddress) {
+    // DigitalOcean routes the reserved IP to the anchor IP; nothing goes on an interface.
+    lines.push('    no_virtual_ipaddress');
+  } else {
+    lines.push('    virtual_ipaddress {', `        ${PLACEHOLDER_VIP} dev lo`, '    }');
+  }
+  lines.push(
+    '    track_script {',
+    '        halb_haproxy_serving',
+    '    }',
+    `    notify_master ${notify('MASTER')}`,
+    `    notify_backup ${notify('BACKUP')}`,
+    `    notify_fault ${notify('FAULT')}`,
+    `    notify_stop ${notify('STOP')}`,
+    // After a split brain heals the surviving MASTER claims the IP again.
+    `    notify_master_rx_lower_pri "${input.failoverScript}"`,
+    '}',
+  );
+  return `${lines.join('\n')}\n`;
+}
