@@ -30,7 +30,7 @@ export interface FaultSettings {
   latencyMs: Record<string, number>;
   /** Drops the connection without an answer, before or after the request takes effect
    * (an operator crash or a lost response). Called for every authenticated request. */
-  dropConnection?: (request: { method: string; route: string; seq: number }) => 'before' | 'after' | undefined;
+  dropConnection?: (request: { method: string; route: string; seq: number; token: string }) => 'before' | 'after' | undefined;
 }
 
 export interface SimulatorOptions {
@@ -454,7 +454,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     }
     const routeKey = `${method} ${route.template}`;
     seq += 1;
-    const drop = faults.dropConnection?.({ method, route: route.template, seq });
+    const drop = faults.dropConnection?.({ method, route: route.template, seq, token });
     if (drop === 'before') {
       req.socket.destroy();
       return;
