@@ -78,6 +78,8 @@ export interface DigitalOceanSimulator {
   delays: SimulatorDelays;
   /** Every response given so far (newest last). */
   responses: RecordedResponse[];
+  /** The operations served, as the OpenAPI spec names them. */
+  routes: { method: string; template: string; scope: string }[];
   /** The metadata service's answer for one droplet and path ("/metadata/v1/id"). */
   metadata(dropletId: number, path: string): MetadataResponse;
   close(): Promise<void>;
@@ -393,17 +395,23 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       const requestId = randomUUID();
       let payload = body;
       if (status >= 400 && payload === undefined) payload = { id: ERROR_IDS[status] ?? 'server_error', message: 'error' };
-      if (status >= 400 && payload && typeof payload === 'object' && !('request_id' in payload)) payload = { ...payload, request_id: requestId };
+      if (status >= 400 && payload && typeof payload === 'object' && 'id' in payload && !('request_id' in payload)) payload = { ...payload, request_id: requestId };
       res.statusCode = status;
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('x-request-id', requestId);
+      headers['content-type'] = 'application/json; charset=utf-8';
+      headers['x-request-id'] = requestId;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
       const recorded: RecordedResponse = { method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers }, at: Date.now(), token };
       responses.push(recorded);
       hooks.onResponse?.(recorded);
       res.end(status === 204 || payload === undefined ? undefined : JSON.stringify(payload));
     };
-    const sendError = (err: ApiError) => send(err.status, { id: err.id, message: err.message });
+    const sendError = (err: ApiError) => {
+      // POST /v2/tags is the one operation whose 400 has another shape (error_with_root_causes).
+      if (err.status === 400 && method === 'POST' && route?.template === '/v2/tags') {
+        return send(400, { error: err.message, messages: null, root_causes: [err.message] });
+      }
+      send(err.status, { id: err.id, message: err.message });
+    };
 
     // The metadata service, for the sandbox's per-droplet proxies (no auth, like 169.254.169.254).
     const meta = /^\/_sandbox\/droplets\/(\d+)(\/metadata\/.*)$/.exec(url.pathname);
@@ -430,7 +438,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     const granted = token === '' ? undefined : options.tokens === undefined ? '*' : options.tokens[token];
     if (granted === undefined) {
       await readBody(req).catch(() => '');
-      return sendError(new ApiError(401, 'unauthorized', 'Unable to authenticate you'));
+      return sendError(new ApiError(401, 'unauthorized', 'Unable to authenticate you.'));
     }
     let limiter = limiters.get(token);
     if (!limiter) {
@@ -514,6 +522,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     faults,
     delays,
     responses,
+    routes: routes.map((r) => ({ method: r.method, template: r.template, scope: r.scope })),
     metadata,
     close: async () => {
       state.close();

@@ -329,7 +329,8 @@ export class SimulatorState {
 
   createTag(body: unknown): Record<string, unknown> {
     const name = (body as { name?: unknown } | null)?.name;
-    if (typeof name !== 'string' || name === '') throw badRequest('name is required');
+    if (typeof name !== 'string' || name === '') throw badRequest('Error validating resource tag: name is required');
+    if (!TAG_PATTERN.test(name) || name.length > 255) throw badRequest(`Error validating resource tag: "tag-name \\"${name}\\" contains invalid characters"`);
     const canonical = this.ensureTag(name);
     return this.tagObject(this.tags.get(canonical)!);
   }
