@@ -761,6 +761,19 @@ export class SimulatorState {
     if (this.reservedIpOf(droplet.id)) throw unprocessable('Droplet already has a reserved IP assigned.');
   }
 
+  /** Adds a reserved IP at once, optionally already on a droplet (sandbox set-up, benchmarks). */
+  seedReservedIp(input: { region?: string; dropletId?: number; ip?: string }): string {
+    const droplet = input.dropletId === undefined ? undefined : this.droplet(input.dropletId);
+    if (droplet && this.reservedIpOf(droplet.id)) throw unprocessable('Droplet already has a reserved IP assigned.');
+    const ip = input.ip ?? this.reservedPool.allocate();
+    if (input.ip !== undefined) {
+      if (this.reservedIps.has(ip)) throw unprocessable(`reserved IP ${ip} already exists`);
+      this.reservedPool.claim(ip);
+    }
+    this.reservedIps.set(ip, { ip, region: droplet?.region ?? input.region ?? 'nyc3', dropletId: droplet?.id ?? null, projectId: PROJECT_ID, lockedBy: null });
+    return ip;
+  }
+
   deleteReservedIp(ip: string, kind: string): void {
     const r = this.reservedIp(ip);
     if (r.lockedBy !== null) throw unprocessable(`The ${kind === 'floating_ip' ? 'floating' : 'reserved'} IP already has a pending event.`);
