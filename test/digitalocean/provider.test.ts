@@ -113,7 +113,13 @@ describe('idempotent creation', () => {
         crashMode = mode;
         seen = 0;
         const crashing = providerFor(sim, { token: crashToken, maxAttempts: 2 });
-        await expect(crashing.ensureInfrastructure(spec(uid))).rejects.toBeInstanceOf(DigitalOceanError);
+        const outcome = await crashing.ensureInfrastructure(spec(uid)).then(
+          () => 'finished',
+          (err: unknown) => err,
+        );
+        // Polling counts vary with timing: a run that needed fewer requests than `step` finished.
+        if (seen >= crashAt) expect(outcome, `step ${step} ${mode}`).toBeInstanceOf(DigitalOceanError);
+        else expect(outcome).toBe('finished');
         // The operator restarts and resyncs.
         const restarted = providerFor(sim, { token: `dop_v1_restart_${run}` });
         const result = await restarted.ensureInfrastructure(spec(uid));
@@ -135,7 +141,8 @@ describe('idempotent creation', () => {
 describe('reserved IPs', () => {
   let sim: DigitalOceanSimulator;
   beforeAll(async () => {
-    sim = await startSimulator({ delays: { dropletActiveMs: 10, reservedIpActionMs: 300, dropletActionMs: 10 } });
+    // The first assign must still be running when the second is asked for, even on a busy machine.
+    sim = await startSimulator({ delays: { dropletActiveMs: 10, reservedIpActionMs: 800, dropletActionMs: 10 } });
   });
   afterAll(() => sim.close());
 

@@ -41,7 +41,7 @@ describe('sandbox hooks and metadata', () => {
     expect(created[0]).toMatchObject({ name: 'web-0', userData: '#cloud-config\n', sshPublicKeys: [sshPublicKey(9)] });
     expect((await provider.client.dots.droplet.getDroplet({ droplet_id: id })).data.droplet.status).toBe('new');
     releaseHost();
-    await new Promise((r) => setTimeout(r, 80));
+    for (let i = 0; i < 100 && sim.state.dropletView(id)?.status !== 'active'; i++) await new Promise((r) => setTimeout(r, 20));
     expect((await provider.client.dots.droplet.getDroplet({ droplet_id: id })).data.droplet.status).toBe('active');
 
     const ip = sim.state.seedReservedIp({ region: 'nyc3' });

@@ -103,7 +103,8 @@ describe('the simulator against the OpenAPI spec', () => {
   beforeAll(async () => {
     spec = parse(readFileSync(specPath(), 'utf8')) as Spec;
     validator = new SpecValidator(spec);
-    sim = await startSimulator({ tokens: { full: '*', readonly: ['droplet:read'] }, reservedIpLimit: 20 });
+    // Delays long enough that the "still pending" requests below land inside them even on a busy machine.
+    sim = await startSimulator({ tokens: { full: '*', readonly: ['droplet:read'] }, reservedIpLimit: 20, delays: { dropletActiveMs: 800, reservedIpActionMs: 800, dropletActionMs: 50 } });
     limited = await startSimulator({ rateLimits: [{ limit: 2, windowMs: 60_000 }, { limit: 1, windowMs: 30_000 }] });
   });
   afterAll(async () => {
@@ -111,7 +112,11 @@ describe('the simulator against the OpenAPI spec', () => {
     await limited.close();
   });
 
-  const settle = () => new Promise((r) => setTimeout(r, 150));
+  /** Polls the simulator's state until `done` holds (no fixed sleeps: the machine may be busy). */
+  async function until(done: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(done()).toBe(true);
+  }
 
   async function call(method: string, path: string, body?: unknown, token = 'full', on: DigitalOceanSimulator = sim): Promise<{ status: number; json: Json }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -151,7 +156,7 @@ describe('the simulator against the OpenAPI spec', () => {
     await expectStatus(call('POST', '/droplets', { ...base, name: 'bad name!' }), 422);
     await expectStatus(call('GET', `/droplets/${String(one.id)}`), 200); // still "new", no networks
     await expectStatus(call('POST', `/droplets/${String(one.id)}/actions`, { type: 'reboot' }), 422); // create still pending
-    await settle();
+    await until(() => sim.state.dropletViews().every((d) => d.status === 'active'));
     await expectStatus(call('GET', '/droplets?per_page=1&page=2'), 200);
     await expectStatus(call('GET', '/droplets?tag_name=halb-uid-x'), 200);
     await expectStatus(call('GET', `/droplets/${String(one.id)}`), 200);
@@ -182,12 +187,12 @@ describe('the simulator against the OpenAPI spec', () => {
       await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'unassign' }), 422); // locked
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}/actions`), 200);
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}/actions/${String(assign.id)}`), 200);
-      await settle();
+      await until(() => sim.state.reservedIpHolder(String(byRegion.ip)) === one.id && sim.state.reservedIpHolder(String(onDroplet.ip)) === target.id);
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}`), 200); // assigned: full droplet object
       await expectStatus(call('GET', `/droplets/${String(one.id)}`), 200);
       await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'assign', droplet_id: one.id }), 422); // already has one
       await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'unassign' }), 201);
-      await settle();
+      await until(() => sim.state.reservedIpHolder(String(byRegion.ip)) === null && !(sim.state.getReservedIp(String(byRegion.ip)).locked as boolean));
       await expectStatus(call('DELETE', `${path}/${String(byRegion.ip)}`), 204);
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}`), 404);
       await expectStatus(call('DELETE', `${path}/${String(onDroplet.ip)}`), 204);
