@@ -8,6 +8,7 @@ import { cloudInit } from './cloud-init.ts';
 import { DEFAULT_WAIT, deleteDroplet, ensureNodeDroplets, listAllNodes, waitForActive } from './droplets.ts';
 import type { EnsureDropletsResult, NodeDroplet, NodeSpec, WaitSettings } from './droplets.ts';
 import { DigitalOceanError } from './errors.ts';
+import { uidTag } from './naming.ts';
 import { ensureBackendFirewall, listFirewalls, pruneBackendFirewalls } from './firewalls.ts';
 import type { ApiFirewall, BackendFirewallSpec } from './firewalls.ts';
 import {
@@ -95,6 +96,23 @@ export class DigitalOceanProvider {
 
   deleteDroplet(id: number): Promise<void> {
     return deleteDroplet(this.client, id);
+  }
+
+  /** Deletes every droplet of one HALoadBalancer in one request (DELETE /v2/droplets?tag_name=). */
+  async deleteNodesOf(uid: string): Promise<void> {
+    try {
+      await this.client.dots.droplet.deleteDropletsByTag({ tag_name: uidTag(uid) });
+      this.client.logger.info({ uid }, 'droplets deleted by owner tag');
+    } catch (err) {
+      // No such tag: nothing was ever created, or it is all gone already.
+      if (!(err instanceof DigitalOceanError && err.status === 404)) throw err;
+    }
+  }
+
+  /** Reserves an unassigned address in a region. Not idempotent by itself (reserved IPs carry no
+   * tags): the caller records the address (status.floatingIP) before anything else. */
+  async createReservedIpInRegion(region: string): Promise<ReservedIpInfo> {
+    return toReservedIpInfo((await createReservedIp(this.client, { region })).reservedIp);
   }
 
   /**

@@ -1,5 +1,6 @@
 // The simulator's sandbox hooks, metadata service, fault injection and firewalls, driven by the
 // provider (dots-wrapper) and plain HTTP.
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DigitalOceanError } from '../../src/digitalocean/errors.ts';
 import { uidTag } from '../../src/digitalocean/naming.ts';
@@ -124,6 +125,25 @@ describe('fault injection', () => {
     sim.state.killDroplet(victim.id);
     const inventory = await provider.observe();
     expect(inventory.nodesByUid.get('dies')!.map((n) => n.status)).toEqual(['active', 'off']);
+    await provider.deleteNodesOf('dies');
+    await provider.deleteNodesOf('dies'); // nothing left: fine
+    expect((await provider.observe()).nodesByUid.has('dies')).toBe(false);
+  });
+
+  it('lets droplets die as a setting, and tells the sandbox', async () => {
+    const died: number[] = [];
+    const dying = await startSimulator({ faults: { dropletDeath: { afterMs: 50, tag: 'fragile' } }, hooks: { onDropletDied: (d) => void died.push(d.id) } });
+    try {
+      const provider = providerFor(dying);
+      const fragile = await provider.ensureDroplets({ ...nodeSpec('fragile'), count: 1, extraTags: ['fragile'], userData: () => '' });
+      const sturdy = await provider.ensureDroplets({ ...nodeSpec('sturdy'), count: 1, userData: () => '' });
+      for (let i = 0; i < 100 && died.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(died).toEqual([fragile.nodes[0]!.id]);
+      expect(dying.state.dropletView(fragile.nodes[0]!.id)!.status).toBe('off');
+      expect(dying.state.dropletView(sturdy.nodes[0]!.id)!.status).toBe('active');
+    } finally {
+      await dying.close();
+    }
   });
 });
 
@@ -160,6 +180,33 @@ describe('firewalls for restrictToLoadBalancers', () => {
 });
 
 describe('halb sandbox do', () => {
+  it('runs the simulator alone until SIGTERM, answering curl-style requests', async () => {
+    const script = `import { sandboxDoCommand } from ${JSON.stringify(new URL('../../src/cli/sandbox-do.ts', import.meta.url).pathname)};
+process.exitCode = await sandboxDoCommand(['--port', '0', '--droplet-boot-ms', '10']);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const endpoint = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /listening on (\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}`)));
+      });
+      const unauth = await fetch(`${endpoint}/droplets`);
+      expect(unauth.status).toBe(401);
+      const res = await fetch(`${endpoint}/droplets`, { headers: { authorization: 'Bearer dop_v1_sandbox' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('ratelimit-limit')).toBe('5000');
+      expect(await res.json()).toEqual({ droplets: [], links: { pages: {} }, meta: { total: 0 } });
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  });
+
   it('prints help, and names a bad flag value', async () => {
     const out: string[] = [];
     const write = process.stdout.write.bind(process.stdout);

@@ -28,6 +28,9 @@ export interface FaultSettings {
   errorStatus: number;
   /** Added latency in milliseconds, keyed like errorRate. */
   latencyMs: Record<string, number>;
+  /** A droplet that dies: every droplet (with `tag`, if set) created while this is set powers
+   * off `afterMs` after it turns active. `state.killDroplet(id)` kills one at once. */
+  dropletDeath?: { afterMs: number; tag?: string };
   /** Drops the connection without an answer, before or after the request takes effect
    * (an operator crash or a lost response). Called for every authenticated request. */
   dropConnection?: (request: { method: string; route: string; seq: number; token: string }) => 'before' | 'after' | undefined;
@@ -353,6 +356,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     dropletLimit: options.dropletLimit ?? 10_000,
     reservedIpLimit: options.reservedIpLimit ?? 10,
     log: (level, msg, fields) => log[level](fields ?? {}, msg),
+    dropletDeath: () => faults.dropletDeath,
   });
   const routes = buildRoutes(state);
   const limiters = new Map<string, RollingRateLimiter>();

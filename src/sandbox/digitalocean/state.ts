@@ -56,6 +56,8 @@ export interface SimulatorHooks {
   /** Awaited before the droplet turns `active`: the sandbox builds the host meanwhile. */
   onDropletCreated?: (droplet: DropletView) => void | Promise<void>;
   onDropletDeleted?: (droplet: DropletView) => void | Promise<void>;
+  /** The droplet died (fault injection): the sandbox stops its host. */
+  onDropletDied?: (droplet: DropletView) => void | Promise<void>;
   /** Awaited before the assign/unassign action reads `completed`, so the route has moved by then. */
   onReservedIpAssignmentChanged?: (change: ReservedIpChange) => void | Promise<void>;
 }
@@ -94,6 +96,8 @@ export interface StateOptions {
   dropletLimit: number;
   reservedIpLimit: number;
   log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  /** Read when a droplet turns active: if set (and the tag matches), it dies afterMs later. */
+  dropletDeath: () => { afterMs: number; tag?: string } | undefined;
 }
 
 interface Droplet {
@@ -507,6 +511,12 @@ export class SimulatorState {
         droplet.status = 'active';
         droplet.pending.delete(action.id);
         this.complete(action);
+        const death = this.options.dropletDeath();
+        if (death && (death.tag === undefined || droplet.tags.includes(death.tag))) {
+          this.later(death.afterMs, () => {
+            if (this.droplets.has(droplet.id)) this.killDroplet(droplet.id);
+          });
+        }
       });
     });
   }
@@ -597,7 +607,10 @@ export class SimulatorState {
     const d = this.droplet(id);
     d.status = 'off';
     this.options.log('warn', 'droplet died', { id });
-    return this.view(d);
+    const view = this.view(d);
+    const hook = this.options.hooks.onDropletDied;
+    if (hook) void this.runHook('onDropletDied', () => hook(view));
+    return view;
   }
 
   dropletAction(id: number, body: unknown): Action {
