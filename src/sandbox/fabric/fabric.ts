@@ -70,7 +70,7 @@ export interface FabricStatus {
   prefix: string;
   stateDir: string;
   coreNamespace: string;
-  hostLink: { interface: string; hostIPv4: string; coreIPv4: string; routes: string[] } | null;
+  hostLink: { interface: string; subnet: string; hostIPv4: string; coreIPv4: string; routes: string[] } | null;
   floatingIPs: Record<string, string>;
   hosts: HostStatus[];
 }
@@ -738,7 +738,7 @@ export class Fabric {
       prefix: this.prefix,
       stateDir: this.stateDir,
       coreNamespace: this.coreNamespace,
-      hostLink: link ? { interface: link.ifname, hostIPv4: link.hostIPv4, coreIPv4: link.coreIPv4, routes: [...HOST_ROUTED_RANGES] } : null,
+      hostLink: link ? { interface: link.ifname, subnet: link.subnet, hostIPv4: link.hostIPv4, coreIPv4: link.coreIPv4, routes: [...HOST_ROUTED_RANGES] } : null,
       floatingIPs: { ...this.state.floatingIPs },
       hosts,
     };
