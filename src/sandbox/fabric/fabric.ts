@@ -14,8 +14,9 @@ import {
 import { renderMetadataTree, type DropletMetadata } from './metadata.ts';
 import {
   BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
-  renderMetadataNginx, renderSshdConfig, validateFloatingAssignment,
+  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, validateFloatingAssignment,
 } from './render.ts';
+import { NftSession, NftSessionError } from './nft-session.ts';
 import { emptyState, fabricDir, readState, writeState, type BackendRecord, type DropletRecord, type FabricState } from './state.ts';
 import { run, runStatus, type RunResult } from './system.ts';
 
@@ -255,6 +256,7 @@ export class Fabric {
   private readonly log: Logger;
   private readonly defaultBootDelayMs: number;
   private queue: Promise<unknown> = Promise.resolve();
+  private nft: NftSession | undefined;
 
   constructor(stateDir: string, state: FabricState, log: Logger, defaultBootDelayMs: number) {
     this.stateDir = stateDir;
@@ -644,26 +646,44 @@ export class Fabric {
   }
 
   private async applyFloatingMap(): Promise<void> {
-    const batch = renderFloatingMapBatch(nftTableName(this.prefix), this.state.floatingIPs);
+    const table = nftTableName(this.prefix);
+    if (!this.nft?.alive) this.nft = new NftSession(this.coreNamespace, table);
+    try {
+      await this.nft.apply(renderFloatingMapCommands(table, this.state.floatingIPs));
+      return;
+    } catch (e) {
+      if (!(e instanceof NftSessionError)) throw e;
+      this.log.warn({ err: e.message }, 'fell back to a one-shot nft after the nft session broke');
+    }
+    const batch = renderFloatingMapBatch(table, this.state.floatingIPs);
     await run('ip', ['netns', 'exec', this.coreNamespace, 'nft', '-f', '-'], { input: batch });
+  }
+
+  /** Ends this process's helper processes (the nft session); the fabric itself stays up. */
+  close(): void {
+    this.nft?.close();
+    this.nft = undefined;
   }
 
   /**
    * Points a floating IP at an anchor IPv4 (or nowhere, with null). The DNAT map changes in one
-   * nft transaction before this resolves; the droplets' metadata follows.
+   * nft transaction before this resolves; the droplets' metadata follows. Resolves with the
+   * moment (epoch ms, sub-ms precision) the kernel confirmed the new map.
    */
-  setFloatingIP(ip: string, anchorIPv4: string | null): Promise<void> {
+  setFloatingIP(ip: string, anchorIPv4: string | null): Promise<{ dnatChangedAt: number }> {
     return this.exclusive(async () => {
       validateFloatingAssignment(ip, anchorIPv4);
       const before = this.state.floatingIPs[ip] ?? null;
       if (anchorIPv4 === null) delete this.state.floatingIPs[ip];
       else this.state.floatingIPs[ip] = anchorIPv4;
       await this.applyFloatingMap();
+      const dnatChangedAt = performance.timeOrigin + performance.now();
       this.save();
       for (const d of Object.values(this.state.droplets)) {
         if (d.anchorIPv4 === before || d.anchorIPv4 === anchorIPv4) this.writeMetadata(d);
       }
       this.log.info({ floatingIP: ip, from: before, to: anchorIPv4 }, 'pointed a floating IP');
+      return { dnatChangedAt };
     });
   }
 
@@ -746,6 +766,9 @@ export class Fabric {
 
   /** Removes every namespace, process, link and file of this fabric. */
   destroy(): Promise<void> {
-    return this.exclusive(() => destroyFabric({ stateDir: this.stateDir, prefix: this.prefix, logger: this.log }));
+    return this.exclusive(async () => {
+      this.close();
+      await destroyFabric({ stateDir: this.stateDir, prefix: this.prefix, logger: this.log });
+    });
   }
 }

@@ -13,6 +13,9 @@ export function renderCoreRuleset(table: string): string {
     '  map fip {',
     '    type ipv4_addr : ipv4_addr',
     '  }',
+    '  set ack {',
+    '    type inet_service',
+    '  }',
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
     `    ip daddr ${FLOATING_RANGE} dnat to ip daddr map @fip`,
@@ -26,11 +29,16 @@ export function renderCoreRuleset(table: string): string {
  * One nft batch replacing the whole floating-IP map. nft applies a batch as one transaction, so
  * a packet sees either the old map or the new one, never a map without the IP being moved.
  */
-export function renderFloatingMapBatch(table: string, map: Readonly<Record<string, string>>): string {
+export function renderFloatingMapCommands(table: string, map: Readonly<Record<string, string>>): string[] {
   const entries = Object.entries(map).sort(([a], [b]) => parseIPv4(a) - parseIPv4(b));
   const lines = [`flush map ip ${table} fip`];
   if (entries.length > 0) lines.push(`add element ip ${table} fip { ${entries.map(([ip, anchor]) => `${ip} : ${anchor}`).join(', ')} }`);
-  return `${lines.join('\n')}\n`;
+  return lines;
+}
+
+/** The same as a file for `nft -f -`. */
+export function renderFloatingMapBatch(table: string, map: Readonly<Record<string, string>>): string {
+  return `${renderFloatingMapCommands(table, map).join('\n')}\n`;
 }
 
 export function validateFloatingAssignment(ip: string, anchorIPv4: string | null): void {
