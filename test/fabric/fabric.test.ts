@@ -1,6 +1,6 @@
 // The fabric on real namespaces, sshd, nginx and nftables. Needs root, iproute2, nftables,
 // openssh-server, nginx-light and curl. Runs as one sequence on one fabric to stay lean.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -17,6 +17,8 @@ const otherPrefix = testPrefix('g');
 const work = mkdtempSync(join(tmpdir(), 'hft-fabric-'));
 const stateDir = join(work, 'state');
 const otherStateDir = join(work, 'other');
+const crashPrefix = testPrefix('c');
+const crashStateDir = join(work, 'crash');
 const FIP = '198.51.100.5';
 const lb1 = { name: 'lb-1', id: 101, publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' };
 const lb2 = { name: 'lb-2', id: 102, publicIPv4: '203.0.113.11', anchorIPv4: '10.17.0.11', privateIPv4: '10.10.1.11' };
@@ -43,6 +45,7 @@ afterAll(async () => {
   try {
     await destroyFabric({ stateDir, prefix, logger });
     await destroyFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger });
+    await destroyFabric({ stateDir: crashStateDir, prefix: crashPrefix, logger });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -167,8 +170,9 @@ describe('floating IP', () => {
     expect(await fabric.floatingMapInKernel()).toEqual({ [FIP]: lb1.anchorIPv4 });
 
     const t0 = performance.now();
-    await fabric.setFloatingIP(FIP, lb2.anchorIPv4);
+    const { dnatChangedAt } = await fabric.setFloatingIP(FIP, lb2.anchorIPv4);
     const applied = performance.now() - t0;
+    const committed = dnatChangedAt - (performance.timeOrigin + t0);
     let answer = '';
     let tries = 0;
     while (answer !== 'lb-2 10.17.0.11\n' && performance.now() - t0 < 5_000) {
@@ -176,7 +180,7 @@ describe('floating IP', () => {
       tries++;
     }
     const moved = performance.now() - t0;
-    console.log(`floating IP re-point: setFloatingIP resolved in ${applied.toFixed(1)} ms; first answer from the new holder ${moved.toFixed(1)} ms after the call (${tries} curl)`);
+    console.log(`floating IP re-point: DNAT committed ${committed.toFixed(1)} ms after the call; setFloatingIP resolved in ${applied.toFixed(1)} ms; first answer from the new holder ${moved.toFixed(1)} ms after the call (${tries} curl, each a new process)`);
     expect(answer).toBe('lb-2 10.17.0.11\n');
     expect(tries).toBe(1); // the very first request after the call already reached the new holder
     expect(applied).toBeLessThan(1_000);
@@ -262,5 +266,37 @@ describe('destroy', () => {
     expect(pids.filter(pidAlive)).toEqual([]);
     await destroyFabric({ stateDir, prefix, logger });
     expect(leftovers(prefix, stateDir)).toEqual([]);
+  });
+});
+
+describe('a crash half-way', () => {
+  it('leaves nothing that destroyFabric cannot remove', async () => {
+    const node = join(process.cwd(), 'node_modules', '.bin', 'node');
+    const made: string[] = [];
+    // Kill the builder a little after a step it announced, so the kill lands inside the next step.
+    for (const [step, delayMs] of [['core', 0], ['web-1', 40], ['lb-1', 120], ['lb-2', 15]] as const) {
+      const child = spawn(node, [join('test', 'fabric', 'crash-child.ts'), crashStateDir, crashPrefix, key.publicKey], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.split('\n').includes(step)) resolve();
+        });
+        child.once('exit', () => reject(new Error(`builder exited before step ${step}: ${out}`)));
+      });
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill('SIGKILL');
+      await exited;
+      // The builder's last command (an orphaned `ip` or `ssh-keygen`) finishes on its own; a real
+      // `down` comes later than that.
+      await new Promise((r) => setTimeout(r, 300));
+      const left = leftovers(crashPrefix, crashStateDir);
+      made.push(`${step}+${delayMs}ms: ${left.length}`);
+      expect(left.length).toBeGreaterThan(0);
+      await destroyFabric({ stateDir: crashStateDir, logger, prefix: crashPrefix });
+      expect(leftovers(crashPrefix, crashStateDir)).toEqual([]);
+    }
+    console.log(`crash test: things left by the killed builder (step+delay: count): ${made.join(', ')}`);
   });
 });

@@ -195,19 +195,27 @@ export async function destroyFabric(opts: { stateDir: string; prefix?: string; l
     log.warn({ err: (e as Error).message }, 'ignored an unreadable fabric state file');
   }
   const prefix = validatePrefix(state?.prefix ?? opts.prefix ?? prefixForStateDir(opts.stateDir));
-  const existing = await listNamespaces();
-  const names = new Set([...(state?.namespaces ?? []), ...existing.filter((n) => n.startsWith(`${prefix}-`))]);
-  // Droplets first so their processes die before the core that links them goes.
   const core = namespaceName(prefix, 'core');
-  const ordered = [...names].filter((n) => n !== core);
-  if (names.has(core)) ordered.push(core);
   const hostIf = state?.hostLink?.ifname ?? `${prefix}-up`;
-  if (await linkExists(hostIf)) await run('ip', ['link', 'del', hostIf]);
-  for (const ns of ordered) {
-    if (existing.includes(ns)) await deleteNamespace(ns);
+  const removed = new Set<string>();
+  // A second pass catches what a crashed builder's last command (still running) made meanwhile.
+  for (let pass = 0; pass < 3; pass++) {
+    const existing = await listNamespaces();
+    const names = new Set([...(state?.namespaces ?? []), ...existing.filter((n) => n.startsWith(`${prefix}-`))]);
+    // Droplets first so their processes die before the core that links them goes.
+    const ordered = [...names].filter((n) => n !== core && existing.includes(n));
+    if (existing.includes(core)) ordered.push(core);
+    const linked = await linkExists(hostIf);
+    if (ordered.length === 0 && !linked) break;
+    if (linked) await runStatus('ip', ['link', 'del', hostIf]);
+    for (const ns of ordered) {
+      await deleteNamespace(ns);
+      removed.add(ns);
+    }
+    await sleep(100);
   }
   rmSync(fabricDir(opts.stateDir), { recursive: true, force: true });
-  log.info({ prefix, namespaces: ordered }, 'destroyed the fabric');
+  log.info({ prefix, namespaces: [...removed] }, 'destroyed the fabric');
 }
 
 /** The fabric recorded in stateDir, or undefined when there is none. */
