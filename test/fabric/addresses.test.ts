@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  HOST_LINK_CANDIDATES, chooseFreeSubnet, hostLinkAddresses, netmaskOf, parseCidr, parseIPv4, prefixForStateDir,
+  HOST_LINK_CANDIDATES, allocateDropletAddresses, chooseFreeSubnet, hostLinkAddresses, netmaskOf, parseCidr, parseIPv4, prefixForStateDir,
   routesOverlapping, validateHostName, validatePrefix, type RouteEntry,
 } from '../../src/sandbox/fabric/addresses.ts';
 import { planHostLink } from '../../src/sandbox/fabric/fabric.ts';
@@ -96,5 +96,19 @@ describe('names', () => {
     expect(prefixForStateDir('/tmp/elsewhere/.halb-sandbox')).toBe(other);
     expect(prefixForStateDir('/tmp/another')).not.toBe(other);
     expect(() => validatePrefix(other)).not.toThrow();
+  });
+});
+
+describe('allocateDropletAddresses', () => {
+  it.each<[string, string[], { publicIPv4: string; anchorIPv4: string; privateIPv4: string }]>([
+    ['nothing used', [], { publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' }],
+    ['the first public used', ['203.0.113.10'], { publicIPv4: '203.0.113.11', anchorIPv4: '10.17.0.11', privateIPv4: '10.10.1.11' }],
+    ['a later anchor used', ['203.0.113.10', '10.17.0.11'], { publicIPv4: '203.0.113.12', anchorIPv4: '10.17.0.12', privateIPv4: '10.10.1.12' }],
+    ['backends and gateways only', ['10.10.0.21', '10.10.0.22', '203.0.113.1', '203.0.113.254'], { publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' }],
+  ])('with %s', (_label, taken, expected) => expect(allocateDropletAddresses(taken)).toEqual(expected));
+
+  it('fails clearly when the pool is exhausted', () => {
+    const all = Array.from({ length: 240 }, (_, i) => `203.0.113.${10 + i}`);
+    expect(() => allocateDropletAddresses(all)).toThrow(/no free droplet addresses left/);
   });
 });

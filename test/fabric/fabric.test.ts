@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFabric, destroyFabric, listNamespaces, type Fabric } from '../../src/sandbox/fabric/index.ts';
+import { createFabric, destroyFabric, fabricHooks, listNamespaces, type Fabric } from '../../src/sandbox/fabric/index.ts';
 import { curlIn, leftovers, makeKeyPair, pidAlive, sshConnect, sshRun, testPrefix } from './helpers.ts';
 
 const logger = pino({ level: 'warn' });
@@ -208,10 +208,12 @@ describe('floating IP', () => {
   });
 });
 
-describe('boot and deletion', () => {
+describe('boot and deletion, driven through the simulator hooks', () => {
   it('answers SSH only after the boot delay', async () => {
+    const hooks = fabricHooks(fabric);
+    expect(hooks.allocateAddresses()).toEqual({ publicIPv4: lb3.publicIPv4, anchorIPv4: lb3.anchorIPv4, privateIPv4: lb3.privateIPv4 });
     const t0 = performance.now();
-    await fabric.addDroplet({ ...lb3, sshPublicKeys: [key.publicKey], bootDelayMs: 1_500 });
+    await hooks.dropletCreated({ ...lb3, ...hooks.allocateAddresses(), sshPublicKeys: [key.publicKey], bootDelayMs: 1_500, tags: ['lb'] });
     const refused = await new Promise<string>((resolve) => {
       const sock = connect(22, lb3.publicIPv4);
       sock.on('connect', () => { sock.destroy(); resolve('connected'); });
@@ -225,10 +227,13 @@ describe('boot and deletion', () => {
   });
 
   it('removing a droplet removes its namespace, processes and files', async () => {
-    await fabric.setFloatingIP(FIP, lb3.anchorIPv4);
+    const hooks = fabricHooks(fabric);
+    await hooks.reservedIPAssigned(FIP, lb3.id);
+    expect(await curlIn(fabric.clientNamespace, `http://${FIP}/`, 1).catch((e: Error) => e.message)).toMatch(/Connection refused|Failed to connect/); // lb-3 runs no web server
+    expect(fabric.floatingIPs()).toEqual({ [FIP]: lb3.anchorIPv4 });
     const pids = await fabric.dropletPids('lb-3');
     expect(pids.length).toBeGreaterThanOrEqual(3); // unshare, init, sshd at least
-    await fabric.removeDroplet('lb-3');
+    await hooks.dropletDeleted(lb3.id);
     expect(pids.filter(pidAlive)).toEqual([]);
     expect(await listNamespaces()).not.toContain(`${prefix}-lb-3`);
     expect(existsSync(join(stateDir, 'fabric', 'droplets', 'lb-3'))).toBe(false);

@@ -156,3 +156,29 @@ export function namespaceName(prefix: string, name: string): string {
 export function nftTableName(prefix: string): string {
   return `${prefix}_fabric`;
 }
+
+export interface DropletAddresses {
+  publicIPv4: string;
+  anchorIPv4: string;
+  privateIPv4: string;
+}
+
+/**
+ * Addresses for a new droplet: the lowest index whose public (203.0.113.10+i), anchor
+ * (10.17.0.10+i) and VPC (10.10.1.10+i) addresses are all free. The VPC's 10.10.0.x is left to
+ * the backends (10.10.0.21, .22, ...). For the DigitalOcean simulator.
+ */
+export function allocateDropletAddresses(taken: Iterable<string>): DropletAddresses {
+  const used = new Set(taken);
+  const first = parseIPv4(PUBLIC_POOL.first);
+  const count = parseIPv4(PUBLIC_POOL.last) - first + 1;
+  for (let i = 0; i < count; i++) {
+    const candidate = {
+      publicIPv4: formatIPv4(first + i),
+      anchorIPv4: formatIPv4(parseIPv4('10.17.0.10') + i),
+      privateIPv4: formatIPv4(parseIPv4('10.10.1.10') + i),
+    };
+    if (!used.has(candidate.publicIPv4) && !used.has(candidate.anchorIPv4) && !used.has(candidate.privateIPv4)) return candidate;
+  }
+  throw new Error(`no free droplet addresses left in ${PUBLIC_POOL.first}-${PUBLIC_POOL.last}`);
+}

@@ -178,6 +178,7 @@ export function planHostLink(routes: readonly RouteEntry[], prefix: string): { i
 
 function checkStateDirLocation(stateDir: string): void {
   const abs = resolve(stateDir);
+  if (/["'\\\n$;{}]/.test(abs)) throw new Error(`stateDir: ${JSON.stringify(abs)} contains quotes, backslashes, newlines, $, ; or braces, which the generated configs cannot carry`);
   for (const masked of ['/etc', '/var', '/run', '/proc', '/sys', '/dev']) {
     if (abs === masked || abs.startsWith(`${masked}/`)) {
       throw new Error(`stateDir: ${abs} is under ${masked}, which every droplet replaces with its own; choose another folder`);
@@ -412,6 +413,16 @@ export class Fabric {
     return join(this.dir, 'droplets', name);
   }
 
+  /** The droplet's name for a DigitalOcean droplet id, if the fabric has it. */
+  dropletNameById(id: number): string | undefined {
+    return Object.values(this.state.droplets).find((d) => d.id === id)?.name;
+  }
+
+  /** Every address the fabric's hosts use (for allocateDropletAddresses). */
+  usedIPv4s(): string[] {
+    return [...this.usedAddresses().keys()];
+  }
+
   private droplet(name: string): DropletRecord {
     const d = this.state.droplets[name];
     if (!d) throw new Error(`droplet: no droplet named "${name}" in this fabric`);
@@ -444,7 +455,7 @@ export class Fabric {
     await this.newNamespace(ns);
     await this.prepareDropletFiles(record);
     await this.wireDroplet(record);
-    this.writeMetadata(record);
+    this.syncMetadata(record, null);
     await this.bootDroplet(record);
     this.log.info({ droplet: record.name, namespace: ns, publicIPv4: record.publicIPv4 }, 'created a droplet');
     return this.hostStatus(record);
@@ -509,33 +520,39 @@ export class Fabric {
     return Object.entries(this.state.floatingIPs).find(([, anchor]) => anchor === d.anchorIPv4)?.[0] ?? null;
   }
 
-  /** Writes the droplet's metadata tree and points its addresses at it, atomically (symlink swap). */
-  private writeMetadata(d: DropletRecord): void {
-    const trees = join(this.dir, 'metadata', 'trees');
-    const tree = join(trees, `${d.name}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`);
-    const files = renderMetadataTree({ ...d, floatingIPv4: this.floatingIPOf(d) });
-    for (const [path, content] of files) {
-      const file = path.endsWith('/') ? join(tree, path, '_index') : join(tree, path);
+  private renderMetadata(d: DropletRecord): Map<string, string> {
+    return renderMetadataTree({ ...d, floatingIPv4: this.floatingIPOf(d) });
+  }
+
+  /**
+   * Brings the droplet's metadata tree to what its record says. Given the previous rendering,
+   * only the changed files are written (each replaced atomically) and the vanished ones removed;
+   * without it the tree is written whole and the droplet's addresses are pointed at it.
+   */
+  private syncMetadata(d: DropletRecord, before: Map<string, string> | null): void {
+    const tree = join(this.dir, 'metadata', 'trees', d.name);
+    const fileOf = (path: string) => (path.endsWith('/') ? join(tree, path, '_index') : join(tree, path));
+    const after = this.renderMetadata(d);
+    for (const [path, content] of after) {
+      if (before?.get(path) === content) continue;
+      const file = fileOf(path);
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, content);
+      writeFileSync(`${file}.tmp`, content);
+      renameSync(`${file}.tmp`, file);
     }
+    for (const path of before?.keys() ?? []) if (!after.has(path)) rmSync(fileOf(path), { force: true });
+    if (before) return;
     const byAddress = join(this.dir, 'metadata', 'by-address');
     for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) {
-      const tmp = join(byAddress, `.${ip}.tmp`);
-      rmSync(tmp, { force: true });
-      symlinkSync(join('..', 'trees', tree.split('/').at(-1)!), tmp);
-      renameSync(tmp, join(byAddress, ip));
-    }
-    for (const old of readdirSync(trees)) {
-      if (old.startsWith(`${d.name}.`) && join(trees, old) !== tree) rmSync(join(trees, old), { recursive: true, force: true });
+      rmSync(join(byAddress, ip), { force: true });
+      symlinkSync(join('..', 'trees', d.name), join(byAddress, ip));
     }
   }
 
   private removeMetadata(d: DropletRecord): void {
     const byAddress = join(this.dir, 'metadata', 'by-address');
     for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) rmSync(join(byAddress, ip), { force: true });
-    const trees = join(this.dir, 'metadata', 'trees');
-    for (const old of readdirSync(trees)) if (old.startsWith(`${d.name}.`)) rmSync(join(trees, old), { recursive: true, force: true });
+    rmSync(join(this.dir, 'metadata', 'trees', d.name), { recursive: true, force: true });
   }
 
   private async bootDroplet(d: DropletRecord): Promise<void> {
@@ -647,9 +664,10 @@ export class Fabric {
   updateDropletMetadata(name: string, metadata: DropletMetadata): Promise<void> {
     return this.exclusive(async () => {
       const d = this.droplet(name);
+      const before = this.renderMetadata(d);
       d.metadata = { ...d.metadata, ...metadata };
-      this.writeMetadata(d);
       this.save();
+      this.syncMetadata(d, before);
     });
   }
 
@@ -682,14 +700,20 @@ export class Fabric {
     return this.exclusive(async () => {
       validateFloatingAssignment(ip, anchorIPv4);
       const before = this.state.floatingIPs[ip] ?? null;
+      const affected = Object.values(this.state.droplets).filter((d) => d.anchorIPv4 === before || d.anchorIPv4 === anchorIPv4);
+      const rendered = affected.map((d) => [d, this.renderMetadata(d)] as const);
       if (anchorIPv4 === null) delete this.state.floatingIPs[ip];
       else this.state.floatingIPs[ip] = anchorIPv4;
-      await this.applyFloatingMap();
+      try {
+        await this.applyFloatingMap();
+      } catch (e) {
+        if (before === null) delete this.state.floatingIPs[ip];
+        else this.state.floatingIPs[ip] = before;
+        throw e;
+      }
       const dnatChangedAt = performance.timeOrigin + performance.now();
       this.save();
-      for (const d of Object.values(this.state.droplets)) {
-        if (d.anchorIPv4 === before || d.anchorIPv4 === anchorIPv4) this.writeMetadata(d);
-      }
+      for (const [d, old] of rendered) this.syncMetadata(d, old);
       this.log.info({ floatingIP: ip, from: before, to: anchorIPv4 }, 'pointed a floating IP');
       return { dnatChangedAt };
     });

@@ -4,3 +4,4 @@ export * from './fabric.ts';
 export type { DropletMetadata } from './metadata.ts';
 export { renderMetadataTree } from './metadata.ts';
 export { ensureSystemPackages, missingPackages, installLine, type PackageCheck } from './system.ts';
+export { fabricHooks, type FabricHooks, type SimulatedDroplet } from './hooks.ts';

@@ -119,8 +119,8 @@ export function renderMetadataNginx(dir: string): string {
   return `# halb sandbox metadata service (169.254.169.254), one tree per droplet address.
 worker_processes 1;
 user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
+pid "${dir}/nginx.pid";
+error_log "${dir}/error.log";
 events { worker_connections 256; }
 http {
   access_log off;
@@ -130,7 +130,7 @@ http {
   charset utf-8;
   server {
     listen ${METADATA_IPV4}:80;
-    root ${dir}/by-address/$remote_addr;
+    root "${dir}/by-address/$remote_addr";
     index _index;
     location / { }
   }
@@ -142,8 +142,8 @@ http {
 export function renderBackendNginx(opts: { name: string; dir: string }): string {
   return `# halb sandbox backend ${opts.name}
 worker_processes 1;
-pid ${opts.dir}/nginx.pid;
-error_log ${opts.dir}/error.log;
+pid "${opts.dir}/nginx.pid";
+error_log "${opts.dir}/error.log";
 events { worker_connections 256; }
 http {
   access_log off;
