@@ -1,4 +1,7 @@
 // halb's command-line entry. Each subcommand lives in its own module and returns an exit code.
+import { operatorCommand } from './operator.ts';
+import { renderCommand } from './render.ts';
+import { sandboxCommand } from './sandbox.ts';
 import { validateCommand } from './validate.ts';
 import { versionCommand } from './version.ts';
 
@@ -6,6 +9,9 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { run: Command; summary: string }> = {
   validate: { run: validateCommand, summary: 'check HALoadBalancer manifests offline (schema and semantic rules)' },
+  render: { run: renderCommand, summary: 'write the files each load-balancer node gets (HAProxy, keepalived, failover script)' },
+  operator: { run: operatorCommand, summary: 'run the controller against a cluster' },
+  sandbox: { run: sandboxCommand, summary: 'the whole system on one machine, or one of its parts alone' },
   version: { run: versionCommand, summary: 'print the halb version' },
 };
 

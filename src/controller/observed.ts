@@ -40,6 +40,12 @@ export interface ObservedHost {
   applyError?: string;
   anchorIPv4?: string;
   privateIPv4?: string;
+  /** The host key fingerprint the host presented (pinned on first contact). */
+  hostKey?: string;
+  haproxyRunning?: boolean;
+  keepalivedRunning?: boolean;
+  keepalivedVersion?: string;
+  haproxyVersion?: string;
 }
 
 /** Everything observed for one object; `hosts` is keyed by node name. */

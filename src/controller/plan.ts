@@ -103,7 +103,12 @@ export function plan(input: PlanInput): Plan {
   // 4. Replace nodes whose size or image changed, one at a time, BACKUPs first, only when the
   //    pair is otherwise healthy so a replacement never takes the last working node.
   const drifted = desired.filter((d) => (d.size !== undefined && d.size !== spec.droplets.size) || (d.image !== undefined && d.image !== spec.droplets.image));
-  if (drifted.length && settled && !leaving) {
+  const handedOver = drifted.find((d) => stateOf(input, d.index) === 'STOP' && d.id !== holderId);
+  if (handedOver && masters.length === 1 && !leaving) {
+    // A MASTER handed over (keepalived stopped on it): replace it now that another node leads.
+    actions.push({ kind: 'DeleteDroplet', dropletId: handedOver.id, node: handedOver.name, reason: 'Replace' });
+    busy = true;
+  } else if (drifted.length && settled && !leaving) {
     const backup = drifted.filter((d) => stateOf(input, d.index) === 'BACKUP' && d.id !== holderId).sort((a, b) => b.index - a.index)[0];
     const master = drifted.find((d) => stateOf(input, d.index) === 'MASTER');
     if (backup) actions.push({ kind: 'DeleteDroplet', dropletId: backup.id, node: backup.name, reason: 'Replace' });
@@ -140,21 +145,26 @@ export function plan(input: PlanInput): Plan {
         backstopSince = undefined;
         busy = true;
       } else {
-        return finish(actions, input.backstopGraceMs - waited, backstopSince, input, desired);
+        return finish(actions, input.backstopGraceMs - waited, backstopSince, input, desired.filter((d) => !drifted.includes(d)));
       }
     }
   }
 
-  return finish(actions, busy ? PROGRESS_REQUEUE_MS : undefined, backstopSince, input, desired);
+  const keep = desired.filter((d) => !drifted.includes(d));
+  return finish(actions, busy ? PROGRESS_REQUEUE_MS : undefined, backstopSince, input, keep);
 }
 
-// 7. Config: every active node whose files differ from the rendered ones.
-function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, desired: ObservedDroplet[]): Plan {
-  for (const d of desired) {
+// 7. Config: every active node that stays whose files differ from the rendered ones, or whose
+//    daemons are not running (drift: someone stopped them). Nodes on their way out (surplus,
+//    or drifted and about to be replaced) are left alone: their keepalived may be stopped on
+//    purpose after a hand-over.
+function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[]): Plan {
+  for (const d of staying) {
     const name = nodeName(input.object.metadata.name, d.index);
     const want = input.desiredHashes[name];
     const host = input.observed.hosts[name];
-    if (d.status === 'active' && want !== undefined && host?.configHash !== want && !host?.hostKeyChanged) {
+    const stopped = host?.reachable === true && (host.haproxyRunning === false || host.keepalivedRunning === false);
+    if (d.status === 'active' && want !== undefined && !host?.hostKeyChanged && (host?.configHash !== want || stopped)) {
       actions.push({ kind: 'ApplyConfig', node: name, dropletId: d.id });
     }
   }

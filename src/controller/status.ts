@@ -111,6 +111,9 @@ function nodeStatus(n: NodeView, previous: NodeStatus | undefined, now: string):
   if (n.host?.anchorIPv4) out.anchorIPv4 = n.host.anchorIPv4;
   const state = n.host?.reachable ? n.host.vrrpState : undefined;
   out.vrrpState = state === 'MASTER' || state === 'BACKUP' || state === 'FAULT' ? state : 'UNKNOWN';
+  // The pin stays with the droplet it was taken from; a replacement droplet is pinned afresh.
+  const pin = n.host?.hostKey ?? (previous?.dropletID === n.droplet?.id ? previous?.hostKey : undefined);
+  if (pin) out.hostKey = pin;
   const hash = n.host?.configHash ?? previous?.configHash;
   if (hash) out.configHash = hash;
   // lastSyncTime moves when the node's config changes, so an unchanged node keeps its status.
@@ -165,12 +168,12 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
   return status;
 }
 
-/** Status for a spec that failed validation: Ready=False, InvalidSpec, and nothing else moves. */
-export function invalidSpecStatus(object: HALoadBalancer, problems: readonly Problem[], now: string): HALoadBalancerStatus {
+/** Status for a spec only the user can fix: Ready=False with the reason (InvalidSpec, SecretNotFound), nothing else moves. */
+export function invalidSpecStatus(object: HALoadBalancer, problems: readonly Problem[], now: string, reason = 'InvalidSpec'): HALoadBalancerStatus {
   const generation = object.metadata.generation ?? 0;
   const message = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ');
   const conditions: Condition[] = setConditions(object.status?.conditions ?? [], [
-    { type: T.ready, status: 'False', reason: 'InvalidSpec', message },
+    { type: T.ready, status: 'False', reason, message },
   ], generation, now);
   return { ...object.status, observedGeneration: generation, conditions };
 }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import {
-  DEFAULT_DAEMON_PATHS, parseMarked, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript,
+  DEFAULT_DAEMON_PATHS, parseMarked, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
   type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 
@@ -150,6 +150,15 @@ export class HostAgent {
     const reload = await this.run(startOrReloadScript(this.paths));
     if (reload.code !== 0) throw new Error(`starting or reloading the daemons on ${this.host} failed (exit ${reload.code}): ${reload.stderr.trim().slice(0, 500)}`);
     return { outcome: 'applied', started: [...parseMarked(reload.stdout).keys()] };
+  }
+
+  /**
+   * Stops keepalived gracefully: it sends a priority-0 advert, so a BACKUP takes over at once.
+   * Used before a MASTER node is replaced or removed.
+   */
+  async stopKeepalived(): Promise<void> {
+    const r = await this.run(stopKeepalivedScript(this.paths));
+    if (r.code !== 0) throw new Error(`stopping keepalived on ${this.host} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
   }
 
   dispose(): void {

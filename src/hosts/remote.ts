@@ -131,6 +131,20 @@ fi
 `;
 }
 
+/** Stops keepalived (SIGTERM: it leaves MASTER with a priority-0 advert) and waits for it to exit. */
+export function stopKeepalivedScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  const kp = shQuote(paths.keepalivedPidFile);
+  return `set -u
+if [ -d /run/systemd/system ]; then systemctl stop keepalived; exit $?; fi
+[ -s ${kp} ] || exit 0
+pid=$(cat ${kp})
+kill -TERM "$pid" 2>/dev/null || exit 0
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+! kill -0 "$pid" 2>/dev/null
+`;
+}
+
 /** Reads everything the operator reports about a node, in one round trip. */
 export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254'): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;

@@ -63,6 +63,11 @@ describe('plan', () => {
     ['then hands over the MASTER', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP', { size: 's-2vcpu-2gb' }]])), ['handover web-0']],
     ['and replaces the old MASTER once it is BACKUP', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
     ['no replacement while the pair is unhealthy', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'FAULT']])), []],
+    ['a handed-over MASTER is replaced once the other node leads', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'STOP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
+    ['stopped daemons on a staying node are restarted', input(object(), {
+      ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
+      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', haproxyRunning: true, keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'FAULT', configHash: 'h', haproxyRunning: false, keepalivedRunning: true } },
+    }), ['apply web-1']],
     ['a stale config is applied', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]), { desiredHashes: { 'web-0': 'h', 'web-1': 'new' } }), ['apply web-1']],
   ];
   it.each(rows)('%s', (_name, planInput, expected) => {

@@ -1,0 +1,477 @@
+// One reconcile of one HALoadBalancer, level-based: re-read the object, observe DigitalOcean and
+// the hosts into one value, plan with pure functions, act idempotently, write status once if it
+// changed. Errors throw (the queue retries with backoff); waiting on DigitalOcean or a host is
+// a timed requeue; an invalid spec is a condition and nothing else.
+import * as k8s from '@kubernetes/client-node';
+import ssh2 from 'ssh2';
+import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
+import { nodeName } from '../api/derived.ts';
+import { validateSemantics, type Problem } from '../api/validate.ts';
+import type { HALoadBalancer, HALoadBalancerStatus, SecretData } from '../api/types.ts';
+import { DigitalOceanProvider, DigitalOceanError, type Inventory, type NodeDroplet } from '../digitalocean/provider.ts';
+import { cloudInit } from '../digitalocean/cloud-init.ts';
+import { uidTag } from '../digitalocean/naming.ts';
+import { HostAgent, HostKeyChangedError, type HostState } from '../hosts/agent.ts';
+import { renderNodes, defaultSettings, RenderError, type ObservedFacts, type RenderSettings, type RenderedNode } from '../render/index.ts';
+import type { Logger } from '../log.ts';
+import type { EventRecorder } from './events.ts';
+import type { Observed, ObservedHost } from './observed.ts';
+import { plan, type Action } from './plan.ts';
+import { computeStatus, invalidSpecStatus, statusChanged } from './status.ts';
+import type { OperatorMetrics } from './telemetry.ts';
+import type { ReconcileResult } from './workqueue.ts';
+
+export const FINALIZER = 'halb.dev/cleanup';
+
+export interface ReconcilerOptions {
+  /** DigitalOcean API base for the operator, with /v2 (default https://api.digitalocean.com/v2). */
+  doEndpoint?: string;
+  /** Render settings: the API base the failover script calls, metadata URL, versions. */
+  render?: Partial<RenderSettings>;
+  /** How often converged objects are looked at again (drift, failovers). */
+  resyncIntervalMs: number;
+  /** How long the reserved IP may sit on a non-MASTER before the operator moves it. */
+  backstopGraceMs: number;
+  /** DigitalOcean polling; tests and the sandbox shorten it. */
+  doWait?: { intervalMs?: number; maxIntervalMs?: number; timeoutMs?: number };
+  sshTimeoutMs?: number;
+  /** Shared DigitalOcean inventory is reused for this long across objects in one resync. */
+  inventoryMaxAgeMs?: number;
+}
+
+export interface ReconcilerDeps {
+  kc: k8s.KubeConfig;
+  log: Logger;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  options: ReconcilerOptions;
+  now?: () => Date;
+}
+
+/** A problem only the user can fix: reported as a condition, not retried with backoff. */
+class SpecProblem extends Error {
+  readonly problems: Problem[];
+  readonly reason: string;
+  /** Look again later: a missing Secret may be created without the object changing. */
+  readonly recheckMs: number | undefined;
+  constructor(problems: Problem[], reason = 'InvalidSpec', recheckMs?: number) {
+    super(problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+    this.problems = problems;
+    this.reason = reason;
+    this.recheckMs = recheckMs;
+  }
+}
+
+const SECRET_RECHECK_MS = 30_000;
+
+function decodeSecret(secret: k8s.V1Secret): SecretData {
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, 'base64').toString('utf8');
+  const out: SecretData = { name: secret.metadata?.name ?? '', data };
+  if (secret.metadata?.namespace) out.namespace = secret.metadata.namespace;
+  if (secret.type) out.type = secret.type;
+  return out;
+}
+
+/** The OpenSSH public key line for a private key (PEM or OpenSSH format). */
+export function publicKeyOf(privateKey: string): string {
+  const parsed = ssh2.utils.parseKey(privateKey);
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (!key || key instanceof Error) throw new Error(`the SSH private key cannot be read: ${key instanceof Error ? key.message : 'no key'}`);
+  return `${key.type} ${key.getPublicSSH().toString('base64')} halb-operator`;
+}
+
+export class Reconciler {
+  private readonly kc: k8s.KubeConfig;
+  private readonly co: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  private readonly log: Logger;
+  private readonly events: EventRecorder;
+  private readonly metrics: OperatorMetrics;
+  private readonly options: ReconcilerOptions;
+  private readonly now: () => Date;
+  private readonly providers = new Map<string, DigitalOceanProvider>();
+  private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory> }>();
+  private readonly backstopSince = new Map<string, Date>();
+
+  constructor(deps: ReconcilerDeps) {
+    this.kc = deps.kc;
+    this.co = deps.kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = deps.kc.makeApiClient(k8s.CoreV1Api);
+    this.log = deps.log;
+    this.events = deps.events;
+    this.metrics = deps.metrics;
+    this.options = deps.options;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace = 'default', name = ''] = key.split('/');
+    const started = process.hrtime.bigint();
+    try {
+      const result = await this.reconcileObject(namespace, name);
+      this.metrics.reconciles.inc({ result: result.invalid ? 'invalid' : 'success' });
+      return result.requeueAfterMs === undefined ? {} : { requeueAfterMs: result.requeueAfterMs };
+    } catch (err) {
+      this.metrics.reconciles.inc({ result: 'error' });
+      this.metrics.reconcileErrors.inc({ kind: err instanceof DigitalOceanError ? err.kind : 'transient' });
+      throw err;
+    } finally {
+      this.metrics.reconcileSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async get(namespace: string, name: string): Promise<HALoadBalancer | undefined> {
+    try {
+      return await this.co.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }) as HALoadBalancer;
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async reconcileObject(namespace: string, name: string): Promise<{ requeueAfterMs?: number; invalid?: boolean }> {
+    const object = await this.get(namespace, name);
+    if (!object) {
+      this.backstopSince.delete(`${namespace}/${name}`);
+      return {};
+    }
+    const log = this.log.child({ halb: `${namespace}/${name}` });
+    if (object.metadata.deletionTimestamp) return this.finalize(object, log);
+
+    // 1. Finalizer first, so nothing is created that deletion would not clean up.
+    if (!object.metadata.finalizers?.includes(FINALIZER)) {
+      await this.patchMeta(object, { finalizers: [...(object.metadata.finalizers ?? []), FINALIZER] });
+      return { requeueAfterMs: 0 };
+    }
+
+    try {
+      return await this.converge(object, log);
+    } catch (err) {
+      if (!(err instanceof SpecProblem)) throw err;
+      await this.writeStatus(object, invalidSpecStatus(object, err.problems, this.now().toISOString(), err.reason));
+      log.info({ problems: err.problems, reason: err.reason }, 'refused spec');
+      return err.recheckMs === undefined ? { invalid: true } : { invalid: true, requeueAfterMs: err.recheckMs };
+    }
+  }
+
+  private async converge(object: HALoadBalancer, log: Logger): Promise<{ requeueAfterMs?: number }> {
+    const namespace = object.metadata.namespace ?? 'default';
+    const name = object.metadata.name;
+    // 2. Secrets and the semantic rules: an invalid spec touches nothing outside Kubernetes.
+    const secrets = await this.readSecrets(object);
+    const problems = validateSemantics(object, (n) => secrets.find((s) => s.name === n));
+    if (problems.length) throw new SpecProblem(problems);
+
+    const spec = object.spec;
+    const token = this.secretValue(secrets, spec.credentials.tokenSecretRef);
+    const privateKey = this.secretValue(secrets, spec.credentials.sshKeySecretRef);
+    const provider = this.provider(token);
+    const uid = object.metadata.uid ?? '';
+
+    // 3. Observe DigitalOcean (one shared inventory per resync) and the hosts.
+    const inventory = await this.inventory(provider);
+    const droplets = inventory.nodesByUid.get(uid) ?? [];
+    const reservedIP = spec.floatingIP.address
+      ? inventory.reservedIpByAddress.get(spec.floatingIP.address)
+      : droplets.map((d) => inventory.reservedIpByDroplet.get(d.id)).find((r) => r !== undefined);
+    const agents = new Map<string, HostAgent>();
+    try {
+      const hostStates = await this.observeHosts(object, droplets, privateKey, agents);
+      const observed: Observed = {
+        droplets: droplets.map((d) => ({ ...d })),
+        hosts: Object.fromEntries([...hostStates].map(([n, h]) => [n, h.observed])),
+        ...(reservedIP ? { reservedIP: { ip: reservedIP.ip, dropletId: reservedIP.dropletId, locked: reservedIP.locked } } : {}),
+      };
+
+      // 4. Desired files, once every node's addresses are known.
+      const rendered = this.render(object, secrets, observed, droplets, hostStates, log);
+      const desiredHashes = Object.fromEntries(rendered.map((r) => [r.name, r.configHash]));
+
+      // 5. Plan (pure) and act.
+      const key = `${namespace}/${name}`;
+      const planned = plan({ object, observed, desiredHashes, now: this.now(), backstopGraceMs: this.options.backstopGraceMs, ...(this.backstopSince.has(key) ? { backstopSince: this.backstopSince.get(key)! } : {}) });
+      if (planned.backstopSince) this.backstopSince.set(key, planned.backstopSince);
+      else this.backstopSince.delete(key);
+      const acted = await this.act(object, planned.actions, { provider, secrets, privateKey, droplets, rendered, agents, hostStates, observed, log });
+
+      // 6. Status, once, from what was observed and what acting changed.
+      const status = computeStatus({ object, observed, desiredHashes, now: this.now().toISOString() });
+      await this.noticeFailover(object, status, log);
+      await this.writeStatus(object, status);
+      this.recordNodeMetrics(object, status);
+      if (acted) return { requeueAfterMs: Math.min(planned.requeueAfterMs ?? 2000, 2000) };
+      return { requeueAfterMs: planned.requeueAfterMs ?? this.options.resyncIntervalMs };
+    } finally {
+      for (const agent of agents.values()) agent.dispose();
+    }
+  }
+
+  private async readSecrets(object: HALoadBalancer): Promise<SecretData[]> {
+    const spec = object.spec;
+    const names = new Set([
+      spec.credentials.tokenSecretRef.name, spec.credentials.sshKeySecretRef.name,
+      ...(spec.credentials.failoverTokenSecretRef ? [spec.credentials.failoverTokenSecretRef.name] : []),
+      ...(spec.failover.authSecretRef ? [spec.failover.authSecretRef.name] : []),
+      ...spec.frontends.flatMap((f) => (f.tls ? [f.tls.secretRef.name] : [])),
+    ]);
+    const namespace = object.metadata.namespace ?? 'default';
+    const out: SecretData[] = [];
+    const missing: string[] = [];
+    for (const name of names) {
+      try {
+        out.push(decodeSecret(await this.core.readNamespacedSecret({ name, namespace })));
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) missing.push(name);
+        else throw err;
+      }
+    }
+    if (missing.length) throw new SpecProblem(missing.map((n) => ({ path: 'spec', message: `Secret ${JSON.stringify(n)} not found in namespace ${namespace}` })), 'SecretNotFound', SECRET_RECHECK_MS);
+    return out;
+  }
+
+  private secretValue(secrets: SecretData[], ref: { name: string; key: string }): string {
+    const value = secrets.find((s) => s.name === ref.name)?.data[ref.key];
+    if (value === undefined) throw new SpecProblem([{ path: 'spec', message: `Secret ${ref.name} has no key ${ref.key}` }], 'SecretNotFound', SECRET_RECHECK_MS);
+    return value.replace(/\r?\n$/, '');
+  }
+
+  private provider(token: string): DigitalOceanProvider {
+    let p = this.providers.get(token);
+    if (!p) {
+      p = new DigitalOceanProvider({
+        token,
+        ...(this.options.doEndpoint ? { endpoint: this.options.doEndpoint } : {}),
+        logger: this.log.child({ component: 'digitalocean' }),
+        ...(this.options.doWait ? { wait: this.options.doWait } : {}),
+      });
+      this.providers.set(token, p);
+    }
+    return p;
+  }
+
+  private inventory(provider: DigitalOceanProvider): Promise<Inventory> {
+    const cached = this.inventories.get(provider);
+    const maxAge = this.options.inventoryMaxAgeMs ?? 2000;
+    if (cached && Date.now() - cached.at < maxAge) return cached.value;
+    const value = provider.observe();
+    this.inventories.set(provider, { at: Date.now(), value });
+    value.catch(() => this.inventories.delete(provider));
+    return value;
+  }
+
+  private async observeHosts(object: HALoadBalancer, droplets: NodeDroplet[], privateKey: string, agents: Map<string, HostAgent>): Promise<Map<string, { observed: ObservedHost; state?: HostState }>> {
+    const out = new Map<string, { observed: ObservedHost; state?: HostState }>();
+    const pins = new Map((object.status?.nodes ?? []).map((n) => [n.name, n]));
+    await Promise.all(droplets.filter((d) => d.status === 'active' && d.publicIPv4).map(async (d) => {
+      const name = d.name;
+      const pinned = pins.get(name);
+      const pin = pinned?.dropletID === d.id ? pinned.hostKey : undefined;
+      try {
+        const agent = await HostAgent.connect({ host: d.publicIPv4!, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
+        agents.set(name, agent);
+        const state = await agent.readState(this.options.render?.metadataBaseURL);
+        const observed: ObservedHost = {
+          reachable: state.booted,
+          hostKey: agent.hostKey,
+          haproxyRunning: state.haproxyRunning,
+          keepalivedRunning: state.keepalivedRunning,
+          ...(state.booted ? {} : { error: 'cloud-init has not finished' }),
+        };
+        for (const field of ['vrrpState', 'configHash', 'anchorIPv4', 'privateIPv4', 'keepalivedVersion', 'haproxyVersion'] as const) {
+          if (state[field] !== undefined) (observed as unknown as Record<string, unknown>)[field] = state[field];
+        }
+        out.set(name, { observed, state });
+      } catch (err) {
+        if (err instanceof HostKeyChangedError) out.set(name, { observed: { reachable: false, hostKeyChanged: true, error: err.message } });
+        else out.set(name, { observed: { reachable: false, error: (err as Error).message } });
+      }
+    }));
+    return out;
+  }
+
+  private render(object: HALoadBalancer, secrets: SecretData[], observed: Observed, droplets: NodeDroplet[], hosts: Map<string, { observed: ObservedHost }>, log: Logger): RenderedNode[] {
+    if (!observed.reservedIP) return [];
+    const nodes = [];
+    const versions: RenderSettings['versions'] = {};
+    for (let index = 0; index < object.spec.droplets.count; index++) {
+      const name = nodeName(object.metadata.name, index);
+      const droplet = droplets.filter((d) => d.index === index).sort((a, b) => a.id - b.id)[0];
+      const host = hosts.get(name)?.observed;
+      const privateIPv4 = host?.privateIPv4 ?? droplet?.privateIPv4;
+      if (!droplet || !privateIPv4 || !host?.anchorIPv4) return []; // not all facts yet
+      nodes.push({ name, dropletID: droplet.id, privateIPv4, anchorIPv4: host.anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}) });
+      if (host.keepalivedVersion && host.haproxyVersion) versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
+    }
+    const facts: ObservedFacts = { floatingIP: observed.reservedIP.ip, nodes };
+    try {
+      return renderNodes({ lb: object, secrets, observed: facts, settings: defaultSettings({ ...this.options.render, versions }) });
+    } catch (err) {
+      if (err instanceof RenderError) throw new SpecProblem([{ path: '', message: err.message }]);
+      log.error({ err }, 'render failed');
+      throw err;
+    }
+  }
+
+  /** Carries out the plan's actions; returns whether anything was changed. */
+  private async act(object: HALoadBalancer, actions: Action[], ctx: {
+    provider: DigitalOceanProvider; secrets: SecretData[]; privateKey: string; droplets: NodeDroplet[];
+    rendered: RenderedNode[]; agents: Map<string, HostAgent>; hostStates: Map<string, { observed: ObservedHost; state?: HostState }>;
+    observed: Observed; log: Logger;
+  }): Promise<boolean> {
+    const { provider, log } = ctx;
+    const spec = object.spec;
+    const uid = object.metadata.uid ?? '';
+    let changedCloud = false;
+    let changed = false;
+    if (actions.some((a) => a.kind === 'CreateDroplet')) {
+      const fingerprint = await provider.ensureSshKey(publicKeyOf(ctx.privateKey), `halb-operator-${uid.slice(0, 8)}`);
+      const result = await provider.ensureDroplets({
+        uid, objectName: object.metadata.name, count: spec.droplets.count, region: spec.region, size: spec.droplets.size,
+        image: spec.droplets.image, ...(spec.vpcUUID ? { vpcUUID: spec.vpcUUID } : {}), sshKeys: [fingerprint, ...spec.droplets.sshKeys],
+        extraTags: spec.droplets.tags, userData: (node) => cloudInit({ objectName: object.metadata.name, nodeName: node }),
+      });
+      for (const id of result.created) {
+        const node = result.nodes.find((n) => n.id === id);
+        await this.events.record(object, 'Normal', 'DropletCreated', `created droplet ${node?.name ?? id} (id ${id})`);
+        log.info({ node: node?.name, dropletId: id }, 'created droplet');
+      }
+      changedCloud = changed = true;
+    }
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'CreateDroplet':
+          break; // done above, all at once
+        case 'DeleteDroplet':
+          await provider.deleteDroplet(action.dropletId);
+          await this.events.record(object, 'Normal', 'DropletDeleted', `deleted droplet ${action.node} (id ${action.dropletId}): ${action.reason}`);
+          log.info({ node: action.node, dropletId: action.dropletId, reason: action.reason }, 'deleted droplet');
+          changedCloud = changed = true;
+          break;
+        case 'CreateReservedIP':
+        case 'AdoptReservedIP': {
+          const nodes = ctx.droplets.filter((d) => d.index < spec.droplets.count).sort((a, b) => a.index - b.index);
+          const rip = await provider.ensureReservedIp({ ...(action.kind === 'AdoptReservedIP' ? { address: action.ip } : {}), region: spec.region, nodes });
+          await this.events.record(object, 'Normal', action.kind === 'AdoptReservedIP' ? 'ReservedIPAdopted' : 'ReservedIPCreated', `reserved IP ${rip.ip}${rip.dropletId ? ` on droplet ${rip.dropletId}` : ''}`);
+          log.info({ ip: rip.ip }, action.kind === 'AdoptReservedIP' ? 'adopted reserved IP' : 'created reserved IP');
+          changedCloud = changed = true;
+          break;
+        }
+        case 'AssignReservedIP':
+          await provider.assignReservedIp(action.ip, action.dropletId);
+          await this.events.record(object, action.reason === 'Backstop' ? 'Warning' : 'Normal', action.reason === 'Backstop' ? 'ReservedIPReassigned' : 'ReservedIPAssigned',
+            action.reason === 'Backstop' ? `reserved IP ${action.ip} moved to MASTER ${action.node}: it had stayed on a non-MASTER node past the grace period` : `reserved IP ${action.ip} assigned to ${action.node}`);
+          log.info({ ip: action.ip, node: action.node, reason: action.reason }, 'assigned reserved IP');
+          changedCloud = changed = true;
+          break;
+        case 'ApplyConfig': {
+          const agent = ctx.agents.get(action.node);
+          const node = ctx.rendered.find((r) => r.name === action.node);
+          const host = ctx.observed.hosts[action.node];
+          if (!agent || !node || !host) break; // not reachable yet: the next pass tries again
+          const result = await agent.apply(node.files, node.configHash, ctx.hostStates.get(action.node)?.state);
+          if (result.outcome === 'invalid') {
+            host.applyError = `${result.daemon} refused the config: ${result.message}`;
+            await this.events.record(object, 'Warning', 'ConfigRejected', `${action.node}: ${host.applyError}`);
+            log.warn({ node: action.node, daemon: result.daemon }, 'config rejected on host');
+          } else if (result.outcome === 'applied') {
+            host.configHash = node.configHash;
+            host.haproxyRunning = true;
+            host.keepalivedRunning = true;
+            await this.events.record(object, 'Normal', 'ConfigApplied', `applied config ${node.configHash.slice(0, 19)} on ${action.node}`);
+            log.info({ node: action.node, hash: node.configHash, steps: result.started }, 'applied config');
+            changed = true;
+          }
+          break;
+        }
+        case 'HandOverMaster': {
+          const agent = ctx.agents.get(action.node);
+          if (!agent) break;
+          await agent.stopKeepalived();
+          await this.events.record(object, 'Normal', 'MasterHandedOver', `stopped keepalived on ${action.node} so a BACKUP takes over before the node is replaced`);
+          log.info({ node: action.node }, 'handed over MASTER');
+          changed = true;
+          break;
+        }
+      }
+    }
+    if (changedCloud) this.inventories.delete(provider);
+    return changed;
+  }
+
+  private async noticeFailover(object: HALoadBalancer, status: HALoadBalancerStatus, log: Logger): Promise<void> {
+    const before = object.status?.activeNode;
+    if (before && status.activeNode && before !== status.activeNode) {
+      this.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name });
+      await this.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode}`);
+      log.info({ from: before, to: status.activeNode }, 'observed failover');
+    }
+  }
+
+  private recordNodeMetrics(object: HALoadBalancer, status: HALoadBalancerStatus): void {
+    const labels = { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
+    for (const state of ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const) {
+      this.metrics.nodesByState.set({ ...labels, state }, (status.nodes ?? []).filter((n) => n.vrrpState === state).length);
+    }
+  }
+
+  private async writeStatus(object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+    if (!statusChanged(object.status, status)) return;
+    await this.co.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace: object.metadata.namespace ?? 'default', plural: PLURAL, name: object.metadata.name, body: { metadata: { resourceVersion: object.metadata.resourceVersion }, status } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+  }
+
+  private async patchMeta(object: HALoadBalancer, metadata: { finalizers: string[] }): Promise<void> {
+    await this.co.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace: object.metadata.namespace ?? 'default', plural: PLURAL, name: object.metadata.name, body: { metadata: { ...metadata, resourceVersion: object.metadata.resourceVersion } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+  }
+
+  /** Deletion: droplets, firewalls, the reserved IP per reclaimPolicy, then the finalizer. */
+  private async finalize(object: HALoadBalancer, log: Logger): Promise<{ requeueAfterMs?: number }> {
+    if (!object.metadata.finalizers?.includes(FINALIZER)) return {};
+    const namespace = object.metadata.namespace ?? 'default';
+    let token: string | undefined;
+    try {
+      const secret = await this.core.readNamespacedSecret({ name: object.spec.credentials.tokenSecretRef.name, namespace });
+      token = decodeSecret(secret).data[object.spec.credentials.tokenSecretRef.key]?.replace(/\r?\n$/, '');
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
+    if (!token) {
+      // Without a token nothing can be cleaned up; say so and keep the finalizer.
+      await this.events.record(object, 'Warning', 'CleanupBlocked', `cannot delete droplets: Secret ${object.spec.credentials.tokenSecretRef.name} is missing`);
+      return { requeueAfterMs: 30_000 };
+    }
+    const provider = this.provider(token);
+    this.inventories.delete(provider);
+    const inventory = await this.inventory(provider);
+    const uid = object.metadata.uid ?? '';
+    const droplets = inventory.nodesByUid.get(uid) ?? [];
+    const ip = object.spec.floatingIP.address || droplets.map((d) => inventory.reservedIpByDroplet.get(d.id)?.ip).find((x) => x) || object.status?.floatingIP;
+    if (ip && inventory.reservedIpByAddress.has(ip)) {
+      if (object.spec.floatingIP.reclaimPolicy === 'Delete') {
+        await provider.deleteReservedIp(ip);
+        await this.events.record(object, 'Normal', 'ReservedIPDeleted', `deleted reserved IP ${ip} (reclaimPolicy Delete)`);
+      } else if (inventory.reservedIpByAddress.get(ip)?.dropletId !== null) {
+        await provider.unassignReservedIp(ip);
+        await this.events.record(object, 'Normal', 'ReservedIPRetained', `kept reserved IP ${ip} (reclaimPolicy Retain)`);
+      }
+    }
+    for (const d of droplets) {
+      await provider.deleteDroplet(d.id);
+      await this.events.record(object, 'Normal', 'DropletDeleted', `deleted droplet ${d.name} (id ${d.id})`);
+    }
+    await provider.pruneBackendFirewalls(uid, []);
+    this.inventories.delete(provider);
+    // Nothing of ours may remain before the finalizer goes.
+    const after = (await provider.observe()).nodesByUid.get(uid) ?? [];
+    if (after.length) return { requeueAfterMs: 2000 };
+    await this.patchMeta(object, { finalizers: (object.metadata.finalizers ?? []).filter((f) => f !== FINALIZER) });
+    log.info({ tag: uidTag(uid) }, 'cleaned up and removed finalizer');
+    return {};
+  }
+}
