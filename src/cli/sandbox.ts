@@ -2,19 +2,23 @@
 import { sandboxDoCommand } from './sandbox-do.ts';
 import { sandboxFabricCommand } from './sandbox-fabric.ts';
 import { sandboxKubeCommand } from './sandbox-kube.ts';
+import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox-up.ts';
 
 const parts: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  up: { run: sandboxUpCommand, summary: 'build the whole system on this machine and print the KUBECONFIG line' },
+  down: { run: sandboxDownCommand, summary: 'remove every namespace, process and file up made' },
+  status: { run: sandboxStatusCommand, summary: 'endpoints, and every host with its namespace, addresses and role' },
   kube: { run: sandboxKubeCommand, summary: 'run the Kubernetes API-server emulator alone, in the foreground' },
   do: { run: sandboxDoCommand, summary: 'run the DigitalOcean API simulator alone, in the foreground' },
   fabric: { run: sandboxFabricCommand, summary: 'build or remove the network-namespace fabric alone' },
 };
 
-const usage = `Usage: halb sandbox <part> [options]
+const usage = `Usage: halb sandbox <command> [options]
 
-Parts:
+Commands:
 ${Object.entries(parts).map(([n, p]) => `  ${n.padEnd(8)} ${p.summary}`).join('\n')}
 
-Run "halb sandbox <part> --help" for a part's options.`;
+Run "halb sandbox <command> --help" for its options.`;
 
 export async function sandboxCommand(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

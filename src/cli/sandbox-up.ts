@@ -1,0 +1,173 @@
+// `halb sandbox up | down | status`.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../log.ts';
+import { destroySandbox, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
+import { parseCommandArgs, runCommand } from './args.ts';
+import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
+
+const stateDirOption = { 'state-dir': { type: 'string' } } as const;
+const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
+
+const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--state-dir DIR]
+
+Builds the whole system on this machine (needs root): the Kubernetes API emulator, the
+DigitalOcean simulator, droplets as network namespaces running the real sshd, HAProxy and
+keepalived, two nginx backends, and the operator. Prints the KUBECONFIG line to use.
+Without --detach it stays in the foreground and removes everything on Ctrl-C.
+
+Options:
+  --detach          return once everything answers; the sandbox keeps running
+  --no-operator     leave the operator out (run your own: halb operator --kubeconfig ...)
+${stateDirHelp}
+  -h, --help        show this help`;
+
+const downUsage = `Usage: halb sandbox down [--state-dir DIR]
+
+Stops the sandbox and removes every namespace, process and file it made. Safe to run twice.
+
+Options:
+${stateDirHelp}
+  -h, --help        show this help`;
+
+const statusUsage = `Usage: halb sandbox status [--json] [--state-dir DIR]
+
+Shows the sandbox's endpoints and every host with its namespace, addresses and role.
+
+Options:
+  --json            machine-readable
+${stateDirHelp}
+  -h, --help        show this help`;
+
+const binPath = fileURLToPath(new URL('../../bin/halb.mjs', import.meta.url));
+
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function waitForDetached(stateDir: string, logFile: string, child: ReturnType<typeof spawn>): Promise<number> {
+  let exited: number | null = null;
+  child.on('exit', (code) => { exited = code ?? 1; });
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    const status = readSandboxStatus(stateDir);
+    if (status?.running && status.pid === child.pid) {
+      const answers = await Promise.all([
+        fetch(`${status.kubernetes.server}/version`).then((r) => r.ok, () => false),
+        fetch(`${status.digitalocean.endpoint}/account`, { headers: { authorization: `Bearer ${status.digitalocean.token}` } }).then((r) => r.ok, () => false),
+      ]);
+      if (answers.every(Boolean)) return 0;
+    }
+    if (exited !== null) {
+      say(`halb sandbox: the sandbox exited (code ${exited}) before it answered; its log, ${logFile}, ends:`);
+      say(readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n'));
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  say(`halb sandbox: the sandbox did not answer within 180 s; see ${logFile}`);
+  return 1;
+}
+
+function printReady(stateDir: string): void {
+  const kubeconfig = join(stateDir, 'kubeconfig');
+  console.log(`sandbox up in ${stateDir}`);
+  console.log(`export KUBECONFIG=${kubeconfig}`);
+}
+
+export function sandboxUpCommand(argv: string[]): Promise<number> {
+  return runCommand(async () => {
+    const args = parseCommandArgs(argv, {
+      ...stateDirOption,
+      detach: { type: 'boolean' },
+      'no-operator': { type: 'boolean' },
+      // Internal: the detached server process; it leaves the clean-up to `down`.
+      serve: { type: 'boolean' },
+    }, upUsage);
+    if (!args) return 0;
+    const stateDir = args.values['state-dir'] ? resolve(args.values['state-dir']) : sandboxStateDir();
+    const packages = await requireFabricPackages(say);
+    if (packages.code !== 0) {
+      say(packages.message);
+      return 1;
+    }
+    const existing = readSandboxStatus(stateDir);
+    if (existing?.running) {
+      say(`halb sandbox: already up (pid ${existing.pid})`);
+      printReady(stateDir);
+      return 0;
+    }
+    if (args.values.detach) {
+      const logFile = join(stateDir, 'sandbox.log');
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      const fd = openSync(logFile, 'a');
+      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, ...(args.values['no-operator'] ? ['--no-operator'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      child.unref();
+      say(`halb sandbox: starting (log: ${logFile})`);
+      const code = await waitForDetached(stateDir, logFile, child);
+      if (code === 0) printReady(stateDir);
+      return code;
+    }
+    const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? (args.values.serve ? 'info' : 'warn'), name: 'sandbox' });
+    let sandbox: RunningSandbox;
+    try {
+      sandbox = await startSandbox({ stateDir, operator: !args.values['no-operator'], log });
+    } catch (err) {
+      say(`halb sandbox: up failed: ${(err as Error).message}`);
+      if (!args.values.serve) await destroySandbox(stateDir, log);
+      return 1;
+    }
+    if (!args.values.serve) {
+      printReady(stateDir);
+      say('halb sandbox: running; Ctrl-C removes it');
+    }
+    await new Promise<void>((done) => {
+      process.once('SIGINT', done);
+      process.once('SIGTERM', done);
+    });
+    await sandbox.stop();
+    if (!args.values.serve) await destroySandbox(stateDir, log);
+    return 0;
+  });
+}
+
+export function sandboxDownCommand(argv: string[]): Promise<number> {
+  return runCommand(async () => {
+    const args = parseCommandArgs(argv, stateDirOption, downUsage);
+    if (!args) return 0;
+    const stateDir = args.values['state-dir'] ? resolve(args.values['state-dir']) : sandboxStateDir();
+    await destroySandbox(stateDir, createLogger({ level: 'warn', name: 'sandbox' }));
+    console.log(`sandbox down: ${stateDir} removed`);
+    return 0;
+  });
+}
+
+export function sandboxStatusCommand(argv: string[]): Promise<number> {
+  return runCommand(() => {
+    const args = parseCommandArgs(argv, { ...stateDirOption, json: { type: 'boolean' } }, statusUsage);
+    if (!args) return 0;
+    const stateDir = args.values['state-dir'] ? resolve(args.values['state-dir']) : sandboxStateDir();
+    const status = readSandboxStatus(stateDir);
+    if (!status) {
+      say(`halb sandbox: no sandbox in ${stateDir}; run halb sandbox up`);
+      return 1;
+    }
+    if (args.values.json) {
+      console.log(JSON.stringify(status, null, 2));
+      return 0;
+    }
+    console.log(`state:        ${status.stateDir} (${status.running ? `running, pid ${status.pid}` : 'not running'})`);
+    console.log(`kubeconfig:   ${status.kubeconfig}`);
+    console.log(`kubernetes:   ${status.kubernetes.server}`);
+    console.log(`digitalocean: ${status.digitalocean.endpoint} (token ${status.digitalocean.token})`);
+    console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}`);
+    const rows = [['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE'], ...status.hosts.map((h) => [h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-'])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+    for (const [ip, anchor] of Object.entries(status.floatingIPs ?? {})) console.log(`floating IP ${ip} -> ${anchor}`);
+    return 0;
+  });
+}

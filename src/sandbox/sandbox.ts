@@ -1,0 +1,195 @@
+// `halb sandbox up`: the Kubernetes emulator, the DigitalOcean simulator and the namespace
+// fabric, wired together in one process, plus the operator. The simulator's hooks drive the
+// fabric: a created droplet becomes a host, a completed assign action re-points the floating-IP
+// DNAT. Everything lives in one state folder; `down` removes what `up` made and nothing else.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import { buildCRD, CRD_NAME } from '../api/crd.ts';
+import { startOperator, type RunningOperator } from '../controller/operator.ts';
+import { startKubeEmulator, type KubeEmulator } from './kube/index.ts';
+import { startDigitalOceanSimulator, type DigitalOceanSimulator, type SimulatorDelays } from './digitalocean/simulator.ts';
+import { ANCHOR_RANGE, destroyFabric, fabricHooks, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
+import { DEFAULT_BACKENDS, fabricUp } from '../cli/sandbox-fabric.ts';
+
+/** The token the simulator accepts in the sandbox (it accepts any non-empty one). */
+export const SANDBOX_TOKEN = 'dop_v1_sandbox';
+
+export interface SandboxOptions {
+  stateDir: string;
+  operator: boolean;
+  /** Simulated delays: droplet boot, action completion (realistic in the demo, short in tests). */
+  delays?: Partial<SimulatorDelays>;
+  /** How long a droplet's sshd stays silent after creation. */
+  bootDelayMs?: number;
+  /** Operator timings. */
+  resyncIntervalMs?: number;
+  backstopGraceMs?: number;
+  log: Logger;
+}
+
+export interface SandboxStatus {
+  pid: number;
+  stateDir: string;
+  kubeconfig: string;
+  digitalocean: { endpoint: string; token: string };
+  kubernetes: { server: string };
+  operator: boolean;
+  hosts: { name: string; namespace: string; role: string; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string }[];
+  floatingIPs?: Record<string, string>;
+}
+
+export interface RunningSandbox {
+  status: SandboxStatus;
+  kube: KubeEmulator;
+  digitalocean: DigitalOceanSimulator;
+  fabric: Fabric;
+  operator?: RunningOperator;
+  /** Stops the processes of this sandbox, leaving the fabric for `down`. */
+  stop(): Promise<void>;
+}
+
+const statusFile = (stateDir: string) => join(stateDir, 'sandbox.json');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The sandbox's recorded endpoints plus the fabric's hosts; null when no sandbox runs there. */
+export function readSandboxStatus(stateDir: string): (SandboxStatus & { running: boolean }) | null {
+  const file = statusFile(stateDir);
+  if (!existsSync(file)) return null;
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as SandboxStatus;
+  let fabric: FabricStatus | null = null;
+  try {
+    fabric = openFabric({ stateDir })?.status() ?? null;
+  } catch {
+    fabric = null;
+  }
+  return {
+    ...recorded,
+    running: alive(recorded.pid),
+    hosts: [...(fabric?.hosts ?? []).map((h) => ({
+      name: h.name, namespace: h.namespace, role: h.role,
+      ...(h.publicIPv4 ? { publicIPv4: h.publicIPv4 } : {}),
+      ...(h.privateIPv4 ? { privateIPv4: h.privateIPv4 } : {}),
+      ...(h.anchorIPv4 ? { anchorIPv4: h.anchorIPv4 } : {}),
+    }))],
+    floatingIPs: fabric?.floatingIPs ?? {},
+  };
+}
+
+/** Creates (or updates) an object in the emulator through plain JSON, as kubectl apply would. */
+async function ensureObject(server: string, path: string, body: Record<string, unknown>): Promise<void> {
+  const post = await fetch(`${server}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (post.ok || post.status === 409) return;
+  throw new Error(`creating ${path} failed: ${post.status} ${await post.text()}`);
+}
+
+function operatorKey(stateDir: string): { privateKey: string; publicKey: string } {
+  const file = join(stateDir, 'operator_ed25519');
+  if (!existsSync(file)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'halb-operator', '-f', file]);
+  return { privateKey: readFileSync(file, 'utf8'), publicKey: readFileSync(`${file}.pub`, 'utf8').trim() };
+}
+
+export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox> {
+  const { stateDir, log } = opts;
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const existing = readSandboxStatus(stateDir);
+  if (existing?.running) throw new Error(`a sandbox already runs from ${stateDir} (pid ${existing.pid}); run halb sandbox down first, or use it`);
+
+  const fabric = await fabricUp({ stateDir, bootDelayMs: opts.bootDelayMs ?? 0, logger: log.child({ component: 'fabric' }) });
+  const hostIPv4 = fabric.status().hostLink?.hostIPv4;
+  if (!hostIPv4) throw new Error('the fabric has no link to this machine; the simulators cannot be reached from the droplets');
+
+  // Droplets reach the simulator as real ones reach api.digitalocean.com: over the fabric's
+  // link, at the machine's end of it. It listens nowhere else.
+  const hooks = fabricHooks(fabric);
+  const digitalocean = await startDigitalOceanSimulator({
+    host: hostIPv4,
+    port: 0,
+    delays: opts.delays ?? {},
+    addressing: { anchorCidr: ANCHOR_RANGE },
+    logger: log.child({ component: 'digitalocean-simulator' }),
+    hooks: {
+      onDropletCreated: (d) => hooks.dropletCreated(d),
+      onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
+      onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
+      onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
+    },
+  });
+  // The backends are droplets too, tagged web, so dropletTag backends find them.
+  for (const b of DEFAULT_BACKENDS) digitalocean.state.seedDroplet({ name: b.name, tags: ['web'], privateIPv4: b.privateIPv4 });
+
+  const kube = await startKubeEmulator({ host: '127.0.0.1', port: 0, stateFile: join(stateDir, 'kube-state.json'), logger: log.child({ component: 'kube-emulator' }) });
+  const kubeconfig = join(stateDir, 'kubeconfig');
+  kube.writeKubeconfig(kubeconfig);
+
+  // What the examples need: the CRD and the two credential Secrets.
+  await ensureObject(kube.url, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', buildCRD());
+  for (let i = 0; i < 100 && !(await fetch(`${kube.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`)).ok; i++) await new Promise((r) => setTimeout(r, 50));
+  const key = operatorKey(stateDir);
+  await ensureObject(kube.url, '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque', stringData: { token: SANDBOX_TOKEN } });
+  await ensureObject(kube.url, '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth', stringData: { 'ssh-privatekey': key.privateKey } });
+
+  let operator: RunningOperator | undefined;
+  if (opts.operator) {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    operator = await startOperator(kc, {
+      doEndpoint: digitalocean.endpoint,
+      render: { apiBaseURL: digitalocean.url },
+      resyncIntervalMs: opts.resyncIntervalMs ?? 5000,
+      backstopGraceMs: opts.backstopGraceMs ?? 15_000,
+      doWait: { intervalMs: 250, maxIntervalMs: 1000, timeoutMs: 120_000 },
+      sshTimeoutMs: 5000,
+      concurrency: 4,
+      metricsPort: 0,
+      leaderElection: true,
+      leaseNamespace: 'default',
+      leaseName: 'halb-operator',
+      identity: `sandbox-${process.pid}`,
+    }, log.child({ component: 'operator' }));
+  }
+
+  const status: SandboxStatus = {
+    pid: process.pid,
+    stateDir,
+    kubeconfig,
+    digitalocean: { endpoint: digitalocean.endpoint, token: SANDBOX_TOKEN },
+    kubernetes: { server: kube.url },
+    operator: opts.operator,
+    hosts: [],
+  };
+  writeFileSync(statusFile(stateDir), `${JSON.stringify(status, null, 2)}\n`);
+  log.info({ kubeconfig, digitalocean: digitalocean.endpoint, kubernetes: kube.url }, 'sandbox up');
+
+  return {
+    status, kube, digitalocean, fabric,
+    ...(operator ? { operator } : {}),
+    async stop() {
+      await operator?.stop();
+      await kube.close();
+      await digitalocean.close();
+    },
+  };
+}
+
+/** Removes every namespace, process and file the sandbox made in stateDir. Safe to run twice. */
+export async function destroySandbox(stateDir: string, log: Logger): Promise<void> {
+  const recorded = existsSync(statusFile(stateDir)) ? JSON.parse(readFileSync(statusFile(stateDir), 'utf8')) as SandboxStatus : undefined;
+  if (recorded && recorded.pid !== process.pid && alive(recorded.pid)) {
+    process.kill(recorded.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(recorded.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    if (alive(recorded.pid)) process.kill(recorded.pid, 'SIGKILL');
+  }
+  await destroyFabric({ stateDir, logger: log.child({ component: 'fabric' }) });
+  rmSync(stateDir, { recursive: true, force: true });
+}
