@@ -158,8 +158,7 @@ describe('firewalls for restrictToLoadBalancers', () => {
     const provider = providerFor(sim);
     await provider.ensureInfrastructure(nodeSpec('fw'));
     const spec = { uid: 'fw', backend: 'web', backendTag: 'web', port: 80 };
-    await expect(provider.ensureBackendFirewall(spec)).rejects.toThrow(/dropletTag "web"/); // tag does not exist yet
-    sim.state.seedDroplet({ name: 'web-1', tags: ['web'] });
+    // No droplet carries the backend tag yet: the tag is created so the firewall can name it.
     const first = await provider.ensureBackendFirewall(spec);
     expect(first.changed).toBe(true);
     expect(await provider.ensureBackendFirewall(spec)).toEqual({ id: first.id, changed: false });
@@ -173,6 +172,7 @@ describe('firewalls for restrictToLoadBalancers', () => {
     });
     expect(await provider.ensureBackendFirewall(spec)).toEqual({ id: first.id, changed: true });
     expect((sim.state.getFirewall(first.id) as { inbound_rules: unknown[] }).inbound_rules).toHaveLength(1);
+    await expect(provider.ensureBackendFirewall({ ...spec, backendTag: 'no spaces allowed' })).rejects.toThrow(/spec\.backends\[\]\.dropletTag: .*invalid characters/);
     expect(await provider.pruneBackendFirewalls('fw', ['web'])).toEqual([]);
     expect(await provider.pruneBackendFirewalls('fw', [])).toEqual(['halb-fw-web']);
     expect(sim.state.listFirewalls()).toEqual([]);
