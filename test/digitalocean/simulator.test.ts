@@ -179,6 +179,21 @@ describe('firewalls for restrictToLoadBalancers', () => {
   });
 });
 
+describe('listening on more addresses', () => {
+  it('serves the same state on a second address and port', async () => {
+    const sim = await startSimulator();
+    try {
+      await sim.addListener('127.0.0.2');
+      const headers = { authorization: 'Bearer t', 'content-type': 'application/json' };
+      await fetch(`${sim.endpoint}/tags`, { method: 'POST', headers, body: JSON.stringify({ name: 'seen-twice' }) });
+      const res = await fetch(`http://127.0.0.2:${sim.port}/v2/tags/seen-twice`, { headers });
+      expect(res.status).toBe(200);
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
 describe('halb sandbox do', () => {
   it('runs the simulator alone until SIGTERM, answering curl-style requests', async () => {
     const script = `import { sandboxDoCommand } from ${JSON.stringify(new URL('../../src/cli/sandbox-do.ts', import.meta.url).pathname)};

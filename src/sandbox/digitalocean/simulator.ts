@@ -3,7 +3,7 @@
 // `ratelimit-*` headers, Bearer auth with optional token scopes, and fault injection.
 // Start it in-process with startDigitalOceanSimulator(); `halb sandbox do` runs it alone.
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
@@ -83,6 +83,9 @@ export interface DigitalOceanSimulator {
   responses: RecordedResponse[];
   /** The operations served, as the OpenAPI spec names them. */
   routes: { method: string; template: string; scope: string }[];
+  /** Serves the same API on another address, same port (the sandbox's veth into its fabric,
+   * so droplets reach the API the way real ones reach api.digitalocean.com). */
+  addListener(host: string): Promise<void>;
   /** The metadata service's answer for one droplet and path ("/metadata/v1/id"). */
   metadata(dropletId: number, path: string): MetadataResponse;
   close(): Promise<void>;
@@ -502,18 +505,24 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     }
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ err: String(err) }, 'simulator request failed');
-      if (!res.headersSent) res.statusCode = 500;
-      res.end();
+  const servers: Server[] = [];
+  const listen = async (host: string, port: number): Promise<Server> => {
+    const server = createServer((req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        log.error({ err: String(err) }, 'simulator request failed');
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+      });
     });
-  });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    servers.push(server);
+    return server;
+  };
+  const server = await listen(options.host ?? '127.0.0.1', options.port ?? 0);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -528,10 +537,18 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     responses,
     routes: routes.map((r) => ({ method: r.method, template: r.template, scope: r.scope })),
     metadata,
+    addListener: async (host: string) => {
+      await listen(host, address.port);
+      log.info({ host, port: address.port }, 'digitalocean simulator listened on another address');
+    },
     close: async () => {
       state.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(
+        servers.map((srv) => {
+          srv.closeAllConnections();
+          return new Promise<void>((resolve) => srv.close(() => resolve()));
+        }),
+      );
     },
   };
 }
