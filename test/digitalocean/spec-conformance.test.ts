@@ -225,12 +225,12 @@ describe('the simulator against the OpenAPI spec', () => {
     await expectStatus(call('DELETE', `/account/keys/${String(key.id)}`), 204);
     await expectStatus(call('GET', `/account/keys/${String(key.id)}`), 404);
 
-    // A real 429 from the rolling window, with retry-after (the burst window is the binding one)
+    // A real 429 from the burst window: retry-after set, the hourly budget not yet spent
     await expectStatus(call('GET', '/droplets', undefined, 't', limited), 200);
     await expectStatus(call('GET', '/droplets', undefined, 't', limited), 429);
     const rejected = limited.responses.at(-1)!;
     expect(rejected.headers['retry-after']).toMatch(/^\d+$/);
-    expect(rejected.headers['ratelimit-remaining']).toBe('0');
+    expect(rejected.headers['ratelimit-remaining']).toBe('1'); // the headers describe the hourly window
 
     const problems = [...sim.responses, ...limited.responses].flatMap((r) => validator.check(r).map((p) => `${r.method} ${r.path} → ${p}`));
     expect(problems).toEqual([]);

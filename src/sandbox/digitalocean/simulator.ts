@@ -52,6 +52,8 @@ export interface SimulatorOptions {
   };
   dropletLimit?: number;
   reservedIpLimit?: number;
+  /** How many recent responses `responses` keeps (default 10,000), so a long run stays bounded. */
+  keepResponses?: number;
   /** Seed of the fault-injection random source, for repeatable runs. */
   seed?: number;
   logger?: Logger;
@@ -65,6 +67,7 @@ export interface RecordedResponse {
   status: number;
   body: unknown;
   headers: Record<string, string>;
+  /** When the request arrived (the time the rate limiter counted it). */
   at: number;
   token: string;
 }
@@ -79,7 +82,7 @@ export interface DigitalOceanSimulator {
   /** Mutable at run time: tests flip faults and delays on and off. */
   faults: FaultSettings;
   delays: SimulatorDelays;
-  /** Every response given so far (newest last). */
+  /** The responses given so far, newest last (the most recent `keepResponses`). */
   responses: RecordedResponse[];
   /** The operations served, as the OpenAPI spec names them. */
   routes: { method: string; template: string; scope: string }[];
@@ -367,6 +370,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
   new RollingRateLimiter(rateLimits); // validates the windows up front
   const random = seededRandom(options.seed ?? 1);
   const responses: RecordedResponse[] = [];
+  const keepResponses = options.keepResponses ?? 10_000;
   let seq = 0;
 
   const netOf = (cidr: string) => {
@@ -390,6 +394,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const arrived = Date.now();
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://simulator');
     const baseUrl = `http://${req.headers.host ?? '127.0.0.1'}`;
@@ -407,8 +412,9 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       headers['content-type'] = 'application/json; charset=utf-8';
       headers['x-request-id'] = requestId;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      const recorded: RecordedResponse = { method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers }, at: Date.now(), token };
+      const recorded: RecordedResponse = { method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers }, at: arrived, token };
       responses.push(recorded);
+      if (responses.length > keepResponses) responses.splice(0, responses.length - keepResponses);
       hooks.onResponse?.(recorded);
       res.end(status === 204 || payload === undefined ? undefined : JSON.stringify(payload));
     };
@@ -452,7 +458,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       limiter = new RollingRateLimiter(rateLimits);
       limiters.set(token, limiter);
     }
-    const decision = limiter.take(Date.now());
+    const decision = limiter.take(arrived);
     Object.assign(headers, decision.headers);
     if (!decision.allowed) {
       if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
