@@ -179,6 +179,22 @@ describe('firewalls for restrictToLoadBalancers', () => {
   });
 });
 
+describe('per-operation limits', () => {
+  it('allows 10 SSH-key listings a minute, then answers 429 with retry-after', async () => {
+    const sim = await startSimulator();
+    try {
+      const headers = { authorization: 'Bearer t' };
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) statuses.push((await fetch(`${sim.endpoint}/account/keys`, { headers })).status);
+      expect(statuses).toEqual([...Array(10).fill(200), 429]);
+      expect(Number(sim.responses.at(-1)!.headers['retry-after'])).toBeGreaterThan(50);
+      expect((await fetch(`${sim.endpoint}/account`, { headers })).status).toBe(200); // other calls unaffected
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
 describe('listening on more addresses', () => {
   it('serves the same state on a second address and port', async () => {
     const sim = await startSimulator();

@@ -43,6 +43,9 @@ export interface SimulatorOptions {
   /** Token → granted scopes ('*' = all). Unset: any non-empty Bearer token has every scope. */
   tokens?: Record<string, string[] | '*'>;
   rateLimits?: RateLimitWindow[];
+  /** Extra limits of single operations, keyed "GET /v2/account/keys" (DigitalOcean: 10 SSH-key
+   * listings per 60 s). Exceeding one gets a 429 with retry-after. */
+  routeRateLimits?: Record<string, RateLimitWindow[]>;
   delays?: Partial<SimulatorDelays>;
   addressing?: Partial<AddressingOptions>;
   faults?: Partial<FaultSettings>;
@@ -367,6 +370,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
   const routes = buildRoutes(state);
   const limiters = new Map<string, RollingRateLimiter>();
   const rateLimits = options.rateLimits ?? [...DIGITALOCEAN_RATE_LIMITS];
+  const routeRateLimits = options.routeRateLimits ?? { 'GET /v2/account/keys': [{ limit: 10, windowMs: 60_000 }] };
   new RollingRateLimiter(rateLimits); // validates the windows up front
   const random = seededRandom(options.seed ?? 1);
   const responses: RecordedResponse[] = [];
@@ -474,6 +478,22 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       return sendError(new ApiError(403, 'forbidden', `You are not authorized to perform this operation (it needs the ${route.scope} scope).`));
     }
     const routeKey = `${method} ${route.template}`;
+    const routeWindows = routeRateLimits[routeKey];
+    if (routeWindows) {
+      const key = `${token} ${routeKey}`;
+      let routeLimiter = limiters.get(key);
+      if (!routeLimiter) {
+        // A leading unlimited-in-practice window keeps retry-after on every refusal.
+        routeLimiter = new RollingRateLimiter([{ limit: Number.MAX_SAFE_INTEGER, windowMs: 1 }, ...routeWindows]);
+        limiters.set(key, routeLimiter);
+      }
+      const routeDecision = routeLimiter.take(arrived);
+      if (!routeDecision.allowed) {
+        headers['retry-after'] = String(routeDecision.retryAfterSeconds ?? 1);
+        await readBody(req).catch(() => '');
+        return sendError(new ApiError(429, 'too_many_requests', 'API Rate limit exceeded.'));
+      }
+    }
     seq += 1;
     const drop = faults.dropConnection?.({ method, route: route.template, seq, token });
     if (drop === 'before') {
