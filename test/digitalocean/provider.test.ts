@@ -77,7 +77,7 @@ describe('rate limits', () => {
     // out retry-after, keeps under the burst window itself and paces the hourly one from the
     // headers: the storm is one refusal long.
     expect(rejected).toBeGreaterThan(0);
-    expect(rejected).toBeLessThanOrEqual(6); // without pacing, about 24 of the 36 would be refused
+    expect(rejected).toBeLessThanOrEqual(6); // the probe, plus slack for a loaded machine
   });
 
   it('converges even without knowing the burst limit, on retry-after alone', async () => {
