@@ -4,7 +4,8 @@ import pino from 'pino';
 import { startDigitalOceanSimulator } from '../sandbox/digitalocean/simulator.ts';
 
 const HELP = `Usage: halb sandbox do [--port P] [--host H] [--token T]... [--droplet-boot-ms MS]
-                      [--action-ms MS] [--rate-limit N/SECONDS]... [--error-rate R] [--seed N]
+                      [--action-ms MS] [--rate-limit N/SECONDS]... [--error-rate R]
+                      [--latency-ms MS] [--seed N]
 
 Runs the DigitalOcean API simulator in the foreground until Ctrl-C. It serves /v2 with
 DigitalOcean's shapes, status codes, pagination and rate-limit headers.
@@ -17,6 +18,7 @@ DigitalOcean's shapes, status codes, pagination and rate-limit headers.
   --rate-limit N/S      a rolling rate-limit window of N requests per S seconds (repeatable;
                         default 5000/3600 and 250/60)
   --error-rate R        probability 0..1 that any request fails with 500 (default 0)
+  --latency-ms MS       added to every request (default 0)
   --seed N              seed of the fault-injection random source (default 1)
   -h, --help            show this help
 
@@ -45,6 +47,7 @@ export async function sandboxDoCommand(argv: string[]): Promise<number> {
         'action-ms': { type: 'string' },
         'rate-limit': { type: 'string', multiple: true },
         'error-rate': { type: 'string' },
+        'latency-ms': { type: 'string' },
         seed: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -64,6 +67,7 @@ export async function sandboxDoCommand(argv: string[]): Promise<number> {
     if (!Number.isInteger(port) || port > 65535) throw new Error(`--port must be an integer from 0 to 65535, got "${values.port}"`);
     const errorRate = nonNegative('error-rate', values['error-rate'], 0);
     if (errorRate > 1) throw new Error(`--error-rate must be between 0 and 1, got "${values['error-rate']}"`);
+    const latencyMs = nonNegative('latency-ms', values['latency-ms'], 0);
     const rateLimits = (values['rate-limit'] ?? []).map((text) => {
       const m = /^(\d+)\/(\d+(?:\.\d+)?)$/.exec(text);
       if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0) throw new Error(`--rate-limit must look like 250/60 (requests/seconds), got "${text}"`);
@@ -79,7 +83,7 @@ export async function sandboxDoCommand(argv: string[]): Promise<number> {
         dropletActiveMs: nonNegative('droplet-boot-ms', values['droplet-boot-ms'], 3000),
         reservedIpActionMs: nonNegative('action-ms', values['action-ms'], 2000),
       },
-      faults: { errorRate: errorRate > 0 ? { '*': errorRate } : {} },
+      faults: { errorRate: errorRate > 0 ? { '*': errorRate } : {}, latencyMs: latencyMs > 0 ? { '*': latencyMs } : {} },
       seed: nonNegative('seed', values.seed, 1),
       logger,
     });

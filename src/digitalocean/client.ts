@@ -25,6 +25,8 @@ export interface ClientOptions {
   backoff?: BackoffSettings;
   /** Requests to leave unused in the rate-limit window. */
   rateLimitReserve?: number;
+  /** DigitalOcean's burst limit, kept client-side (null = none). Default 250 per 60 s. */
+  burstLimit?: { limit: number; windowMs: number } | null;
   logger?: Logger;
   random?: () => number;
 }
@@ -67,7 +69,8 @@ export function createDigitalOceanClient(options: ClientOptions): DigitalOceanCl
   const maxAttempts = options.maxAttempts ?? 6;
   const backoff = options.backoff ?? { baseMs: 500, maxMs: 30_000 };
   const random = options.random ?? Math.random;
-  const pacer = new RateLimitPacer({ reserve: options.rateLimitReserve ?? 10, marginMs: 100 });
+  const burst = options.burstLimit === undefined ? { limit: 250, windowMs: 60_000 } : options.burstLimit;
+  const pacer = new RateLimitPacer({ reserve: options.rateLimitReserve ?? 10, marginMs: 100, ...(burst ? { burst } : {}) });
   const stats = { requests: 0, retries: 0, rateLimited: 0 };
   let http: HttpClient | undefined;
 

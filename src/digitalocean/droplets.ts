@@ -1,7 +1,7 @@
 // LB droplets: list by tag (every page), create idempotently, wait for `active`, delete.
 import type { DigitalOceanClient } from './client.ts';
 import { DigitalOceanError } from './errors.ts';
-import { COMMON_TAG, dropletTags, nodeName, parseNodeTags, uidTag } from './naming.ts';
+import { dropletTags, nodeName, parseNodeTags, uidTag } from './naming.ts';
 
 export const PER_PAGE = 200;
 
@@ -197,9 +197,4 @@ export async function deleteDroplet(client: DigitalOceanClient, id: number): Pro
     if (err instanceof DigitalOceanError && err.status === 404) return;
     throw err;
   }
-}
-
-/** All halb droplets (the common tag), grouped by owner UID. */
-export async function listAllNodes(client: DigitalOceanClient, reservedIPs: ReadonlySet<string> = new Set()): Promise<NodeDroplet[]> {
-  return (await listDropletsByTag(client, COMMON_TAG)).map((d) => toNodeDroplet(d, reservedIPs)).filter((n): n is NodeDroplet => n !== undefined);
 }

@@ -103,8 +103,9 @@ export function classifyError(err: HttpErrorLike): DigitalOceanError {
     const timedOut = err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT';
     return new DigitalOceanError('transient', `${where} ${timedOut ? 'timed out' : `failed: ${err.code ?? err.message ?? 'no response'}`}`, { method, path, answered: false });
   }
-  const data = (res.data ?? {}) as { id?: unknown; message?: unknown; request_id?: unknown };
-  const apiMessage = typeof data.message === 'string' ? data.message : '';
+  const data = (res.data ?? {}) as { id?: unknown; message?: unknown; request_id?: unknown; error?: unknown };
+  // Most errors are {id, message}; POST /v2/tags answers 400 with {error, messages, root_causes}.
+  const apiMessage = typeof data.message === 'string' ? data.message : typeof data.error === 'string' ? data.error : '';
   const details: ErrorDetails = { method, path, status: res.status, answered: true };
   if (typeof data.id === 'string') details.id = data.id;
   if (typeof data.request_id === 'string') details.requestId = data.request_id;

@@ -86,24 +86,36 @@ export async function ensureBackendFirewall(client: DigitalOceanClient, spec: Ba
     inbound_rules: desired.inbound_rules,
     outbound_rules: desired.outbound_rules,
   };
+  if (found && firewallMatches(found, desired)) return { id: found.id, changed: false };
+  // A firewall may only name tags that exist; creating them first lets the firewall apply to
+  // backends tagged later.
+  await ensureTags(client, [spec.backendTag, uidTag(spec.uid)]);
   if (!found) {
-    try {
-      const res = await client.dots.firewall.createFirewall(body as never);
-      const id = (res.data.firewall as unknown as ApiFirewall).id;
-      client.logger.info({ name: desired.name, id }, 'firewall created');
-      return { id, changed: true };
-    } catch (err) {
-      if (err instanceof DigitalOceanError && err.status === 400) {
-        throw new DigitalOceanError('terminal', `${err.message} (is spec.backends[].dropletTag "${spec.backendTag}" on any droplet yet?)`, err.details);
-      }
-      throw err;
-    }
+    const res = await client.dots.firewall.createFirewall(body as never);
+    const id = (res.data.firewall as unknown as ApiFirewall).id;
+    client.logger.info({ name: desired.name, id }, 'firewall created');
+    return { id, changed: true };
   }
-  if (firewallMatches(found, desired)) return { id: found.id, changed: false };
   // PUT replaces the whole firewall, so send every field.
   await client.dots.firewall.updateFirewall({ id: found.id, ...body } as never);
   client.logger.info({ name: desired.name, id: found.id }, 'firewall updated');
   return { id: found.id, changed: true };
+}
+
+async function ensureTags(client: DigitalOceanClient, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    try {
+      await client.dots.tag.createTag({ name });
+    } catch (err) {
+      // Already there is what we want.
+      if (!(err instanceof DigitalOceanError && (err.status === 409 || err.status === 422))) {
+        if (err instanceof DigitalOceanError && err.status === 400) {
+          throw new DigitalOceanError('terminal', `spec.backends[].dropletTag: ${err.message}`, err.details);
+        }
+        throw err;
+      }
+    }
+  }
 }
 
 /** Deletes the object's backend firewalls except those for `keepBackends`. */

@@ -27,6 +27,9 @@ export interface PacerSettings {
   reserve: number;
   /** Added to waits for the reset, because `ratelimit-reset` is rounded to seconds. */
   marginMs: number;
+  /** The burst limit, which the headers do not report (DigitalOcean: 250 per minute): the
+   * pacer keeps its own rolling count of what it sent. */
+  burst?: { limit: number; windowMs: number };
 }
 
 const PROBE_WAIT_MS = 25;
@@ -39,6 +42,8 @@ export class RateLimitPacer {
   private pausedUntilMs = 0;
   private inFlight = 0;
   private probing = false;
+  /** Send times within the burst window, oldest first. */
+  private readonly sent: number[] = [];
 
   constructor(settings: PacerSettings) {
     this.settings = settings;
@@ -49,6 +54,13 @@ export class RateLimitPacer {
    * and the rest wait for its answer. */
   reserveSlot(now: number): number {
     if (now < this.pausedUntilMs) return this.pausedUntilMs - now;
+    const burst = this.settings.burst;
+    if (burst) {
+      // The server counts a request when it arrives, a little after we send it: keep a margin.
+      const windowMs = burst.windowMs + this.settings.marginMs;
+      while (this.sent.length > 0 && this.sent[0]! <= now - windowMs) this.sent.shift();
+      if (this.sent.length >= burst.limit) return this.sent[0]! + windowMs - now + 1;
+    }
     const exhausted = this.remaining !== undefined && this.remaining - this.settings.reserve <= 0;
     if (exhausted && now < this.resetAtMs) return this.resetAtMs - now;
     if (this.remaining === undefined || exhausted) {
@@ -58,6 +70,7 @@ export class RateLimitPacer {
       this.remaining -= 1;
     }
     this.inFlight += 1;
+    if (burst) this.sent.push(now);
     return 0;
   }
 
@@ -74,11 +87,10 @@ export class RateLimitPacer {
     }
   }
 
-  /** A 429: hold every request until `untilMs`. */
+  /** A 429 with retry-after (the burst limit): hold every request until `untilMs`. The hourly
+   * budget the headers reported still stands. */
   pauseUntil(untilMs: number): void {
     this.pausedUntilMs = Math.max(this.pausedUntilMs, untilMs);
-    this.remaining = 0;
-    this.resetAtMs = Math.max(this.resetAtMs, untilMs);
   }
 
   snapshot(): { remaining: number | undefined; resetAtMs: number; pausedUntilMs: number; inFlight: number } {

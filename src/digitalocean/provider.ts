@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import { createDigitalOceanClient } from './client.ts';
 import type { ClientOptions, DigitalOceanClient } from './client.ts';
 import { cloudInit } from './cloud-init.ts';
-import { DEFAULT_WAIT, deleteDroplet, ensureNodeDroplets, listAllNodes, waitForActive } from './droplets.ts';
+import { DEFAULT_WAIT, deleteDroplet, ensureNodeDroplets, listDropletsByTag, toNodeDroplet, waitForActive } from './droplets.ts';
 import type { EnsureDropletsResult, NodeDroplet, NodeSpec, WaitSettings } from './droplets.ts';
 import { DigitalOceanError } from './errors.ts';
-import { uidTag } from './naming.ts';
+import { COMMON_TAG, uidTag } from './naming.ts';
 import { ensureBackendFirewall, listFirewalls, pruneBackendFirewalls } from './firewalls.ts';
 import type { ApiFirewall, BackendFirewallSpec } from './firewalls.ts';
 import {
@@ -71,9 +71,10 @@ export class DigitalOceanProvider {
 
   /** Two paginated lists, shared by every HALoadBalancer in this resync. */
   async observe(): Promise<Inventory> {
-    const reserved = (await listReservedIps(this.client)).map(toReservedIpInfo);
+    const [apiReserved, droplets] = await Promise.all([listReservedIps(this.client), listDropletsByTag(this.client, COMMON_TAG)]);
+    const reserved = apiReserved.map(toReservedIpInfo);
     const addresses = new Set(reserved.map((r) => r.ip));
-    const nodes = await listAllNodes(this.client, addresses);
+    const nodes = droplets.map((d) => toNodeDroplet(d, addresses)).filter((n): n is NodeDroplet => n !== undefined);
     const nodesByUid = new Map<string, NodeDroplet[]>();
     for (const n of nodes) {
       const list = nodesByUid.get(n.uid) ?? [];

@@ -77,31 +77,45 @@ describe('RateLimitPacer', () => {
     expect(p.reserveSlot(10_000)).toBe(0); // reset passed: one probe
     expect(p.reserveSlot(10_000)).toBeGreaterThan(0);
   });
+  it('keeps the burst limit itself, since the headers do not report it', () => {
+    const p = new RateLimitPacer({ reserve: 0, marginMs: 0, burst: { limit: 2, windowMs: 1000 } });
+    p.finished({ 'ratelimit-remaining': '100', 'ratelimit-reset': '3600' });
+    expect(p.reserveSlot(0)).toBe(0);
+    expect(p.reserveSlot(10)).toBe(0);
+    expect(p.reserveSlot(20)).toBe(981);
+    expect(p.reserveSlot(1001)).toBe(0);
+    const margin = new RateLimitPacer({ reserve: 0, marginMs: 100, burst: { limit: 1, windowMs: 1000 } });
+    margin.finished({ 'ratelimit-remaining': '100', 'ratelimit-reset': '3600' });
+    expect(margin.reserveSlot(0)).toBe(0);
+    expect(margin.reserveSlot(1000)).toBe(101); // a margin for the trip to the server
+  });
   it('holds everything after a 429 with retry-after', () => {
     const p = new RateLimitPacer({ reserve: 0, marginMs: 0 });
     p.finished({ 'ratelimit-remaining': '100', 'ratelimit-reset': '1' });
     p.pauseUntil(5000);
     expect(p.reserveSlot(1000)).toBe(4000);
     expect(p.reserveSlot(5000)).toBe(0);
+    expect(p.reserveSlot(5000)).toBe(0); // the hourly budget still stands
   });
 });
 
 describe('RollingRateLimiter', () => {
-  it('refuses past the limit of each window, reports remaining and reset, and frees slots as they age out', () => {
+  it('refuses past the limit of each window, reports the hourly window, and frees slots as they age out', () => {
     const l = new RollingRateLimiter([
       { limit: 5, windowMs: 10_000 },
       { limit: 2, windowMs: 1000 },
     ]);
-    expect(l.take(0)).toMatchObject({ allowed: true, headers: { 'ratelimit-remaining': '1', 'ratelimit-limit': '5' } });
+    expect(l.take(0)).toMatchObject({ allowed: true, headers: { 'ratelimit-remaining': '4', 'ratelimit-limit': '5', 'ratelimit-reset': '10' } });
     expect(l.take(100).allowed).toBe(true);
-    const refused = l.take(200);
-    expect(refused).toMatchObject({ allowed: false, retryAfterSeconds: 1, headers: { 'ratelimit-remaining': '0', 'ratelimit-reset': '1' } });
-    expect(l.take(1000).allowed).toBe(true); // the request at 0 left the 1 s window
+    // The burst window refuses: the headers still describe the hourly one; retry-after says when.
+    expect(l.take(200)).toMatchObject({ allowed: false, retryAfterSeconds: 1, headers: { 'ratelimit-remaining': '3' } });
+    expect(l.take(1000)).toMatchObject({ allowed: true, headers: { 'ratelimit-remaining': '2' } }); // 0 left the 1 s window
     expect(l.take(1150).allowed).toBe(true);
-    expect(l.take(2100).allowed).toBe(true);
+    expect(l.take(2100)).toMatchObject({ allowed: true, headers: { 'ratelimit-remaining': '0' } });
     const hourly = l.take(3200);
     expect(hourly).toMatchObject({ allowed: false, headers: { 'ratelimit-remaining': '0', 'ratelimit-reset': '10' } });
-    expect(hourly.retryAfterSeconds).toBeUndefined(); // the primary window: no retry-after
+    expect(hourly.retryAfterSeconds).toBeUndefined(); // the hourly window: no retry-after
+    expect(l.take(10_000).allowed).toBe(true); // the request at 0 left the hour
   });
   it('measures the most requests in any window', () => {
     expect(RollingRateLimiter.maxInAnyWindow([0, 10, 20, 1000, 1005, 1010, 1020], 100)).toBe(4);

@@ -158,8 +158,7 @@ describe('firewalls for restrictToLoadBalancers', () => {
     const provider = providerFor(sim);
     await provider.ensureInfrastructure(nodeSpec('fw'));
     const spec = { uid: 'fw', backend: 'web', backendTag: 'web', port: 80 };
-    await expect(provider.ensureBackendFirewall(spec)).rejects.toThrow(/dropletTag "web"/); // tag does not exist yet
-    sim.state.seedDroplet({ name: 'web-1', tags: ['web'] });
+    // No droplet carries the backend tag yet: the tag is created so the firewall can name it.
     const first = await provider.ensureBackendFirewall(spec);
     expect(first.changed).toBe(true);
     expect(await provider.ensureBackendFirewall(spec)).toEqual({ id: first.id, changed: false });
@@ -173,9 +172,41 @@ describe('firewalls for restrictToLoadBalancers', () => {
     });
     expect(await provider.ensureBackendFirewall(spec)).toEqual({ id: first.id, changed: true });
     expect((sim.state.getFirewall(first.id) as { inbound_rules: unknown[] }).inbound_rules).toHaveLength(1);
+    await expect(provider.ensureBackendFirewall({ ...spec, backendTag: 'no spaces allowed' })).rejects.toThrow(/spec\.backends\[\]\.dropletTag: .*invalid characters/);
     expect(await provider.pruneBackendFirewalls('fw', ['web'])).toEqual([]);
     expect(await provider.pruneBackendFirewalls('fw', [])).toEqual(['halb-fw-web']);
     expect(sim.state.listFirewalls()).toEqual([]);
+  });
+});
+
+describe('per-operation limits', () => {
+  it('allows 10 SSH-key listings a minute, then answers 429 with retry-after', async () => {
+    const sim = await startSimulator();
+    try {
+      const headers = { authorization: 'Bearer t' };
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) statuses.push((await fetch(`${sim.endpoint}/account/keys`, { headers })).status);
+      expect(statuses).toEqual([...Array(10).fill(200), 429]);
+      expect(Number(sim.responses.at(-1)!.headers['retry-after'])).toBeGreaterThan(50);
+      expect((await fetch(`${sim.endpoint}/account`, { headers })).status).toBe(200); // other calls unaffected
+    } finally {
+      await sim.close();
+    }
+  });
+});
+
+describe('listening on more addresses', () => {
+  it('serves the same state on a second address and port', async () => {
+    const sim = await startSimulator();
+    try {
+      await sim.addListener('127.0.0.2');
+      const headers = { authorization: 'Bearer t', 'content-type': 'application/json' };
+      await fetch(`${sim.endpoint}/tags`, { method: 'POST', headers, body: JSON.stringify({ name: 'seen-twice' }) });
+      const res = await fetch(`http://127.0.0.2:${sim.port}/v2/tags/seen-twice`, { headers });
+      expect(res.status).toBe(200);
+    } finally {
+      await sim.close();
+    }
   });
 });
 

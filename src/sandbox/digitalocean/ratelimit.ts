@@ -35,36 +35,32 @@ export class RollingRateLimiter {
     this.longest = Math.max(...windows.map((w) => w.windowMs));
   }
 
-  /** Counts the request if every window has room, and returns the headers to send. */
+  /** Counts the request if every window has room, and returns the headers to send. The
+   * headers describe the first (hourly) window, as DigitalOcean's do; a refusal by another
+   * window (the burst limit) shows only as a 429 with `retry-after`. */
   take(now: number): RateLimitDecision {
     this.prune(now);
-    let binding = this.windows[0]!;
-    let bindingIndex = 0;
-    let bindingRemaining = Infinity;
-    for (const [i, w] of this.windows.entries()) {
-      const remaining = w.limit - this.countSince(now - w.windowMs);
-      if (remaining < bindingRemaining) {
-        bindingRemaining = remaining;
-        binding = w;
-        bindingIndex = i;
-      }
-    }
-    const allowed = bindingRemaining > 0;
-    if (allowed) {
-      this.accepted.push(now);
-      bindingRemaining -= 1;
-    }
-    const oldest = this.oldestSince(now - binding.windowMs);
-    const resetMs = oldest === undefined ? now + binding.windowMs : oldest + binding.windowMs;
+    const remaining = this.windows.map((w) => w.limit - this.countSince(now - w.windowMs));
+    const allowed = remaining.every((r) => r > 0);
+    if (allowed) this.accepted.push(now);
+    const primary = this.windows[0]!;
+    const oldest = this.oldestSince(now - primary.windowMs);
+    const resetMs = oldest === undefined ? now + primary.windowMs : oldest + primary.windowMs;
     const decision: RateLimitDecision = {
       allowed,
       headers: {
-        'ratelimit-limit': String(this.windows[0]!.limit),
-        'ratelimit-remaining': String(Math.max(0, bindingRemaining)),
+        'ratelimit-limit': String(primary.limit),
+        'ratelimit-remaining': String(Math.max(0, remaining[0]! - (allowed ? 1 : 0))),
         'ratelimit-reset': String(Math.ceil(resetMs / 1000)),
       },
     };
-    if (!allowed && bindingIndex > 0) decision.retryAfterSeconds = Math.max(1, Math.ceil((resetMs - now) / 1000));
+    if (!allowed) {
+      const waits = this.windows
+        .map((w, i) => ({ w, i }))
+        .filter(({ i }) => i > 0 && remaining[i]! <= 0)
+        .map(({ w }) => (this.oldestSince(now - w.windowMs) ?? now) + w.windowMs - now);
+      if (waits.length > 0) decision.retryAfterSeconds = Math.max(1, Math.ceil(Math.max(...waits) / 1000));
+    }
     return decision;
   }
 

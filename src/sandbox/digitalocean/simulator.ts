@@ -3,7 +3,7 @@
 // `ratelimit-*` headers, Bearer auth with optional token scopes, and fault injection.
 // Start it in-process with startDigitalOceanSimulator(); `halb sandbox do` runs it alone.
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
@@ -43,6 +43,9 @@ export interface SimulatorOptions {
   /** Token → granted scopes ('*' = all). Unset: any non-empty Bearer token has every scope. */
   tokens?: Record<string, string[] | '*'>;
   rateLimits?: RateLimitWindow[];
+  /** Extra limits of single operations, keyed "GET /v2/account/keys" (DigitalOcean: 10 SSH-key
+   * listings per 60 s). Exceeding one gets a 429 with retry-after. */
+  routeRateLimits?: Record<string, RateLimitWindow[]>;
   delays?: Partial<SimulatorDelays>;
   addressing?: Partial<AddressingOptions>;
   faults?: Partial<FaultSettings>;
@@ -52,6 +55,8 @@ export interface SimulatorOptions {
   };
   dropletLimit?: number;
   reservedIpLimit?: number;
+  /** How many recent responses `responses` keeps (default 10,000), so a long run stays bounded. */
+  keepResponses?: number;
   /** Seed of the fault-injection random source, for repeatable runs. */
   seed?: number;
   logger?: Logger;
@@ -65,6 +70,7 @@ export interface RecordedResponse {
   status: number;
   body: unknown;
   headers: Record<string, string>;
+  /** When the request arrived (the time the rate limiter counted it). */
   at: number;
   token: string;
 }
@@ -79,10 +85,13 @@ export interface DigitalOceanSimulator {
   /** Mutable at run time: tests flip faults and delays on and off. */
   faults: FaultSettings;
   delays: SimulatorDelays;
-  /** Every response given so far (newest last). */
+  /** The responses given so far, newest last (the most recent `keepResponses`). */
   responses: RecordedResponse[];
   /** The operations served, as the OpenAPI spec names them. */
   routes: { method: string; template: string; scope: string }[];
+  /** Serves the same API on another address, same port (the sandbox's veth into its fabric,
+   * so droplets reach the API the way real ones reach api.digitalocean.com). */
+  addListener(host: string): Promise<void>;
   /** The metadata service's answer for one droplet and path ("/metadata/v1/id"). */
   metadata(dropletId: number, path: string): MetadataResponse;
   close(): Promise<void>;
@@ -361,9 +370,11 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
   const routes = buildRoutes(state);
   const limiters = new Map<string, RollingRateLimiter>();
   const rateLimits = options.rateLimits ?? [...DIGITALOCEAN_RATE_LIMITS];
+  const routeRateLimits = options.routeRateLimits ?? { 'GET /v2/account/keys': [{ limit: 10, windowMs: 60_000 }] };
   new RollingRateLimiter(rateLimits); // validates the windows up front
   const random = seededRandom(options.seed ?? 1);
   const responses: RecordedResponse[] = [];
+  const keepResponses = options.keepResponses ?? 10_000;
   let seq = 0;
 
   const netOf = (cidr: string) => {
@@ -387,6 +398,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const arrived = Date.now();
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://simulator');
     const baseUrl = `http://${req.headers.host ?? '127.0.0.1'}`;
@@ -404,8 +416,9 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       headers['content-type'] = 'application/json; charset=utf-8';
       headers['x-request-id'] = requestId;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      const recorded: RecordedResponse = { method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers }, at: Date.now(), token };
+      const recorded: RecordedResponse = { method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers }, at: arrived, token };
       responses.push(recorded);
+      if (responses.length > keepResponses) responses.splice(0, responses.length - keepResponses);
       hooks.onResponse?.(recorded);
       res.end(status === 204 || payload === undefined ? undefined : JSON.stringify(payload));
     };
@@ -449,7 +462,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       limiter = new RollingRateLimiter(rateLimits);
       limiters.set(token, limiter);
     }
-    const decision = limiter.take(Date.now());
+    const decision = limiter.take(arrived);
     Object.assign(headers, decision.headers);
     if (!decision.allowed) {
       if (decision.retryAfterSeconds !== undefined) headers['retry-after'] = String(decision.retryAfterSeconds);
@@ -465,6 +478,22 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       return sendError(new ApiError(403, 'forbidden', `You are not authorized to perform this operation (it needs the ${route.scope} scope).`));
     }
     const routeKey = `${method} ${route.template}`;
+    const routeWindows = routeRateLimits[routeKey];
+    if (routeWindows) {
+      const key = `${token} ${routeKey}`;
+      let routeLimiter = limiters.get(key);
+      if (!routeLimiter) {
+        // A leading unlimited-in-practice window keeps retry-after on every refusal.
+        routeLimiter = new RollingRateLimiter([{ limit: Number.MAX_SAFE_INTEGER, windowMs: 1 }, ...routeWindows]);
+        limiters.set(key, routeLimiter);
+      }
+      const routeDecision = routeLimiter.take(arrived);
+      if (!routeDecision.allowed) {
+        headers['retry-after'] = String(routeDecision.retryAfterSeconds ?? 1);
+        await readBody(req).catch(() => '');
+        return sendError(new ApiError(429, 'too_many_requests', 'API Rate limit exceeded.'));
+      }
+    }
     seq += 1;
     const drop = faults.dropConnection?.({ method, route: route.template, seq, token });
     if (drop === 'before') {
@@ -502,18 +531,24 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     }
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      log.error({ err: String(err) }, 'simulator request failed');
-      if (!res.headersSent) res.statusCode = 500;
-      res.end();
+  const servers: Server[] = [];
+  const listen = async (host: string, port: number): Promise<Server> => {
+    const server = createServer((req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        log.error({ err: String(err) }, 'simulator request failed');
+        if (!res.headersSent) res.statusCode = 500;
+        res.end();
+      });
     });
-  });
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
+    server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    servers.push(server);
+    return server;
+  };
+  const server = await listen(options.host ?? '127.0.0.1', options.port ?? 0);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
@@ -528,10 +563,18 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     responses,
     routes: routes.map((r) => ({ method: r.method, template: r.template, scope: r.scope })),
     metadata,
+    addListener: async (host: string) => {
+      await listen(host, address.port);
+      log.info({ host, port: address.port }, 'digitalocean simulator listened on another address');
+    },
     close: async () => {
       state.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(
+        servers.map((srv) => {
+          srv.closeAllConnections();
+          return new Promise<void>((resolve) => srv.close(() => resolve()));
+        }),
+      );
     },
   };
 }

@@ -464,6 +464,9 @@ export class SimulatorState {
         throw unprocessable(`SSH key "${String(k)}" was not found on your account.`);
       }
     });
+    if (b.vpc_uuid !== undefined && b.vpc_uuid !== '' && (typeof b.vpc_uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(b.vpc_uuid))) {
+      throw unprocessable(`vpc_uuid "${String(b.vpc_uuid)}" is not a valid VPC UUID.`);
+    }
     const vpcUuid = typeof b.vpc_uuid === 'string' && b.vpc_uuid !== '' ? b.vpc_uuid : defaultVpcUuid(region);
     if (this.droplets.size + names.length > this.options.dropletLimit) {
       throw unprocessable(`creating this/these droplet(s) will exceed your droplet limit (${this.options.dropletLimit})`);
