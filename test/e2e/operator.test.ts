@@ -1,0 +1,128 @@
+// End to end, in the sandbox, with the real kubectl: apply → Ready → traffic through the
+// floating IP → failover on the real daemons → a config change without failed requests →
+// bad input → deletion leaves nothing behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
+
+interface Status {
+  floatingIP?: string;
+  activeNode?: string;
+  lastFailover?: { from: string; to: string; time: string };
+  nodes?: { name: string; vrrpState: string; configHash?: string }[];
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+
+let e2e: E2E;
+beforeAll(async () => { e2e = await startE2E(); }, 120_000);
+afterAll(async () => { await e2e?.close(); }, 120_000);
+
+async function status(name: string): Promise<Status> {
+  const r = await e2e.kubectl(['get', 'halb', name, '-o', 'jsonpath={.status}']);
+  return r.code === 0 && r.stdout ? JSON.parse(r.stdout) as Status : {};
+}
+const condition = (s: Status, type: string) => s.conditions?.find((c) => c.type === type);
+const dropletsOf = (prefix: string) => e2e.sandbox.digitalocean.state.dropletViews().filter((d) => d.name.startsWith(`${prefix}-`));
+
+describe('an HALoadBalancer in the sandbox', () => {
+  let ip = '';
+
+  it('kubectl apply of examples/basic.yaml becomes Ready', async () => {
+    const applied = await e2e.kubectl(['apply', '-f', `${ROOT}examples/basic.yaml`]);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toContain('haloadbalancer.halb.dev/basic created');
+    const wait = await e2e.kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
+    expect(wait.stdout + wait.stderr).toContain('condition met');
+    const s = await status('basic');
+    ip = s.floatingIP!;
+    expect(ip).toMatch(/^198\.51\.100\.\d+$/);
+    expect(s.nodes?.map((n) => n.vrrpState).sort()).toEqual(['BACKUP', 'MASTER']);
+    expect(s.activeNode).toBe(s.nodes?.find((n) => n.vrrpState === 'MASTER')?.name);
+    const table = await e2e.kubectl(['get', 'halb']);
+    expect(table.stdout).toMatch(/NAME\s+READY\s+FLOATING-IP\s+ACTIVE\s+AGE/);
+    expect(table.stdout).toMatch(new RegExp(`basic\\s+True\\s+${ip.replaceAll('.', '\\.')}\\s+basic-[01]`));
+  }, 180_000);
+
+  it('serves the backends through the floating IP, from the client namespace', async () => {
+    const answers = new Set<string>();
+    for (let i = 0; i < 6; i++) answers.add((await e2e.curlFloatingIP(ip)) ?? 'FAILED');
+    expect([...answers].sort()).toEqual(['web-1', 'web-2']);
+  });
+
+  it('fails over when HAProxy dies on the MASTER, and status follows', async () => {
+    const before = await status('basic');
+    const master = before.activeNode!;
+    const other = master === 'basic-0' ? 'basic-1' : 'basic-0';
+    const killed = await e2e.inHost(master, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']);
+    expect(killed.code).toBe(0);
+    const started = Date.now();
+    await waitFor('traffic through the other node', async () => (await e2e.curlFloatingIP(ip, 1)) !== undefined && (await e2e.inHost(other, ['cat', '/run/halb/vrrp-state'])).stdout.trim() === 'MASTER');
+    const outageMs = Date.now() - started;
+    console.log(`failover: traffic resumed ${outageMs} ms after HAProxy was killed on ${master}`);
+    const after = await waitFor('status to show the new holder', async () => {
+      const s = await status('basic');
+      return s.activeNode === other ? s : undefined;
+    }, 30_000);
+    expect(after.lastFailover).toMatchObject({ from: master, to: other });
+    const events = await e2e.kubectl(['describe', 'halb', 'basic']);
+    expect(events.stdout).toContain('FailoverObserved');
+  }, 90_000);
+
+  it('rolls a backend change out to every node with no failed request and no failover', async () => {
+    const before = await status('basic');
+    const holder = before.activeNode;
+    let failed = 0;
+    let sent = 0;
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        sent++;
+        if ((await e2e.curlFloatingIP(ip, 2)) === undefined) failed++;
+      }
+    })();
+    const patch = await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"backends":[{"name":"web","balance":"leastconn","port":80,"healthCheck":{"protocol":"http","path":"/"},"servers":[{"name":"web-1","address":"10.10.0.21"},{"name":"web-2","address":"10.10.0.22"}]}]}}']);
+    expect(patch.code).toBe(0);
+    await waitFor('leastconn live on every node', async () => {
+      const cfgs = await Promise.all(['basic-0', 'basic-1'].map((n) => e2e.inHost(n, ['cat', '/etc/haproxy/haproxy.cfg'])));
+      return cfgs.every((c) => c.stdout.includes('balance leastconn')) || undefined;
+    }, 60_000);
+    await new Promise((r) => setTimeout(r, 1500)); // requests across the reload
+    running = false;
+    await loop;
+    console.log(`config rollout: ${sent} requests during the change, ${failed} failed`);
+    expect(sent).toBeGreaterThan(5);
+    expect(failed).toBe(0);
+    const s = await waitFor('Ready with the new generation', async () => {
+      const x = await status('basic');
+      return condition(x, 'Ready')?.status === 'True' && condition(x, 'ConfigApplied')?.status === 'True' ? x : undefined;
+    }, 30_000);
+    expect(s.activeNode).toBe(holder);
+  }, 120_000);
+
+  it('refuses a schema-invalid object at the API, and marks a semantically invalid one InvalidSpec without creating anything', async () => {
+    const bad = readFileSync(`${ROOT}test/fixtures/invalid/wrong-type-port.yaml`, 'utf8').replace('name: web', 'name: badport');
+    const refused = await e2e.kubectl(['apply', '-f', '-'], bad);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/spec\.frontends\[0\]\.port/);
+    const semantic = readFileSync(`${ROOT}test/fixtures/invalid/route-missing-backend.yaml`, 'utf8').replace('name: web', 'name: noroute');
+    expect((await e2e.kubectl(['apply', '-f', '-'], semantic)).code).toBe(0);
+    const s = await waitFor('InvalidSpec', async () => {
+      const x = await status('noroute');
+      return condition(x, 'Ready')?.reason === 'InvalidSpec' ? x : undefined;
+    }, 30_000);
+    expect(condition(s, 'Ready')?.message).toContain('spec.frontends[0].routes[0].backend');
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(dropletsOf('noroute')).toEqual([]);
+    expect((await e2e.kubectl(['delete', 'halb', 'noroute', '--timeout=30s'])).code).toBe(0);
+  }, 60_000);
+
+  it('deletes everything on delete, then drops the finalizer', async () => {
+    const deleted = await e2e.kubectl(['delete', 'halb', 'basic', '--timeout=90s']);
+    expect(deleted.code).toBe(0);
+    expect((await e2e.kubectl(['get', 'halb', 'basic'])).code).not.toBe(0);
+    expect(dropletsOf('basic')).toEqual([]);
+    // reclaimPolicy Retain keeps the address, unassigned.
+    expect(e2e.sandbox.digitalocean.state.reservedIpHolder(ip)).toBeNull();
+    expect(e2e.sandbox.fabric.status().hosts.filter((h) => h.role === 'loadbalancer')).toEqual([]);
+  }, 120_000);
+});
