@@ -135,6 +135,57 @@ describe('the emulator on the wire', () => {
     expect(((await call('GET', '/apis')).json.groups as Array<{ name: string }>).map((g) => g.name)).not.toContain('halb.dev');
   });
 
+  it('serves cluster-scoped CRDs without a status subresource, with read-time defaults', async () => {
+    const widgets = {
+      apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.test.dev' },
+      spec: {
+        group: 'test.dev', scope: 'Cluster', names: { kind: 'Widget', plural: 'widgets' },
+        versions: [{
+          name: 'v1', served: true, storage: true,
+          schema: { openAPIV3Schema: { type: 'object', properties: {
+            spec: { type: 'object', properties: {
+              size: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+              tags: { type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'set' },
+              free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+            } },
+            status: { type: 'object', properties: { phase: { type: 'string' } } },
+          } } },
+        }],
+      },
+    };
+    const crd = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgets);
+    expect(crd.code).toBe(201);
+    expect((crd.json.status as { conditions: Array<{ type: string; status: string }> }).conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['NamesAccepted=True', 'Established=True']);
+    const W = '/apis/test.dev/v1/widgets';
+    expect((await call('POST', W, { apiVersion: 'test.dev/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: '10Gi', tags: ['a', 'b'], free: { any: [1, { x: 2 }] } } })).code).toBe(201);
+    expect((await call('POST', W, { metadata: { name: 'dup' }, spec: { tags: ['a', 'a'] } })).json).toMatchObject({ code: 422, message: 'Widget.test.dev "dup" is invalid: spec.tags[1]: Duplicate value: "a"' });
+    expect((await call('POST', W, { metadata: { name: 'bad' }, spec: { size: true } })).code).toBe(422);
+    expect((await call('GET', '/apis/test.dev/v1/namespaces/default/widgets/w')).code).toBe(404);
+    // Without a status subresource a status change is a change of the object: generation moves.
+    const st = await call('PATCH', `${W}/w`, { status: { phase: 'Ready' } }, { 'Content-Type': 'application/merge-patch+json' });
+    expect((st.json.metadata as { generation: number }).generation).toBe(2);
+    expect((await call('GET', `${W}/w/status`)).code).toBe(404);
+    // A default added to the CRD later shows on the stored object when read.
+    const cur = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.dev')).json;
+    const patch = [{ op: 'add', path: '/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/color', value: { type: 'string', default: 'blue' } }];
+    expect((await call('PATCH', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.dev', patch, { 'Content-Type': 'application/json-patch+json' })).code).toBe(200);
+    expect(((await call('GET', `${W}/w`)).json.spec as { color: string }).color).toBe('blue');
+    const table = await call('GET', W, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+    expect(table.type).toBe('application/json;as=Table;v=v1;g=meta.k8s.io');
+    expect((table.json.columnDefinitions as Array<{ name: string }>).map((c) => c.name)).toEqual(['Name', 'Age']);
+    expect(((table.json.rows as Array<{ object: { kind: string } }>)[0]!.object.kind)).toBe('PartialObjectMetadata');
+    expect(cur.metadata).toBeDefined();
+  });
+
+  it('checks built-in objects for unknown fields as the strict decoder does', async () => {
+    const strict = await call('POST', '/api/v1/namespaces/default/configmaps?fieldValidation=Strict', { metadata: { name: 'c', bogus: 1 }, data: { a: 'b' }, extra: true });
+    expect(strict.json).toMatchObject({ code: 400, message: 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "extra", unknown field "metadata.bogus"' });
+    const warned = await fetch(`${emu.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'c' }, extra: true }) });
+    expect([warned.status, warned.headers.get('warning')]).toEqual([201, '299 - "unknown field \\"extra\\""']);
+    const bad64 = await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 's' }, data: { k: 'not base64!' } });
+    expect(bad64.json).toMatchObject({ code: 400, reason: 'BadRequest' });
+  });
+
   it('validates names, namespaces and field selectors', async () => {
     expect((await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'Bad_Name' } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
     expect((await call('POST', '/api/v1/namespaces/ghost/configmaps', { metadata: { name: 'x' } })).json).toMatchObject({ code: 404, message: 'namespaces "ghost" not found' });

@@ -74,7 +74,12 @@ export class KubeApi {
   // ----- reading -----
 
   present(def: ResourceDef, stored: KubeObject): KubeObject {
-    const view = def.fromStorage ? def.fromStorage(stored) : stored;
+    let view = def.fromStorage ? def.fromStorage(stored) : stored;
+    if (def.schema) {
+      // Defaults apply on reads too, so a default added to a CRD later shows on old objects.
+      view = structuredClone(view);
+      applyDefaults(view, def.schema.schema);
+    }
     const { apiVersion: _a, kind: _k, ...rest } = view;
     return { apiVersion: apiVersionOf(def), kind: def.kind, ...rest } as KubeObject;
   }
@@ -126,8 +131,25 @@ export class KubeApi {
   }
 
   /** Prune, default, validate: the structural pipeline for custom resources. */
+  /** Built-ins: the strict decoder's unknown-field check on top-level and metadata keys. */
+  private dropUnknownBuiltinFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): void {
+    if (!def.knownFields) return;
+    const known = new Set(['apiVersion', 'kind', 'metadata', ...def.knownFields]);
+    const unknown = Object.keys(obj).filter((k) => !known.has(k));
+    for (const k of unknown) delete obj[k];
+    const metaUnknown = prune({ metadata: obj.metadata }, { type: 'object', properties: {} }, '', true);
+    const all = [...unknown, ...metaUnknown];
+    if (all.length > 0 && fv === 'Strict') {
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${all.map((p) => `unknown field "${p}"`).join(', ')}`);
+    }
+    if (fv === 'Warn') for (const p of all) warnings.push(`unknown field "${p}"`);
+  }
+
   private admitCustom(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
-    if (!def.schema) return [];
+    if (!def.schema) {
+      this.dropUnknownBuiltinFields(def, obj, fv, warnings);
+      return [];
+    }
     const pruned = prune(obj, def.schema.schema);
     if (pruned.length > 0 && fv === 'Strict') {
       throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(', ')}`);
