@@ -51,6 +51,9 @@ describe('halb sandbox kube', () => {
     const bad = runCli(['--port', 'abc']);
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toContain('--port: expected an integer 0-65535, got "abc"');
+    const noDir = runCli(['--port', '0', '--state', join(dir, 'missing/state.json')]);
+    expect(await noDir.exited).toBe(1);
+    expect(noDir.output()).toContain(`state file ${join(dir, 'missing/state.json')}: cannot write: ENOENT`);
   });
 
   it('serves kubectl from the written kubeconfig and keeps state across a restart', async () => {

@@ -39,8 +39,17 @@ export interface KubeEmulator {
 
 export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise<KubeEmulator> {
   const logger = opts.logger ?? pino({ level: process.env.HALB_LOG_LEVEL ?? 'silent' });
-  const store = new Store({ stateFile: opts.stateFile, historyLimit: opts.historyLimit });
+  const store = new Store({
+    stateFile: opts.stateFile, historyLimit: opts.historyLimit,
+    onSaveError: (err) => logger.error({ err, stateFile: opts.stateFile }, 'failed to write state snapshot'),
+  });
   store.load();
+  try {
+    // Fail at start, naming the file, rather than on the first write.
+    store.save();
+  } catch (err) {
+    throw new Error(`state file ${opts.stateFile}: cannot write: ${(err as Error).message}`, { cause: err });
+  }
   const api = new KubeApi(store);
   api.bootstrap();
   const http = new KubeHttp(api, { logger, bookmarkIntervalMs: opts.bookmarkIntervalMs, onRequest: opts.onRequest });
