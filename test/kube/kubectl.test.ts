@@ -110,9 +110,18 @@ describe('kubectl against the emulator', () => {
       firstTimestamp: '2026-11-24T03:00:00Z', lastTimestamp: '2026-11-24T03:00:00Z',
     };
     await ok(['create', '-f', '-'], JSON.stringify(event));
+    // The operator's kind of event: events.k8s.io/v1, which describe reads through core/v1.
+    const modern = {
+      apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'web.2', namespace: 'default' },
+      regarding: { apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: 'web', namespace: 'default', uid },
+      reason: 'Failover', note: 'web-2 became MASTER', type: 'Warning', action: 'Failover',
+      reportingController: 'halb.dev/operator', reportingInstance: 'op-0', eventTime: new Date().toISOString().replace('Z', '000Z'),
+    };
+    await ok(['create', '-f', '-'], JSON.stringify(modern));
     const out = await ok(['describe', 'halb', 'web']);
     expect(out).toMatch(/Events:\s*\n\s+Type\s+Reason\s+Age\s+From\s+Message/);
     expect(out).toMatch(/Normal\s+FloatingIPAssigned\s+\S+\s+halb-operator\s+assigned 198\.51\.100\.7 to web-1/);
+    expect(out).toMatch(/Warning\s+Failover\s+\S+\s+halb.dev\/operator\s+web-2 became MASTER/);
   });
 
   it('delete blocks while a finalizer is present and finishes once it is removed', async () => {

@@ -81,7 +81,7 @@ describe('the emulator on the wire', () => {
     expect(meta.name).toMatch(/^gen-[a-z0-9]{5}$/);
     const { resourceVersion: _rv, ...noRV } = meta;
     const put = await call('PUT', `${CRS}/${meta.name}`, { ...created.json, metadata: noRV });
-    expect(put.json).toMatchObject({ code: 422, reason: 'Invalid', message: `haloadbalancers.halb.dev "${meta.name}" is invalid: metadata.resourceVersion: Invalid value: "0x0": must be specified for an update` });
+    expect(put.json).toMatchObject({ code: 422, reason: 'Invalid', message: `haloadbalancers.halb.dev "${meta.name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update` });
     const relabelled = { ...created.json, metadata: { ...meta, labels: { a: 'b' } } };
     const updated = await call('PUT', `${CRS}/${meta.name}`, relabelled);
     expect(updated.code).toBe(200);

@@ -265,7 +265,8 @@ export class KubeApi {
     const rv = obj.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(def, name);
     if ((rv === undefined || rv === '') && mode.put && !def.allowUnconditionalUpdate) {
-      throw invalid(def, name, [causes.invalid('metadata.resourceVersion', '0x0', 'must be specified for an update')], `${def.plural}.${def.group}`);
+      // Go prints the empty uint64 resourceVersion as 0x0, unquoted.
+      throw invalid(def, name, [{ reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }], `${def.plural}.${def.group}`);
     }
     if (subresource === 'status') {
       // status_strategy: everything but status comes from the stored object.

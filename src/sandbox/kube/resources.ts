@@ -186,7 +186,7 @@ function eventsV1ToCore(o: KubeObject): KubeObject {
   set('series', o.series);
   set('reportingComponent', o.reportingController);
   set('reportingInstance', o.reportingInstance);
-  set('source', o.deprecatedSource ?? (o.reportingController ? { component: o.reportingController, host: o.reportingInstance } : undefined));
+  set('source', o.deprecatedSource);
   set('firstTimestamp', o.deprecatedFirstTimestamp);
   set('lastTimestamp', o.deprecatedLastTimestamp);
   set('count', o.deprecatedCount);
@@ -198,12 +198,10 @@ function coreToEventsV1(o: KubeObject): KubeObject {
   const set = (k: string, v: unknown): void => {
     if (v !== undefined && v !== null && v !== '') out[k] = v;
   };
-  const source = (o.source ?? {}) as { component?: string; host?: string };
-  set('eventTime', o.eventTime ?? null);
   out.eventTime = o.eventTime ?? null;
   set('series', o.series);
-  set('reportingController', o.reportingComponent || source.component);
-  set('reportingInstance', o.reportingInstance || source.host);
+  set('reportingController', o.reportingComponent);
+  set('reportingInstance', o.reportingInstance);
   set('action', o.action);
   set('reason', o.reason);
   set('regarding', o.involvedObject);
