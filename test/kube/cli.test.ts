@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES, KUBECTL, waitFor } from './helpers.ts';
+import { FIXTURES, KUBECTL, requireKubectl, waitFor } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = process.execPath;
@@ -41,6 +41,7 @@ function runCli(args: string[]): { output: () => string; exited: Promise<number>
 }
 
 describe('halb sandbox kube', () => {
+  requireKubectl();
   const dir = mkdtempSync(join(tmpdir(), 'halb-kube-cli-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
