@@ -30,6 +30,9 @@ describe('kubectl against the emulator', () => {
     expect(await ok(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s']))
       .toContain('condition met');
     expect(await ok(['api-resources', '--api-group=halb.dev'])).toMatch(/haloadbalancers\s+halb\s+halb.dev\/v1alpha1\s+true\s+HALoadBalancer/);
+    const explained = await ok(['explain', 'halb.spec.floatingIP.reclaimPolicy']);
+    expect(explained).toContain('KIND:       HALoadBalancer');
+    expect(explained).toMatch(/FIELD: reclaimPolicy <string>\nENUM:\n    Retain\n    Delete/);
   });
 
   it('applies a custom resource: created, unchanged, configured, server-side', async () => {

@@ -70,7 +70,14 @@ describe('the emulator on the wire', () => {
     ]);
     const v2 = await fetch(`${emu.url}/openapi/v2`);
     expect([v2.status, v2.headers.get('content-type'), (await v2.arrayBuffer()).byteLength]).toEqual([200, 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 0]);
-    expect((await call('GET', '/openapi/v3')).code).toBe(404);
+    const root = await call('GET', '/openapi/v3');
+    const url = (root.json.paths as Record<string, { serverRelativeURL: string }>)['apis/halb.dev/v1alpha1']!.serverRelativeURL;
+    expect(url).toMatch(/^\/openapi\/v3\/apis\/halb.dev\/v1alpha1\?hash=[0-9A-F]+$/);
+    expect(Object.keys(root.json.paths as object)).toEqual(expect.arrayContaining(['api/v1', 'apis/apiextensions.k8s.io/v1', 'apis/coordination.k8s.io/v1']));
+    const doc = (await call('GET', url)).json as { paths: Record<string, { patch?: { 'x-kubernetes-group-version-kind': unknown; parameters: Array<{ name: string }> } }> };
+    const patch = doc.paths['/apis/halb.dev/v1alpha1/namespaces/{namespace}/haloadbalancers/{name}']!.patch!;
+    expect(patch['x-kubernetes-group-version-kind']).toEqual({ group: 'halb.dev', version: 'v1alpha1', kind: 'HALoadBalancer' });
+    expect(patch.parameters.map((p) => p.name)).toContain('fieldValidation');
     expect(await call('GET', '/apis/nope.dev/v1/things')).toMatchObject({ code: 404, json: { kind: 'Status', message: 'the server could not find the requested resource', reason: 'NotFound' } });
   });
 

@@ -11,6 +11,7 @@ import { ApiError, badRequest, methodNotAllowed, pathNotFound } from './errors.t
 import type { ResourceDef } from './resources.ts';
 import { apiVersionOf } from './resources.ts';
 import type { KubeObject, StoreEvent } from './store.ts';
+import { gvDocument, openapiRoot } from './openapi.ts';
 import { PROTOBUF_CONTENT_TYPE, decodeKubeProtobuf } from './protobuf.ts';
 import { buildTable } from './table.ts';
 
@@ -154,6 +155,7 @@ export class KubeHttp {
           res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
           res.end('ok');
           return;
+        case '/openapi/v3': return send(res, 200, openapiRoot(this.api.registry));
         case '/openapi/v2':
           // An empty protobuf message is a valid empty OpenAPI Document; kubectl then validates
           // nothing client-side and leaves fieldValidation to the server.
@@ -168,6 +170,12 @@ export class KubeHttp {
           return send(res, 200, apiGroupList(this.api.registry));
         case '/api/v1': return send(res, 200, apiResourceList(this.api.registry, '', 'v1'));
         default:
+      }
+      if (segs[0] === 'openapi' && segs[1] === 'v3' && segs.length > 2) {
+        const doc = segs[2] === 'api' && segs.length === 4 ? gvDocument(this.api.registry, '', segs[3]!)
+          : segs[2] === 'apis' && segs.length === 5 ? gvDocument(this.api.registry, segs[3]!, segs[4]!) : undefined;
+        if (!doc) throw pathNotFound();
+        return send(res, 200, doc);
       }
       if (segs[0] === 'apis' && segs.length === 2) {
         const g = apiGroup(this.api.registry, segs[1]!);
