@@ -189,6 +189,8 @@ describe('the emulator on the wire', () => {
     expect(strict.json).toMatchObject({ code: 400, message: 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "extra", unknown field "metadata.bogus"' });
     const warned = await fetch(`${emu.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'c' }, extra: true }) });
     expect([warned.status, warned.headers.get('warning')]).toEqual([201, '299 - "unknown field \\"extra\\""']);
+    // Built-ins like ConfigMap carry no metadata.generation, unlike custom resources.
+    expect(((await warned.json()) as { metadata: Record<string, unknown> }).metadata.generation).toBeUndefined();
     const bad64 = await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 's' }, data: { k: 'not base64!' } });
     expect(bad64.json).toMatchObject({ code: 400, reason: 'BadRequest' });
   });

@@ -40,6 +40,10 @@ export interface WriteResult {
 
 export interface Selectors { labels: LabelRequirement[]; fields: FieldRequirement[] }
 
+function tracksGeneration(def: ResourceDef): boolean {
+  return def.custom || def === CRD_RESOURCE;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -86,8 +90,7 @@ export class KubeApi {
 
   parseSelectors(def: ResourceDef, labelSelector: string | null, fieldSelector: string | null): Selectors {
     const fields = parseFieldSelector(fieldSelector);
-    const supported = ['metadata.name', 'metadata.namespace', ...def.selectableFields,
-      ...(def.group === 'events.k8s.io' ? [] : [])];
+    const supported = ['metadata.name', 'metadata.namespace', ...def.selectableFields];
     checkFieldsSupported(fields, supported);
     return { labels: parseLabelSelector(labelSelector), fields };
   }
@@ -219,7 +222,9 @@ export class KubeApi {
     const now = nowTime();
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = now;
-    obj.metadata.generation = 1;
+    // Only kinds whose strategy tracks spec changes carry a generation (not Secrets, Leases, ...).
+    if (tracksGeneration(def)) obj.metadata.generation = 1;
+    else delete obj.metadata.generation;
     delete obj.metadata.resourceVersion;
     delete obj.metadata.deletionTimestamp;
     delete obj.metadata.deletionGracePeriodSeconds;
@@ -286,7 +291,7 @@ export class KubeApi {
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     if (def === CRD_RESOURCE) this.crdHook(def, obj, old);
-    if (specChanged(old, obj, def.statusSubresource)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
+    if (tracksGeneration(def) && specChanged(old, obj, def.statusSubresource)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
     const now = nowTime();
     const clientManaged = obj.metadata.managedFields;
     let managedChanged = false;
@@ -388,7 +393,7 @@ export class KubeApi {
       const obj = structuredClone(stored);
       obj.metadata.deletionTimestamp = nowTime();
       obj.metadata.deletionGracePeriodSeconds = 0;
-      obj.metadata.generation = (obj.metadata.generation ?? 0) + 1;
+      if (tracksGeneration(def)) obj.metadata.generation = (obj.metadata.generation ?? 0) + 1;
       if (def.kind === 'Namespace') (obj.status as Record<string, unknown>).phase = 'Terminating';
       if (dryRun) return { code: 200, body: this.present(def, obj), warnings: [] };
       this.store.put(def.storageKey, obj);
@@ -417,9 +422,8 @@ export class KubeApi {
     const items: KubeObject[] = [];
     for (const o of this.store.list(def.storageKey, ns)) {
       if (!this.matches(def, o, sel)) continue;
-      const r = this.delete(def, o.metadata.namespace, o.metadata.name!, undefined, dryRun);
+      this.delete(def, o.metadata.namespace, o.metadata.name!, undefined, dryRun);
       items.push(this.present(def, o));
-      void r;
     }
     return { code: 200, body: { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion: String(this.store.currentRV()) }, items }, warnings: [] };
   }
