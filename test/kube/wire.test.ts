@@ -195,6 +195,23 @@ describe('the emulator on the wire', () => {
     expect(bad64.json).toMatchObject({ code: 400, reason: 'BadRequest' });
   });
 
+  it('collects garbage: dependents go with their owner unless orphaned', async () => {
+    const CM = '/api/v1/namespaces/default/configmaps';
+    const owner = (await call('POST', CM, { metadata: { name: 'owner' } })).json.metadata as { uid: string };
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.uid };
+    await call('POST', CM, { metadata: { name: 'dep', ownerReferences: [ref] } });
+    await call('POST', CM, { metadata: { name: 'shared', ownerReferences: [ref, { ...ref, name: 'other', uid: 'u-2' }] } });
+    await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'dep-secret', ownerReferences: [ref] } });
+    expect((await call('DELETE', `${CM}/owner`)).code).toBe(200);
+    expect((await call('GET', `${CM}/dep`)).code).toBe(404);
+    expect((await call('GET', '/api/v1/namespaces/default/secrets/dep-secret')).code).toBe(404);
+    expect(((await call('GET', `${CM}/shared`)).json.metadata as { ownerReferences: Array<{ uid: string }> }).ownerReferences.map((r) => r.uid)).toEqual(['u-2']);
+    const owner2 = (await call('POST', CM, { metadata: { name: 'owner2' } })).json.metadata as { uid: string };
+    await call('POST', CM, { metadata: { name: 'orphan', ownerReferences: [{ ...ref, name: 'owner2', uid: owner2.uid }] } });
+    await call('DELETE', `${CM}/owner2`, { propagationPolicy: 'Orphan' });
+    expect(((await call('GET', `${CM}/orphan`)).json.metadata as Record<string, unknown>).ownerReferences).toBeUndefined();
+  });
+
   it('validates names, namespaces and field selectors', async () => {
     expect((await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'Bad_Name' } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
     expect((await call('POST', '/api/v1/namespaces/ghost/configmaps', { metadata: { name: 'x' } })).json).toMatchObject({ code: 404, message: 'namespaces "ghost" not found' });

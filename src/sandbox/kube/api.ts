@@ -400,13 +400,15 @@ export class KubeApi {
       return { code: 200, body: this.present(def, obj), warnings: [] };
     }
     if (dryRun) return { code: 200, body: success, warnings: [] };
+    const opts = (isObject(options) ? options : {}) as { propagationPolicy?: string; orphanDependents?: boolean };
     const gone = this.store.remove(def.storageKey, ns, name)!;
-    this.afterRemove(def, gone);
+    this.afterRemove(def, gone, opts.propagationPolicy === 'Orphan' || opts.orphanDependents === true);
     return { code: 200, body: def.custom ? success : this.present(def, gone), warnings: [] };
   }
 
   /** Cascades: a CRD takes its custom resources along, a namespace its contents. */
-  private afterRemove(def: ResourceDef, gone: KubeObject): void {
+  private afterRemove(def: ResourceDef, gone: KubeObject, orphan = false): void {
+    this.collectGarbage(gone, orphan);
     if (def === CRD_RESOURCE) {
       const defs = this.registry.removeCRD(gone.metadata.name!);
       const key = defs[0]?.storageKey;
@@ -415,6 +417,32 @@ export class KubeApi {
     } else if (def.kind === 'Namespace' && def.group === '') {
       const keys = new Set(this.registry.all().filter((r) => r.namespaced).map((r) => r.storageKey));
       for (const key of keys) for (const o of this.store.list(key, gone.metadata.name)) this.store.remove(key, o.metadata.namespace, o.metadata.name!);
+    }
+  }
+
+  /**
+   * The garbage collector, synchronously: dependents whose only owner is gone are deleted
+   * (Background), or keep living without the reference (Orphan, or other owners remain).
+   */
+  private collectGarbage(gone: KubeObject, orphan: boolean): void {
+    const uid = gone.metadata.uid;
+    if (!uid) return;
+    const buckets = new Map<string, ResourceDef>();
+    for (const d of this.registry.all()) if (!buckets.has(d.storageKey)) buckets.set(d.storageKey, d);
+    for (const [key, d] of buckets) {
+      for (const o of this.store.list(key)) {
+        const refs = (o.metadata.ownerReferences ?? []) as Array<{ uid?: string }>;
+        if (!refs.some((r) => r.uid === uid)) continue;
+        const rest = refs.filter((r) => r.uid !== uid);
+        if (orphan || rest.length > 0) {
+          const copy = structuredClone(o);
+          if (rest.length > 0) copy.metadata.ownerReferences = rest;
+          else delete copy.metadata.ownerReferences;
+          this.store.put(key, copy);
+        } else if (this.store.get(key, o.metadata.namespace, o.metadata.name!)) {
+          this.delete(d, o.metadata.namespace, o.metadata.name!, undefined, false);
+        }
+      }
     }
   }
 
