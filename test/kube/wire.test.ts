@@ -218,5 +218,6 @@ describe('the emulator on the wire', () => {
     expect((await call('GET', '/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque')).code).toBe(200);
     expect((await call('GET', '/api/v1/namespaces/default/configmaps?fieldSelector=data.x%3D1')).json).toMatchObject({ code: 400, message: 'field label not supported: data.x' });
     expect((await call('DELETE', '/api/v1/namespaces/default')).json).toMatchObject({ code: 403 });
+    expect((await call('POST', '/api/v1/configmaps', { metadata: { name: 'x', namespace: 'default' } })).code).toBe(405);
   });
 });

@@ -271,7 +271,8 @@ export class KubeHttp {
         return send(res, 200, { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion }, items });
       }
       case 'POST': {
-        if (name) throw methodNotAllowed();
+        // The all-namespaces path of a namespaced resource serves only list and watch.
+        if (name || (def.namespaced && namespace === undefined)) throw methodNotAllowed();
         const r = this.api.create(def, namespace, parseBody(req), this.writeOptions(req));
         return send(res, r.code, r.body, JSON_TYPE, r.warnings);
       }
@@ -291,6 +292,7 @@ export class KubeHttp {
         const opts = parseBody(req);
         const dryRun = q.getAll('dryRun').length > 0 || (Array.isArray((opts as { dryRun?: unknown } | undefined)?.dryRun) && ((opts as { dryRun: unknown[] }).dryRun.length > 0));
         if (!name) {
+          if (def.namespaced && namespace === undefined) throw methodNotAllowed();
           const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
           const r = this.api.deleteCollection(def, namespace, sel, dryRun);
           return send(res, r.code, r.body);
