@@ -403,7 +403,8 @@ export class KubeApi {
     const opts = (isObject(options) ? options : {}) as { propagationPolicy?: string; orphanDependents?: boolean };
     const gone = this.store.remove(def.storageKey, ns, name)!;
     this.afterRemove(def, gone, opts.propagationPolicy === 'Orphan' || opts.orphanDependents === true);
-    return { code: 200, body: def.custom ? success : this.present(def, gone), warnings: [] };
+    // Like the real registries (ReturnDeletedObject=false): a Status, except the Namespace object.
+    return { code: 200, body: def.kind === 'Namespace' && def.group === '' ? this.present(def, gone) : success, warnings: [] };
   }
 
   /** Cascades: a CRD takes its custom resources along, a namespace its contents. */
