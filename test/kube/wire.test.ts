@@ -212,6 +212,15 @@ describe('the emulator on the wire', () => {
     expect(((await call('GET', `${CM}/orphan`)).json.metadata as Record<string, unknown>).ownerReferences).toBeUndefined();
   });
 
+  it('seeds objects in-process, idempotently, with errors naming the object', async () => {
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, stringData: { token: 't' } };
+    expect(emu.seed([secret])).toEqual(['Secret/do-api created']);
+    expect(emu.seed([secret])).toEqual(['Secret/do-api exists']);
+    expect((await call('GET', '/api/v1/namespaces/default/secrets/do-api')).json.data).toEqual({ token: Buffer.from('t').toString('base64') });
+    expect(() => emu.seed([{ apiVersion: 'nope/v1', kind: 'Thing', metadata: { name: 'x' } }])).toThrow('seed Thing/x: no resource serves nope/v1 Thing');
+    expect(() => emu.seed([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad_Name' } }])).toThrow(/^seed ConfigMap\/Bad_Name: ConfigMap "Bad_Name" is invalid: metadata.name/);
+  });
+
   it('validates names, namespaces and field selectors', async () => {
     expect((await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'Bad_Name' } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
     expect((await call('POST', '/api/v1/namespaces/ghost/configmaps', { metadata: { name: 'x' } })).json).toMatchObject({ code: 404, message: 'namespaces "ghost" not found' });

@@ -75,6 +75,29 @@ export class KubeApi {
     }
   }
 
+  /** See KubeEmulator.seed. */
+  seed(objects: Array<Record<string, unknown>>): string[] {
+    const out: string[] = [];
+    for (const obj of objects) {
+      const def = this.registry.all().find((r) => apiVersionOf(r) === obj.apiVersion && r.kind === obj.kind);
+      const meta = (isObject(obj.metadata) ? obj.metadata : {}) as { name?: string; namespace?: string };
+      const what = `${String(obj.kind)}/${meta.name ?? ''}`;
+      if (!def) throw new Error(`seed ${what}: no resource serves ${String(obj.apiVersion)} ${String(obj.kind)}`);
+      const ns = def.namespaced ? (meta.namespace ?? 'default') : undefined;
+      if (meta.name && this.store.get(def.storageKey, ns, meta.name)) {
+        out.push(`${what} exists`);
+        continue;
+      }
+      try {
+        this.create(def, ns, obj, { dryRun: false, fieldValidation: 'Strict', fieldManager: 'halb-sandbox' });
+      } catch (err) {
+        throw new Error(`seed ${what}: ${(err as Error).message}`, { cause: err });
+      }
+      out.push(`${what} created`);
+    }
+    return out;
+  }
+
   // ----- reading -----
 
   present(def: ResourceDef, stored: KubeObject): KubeObject {

@@ -34,6 +34,11 @@ export interface KubeEmulator {
    */
   compact(): number;
   writeKubeconfig(path: string): void;
+  /**
+   * Creates objects that do not exist yet (CRDs first, in order), in-process: how `halb sandbox up`
+   * seeds the CRD and its Secrets. Idempotent; returns "kind/name created|exists" lines.
+   */
+  seed(objects: Array<Record<string, unknown>>): string[];
   close(): Promise<void>;
 }
 
@@ -72,6 +77,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     api,
     compact: () => http.compactAndExpireWatches(),
     writeKubeconfig: (path) => writeKubeconfig(path, url),
+    seed: (objects) => api.seed(objects),
     async close() {
       if (closed) return;
       closed = true;
