@@ -163,6 +163,13 @@ describe('the emulator on the wire', () => {
     const crd = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgets);
     expect(crd.code).toBe(201);
     expect((crd.json.status as { conditions: Array<{ type: string; status: string }> }).conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['NamesAccepted=True', 'Established=True']);
+    // A deprecated older version warns on every request and points at the newest served one.
+    const v1beta1 = { ...structuredClone(widgets.spec.versions[0]!), name: 'v1beta1', storage: false, deprecated: true };
+    widgets.spec.versions.push(v1beta1 as typeof widgets.spec.versions[0]);
+    const crdWithBeta = await call('PUT', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.dev', { ...crd.json, spec: widgets.spec });
+    expect(crdWithBeta.code).toBe(200);
+    const beta = await fetch(`${emu.url}/apis/test.dev/v1beta1/widgets`);
+    expect(beta.headers.get('warning')).toBe('299 - "test.dev/v1beta1 Widget is deprecated; use test.dev/v1 Widget"');
     const W = '/apis/test.dev/v1/widgets';
     expect((await call('POST', W, { apiVersion: 'test.dev/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: '10Gi', tags: ['a', 'b'], free: { any: [1, { x: 2 }] } } })).code).toBe(201);
     expect((await call('POST', W, { metadata: { name: 'dup' }, spec: { tags: ['a', 'a'] } })).json).toMatchObject({ code: 422, message: 'Widget.test.dev "dup" is invalid: spec.tags[1]: Duplicate value: "a"' });

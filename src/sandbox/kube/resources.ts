@@ -28,6 +28,8 @@ export interface ResourceDef {
   allowUnconditionalUpdate: boolean;
   allowCreateOnUpdate: boolean;
   schema?: CompiledSchema;
+  /** A CRD version marked deprecated: sent as a Warning header on every request to it. */
+  deprecationWarning?: string;
   /** Built-ins: top-level fields the strict decoder knows (besides apiVersion, kind, metadata). */
   knownFields?: string[];
   selectableFields: string[];
