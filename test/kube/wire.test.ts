@@ -228,6 +228,22 @@ describe('the emulator on the wire', () => {
     expect(() => emu.seed([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad_Name' } }])).toThrow(/^seed ConfigMap\/Bad_Name: ConfigMap "Bad_Name" is invalid: metadata.name/);
   });
 
+  it('terminates a namespace: contents go, finalizers hold it, new content is refused', async () => {
+    const NS = '/api/v1/namespaces';
+    await call('POST', NS, { metadata: { name: 'term' } });
+    await call('POST', `${NS}/term/configmaps`, { metadata: { name: 'held', finalizers: ['halb.dev/cleanup'] } });
+    await call('POST', `${NS}/term/configmaps`, { metadata: { name: 'free' } });
+    const del = await call('DELETE', `${NS}/term`);
+    expect([del.code, (del.json.status as { phase: string }).phase]).toEqual([200, 'Terminating']);
+    expect((await call('GET', `${NS}/term/configmaps/free`)).code).toBe(404);
+    expect(((await call('GET', `${NS}/term/configmaps/held`)).json.metadata as Record<string, unknown>).deletionTimestamp).toBeDefined();
+    expect((await call('POST', `${NS}/term/configmaps`, { metadata: { name: 'late' } })).json).toMatchObject({ code: 403, reason: 'Forbidden', message: 'configmaps "late" is forbidden: unable to create new content in namespace term because it is being terminated' });
+    expect((await call('GET', `${NS}/term`)).code).toBe(200);
+    await call('PATCH', `${NS}/term/configmaps/held`, { metadata: { finalizers: null } }, { 'Content-Type': 'application/merge-patch+json' });
+    expect((await call('GET', `${NS}/term/configmaps/held`)).code).toBe(404);
+    expect((await call('GET', `${NS}/term`)).code).toBe(404);
+  });
+
   it('validates names, namespaces and field selectors', async () => {
     expect((await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'Bad_Name' } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
     expect((await call('POST', '/api/v1/namespaces/ghost/configmaps', { metadata: { name: 'x' } })).json).toMatchObject({ code: 404, message: 'namespaces "ghost" not found' });

@@ -40,6 +40,10 @@ export interface WriteResult {
 
 export interface Selectors { labels: LabelRequirement[]; fields: FieldRequirement[] }
 
+function isNamespace(def: ResourceDef): boolean {
+  return def.kind === 'Namespace' && def.group === '';
+}
+
 function tracksGeneration(def: ResourceDef): boolean {
   return def.custom || def === CRD_RESOURCE;
 }
@@ -231,7 +235,14 @@ export class KubeApi {
     const obj = structuredClone(body) as KubeObject;
     if (!isObject(obj.metadata)) obj.metadata = {};
     this.checkNamespace(def, ns, obj);
-    if (def.namespaced && !this.store.get('core/namespaces', undefined, ns!)) throw namespaceNotFound(ns!);
+    if (def.namespaced) {
+      const nsObj = this.store.get('core/namespaces', undefined, ns!);
+      if (!nsObj) throw namespaceNotFound(ns!);
+      if (nsObj.metadata.deletionTimestamp) {
+        throw new ApiError(403, 'Forbidden', `${def.group ? `${def.plural}.${def.group}` : def.plural} "${obj.metadata.name ?? ''}" is forbidden: unable to create new content in namespace ${ns!} because it is being terminated`,
+          { name: obj.metadata.name, group: def.group, kind: def.plural, causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns!} is being terminated`, field: 'metadata.namespace' }] });
+      }
+    }
     if (!obj.metadata.name) {
       if (obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${generateNameSuffix()}`;
       else throw invalid(def, '', [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
@@ -411,6 +422,7 @@ export class KubeApi {
     }
     if (pre.resourceVersion && pre.resourceVersion !== stored.metadata.resourceVersion) throw conflict(def, name);
     const success = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: def.group, kind: def.plural, uid: stored.metadata.uid } };
+    if (isNamespace(def)) return this.terminateNamespace(def, stored, dryRun);
     if ((stored.metadata.finalizers ?? []).length > 0) {
       if (stored.metadata.deletionTimestamp) return { code: 200, body: this.present(def, stored), warnings: [] };
       const obj = structuredClone(stored);
@@ -431,8 +443,42 @@ export class KubeApi {
   }
 
   /** Cascades: a CRD takes its custom resources along, a namespace its contents. */
+  /**
+   * Namespace deletion as the namespace controller does it: the namespace turns Terminating, its
+   * contents are deleted (objects with finalizers wait for them), and it goes once empty.
+   */
+  private terminateNamespace(def: ResourceDef, stored: KubeObject, dryRun: boolean): WriteResult {
+    const name = stored.metadata.name!;
+    if (stored.metadata.deletionTimestamp) return { code: 200, body: this.present(def, stored), warnings: [] };
+    const obj = structuredClone(stored);
+    obj.metadata.deletionTimestamp = nowTime();
+    obj.metadata.deletionGracePeriodSeconds = 0;
+    obj.status = { ...(obj.status as object | undefined), phase: 'Terminating' };
+    if (dryRun) return { code: 200, body: this.present(def, obj), warnings: [] };
+    this.store.put(def.storageKey, obj);
+    for (const [key, d] of this.namespacedBuckets()) {
+      for (const o of this.store.list(key, name)) if (!o.metadata.deletionTimestamp) this.delete(d, name, o.metadata.name!, undefined, false);
+    }
+    this.finishNamespaceIfEmpty(name);
+    return { code: 200, body: this.present(def, obj), warnings: [] };
+  }
+
+  private namespacedBuckets(): Map<string, ResourceDef> {
+    const out = new Map<string, ResourceDef>();
+    for (const d of this.registry.all()) if (d.namespaced && !out.has(d.storageKey)) out.set(d.storageKey, d);
+    return out;
+  }
+
+  private finishNamespaceIfEmpty(ns: string): void {
+    const nsObj = this.store.get('core/namespaces', undefined, ns);
+    if (!nsObj?.metadata.deletionTimestamp || (nsObj.metadata.finalizers ?? []).length > 0) return;
+    for (const key of this.namespacedBuckets().keys()) if (this.store.list(key, ns).length > 0) return;
+    this.store.remove('core/namespaces', undefined, ns);
+  }
+
   private afterRemove(def: ResourceDef, gone: KubeObject, orphan = false): void {
     this.collectGarbage(gone, orphan);
+    if (def.namespaced && gone.metadata.namespace) this.finishNamespaceIfEmpty(gone.metadata.namespace);
     if (def === CRD_RESOURCE) {
       const defs = this.registry.removeCRD(gone.metadata.name!);
       const key = defs[0]?.storageKey;
