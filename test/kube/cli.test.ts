@@ -65,7 +65,7 @@ describe('halb sandbox kube', () => {
     const kubectl = (a: string[]) => promisify(execFile)(KUBECTL, [...a, `--cache-dir=${join(dir, 'cache')}`], { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dir } });
     let cli = runCli(args);
     try {
-      await waitFor('the listening line', () => cli.output().includes(`listening on http://127.0.0.1:${port}`));
+      await waitFor('the listening line', () => cli.output().includes(`listening on http://127.0.0.1:${port}`), 30_000);
       expect(readFileSync(kubeconfig, 'utf8')).toContain('insecure-skip-tls-verify: true');
       // One command with the CRD and a resource of its kind: on a cold discovery cache kubectl
       // fails the resource ("ensure CRDs are installed first"), as it does against a real cluster;
@@ -79,7 +79,7 @@ describe('halb sandbox kube', () => {
       const rv = Number((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout);
       expect(await cli.stop()).toBe(0);
       cli = runCli(args);
-      await waitFor('the restart', () => cli.output().includes('listening on'));
+      await waitFor('the restart', () => cli.output().includes('listening on'), 30_000);
       expect((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.spec.region}'])).stdout).toBe('nyc3');
       await kubectl(['label', 'halb', 'web', 'restarted=yes']);
       expect(Number((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout)).toBeGreaterThan(rv);
