@@ -160,7 +160,7 @@ export class KubeApi {
     if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: the kind in the data does not match`);
   }
 
-  /** Prune, default, validate: the structural pipeline for custom resources. */
+  /** Prune, default, validate: the structural pipeline for custom resources; unknown-field checks for built-ins. */
   /** Built-ins: the strict decoder's unknown-field check on top-level and metadata keys. */
   private dropUnknownBuiltinFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): void {
     if (!def.knownFields) return;
@@ -175,7 +175,7 @@ export class KubeApi {
     if (fv === 'Warn') for (const p of all) warnings.push(`unknown field "${p}"`);
   }
 
-  private admitCustom(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
+  private admitFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
     if (!def.schema) {
       this.dropUnknownBuiltinFields(def, obj, fv, warnings);
       return [];
@@ -191,15 +191,16 @@ export class KubeApi {
 
   private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
     const errs: StatusCause[] = [];
-    if (!def.custom && def.validate && def.toStorage) errs.push(...def.validate(obj, old)); // view-level rules (events.k8s.io)
     const name = obj.metadata.name ?? '';
-    errs.push(...this.admitCustom(def, obj, opts.fieldValidation, warnings));
+    // Unknown fields first (strict decoding), then defaults and normalisation, then validation:
+    // the real server's order. Views (events.k8s.io) validate before conversion to storage.
+    errs.push(...this.admitFields(def, obj, opts.fieldValidation, warnings));
     def.normalize?.(obj, old);
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);
       errs.push(...validateCRD(obj));
     }
-    if (!def.custom && def.validate && !def.toStorage) errs.push(...def.validate(obj, old));
+    if (def.validate) errs.push(...def.validate(obj, old));
     if (!old) errs.push(...validateName(name, def.kind === 'Namespace' ? 'label' : def.custom ? 'path' : 'subdomain'));
     errs.push(...validateLabelsAndAnnotations(obj));
     if (old?.metadata.deletionTimestamp) {
