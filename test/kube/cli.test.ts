@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FIXTURES, KUBECTL, waitFor } from './helpers.ts';
+import { FIXTURES, KUBECTL, requireKubectl, waitFor } from './helpers.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = process.execPath;
@@ -41,6 +41,7 @@ function runCli(args: string[]): { output: () => string; exited: Promise<number>
 }
 
 describe('halb sandbox kube', () => {
+  requireKubectl();
   const dir = mkdtempSync(join(tmpdir(), 'halb-kube-cli-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -51,6 +52,9 @@ describe('halb sandbox kube', () => {
     const bad = runCli(['--port', 'abc']);
     expect(await bad.exited).toBe(2);
     expect(bad.output()).toContain('--port: expected an integer 0-65535, got "abc"');
+    const noDir = runCli(['--port', '0', '--state', join(dir, 'missing/state.json')]);
+    expect(await noDir.exited).toBe(1);
+    expect(noDir.output()).toContain(`state file ${join(dir, 'missing/state.json')}: cannot write: ENOENT`);
   });
 
   it('serves kubectl from the written kubeconfig and keeps state across a restart', async () => {
@@ -61,7 +65,7 @@ describe('halb sandbox kube', () => {
     const kubectl = (a: string[]) => promisify(execFile)(KUBECTL, [...a, `--cache-dir=${join(dir, 'cache')}`], { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dir } });
     let cli = runCli(args);
     try {
-      await waitFor('the listening line', () => cli.output().includes(`listening on http://127.0.0.1:${port}`));
+      await waitFor('the listening line', () => cli.output().includes(`listening on http://127.0.0.1:${port}`), 30_000);
       expect(readFileSync(kubeconfig, 'utf8')).toContain('insecure-skip-tls-verify: true');
       // One command with the CRD and a resource of its kind: on a cold discovery cache kubectl
       // fails the resource ("ensure CRDs are installed first"), as it does against a real cluster;
@@ -75,7 +79,7 @@ describe('halb sandbox kube', () => {
       const rv = Number((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout);
       expect(await cli.stop()).toBe(0);
       cli = runCli(args);
-      await waitFor('the restart', () => cli.output().includes('listening on'));
+      await waitFor('the restart', () => cli.output().includes('listening on'), 30_000);
       expect((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.spec.region}'])).stdout).toBe('nyc3');
       await kubectl(['label', 'halb', 'web', 'restarted=yes']);
       expect(Number((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout)).toBeGreaterThan(rv);

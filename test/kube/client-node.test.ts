@@ -91,6 +91,20 @@ describe('@kubernetes/client-node against the emulator', () => {
     const applied = await objs.patch({ ...lb('ssa'), metadata: { name: 'ssa', namespace: 'default' } } as k8s.KubernetesObject,
       undefined, undefined, 'halb-test', true, k8s.PatchStrategy.ServerSideApply) as k8s.KubernetesObject;
     expect(applied.metadata?.managedFields?.[0]).toMatchObject({ manager: 'halb-test', operation: 'Apply' });
+    // The operator's status write: server-side apply on /status, recorded with subresource status.
+    const statusApply = (manager: string, force: boolean, ip: string): Promise<unknown> => co.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'ssa', fieldManager: manager, force,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer', metadata: { name: 'ssa', namespace: 'default' }, status: { floatingIP: ip, observedGeneration: 1 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    );
+    const st = await statusApply('halb-operator', true, '198.51.100.20') as k8s.KubernetesObject & { status: { floatingIP: string } };
+    expect(st.status.floatingIP).toBe('198.51.100.20');
+    expect(st.metadata?.managedFields?.find((m) => m.manager === 'halb-operator')).toMatchObject({ operation: 'Apply', subresource: 'status' });
+    const clash = await rejection(statusApply('someone-else', false, '198.51.100.21'));
+    expect(clash).toMatchObject({ code: 409, reason: 'Conflict', message: 'Apply failed with 1 conflict: conflict with "halb-operator": .status.floatingIP' });
+    expect(((await statusApply('someone-else', true, '198.51.100.21')) as { status: { floatingIP: string } }).status.floatingIP).toBe('198.51.100.21');
+    const noManager = await rejection(co.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'ssa', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer' } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply)));
+    expect(noManager).toMatchObject({ code: 422, message: 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch' });
   });
 
   it('stores Secrets with stringData merged into base64 data', async () => {

@@ -2,7 +2,7 @@
 // kubeconfig and a kubectl cache in a temp folder, and a kubectl runner that never reads ~/.kube.
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeEmulator, KubeEmulatorOptions } from '../../src/sandbox/kube/index.ts';
@@ -22,7 +22,17 @@ export interface Harness {
   close: () => Promise<void>;
 }
 
+/** These tests exist to run the real kubectl; without it they must fail, not pass vacuously. */
+export function requireKubectl(): void {
+  try {
+    accessSync(KUBECTL, constants.X_OK);
+  } catch {
+    throw new Error(`kubectl not found at ${KUBECTL}: install kubectl v1.32 or set KUBECTL to its path`);
+  }
+}
+
 export async function startHarness(opts: KubeEmulatorOptions = {}): Promise<Harness> {
+  requireKubectl();
   const dir = mkdtempSync(join(tmpdir(), 'halb-kube-'));
   const emu = await startKubeEmulator({ port: 0, ...opts });
   const kubeconfig = join(dir, 'kubeconfig');

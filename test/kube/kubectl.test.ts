@@ -30,6 +30,9 @@ describe('kubectl against the emulator', () => {
     expect(await ok(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s']))
       .toContain('condition met');
     expect(await ok(['api-resources', '--api-group=halb.dev'])).toMatch(/haloadbalancers\s+halb\s+halb.dev\/v1alpha1\s+true\s+HALoadBalancer/);
+    const explained = await ok(['explain', 'halb.spec.floatingIP.reclaimPolicy']);
+    expect(explained).toContain('KIND:       HALoadBalancer');
+    expect(explained).toMatch(/FIELD: reclaimPolicy <string>\nENUM:\n    Retain\n    Delete/);
   });
 
   it('applies a custom resource: created, unchanged, configured, server-side', async () => {
@@ -110,9 +113,18 @@ describe('kubectl against the emulator', () => {
       firstTimestamp: '2026-11-24T03:00:00Z', lastTimestamp: '2026-11-24T03:00:00Z',
     };
     await ok(['create', '-f', '-'], JSON.stringify(event));
+    // The operator's kind of event: events.k8s.io/v1, which describe reads through core/v1.
+    const modern = {
+      apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'web.2', namespace: 'default' },
+      regarding: { apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: 'web', namespace: 'default', uid },
+      reason: 'Failover', note: 'web-2 became MASTER', type: 'Warning', action: 'Failover',
+      reportingController: 'halb.dev/operator', reportingInstance: 'op-0', eventTime: new Date().toISOString().replace('Z', '000Z'),
+    };
+    await ok(['create', '-f', '-'], JSON.stringify(modern));
     const out = await ok(['describe', 'halb', 'web']);
     expect(out).toMatch(/Events:\s*\n\s+Type\s+Reason\s+Age\s+From\s+Message/);
     expect(out).toMatch(/Normal\s+FloatingIPAssigned\s+\S+\s+halb-operator\s+assigned 198\.51\.100\.7 to web-1/);
+    expect(out).toMatch(/Warning\s+Failover\s+\S+\s+halb.dev\/operator\s+web-2 became MASTER/);
   });
 
   it('delete blocks while a finalizer is present and finishes once it is removed', async () => {

@@ -46,6 +46,8 @@ const schema: Schema = {
         labels: { type: 'object', additionalProperties: { type: 'string' } },
         nested: { type: 'object', default: {}, properties: { depth: { type: 'integer', default: 3 } } },
         ip: { type: 'string', format: 'ipv4' },
+        size: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+        ratio: { type: 'number', minimum: 0, exclusiveMinimum: true },
         items: {
           type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'],
           items: { type: 'object', properties: { name: { type: 'string' }, port: { type: 'integer', default: 80 } } },
@@ -70,6 +72,10 @@ describe('structural schema', () => {
     expect(none).toEqual({});
   });
   const { validate } = compileSchema(schema);
+  it('accepts what the schema allows', () => {
+    expect(validate({ spec: { region: 'nyc3', size: '10Gi', ratio: 0.5, count: 3 } })).toEqual([]);
+    expect(validate({ spec: { region: 'nyc3', size: 10 } })).toEqual([]);
+  });
   it.each([
     [{ spec: {} }, 'spec.region: Required value'],
     [{ spec: { region: 'NYC' } }, 'spec.region: Invalid value: "NYC": spec.region in body should match \'^[a-z]{3}[0-9]$\''],
@@ -78,6 +84,8 @@ describe('structural schema', () => {
     [{ spec: { region: 'nyc3', mode: 'c' } }, 'spec.mode: Unsupported value: "c": supported values: "a", "b"'],
     [{ spec: { region: 'nyc3', ip: '1.2.3' } }, 'spec.ip: Invalid value: "1.2.3": spec.ip in body must be of type ipv4: "1.2.3"'],
     [{ spec: { region: 'nyc3', items: [{ name: 'a' }, { name: 'a' }] } }, 'spec.items[1]: Duplicate value: {"name":"a"}'],
+    [{ spec: { region: 'nyc3', size: true } }, 'spec.size: Invalid value: "boolean": spec.size in body must be of type integer,string: "boolean"'],
+    [{ spec: { region: 'nyc3', ratio: 0 } }, 'spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0'],
   ])('%j → %s', (obj, want) => {
     expect(validate(obj).map((c) => `${c.field}: ${c.message}`)).toEqual([want]);
   });

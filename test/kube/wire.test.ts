@@ -70,7 +70,14 @@ describe('the emulator on the wire', () => {
     ]);
     const v2 = await fetch(`${emu.url}/openapi/v2`);
     expect([v2.status, v2.headers.get('content-type'), (await v2.arrayBuffer()).byteLength]).toEqual([200, 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf', 0]);
-    expect((await call('GET', '/openapi/v3')).code).toBe(404);
+    const root = await call('GET', '/openapi/v3');
+    const url = (root.json.paths as Record<string, { serverRelativeURL: string }>)['apis/halb.dev/v1alpha1']!.serverRelativeURL;
+    expect(url).toMatch(/^\/openapi\/v3\/apis\/halb.dev\/v1alpha1\?hash=[0-9A-F]+$/);
+    expect(Object.keys(root.json.paths as object)).toEqual(expect.arrayContaining(['api/v1', 'apis/apiextensions.k8s.io/v1', 'apis/coordination.k8s.io/v1']));
+    const doc = (await call('GET', url)).json as { paths: Record<string, { patch?: { 'x-kubernetes-group-version-kind': unknown; parameters: Array<{ name: string }> } }> };
+    const patch = doc.paths['/apis/halb.dev/v1alpha1/namespaces/{namespace}/haloadbalancers/{name}']!.patch!;
+    expect(patch['x-kubernetes-group-version-kind']).toEqual({ group: 'halb.dev', version: 'v1alpha1', kind: 'HALoadBalancer' });
+    expect(patch.parameters.map((p) => p.name)).toContain('fieldValidation');
     expect(await call('GET', '/apis/nope.dev/v1/things')).toMatchObject({ code: 404, json: { kind: 'Status', message: 'the server could not find the requested resource', reason: 'NotFound' } });
   });
 
@@ -81,7 +88,7 @@ describe('the emulator on the wire', () => {
     expect(meta.name).toMatch(/^gen-[a-z0-9]{5}$/);
     const { resourceVersion: _rv, ...noRV } = meta;
     const put = await call('PUT', `${CRS}/${meta.name}`, { ...created.json, metadata: noRV });
-    expect(put.json).toMatchObject({ code: 422, reason: 'Invalid', message: `haloadbalancers.halb.dev "${meta.name}" is invalid: metadata.resourceVersion: Invalid value: "0x0": must be specified for an update` });
+    expect(put.json).toMatchObject({ code: 422, reason: 'Invalid', message: `haloadbalancers.halb.dev "${meta.name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update` });
     const relabelled = { ...created.json, metadata: { ...meta, labels: { a: 'b' } } };
     const updated = await call('PUT', `${CRS}/${meta.name}`, relabelled);
     expect(updated.code).toBe(200);
@@ -135,11 +142,114 @@ describe('the emulator on the wire', () => {
     expect(((await call('GET', '/apis')).json.groups as Array<{ name: string }>).map((g) => g.name)).not.toContain('halb.dev');
   });
 
+  it('serves cluster-scoped CRDs without a status subresource, with read-time defaults', async () => {
+    const widgets = {
+      apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.test.dev' },
+      spec: {
+        group: 'test.dev', scope: 'Cluster', names: { kind: 'Widget', plural: 'widgets' },
+        versions: [{
+          name: 'v1', served: true, storage: true,
+          schema: { openAPIV3Schema: { type: 'object', properties: {
+            spec: { type: 'object', properties: {
+              size: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+              tags: { type: 'array', items: { type: 'string' }, 'x-kubernetes-list-type': 'set' },
+              free: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+            } },
+            status: { type: 'object', properties: { phase: { type: 'string' } } },
+          } } },
+        }],
+      },
+    };
+    const crd = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', widgets);
+    expect(crd.code).toBe(201);
+    expect((crd.json.status as { conditions: Array<{ type: string; status: string }> }).conditions.map((c) => `${c.type}=${c.status}`)).toEqual(['NamesAccepted=True', 'Established=True']);
+    // A deprecated older version warns on every request and points at the newest served one.
+    const v1beta1 = { ...structuredClone(widgets.spec.versions[0]!), name: 'v1beta1', storage: false, deprecated: true };
+    widgets.spec.versions.push(v1beta1 as typeof widgets.spec.versions[0]);
+    const crdWithBeta = await call('PUT', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.dev', { ...crd.json, spec: widgets.spec });
+    expect(crdWithBeta.code).toBe(200);
+    const beta = await fetch(`${emu.url}/apis/test.dev/v1beta1/widgets`);
+    expect(beta.headers.get('warning')).toBe('299 - "test.dev/v1beta1 Widget is deprecated; use test.dev/v1 Widget"');
+    const W = '/apis/test.dev/v1/widgets';
+    expect((await call('POST', W, { apiVersion: 'test.dev/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: '10Gi', tags: ['a', 'b'], free: { any: [1, { x: 2 }] } } })).code).toBe(201);
+    expect((await call('POST', W, { metadata: { name: 'dup' }, spec: { tags: ['a', 'a'] } })).json).toMatchObject({ code: 422, message: 'Widget.test.dev "dup" is invalid: spec.tags[1]: Duplicate value: "a"' });
+    expect((await call('POST', W, { metadata: { name: 'bad' }, spec: { size: true } })).code).toBe(422);
+    expect((await call('GET', '/apis/test.dev/v1/namespaces/default/widgets/w')).code).toBe(404);
+    // Without a status subresource a status change is a change of the object: generation moves.
+    const st = await call('PATCH', `${W}/w`, { status: { phase: 'Ready' } }, { 'Content-Type': 'application/merge-patch+json' });
+    expect((st.json.metadata as { generation: number }).generation).toBe(2);
+    expect((await call('GET', `${W}/w/status`)).code).toBe(404);
+    // A default added to the CRD later shows on the stored object when read.
+    const cur = (await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.dev')).json;
+    const patch = [{ op: 'add', path: '/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/color', value: { type: 'string', default: 'blue' } }];
+    expect((await call('PATCH', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.test.dev', patch, { 'Content-Type': 'application/json-patch+json' })).code).toBe(200);
+    expect(((await call('GET', `${W}/w`)).json.spec as { color: string }).color).toBe('blue');
+    const table = await call('GET', W, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' });
+    expect(table.type).toBe('application/json;as=Table;v=v1;g=meta.k8s.io');
+    expect((table.json.columnDefinitions as Array<{ name: string }>).map((c) => c.name)).toEqual(['Name', 'Age']);
+    expect(((table.json.rows as Array<{ object: { kind: string } }>)[0]!.object.kind)).toBe('PartialObjectMetadata');
+    expect(cur.metadata).toBeDefined();
+  });
+
+  it('checks built-in objects for unknown fields as the strict decoder does', async () => {
+    const strict = await call('POST', '/api/v1/namespaces/default/configmaps?fieldValidation=Strict', { metadata: { name: 'c', bogus: 1 }, data: { a: 'b' }, extra: true });
+    expect(strict.json).toMatchObject({ code: 400, message: 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "extra", unknown field "metadata.bogus"' });
+    const warned = await fetch(`${emu.url}/api/v1/namespaces/default/configmaps`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ metadata: { name: 'c' }, extra: true }) });
+    expect([warned.status, warned.headers.get('warning')]).toEqual([201, '299 - "unknown field \\"extra\\""']);
+    // Built-ins like ConfigMap carry no metadata.generation, unlike custom resources.
+    expect(((await warned.json()) as { metadata: Record<string, unknown> }).metadata.generation).toBeUndefined();
+    const bad64 = await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 's' }, data: { k: 'not base64!' } });
+    expect(bad64.json).toMatchObject({ code: 400, reason: 'BadRequest' });
+  });
+
+  it('collects garbage: dependents go with their owner unless orphaned', async () => {
+    const CM = '/api/v1/namespaces/default/configmaps';
+    const owner = (await call('POST', CM, { metadata: { name: 'owner' } })).json.metadata as { uid: string };
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.uid };
+    await call('POST', CM, { metadata: { name: 'dep', ownerReferences: [ref] } });
+    await call('POST', CM, { metadata: { name: 'shared', ownerReferences: [ref, { ...ref, name: 'other', uid: 'u-2' }] } });
+    await call('POST', '/api/v1/namespaces/default/secrets', { metadata: { name: 'dep-secret', ownerReferences: [ref] } });
+    expect((await call('DELETE', `${CM}/owner`)).code).toBe(200);
+    expect((await call('GET', `${CM}/dep`)).code).toBe(404);
+    expect((await call('GET', '/api/v1/namespaces/default/secrets/dep-secret')).code).toBe(404);
+    expect(((await call('GET', `${CM}/shared`)).json.metadata as { ownerReferences: Array<{ uid: string }> }).ownerReferences.map((r) => r.uid)).toEqual(['u-2']);
+    const owner2 = (await call('POST', CM, { metadata: { name: 'owner2' } })).json.metadata as { uid: string };
+    await call('POST', CM, { metadata: { name: 'orphan', ownerReferences: [{ ...ref, name: 'owner2', uid: owner2.uid }] } });
+    await call('DELETE', `${CM}/owner2`, { propagationPolicy: 'Orphan' });
+    expect(((await call('GET', `${CM}/orphan`)).json.metadata as Record<string, unknown>).ownerReferences).toBeUndefined();
+  });
+
+  it('seeds objects in-process, idempotently, with errors naming the object', async () => {
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, stringData: { token: 't' } };
+    expect(emu.seed([secret])).toEqual(['Secret/do-api created']);
+    expect(emu.seed([secret])).toEqual(['Secret/do-api exists']);
+    expect((await call('GET', '/api/v1/namespaces/default/secrets/do-api')).json.data).toEqual({ token: Buffer.from('t').toString('base64') });
+    expect(() => emu.seed([{ apiVersion: 'nope/v1', kind: 'Thing', metadata: { name: 'x' } }])).toThrow('seed Thing/x: no resource serves nope/v1 Thing');
+    expect(() => emu.seed([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad_Name' } }])).toThrow(/^seed ConfigMap\/Bad_Name: ConfigMap "Bad_Name" is invalid: metadata.name/);
+  });
+
+  it('terminates a namespace: contents go, finalizers hold it, new content is refused', async () => {
+    const NS = '/api/v1/namespaces';
+    await call('POST', NS, { metadata: { name: 'term' } });
+    await call('POST', `${NS}/term/configmaps`, { metadata: { name: 'held', finalizers: ['halb.dev/cleanup'] } });
+    await call('POST', `${NS}/term/configmaps`, { metadata: { name: 'free' } });
+    const del = await call('DELETE', `${NS}/term`);
+    expect([del.code, (del.json.status as { phase: string }).phase]).toEqual([200, 'Terminating']);
+    expect((await call('GET', `${NS}/term/configmaps/free`)).code).toBe(404);
+    expect(((await call('GET', `${NS}/term/configmaps/held`)).json.metadata as Record<string, unknown>).deletionTimestamp).toBeDefined();
+    expect((await call('POST', `${NS}/term/configmaps`, { metadata: { name: 'late' } })).json).toMatchObject({ code: 403, reason: 'Forbidden', message: 'configmaps "late" is forbidden: unable to create new content in namespace term because it is being terminated' });
+    expect((await call('GET', `${NS}/term`)).code).toBe(200);
+    await call('PATCH', `${NS}/term/configmaps/held`, { metadata: { finalizers: null } }, { 'Content-Type': 'application/merge-patch+json' });
+    expect((await call('GET', `${NS}/term/configmaps/held`)).code).toBe(404);
+    expect((await call('GET', `${NS}/term`)).code).toBe(404);
+  });
+
   it('validates names, namespaces and field selectors', async () => {
     expect((await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'Bad_Name' } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
     expect((await call('POST', '/api/v1/namespaces/ghost/configmaps', { metadata: { name: 'x' } })).json).toMatchObject({ code: 404, message: 'namespaces "ghost" not found' });
     expect((await call('GET', '/api/v1/namespaces/default/secrets?fieldSelector=type%3DOpaque')).code).toBe(200);
     expect((await call('GET', '/api/v1/namespaces/default/configmaps?fieldSelector=data.x%3D1')).json).toMatchObject({ code: 400, message: 'field label not supported: data.x' });
     expect((await call('DELETE', '/api/v1/namespaces/default')).json).toMatchObject({ code: 403 });
+    expect((await call('POST', '/api/v1/configmaps', { metadata: { name: 'x', namespace: 'default' } })).code).toBe(405);
   });
 });

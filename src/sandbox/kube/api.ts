@@ -40,6 +40,14 @@ export interface WriteResult {
 
 export interface Selectors { labels: LabelRequirement[]; fields: FieldRequirement[] }
 
+function isNamespace(def: ResourceDef): boolean {
+  return def.kind === 'Namespace' && def.group === '';
+}
+
+function tracksGeneration(def: ResourceDef): boolean {
+  return def.custom || def === CRD_RESOURCE;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -71,18 +79,45 @@ export class KubeApi {
     }
   }
 
+  /** See KubeEmulator.seed. */
+  seed(objects: Array<Record<string, unknown>>): string[] {
+    const out: string[] = [];
+    for (const obj of objects) {
+      const def = this.registry.all().find((r) => apiVersionOf(r) === obj.apiVersion && r.kind === obj.kind);
+      const meta = (isObject(obj.metadata) ? obj.metadata : {}) as { name?: string; namespace?: string };
+      const what = `${String(obj.kind)}/${meta.name ?? ''}`;
+      if (!def) throw new Error(`seed ${what}: no resource serves ${String(obj.apiVersion)} ${String(obj.kind)}`);
+      const ns = def.namespaced ? (meta.namespace ?? 'default') : undefined;
+      if (meta.name && this.store.get(def.storageKey, ns, meta.name)) {
+        out.push(`${what} exists`);
+        continue;
+      }
+      try {
+        this.create(def, ns, obj, { dryRun: false, fieldValidation: 'Strict', fieldManager: 'halb-sandbox' });
+      } catch (err) {
+        throw new Error(`seed ${what}: ${(err as Error).message}`, { cause: err });
+      }
+      out.push(`${what} created`);
+    }
+    return out;
+  }
+
   // ----- reading -----
 
   present(def: ResourceDef, stored: KubeObject): KubeObject {
-    const view = def.fromStorage ? def.fromStorage(stored) : stored;
+    let view = def.fromStorage ? def.fromStorage(stored) : stored;
+    if (def.schema) {
+      // Defaults apply on reads too, so a default added to a CRD later shows on old objects.
+      view = structuredClone(view);
+      applyDefaults(view, def.schema.schema);
+    }
     const { apiVersion: _a, kind: _k, ...rest } = view;
     return { apiVersion: apiVersionOf(def), kind: def.kind, ...rest } as KubeObject;
   }
 
   parseSelectors(def: ResourceDef, labelSelector: string | null, fieldSelector: string | null): Selectors {
     const fields = parseFieldSelector(fieldSelector);
-    const supported = ['metadata.name', 'metadata.namespace', ...def.selectableFields,
-      ...(def.group === 'events.k8s.io' ? [] : [])];
+    const supported = ['metadata.name', 'metadata.namespace', ...def.selectableFields];
     checkFieldsSupported(fields, supported);
     return { labels: parseLabelSelector(labelSelector), fields };
   }
@@ -125,9 +160,26 @@ export class KubeApi {
     if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: the kind in the data does not match`);
   }
 
-  /** Prune, default, validate: the structural pipeline for custom resources. */
-  private admitCustom(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
-    if (!def.schema) return [];
+  /** Prune, default, validate: the structural pipeline for custom resources; unknown-field checks for built-ins. */
+  /** Built-ins: the strict decoder's unknown-field check on top-level and metadata keys. */
+  private dropUnknownBuiltinFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): void {
+    if (!def.knownFields) return;
+    const known = new Set(['apiVersion', 'kind', 'metadata', ...def.knownFields]);
+    const unknown = Object.keys(obj).filter((k) => !known.has(k));
+    for (const k of unknown) delete obj[k];
+    const metaUnknown = prune({ metadata: obj.metadata }, { type: 'object', properties: {} }, '', true);
+    const all = [...unknown, ...metaUnknown];
+    if (all.length > 0 && fv === 'Strict') {
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${all.map((p) => `unknown field "${p}"`).join(', ')}`);
+    }
+    if (fv === 'Warn') for (const p of all) warnings.push(`unknown field "${p}"`);
+  }
+
+  private admitFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
+    if (!def.schema) {
+      this.dropUnknownBuiltinFields(def, obj, fv, warnings);
+      return [];
+    }
     const pruned = prune(obj, def.schema.schema);
     if (pruned.length > 0 && fv === 'Strict') {
       throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(', ')}`);
@@ -139,15 +191,16 @@ export class KubeApi {
 
   private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
     const errs: StatusCause[] = [];
-    if (!def.custom && def.validate && def.toStorage) errs.push(...def.validate(obj, old)); // view-level rules (events.k8s.io)
     const name = obj.metadata.name ?? '';
-    errs.push(...this.admitCustom(def, obj, opts.fieldValidation, warnings));
+    // Unknown fields first (strict decoding), then defaults and normalisation, then validation:
+    // the real server's order. Views (events.k8s.io) validate before conversion to storage.
+    errs.push(...this.admitFields(def, obj, opts.fieldValidation, warnings));
     def.normalize?.(obj, old);
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);
       errs.push(...validateCRD(obj));
     }
-    if (!def.custom && def.validate && !def.toStorage) errs.push(...def.validate(obj, old));
+    if (def.validate) errs.push(...def.validate(obj, old));
     if (!old) errs.push(...validateName(name, def.kind === 'Namespace' ? 'label' : def.custom ? 'path' : 'subdomain'));
     errs.push(...validateLabelsAndAnnotations(obj));
     if (old?.metadata.deletionTimestamp) {
@@ -183,7 +236,14 @@ export class KubeApi {
     const obj = structuredClone(body) as KubeObject;
     if (!isObject(obj.metadata)) obj.metadata = {};
     this.checkNamespace(def, ns, obj);
-    if (def.namespaced && !this.store.get('core/namespaces', undefined, ns!)) throw namespaceNotFound(ns!);
+    if (def.namespaced) {
+      const nsObj = this.store.get('core/namespaces', undefined, ns!);
+      if (!nsObj) throw namespaceNotFound(ns!);
+      if (nsObj.metadata.deletionTimestamp) {
+        throw new ApiError(403, 'Forbidden', `${def.group ? `${def.plural}.${def.group}` : def.plural} "${obj.metadata.name ?? ''}" is forbidden: unable to create new content in namespace ${ns!} because it is being terminated`,
+          { name: obj.metadata.name, group: def.group, kind: def.plural, causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns!} is being terminated`, field: 'metadata.namespace' }] });
+      }
+    }
     if (!obj.metadata.name) {
       if (obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${generateNameSuffix()}`;
       else throw invalid(def, '', [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
@@ -197,7 +257,9 @@ export class KubeApi {
     const now = nowTime();
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = now;
-    obj.metadata.generation = 1;
+    // Only kinds whose strategy tracks spec changes carry a generation (not Secrets, Leases, ...).
+    if (tracksGeneration(def)) obj.metadata.generation = 1;
+    else delete obj.metadata.generation;
     delete obj.metadata.resourceVersion;
     delete obj.metadata.deletionTimestamp;
     delete obj.metadata.deletionGracePeriodSeconds;
@@ -243,7 +305,8 @@ export class KubeApi {
     const rv = obj.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(def, name);
     if ((rv === undefined || rv === '') && mode.put && !def.allowUnconditionalUpdate) {
-      throw invalid(def, name, [causes.invalid('metadata.resourceVersion', '0x0', 'must be specified for an update')], `${def.plural}.${def.group}`);
+      // Go prints the empty uint64 resourceVersion as 0x0, unquoted.
+      throw invalid(def, name, [{ reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }], `${def.plural}.${def.group}`);
     }
     if (subresource === 'status') {
       // status_strategy: everything but status comes from the stored object.
@@ -263,7 +326,7 @@ export class KubeApi {
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     if (def === CRD_RESOURCE) this.crdHook(def, obj, old);
-    if (specChanged(old, obj, def.statusSubresource)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
+    if (tracksGeneration(def) && specChanged(old, obj, def.statusSubresource)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
     const now = nowTime();
     const clientManaged = obj.metadata.managedFields;
     let managedChanged = false;
@@ -360,25 +423,63 @@ export class KubeApi {
     }
     if (pre.resourceVersion && pre.resourceVersion !== stored.metadata.resourceVersion) throw conflict(def, name);
     const success = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: def.group, kind: def.plural, uid: stored.metadata.uid } };
+    if (isNamespace(def)) return this.terminateNamespace(def, stored, dryRun);
     if ((stored.metadata.finalizers ?? []).length > 0) {
       if (stored.metadata.deletionTimestamp) return { code: 200, body: this.present(def, stored), warnings: [] };
       const obj = structuredClone(stored);
       obj.metadata.deletionTimestamp = nowTime();
       obj.metadata.deletionGracePeriodSeconds = 0;
-      obj.metadata.generation = (obj.metadata.generation ?? 0) + 1;
+      if (tracksGeneration(def)) obj.metadata.generation = (obj.metadata.generation ?? 0) + 1;
       if (def.kind === 'Namespace') (obj.status as Record<string, unknown>).phase = 'Terminating';
       if (dryRun) return { code: 200, body: this.present(def, obj), warnings: [] };
       this.store.put(def.storageKey, obj);
       return { code: 200, body: this.present(def, obj), warnings: [] };
     }
     if (dryRun) return { code: 200, body: success, warnings: [] };
+    const opts = (isObject(options) ? options : {}) as { propagationPolicy?: string; orphanDependents?: boolean };
     const gone = this.store.remove(def.storageKey, ns, name)!;
-    this.afterRemove(def, gone);
-    return { code: 200, body: def.custom ? success : this.present(def, gone), warnings: [] };
+    this.afterRemove(def, gone, opts.propagationPolicy === 'Orphan' || opts.orphanDependents === true);
+    // Like the real registries (ReturnDeletedObject=false): a Status, except the Namespace object.
+    return { code: 200, body: def.kind === 'Namespace' && def.group === '' ? this.present(def, gone) : success, warnings: [] };
   }
 
   /** Cascades: a CRD takes its custom resources along, a namespace its contents. */
-  private afterRemove(def: ResourceDef, gone: KubeObject): void {
+  /**
+   * Namespace deletion as the namespace controller does it: the namespace turns Terminating, its
+   * contents are deleted (objects with finalizers wait for them), and it goes once empty.
+   */
+  private terminateNamespace(def: ResourceDef, stored: KubeObject, dryRun: boolean): WriteResult {
+    const name = stored.metadata.name!;
+    if (stored.metadata.deletionTimestamp) return { code: 200, body: this.present(def, stored), warnings: [] };
+    const obj = structuredClone(stored);
+    obj.metadata.deletionTimestamp = nowTime();
+    obj.metadata.deletionGracePeriodSeconds = 0;
+    obj.status = { ...(obj.status as object | undefined), phase: 'Terminating' };
+    if (dryRun) return { code: 200, body: this.present(def, obj), warnings: [] };
+    this.store.put(def.storageKey, obj);
+    for (const [key, d] of this.namespacedBuckets()) {
+      for (const o of this.store.list(key, name)) if (!o.metadata.deletionTimestamp) this.delete(d, name, o.metadata.name!, undefined, false);
+    }
+    this.finishNamespaceIfEmpty(name);
+    return { code: 200, body: this.present(def, obj), warnings: [] };
+  }
+
+  private namespacedBuckets(): Map<string, ResourceDef> {
+    const out = new Map<string, ResourceDef>();
+    for (const d of this.registry.all()) if (d.namespaced && !out.has(d.storageKey)) out.set(d.storageKey, d);
+    return out;
+  }
+
+  private finishNamespaceIfEmpty(ns: string): void {
+    const nsObj = this.store.get('core/namespaces', undefined, ns);
+    if (!nsObj?.metadata.deletionTimestamp || (nsObj.metadata.finalizers ?? []).length > 0) return;
+    for (const key of this.namespacedBuckets().keys()) if (this.store.list(key, ns).length > 0) return;
+    this.store.remove('core/namespaces', undefined, ns);
+  }
+
+  private afterRemove(def: ResourceDef, gone: KubeObject, orphan = false): void {
+    this.collectGarbage(gone, orphan);
+    if (def.namespaced && gone.metadata.namespace) this.finishNamespaceIfEmpty(gone.metadata.namespace);
     if (def === CRD_RESOURCE) {
       const defs = this.registry.removeCRD(gone.metadata.name!);
       const key = defs[0]?.storageKey;
@@ -390,13 +491,38 @@ export class KubeApi {
     }
   }
 
+  /**
+   * The garbage collector, synchronously: dependents whose only owner is gone are deleted
+   * (Background), or keep living without the reference (Orphan, or other owners remain).
+   */
+  private collectGarbage(gone: KubeObject, orphan: boolean): void {
+    const uid = gone.metadata.uid;
+    if (!uid) return;
+    const buckets = new Map<string, ResourceDef>();
+    for (const d of this.registry.all()) if (!buckets.has(d.storageKey)) buckets.set(d.storageKey, d);
+    for (const [key, d] of buckets) {
+      for (const o of this.store.list(key)) {
+        const refs = (o.metadata.ownerReferences ?? []) as Array<{ uid?: string }>;
+        if (!refs.some((r) => r.uid === uid)) continue;
+        const rest = refs.filter((r) => r.uid !== uid);
+        if (orphan || rest.length > 0) {
+          const copy = structuredClone(o);
+          if (rest.length > 0) copy.metadata.ownerReferences = rest;
+          else delete copy.metadata.ownerReferences;
+          this.store.put(key, copy);
+        } else if (this.store.get(key, o.metadata.namespace, o.metadata.name!)) {
+          this.delete(d, o.metadata.namespace, o.metadata.name!, undefined, false);
+        }
+      }
+    }
+  }
+
   deleteCollection(def: ResourceDef, ns: string | undefined, sel: Selectors, dryRun: boolean): WriteResult {
     const items: KubeObject[] = [];
     for (const o of this.store.list(def.storageKey, ns)) {
       if (!this.matches(def, o, sel)) continue;
-      const r = this.delete(def, o.metadata.namespace, o.metadata.name!, undefined, dryRun);
+      this.delete(def, o.metadata.namespace, o.metadata.name!, undefined, dryRun);
       items.push(this.present(def, o));
-      void r;
     }
     return { code: 200, body: { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion: String(this.store.currentRV()) }, items }, warnings: [] };
   }

@@ -3,6 +3,7 @@
 import type { StatusCause } from './errors.ts';
 import { causes } from './errors.ts';
 import type { ResourceDef } from './resources.ts';
+import { compareVersions } from './registry.ts';
 import { ALL_VERBS } from './resources.ts';
 import type { KubeObject } from './store.ts';
 import type { Schema } from './structural.ts';
@@ -19,6 +20,8 @@ interface CRDVersion {
   subresources?: { status?: object; scale?: object };
   additionalPrinterColumns?: PrinterColumn[];
   selectableFields?: Array<{ jsonPath: string }>;
+  deprecated?: boolean;
+  deprecationWarning?: string;
 }
 export interface CRDSpec { group: string; names: CRDNames; scope: 'Namespaced' | 'Cluster'; versions: CRDVersion[] }
 
@@ -92,6 +95,15 @@ export function normalizeCRD(crd: KubeObject): void {
   (spec as unknown as Record<string, unknown>).conversion ??= { strategy: 'None' };
 }
 
+/** apiextensions' default warning for a deprecated version, pointing at the newest served one. */
+export function deprecationWarning(spec: CRDSpec, v: CRDVersion): string | undefined {
+  if (!v.deprecated) return undefined;
+  if (v.deprecationWarning) return v.deprecationWarning;
+  const msg = `${spec.group}/${v.name} ${spec.names.kind} is deprecated`;
+  const newer = spec.versions.filter((o) => o.served && !o.deprecated && compareVersions(o.name, v.name) < 0).map((o) => o.name).sort(compareVersions);
+  return newer.length > 0 ? `${msg}; use ${spec.group}/${newer[0]} ${spec.names.kind}` : msg;
+}
+
 export function crdResources(crd: KubeObject): ResourceDef[] {
   const spec = crd.spec as CRDSpec;
   const names = spec.names;
@@ -106,7 +118,7 @@ export function crdResources(crd: KubeObject): ResourceDef[] {
       // All versions share one bucket; this emulator serves each version with the same object shape.
       storageKey: `${spec.group}/${names.plural}`,
       custom: true, allowUnconditionalUpdate: false, allowCreateOnUpdate: false,
-      schema, selectableFields: selectable,
+      schema, selectableFields: selectable, deprecationWarning: deprecationWarning(spec, v),
       table: crdTableSpec(v.additionalPrinterColumns ?? []),
       fields(o) {
         const out: Record<string, string> = { 'metadata.name': o.metadata.name ?? '', 'metadata.namespace': o.metadata.namespace ?? '' };

@@ -11,6 +11,7 @@ import { ApiError, badRequest, methodNotAllowed, pathNotFound } from './errors.t
 import type { ResourceDef } from './resources.ts';
 import { apiVersionOf } from './resources.ts';
 import type { KubeObject, StoreEvent } from './store.ts';
+import { gvDocument, openapiRoot } from './openapi.ts';
 import { PROTOBUF_CONTENT_TYPE, decodeKubeProtobuf } from './protobuf.ts';
 import { buildTable } from './table.ts';
 
@@ -154,6 +155,7 @@ export class KubeHttp {
           res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
           res.end('ok');
           return;
+        case '/openapi/v3': return send(res, 200, openapiRoot(this.api.registry));
         case '/openapi/v2':
           // An empty protobuf message is a valid empty OpenAPI Document; kubectl then validates
           // nothing client-side and leaves fieldValidation to the server.
@@ -168,6 +170,12 @@ export class KubeHttp {
           return send(res, 200, apiGroupList(this.api.registry));
         case '/api/v1': return send(res, 200, apiResourceList(this.api.registry, '', 'v1'));
         default:
+      }
+      if (segs[0] === 'openapi' && segs[1] === 'v3' && segs.length > 2) {
+        const doc = segs[2] === 'api' && segs.length === 4 ? gvDocument(this.api.registry, '', segs[3]!)
+          : segs[2] === 'apis' && segs.length === 5 ? gvDocument(this.api.registry, segs[3]!, segs[4]!) : undefined;
+        if (!doc) throw pathNotFound();
+        return send(res, 200, doc);
       }
       if (segs[0] === 'apis' && segs.length === 2) {
         const g = apiGroup(this.api.registry, segs[1]!);
@@ -244,58 +252,61 @@ export class KubeHttp {
   private async serveResource(req: Req, res: ServerResponse, rp: ResourcePath): Promise<void> {
     const { def, namespace, name, subresource } = rp;
     const q = req.url.searchParams;
+    const dep = def.deprecationWarning ? [def.deprecationWarning] : [];
     const table = wantsTable(req.headers.accept);
     const isWatch = rp.watch || q.get('watch') === 'true' || q.get('watch') === '1';
     switch (req.method) {
       case 'GET': {
         if (isWatch) {
           const fieldSel = [q.get('fieldSelector'), name ? `metadata.name=${name}` : null].filter((x) => x).join(',');
-          return this.watch(req, res, def, namespace, this.api.parseSelectors(def, q.get('labelSelector'), fieldSel || null), table);
+          return this.watch(req, res, def, namespace, this.api.parseSelectors(def, q.get('labelSelector'), fieldSel || null), table, dep);
         }
         if (name) {
           const obj = this.api.get(def, namespace, name);
-          if (table) return send(res, 200, buildTable(def.table, [obj], { includeObject: q.get('includeObject'), resourceVersion: obj.metadata.resourceVersion }), TABLE_TYPE);
-          return send(res, 200, obj);
+          if (table) return send(res, 200, buildTable(def.table, [obj], { includeObject: q.get('includeObject'), resourceVersion: obj.metadata.resourceVersion }), TABLE_TYPE, dep);
+          return send(res, 200, obj, JSON_TYPE, dep);
         }
         const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
         const { items, resourceVersion } = this.api.list(def, namespace, sel);
-        if (table) return send(res, 200, buildTable(def.table, items, { includeObject: q.get('includeObject'), resourceVersion }), TABLE_TYPE);
-        return send(res, 200, { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion }, items });
+        if (table) return send(res, 200, buildTable(def.table, items, { includeObject: q.get('includeObject'), resourceVersion }), TABLE_TYPE, dep);
+        return send(res, 200, { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion }, items }, JSON_TYPE, dep);
       }
       case 'POST': {
-        if (name) throw methodNotAllowed();
+        // The all-namespaces path of a namespaced resource serves only list and watch.
+        if (name || (def.namespaced && namespace === undefined)) throw methodNotAllowed();
         const r = this.api.create(def, namespace, parseBody(req), this.writeOptions(req));
-        return send(res, r.code, r.body, JSON_TYPE, r.warnings);
+        return send(res, r.code, r.body, JSON_TYPE, [...dep, ...r.warnings]);
       }
       case 'PUT': {
         if (!name) throw methodNotAllowed();
         const r = this.api.update(def, namespace, name, parseBody(req), this.writeOptions(req), subresource, { put: true });
-        return send(res, r.code, r.body, JSON_TYPE, r.warnings);
+        return send(res, r.code, r.body, JSON_TYPE, [...dep, ...r.warnings]);
       }
       case 'PATCH': {
         if (!name) throw methodNotAllowed();
         const ct = req.headers['content-type'] ?? '';
         const r = this.api.patch(def, namespace, name, ct, req.body, this.writeOptions(req, ct.split(';')[0]), subresource);
-        return send(res, r.code, r.body, JSON_TYPE, r.warnings);
+        return send(res, r.code, r.body, JSON_TYPE, [...dep, ...r.warnings]);
       }
       case 'DELETE': {
         if (subresource) throw methodNotAllowed();
         const opts = parseBody(req);
         const dryRun = q.getAll('dryRun').length > 0 || (Array.isArray((opts as { dryRun?: unknown } | undefined)?.dryRun) && ((opts as { dryRun: unknown[] }).dryRun.length > 0));
         if (!name) {
+          if (def.namespaced && namespace === undefined) throw methodNotAllowed();
           const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
           const r = this.api.deleteCollection(def, namespace, sel, dryRun);
-          return send(res, r.code, r.body);
+          return send(res, r.code, r.body, JSON_TYPE, dep);
         }
         const r = this.api.delete(def, namespace, name, opts, dryRun);
-        return send(res, r.code, r.body);
+        return send(res, r.code, r.body, JSON_TYPE, dep);
       }
       default:
         throw methodNotAllowed();
     }
   }
 
-  private watch(req: Req, res: ServerResponse, def: ResourceDef, namespace: string | undefined, sel: Selectors, table: boolean): void {
+  private watch(req: Req, res: ServerResponse, def: ResourceDef, namespace: string | undefined, sel: Selectors, table: boolean, warnings: string[]): void {
     const q = req.url.searchParams;
     const rvParam = q.get('resourceVersion');
     const bookmarks = q.get('allowWatchBookmarks') === 'true';
@@ -311,7 +322,9 @@ export class KubeHttp {
       fromRV = Number(rvParam);
       if (!Number.isInteger(fromRV) || fromRV < 0) throw badRequest(`invalid resource version: ${rvParam}`);
     }
-    res.writeHead(200, { 'Content-Type': table ? TABLE_TYPE : JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    const headers: Record<string, string | string[]> = { 'Content-Type': table ? TABLE_TYPE : JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' };
+    if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(200, headers);
     res.flushHeaders();
     let first = true;
     const write = (type: string, stored: KubeObject): void => {

@@ -34,13 +34,27 @@ export interface KubeEmulator {
    */
   compact(): number;
   writeKubeconfig(path: string): void;
+  /**
+   * Creates objects that do not exist yet (CRDs first, in order), in-process: how `halb sandbox up`
+   * seeds the CRD and its Secrets. Idempotent; returns "kind/name created|exists" lines.
+   */
+  seed(objects: Array<Record<string, unknown>>): string[];
   close(): Promise<void>;
 }
 
 export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise<KubeEmulator> {
   const logger = opts.logger ?? pino({ level: process.env.HALB_LOG_LEVEL ?? 'silent' });
-  const store = new Store({ stateFile: opts.stateFile, historyLimit: opts.historyLimit });
+  const store = new Store({
+    stateFile: opts.stateFile, historyLimit: opts.historyLimit,
+    onSaveError: (err) => logger.error({ err, stateFile: opts.stateFile }, 'failed to write state snapshot'),
+  });
   store.load();
+  try {
+    // Fail at start, naming the file, rather than on the first write.
+    store.save();
+  } catch (err) {
+    throw new Error(`state file ${opts.stateFile}: cannot write: ${(err as Error).message}`, { cause: err });
+  }
   const api = new KubeApi(store);
   api.bootstrap();
   const http = new KubeHttp(api, { logger, bookmarkIntervalMs: opts.bookmarkIntervalMs, onRequest: opts.onRequest });
@@ -63,6 +77,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
     api,
     compact: () => http.compactAndExpireWatches(),
     writeKubeconfig: (path) => writeKubeconfig(path, url),
+    seed: (objects) => api.seed(objects),
     async close() {
       if (closed) return;
       closed = true;

@@ -28,6 +28,10 @@ export interface ResourceDef {
   allowUnconditionalUpdate: boolean;
   allowCreateOnUpdate: boolean;
   schema?: CompiledSchema;
+  /** A CRD version marked deprecated: sent as a Warning header on every request to it. */
+  deprecationWarning?: string;
+  /** Built-ins: top-level fields the strict decoder knows (besides apiVersion, kind, metadata). */
+  knownFields?: string[];
   selectableFields: string[];
   table: TableSpec;
   /** Fills server-side defaults and derived fields before validation. */
@@ -87,6 +91,7 @@ function base(partial: Partial<ResourceDef> & Pick<ResourceDef, 'group' | 'versi
 const namespaces = base({
   group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'],
   statusSubresource: true,
+  knownFields: ['spec', 'status'],
   selectableFields: ['status.phase'],
   fields: (o) => ({ ...metaFields(o), 'status.phase': str((o.status as { phase?: string } | undefined)?.phase) }),
   normalize(o) {
@@ -99,6 +104,7 @@ const namespaces = base({
 
 const secrets = base({
   group: '', version: 'v1', kind: 'Secret', plural: 'secrets', namespaced: true,
+  knownFields: ['data', 'stringData', 'type', 'immutable'],
   selectableFields: ['type'],
   fields: (o) => ({ ...metaFields(o), type: str(o.type) }),
   normalize(o) {
@@ -126,7 +132,10 @@ const secrets = base({
   },
 });
 
-const configmaps = base({ group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'] });
+const configmaps = base({
+  group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm'],
+  knownFields: ['data', 'binaryData', 'immutable'],
+});
 
 const EVENT_FIELDS = [
   'involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid',
@@ -149,6 +158,7 @@ function eventFields(o: KubeObject): FieldSet {
 const coreEvents = base({
   group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
   allowCreateOnUpdate: true,
+  knownFields: ['involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'type', 'eventTime', 'series', 'action', 'related', 'reportingComponent', 'reportingInstance'],
   selectableFields: EVENT_FIELDS,
   fields: eventFields,
   validate(o) {
@@ -178,7 +188,7 @@ function eventsV1ToCore(o: KubeObject): KubeObject {
   set('series', o.series);
   set('reportingComponent', o.reportingController);
   set('reportingInstance', o.reportingInstance);
-  set('source', o.deprecatedSource ?? (o.reportingController ? { component: o.reportingController, host: o.reportingInstance } : undefined));
+  set('source', o.deprecatedSource);
   set('firstTimestamp', o.deprecatedFirstTimestamp);
   set('lastTimestamp', o.deprecatedLastTimestamp);
   set('count', o.deprecatedCount);
@@ -190,12 +200,10 @@ function coreToEventsV1(o: KubeObject): KubeObject {
   const set = (k: string, v: unknown): void => {
     if (v !== undefined && v !== null && v !== '') out[k] = v;
   };
-  const source = (o.source ?? {}) as { component?: string; host?: string };
-  set('eventTime', o.eventTime ?? null);
   out.eventTime = o.eventTime ?? null;
   set('series', o.series);
-  set('reportingController', o.reportingComponent || source.component);
-  set('reportingInstance', o.reportingInstance || source.host);
+  set('reportingController', o.reportingComponent);
+  set('reportingInstance', o.reportingInstance);
   set('action', o.action);
   set('reason', o.reason);
   set('regarding', o.involvedObject);
@@ -213,6 +221,7 @@ const eventsV1 = base({
   group: 'events.k8s.io', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
   storageKey: 'core/events',
   allowCreateOnUpdate: true,
+  knownFields: ['eventTime', 'series', 'reportingController', 'reportingInstance', 'action', 'reason', 'regarding', 'related', 'note', 'type', 'deprecatedSource', 'deprecatedFirstTimestamp', 'deprecatedLastTimestamp', 'deprecatedCount'],
   selectableFields: EVENT_FIELDS,
   fields: eventFields,
   toStorage: eventsV1ToCore,
@@ -230,6 +239,7 @@ const eventsV1 = base({
 
 const leases = base({
   group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true,
+  knownFields: ['spec'],
   validate(o) {
     const spec = (o.spec ?? {}) as Record<string, unknown>;
     checkMicroTime('Lease', 'v1', spec.acquireTime);

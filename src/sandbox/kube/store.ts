@@ -49,6 +49,8 @@ function objectKey(namespace: string | undefined, name: string): string {
 export interface StoreOptions {
   stateFile?: string;
   historyLimit?: number;
+  /** Called when a background snapshot fails (the server keeps serving from memory). */
+  onSaveError?: (err: Error) => void;
 }
 
 export class Store {
@@ -61,10 +63,12 @@ export class Store {
   private readonly historyLimit: number;
   private readonly stateFile: string | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
+  private readonly onSaveError: (err: Error) => void;
 
   constructor(opts: StoreOptions = {}) {
     this.historyLimit = opts.historyLimit ?? 5000;
     this.stateFile = opts.stateFile;
+    this.onSaveError = opts.onSaveError ?? (() => {});
   }
 
   /** Loads a snapshot if the state file exists. Returns the stored objects in write order. */
@@ -183,7 +187,11 @@ export class Store {
     if (!this.stateFile || this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
-      this.save();
+      try {
+        this.save();
+      } catch (err) {
+        this.onSaveError(err as Error);
+      }
     }, 50);
   }
 

@@ -130,7 +130,7 @@ function errorToCause(e: ErrorObject, root: unknown): StatusCause | undefined {
   const v = e.data;
   switch (e.keyword) {
     case 'required': return causes.required(childPath(field, String(p.missingProperty)));
-    case 'type': return causes.typeInvalid(field, jsonTypeName(v), `${field} in body must be of type ${String(p.type)}: ${JSON.stringify(jsonTypeName(v))}`);
+    case 'type': return causes.typeInvalid(field, jsonTypeName(v), `${field} in body must be of type ${Array.isArray(p.type) ? p.type.join(',') : String(p.type)}: ${JSON.stringify(jsonTypeName(v))}`);
     case 'enum': return causes.notSupported(field, v, p.allowedValues as unknown[]);
     case 'minimum': return causes.invalid(field, v, `${field} in body should be greater than or equal to ${String(p.limit)}`);
     case 'maximum': return causes.invalid(field, v, `${field} in body should be less than or equal to ${String(p.limit)}`);
@@ -190,9 +190,37 @@ function ajv(): Ajv {
   return sharedAjv;
 }
 
+/**
+ * OpenAPI 3.0 → what ajv validates: boolean exclusiveMinimum/Maximum become numeric bounds, and
+ * int-or-string becomes a union type, so errors read "must be of type integer,string" as in k8s.
+ */
+export function toAjvSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(toAjvSchema);
+  if (!isObject(schema)) return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === 'default' || k === 'enum' || k === 'example') out[k] = v;
+    else if (k === 'properties' && isObject(v)) out[k] = Object.fromEntries(Object.entries(v).map(([pk, pv]) => [pk, toAjvSchema(pv)]));
+    else out[k] = toAjvSchema(v);
+  }
+  for (const [flag, bound] of [['exclusiveMinimum', 'minimum'], ['exclusiveMaximum', 'maximum']] as const) {
+    if (typeof out[flag] === 'boolean') {
+      if (out[flag] === true && typeof out[bound] === 'number') {
+        out[flag] = out[bound];
+        delete out[bound];
+      } else delete out[flag];
+    }
+  }
+  if (out['x-kubernetes-int-or-string'] === true) {
+    delete out.anyOf;
+    delete out.allOf;
+    out.type = ['integer', 'string'];
+  }
+  return out;
+}
+
 export function compileSchema(schema: Schema): CompiledSchema {
-  // Only the root's apiVersion/kind/metadata.name|generateName constraints apply to metadata.
-  const forAjv = structuredClone(schema);
+  const forAjv = toAjvSchema(schema) as Schema;
   let fn: ValidateFunction;
   try {
     fn = ajv().compile(forAjv);

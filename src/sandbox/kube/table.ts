@@ -135,7 +135,7 @@ export function builtinTableSpec(kind: string): TableSpec {
       };
     case 'Event':
       return {
-        columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message'), NAME_COLUMN],
+        columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message'), { ...NAME_COLUMN, priority: 1 }],
         cells: (o, now) => {
           const io = (o.involvedObject ?? {}) as { kind?: string; name?: string };
           const last = (o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp) as string | undefined;
