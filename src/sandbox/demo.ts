@@ -1,0 +1,98 @@
+// `halb sandbox up --demo` (`npm run sandbox`): builds the sandbox with realistic delays,
+// applies examples/basic.yaml with the real kubectl, shows progress line by line, curls the
+// floating IP, kills HAProxy on the MASTER and shows the failover and the outage a client saw.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { RunningSandbox } from './sandbox.ts';
+
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+const EXAMPLE = fileURLToPath(new URL('../../examples/basic.yaml', import.meta.url));
+
+interface Status {
+  floatingIP?: string;
+  activeNode?: string;
+  lastFailover?: { from: string; to: string };
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env, timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+export async function runDemo(sandbox: RunningSandbox, say: (line: string) => void): Promise<void> {
+  const env = { ...process.env, KUBECONFIG: sandbox.status.kubeconfig };
+  const kubectl = (...args: string[]) => run(KUBECTL, args, env);
+  const started = Date.now();
+  const stamp = () => `[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`;
+  const client = sandbox.fabric.status().hosts.find((h) => h.role === 'client')!.namespace;
+  const curl = (ip: string, timeout = 1) => run('ip', ['netns', 'exec', client, 'curl', '-s', '-m', String(timeout), `http://${ip}/`], env, (timeout + 1) * 1000);
+  const status = async (): Promise<Status> => {
+    const r = await kubectl('get', 'halb', 'basic', '-o', 'jsonpath={.status}');
+    return r.code === 0 && r.stdout ? JSON.parse(r.stdout) as Status : {};
+  };
+
+  say(`${stamp()} kubectl apply -f examples/basic.yaml`);
+  const applied = await kubectl('apply', '-f', EXAMPLE);
+  say(`${stamp()} ${(applied.stdout || applied.stderr).trim()}`);
+  if (applied.code !== 0) throw new Error('kubectl apply failed');
+
+  // One line per change of the Ready condition's message: what the operator is waiting on.
+  let last = '';
+  let current: Status = {};
+  for (const deadline = Date.now() + 300_000; Date.now() < deadline;) {
+    current = await status();
+    const ready = current.conditions?.find((c) => c.type === 'Ready');
+    const line = ready ? `Ready=${ready.status} ${ready.reason}: ${ready.message}` : 'waiting for the operator';
+    if (line !== last) say(`${stamp()} ${line}`);
+    last = line;
+    if (ready?.status === 'True') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (current.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') throw new Error('the load balancer did not become Ready within 5 minutes');
+
+  say(`\n$ kubectl get halb -o wide\n${(await kubectl('get', 'halb', '-o', 'wide')).stdout.trimEnd()}\n`);
+  const ip = current.floatingIP!;
+  for (let i = 0; i < 4; i++) say(`${stamp()} curl http://${ip}/ from halb-client -> ${(await curl(ip)).stdout.trim() || 'no answer'}`);
+
+  const master = current.activeNode!;
+  say(`\n${stamp()} killing HAProxy on the MASTER, ${master}, while a client polls http://${ip}/ every 100 ms`);
+  let firstFailure: number | undefined;
+  let recovered: number | undefined;
+  let failures = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const t = Date.now();
+      const ok = (await curl(ip, 1)).code === 0;
+      if (!ok) {
+        failures++;
+        firstFailure ??= t;
+      } else if (firstFailure !== undefined && recovered === undefined) {
+        recovered = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 300));
+  const killedAt = Date.now();
+  await sandbox.fabric.execInDroplet(master, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']);
+  let after: Status = current;
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    after = await status();
+    if (after.activeNode && after.activeNode !== master) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  polling = false;
+  await poller;
+  if (after.activeNode === master) throw new Error('no failover was observed within 60 s');
+  const outage = firstFailure !== undefined && recovered !== undefined ? `${recovered - firstFailure} ms (${failures} failed requests)` : 'none seen by the client';
+  say(`${stamp()} failover: ${master} -> ${after.activeNode}; the reserved IP moved ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill at the latest`);
+  say(`${stamp()} outage seen by the client: ${outage}`);
+  say(`\n$ kubectl get halb -o wide\n${(await kubectl('get', 'halb', '-o', 'wide')).stdout.trimEnd()}`);
+  say(`\n$ kubectl describe halb basic (events)\n${(await kubectl('describe', 'halb', 'basic')).stdout.split('Events:')[1]?.trimEnd() ?? ''}`);
+}
