@@ -57,6 +57,11 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | unde
   }
 }
 
+function readLog(i: number): string {
+  const file = join(nodeDirs[i]!, 'var/log/halb-failover.log');
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
 function vrrpState(i: number): string {
   const file = join(nodeDirs[i]!, 'run/halb/vrrp-state');
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
@@ -84,6 +89,18 @@ function killHAProxy(ns: string): number[] {
     }
   }
   return killed;
+}
+
+/** The root-namespace pid of a node's PID-namespace init (the runner shell). */
+function nodeInit(ns: string): number {
+  for (const pid of sh(`ip netns pids ${ns}`).split('\n').filter(Boolean)) {
+    try {
+      if (/^NSpid:\s+\d+\s+1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) return Number(pid);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no init process in ${ns}`);
 }
 
 beforeAll(async () => {
@@ -238,5 +255,34 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     // The stand-in saw the token only in the Authorization header of API calls.
     expect(requests.filter((r) => String(r.path).startsWith('/v2/')).every((r) => r.auth === 'ok')).toBe(true);
     expect(readdirSync(join(nodeDirs[other]!, 'run/halb'))).toContain('vrrp-state');
+  });
+  it('after a split brain heals, leave the higher-priority node MASTER holding the reserved IP (notify_master_rx_lower_pri)', async () => {
+    const faulted = master;
+    // HAProxy back on the failed node: it leaves FAULT for BACKUP (nopreempt keeps it there).
+    sh(`nsenter -t ${nodeInit(NODE_NS[faulted]!)} -m -p -n -- haproxy -W -D -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid`);
+    await waitFor('the failed node to return to BACKUP', 15_000, () => vrrpState(faulted) === 'BACKUP');
+
+    // Split brain: the bridge drops VRRP, so the BACKUP hears nothing and becomes MASTER too.
+    sh(`ip netns exec ${BRIDGE_NS} nft add table bridge ${PREFIX}`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add chain bridge ${PREFIX} vrrp_block '{ type filter hook forward priority 0; }'`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add rule bridge ${PREFIX} vrrp_block ip protocol 112 drop`);
+    const splitFrom = readLog(faulted).length;
+    await waitFor('both nodes MASTER', 10_000, () => vrrpState(0) === 'MASTER' && vrrpState(1) === 'MASTER');
+    // The newly split MASTER claims the IP for itself.
+    await waitFor('the split MASTER to take the reserved IP', 15_000, () => readLog(faulted).slice(splitFrom).includes(' completed: '));
+    const logsBefore = [readLog(0).length, readLog(1).length];
+
+    // Heal: the higher-priority node (node 0, priority 200) stays MASTER and re-asserts the IP.
+    sh(`ip netns exec ${BRIDGE_NS} nft delete table bridge ${PREFIX}`);
+    await waitFor('node 1 back to BACKUP', 10_000, () => vrrpState(0) === 'MASTER' && vrrpState(1) === 'BACKUP');
+    const healLog = await waitFor('the failover script to run on node 0 after the heal', 15_000, () => {
+      const text = readLog(0).slice(logsBefore[0]);
+      return /completed: |already holds/.test(text) ? text : undefined;
+    });
+    expect(healLog).toContain('started: moving 198.51.100.77 here');
+    // Node 1 took the IP during the split: node 0 takes it back. Otherwise node 0 kept it.
+    expect(healLog).toMatch(faulted === 1 ? / completed: 198\.51\.100\.77 is on droplet 5001/ : /already holds 198\.51\.100\.77/);
+    expect(sh(`ip netns exec ${NODE_NS[0]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('true');
+    expect(sh(`ip netns exec ${NODE_NS[1]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('false');
   });
 });

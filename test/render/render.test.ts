@@ -164,6 +164,8 @@ describe('keepalived.conf', () => {
       expect(conf).toContain('vrrp_script halb_haproxy_serving {\n    script "/etc/keepalived/halb-check.sh"\n');
       for (const state of ['MASTER', 'BACKUP', 'FAULT', 'STOP']) expect(conf).toContain(`notify_${state.toLowerCase()} "/etc/keepalived/halb-notify.sh ${state}"`);
       expect(conf).toContain('notify_master_rx_lower_pri "/etc/keepalived/halb-failover.sh"');
+      expect(conf).toContain('    higher_prio_send_advert\n');
+      expect(conf).toContain('    check_unicast_src\n');
     }
   });
 
