@@ -1,0 +1,92 @@
+// An informer on HALoadBalancers that does not stay dead. client-node's informer stops for good
+// on any error other than a 410 (a failed list, a dropped connection), and its own stop() is
+// delivered as an error too, so a naive restart-on-error resurrects a stopped informer. This
+// wrapper restarts with backoff and keeps its own `stopped` flag. Every event only enqueues the
+// object's key: the reconciler re-reads the object itself.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
+import { backoffDelay } from './workqueue.ts';
+
+export interface KeyedInformer {
+  start(): Promise<void>;
+  stop(): void;
+  /** True once the first list has completed since the last (re)start. */
+  synced(): boolean;
+  /** Keys of every object the cache holds. */
+  keys(): string[];
+}
+
+export function objectKey(obj: k8s.KubernetesObject): string {
+  return `${obj.metadata?.namespace ?? 'default'}/${obj.metadata?.name ?? ''}`;
+}
+
+export interface InformerOptions {
+  /** Watch one namespace; unset watches all. */
+  namespace?: string;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: string) => void, log: Logger, options: InformerOptions = {}): KeyedInformer {
+  const co = kc.makeApiClient(k8s.CustomObjectsApi);
+  const path = options.namespace
+    ? `/apis/${GROUP}/${VERSION}/namespaces/${options.namespace}/${PLURAL}`
+    : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  const list = () => (options.namespace
+    ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
+    : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+
+  const informer = k8s.makeInformer(kc, path, list);
+  let stopped = true;
+  let isSynced = false;
+  let failures = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  const onObject = (obj: k8s.KubernetesObject) => {
+    failures = 0;
+    enqueue(objectKey(obj));
+  };
+  informer.on('add', onObject);
+  informer.on('update', onObject);
+  informer.on('delete', onObject);
+  informer.on('connect', () => { isSynced = false; });
+  const scheduleRestart = (err: unknown) => {
+    isSynced = false;
+    if (stopped || restartTimer) return; // stop() aborts the request, which arrives as an error
+    failures++;
+    const delay = backoffDelay(failures, options.baseDelayMs ?? 1000, options.maxDelayMs ?? 30_000);
+    log.warn({ err, retryInMs: delay }, 'informer stopped; restarting');
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      void begin();
+    }, delay);
+  };
+  informer.on('error', scheduleRestart);
+
+  async function begin(): Promise<void> {
+    if (stopped) return;
+    try {
+      await informer.start();
+      isSynced = true;
+      // After a restart the cache may have missed deletes and changes: look at everything.
+      for (const obj of informer.list()) enqueue(objectKey(obj));
+    } catch (err) {
+      scheduleRestart(err); // a no-op when the 'error' event already scheduled it
+    }
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      await begin();
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(restartTimer);
+      restartTimer = undefined;
+      void informer.stop();
+    },
+    synced: () => isSynced,
+    keys: () => informer.list().map(objectKey),
+  };
+}

@@ -1,0 +1,121 @@
+// Lease leader election in the manner of client-go: read the Lease; take it when it is free or
+// expired, renew it while we hold it, with resourceVersion preconditions so that two replicas
+// racing get one 409 and one win. Times are MicroTime (six fractional digits): the API server
+// refuses client-node's default three. A graceful shutdown releases the lease so a standby
+// takes over at once instead of after leaseDuration.
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationSeconds?: number;
+  renewIntervalMs?: number;
+  retryIntervalMs?: number;
+}
+
+export interface LeaderElector {
+  /** Runs until stopped; calls onStarted when leadership is won and onStopped when it is lost. */
+  run(callbacks: { onStarted: () => void; onStopped: () => void }): Promise<void>;
+  isLeader(): boolean;
+  /** Stops campaigning and releases the lease if held. */
+  stop(): Promise<void>;
+}
+
+const microTime = (date: Date) => new k8s.V1MicroTime(date.toISOString());
+
+function apiCode(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+export function createLeaderElector(kc: k8s.KubeConfig, options: LeaderElectionOptions, log: Logger): LeaderElector {
+  const api = kc.makeApiClient(k8s.CoordinationV1Api);
+  const duration = options.leaseDurationSeconds ?? 15;
+  const renewMs = options.renewIntervalMs ?? Math.floor((duration * 1000) / 3);
+  const retryMs = options.retryIntervalMs ?? 2000;
+  let leader = false;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wake = () => { clearTimeout(timer); resolve(); };
+  });
+
+  /** One attempt to acquire or renew; true when we hold the lease afterwards. */
+  async function tryAcquireOrRenew(): Promise<boolean> {
+    const now = new Date();
+    let lease: k8s.V1Lease;
+    try {
+      lease = await api.readNamespacedLease({ name: options.name, namespace: options.namespace });
+    } catch (err) {
+      if (apiCode(err) !== 404) throw err;
+      await api.createNamespacedLease({
+        namespace: options.namespace,
+        body: {
+          metadata: { name: options.name, namespace: options.namespace },
+          spec: { holderIdentity: options.identity, leaseDurationSeconds: duration, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+        },
+      });
+      return true;
+    }
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const renewed = spec.renewTime ? new Date(String(spec.renewTime)).getTime() : 0;
+    const expired = renewed + (spec.leaseDurationSeconds ?? duration) * 1000 < now.getTime();
+    if (holder && holder !== options.identity && !expired) return false;
+    const taking = holder !== options.identity;
+    lease.spec = {
+      ...spec,
+      holderIdentity: options.identity,
+      leaseDurationSeconds: duration,
+      renewTime: microTime(now),
+      ...(taking ? { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+    };
+    await api.replaceNamespacedLease({ name: options.name, namespace: options.namespace, body: lease });
+    return true;
+  }
+
+  return {
+    isLeader: () => leader,
+    async run({ onStarted, onStopped }) {
+      while (!stopped) {
+        let holds = false;
+        try {
+          holds = await tryAcquireOrRenew();
+        } catch (err) {
+          // 409: another replica won the race; anything else: try again on the next round.
+          if (apiCode(err) !== 409) log.warn({ err }, 'lease update failed');
+        }
+        if (holds && !leader) {
+          leader = true;
+          log.info({ lease: `${options.namespace}/${options.name}`, identity: options.identity }, 'acquired leadership');
+          onStarted();
+        } else if (!holds && leader) {
+          leader = false;
+          log.warn({ lease: `${options.namespace}/${options.name}` }, 'lost leadership');
+          onStopped();
+        }
+        if (!stopped) await sleep(leader ? renewMs : retryMs);
+      }
+    },
+    async stop() {
+      stopped = true;
+      wake?.();
+      if (!leader) return;
+      leader = false;
+      try {
+        const lease = await api.readNamespacedLease({ name: options.name, namespace: options.namespace });
+        if (lease.spec?.holderIdentity === options.identity) {
+          // An empty holder lets a standby take over at once, as client-go's release does.
+          lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
+          await api.replaceNamespacedLease({ name: options.name, namespace: options.namespace, body: lease });
+          log.info({ lease: `${options.namespace}/${options.name}` }, 'released leadership');
+        }
+      } catch (err) {
+        log.warn({ err }, 'lease release failed');
+      }
+    },
+  };
+}

@@ -1,0 +1,205 @@
+// The DigitalOcean provider the operator uses. One client per token; every resync observes all
+// HALoadBalancers with two paginated lists (droplets by the common tag, reserved IPs), so its
+// cost grows with pages, not with the number of objects.
+import { createHash } from 'node:crypto';
+import { createDigitalOceanClient } from './client.ts';
+import type { ClientOptions, DigitalOceanClient } from './client.ts';
+import { cloudInit } from './cloud-init.ts';
+import { DEFAULT_WAIT, deleteDroplet, ensureNodeDroplets, listAllNodes, waitForActive } from './droplets.ts';
+import type { EnsureDropletsResult, NodeDroplet, NodeSpec, WaitSettings } from './droplets.ts';
+import { DigitalOceanError } from './errors.ts';
+import { uidTag } from './naming.ts';
+import { ensureBackendFirewall, listFirewalls, pruneBackendFirewalls } from './firewalls.ts';
+import type { ApiFirewall, BackendFirewallSpec } from './firewalls.ts';
+import {
+  adoptReservedIp,
+  assignReservedIp,
+  createReservedIp,
+  deleteReservedIp,
+  getReservedIp,
+  listReservedIps,
+  toReservedIpInfo,
+  unassignReservedIp,
+  waitForAction,
+} from './reserved-ips.ts';
+import type { ReservedIpInfo } from './reserved-ips.ts';
+
+export type { NodeDroplet, NodeSpec, WaitSettings, EnsureDropletsResult } from './droplets.ts';
+export type { ReservedIpInfo } from './reserved-ips.ts';
+export type { BackendFirewallSpec } from './firewalls.ts';
+export { DigitalOceanError } from './errors.ts';
+
+/** What one resync sees of DigitalOcean, for every HALoadBalancer at once. */
+export interface Inventory {
+  /** halb node droplets by owner UID, each list in index order. */
+  nodesByUid: Map<string, NodeDroplet[]>;
+  reservedIps: ReservedIpInfo[];
+  /** Which reserved IP each droplet holds. */
+  reservedIpByDroplet: Map<number, ReservedIpInfo>;
+  reservedIpByAddress: Map<string, ReservedIpInfo>;
+}
+
+export interface ProviderOptions extends ClientOptions {
+  wait?: Partial<WaitSettings>;
+}
+
+export interface InfrastructureSpec extends Omit<NodeSpec, 'userData'> {
+  /** spec.floatingIP.address: adopt this address; empty = find ours or create one. */
+  floatingIPAddress?: string;
+  userData?: NodeSpec['userData'];
+}
+
+export interface InfrastructureResult extends EnsureDropletsResult {
+  reservedIp: ReservedIpInfo;
+}
+
+/** The MD5 fingerprint DigitalOcean gives an OpenSSH public key. */
+export function sshKeyFingerprint(publicKey: string): string {
+  const blob = publicKey.trim().split(/\s+/)[1];
+  if (blob === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) throw new Error('SSH public key is not in OpenSSH format ("ssh-ed25519 AAAA... comment")');
+  return createHash('md5').update(Buffer.from(blob, 'base64')).digest('hex').match(/../g)!.join(':');
+}
+
+export class DigitalOceanProvider {
+  readonly client: DigitalOceanClient;
+  readonly wait: WaitSettings;
+
+  constructor(options: ProviderOptions) {
+    this.client = createDigitalOceanClient(options);
+    this.wait = { ...DEFAULT_WAIT, ...options.wait };
+  }
+
+  /** Two paginated lists, shared by every HALoadBalancer in this resync. */
+  async observe(): Promise<Inventory> {
+    const reserved = (await listReservedIps(this.client)).map(toReservedIpInfo);
+    const addresses = new Set(reserved.map((r) => r.ip));
+    const nodes = await listAllNodes(this.client, addresses);
+    const nodesByUid = new Map<string, NodeDroplet[]>();
+    for (const n of nodes) {
+      const list = nodesByUid.get(n.uid) ?? [];
+      list.push(n);
+      nodesByUid.set(n.uid, list);
+    }
+    for (const list of nodesByUid.values()) list.sort((a, b) => a.index - b.index || a.id - b.id);
+    const reservedIpByDroplet = new Map<number, ReservedIpInfo>();
+    for (const r of reserved) if (r.dropletId !== null) reservedIpByDroplet.set(r.dropletId, r);
+    return { nodesByUid, reservedIps: reserved, reservedIpByDroplet, reservedIpByAddress: new Map(reserved.map((r) => [r.ip, r])) };
+  }
+
+  ensureDroplets(spec: NodeSpec): Promise<EnsureDropletsResult> {
+    return ensureNodeDroplets(this.client, spec);
+  }
+
+  waitForActive(uid: string, ids: readonly number[]): Promise<NodeDroplet[]> {
+    return waitForActive(this.client, uid, ids, this.wait);
+  }
+
+  deleteDroplet(id: number): Promise<void> {
+    return deleteDroplet(this.client, id);
+  }
+
+  /** Deletes every droplet of one HALoadBalancer in one request (DELETE /v2/droplets?tag_name=). */
+  async deleteNodesOf(uid: string): Promise<void> {
+    try {
+      await this.client.dots.droplet.deleteDropletsByTag({ tag_name: uidTag(uid) });
+      this.client.logger.info({ uid }, 'droplets deleted by owner tag');
+    } catch (err) {
+      // No such tag: nothing was ever created, or it is all gone already.
+      if (!(err instanceof DigitalOceanError && err.status === 404)) throw err;
+    }
+  }
+
+  /** Reserves an unassigned address in a region. Not idempotent by itself (reserved IPs carry no
+   * tags): the caller records the address (status.floatingIP) before anything else. */
+  async createReservedIpInRegion(region: string): Promise<ReservedIpInfo> {
+    return toReservedIpInfo((await createReservedIp(this.client, { region })).reservedIp);
+  }
+
+  /**
+   * The object's reserved IP: the adopted address if one is named, else the one already on one
+   * of its droplets, else a new one reserved straight onto node 0 (which must be active). An IP
+   * reserved onto a droplet can never be orphaned by a crash: a re-run finds it on the droplet.
+   */
+  async ensureReservedIp(spec: { address?: string; region: string; nodes: readonly NodeDroplet[] }): Promise<ReservedIpInfo> {
+    if (spec.address) return toReservedIpInfo(await adoptReservedIp(this.client, spec.address, spec.region));
+    const ids = new Set(spec.nodes.map((n) => n.id));
+    const deadline = Date.now() + this.wait.timeoutMs;
+    let interval = this.wait.intervalMs;
+    for (;;) {
+      const all = (await listReservedIps(this.client)).map(toReservedIpInfo);
+      const ours = all.find((r) => r.dropletId !== null && ids.has(r.dropletId));
+      if (ours) return ours;
+      // An address reserved onto our droplet shows the droplet only once its action completes;
+      // until then it is locked and unassigned. Wait for such addresses before creating one.
+      const settling = all.filter((r) => r.locked && r.dropletId === null && r.region === spec.region);
+      if (settling.length === 0) break;
+      if (Date.now() + interval > deadline) throw new DigitalOceanError('transient', `reserved IPs ${settling.map((r) => r.ip).join(', ')} stayed locked`, { method: 'GET', path: '/reserved_ips' });
+      await this.client.sleep(interval);
+      interval = Math.min(this.wait.maxIntervalMs, interval * 2);
+    }
+    const first = spec.nodes[0];
+    if (!first) throw new Error('ensureReservedIp needs at least one node droplet');
+    const { reservedIp, actionId } = await createReservedIp(this.client, { dropletId: first.id });
+    if (actionId !== undefined) await waitForAction(this.client, actionId, this.wait);
+    const now = await getReservedIp(this.client, reservedIp.ip);
+    return toReservedIpInfo(now ?? reservedIp);
+  }
+
+  /** Droplets, then `active`, then the reserved IP: every step safe to repeat after a crash. */
+  async ensureInfrastructure(spec: InfrastructureSpec): Promise<InfrastructureResult> {
+    const userData = spec.userData ?? ((name: string) => cloudInit({ objectName: spec.objectName, nodeName: name }));
+    const droplets = await this.ensureDroplets({ ...spec, userData });
+    const nodes = await this.waitForActive(spec.uid, droplets.nodes.map((n) => n.id));
+    const reservedIp = await this.ensureReservedIp({ ...(spec.floatingIPAddress ? { address: spec.floatingIPAddress } : {}), region: spec.region, nodes });
+    return { ...droplets, nodes, reservedIp };
+  }
+
+  getReservedIp(ip: string): Promise<ReservedIpInfo | undefined> {
+    return getReservedIp(this.client, ip).then((r) => (r ? toReservedIpInfo(r) : undefined));
+  }
+
+  assignReservedIp(ip: string, dropletId: number): Promise<{ changed: boolean }> {
+    return assignReservedIp(this.client, ip, dropletId, this.wait);
+  }
+
+  unassignReservedIp(ip: string): Promise<{ changed: boolean }> {
+    return unassignReservedIp(this.client, ip, this.wait);
+  }
+
+  deleteReservedIp(ip: string): Promise<void> {
+    return deleteReservedIp(this.client, ip, this.wait);
+  }
+
+  listFirewalls(): Promise<ApiFirewall[]> {
+    return listFirewalls(this.client);
+  }
+
+  ensureBackendFirewall(spec: BackendFirewallSpec, existing?: ApiFirewall[]): Promise<{ id: string; changed: boolean }> {
+    return ensureBackendFirewall(this.client, spec, existing);
+  }
+
+  pruneBackendFirewalls(uid: string, keepBackends: readonly string[], existing?: ApiFirewall[]): Promise<string[]> {
+    return pruneBackendFirewalls(this.client, uid, keepBackends, existing);
+  }
+
+  /** Registers the operator's SSH public key once; returns its fingerprint for droplet creation.
+   * Looks it up by fingerprint (GET /account/keys/{fp}), not by listing: listing is limited to
+   * 10 requests a minute. */
+  async ensureSshKey(publicKey: string, name: string): Promise<string> {
+    const fingerprint = sshKeyFingerprint(publicKey);
+    try {
+      await this.client.dots.sshKey.getSshKey({ ssh_key_id: fingerprint });
+      return fingerprint;
+    } catch (err) {
+      if (!(err instanceof DigitalOceanError && err.status === 404)) throw err;
+    }
+    try {
+      await this.client.dots.sshKey.createSshKey({ name, public_key: publicKey.trim() });
+      this.client.logger.info({ fingerprint, name }, 'SSH key registered');
+    } catch (err) {
+      // Registered meanwhile (or by an earlier run whose answer was lost): that is the goal.
+      if (!(err instanceof DigitalOceanError && err.status === 422 && /already in use/i.test(err.message))) throw err;
+    }
+    return fingerprint;
+  }
+}

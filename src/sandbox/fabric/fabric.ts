@@ -1,0 +1,806 @@
+// The sandbox data plane: a core namespace (public and VPC bridges, floating-IP DNAT, metadata
+// service), droplets as network+PID+mount+UTS namespaces running the real sshd, nginx backends,
+// the client namespace, and one veth from the machine's namespace. See
+// ../../../../shared/design/sandbox.md for the contract this implements.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import {
+  ANCHOR_GATEWAY, ANCHOR_RANGE, CLIENT_IPV4, HOST_LINK_CANDIDATES, HOST_ROUTED_RANGES, METADATA_IPV4, PUBLIC_GATEWAY,
+  PUBLIC_RANGE, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, inRange, namespaceName, nftTableName, parseCidr,
+  parseIPv4, prefixForStateDir, routesOverlapping, validateHostName, validatePrefix, type RouteEntry,
+} from './addresses.ts';
+import { renderMetadataTree, type DropletMetadata } from './metadata.ts';
+import {
+  BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
+  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, validateFloatingAssignment,
+} from './render.ts';
+import { NftSession, NftSessionError } from './nft-session.ts';
+import { emptyState, fabricDir, readState, writeState, type BackendRecord, type DropletRecord, type FabricState } from './state.ts';
+import { run, runStatus, type RunResult } from './system.ts';
+
+export interface CreateFabricOptions {
+  /** Where all state lives; the fabric uses its `fabric/` subfolder. */
+  stateDir: string;
+  /** Namespace prefix; defaults to the one derived from stateDir (`halb` for the default folder). */
+  prefix?: string;
+  /** Link the machine's namespace to the core (routes for the public and floating ranges). Default true. */
+  hostLink?: boolean;
+  /** Default boot delay of droplets, in milliseconds (0 unless given). */
+  bootDelayMs?: number;
+  logger?: Logger;
+}
+
+export interface AddDropletOptions {
+  name: string;
+  id: number;
+  publicIPv4: string;
+  anchorIPv4: string;
+  privateIPv4: string;
+  /** OpenSSH public key lines, written to root's authorized_keys. */
+  sshPublicKeys: string[];
+  metadata?: DropletMetadata;
+  role?: 'loadbalancer' | 'backend';
+  bootDelayMs?: number;
+}
+
+export interface AddBackendOptions {
+  /** Also the answer of the backend's nginx, and part of its namespace name (`<prefix>-<name>`). */
+  name: string;
+  privateIPv4: string;
+}
+
+export interface HostStatus {
+  name: string;
+  namespace: string;
+  role: 'loadbalancer' | 'backend' | 'client';
+  publicIPv4: string | null;
+  privateIPv4: string | null;
+  anchorIPv4: string | null;
+  /** DigitalOcean droplet id, for droplets. */
+  id?: number;
+  /** Whether the host's processes are alive (a droplet that was stopped is not). */
+  running: boolean;
+  /** Whether a droplet's sshd has started (boot delay over). */
+  booted?: boolean;
+  hostKey?: string;
+}
+
+export interface FabricStatus {
+  prefix: string;
+  stateDir: string;
+  coreNamespace: string;
+  hostLink: { interface: string; subnet: string; hostIPv4: string; coreIPv4: string; routes: string[] } | null;
+  floatingIPs: Record<string, string>;
+  hosts: HostStatus[];
+}
+
+const SWEEP_WAIT_MS = 5_000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function pidAlive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    // A zombie still answers kill(0); its /proc stat says Z.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Children of `ppid`, found by scanning /proc (this kernel has no /proc/<pid>/task/<tid>/children). */
+function childrenOf(ppid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid) out.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+export async function listNamespaces(): Promise<string[]> {
+  const { stdout } = await run('ip', ['netns', 'list']);
+  return stdout.split('\n').map((l) => l.trim().split(' ')[0] ?? '').filter(Boolean);
+}
+
+export async function namespacePids(ns: string): Promise<number[]> {
+  const r = await runStatus('ip', ['netns', 'pids', ns]);
+  if (r.code !== 0) return [];
+  return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+/** SIGKILLs every process in a network namespace and waits until none is left. */
+async function killNamespaceProcesses(ns: string): Promise<void> {
+  const deadline = Date.now() + SWEEP_WAIT_MS;
+  for (;;) {
+    const pids = await namespacePids(ns);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`namespace ${ns}: processes ${pids.join(', ')} survived SIGKILL`);
+    await sleep(50);
+  }
+}
+
+async function deleteNamespace(ns: string): Promise<void> {
+  await killNamespaceProcesses(ns);
+  const r = await runStatus('ip', ['netns', 'del', ns]);
+  if (r.code !== 0 && !/No such file|not found/i.test(r.stderr)) throw new Error(`ip netns del ${ns} failed: ${r.stderr.trim()}`);
+}
+
+async function linkExists(ifname: string, ns?: string): Promise<boolean> {
+  const args = ns ? ['-n', ns, 'link', 'show', ifname] : ['link', 'show', ifname];
+  return (await runStatus('ip', args)).code === 0;
+}
+
+/** Routes of every table of the machine's namespace, plus its addresses' subnets. */
+export async function readHostRoutes(): Promise<RouteEntry[]> {
+  const routes = JSON.parse((await run('ip', ['-4', '-j', 'route', 'show', 'table', 'all'])).stdout) as RouteEntry[];
+  const addrs = JSON.parse((await run('ip', ['-4', '-j', 'addr', 'show'])).stdout) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
+  for (const link of addrs) {
+    for (const a of link.addr_info ?? []) routes.push({ dst: `${a.local}/${a.prefixlen}`, dev: link.ifname, table: 'address' });
+  }
+  // The local table lists the machine's own addresses and broadcasts; loopback's 127/8 is there too.
+  return routes.filter((r) => r.dst !== undefined);
+}
+
+/** Decides the machine-side link: refuses if a sandbox range is routed already, picks a free /30. */
+export function planHostLink(routes: readonly RouteEntry[], prefix: string): { ifname: string; subnet: string; hostIPv4: string; coreIPv4: string } {
+  for (const range of HOST_ROUTED_RANGES) {
+    const clash = routesOverlapping(routes, range);
+    if (clash.length > 0) {
+      const what = clash.map((r) => `${r.dst}${r.dev ? ` dev ${r.dev}` : ''}${r.table && r.table !== 'main' ? ` (${r.table})` : ''}`).join('; ');
+      throw new Error(`cannot route ${range} into the sandbox: the machine's namespace already routes it (${what}). Is another sandbox up? Run its down first.`);
+    }
+  }
+  const subnet = chooseFreeSubnet(routes, HOST_LINK_CANDIDATES);
+  if (subnet === undefined) throw new Error(`no free /30 for the host link among ${HOST_LINK_CANDIDATES[0]}..${HOST_LINK_CANDIDATES.at(-1)}: all are routed already`);
+  const { host, core } = hostLinkAddresses(subnet);
+  return { ifname: `${prefix}-up`, subnet, hostIPv4: host, coreIPv4: core };
+}
+
+function checkStateDirLocation(stateDir: string): void {
+  const abs = resolve(stateDir);
+  if (/["'\\\n$;{}]/.test(abs)) throw new Error(`stateDir: ${JSON.stringify(abs)} contains quotes, backslashes, newlines, $, ; or braces, which the generated configs cannot carry`);
+  for (const masked of ['/etc', '/var', '/run', '/proc', '/sys', '/dev']) {
+    if (abs === masked || abs.startsWith(`${masked}/`)) {
+      throw new Error(`stateDir: ${abs} is under ${masked}, which every droplet replaces with its own; choose another folder`);
+    }
+  }
+}
+
+/** Removes everything a fabric recorded in stateDir, plus any `<prefix>-*` namespace; safe to repeat. */
+export async function destroyFabric(opts: { stateDir: string; prefix?: string; logger?: Logger }): Promise<void> {
+  const log = opts.logger ?? pino({ name: 'fabric' });
+  let state: FabricState | undefined;
+  try {
+    state = readState(opts.stateDir);
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'ignored an unreadable fabric state file');
+  }
+  const prefix = validatePrefix(state?.prefix ?? opts.prefix ?? prefixForStateDir(opts.stateDir));
+  const core = namespaceName(prefix, 'core');
+  const hostIf = state?.hostLink?.ifname ?? `${prefix}-up`;
+  const removed = new Set<string>();
+  // A second pass catches what a crashed builder's last command (still running) made meanwhile.
+  for (let pass = 0; pass < 3; pass++) {
+    const existing = await listNamespaces();
+    const names = new Set([...(state?.namespaces ?? []), ...existing.filter((n) => n.startsWith(`${prefix}-`))]);
+    // Droplets first so their processes die before the core that links them goes.
+    const ordered = [...names].filter((n) => n !== core && existing.includes(n));
+    if (existing.includes(core)) ordered.push(core);
+    const linked = await linkExists(hostIf);
+    if (ordered.length === 0 && !linked) break;
+    if (linked) await runStatus('ip', ['link', 'del', hostIf]);
+    for (const ns of ordered) {
+      await deleteNamespace(ns);
+      removed.add(ns);
+    }
+    await sleep(100);
+  }
+  rmSync(fabricDir(opts.stateDir), { recursive: true, force: true });
+  log.info({ prefix, namespaces: [...removed] }, 'destroyed the fabric');
+}
+
+/** The fabric recorded in stateDir, or undefined when there is none. */
+export function openFabric(opts: { stateDir: string; logger?: Logger }): Fabric | undefined {
+  const state = readState(opts.stateDir);
+  if (!state) return undefined;
+  return new Fabric(resolve(opts.stateDir), state, opts.logger ?? pino({ name: 'fabric' }), 0);
+}
+
+/**
+ * Creates the core, the client namespace and (by default) the machine's link. Running it again on
+ * a fabric that is up returns that fabric; a half-made one is removed and made again.
+ */
+export async function createFabric(opts: CreateFabricOptions): Promise<Fabric> {
+  const log = opts.logger ?? pino({ name: 'fabric' });
+  const stateDir = resolve(opts.stateDir);
+  checkStateDirLocation(stateDir);
+  const prefix = validatePrefix(opts.prefix ?? prefixForStateDir(stateDir));
+  const previous = readState(stateDir);
+  if (previous) {
+    if (previous.prefix !== prefix) throw new Error(`stateDir: ${stateDir} holds a fabric with prefix "${previous.prefix}", not "${prefix}"`);
+    const namespaces = await listNamespaces();
+    if (previous.coreReady && namespaces.includes(namespaceName(prefix, 'core'))) {
+      log.info({ prefix }, 'found the fabric already up');
+      return new Fabric(stateDir, previous, log, opts.bootDelayMs ?? 0);
+    }
+    log.warn({ prefix }, 'removing a half-made fabric before making it again');
+    await destroyFabric({ stateDir, prefix, logger: log });
+  }
+  const link = opts.hostLink === false ? null : planHostLink(await readHostRoutes(), prefix);
+  const fabric = new Fabric(stateDir, emptyState(prefix), log, opts.bootDelayMs ?? 0);
+  try {
+    await fabric.buildCore(link);
+  } catch (e) {
+    log.error({ err: (e as Error).message }, 'failed to build the fabric; removing what was made');
+    await destroyFabric({ stateDir, prefix, logger: log }).catch(() => undefined);
+    throw e;
+  }
+  return fabric;
+}
+
+export class Fabric {
+  readonly stateDir: string;
+  readonly prefix: string;
+  private state: FabricState;
+  private readonly log: Logger;
+  private readonly defaultBootDelayMs: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private nft: NftSession | undefined;
+
+  constructor(stateDir: string, state: FabricState, log: Logger, defaultBootDelayMs: number) {
+    this.stateDir = stateDir;
+    this.state = state;
+    this.prefix = state.prefix;
+    this.log = log;
+    this.defaultBootDelayMs = defaultBootDelayMs;
+  }
+
+  get coreNamespace(): string {
+    return namespaceName(this.prefix, 'core');
+  }
+
+  get clientNamespace(): string {
+    return namespaceName(this.prefix, 'client');
+  }
+
+  /** The machine-side address of the host link (where simulators can listen for droplets), if linked. */
+  get hostIPv4(): string | null {
+    return this.state.hostLink?.hostIPv4 ?? null;
+  }
+
+  private get dir(): string {
+    return fabricDir(this.stateDir);
+  }
+
+  private save(): void {
+    writeState(this.stateDir, this.state);
+  }
+
+  /** Serializes mutations, so concurrent hooks never interleave their state writes. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async newNamespace(ns: string): Promise<void> {
+    if (!this.state.namespaces.includes(ns)) this.state.namespaces.push(ns);
+    this.save();
+    await run('ip', ['netns', 'add', ns]);
+    await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  }
+
+  private async ipBatch(ns: string, lines: string[]): Promise<void> {
+    await run('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+  }
+
+  private async sysctl(ns: string, settings: Record<string, string>): Promise<void> {
+    await run('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', ...Object.entries(settings).map(([k, v]) => `${k}=${v}`)]);
+  }
+
+  /** @internal used by createFabric */
+  async buildCore(link: { ifname: string; subnet: string; hostIPv4: string; coreIPv4: string } | null): Promise<void> {
+    const core = this.coreNamespace;
+    mkdirSync(join(this.dir, 'metadata', 'by-address'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.dir, 'metadata', 'trees'), { recursive: true });
+    await this.newNamespace(core);
+    // The core routes between its bridges and the host link, and nowhere else: no default route.
+    await this.sysctl(core, {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.conf.all.send_redirects': '0',
+      'net.ipv4.conf.default.send_redirects': '0',
+    });
+    const pubBits = parseCidr(PUBLIC_RANGE).bits;
+    const anchorBits = parseCidr(ANCHOR_RANGE).bits;
+    await this.ipBatch(core, [
+      'link add brpub type bridge',
+      'link add brvpc type bridge',
+      `addr add ${PUBLIC_GATEWAY}/${pubBits} dev brpub`,
+      `addr add ${ANCHOR_GATEWAY}/${anchorBits} dev brpub`,
+      `addr add ${METADATA_IPV4}/32 dev lo`,
+      'link set brpub up',
+      'link set brvpc up',
+    ]);
+    await run('ip', ['netns', 'exec', core, 'nft', '-f', '-'], { input: renderCoreRuleset(nftTableName(this.prefix)) });
+
+    // Metadata service: one nginx serving each droplet's tree by the address asking.
+    const mdDir = join(this.dir, 'metadata');
+    writeFileSync(join(mdDir, 'nginx.conf'), renderMetadataNginx(mdDir));
+    await run('ip', ['netns', 'exec', core, 'nginx', '-e', join(mdDir, 'error.log'), '-p', mdDir, '-c', join(mdDir, 'nginx.conf')]);
+
+    // The client: a public host like the droplets, /32 behind the core's gateway.
+    const client = this.clientNamespace;
+    await this.newNamespace(client);
+    await this.ipBatch(core, [`link add pubcl type veth peer name eth0 netns ${client}`, 'link set pubcl master brpub', 'link set pubcl up']);
+    await this.ipBatch(client, [
+      `addr add ${CLIENT_IPV4}/32 dev eth0`,
+      'link set eth0 up',
+      `route add default via ${PUBLIC_GATEWAY} dev eth0 onlink src ${CLIENT_IPV4}`,
+    ]);
+
+    if (link) {
+      this.state.hostLink = link;
+      this.save();
+      const { bits } = hostLinkAddresses(link.subnet);
+      await run('ip', ['link', 'add', link.ifname, 'type', 'veth', 'peer', 'name', 'up0', 'netns', core]);
+      await run('ip', ['addr', 'add', `${link.hostIPv4}/${bits}`, 'dev', link.ifname]);
+      await run('ip', ['link', 'set', link.ifname, 'up']);
+      await this.ipBatch(core, [`addr add ${link.coreIPv4}/${bits} dev up0`, 'link set up0 up']);
+      for (const range of HOST_ROUTED_RANGES) {
+        await run('ip', ['route', 'add', range, 'via', link.coreIPv4, 'dev', link.ifname]);
+      }
+    }
+    this.state.coreReady = true;
+    this.save();
+    this.log.info({ prefix: this.prefix, hostLink: link }, 'built the fabric core');
+  }
+
+  private usedAddresses(except?: string): Map<string, string> {
+    const used = new Map<string, string>([[PUBLIC_GATEWAY, 'the public gateway'], [CLIENT_IPV4, 'the client'], [ANCHOR_GATEWAY, 'the anchor gateway']]);
+    for (const d of Object.values(this.state.droplets)) {
+      if (d.name === except) continue;
+      for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) used.set(ip, `droplet ${d.name}`);
+    }
+    for (const b of Object.values(this.state.backends)) used.set(b.privateIPv4, `backend ${b.name}`);
+    return used;
+  }
+
+  private checkNewHost(name: string, field: string): string {
+    validateHostName(name, field);
+    const ns = namespaceName(this.prefix, name);
+    if (ns === this.clientNamespace || ns === this.coreNamespace) throw new Error(`${field}: "${name}" is reserved`);
+    if (this.state.droplets[name] || this.state.backends[name]) throw new Error(`${field}: a host named "${name}" exists already`);
+    return ns;
+  }
+
+  private checkAddress(ip: string, field: string, range: string, used: Map<string, string>): void {
+    parseIPv4(ip, field);
+    if (!inRange(ip, range)) throw new Error(`${field}: ${ip} is outside ${range}`);
+    const last = ip.split('.').at(-1);
+    if (last === '0' || last === '255') throw new Error(`${field}: ${ip} is a network or broadcast address`);
+    const owner = used.get(ip);
+    if (owner) throw new Error(`${field}: ${ip} is already used by ${owner}`);
+  }
+
+  private freeSlot(): number {
+    const taken = new Set([...Object.values(this.state.droplets), ...Object.values(this.state.backends)].map((h) => h.slot));
+    let slot = 0;
+    while (taken.has(slot)) slot++;
+    return slot;
+  }
+
+  private dropletDir(name: string): string {
+    return join(this.dir, 'droplets', name);
+  }
+
+  /** The droplet's name for a DigitalOcean droplet id, if the fabric has it. */
+  dropletNameById(id: number): string | undefined {
+    return Object.values(this.state.droplets).find((d) => d.id === id)?.name;
+  }
+
+  /** Every address the fabric's hosts use (for allocateDropletAddresses). */
+  usedIPv4s(): string[] {
+    return [...this.usedAddresses().keys()];
+  }
+
+  private droplet(name: string): DropletRecord {
+    const d = this.state.droplets[name];
+    if (!d) throw new Error(`droplet: no droplet named "${name}" in this fabric`);
+    return d;
+  }
+
+  /** Creates a droplet host and starts its boot; sshd answers once the boot delay is over. */
+  addDroplet(opts: AddDropletOptions): Promise<HostStatus> {
+    return this.exclusive(() => this.addDropletLocked(opts));
+  }
+
+  private async addDropletLocked(opts: AddDropletOptions): Promise<HostStatus> {
+    const ns = this.checkNewHost(opts.name, 'name');
+    if (!Number.isInteger(opts.id) || opts.id <= 0) throw new Error(`id: ${opts.id} must be a positive integer`);
+    const used = this.usedAddresses();
+    this.checkAddress(opts.publicIPv4, 'publicIPv4', PUBLIC_RANGE, used);
+    this.checkAddress(opts.anchorIPv4, 'anchorIPv4', ANCHOR_RANGE, used);
+    this.checkAddress(opts.privateIPv4, 'privateIPv4', VPC_RANGE, used);
+    if (!Array.isArray(opts.sshPublicKeys) || opts.sshPublicKeys.some((k) => typeof k !== 'string' || !/^(ssh|ecdsa)-[a-z0-9-]+ [A-Za-z0-9+/=]+/.test(k.trim()))) {
+      throw new Error('sshPublicKeys: each entry must be an OpenSSH public key line such as "ssh-ed25519 AAAA... comment"');
+    }
+    const bootDelayMs = opts.bootDelayMs ?? this.defaultBootDelayMs;
+    if (!Number.isFinite(bootDelayMs) || bootDelayMs < 0) throw new Error(`bootDelayMs: ${bootDelayMs} must be a number >= 0`);
+    const record: DropletRecord = {
+      name: opts.name, id: opts.id, namespace: ns, role: opts.role ?? 'loadbalancer', slot: this.freeSlot(),
+      publicIPv4: opts.publicIPv4, anchorIPv4: opts.anchorIPv4, privateIPv4: opts.privateIPv4,
+      sshPublicKeys: opts.sshPublicKeys.map((k) => k.trim()), metadata: opts.metadata ?? {}, bootDelayMs,
+    };
+    this.state.droplets[opts.name] = record;
+    await this.newNamespace(ns);
+    await this.prepareDropletFiles(record);
+    await this.wireDroplet(record);
+    this.syncMetadata(record, null);
+    await this.bootDroplet(record);
+    this.log.info({ droplet: record.name, namespace: ns, publicIPv4: record.publicIPv4 }, 'created a droplet');
+    return this.hostStatus(record);
+  }
+
+  private async prepareDropletFiles(d: DropletRecord): Promise<void> {
+    const dir = this.dropletDir(d.name);
+    rmSync(dir, { recursive: true, force: true });
+    for (const sub of ['etc.upper/ssh', 'etc.work', 'var.upper', 'var.work', 'root/.ssh']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+    chmodSync(join(dir, 'etc.upper'), 0o755);
+    chmodSync(join(dir, 'etc.upper/ssh'), 0o755);
+    chmodSync(join(dir, 'var.upper'), 0o755);
+    writeFileSync(join(dir, 'root/.ssh/authorized_keys'), d.sshPublicKeys.map((k) => `${k}\n`).join(''), { mode: 0o600 });
+    const ssh = join(dir, 'etc.upper/ssh');
+    writeFileSync(join(ssh, 'sshd_config'), renderSshdConfig(d.name), { mode: 0o644 });
+    // Hide the machine's own host keys and sshd_config.d from the droplet (overlay whiteouts).
+    for (const entry of readdirSync('/etc/ssh')) {
+      if (/^ssh_host_.*key(\.pub)?$/.test(entry) || entry === 'sshd_config.d') await run('mknod', [join(ssh, entry), 'c', '0', '0']);
+    }
+    rmSync(join(ssh, 'ssh_host_ed25519_key'), { force: true });
+    rmSync(join(ssh, 'ssh_host_ed25519_key.pub'), { force: true });
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${d.name}`, '-f', join(ssh, 'ssh_host_ed25519_key')]);
+    d.hostKeyPublic = readFileSync(join(ssh, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
+    const etc = join(dir, 'etc.upper');
+    writeFileSync(join(etc, 'hostname'), `${d.name}\n`);
+    writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${d.name}\n${d.privateIPv4}\t${d.name}\n`);
+    // sshd without PAM refuses a locked account ("!" password); the droplet's root has none.
+    const shadow = readFileSync('/etc/shadow', 'utf8');
+    const unlocked = shadow.replace(/^root:!+[^:]*:/m, 'root:*:');
+    if (unlocked !== shadow) {
+      writeFileSync(join(etc, 'shadow'), unlocked, { mode: 0o640 });
+      await run('chown', ['--reference=/etc/shadow', join(etc, 'shadow')]);
+    }
+    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs }), { mode: 0o755 });
+    this.save();
+  }
+
+  private async wireDroplet(d: DropletRecord): Promise<void> {
+    const pub = `pub${d.slot}`;
+    const vpc = `vpc${d.slot}`;
+    await this.ipBatch(this.coreNamespace, [
+      `link add ${pub} type veth peer name eth0 netns ${d.namespace}`,
+      `link add ${vpc} type veth peer name eth1 netns ${d.namespace}`,
+      `link set ${pub} master brpub`,
+      `link set ${vpc} master brvpc`,
+      `link set ${pub} up`,
+      `link set ${vpc} up`,
+    ]);
+    // The public IPv4 is a /32 behind the gateway so that even droplet-to-droplet traffic on the
+    // public network passes the core (where the floating-IP NAT is), as on DigitalOcean.
+    await this.ipBatch(d.namespace, [
+      `addr add ${d.publicIPv4}/32 dev eth0`,
+      `addr add ${d.anchorIPv4}/${parseCidr(ANCHOR_RANGE).bits} dev eth0`,
+      `addr add ${d.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth1`,
+      'link set eth0 up',
+      'link set eth1 up',
+      `route add default via ${PUBLIC_GATEWAY} dev eth0 onlink src ${d.publicIPv4}`,
+    ]);
+  }
+
+  private floatingIPOf(d: DropletRecord): string | null {
+    return Object.entries(this.state.floatingIPs).find(([, anchor]) => anchor === d.anchorIPv4)?.[0] ?? null;
+  }
+
+  private renderMetadata(d: DropletRecord): Map<string, string> {
+    return renderMetadataTree({ ...d, floatingIPv4: this.floatingIPOf(d) });
+  }
+
+  /**
+   * Brings the droplet's metadata tree to what its record says. Given the previous rendering,
+   * only the changed files are written (each replaced atomically) and the vanished ones removed;
+   * without it the tree is written whole and the droplet's addresses are pointed at it.
+   */
+  private syncMetadata(d: DropletRecord, before: Map<string, string> | null): void {
+    const tree = join(this.dir, 'metadata', 'trees', d.name);
+    const fileOf = (path: string) => (path.endsWith('/') ? join(tree, path, '_index') : join(tree, path));
+    const after = this.renderMetadata(d);
+    for (const [path, content] of after) {
+      if (before?.get(path) === content) continue;
+      const file = fileOf(path);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.tmp`, content);
+      renameSync(`${file}.tmp`, file);
+    }
+    for (const path of before?.keys() ?? []) if (!after.has(path)) rmSync(fileOf(path), { force: true });
+    if (before) return;
+    const byAddress = join(this.dir, 'metadata', 'by-address');
+    for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) {
+      rmSync(join(byAddress, ip), { force: true });
+      symlinkSync(join('..', 'trees', d.name), join(byAddress, ip));
+    }
+  }
+
+  private removeMetadata(d: DropletRecord): void {
+    const byAddress = join(this.dir, 'metadata', 'by-address');
+    for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) rmSync(join(byAddress, ip), { force: true });
+    rmSync(join(this.dir, 'metadata', 'trees', d.name), { recursive: true, force: true });
+  }
+
+  private async bootDroplet(d: DropletRecord): Promise<void> {
+    const dir = this.dropletDir(d.name);
+    const console = openSync(join(dir, 'console.log'), 'a');
+    let child;
+    try {
+      child = spawn('ip', [
+        'netns', 'exec', d.namespace,
+        'unshare', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--mount-proc', '--propagation', 'private',
+        '/bin/bash', join(dir, 'init.sh'),
+      ], { detached: true, stdio: ['ignore', console, console] });
+    } finally {
+      closeSync(console);
+    }
+    child.unref();
+    const unsharePid = child.pid;
+    if (unsharePid === undefined) throw new Error(`droplet ${d.name}: could not start its init`);
+    d.unsharePid = unsharePid;
+    this.save();
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      const [initPid] = childrenOf(unsharePid);
+      if (initPid !== undefined) {
+        d.initPid = initPid;
+        this.save();
+        return;
+      }
+      if (!pidAlive(unsharePid)) break;
+      await sleep(10);
+    }
+    const log = existsSync(join(dir, 'console.log')) ? readFileSync(join(dir, 'console.log'), 'utf8').slice(-2000) : '';
+    throw new Error(`droplet ${d.name}: its init did not start${log ? `: ${log.trim()}` : ''}`);
+  }
+
+  private isBooted(d: DropletRecord): boolean {
+    return pidAlive(d.initPid) && existsSync(`/proc/${d.initPid}/root${BOOTED_MARKER}`);
+  }
+
+  /** Resolves once the droplet's sshd has started (after its boot delay). */
+  async waitForDroplet(name: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const d = this.droplet(name);
+      if (this.isBooted(d)) return;
+      if (!pidAlive(d.initPid)) throw new Error(`droplet ${name}: not running (its init exited; see ${join(this.dropletDir(name), 'console.log')})`);
+      if (Date.now() > deadline) throw new Error(`droplet ${name}: sshd not started after ${timeoutMs} ms`);
+      await sleep(25);
+    }
+  }
+
+  /** Every process of the droplet (root-namespace pids), its init included. */
+  async dropletPids(name: string): Promise<number[]> {
+    return namespacePids(this.droplet(name).namespace);
+  }
+
+  /** Runs a command inside the droplet's namespaces (as its root), like a console would. */
+  async execInDroplet(name: string, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+    const d = this.droplet(name);
+    if (!pidAlive(d.initPid)) throw new Error(`droplet ${name}: not running`);
+    return run('nsenter', ['-t', String(d.initPid), '-m', '-u', '-n', '-p', '--wd=/', '--', ...argv], opts);
+  }
+
+  /** Powers a droplet off: kills every process in it; its namespace, addresses and files stay. */
+  stopDroplet(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const d = this.droplet(name);
+      await killNamespaceProcesses(d.namespace);
+      delete d.initPid;
+      delete d.unsharePid;
+      this.save();
+      this.log.info({ droplet: name }, 'stopped a droplet');
+    });
+  }
+
+  /** Powers a stopped droplet on again: same host keys and files, new boot. */
+  startDroplet(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const d = this.droplet(name);
+      if (pidAlive(d.initPid)) return;
+      await killNamespaceProcesses(d.namespace);
+      await this.bootDroplet(d);
+      this.log.info({ droplet: name }, 'started a droplet');
+    });
+  }
+
+  /** Deletes a droplet: its processes, namespace, links, files, metadata and any floating IP on it. */
+  removeDroplet(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const d = this.droplet(name);
+      const held = Object.entries(this.state.floatingIPs).filter(([, a]) => a === d.anchorIPv4).map(([ip]) => ip);
+      if (held.length > 0) {
+        for (const ip of held) delete this.state.floatingIPs[ip];
+        await this.applyFloatingMap();
+      }
+      await deleteNamespace(d.namespace);
+      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `pub${d.slot}`]);
+      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${d.slot}`]);
+      this.removeMetadata(d);
+      rmSync(this.dropletDir(name), { recursive: true, force: true });
+      delete this.state.droplets[name];
+      this.state.namespaces = this.state.namespaces.filter((n) => n !== d.namespace);
+      this.save();
+      this.log.info({ droplet: name, floatingIPsReleased: held }, 'removed a droplet');
+    });
+  }
+
+  /** Updates what a droplet's metadata service says (tags, user data, ...). */
+  updateDropletMetadata(name: string, metadata: DropletMetadata): Promise<void> {
+    return this.exclusive(async () => {
+      const d = this.droplet(name);
+      const before = this.renderMetadata(d);
+      d.metadata = { ...d.metadata, ...metadata };
+      this.save();
+      this.syncMetadata(d, before);
+    });
+  }
+
+  private async applyFloatingMap(): Promise<void> {
+    const table = nftTableName(this.prefix);
+    if (!this.nft?.alive) this.nft = new NftSession(this.coreNamespace, table);
+    try {
+      await this.nft.apply(renderFloatingMapCommands(table, this.state.floatingIPs));
+      return;
+    } catch (e) {
+      if (!(e instanceof NftSessionError)) throw e;
+      this.log.warn({ err: e.message }, 'fell back to a one-shot nft after the nft session broke');
+    }
+    const batch = renderFloatingMapBatch(table, this.state.floatingIPs);
+    await run('ip', ['netns', 'exec', this.coreNamespace, 'nft', '-f', '-'], { input: batch });
+  }
+
+  /** Ends this process's helper processes (the nft session); the fabric itself stays up. */
+  close(): void {
+    this.nft?.close();
+    this.nft = undefined;
+  }
+
+  /**
+   * Points a floating IP at an anchor IPv4 (or nowhere, with null). The DNAT map changes in one
+   * nft transaction before this resolves; the droplets' metadata follows. Resolves with the
+   * moment (epoch ms, sub-ms precision) the kernel confirmed the new map.
+   */
+  setFloatingIP(ip: string, anchorIPv4: string | null): Promise<{ dnatChangedAt: number }> {
+    return this.exclusive(async () => {
+      validateFloatingAssignment(ip, anchorIPv4);
+      const before = this.state.floatingIPs[ip] ?? null;
+      const affected = Object.values(this.state.droplets).filter((d) => d.anchorIPv4 === before || d.anchorIPv4 === anchorIPv4);
+      const rendered = affected.map((d) => [d, this.renderMetadata(d)] as const);
+      if (anchorIPv4 === null) delete this.state.floatingIPs[ip];
+      else this.state.floatingIPs[ip] = anchorIPv4;
+      try {
+        await this.applyFloatingMap();
+      } catch (e) {
+        if (before === null) delete this.state.floatingIPs[ip];
+        else this.state.floatingIPs[ip] = before;
+        throw e;
+      }
+      const dnatChangedAt = performance.timeOrigin + performance.now();
+      this.save();
+      for (const [d, old] of rendered) this.syncMetadata(d, old);
+      this.log.info({ floatingIP: ip, from: before, to: anchorIPv4 }, 'pointed a floating IP');
+      return { dnatChangedAt };
+    });
+  }
+
+  floatingIPs(): Record<string, string> {
+    return { ...this.state.floatingIPs };
+  }
+
+  /** The floating-IP map as the kernel has it (read back from nft). */
+  async floatingMapInKernel(): Promise<Record<string, string>> {
+    const { stdout } = await run('ip', ['netns', 'exec', this.coreNamespace, 'nft', '-j', 'list', 'map', 'ip', nftTableName(this.prefix), 'fip']);
+    const parsed = JSON.parse(stdout) as { nftables: Array<{ map?: { elem?: Array<[string, string]> } }> };
+    const out: Record<string, string> = {};
+    for (const item of parsed.nftables) for (const [k, v] of item.map?.elem ?? []) out[k] = v;
+    return out;
+  }
+
+  /** A backend web server: nginx on the VPC answering every request with its name. */
+  addBackend(opts: AddBackendOptions): Promise<HostStatus> {
+    return this.exclusive(async () => {
+      const ns = this.checkNewHost(opts.name, 'name');
+      this.checkAddress(opts.privateIPv4, 'privateIPv4', VPC_RANGE, this.usedAddresses());
+      const b: BackendRecord = { name: opts.name, namespace: ns, slot: this.freeSlot(), privateIPv4: opts.privateIPv4 };
+      this.state.backends[opts.name] = b;
+      await this.newNamespace(ns);
+      const link = `vpc${b.slot}`;
+      await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
+      await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
+      const dir = join(this.dir, 'backends', b.name);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'nginx.conf'), renderBackendNginx({ name: b.name, dir }));
+      await run('ip', ['netns', 'exec', ns, 'nginx', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+      this.log.info({ backend: b.name, namespace: ns, privateIPv4: b.privateIPv4 }, 'created a backend');
+      return this.backendStatus(b);
+    });
+  }
+
+  removeBackend(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const b = this.state.backends[name];
+      if (!b) throw new Error(`backend: no backend named "${name}" in this fabric`);
+      await deleteNamespace(b.namespace);
+      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${b.slot}`]);
+      rmSync(join(this.dir, 'backends', name), { recursive: true, force: true });
+      delete this.state.backends[name];
+      this.state.namespaces = this.state.namespaces.filter((n) => n !== b.namespace);
+      this.save();
+      this.log.info({ backend: name }, 'removed a backend');
+    });
+  }
+
+  private hostStatus(d: DropletRecord): HostStatus {
+    return {
+      name: d.name, namespace: d.namespace, role: d.role, publicIPv4: d.publicIPv4, privateIPv4: d.privateIPv4,
+      anchorIPv4: d.anchorIPv4, id: d.id, running: pidAlive(d.initPid), booted: this.isBooted(d), hostKey: d.hostKeyPublic,
+    };
+  }
+
+  private backendStatus(b: BackendRecord): HostStatus {
+    const pidFile = join(this.dir, 'backends', b.name, 'nginx.pid');
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
+    return { name: b.name, namespace: b.namespace, role: 'backend', publicIPv4: null, privateIPv4: b.privateIPv4, anchorIPv4: null, running: pidAlive(pid) };
+  }
+
+  status(): FabricStatus {
+    const link = this.state.hostLink;
+    const hosts: HostStatus[] = [
+      ...Object.values(this.state.droplets).map((d) => this.hostStatus(d)),
+      ...Object.values(this.state.backends).map((b) => this.backendStatus(b)),
+      { name: 'client', namespace: this.clientNamespace, role: 'client', publicIPv4: CLIENT_IPV4, privateIPv4: null, anchorIPv4: null, running: true },
+    ];
+    return {
+      prefix: this.prefix,
+      stateDir: this.stateDir,
+      coreNamespace: this.coreNamespace,
+      hostLink: link ? { interface: link.ifname, subnet: link.subnet, hostIPv4: link.hostIPv4, coreIPv4: link.coreIPv4, routes: [...HOST_ROUTED_RANGES] } : null,
+      floatingIPs: { ...this.state.floatingIPs },
+      hosts,
+    };
+  }
+
+  /** Removes every namespace, process, link and file of this fabric. */
+  destroy(): Promise<void> {
+    return this.exclusive(async () => {
+      this.close();
+      await destroyFabric({ stateDir: this.stateDir, prefix: this.prefix, logger: this.log });
+    });
+  }
+}

@@ -1,0 +1,158 @@
+// Pure renderers for the files and nft batches the fabric writes.
+import { FLOATING_RANGE, METADATA_IPV4, parseIPv4, inRange, ANCHOR_RANGE } from './addresses.ts';
+
+/** Quotes a string for bash single quotes. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The nft ruleset of the core namespace: the floating-IP DNAT map and its hook. */
+export function renderCoreRuleset(table: string): string {
+  return [
+    `table ip ${table} {`,
+    '  map fip {',
+    '    type ipv4_addr : ipv4_addr',
+    '  }',
+    '  set ack {',
+    '    type inet_service',
+    '  }',
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    `    ip daddr ${FLOATING_RANGE} dnat to ip daddr map @fip`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/**
+ * One nft batch replacing the whole floating-IP map. nft applies a batch as one transaction, so
+ * a packet sees either the old map or the new one, never a map without the IP being moved.
+ */
+export function renderFloatingMapCommands(table: string, map: Readonly<Record<string, string>>): string[] {
+  const entries = Object.entries(map).sort(([a], [b]) => parseIPv4(a) - parseIPv4(b));
+  const lines = [`flush map ip ${table} fip`];
+  if (entries.length > 0) lines.push(`add element ip ${table} fip { ${entries.map(([ip, anchor]) => `${ip} : ${anchor}`).join(', ')} }`);
+  return lines;
+}
+
+/** The same as a file for `nft -f -`. */
+export function renderFloatingMapBatch(table: string, map: Readonly<Record<string, string>>): string {
+  return `${renderFloatingMapCommands(table, map).join('\n')}\n`;
+}
+
+export function validateFloatingAssignment(ip: string, anchorIPv4: string | null): void {
+  parseIPv4(ip, 'floating IP');
+  if (!inRange(ip, FLOATING_RANGE)) throw new Error(`floating IP: ${ip} is outside ${FLOATING_RANGE}`);
+  if (anchorIPv4 !== null) {
+    parseIPv4(anchorIPv4, 'anchorIPv4');
+    if (!inRange(anchorIPv4, ANCHOR_RANGE)) throw new Error(`anchorIPv4: ${anchorIPv4} is outside ${ANCHOR_RANGE}`);
+  }
+}
+
+export function renderSshdConfig(name: string): string {
+  return [
+    `# halb sandbox droplet ${name}: root login by key only.`,
+    'Port 22',
+    'AddressFamily inet',
+    'HostKey /etc/ssh/ssh_host_ed25519_key',
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'AuthorizedKeysFile .ssh/authorized_keys',
+    // No PAM: there is no systemd/logind in a sandbox droplet.
+    'UsePAM no',
+    'PidFile /run/sshd.pid',
+    'PrintMotd no',
+    'AcceptEnv LANG LC_*',
+    'Subsystem sftp /usr/lib/openssh/sftp-server',
+    '',
+  ].join('\n');
+}
+
+/** Marker the droplet's init writes, inside its own /run, once sshd has started. */
+export const BOOTED_MARKER = '/run/halb-droplet-booted';
+
+/**
+ * PID 1 of a droplet (bash, inside fresh PID, mount and UTS namespaces and the droplet's network
+ * namespace). It gives the droplet its own /root, /etc, /var (overlays on the machine's, which
+ * act as the droplet image), /run and /tmp, waits the boot delay, then starts sshd the way a
+ * real boot does (daemonized, pid file in /run). It stays as the reaper; killing it ends every
+ * process of the droplet.
+ */
+export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs: number }): string {
+  const d = shellQuote(opts.dir);
+  const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
+  return `#!/bin/bash
+# PID 1 of sandbox droplet ${opts.name}
+set -eu
+D=${d}
+# Order matters: every path under $D is resolved before /var and /tmp are covered.
+mount --bind "$D/root" /root
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc.upper,workdir=$D/etc.work" /etc
+mount -t overlay overlay -o "lowerdir=/var,upperdir=$D/var.upper,workdir=$D/var.work" /var
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+hostname ${shellQuote(opts.name)}
+mkdir -p /run/sshd /var/log
+chmod 0755 /run/sshd
+echo "droplet ${opts.name} booting (delay ${delay}s)"
+sleep ${delay}
+if /usr/sbin/sshd -E /var/log/sshd.log; then
+  touch ${BOOTED_MARKER}
+  echo "sshd started"
+else
+  echo "sshd failed to start, see /var/log/sshd.log" >&2
+fi
+trap 'exit 0' TERM INT
+# bash reaps every child, adopted orphans included, while it waits.
+while :; do
+  sleep 3600 &
+  wait $! || true
+done
+`;
+}
+
+/** nginx in the core namespace, serving each droplet's metadata by the address asking. */
+export function renderMetadataNginx(dir: string): string {
+  return `# halb sandbox metadata service (169.254.169.254), one tree per droplet address.
+worker_processes 1;
+user root;
+pid "${dir}/nginx.pid";
+error_log "${dir}/error.log";
+events { worker_connections 256; }
+http {
+  access_log off;
+  server_tokens off;
+  types { application/json json; }
+  default_type text/plain;
+  charset utf-8;
+  server {
+    listen ${METADATA_IPV4}:80;
+    root "${dir}/by-address/$remote_addr";
+    index _index;
+    location / { }
+  }
+}
+`;
+}
+
+/** nginx of a backend web server, answering every request with the backend's name. */
+export function renderBackendNginx(opts: { name: string; dir: string }): string {
+  return `# halb sandbox backend ${opts.name}
+worker_processes 1;
+pid "${opts.dir}/nginx.pid";
+error_log "${opts.dir}/error.log";
+events { worker_connections 256; }
+http {
+  access_log off;
+  server_tokens off;
+  default_type text/plain;
+  server {
+    listen 80 default_server;
+    location / { return 200 "${opts.name}\\n"; }
+  }
+}
+`;
+}

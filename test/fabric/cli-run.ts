@@ -1,0 +1,4 @@
+// Runs `halb sandbox fabric ...` as its own process, as the CLI entry would.
+import { sandboxFabricCommand } from '../../src/cli/sandbox-fabric.ts';
+
+process.exitCode = await sandboxFabricCommand(process.argv.slice(2));

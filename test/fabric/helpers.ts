@@ -1,0 +1,85 @@
+// Helpers for the fabric's integration tests: real ssh, real curl, and leftover checks.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NodeSSH } from 'node-ssh';
+
+/** A prefix unique to this test process, within the `hft` family reserved for these tests. */
+export function testPrefix(tag: string): string {
+  return `hft${tag}${process.pid % 100000}`.slice(0, 10);
+}
+
+export function makeKeyPair(path: string, comment: string): { privateKey: string; publicKey: string } {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+  return { privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(`${path}.pub`, 'utf8').trim() };
+}
+
+/** Connects as root; resolves with the session and the raw host key the server presented. */
+export async function sshConnect(host: string, privateKey: string): Promise<{ ssh: NodeSSH; hostKey: Buffer }> {
+  let hostKey: Buffer | undefined;
+  const ssh = new NodeSSH();
+  await ssh.connect({
+    host, username: 'root', privateKey, readyTimeout: 10_000,
+    hostVerifier: (key: Buffer) => {
+      hostKey = key;
+      return true;
+    },
+  });
+  if (!hostKey) throw new Error('no host key seen');
+  return { ssh, hostKey };
+}
+
+export async function sshRun(host: string, privateKey: string, command: string, stdin?: string): Promise<string> {
+  const { ssh } = await sshConnect(host, privateKey);
+  try {
+    const r = await ssh.execCommand(command, stdin === undefined ? {} : { stdin });
+    if (r.code !== 0) throw new Error(`ssh ${host} ${command}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  } finally {
+    ssh.dispose();
+  }
+}
+
+/** curl from inside a namespace; resolves with the body, or rejects on any failure. */
+export function curlIn(ns: string, url: string, maxTimeS = 2): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', ['netns', 'exec', ns, 'curl', '-sS', '-f', '-m', String(maxTimeS), url], (err, stdout, stderr) => {
+      if (err) reject(new Error(`curl ${url} in ${ns}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Everything a fabric with this prefix and state folder could have left behind. */
+export function leftovers(prefix: string, stateDir: string): string[] {
+  const found: string[] = [];
+  const netns = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0] ?? '');
+  for (const ns of netns) if (ns.startsWith(`${prefix}-`)) found.push(`namespace ${ns}`);
+  const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show']).toString()) as Array<{ ifname: string }>;
+  for (const l of links) if (l.ifname.startsWith(prefix)) found.push(`link ${l.ifname}`);
+  const routes = JSON.parse(execFileSync('ip', ['-4', '-j', 'route', 'show', 'table', 'all']).toString()) as Array<{ dst: string; dev?: string }>;
+  for (const r of routes) if (r.dst.startsWith('203.0.113.') || r.dst.startsWith('198.51.100.') || r.dev?.startsWith(prefix)) found.push(`route ${r.dst}`);
+  const tables = execFileSync('nft', ['list', 'tables']).toString();
+  for (const line of tables.split('\n')) if (line.includes(prefix)) found.push(`nft ${line}`);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(stateDir) || cmdline.includes(`${prefix}-`)) found.push(`process ${entry}: ${cmdline.trim()}`);
+  }
+  if (existsSync(join(stateDir, 'fabric'))) found.push(`files ${join(stateDir, 'fabric')}: ${readdirSync(join(stateDir, 'fabric')).join(', ')}`);
+  return found;
+}
