@@ -14,7 +14,8 @@ import { defaultSettings, renderNodes } from '../../src/render/render.ts';
 import type { ObservedFacts } from '../../src/render/types.ts';
 import { baseSecrets, installedVersions, makeLB, TOKEN } from './helpers.ts';
 
-const PREFIX = 'hrtf';
+// Per process, so two test runs on one machine (two worktrees) never share namespaces.
+const PREFIX = `hrtf${process.pid}`;
 const BRIDGE_NS = `${PREFIX}b`;
 const NODE_NS = [`${PREFIX}n0`, `${PREFIX}n1`];
 const FLOATING_IP = '198.51.100.77';
@@ -31,9 +32,9 @@ function sh(command: string): string {
   return execFileSync('sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Removes namespaces this test made, and every process in them, from this or an earlier run. */
+/** Removes the namespaces this run made, and every process in them. */
 function cleanup(): void {
-  for (const ns of sh('ip netns list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(PREFIX))) {
+  for (const ns of sh('ip netns list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n === BRIDGE_NS || NODE_NS.includes(n))) {
     for (const pid of sh(`ip netns pids ${ns} 2>/dev/null || true`).split('\n').filter(Boolean)) {
       try {
         process.kill(Number(pid), 'SIGKILL');
@@ -263,9 +264,9 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     await waitFor('the failed node to return to BACKUP', 15_000, () => vrrpState(faulted) === 'BACKUP');
 
     // Split brain: the bridge drops VRRP, so the BACKUP hears nothing and becomes MASTER too.
-    sh(`ip netns exec ${BRIDGE_NS} nft add table bridge ${PREFIX}`);
-    sh(`ip netns exec ${BRIDGE_NS} nft add chain bridge ${PREFIX} vrrp_block '{ type filter hook forward priority 0; }'`);
-    sh(`ip netns exec ${BRIDGE_NS} nft add rule bridge ${PREFIX} vrrp_block ip protocol 112 drop`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add table bridge hrtf`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add chain bridge hrtf vrrp_block '{ type filter hook forward priority 0; }'`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add rule bridge hrtf vrrp_block ip protocol 112 drop`);
     const splitFrom = readLog(faulted).length;
     await waitFor('both nodes MASTER', 10_000, () => vrrpState(0) === 'MASTER' && vrrpState(1) === 'MASTER');
     // The newly split MASTER claims the IP for itself.
@@ -273,7 +274,7 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     const logsBefore = [readLog(0).length, readLog(1).length];
 
     // Heal: the higher-priority node (node 0, priority 200) stays MASTER and re-asserts the IP.
-    sh(`ip netns exec ${BRIDGE_NS} nft delete table bridge ${PREFIX}`);
+    sh(`ip netns exec ${BRIDGE_NS} nft delete table bridge hrtf`);
     await waitFor('node 1 back to BACKUP', 10_000, () => vrrpState(0) === 'MASTER' && vrrpState(1) === 'BACKUP');
     const healLog = await waitFor('the failover script to run on node 0 after the heal', 15_000, () => {
       const text = readLog(0).slice(logsBefore[0]);
