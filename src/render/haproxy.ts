@@ -2,7 +2,7 @@
 // delivers reserved-IP traffic; the health endpoint for keepalived is on loopback and the
 // Prometheus metrics on the VPC address.
 import type { BackendSpec, FrontendSpec, HALoadBalancerSpec } from '../api/types.ts';
-import { backendMode, backendModes as usedModes } from '../api/derived.ts';
+import { backendModes as usedModes } from '../api/derived.ts';
 import * as guard from './guard.ts';
 import type { HAProxyFeatures } from './versions.ts';
 import type { TaggedDroplet } from './types.ts';
@@ -29,6 +29,7 @@ export const HEALTH_URI = '/healthz';
 
 /** Each backend's mode, from src/api/derived.ts; a backend used by http and tcp frontends is refused. */
 export function backendModes(spec: HALoadBalancerSpec): Map<string, ProxyMode> {
+  const names = new Set(spec.backends.map((b) => b.name));
   spec.frontends.forEach((frontend, i) => {
     guard.oneOf(`spec.frontends[${i}].protocol`, frontend.protocol, ['http', 'tcp'] as const);
     const targets = [
@@ -36,14 +37,17 @@ export function backendModes(spec: HALoadBalancerSpec): Map<string, ProxyMode> {
       ...(frontend.routes ?? []).map((route, r) => ({ name: route.backend, field: `spec.frontends[${i}].routes[${r}].backend` })),
     ];
     for (const target of targets) {
-      if (!spec.backends.some((b) => b.name === target.name)) guard.refuse(target.field, `names no backend in spec.backends: ${JSON.stringify(target.name)}`);
+      if (!names.has(target.name)) guard.refuse(target.field, `names no backend in spec.backends: ${JSON.stringify(target.name)}`);
     }
   });
   const used = usedModes(spec);
   const modes = new Map<string, ProxyMode>();
   spec.backends.forEach((backend, i) => {
-    if (used.get(backend.name)?.size === 2) guard.refuse(`spec.backends[${i}]`, `backend ${backend.name} is used by both http and tcp frontends; a backend serves one protocol`);
-    modes.set(backend.name, backendMode(spec, backend));
+    const uses = used.get(backend.name);
+    if (uses?.size === 2) guard.refuse(`spec.backends[${i}]`, `backend ${backend.name} is used by both http and tcp frontends; a backend serves one protocol`);
+    // derived.backendMode's rule, applied to the map computed once: calling it per backend
+    // recomputes the map each time, which dominates rendering a large spec.
+    modes.set(backend.name, uses?.has('tcp') ? 'tcp' : 'http');
   });
   return modes;
 }

@@ -98,6 +98,10 @@ export function renderKeepalivedConfig(input: KeepalivedNodeInput): string {
     '    }',
     // Adverts from anyone but the listed peers are dropped.
     '    check_unicast_src',
+    // When a split brain heals, the lower-priority MASTER answers the higher one's advert with
+    // its own before stepping down, so the higher one always hears it and runs
+    // notify_master_rx_lower_pri: otherwise that depends on whose advert goes out first.
+    '    higher_prio_send_advert',
   ];
   if (vrrp.authPass !== undefined) {
     lines.push('    authentication {', '        auth_type PASS', `        auth_pass ${vrrp.authPass}`, '    }');

@@ -10,6 +10,7 @@ export function renderCheckScript(healthPort: number, healthURI: string): string
 # Rendered by halb. keepalived runs this every second: it succeeds when HAProxy answers its
 # health endpoint. A second quick try absorbs one slow answer; a dead HAProxy refuses both at
 # once, so the node leaves MASTER within about a second.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
 curl -fsS -o /dev/null -m 0.4 '${url}' 2>/dev/null && exit 0
 exec curl -fsS -o /dev/null -m 0.4 '${url}' 2>/dev/null
 `;

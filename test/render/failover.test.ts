@@ -14,7 +14,8 @@ import { defaultSettings, renderNodes } from '../../src/render/render.ts';
 import type { ObservedFacts } from '../../src/render/types.ts';
 import { baseSecrets, installedVersions, makeLB, TOKEN } from './helpers.ts';
 
-const PREFIX = 'hrtf';
+// Per process, so two test runs on one machine (two worktrees) never share namespaces.
+const PREFIX = `hrtf${process.pid}`;
 const BRIDGE_NS = `${PREFIX}b`;
 const NODE_NS = [`${PREFIX}n0`, `${PREFIX}n1`];
 const FLOATING_IP = '198.51.100.77';
@@ -31,9 +32,9 @@ function sh(command: string): string {
   return execFileSync('sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Removes namespaces this test made, and every process in them, from this or an earlier run. */
+/** Removes the namespaces this run made, and every process in them. */
 function cleanup(): void {
-  for (const ns of sh('ip netns list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(PREFIX))) {
+  for (const ns of sh('ip netns list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n === BRIDGE_NS || NODE_NS.includes(n))) {
     for (const pid of sh(`ip netns pids ${ns} 2>/dev/null || true`).split('\n').filter(Boolean)) {
       try {
         process.kill(Number(pid), 'SIGKILL');
@@ -55,6 +56,11 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | unde
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${diagnostics()}`);
     await sleep(50);
   }
+}
+
+function readLog(i: number): string {
+  const file = join(nodeDirs[i]!, 'var/log/halb-failover.log');
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
 function vrrpState(i: number): string {
@@ -84,6 +90,18 @@ function killHAProxy(ns: string): number[] {
     }
   }
   return killed;
+}
+
+/** The root-namespace pid of a node's PID-namespace init (the runner shell). */
+function nodeInit(ns: string): number {
+  for (const pid of sh(`ip netns pids ${ns}`).split('\n').filter(Boolean)) {
+    try {
+      if (/^NSpid:\s+\d+\s+1$/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) return Number(pid);
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no init process in ${ns}`);
 }
 
 beforeAll(async () => {
@@ -238,5 +256,34 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     // The stand-in saw the token only in the Authorization header of API calls.
     expect(requests.filter((r) => String(r.path).startsWith('/v2/')).every((r) => r.auth === 'ok')).toBe(true);
     expect(readdirSync(join(nodeDirs[other]!, 'run/halb'))).toContain('vrrp-state');
+  });
+  it('after a split brain heals, leave the higher-priority node MASTER holding the reserved IP (notify_master_rx_lower_pri)', async () => {
+    const faulted = master;
+    // HAProxy back on the failed node: it leaves FAULT for BACKUP (nopreempt keeps it there).
+    sh(`nsenter -t ${nodeInit(NODE_NS[faulted]!)} -m -p -n -- haproxy -W -D -f /etc/haproxy/haproxy.cfg -p /run/haproxy.pid`);
+    await waitFor('the failed node to return to BACKUP', 15_000, () => vrrpState(faulted) === 'BACKUP');
+
+    // Split brain: the bridge drops VRRP, so the BACKUP hears nothing and becomes MASTER too.
+    sh(`ip netns exec ${BRIDGE_NS} nft add table bridge hrtf`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add chain bridge hrtf vrrp_block '{ type filter hook forward priority 0; }'`);
+    sh(`ip netns exec ${BRIDGE_NS} nft add rule bridge hrtf vrrp_block ip protocol 112 drop`);
+    const splitFrom = readLog(faulted).length;
+    await waitFor('both nodes MASTER', 10_000, () => vrrpState(0) === 'MASTER' && vrrpState(1) === 'MASTER');
+    // The newly split MASTER claims the IP for itself.
+    await waitFor('the split MASTER to take the reserved IP', 15_000, () => readLog(faulted).slice(splitFrom).includes(' completed: '));
+    const logsBefore = [readLog(0).length, readLog(1).length];
+
+    // Heal: the higher-priority node (node 0, priority 200) stays MASTER and re-asserts the IP.
+    sh(`ip netns exec ${BRIDGE_NS} nft delete table bridge hrtf`);
+    await waitFor('node 1 back to BACKUP', 10_000, () => vrrpState(0) === 'MASTER' && vrrpState(1) === 'BACKUP');
+    const healLog = await waitFor('the failover script to run on node 0 after the heal', 15_000, () => {
+      const text = readLog(0).slice(logsBefore[0]);
+      return /completed: |already holds/.test(text) ? text : undefined;
+    });
+    expect(healLog).toContain('started: moving 198.51.100.77 here');
+    // Node 1 took the IP during the split: node 0 takes it back. Otherwise node 0 kept it.
+    expect(healLog).toMatch(faulted === 1 ? / completed: 198\.51\.100\.77 is on droplet 5001/ : /already holds 198\.51\.100\.77/);
+    expect(sh(`ip netns exec ${NODE_NS[0]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('true');
+    expect(sh(`ip netns exec ${NODE_NS[1]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('false');
   });
 });

@@ -2,7 +2,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
+import { backendMode } from '../../src/api/derived.ts';
 import { RenderError } from '../../src/render/errors.ts';
+import { backendModes } from '../../src/render/haproxy.ts';
 import { defaultSettings, deriveVirtualRouterID, placeholderFacts, renderNodes, type RenderInput } from '../../src/render/render.ts';
 import type { RenderSettings, RenderedNode } from '../../src/render/types.ts';
 import { baseSecrets, makeLB, TOKEN } from './helpers.ts';
@@ -124,6 +126,16 @@ describe('haproxy.cfg', () => {
     expect(cfg).toContain('backend db\n    mode tcp\n    balance source\n    default-server check inter 2s rise 2 fall 3\n    server pg-a 10.10.0.41:5432\n    server pg-b 10.10.0.42:5432\n');
   });
 
+  it('gives each backend the mode src/api/derived.ts gives it', () => {
+    const lb = makeLB('mix', {
+      frontends: [{ name: 'h', port: 80, protocol: 'http', defaultBackend: 'a' }, { name: 't', port: 81, protocol: 'tcp', defaultBackend: 'b' }],
+      backends: ['a', 'b', 'c'].map((name) => ({ name, servers: [{ name: 's1', address: '10.10.0.21' }] })),
+    });
+    const modes = backendModes(lb.spec);
+    for (const backend of lb.spec.backends) expect(modes.get(backend.name)).toBe(backendMode(lb.spec, backend));
+    expect([...modes.values()]).toEqual(['http', 'tcp', 'http']);
+  });
+
   it.each([
     ['hdr', 'Host', 'balance hdr(Host)'],
     ['rdp-cookie', 'mstshash', 'balance rdp-cookie(mstshash)'],
@@ -152,6 +164,8 @@ describe('keepalived.conf', () => {
       expect(conf).toContain('vrrp_script halb_haproxy_serving {\n    script "/etc/keepalived/halb-check.sh"\n');
       for (const state of ['MASTER', 'BACKUP', 'FAULT', 'STOP']) expect(conf).toContain(`notify_${state.toLowerCase()} "/etc/keepalived/halb-notify.sh ${state}"`);
       expect(conf).toContain('notify_master_rx_lower_pri "/etc/keepalived/halb-failover.sh"');
+      expect(conf).toContain('    higher_prio_send_advert\n');
+      expect(conf).toContain('    check_unicast_src\n');
     }
   });
 
