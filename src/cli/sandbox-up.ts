@@ -4,14 +4,15 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../log.ts';
+import { runDemo } from '../sandbox/demo.ts';
 import { destroySandbox, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
-import { parseCommandArgs, runCommand } from './args.ts';
+import { parseCommandArgs, runCommand, UsageError } from './args.ts';
 import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
 
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
 const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
 
-const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--state-dir DIR]
+const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--demo] [--state-dir DIR]
 
 Builds the whole system on this machine (needs root): the Kubernetes API emulator, the
 DigitalOcean simulator, droplets as network namespaces running the real sshd, HAProxy and
@@ -21,6 +22,8 @@ Without --detach it stays in the foreground and removes everything on Ctrl-C.
 Options:
   --detach          return once everything answers; the sandbox keeps running
   --no-operator     leave the operator out (run your own: halb operator --kubeconfig ...)
+  --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
+                    floating IP, kill HAProxy on the MASTER and show the failover (npm run sandbox)
 ${stateDirHelp}
   -h, --help        show this help`;
 
@@ -83,6 +86,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       ...stateDirOption,
       detach: { type: 'boolean' },
       'no-operator': { type: 'boolean' },
+      demo: { type: 'boolean' },
       // Internal: the detached server process; it leaves the clean-up to `down`.
       serve: { type: 'boolean' },
     }, upUsage);
@@ -99,6 +103,9 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       printReady(stateDir);
       return 0;
     }
+    if (args.values.demo && (args.values.detach || args.values['no-operator'])) {
+      throw new UsageError(`--demo runs in the foreground with the operator; it takes neither --detach nor --no-operator\n\n${upUsage}`);
+    }
     if (args.values.detach) {
       const logFile = join(stateDir, 'sandbox.log');
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -114,11 +121,24 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? (args.values.serve ? 'info' : 'warn'), name: 'sandbox' });
     let sandbox: RunningSandbox;
     try {
-      sandbox = await startSandbox({ stateDir, operator: !args.values['no-operator'], log });
+      if (args.values.demo) say('halb sandbox: building the sandbox (Kubernetes emulator, DigitalOcean simulator, namespaces)...');
+      sandbox = await startSandbox({
+        stateDir, operator: !args.values['no-operator'], log,
+        // The demo shows DigitalOcean's pace: droplets take seconds to boot, actions to complete.
+        ...(args.values.demo ? { delays: { dropletActiveMs: 4000, reservedIpActionMs: 1500, dropletActionMs: 2000 }, bootDelayMs: 3000 } : {}),
+      });
     } catch (err) {
       say(`halb sandbox: up failed: ${(err as Error).message}`);
       if (!args.values.serve) await destroySandbox(stateDir, log);
       return 1;
+    }
+    if (args.values.demo) {
+      try {
+        await runDemo(sandbox, (line) => console.log(line));
+      } catch (err) {
+        say(`halb sandbox: demo failed: ${(err as Error).message}`);
+      }
+      console.log('');
     }
     if (!args.values.serve) {
       printReady(stateDir);
