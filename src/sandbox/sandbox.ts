@@ -171,15 +171,17 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
   writeFileSync(statusFile(stateDir), `${JSON.stringify(status, null, 2)}\n`);
   log.info({ kubeconfig, digitalocean: digitalocean.endpoint, kubernetes: kube.url }, 'sandbox up');
 
-  return {
+  const running: RunningSandbox = {
     status, kube, digitalocean, fabric,
     ...(operator ? { operator } : {}),
+    // Through `running`, so a part a test restarted (the emulator, say) is the one stopped.
     async stop() {
-      await operator?.stop();
-      await kube.close();
-      await digitalocean.close();
+      await running.operator?.stop();
+      await running.kube.close();
+      await running.digitalocean.close();
     },
   };
+  return running;
 }
 
 /** Removes every namespace, process and file the sandbox made in stateDir. Safe to run twice. */
