@@ -23,9 +23,8 @@ export function nodeTag(index: number): string {
   return `${NODE_PREFIX}${index}`;
 }
 
-export function nodeName(objectName: string, index: number): string {
-  return `${objectName}-${index}`;
-}
+// Node names are the API's rule; one definition serves the operator, the renderer and this.
+export { nodeName } from '../api/derived.ts';
 
 /** The owning UID and node index a droplet's tags record; undefined if it is not a halb node. */
 export function parseNodeTags(tags: readonly string[]): { uid: string; index: number } | undefined {
