@@ -11,7 +11,9 @@ export interface ObservedDroplet {
   status: string;
   createdAt: string;
   size?: string;
+  /** Image slug and id, as DigitalOcean reports them. */
   image?: string;
+  imageId?: string;
   publicIPv4?: string;
   privateIPv4?: string;
 }

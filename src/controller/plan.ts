@@ -102,7 +102,9 @@ export function plan(input: PlanInput): Plan {
 
   // 4. Replace nodes whose size or image changed, one at a time, BACKUPs first, only when the
   //    pair is otherwise healthy so a replacement never takes the last working node.
-  const drifted = desired.filter((d) => (d.size !== undefined && d.size !== spec.droplets.size) || (d.image !== undefined && d.image !== spec.droplets.image));
+  // An image drifts only when DigitalOcean reports one and neither its slug nor its id is the spec's.
+  const imageDrift = (d: ObservedDroplet) => (d.image !== undefined || d.imageId !== undefined) && d.image !== spec.droplets.image && d.imageId !== spec.droplets.image;
+  const drifted = desired.filter((d) => (d.size !== undefined && d.size !== spec.droplets.size) || imageDrift(d));
   const handedOver = drifted.find((d) => stateOf(input, d.index) === 'STOP' && d.id !== holderId);
   if (handedOver && masters.length === 1 && !leaving) {
     // A MASTER handed over (keepalived stopped on it): replace it now that another node leads.

@@ -14,6 +14,8 @@ export interface ApiDroplet {
   created_at: string;
   region: { slug: string } | string;
   vpc_uuid?: string;
+  size_slug?: string;
+  image?: { id?: number; slug?: string | null };
   networks: { v4: { ip_address: string; type: string }[] };
 }
 
@@ -29,6 +31,11 @@ export interface NodeDroplet {
   createdAt: string;
   publicIPv4?: string;
   privateIPv4?: string;
+  /** Size slug, so a spec change of size can be seen and rolled out. */
+  size?: string;
+  /** Image slug, and id: a spec may name the image either way. */
+  image?: string;
+  imageId?: string;
 }
 
 /** Reads a droplet. `reservedIPs` are excluded from its own public address (DigitalOcean lists
@@ -49,6 +56,9 @@ export function toNodeDroplet(d: ApiDroplet, reservedIPs: ReadonlySet<string> = 
     tags: [...d.tags],
     createdAt: d.created_at,
   };
+  if (d.size_slug) node.size = d.size_slug;
+  if (d.image?.slug) node.image = d.image.slug;
+  if (d.image?.id !== undefined) node.imageId = String(d.image.id);
   if (publicIPv4 !== undefined) node.publicIPv4 = publicIPv4;
   if (privateIPv4 !== undefined) node.privateIPv4 = privateIPv4;
   return node;

@@ -62,6 +62,8 @@ describe('plan', () => {
     ['a size change replaces a BACKUP first', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['delete 2 Replace']],
     ['then hands over the MASTER', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP', { size: 's-2vcpu-2gb' }]])), ['handover web-0']],
     ['and replaces the old MASTER once it is BACKUP', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
+    ['an image named by id is not drift', input(object({ image: '12345' }), observe([[1, 0, 'active', 'MASTER', { image: 'ubuntu-24-04-x64', imageId: '12345' }], [2, 1, 'active', 'BACKUP', { image: 'ubuntu-24-04-x64', imageId: '12345' }]])), []],
+    ['an image change replaces a BACKUP first', input(object({ image: 'ubuntu-26-04-x64' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['delete 2 Replace']],
     ['no replacement while the pair is unhealthy', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'FAULT']])), []],
     ['a handed-over MASTER is replaced once the other node leads', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'STOP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
     ['stopped daemons on a staying node are restarted', input(object(), {
