@@ -227,7 +227,12 @@ describe('boot and deletion, driven through the simulator hooks', () => {
   });
 
   it('removing a droplet removes its namespace, processes and files', async () => {
+    const bridgeMac = () => (JSON.parse(execFileSync('ip', ['-n', fabric.coreNamespace, '-j', 'link', 'show', 'brpub']).toString()) as Array<{ address: string }>)[0]!.address;
+    const macBefore = bridgeMac();
     const hooks = fabricHooks(fabric);
+    // The interface's MAC is the one the metadata reports.
+    expect(await sshRun(lb3.publicIPv4, key.privateKey, 'cat /sys/class/net/eth0/address; curl -sf http://169.254.169.254/metadata/v1/interfaces/public/0/mac'))
+      .toMatch(/^([0-9a-f:]{17})\n\1$/);
     await hooks.reservedIPAssigned(FIP, lb3.id);
     expect(await curlIn(fabric.clientNamespace, `http://${FIP}/`, 1).catch((e: Error) => e.message)).toMatch(/Connection refused|Failed to connect/); // lb-3 runs no web server
     expect(fabric.floatingIPs()).toEqual({ [FIP]: lb3.anchorIPv4 });
@@ -240,6 +245,9 @@ describe('boot and deletion, driven through the simulator hooks', () => {
     expect(existsSync(join(stateDir, 'fabric', 'metadata', 'by-address', lb3.publicIPv4))).toBe(false);
     expect(fabric.floatingIPs()).toEqual({});
     expect(fabric.status().hosts.map((h) => h.name)).toEqual(['lb-1', 'lb-2', 'web-1', 'client']);
+    // The gateway keeps its MAC as ports come and go, so the other droplets stay reachable.
+    expect(bridgeMac()).toBe(macBefore);
+    expect(await curlIn(fabric.clientNamespace, `http://${lb1.publicIPv4}/`)).toBe('lb-1 203.0.113.10\n');
   });
 });
 
@@ -248,6 +256,13 @@ describe('the machine link', () => {
     await expect(createFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger })).rejects.toThrow(/cannot route 203\.0\.113\.0\/24 into the sandbox: the machine's namespace already routes it \(203\.0\.113\.0\/24 dev hft/);
     expect((await listNamespaces()).filter((n) => n.startsWith(`${otherPrefix}-`))).toEqual([]);
     expect(existsSync(join(otherStateDir, 'fabric'))).toBe(false);
+  });
+
+  it('refuses a fabric whose prefix another state folder is using, touching nothing of it', async () => {
+    await expect(createFabric({ stateDir: otherStateDir, prefix, logger, hostLink: false })).rejects.toThrow(/^prefix: namespaces .* exist but .* does not record them; another sandbox uses the prefix/);
+    expect(await listNamespaces()).toEqual(expect.arrayContaining([`${prefix}-core`, `${prefix}-client`, `${prefix}-lb-1`]));
+    expect(existsSync(join(otherStateDir, 'fabric'))).toBe(false);
+    expect(await curlIn(fabric.clientNamespace, `http://${lb1.publicIPv4}/`)).toBe('lb-1 203.0.113.10\n');
   });
 
   it('status lists every host with namespace, addresses and role', () => {

@@ -65,9 +65,9 @@ export function leftovers(prefix: string, stateDir: string): string[] {
   const netns = execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0] ?? '');
   for (const ns of netns) if (ns.startsWith(`${prefix}-`)) found.push(`namespace ${ns}`);
   const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show']).toString()) as Array<{ ifname: string }>;
-  for (const l of links) if (l.ifname.startsWith(prefix)) found.push(`link ${l.ifname}`);
+  for (const l of links) if (l.ifname.startsWith(`${prefix}-`)) found.push(`link ${l.ifname}`);
   const routes = JSON.parse(execFileSync('ip', ['-4', '-j', 'route', 'show', 'table', 'all']).toString()) as Array<{ dst: string; dev?: string }>;
-  for (const r of routes) if (r.dst.startsWith('203.0.113.') || r.dst.startsWith('198.51.100.') || r.dev?.startsWith(prefix)) found.push(`route ${r.dst}`);
+  for (const r of routes) if (r.dev?.startsWith(`${prefix}-`)) found.push(`route ${r.dst} dev ${r.dev}`);
   const tables = execFileSync('nft', ['list', 'tables']).toString();
   for (const line of tables.split('\n')) if (line.includes(prefix)) found.push(`nft ${line}`);
   for (const entry of readdirSync('/proc')) {

@@ -11,7 +11,7 @@ import {
   PUBLIC_RANGE, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, inRange, namespaceName, nftTableName, parseCidr,
   parseIPv4, prefixForStateDir, routesOverlapping, validateHostName, validatePrefix, type RouteEntry,
 } from './addresses.ts';
-import { renderMetadataTree, type DropletMetadata } from './metadata.ts';
+import { macFor, renderMetadataTree, type DropletMetadata } from './metadata.ts';
 import {
   BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
   renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, validateFloatingAssignment,
@@ -76,7 +76,9 @@ export interface FabricStatus {
   hosts: HostStatus[];
 }
 
-const SWEEP_WAIT_MS = 5_000;
+const SWEEP_WAIT_MS = 10_000;
+/** Only seeds the VPC bridge's MAC; no host has this address. */
+const VPC_BRIDGE_MAC_SEED = '10.10.0.1';
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -121,12 +123,27 @@ export async function namespacePids(ns: string): Promise<number[]> {
   return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
 }
 
-/** SIGKILLs every process in a network namespace and waits until none is left. */
-async function killNamespaceProcesses(ns: string): Promise<void> {
+/** Whether a pid is gone for good: no /proc entry, or a zombie (its namespaces already released). */
+function pidGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * SIGKILLs every process in a network namespace and waits until each has finished exiting. An
+ * exiting process leaves the namespace's pid list before it is done (its mounts, such as a
+ * droplet's overlays, are released later), so the pids seen are waited for one by one.
+ */
+async function killNamespaceProcesses(ns: string, extraPids: readonly number[] = []): Promise<void> {
   const deadline = Date.now() + SWEEP_WAIT_MS;
+  const seen = new Set<number>(extraPids);
   for (;;) {
     const pids = await namespacePids(ns);
-    if (pids.length === 0) return;
+    for (const pid of pids) seen.add(pid);
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -134,8 +151,17 @@ async function killNamespaceProcesses(ns: string): Promise<void> {
         // already gone
       }
     }
-    if (Date.now() > deadline) throw new Error(`namespace ${ns}: processes ${pids.join(', ')} survived SIGKILL`);
-    await sleep(50);
+    const left = [...seen].filter((pid) => !pidGone(pid));
+    if (pids.length === 0 && left.length === 0) return;
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`namespace ${ns}: processes ${[...new Set([...pids, ...left])].join(', ')} survived SIGKILL`);
+    await sleep(25);
   }
 }
 
@@ -246,7 +272,16 @@ export async function createFabric(opts: CreateFabricOptions): Promise<Fabric> {
     log.warn({ prefix }, 'removing a half-made fabric before making it again');
     await destroyFabric({ stateDir, prefix, logger: log });
   }
+  // Another sandbox with the same prefix (say, the default folder of another directory) must not
+  // be touched: refuse before making anything, so the cleanup below never sweeps its namespaces.
+  const foreign = (await listNamespaces()).filter((n) => n.startsWith(`${prefix}-`));
+  if (foreign.length > 0) {
+    throw new Error(`prefix: namespaces ${foreign.join(', ')} exist but ${stateDir} does not record them; another sandbox uses the prefix "${prefix}" (run its down, or use another state folder)`);
+  }
   const link = opts.hostLink === false ? null : planHostLink(await readHostRoutes(), prefix);
+  if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '0') {
+    log.warn('the machine forwards IPv4 (net.ipv4.ip_forward=1); the fabric does not need it, and the core still routes nothing out of the sandbox');
+  }
   const fabric = new Fabric(stateDir, emptyState(prefix), log, opts.bootDelayMs ?? 0);
   try {
     await fabric.buildCore(link);
@@ -332,9 +367,11 @@ export class Fabric {
     });
     const pubBits = parseCidr(PUBLIC_RANGE).bits;
     const anchorBits = parseCidr(ANCHOR_RANGE).bits;
+    // Fixed bridge MACs: a bridge otherwise takes its lowest port's MAC, which changes as
+    // droplets come and go and leaves every droplet's ARP entry for its gateway stale.
     await this.ipBatch(core, [
-      'link add brpub type bridge',
-      'link add brvpc type bridge',
+      `link add brpub address ${macFor(PUBLIC_GATEWAY, 0)} type bridge`,
+      `link add brvpc address ${macFor(VPC_BRIDGE_MAC_SEED, 1)} type bridge`,
       `addr add ${PUBLIC_GATEWAY}/${pubBits} dev brpub`,
       `addr add ${ANCHOR_GATEWAY}/${anchorBits} dev brpub`,
       `addr add ${METADATA_IPV4}/32 dev lo`,
@@ -351,7 +388,7 @@ export class Fabric {
     // The client: a public host like the droplets, /32 behind the core's gateway.
     const client = this.clientNamespace;
     await this.newNamespace(client);
-    await this.ipBatch(core, [`link add pubcl type veth peer name eth0 netns ${client}`, 'link set pubcl master brpub', 'link set pubcl up']);
+    await this.ipBatch(core, [`link add pubcl type veth peer name eth0 address ${macFor(CLIENT_IPV4, 0)} netns ${client}`, 'link set pubcl master brpub', 'link set pubcl up']);
     await this.ipBatch(client, [
       `addr add ${CLIENT_IPV4}/32 dev eth0`,
       'link set eth0 up',
@@ -497,8 +534,10 @@ export class Fabric {
     const pub = `pub${d.slot}`;
     const vpc = `vpc${d.slot}`;
     await this.ipBatch(this.coreNamespace, [
-      `link add ${pub} type veth peer name eth0 netns ${d.namespace}`,
-      `link add ${vpc} type veth peer name eth1 netns ${d.namespace}`,
+      // The MACs follow the addresses (and match the metadata), so a droplet made again with the
+      // same addresses is not hidden behind stale neighbour entries.
+      `link add ${pub} type veth peer name eth0 address ${macFor(d.publicIPv4, 0)} netns ${d.namespace}`,
+      `link add ${vpc} type veth peer name eth1 address ${macFor(d.privateIPv4, 1)} netns ${d.namespace}`,
       `link set ${pub} master brpub`,
       `link set ${vpc} master brvpc`,
       `link set ${pub} up`,
@@ -620,7 +659,7 @@ export class Fabric {
   stopDroplet(name: string): Promise<void> {
     return this.exclusive(async () => {
       const d = this.droplet(name);
-      await killNamespaceProcesses(d.namespace);
+      await killNamespaceProcesses(d.namespace, [d.initPid, d.unsharePid].filter((p) => p !== undefined));
       delete d.initPid;
       delete d.unsharePid;
       this.save();
@@ -741,7 +780,7 @@ export class Fabric {
       this.state.backends[opts.name] = b;
       await this.newNamespace(ns);
       const link = `vpc${b.slot}`;
-      await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
+      await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 address ${macFor(b.privateIPv4, 1)} netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
       await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
       const dir = join(this.dir, 'backends', b.name);
       mkdirSync(dir, { recursive: true });

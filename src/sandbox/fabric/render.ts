@@ -89,9 +89,17 @@ export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs
 set -eu
 D=${d}
 # Order matters: every path under $D is resolved before /var and /tmp are covered.
+# An overlay's upper dir stays busy until the previous boot's mounts are released: retry briefly.
+overlay() {
+  for _ in $(seq 100); do
+    mount -t overlay overlay -o "lowerdir=$1,upperdir=$D/$2.upper,workdir=$D/$2.work" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  mount -t overlay overlay -o "lowerdir=$1,upperdir=$D/$2.upper,workdir=$D/$2.work" "$1"
+}
 mount --bind "$D/root" /root
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc.upper,workdir=$D/etc.work" /etc
-mount -t overlay overlay -o "lowerdir=/var,upperdir=$D/var.upper,workdir=$D/var.work" /var
+overlay /etc etc
+overlay /var var
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 hostname ${shellQuote(opts.name)}
