@@ -198,6 +198,17 @@ describe('floating IP', () => {
     expect(await fabric.floatingMapInKernel()).toEqual({});
   });
 
+  it('shares the fabric with another process (the CLI next to the simulator)', async () => {
+    const node = join(process.cwd(), 'node_modules', '.bin', 'node');
+    execFileSync(node, [join('test', 'fabric', 'cli-run.ts'), 'fip', '198.51.100.6', 'lb-1', '--state-dir', stateDir]);
+    expect(fabric.floatingIPs()).toEqual({ '198.51.100.6': lb1.anchorIPv4 });
+    await fabric.setFloatingIP(FIP, lb2.anchorIPv4);
+    expect(await fabric.floatingMapInKernel()).toEqual({ '198.51.100.6': lb1.anchorIPv4, [FIP]: lb2.anchorIPv4 });
+    expect(await curlIn(fabric.clientNamespace, 'http://198.51.100.6/')).toBe('lb-1 10.17.0.10\n');
+    await fabric.setFloatingIP('198.51.100.6', null);
+    await fabric.setFloatingIP(FIP, null);
+  });
+
   it('refuses bad input naming the field', async () => {
     await expect(fabric.setFloatingIP('203.0.113.9', lb1.anchorIPv4)).rejects.toThrow(/^floating IP: /);
     await expect(fabric.setFloatingIP(FIP, '10.10.1.10')).rejects.toThrow(/^anchorIPv4: /);

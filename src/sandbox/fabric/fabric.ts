@@ -331,9 +331,26 @@ export class Fabric {
     writeState(this.stateDir, this.state);
   }
 
+  /**
+   * Picks up changes another process (say, a CLI next to the simulator) recorded. Each mutation
+   * starts from the file, so several processes may share a fabric if they do not race.
+   */
+  private reload(): void {
+    try {
+      const onDisk = readState(this.stateDir);
+      if (onDisk && onDisk.prefix === this.prefix) this.state = onDisk;
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'kept the state in memory: the state file was unreadable');
+    }
+  }
+
   /** Serializes mutations, so concurrent hooks never interleave their state writes. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const run = () => {
+      this.reload();
+      return fn();
+    };
+    const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -678,6 +695,12 @@ export class Fabric {
     });
   }
 
+  /** Reboots a droplet: every process ends, then it boots again (with its boot delay). */
+  async rebootDroplet(name: string): Promise<void> {
+    await this.stopDroplet(name);
+    await this.startDroplet(name);
+  }
+
   /** Deletes a droplet: its processes, namespace, links, files, metadata and any floating IP on it. */
   removeDroplet(name: string): Promise<void> {
     return this.exclusive(async () => {
@@ -759,6 +782,7 @@ export class Fabric {
   }
 
   floatingIPs(): Record<string, string> {
+    this.reload();
     return { ...this.state.floatingIPs };
   }
 
@@ -819,6 +843,7 @@ export class Fabric {
   }
 
   status(): FabricStatus {
+    this.reload();
     const link = this.state.hostLink;
     const hosts: HostStatus[] = [
       ...Object.values(this.state.droplets).map((d) => this.hostStatus(d)),
