@@ -262,6 +262,21 @@ describe('boot and deletion, driven through the simulator hooks', () => {
   });
 });
 
+describe('web backends as droplets', () => {
+  it('a droplet tagged web answers its name on the VPC, and its role is backend', async () => {
+    const hooks = fabricHooks(fabric);
+    await hooks.dropletCreated({ name: 'web-9', id: 109, publicIPv4: '203.0.113.40', anchorIPv4: '10.17.0.40', privateIPv4: '10.10.0.29', sshPublicKeys: [key.publicKey], tags: ['web'] });
+    try {
+      await fabric.waitForDroplet('web-9');
+      expect(await sshRun(lb1.publicIPv4, key.privateKey, 'curl -sf http://10.10.0.29/')).toBe('web-9');
+      expect(fabric.status().hosts.find((h) => h.name === 'web-9')?.role).toBe('backend');
+      expect(readFileSync('/etc/nginx/sites-enabled/default', 'utf8')).not.toContain('web-9');
+    } finally {
+      await hooks.dropletDeleted(109);
+    }
+  });
+});
+
 describe('the machine link', () => {
   it('refuses a second fabric while the public ranges are routed, leaving nothing behind', async () => {
     await expect(createFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger })).rejects.toThrow(/cannot route 203\.0\.113\.0\/24 into the sandbox: the machine's namespace already routes it \(203\.0\.113\.0\/24 dev hft/);

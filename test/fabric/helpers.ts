@@ -4,9 +4,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NodeSSH } from 'node-ssh';
 
-/** A prefix unique to this test process, within the `hft` family reserved for these tests. */
+/** A fresh prefix within the `hft` family reserved for these tests (pids wrap; random does not repeat). */
 export function testPrefix(tag: string): string {
-  return `hft${tag}${process.pid % 100000}`.slice(0, 10);
+  return `hft${tag}${Math.random().toString(36).slice(2, 8).padEnd(6, '0')}`.slice(0, 10);
 }
 
 export function makeKeyPair(path: string, comment: string): { privateKey: string; publicKey: string } {

@@ -14,7 +14,7 @@ import {
 import { macFor, renderMetadataTree, type DropletMetadata } from './metadata.ts';
 import {
   BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
-  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, validateFloatingAssignment,
+  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, renderWebSite, validateFloatingAssignment,
 } from './render.ts';
 import { NftSession, NftSessionError } from './nft-session.ts';
 import { emptyState, fabricDir, readState, writeState, type BackendRecord, type DropletRecord, type FabricState } from './state.ts';
@@ -43,6 +43,8 @@ export interface AddDropletOptions {
   metadata?: DropletMetadata;
   role?: 'loadbalancer' | 'backend';
   bootDelayMs?: number;
+  /** Also run nginx answering the droplet's name on port 80, as the sandbox's web backends do. */
+  webServer?: boolean;
 }
 
 export interface AddBackendOptions {
@@ -504,6 +506,7 @@ export class Fabric {
       name: opts.name, id: opts.id, namespace: ns, role: opts.role ?? 'loadbalancer', slot: this.freeSlot(),
       publicIPv4: opts.publicIPv4, anchorIPv4: opts.anchorIPv4, privateIPv4: opts.privateIPv4,
       sshPublicKeys: opts.sshPublicKeys.map((k) => k.trim()), metadata: opts.metadata ?? {}, bootDelayMs,
+      webServer: opts.webServer === true,
     };
     this.state.droplets[opts.name] = record;
     await this.newNamespace(ns);
@@ -543,7 +546,11 @@ export class Fabric {
       writeFileSync(join(etc, 'shadow'), unlocked, { mode: 0o640 });
       await run('chown', ['--reference=/etc/shadow', join(etc, 'shadow')]);
     }
-    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs }), { mode: 0o755 });
+    if (d.webServer) {
+      mkdirSync(join(etc, 'nginx/sites-enabled'), { recursive: true, mode: 0o755 });
+      writeFileSync(join(etc, 'nginx/sites-enabled/default'), renderWebSite(d.name));
+    }
+    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs, webServer: d.webServer }), { mode: 0o755 });
     this.save();
   }
 
