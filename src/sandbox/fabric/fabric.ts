@@ -358,6 +358,7 @@ export class Fabric {
   }
 
   private async newNamespace(ns: string): Promise<void> {
+    if ((await listNamespaces()).includes(ns)) throw new Error(`namespace ${ns} exists already and this fabric did not make it; remove it or choose another name`);
     if (!this.state.namespaces.includes(ns)) this.state.namespaces.push(ns);
     this.save();
     await run('ip', ['netns', 'add', ns]);
@@ -508,12 +509,19 @@ export class Fabric {
       sshPublicKeys: opts.sshPublicKeys.map((k) => k.trim()), metadata: opts.metadata ?? {}, bootDelayMs,
       webServer: opts.webServer === true,
     };
-    this.state.droplets[opts.name] = record;
     await this.newNamespace(ns);
-    await this.prepareDropletFiles(record);
-    await this.wireDroplet(record);
-    this.syncMetadata(record, null);
-    await this.bootDroplet(record);
+    this.state.droplets[opts.name] = record;
+    this.save();
+    try {
+      await this.prepareDropletFiles(record);
+      await this.wireDroplet(record);
+      this.syncMetadata(record, null);
+      await this.bootDroplet(record);
+    } catch (e) {
+      this.log.error({ droplet: record.name, err: (e as Error).message }, 'failed to create a droplet; removed what was made');
+      await this.teardownDroplet(record).catch(() => undefined);
+      throw e;
+    }
     this.log.info({ droplet: record.name, namespace: ns, publicIPv4: record.publicIPv4 }, 'created a droplet');
     return this.hostStatus(record);
   }
@@ -717,16 +725,20 @@ export class Fabric {
         for (const ip of held) delete this.state.floatingIPs[ip];
         await this.applyFloatingMap();
       }
-      await deleteNamespace(d.namespace);
-      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `pub${d.slot}`]);
-      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${d.slot}`]);
-      this.removeMetadata(d);
-      rmSync(this.dropletDir(name), { recursive: true, force: true });
-      delete this.state.droplets[name];
-      this.state.namespaces = this.state.namespaces.filter((n) => n !== d.namespace);
-      this.save();
+      await this.teardownDroplet(d);
       this.log.info({ droplet: name, floatingIPsReleased: held }, 'removed a droplet');
     });
+  }
+
+  private async teardownDroplet(d: DropletRecord): Promise<void> {
+    await deleteNamespace(d.namespace);
+    await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `pub${d.slot}`]);
+    await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${d.slot}`]);
+    this.removeMetadata(d);
+    rmSync(this.dropletDir(d.name), { recursive: true, force: true });
+    delete this.state.droplets[d.name];
+    this.state.namespaces = this.state.namespaces.filter((n) => n !== d.namespace);
+    this.save();
   }
 
   /** Updates what a droplet's metadata service says (tags, user data, ...). */
@@ -808,30 +820,41 @@ export class Fabric {
       const ns = this.checkNewHost(opts.name, 'name');
       this.checkAddress(opts.privateIPv4, 'privateIPv4', VPC_RANGE, this.usedAddresses());
       const b: BackendRecord = { name: opts.name, namespace: ns, slot: this.freeSlot(), privateIPv4: opts.privateIPv4 };
-      this.state.backends[opts.name] = b;
       await this.newNamespace(ns);
-      const link = `vpc${b.slot}`;
-      await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 address ${macFor(b.privateIPv4, 1)} netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
-      await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
-      const dir = join(this.dir, 'backends', b.name);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'nginx.conf'), renderBackendNginx({ name: b.name, dir }));
-      await run('ip', ['netns', 'exec', ns, 'nginx', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+      this.state.backends[opts.name] = b;
+      this.save();
+      try {
+        const link = `vpc${b.slot}`;
+        await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 address ${macFor(b.privateIPv4, 1)} netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
+        await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
+        const dir = join(this.dir, 'backends', b.name);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'nginx.conf'), renderBackendNginx({ name: b.name, dir }));
+        await run('ip', ['netns', 'exec', ns, 'nginx', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+      } catch (e) {
+        this.log.error({ backend: b.name, err: (e as Error).message }, 'failed to create a backend; removed what was made');
+        await this.teardownBackend(b).catch(() => undefined);
+        throw e;
+      }
       this.log.info({ backend: b.name, namespace: ns, privateIPv4: b.privateIPv4 }, 'created a backend');
       return this.backendStatus(b);
     });
+  }
+
+  private async teardownBackend(b: BackendRecord): Promise<void> {
+    await deleteNamespace(b.namespace);
+    await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${b.slot}`]);
+    rmSync(join(this.dir, 'backends', b.name), { recursive: true, force: true });
+    delete this.state.backends[b.name];
+    this.state.namespaces = this.state.namespaces.filter((n) => n !== b.namespace);
+    this.save();
   }
 
   removeBackend(name: string): Promise<void> {
     return this.exclusive(async () => {
       const b = this.state.backends[name];
       if (!b) throw new Error(`backend: no backend named "${name}" in this fabric`);
-      await deleteNamespace(b.namespace);
-      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${b.slot}`]);
-      rmSync(join(this.dir, 'backends', name), { recursive: true, force: true });
-      delete this.state.backends[name];
-      this.state.namespaces = this.state.namespaces.filter((n) => n !== b.namespace);
-      this.save();
+      await this.teardownBackend(b);
       this.log.info({ backend: name }, 'removed a backend');
     });
   }
