@@ -303,9 +303,10 @@ describe('web backends as droplets', () => {
 });
 
 describe('the machine link', () => {
-  it('refuses a second fabric while the public ranges are routed, leaving nothing behind', async () => {
-    // Ours when linked; otherwise the other sandbox's.
-    await expect(createFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger })).rejects.toThrow(/cannot route 203\.0\.113\.0\/24 into the sandbox: the machine's namespace already routes it \(203\.0\.113\.0\/24 dev [a-z0-9]+-up\)/);
+  it('refuses a second fabric while the public ranges are routed, leaving nothing behind', async (ctx) => {
+    // Without our link, the routes belong to another sandbox that may go away meanwhile.
+    if (!linked) ctx.skip();
+    await expect(createFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger })).rejects.toThrow(/cannot route 203\.0\.113\.0\/24 into the sandbox: the machine's namespace already routes it \(203\.0\.113\.0\/24 dev hft[a-z0-9]+-up\)/);
     expect((await listNamespaces()).filter((n) => n.startsWith(`${otherPrefix}-`))).toEqual([]);
     expect(existsSync(join(otherStateDir, 'fabric'))).toBe(false);
   });
