@@ -330,6 +330,54 @@ describe('the machine link', () => {
   });
 });
 
+describe('the real daemons', () => {
+  it('keepalived (unicast VRRP on the VPC) and HAProxy (on the anchor IP) run in droplets and fail over', async () => {
+    const poll = async (name: string, want: string) => {
+      const deadline = Date.now() + 15_000;
+      let got = '';
+      while (Date.now() < deadline) {
+        got = (await fabric.execInDroplet(name, ['sh', '-c', 'cat /run/keepalived.state 2>/dev/null || true'])).stdout.trim();
+        if (got === want) return got;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return got;
+    };
+    for (const [me, peer, priority] of [[lb1, lb2, 150], [lb2, lb1, 100]] as const) {
+      const keepalived = `vrrp_instance VI_1 {
+  state BACKUP
+  interface eth1
+  virtual_router_id 51
+  priority ${priority}
+  advert_int 1
+  unicast_src_ip ${me.privateIPv4}
+  unicast_peer { ${peer.privateIPv4} }
+  virtual_ipaddress { 10.10.255.1/32 dev eth1 }
+  notify /etc/keepalived/notify.sh
+}
+`;
+      const haproxy = `global\n  daemon\n  pidfile /run/haproxy.pid\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n` +
+        `frontend fe\n  bind ${me.anchorIPv4}:8080\n  http-request return status 200 content-type text/plain string "${me.name} haproxy"\n`;
+      await sshRun(me.publicIPv4, key.privateKey, 'mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf', keepalived);
+      await sshRun(me.publicIPv4, key.privateKey, 'cat > /etc/keepalived/notify.sh && chmod +x /etc/keepalived/notify.sh', '#!/bin/sh\necho "$3" > /run/keepalived.state\n');
+      await sshRun(me.publicIPv4, key.privateKey, 'cat > /etc/haproxy/haproxy.cfg && haproxy -c -q -f /etc/haproxy/haproxy.cfg && haproxy -f /etc/haproxy/haproxy.cfg', haproxy);
+      await sshRun(me.publicIPv4, key.privateKey, 'keepalived -D -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid');
+    }
+    expect(await poll('lb-1', 'MASTER')).toBe('MASTER');
+    expect(await poll('lb-2', 'BACKUP')).toBe('BACKUP');
+    await fabric.setFloatingIP(FIP, lb1.anchorIPv4);
+    expect(await curlIn(fabric.clientNamespace, `http://${FIP}:8080/`)).toBe('lb-1 haproxy');
+    // The machine's own keepalived and HAProxy files and pid files are untouched.
+    expect(existsSync('/etc/keepalived/notify.sh')).toBe(false);
+    expect(existsSync('/run/keepalived.state')).toBe(false);
+
+    await fabric.execInDroplet('lb-1', ['sh', '-c', 'kill $(cat /run/keepalived.pid)']);
+    expect(await poll('lb-2', 'MASTER')).toBe('MASTER');
+    await fabric.setFloatingIP(FIP, lb2.anchorIPv4);
+    expect(await curlIn(fabric.clientNamespace, `http://${FIP}:8080/`)).toBe('lb-2 haproxy');
+    await fabric.setFloatingIP(FIP, null);
+  });
+});
+
 describe('destroy', () => {
   it('leaves no namespace, process, link, route, nft table or state file, and is safe twice', async () => {
     const pids = [...(await fabric.dropletPids('lb-1')), ...(await fabric.dropletPids('lb-2'))];
