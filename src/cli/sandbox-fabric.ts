@@ -32,6 +32,8 @@ export async function requireFabricPackages(say: (line: string) => void = (l) =>
 
 export interface FabricUpOptions {
   stateDir?: string;
+  /** Namespace prefix; by default derived from the state folder (`halb` for the default one). */
+  prefix?: string;
   /** How many of DEFAULT_BACKENDS to start (default 2). */
   backends?: number;
   hostLink?: boolean;
@@ -42,7 +44,7 @@ export interface FabricUpOptions {
 /** Builds the fabric (or finds it up) with its backends. Safe to run twice. */
 export async function fabricUp(opts: FabricUpOptions = {}): Promise<Fabric> {
   const stateDir = opts.stateDir ?? sandboxStateDir();
-  const fabric = await createFabric({ stateDir, hostLink: opts.hostLink, bootDelayMs: opts.bootDelayMs, logger: opts.logger });
+  const fabric = await createFabric({ stateDir, prefix: opts.prefix, hostLink: opts.hostLink, bootDelayMs: opts.bootDelayMs, logger: opts.logger });
   const count = opts.backends ?? DEFAULT_BACKENDS.length;
   if (!Number.isInteger(count) || count < 0 || count > DEFAULT_BACKENDS.length) throw new Error(`backends: ${count} must be 0..${DEFAULT_BACKENDS.length}`);
   const present = new Set(fabric.status().hosts.map((h) => h.name));
@@ -51,8 +53,8 @@ export async function fabricUp(opts: FabricUpOptions = {}): Promise<Fabric> {
 }
 
 /** Removes every namespace, process and file of the fabric in stateDir. Safe to run twice. */
-export async function fabricDown(opts: { stateDir?: string; logger?: Logger } = {}): Promise<void> {
-  await destroyFabric({ stateDir: opts.stateDir ?? sandboxStateDir(), logger: opts.logger });
+export async function fabricDown(opts: { stateDir?: string; prefix?: string; logger?: Logger } = {}): Promise<void> {
+  await destroyFabric({ stateDir: opts.stateDir ?? sandboxStateDir(), prefix: opts.prefix, logger: opts.logger });
 }
 
 /** The fabric's status for `status --json` (hosts with namespace, addresses and role), or null. */
@@ -76,6 +78,8 @@ Commands:
 
 Options:
   --state-dir DIR         state folder (default: $HALB_SANDBOX_DIR or .halb-sandbox)
+  --prefix P              namespace prefix for up and down (default: halb for the default
+                          state folder, hb<hash of the folder> otherwise)
   --backends N            backends for up (default 2: web-1 10.10.0.21, web-2 10.10.0.22)
   --no-host-link          up without the machine's routes to 203.0.113.0/24 and 198.51.100.0/24
   -h, --help              this help
@@ -98,7 +102,7 @@ export async function sandboxFabricCommand(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv, allowPositionals: true, strict: true,
       options: {
-        'state-dir': { type: 'string' }, backends: { type: 'string' }, 'no-host-link': { type: 'boolean' },
+        'state-dir': { type: 'string' }, prefix: { type: 'string' }, backends: { type: 'string' }, 'no-host-link': { type: 'boolean' },
         json: { type: 'boolean' }, 'ssh-key': { type: 'string' }, 'boot-delay': { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
@@ -128,13 +132,13 @@ export async function sandboxFabricCommand(argv: string[]): Promise<number> {
           return 1;
         }
         const backends = values.backends === undefined ? undefined : Number(values.backends);
-        const fabric = await fabricUp({ stateDir, backends, hostLink: !values['no-host-link'], logger });
+        const fabric = await fabricUp({ stateDir, prefix: values.prefix, backends, hostLink: !values['no-host-link'], logger });
         printHosts(fabric.status());
         fabric.close();
         return 0;
       }
       case 'down':
-        await fabricDown({ stateDir, logger });
+        await fabricDown({ stateDir, prefix: values.prefix, logger });
         return 0;
       case 'status': {
         const status = fabricStatus({ stateDir, logger });

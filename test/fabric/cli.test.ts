@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { destroyFabric } from '../../src/sandbox/fabric/index.ts';
-import { leftovers, makeKeyPair } from './helpers.ts';
+import { leftovers, makeKeyPair, testPrefix } from './helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'hft-cli-'));
-// The CLI derives the prefix from the state folder, as the contract says: hb + hash.
 const stateDir = join(work, 'state');
+const prefix = testPrefix('k');
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const node = join(process.cwd(), 'node_modules', '.bin', 'node');
@@ -24,8 +24,7 @@ function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 
 afterAll(async () => {
   try {
-    const { prefixForStateDir } = await import('../../src/sandbox/fabric/index.ts');
-    await destroyFabric({ stateDir, prefix: prefixForStateDir(stateDir), logger: pino({ level: 'warn' }) });
+    await destroyFabric({ stateDir, prefix, logger: pino({ level: 'warn' }) });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -42,10 +41,10 @@ describe('halb sandbox fabric', () => {
   it('brings the fabric up twice, adds a droplet, points a floating IP, and takes it all down twice', async () => {
     const key = makeKeyPair(join(work, 'id'), 'cli');
     for (let i = 0; i < 2; i++) {
-      const up = await cli('up', '--no-host-link', '--backends', '1');
+      const up = await cli('up', '--prefix', prefix, '--no-host-link', '--backends', '1');
       expect(up.stderr).toBe('');
       expect(up.code).toBe(0);
-      expect(up.stdout).toMatch(/^web-1 +backend +hb[0-9a-f]{8}-web-1 +- +- +10\.10\.0\.21 +running$/m);
+      expect(up.stdout).toMatch(new RegExp(`^web-1 +backend +${prefix}-web-1 +- +- +10\\.10\\.0\\.21 +running$`, 'm'));
     }
     const added = await cli('droplet-add', 'lb-a', '--ssh-key', join(work, 'id.pub'));
     expect(added.stdout).toBe('droplet lb-a: ssh root@203.0.113.10 (anchor 10.17.0.10, VPC 10.10.1.10)\n');
@@ -53,8 +52,7 @@ describe('halb sandbox fabric', () => {
     expect((await cli('fip', '198.51.100.7', 'web-1'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/no droplet named "web-1"/) });
 
     const status = JSON.parse((await cli('status', '--json')).stdout);
-    const prefix = status.prefix as string;
-    expect(prefix).toMatch(/^hb[0-9a-f]{8}$/);
+    expect(status.prefix).toBe(prefix);
     expect(status.floatingIPs).toEqual({ '198.51.100.7': '10.17.0.10' });
     expect(status.hosts.map((h: { name: string; role: string; namespace: string }) => [h.name, h.role, h.namespace])).toEqual([
       ['lb-a', 'loadbalancer', `${prefix}-lb-a`], ['web-1', 'backend', `${prefix}-web-1`], ['client', 'client', `${prefix}-client`],
@@ -68,7 +66,7 @@ describe('halb sandbox fabric', () => {
     expect(login).toBe('lb-a\n');
     expect(key.publicKey).toMatch(/^ssh-ed25519 /);
 
-    for (let i = 0; i < 2; i++) expect((await cli('down')).code).toBe(0);
+    for (let i = 0; i < 2; i++) expect((await cli('down', '--prefix', prefix)).code).toBe(0);
     expect(leftovers(prefix, stateDir)).toEqual([]);
     expect((await cli('status')).stdout).toMatch(/^no fabric in /);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMetadataTree } from '../../src/sandbox/fabric/metadata.ts';
 import { renderFloatingMapBatch, renderDropletInit, renderSshdConfig, shellQuote, validateFloatingAssignment } from '../../src/sandbox/fabric/render.ts';
-import { installLine, missingPackages } from '../../src/sandbox/fabric/system.ts';
+import { ensureSystemPackages, installLine, missingPackages } from '../../src/sandbox/fabric/system.ts';
 
 const droplet = { id: 4242, name: 'lb-1', publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' };
 
@@ -90,4 +90,19 @@ describe('system packages', () => {
   });
 
   it('finds nothing missing on this machine', () => expect(missingPackages()).toEqual([]));
+
+  it('without root, installs nothing and returns the exact install line', async () => {
+    const said: string[] = [];
+    const check = await ensureSystemPackages({ isRoot: false, find: (b) => (b === 'nginx' ? undefined : `/usr/bin/${b}`), say: (l) => said.push(l) });
+    expect(check).toEqual({
+      ok: false, missing: ['nginx-light'],
+      installLine: 'apt-get update && apt-get install -y --no-install-recommends nginx-light',
+      reason: 'missing packages: nginx-light; run as root: apt-get update && apt-get install -y --no-install-recommends nginx-light',
+    });
+    expect(said).toEqual([]);
+  });
+
+  it('with everything present, does nothing', async () => {
+    expect(await ensureSystemPackages({ isRoot: true, find: (b) => `/usr/bin/${b}` })).toEqual({ ok: true, installed: [] });
+  });
 });

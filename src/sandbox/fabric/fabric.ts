@@ -11,10 +11,10 @@ import {
   PUBLIC_RANGE, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, inRange, namespaceName, nftTableName, parseCidr,
   parseIPv4, prefixForStateDir, routesOverlapping, validateHostName, validatePrefix, type RouteEntry,
 } from './addresses.ts';
-import { renderMetadataTree, type DropletMetadata } from './metadata.ts';
+import { macFor, renderMetadataTree, type DropletMetadata } from './metadata.ts';
 import {
   BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
-  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, validateFloatingAssignment,
+  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, renderWebSite, validateFloatingAssignment,
 } from './render.ts';
 import { NftSession, NftSessionError } from './nft-session.ts';
 import { emptyState, fabricDir, readState, writeState, type BackendRecord, type DropletRecord, type FabricState } from './state.ts';
@@ -43,6 +43,8 @@ export interface AddDropletOptions {
   metadata?: DropletMetadata;
   role?: 'loadbalancer' | 'backend';
   bootDelayMs?: number;
+  /** Also run nginx answering the droplet's name on port 80, as the sandbox's web backends do. */
+  webServer?: boolean;
 }
 
 export interface AddBackendOptions {
@@ -76,7 +78,9 @@ export interface FabricStatus {
   hosts: HostStatus[];
 }
 
-const SWEEP_WAIT_MS = 5_000;
+const SWEEP_WAIT_MS = 10_000;
+/** Only seeds the VPC bridge's MAC; no host has this address. */
+const VPC_BRIDGE_MAC_SEED = '10.10.0.1';
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -121,12 +125,27 @@ export async function namespacePids(ns: string): Promise<number[]> {
   return r.stdout.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
 }
 
-/** SIGKILLs every process in a network namespace and waits until none is left. */
-async function killNamespaceProcesses(ns: string): Promise<void> {
+/** Whether a pid is gone for good: no /proc entry, or a zombie (its namespaces already released). */
+function pidGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * SIGKILLs every process in a network namespace and waits until each has finished exiting. An
+ * exiting process leaves the namespace's pid list before it is done (its mounts, such as a
+ * droplet's overlays, are released later), so the pids seen are waited for one by one.
+ */
+async function killNamespaceProcesses(ns: string, extraPids: readonly number[] = []): Promise<void> {
   const deadline = Date.now() + SWEEP_WAIT_MS;
+  const seen = new Set<number>(extraPids);
   for (;;) {
     const pids = await namespacePids(ns);
-    if (pids.length === 0) return;
+    for (const pid of pids) seen.add(pid);
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -134,8 +153,17 @@ async function killNamespaceProcesses(ns: string): Promise<void> {
         // already gone
       }
     }
-    if (Date.now() > deadline) throw new Error(`namespace ${ns}: processes ${pids.join(', ')} survived SIGKILL`);
-    await sleep(50);
+    const left = [...seen].filter((pid) => !pidGone(pid));
+    if (pids.length === 0 && left.length === 0) return;
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`namespace ${ns}: processes ${[...new Set([...pids, ...left])].join(', ')} survived SIGKILL`);
+    await sleep(25);
   }
 }
 
@@ -246,7 +274,16 @@ export async function createFabric(opts: CreateFabricOptions): Promise<Fabric> {
     log.warn({ prefix }, 'removing a half-made fabric before making it again');
     await destroyFabric({ stateDir, prefix, logger: log });
   }
+  // Another sandbox with the same prefix (say, the default folder of another directory) must not
+  // be touched: refuse before making anything, so the cleanup below never sweeps its namespaces.
+  const foreign = (await listNamespaces()).filter((n) => n.startsWith(`${prefix}-`));
+  if (foreign.length > 0) {
+    throw new Error(`prefix: namespaces ${foreign.join(', ')} exist but ${stateDir} does not record them; another sandbox uses the prefix "${prefix}" (run its down, or use another state folder)`);
+  }
   const link = opts.hostLink === false ? null : planHostLink(await readHostRoutes(), prefix);
+  if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '0') {
+    log.warn('the machine forwards IPv4 (net.ipv4.ip_forward=1); the fabric does not need it, and the core still routes nothing out of the sandbox');
+  }
   const fabric = new Fabric(stateDir, emptyState(prefix), log, opts.bootDelayMs ?? 0);
   try {
     await fabric.buildCore(link);
@@ -296,14 +333,32 @@ export class Fabric {
     writeState(this.stateDir, this.state);
   }
 
+  /**
+   * Picks up changes another process (say, a CLI next to the simulator) recorded. Each mutation
+   * starts from the file, so several processes may share a fabric if they do not race.
+   */
+  private reload(): void {
+    try {
+      const onDisk = readState(this.stateDir);
+      if (onDisk && onDisk.prefix === this.prefix) this.state = onDisk;
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'kept the state in memory: the state file was unreadable');
+    }
+  }
+
   /** Serializes mutations, so concurrent hooks never interleave their state writes. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const run = () => {
+      this.reload();
+      return fn();
+    };
+    const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
   }
 
   private async newNamespace(ns: string): Promise<void> {
+    if ((await listNamespaces()).includes(ns)) throw new Error(`namespace ${ns} exists already and this fabric did not make it; remove it or choose another name`);
     if (!this.state.namespaces.includes(ns)) this.state.namespaces.push(ns);
     this.save();
     await run('ip', ['netns', 'add', ns]);
@@ -332,9 +387,11 @@ export class Fabric {
     });
     const pubBits = parseCidr(PUBLIC_RANGE).bits;
     const anchorBits = parseCidr(ANCHOR_RANGE).bits;
+    // Fixed bridge MACs: a bridge otherwise takes its lowest port's MAC, which changes as
+    // droplets come and go and leaves every droplet's ARP entry for its gateway stale.
     await this.ipBatch(core, [
-      'link add brpub type bridge',
-      'link add brvpc type bridge',
+      `link add brpub address ${macFor(PUBLIC_GATEWAY, 0)} type bridge`,
+      `link add brvpc address ${macFor(VPC_BRIDGE_MAC_SEED, 1)} type bridge`,
       `addr add ${PUBLIC_GATEWAY}/${pubBits} dev brpub`,
       `addr add ${ANCHOR_GATEWAY}/${anchorBits} dev brpub`,
       `addr add ${METADATA_IPV4}/32 dev lo`,
@@ -351,7 +408,7 @@ export class Fabric {
     // The client: a public host like the droplets, /32 behind the core's gateway.
     const client = this.clientNamespace;
     await this.newNamespace(client);
-    await this.ipBatch(core, [`link add pubcl type veth peer name eth0 netns ${client}`, 'link set pubcl master brpub', 'link set pubcl up']);
+    await this.ipBatch(core, [`link add pubcl type veth peer name eth0 address ${macFor(CLIENT_IPV4, 0)} netns ${client}`, 'link set pubcl master brpub', 'link set pubcl up']);
     await this.ipBatch(client, [
       `addr add ${CLIENT_IPV4}/32 dev eth0`,
       'link set eth0 up',
@@ -450,13 +507,21 @@ export class Fabric {
       name: opts.name, id: opts.id, namespace: ns, role: opts.role ?? 'loadbalancer', slot: this.freeSlot(),
       publicIPv4: opts.publicIPv4, anchorIPv4: opts.anchorIPv4, privateIPv4: opts.privateIPv4,
       sshPublicKeys: opts.sshPublicKeys.map((k) => k.trim()), metadata: opts.metadata ?? {}, bootDelayMs,
+      webServer: opts.webServer === true,
     };
-    this.state.droplets[opts.name] = record;
     await this.newNamespace(ns);
-    await this.prepareDropletFiles(record);
-    await this.wireDroplet(record);
-    this.syncMetadata(record, null);
-    await this.bootDroplet(record);
+    this.state.droplets[opts.name] = record;
+    this.save();
+    try {
+      await this.prepareDropletFiles(record);
+      await this.wireDroplet(record);
+      this.syncMetadata(record, null);
+      await this.bootDroplet(record);
+    } catch (e) {
+      this.log.error({ droplet: record.name, err: (e as Error).message }, 'failed to create a droplet; removed what was made');
+      await this.teardownDroplet(record).catch(() => undefined);
+      throw e;
+    }
     this.log.info({ droplet: record.name, namespace: ns, publicIPv4: record.publicIPv4 }, 'created a droplet');
     return this.hostStatus(record);
   }
@@ -489,7 +554,11 @@ export class Fabric {
       writeFileSync(join(etc, 'shadow'), unlocked, { mode: 0o640 });
       await run('chown', ['--reference=/etc/shadow', join(etc, 'shadow')]);
     }
-    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs }), { mode: 0o755 });
+    if (d.webServer) {
+      mkdirSync(join(etc, 'nginx/sites-enabled'), { recursive: true, mode: 0o755 });
+      writeFileSync(join(etc, 'nginx/sites-enabled/default'), renderWebSite(d.name));
+    }
+    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs, webServer: d.webServer }), { mode: 0o755 });
     this.save();
   }
 
@@ -497,8 +566,10 @@ export class Fabric {
     const pub = `pub${d.slot}`;
     const vpc = `vpc${d.slot}`;
     await this.ipBatch(this.coreNamespace, [
-      `link add ${pub} type veth peer name eth0 netns ${d.namespace}`,
-      `link add ${vpc} type veth peer name eth1 netns ${d.namespace}`,
+      // The MACs follow the addresses (and match the metadata), so a droplet made again with the
+      // same addresses is not hidden behind stale neighbour entries.
+      `link add ${pub} type veth peer name eth0 address ${macFor(d.publicIPv4, 0)} netns ${d.namespace}`,
+      `link add ${vpc} type veth peer name eth1 address ${macFor(d.privateIPv4, 1)} netns ${d.namespace}`,
       `link set ${pub} master brpub`,
       `link set ${vpc} master brvpc`,
       `link set ${pub} up`,
@@ -620,7 +691,7 @@ export class Fabric {
   stopDroplet(name: string): Promise<void> {
     return this.exclusive(async () => {
       const d = this.droplet(name);
-      await killNamespaceProcesses(d.namespace);
+      await killNamespaceProcesses(d.namespace, [d.initPid, d.unsharePid].filter((p) => p !== undefined));
       delete d.initPid;
       delete d.unsharePid;
       this.save();
@@ -639,6 +710,12 @@ export class Fabric {
     });
   }
 
+  /** Reboots a droplet: every process ends, then it boots again (with its boot delay). */
+  async rebootDroplet(name: string): Promise<void> {
+    await this.stopDroplet(name);
+    await this.startDroplet(name);
+  }
+
   /** Deletes a droplet: its processes, namespace, links, files, metadata and any floating IP on it. */
   removeDroplet(name: string): Promise<void> {
     return this.exclusive(async () => {
@@ -648,16 +725,20 @@ export class Fabric {
         for (const ip of held) delete this.state.floatingIPs[ip];
         await this.applyFloatingMap();
       }
-      await deleteNamespace(d.namespace);
-      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `pub${d.slot}`]);
-      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${d.slot}`]);
-      this.removeMetadata(d);
-      rmSync(this.dropletDir(name), { recursive: true, force: true });
-      delete this.state.droplets[name];
-      this.state.namespaces = this.state.namespaces.filter((n) => n !== d.namespace);
-      this.save();
+      await this.teardownDroplet(d);
       this.log.info({ droplet: name, floatingIPsReleased: held }, 'removed a droplet');
     });
+  }
+
+  private async teardownDroplet(d: DropletRecord): Promise<void> {
+    await deleteNamespace(d.namespace);
+    await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `pub${d.slot}`]);
+    await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${d.slot}`]);
+    this.removeMetadata(d);
+    rmSync(this.dropletDir(d.name), { recursive: true, force: true });
+    delete this.state.droplets[d.name];
+    this.state.namespaces = this.state.namespaces.filter((n) => n !== d.namespace);
+    this.save();
   }
 
   /** Updates what a droplet's metadata service says (tags, user data, ...). */
@@ -720,6 +801,7 @@ export class Fabric {
   }
 
   floatingIPs(): Record<string, string> {
+    this.reload();
     return { ...this.state.floatingIPs };
   }
 
@@ -738,30 +820,41 @@ export class Fabric {
       const ns = this.checkNewHost(opts.name, 'name');
       this.checkAddress(opts.privateIPv4, 'privateIPv4', VPC_RANGE, this.usedAddresses());
       const b: BackendRecord = { name: opts.name, namespace: ns, slot: this.freeSlot(), privateIPv4: opts.privateIPv4 };
-      this.state.backends[opts.name] = b;
       await this.newNamespace(ns);
-      const link = `vpc${b.slot}`;
-      await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
-      await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
-      const dir = join(this.dir, 'backends', b.name);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'nginx.conf'), renderBackendNginx({ name: b.name, dir }));
-      await run('ip', ['netns', 'exec', ns, 'nginx', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+      this.state.backends[opts.name] = b;
+      this.save();
+      try {
+        const link = `vpc${b.slot}`;
+        await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 address ${macFor(b.privateIPv4, 1)} netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
+        await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
+        const dir = join(this.dir, 'backends', b.name);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'nginx.conf'), renderBackendNginx({ name: b.name, dir }));
+        await run('ip', ['netns', 'exec', ns, 'nginx', '-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf')]);
+      } catch (e) {
+        this.log.error({ backend: b.name, err: (e as Error).message }, 'failed to create a backend; removed what was made');
+        await this.teardownBackend(b).catch(() => undefined);
+        throw e;
+      }
       this.log.info({ backend: b.name, namespace: ns, privateIPv4: b.privateIPv4 }, 'created a backend');
       return this.backendStatus(b);
     });
+  }
+
+  private async teardownBackend(b: BackendRecord): Promise<void> {
+    await deleteNamespace(b.namespace);
+    await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${b.slot}`]);
+    rmSync(join(this.dir, 'backends', b.name), { recursive: true, force: true });
+    delete this.state.backends[b.name];
+    this.state.namespaces = this.state.namespaces.filter((n) => n !== b.namespace);
+    this.save();
   }
 
   removeBackend(name: string): Promise<void> {
     return this.exclusive(async () => {
       const b = this.state.backends[name];
       if (!b) throw new Error(`backend: no backend named "${name}" in this fabric`);
-      await deleteNamespace(b.namespace);
-      await runStatus('ip', ['-n', this.coreNamespace, 'link', 'del', `vpc${b.slot}`]);
-      rmSync(join(this.dir, 'backends', name), { recursive: true, force: true });
-      delete this.state.backends[name];
-      this.state.namespaces = this.state.namespaces.filter((n) => n !== b.namespace);
-      this.save();
+      await this.teardownBackend(b);
       this.log.info({ backend: name }, 'removed a backend');
     });
   }
@@ -780,6 +873,7 @@ export class Fabric {
   }
 
   status(): FabricStatus {
+    this.reload();
     const link = this.state.hostLink;
     const hosts: HostStatus[] = [
       ...Object.values(this.state.droplets).map((d) => this.hostStatus(d)),

@@ -41,7 +41,9 @@ export function fabricHooks(fabric: Fabric): FabricHooks {
       await fabric.addDroplet({
         name: d.name, id: d.id, publicIPv4: d.publicIPv4, anchorIPv4: d.anchorIPv4, privateIPv4: d.privateIPv4,
         sshPublicKeys: d.sshPublicKeys, bootDelayMs: d.bootDelayMs,
+        // The sandbox's convention: droplets tagged `web` are web backends answering their name.
         role: d.tags?.includes('web') ? 'backend' : 'loadbalancer',
+        webServer: d.tags?.includes('web') ?? false,
         metadata: { region: d.region, tags: d.tags, userData: d.userData, publicKeys: d.sshPublicKeys },
       });
     },

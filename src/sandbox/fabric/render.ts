@@ -81,7 +81,7 @@ export const BOOTED_MARKER = '/run/halb-droplet-booted';
  * real boot does (daemonized, pid file in /run). It stays as the reaper; killing it ends every
  * process of the droplet.
  */
-export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs: number }): string {
+export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs: number; webServer?: boolean }): string {
   const d = shellQuote(opts.dir);
   const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
   return `#!/bin/bash
@@ -89,9 +89,17 @@ export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs
 set -eu
 D=${d}
 # Order matters: every path under $D is resolved before /var and /tmp are covered.
+# An overlay's upper dir stays busy until the previous boot's mounts are released: retry briefly.
+overlay() {
+  for _ in $(seq 100); do
+    mount -t overlay overlay -o "lowerdir=$1,upperdir=$D/$2.upper,workdir=$D/$2.work" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  mount -t overlay overlay -o "lowerdir=$1,upperdir=$D/$2.upper,workdir=$D/$2.work" "$1"
+}
 mount --bind "$D/root" /root
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$D/etc.upper,workdir=$D/etc.work" /etc
-mount -t overlay overlay -o "lowerdir=/var,upperdir=$D/var.upper,workdir=$D/var.work" /var
+overlay /etc etc
+overlay /var var
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 hostname ${shellQuote(opts.name)}
@@ -99,7 +107,9 @@ mkdir -p /run/sshd /var/log
 chmod 0755 /run/sshd
 echo "droplet ${opts.name} booting (delay ${delay}s)"
 sleep ${delay}
-if /usr/sbin/sshd -E /var/log/sshd.log; then
+${opts.webServer ? `# A web backend: the image's nginx, with the site answering the droplet's name.
+nginx || echo "nginx failed to start" >&2
+` : ''}if /usr/sbin/sshd -E /var/log/sshd.log; then
   touch ${BOOTED_MARKER}
   echo "sshd started"
 else
@@ -155,4 +165,9 @@ http {
   }
 }
 `;
+}
+
+/** The site of a web-backend droplet: every request answered with the droplet's name. */
+export function renderWebSite(name: string): string {
+  return `# halb sandbox web backend ${name}\nserver {\n  listen 80 default_server;\n  default_type text/plain;\n  location / { return 200 "${name}\\n"; }\n}\n`;
 }

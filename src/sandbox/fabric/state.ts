@@ -16,6 +16,8 @@ export interface DropletRecord {
   sshPublicKeys: string[];
   metadata: DropletMetadata;
   bootDelayMs: number;
+  /** Runs nginx answering its name on port 80 (a `web`-tagged backend droplet). */
+  webServer?: boolean;
   /** The `unshare` process holding the droplet's PID namespace, and the droplet's PID 1. */
   unsharePid?: number;
   initPid?: number;

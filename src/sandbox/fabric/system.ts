@@ -81,9 +81,12 @@ export type PackageCheck =
  * Makes sure the needed system packages are present. As root, installs the missing ones with
  * apt-get (announcing them through `say`); otherwise returns the exact install line to run.
  */
-export async function ensureSystemPackages(opts: { say?: (line: string) => void; isRoot?: boolean } = {}): Promise<PackageCheck> {
+export async function ensureSystemPackages(
+  opts: { say?: (line: string) => void; isRoot?: boolean; find?: (binary: string) => string | undefined } = {},
+): Promise<PackageCheck> {
   const say = opts.say ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const missing = missingPackages();
+  const find = opts.find ?? findBinary;
+  const missing = missingPackages(find);
   if (missing.length === 0) return { ok: true, installed: [] };
   const line = installLine(missing);
   const isRoot = opts.isRoot ?? process.getuid?.() === 0;
@@ -98,7 +101,7 @@ export async function ensureSystemPackages(opts: { say?: (line: string) => void;
     });
     if (code !== 0) return { ok: false, missing, installLine: line, reason: `apt-get ${args[0]} exited with ${code}` };
   }
-  const still = missingPackages();
+  const still = missingPackages(find);
   if (still.length > 0) return { ok: false, missing: still, installLine: installLine(still), reason: `still missing after apt-get: ${still.join(', ')}` };
   return { ok: true, installed: missing };
 }
