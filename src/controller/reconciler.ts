@@ -375,11 +375,19 @@ export class Reconciler {
             await this.events.record(object, 'Warning', 'ConfigRejected', `${action.node}: ${host.applyError}`);
             log.warn({ node: action.node, daemon: result.daemon }, 'config rejected on host');
           } else if (result.outcome === 'applied') {
+            const repaired = host.configHash === node.configHash;
             host.configHash = node.configHash;
             host.haproxyRunning = true;
             host.keepalivedRunning = true;
-            await this.events.record(object, 'Normal', 'ConfigApplied', `applied config ${node.configHash.slice(0, 19)} on ${action.node}`);
-            log.info({ node: action.node, hash: node.configHash, steps: result.started }, 'applied config');
+            if (repaired) {
+              // Same files, but a daemon was not running: drift on the host, repaired.
+              const started = result.started.filter((s) => s.startsWith('started')).map((s) => s.replace('started ', ''));
+              await this.events.record(object, 'Warning', 'DaemonRestarted', `started ${started.join(' and ') || 'the daemons'} on ${action.node}: not running`);
+              log.warn({ node: action.node, started }, 'restarted stopped daemons');
+            } else {
+              await this.events.record(object, 'Normal', 'ConfigApplied', `applied config ${node.configHash.slice(0, 19)} on ${action.node}`);
+              log.info({ node: action.node, hash: node.configHash, steps: result.started }, 'applied config');
+            }
             changed = true;
           }
           break;
