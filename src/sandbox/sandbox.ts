@@ -11,8 +11,7 @@ import { buildCRD, CRD_NAME } from '../api/crd.ts';
 import { startOperator, type RunningOperator } from '../controller/operator.ts';
 import { startKubeEmulator, type KubeEmulator } from './kube/index.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type SimulatorDelays } from './digitalocean/simulator.ts';
-import { ANCHOR_RANGE, destroyFabric, fabricHooks, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
-import { DEFAULT_BACKENDS, fabricUp } from '../cli/sandbox-fabric.ts';
+import { ANCHOR_RANGE, DEFAULT_BACKENDS, destroyFabric, fabricHooks, fabricUp, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
 
 /** The token the simulator accepts in the sandbox (it accepts any non-empty one). */
 export const SANDBOX_TOKEN = 'dop_v1_sandbox';

@@ -5,3 +5,4 @@ export type { DropletMetadata } from './metadata.ts';
 export { renderMetadataTree } from './metadata.ts';
 export { ensureSystemPackages, missingPackages, installLine, type PackageCheck } from './system.ts';
 export { fabricHooks, type FabricHooks, type SimulatedDroplet } from './hooks.ts';
+export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir, type FabricUpOptions } from './setup.ts';
