@@ -34,10 +34,10 @@ describe('halb render', () => {
     writeFileSync(bad, 'apiVersion: halb.dev/v1alpha1\nkind: HALoadBalancer\nmetadata: {name: x}\nspec: {region: nyc3}\n');
     expect(await run(['-f', bad, '--out', join(dir, 'o1')])).toMatchObject({ code: 1, err: expect.stringContaining(bad) });
     const facts = join(dir, 'facts.json');
-    writeFileSync(facts, '{"floatingIP": "198.51.100.5", "nodes": [{"name": "web-0"}]}');
+    writeFileSync(facts, '{"floatingIP": "198.51.100.5", "nodes": [{"name": "basic-0"}]}');
     expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o2'), '--observed', facts])).toMatchObject({ code: 1, err: expect.stringContaining(`${facts}: nodes[0].privateIPv4`) });
-    writeFileSync(facts, '{"floatingIP": "198.51.100.5", "nodes": [{"name": "web-0", "privateIPv4": "10.0.0.1", "anchorIPv4": "10.1.0.1"}]}');
-    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o3'), '--observed', facts])).toMatchObject({ code: 1, err: expect.stringContaining('observed.nodes[web-1]') });
+    writeFileSync(facts, '{"floatingIP": "198.51.100.5", "nodes": [{"name": "basic-0", "privateIPv4": "10.0.0.1", "anchorIPv4": "10.1.0.1"}]}');
+    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o3'), '--observed', facts])).toMatchObject({ code: 1, err: expect.stringContaining('observed.nodes[basic-1]') });
     expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o4'), '--keepalived-version', '1.3.5'])).toMatchObject({ code: 1, err: expect.stringContaining('settings.defaultVersions.keepalived') });
     expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o5'), '--do-endpoint', "http://x/'y"])).toMatchObject({ code: 1, err: expect.stringContaining('settings.apiBaseURL') });
   });
@@ -81,8 +81,8 @@ describe('halb render', () => {
     const result = await run(['-f', 'examples/basic.yaml', '--out', out]);
     expect(result.code).toBe(0);
     expect(result.err).toContain('Secret do-api (key token) is not in the files');
-    const haproxy = readFileSync(join(out, 'web-0/etc/haproxy/haproxy.cfg'), 'utf8');
+    const haproxy = readFileSync(join(out, 'basic-0/etc/haproxy/haproxy.cfg'), 'utf8');
     expect(haproxy).toContain('bind 10.20.0.11:80');
-    expect(readFileSync(join(out, 'web-0/etc/keepalived/halb-failover.sh'), 'utf8')).toContain("RESERVED_IP='198.51.100.10'");
+    expect(readFileSync(join(out, 'basic-0/etc/keepalived/halb-failover.sh'), 'utf8')).toContain("RESERVED_IP='198.51.100.10'");
   });
 });
