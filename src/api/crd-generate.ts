@@ -8,6 +8,9 @@ import { renderAPIReference } from './reference.ts';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const outputs: Record<string, string> = {
   'crds/haloadbalancer.yaml': renderCRDYAML(),
+  // A copy inside deploy/: kustomize's load restrictor refuses files outside a kustomization's
+  // root, so `kubectl apply -k deploy/` cannot reach ../crds/.
+  'deploy/base/crd/haloadbalancer.yaml': renderCRDYAML(),
   'src/api/types.generated.ts': renderTypes(),
   'docs/api-reference.md': renderAPIReference(),
 };
