@@ -67,6 +67,11 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
     if (stopped) return;
     try {
       await informer.start();
+      // stop() during the first list leaves the watch that start() then opened: close it.
+      if (stopped) {
+        void informer.stop();
+        return;
+      }
       isSynced = true;
       // After a restart the cache may have missed deletes and changes: look at everything.
       for (const obj of informer.list()) enqueue(objectKey(obj));

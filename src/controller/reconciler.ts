@@ -63,6 +63,7 @@ class SpecProblem extends Error {
 }
 
 const SECRET_RECHECK_MS = 30_000;
+const CLOUD_RECHECK_MS = 60_000;
 
 function decodeSecret(secret: k8s.V1Secret): SecretData {
   const data: Record<string, string> = {};
@@ -146,7 +147,14 @@ export class Reconciler {
     }
 
     try {
-      return await this.converge(object, log);
+      return await this.converge(object, log).catch((err: unknown) => {
+        // DigitalOcean refused for good (a missing token scope, an invalid request): a person
+        // must act, so it is a condition naming the cause, looked at again now and then.
+        if (err instanceof DigitalOceanError && err.kind === 'terminal') {
+          throw new SpecProblem([{ path: '', message: `DigitalOcean refused: ${err.message}` }], 'CloudRequestRefused', CLOUD_RECHECK_MS);
+        }
+        throw err;
+      });
     } catch (err) {
       if (!(err instanceof SpecProblem)) throw err;
       await this.writeStatus(object, invalidSpecStatus(object, err.problems, this.now().toISOString(), err.reason));
@@ -184,8 +192,11 @@ export class Reconciler {
         ...(reservedIP ? { reservedIP: { ip: reservedIP.ip, dropletId: reservedIP.dropletId, locked: reservedIP.locked } } : {}),
       };
 
-      // 4. Desired files, once every node's addresses are known.
-      const rendered = this.render(object, secrets, observed, droplets, hostStates, log);
+      // 4. Desired files, once every node's addresses are known. Tagged backends are looked up
+      //    each pass, so droplets joining or leaving a tag reach the config.
+      const tags = [...new Set(spec.backends.map((b) => b.dropletTag).filter((t) => t !== ''))];
+      const taggedDroplets = Object.fromEntries(await Promise.all(tags.map(async (t) => [t, await provider.taggedDroplets(t)] as const)));
+      const rendered = this.render(object, secrets, observed, droplets, hostStates, taggedDroplets, log);
       const desiredHashes = Object.fromEntries(rendered.map((r) => [r.name, r.configHash]));
 
       // 5. Plan (pure) and act.
@@ -194,6 +205,7 @@ export class Reconciler {
       if (planned.backstopSince) this.backstopSince.set(key, planned.backstopSince);
       else this.backstopSince.delete(key);
       const acted = await this.act(object, planned.actions, { provider, secrets, privateKey, droplets, rendered, agents, hostStates, observed, log });
+      await this.reconcileBackendFirewalls(object, provider, log);
 
       // 6. Status, once, from what was observed and what acting changed.
       const status = computeStatus({ object, observed, desiredHashes, now: this.now().toISOString() });
@@ -290,7 +302,7 @@ export class Reconciler {
     return out;
   }
 
-  private render(object: HALoadBalancer, secrets: SecretData[], observed: Observed, droplets: NodeDroplet[], hosts: Map<string, { observed: ObservedHost }>, log: Logger): RenderedNode[] {
+  private render(object: HALoadBalancer, secrets: SecretData[], observed: Observed, droplets: NodeDroplet[], hosts: Map<string, { observed: ObservedHost }>, taggedDroplets: NonNullable<ObservedFacts['taggedDroplets']>, log: Logger): RenderedNode[] {
     if (!observed.reservedIP) return [];
     const nodes = [];
     const versions: RenderSettings['versions'] = {};
@@ -303,7 +315,7 @@ export class Reconciler {
       nodes.push({ name, dropletID: droplet.id, privateIPv4, anchorIPv4: host.anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}) });
       if (host.keepalivedVersion && host.haproxyVersion) versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
     }
-    const facts: ObservedFacts = { floatingIP: observed.reservedIP.ip, nodes };
+    const facts: ObservedFacts = { floatingIP: observed.reservedIP.ip, nodes, taggedDroplets };
     try {
       return renderNodes({ lb: object, secrets, observed: facts, settings: defaultSettings({ ...this.options.render, versions }) });
     } catch (err) {
@@ -405,6 +417,23 @@ export class Reconciler {
     }
     if (changedCloud) this.inventories.delete(provider);
     return changed;
+  }
+
+  /** restrictToLoadBalancers: one Cloud Firewall per such backend, admitting its port only from
+   *  the load-balancer droplets; firewalls of backends that no longer ask for it are removed. */
+  private async reconcileBackendFirewalls(object: HALoadBalancer, provider: DigitalOceanProvider, log: Logger): Promise<void> {
+    const uid = object.metadata.uid ?? '';
+    const wanted = object.spec.backends.filter((b) => b.restrictToLoadBalancers && b.dropletTag);
+    const existing = await provider.listFirewalls();
+    for (const b of wanted) {
+      const result = await provider.ensureBackendFirewall({ uid, backend: b.name, backendTag: b.dropletTag, port: b.port }, existing);
+      if (result.changed) {
+        await this.events.record(object, 'Normal', 'FirewallApplied', `Cloud Firewall on tag ${b.dropletTag} admits port ${b.port} only from the load balancers`);
+        log.info({ backend: b.name, tag: b.dropletTag, firewall: result.id }, 'applied backend firewall');
+      }
+    }
+    const pruned = await provider.pruneBackendFirewalls(uid, wanted.map((b) => b.name), existing);
+    for (const id of pruned) log.info({ firewall: id }, 'removed backend firewall');
   }
 
   private async noticeFailover(object: HALoadBalancer, status: HALoadBalancerStatus, log: Logger): Promise<void> {

@@ -155,6 +155,15 @@ export class DigitalOceanProvider {
     return { ...droplets, nodes, reservedIp };
   }
 
+  /** Droplets carrying a tag (a backend's dropletTag), by name and VPC address. */
+  async taggedDroplets(tag: string): Promise<{ name: string; privateIPv4: string }[]> {
+    const droplets = await listDropletsByTag(this.client, tag);
+    return droplets.flatMap((d) => {
+      const privateIPv4 = d.networks?.v4?.find((n) => n.type === 'private')?.ip_address;
+      return privateIPv4 && d.status === 'active' ? [{ name: d.name, privateIPv4 }] : [];
+    }).sort((a, b) => a.name.localeCompare(b.name) || a.privateIPv4.localeCompare(b.privateIPv4));
+  }
+
   getReservedIp(ip: string): Promise<ReservedIpInfo | undefined> {
     return getReservedIp(this.client, ip).then((r) => (r ? toReservedIpInfo(r) : undefined));
   }

@@ -99,6 +99,26 @@ describe('an HALoadBalancer in the sandbox', () => {
     expect(s.activeNode).toBe(holder);
   }, 120_000);
 
+  it('balances over droplets found by tag, behind a Cloud Firewall that admits only the load balancers', async () => {
+    expect((await e2e.kubectl(['apply', '-f', `${ROOT}examples/tagged-backends.yaml`])).code).toBe(0);
+    const wait = await e2e.kubectl(['wait', '--for=condition=Ready', 'halb/tagged', '--timeout=120s']);
+    expect(wait.stdout + wait.stderr).toContain('condition met');
+    const s = await status('tagged');
+    const answers = new Set<string>();
+    for (let i = 0; i < 6; i++) answers.add((await e2e.curlFloatingIP(s.floatingIP!)) ?? 'FAILED');
+    expect([...answers].sort()).toEqual(['web-1', 'web-2']);
+    const uid = (await e2e.kubectl(['get', 'halb', 'tagged', '-o', 'jsonpath={.metadata.uid}'])).stdout;
+    const { endpoint, token } = e2e.sandbox.status.digitalocean;
+    const firewalls = async () => ((await (await fetch(`${endpoint}/firewalls`, { headers: { authorization: `Bearer ${token}` } })).json()) as { firewalls: { name: string; tags: string[]; inbound_rules: { ports: string; sources: { tags?: string[] } }[] }[] }).firewalls;
+    const mine = (await firewalls()).filter((f) => f.name === `halb-${uid}-web`);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.tags).toEqual(['web']);
+    expect(mine[0]!.inbound_rules).toEqual([expect.objectContaining({ ports: '80', sources: { tags: [`halb-uid-${uid}`] } })]);
+    expect((await e2e.kubectl(['delete', 'halb', 'tagged', '--timeout=90s'])).code).toBe(0);
+    expect((await firewalls()).filter((f) => f.name.includes(uid))).toEqual([]);
+    expect(dropletsOf('tagged')).toEqual([]);
+  }, 180_000);
+
   it('refuses a schema-invalid object at the API, and marks a semantically invalid one InvalidSpec without creating anything', async () => {
     const bad = readFileSync(`${ROOT}test/fixtures/invalid/wrong-type-port.yaml`, 'utf8').replace('name: web', 'name: badport');
     const refused = await e2e.kubectl(['apply', '-f', '-'], bad);
