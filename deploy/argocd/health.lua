@@ -40,6 +40,7 @@ end
 local terminal = {
   InvalidSpec = true,      -- the spec breaks a rule the schema cannot express
   SecretNotFound = true,   -- a Secret or key the spec names does not exist
+  CloudRequestRefused = true, -- DigitalOcean refused for good (a missing token scope, a bad request)
   ValidationFailed = true, -- HAProxy or keepalived refused the rendered config
   HostKeyChanged = true,   -- a node's SSH host key differs from the pinned one
 }

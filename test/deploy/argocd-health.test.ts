@@ -141,11 +141,13 @@ describe('health of statuses the operator computes', () => {
     expect((await health(withStatus(1, status))).status).toBe('Degraded');
   });
 
-  it('InvalidSpec and SecretNotFound are Degraded', async () => {
+  it('InvalidSpec, SecretNotFound and CloudRequestRefused are Degraded', async () => {
     const invalid = invalidSpecStatus(object(1), [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "api" does not exist' }], now);
     expect(await health(withStatus(1, invalid))).toEqual({ status: 'Degraded', message: 'InvalidSpec: spec.frontends[0].defaultBackend: backend "api" does not exist' });
     const missing = invalidSpecStatus(object(1), [{ path: 'spec', message: 'Secret "do-api" not found in namespace default' }], now, 'SecretNotFound');
     expect((await health(withStatus(1, missing))).status).toBe('Degraded');
+    const refused = invalidSpecStatus(object(1), [{ path: '', message: 'DigitalOcean refused: the token lacks the "droplet:create" scope' }], now, 'CloudRequestRefused');
+    expect((await health(withStatus(1, refused))).status).toBe('Degraded');
   });
 
   it('a Healthy status written for an older generation is Progressing after an edit', async () => {
