@@ -1,0 +1,108 @@
+// The host agent against a real droplet of the fabric (sshd, HAProxy and keepalived in their own
+// namespaces): host-key pinning refuses an impersonator, files are validated by the daemons on
+// the host before they replace the running ones, daemons start and reload, state reads back.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.ts';
+import { createFabric, destroyFabric, type Fabric } from '../../src/sandbox/fabric/index.ts';
+import { HostAgent, HostKeyChangedError, hostKeyFingerprint } from '../../src/hosts/agent.ts';
+import { validateHALoadBalancer } from '../../src/api/validate.ts';
+import { defaultSettings, renderNodes } from '../../src/render/index.ts';
+import { makeKeyPair } from '../fabric/helpers.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'halb-agent-'));
+const log = createLogger({ level: 'silent' });
+let fabric: Fabric;
+const key = makeKeyPair(join(dir, 'operator'), 'operator');
+const droplet = { name: 'agent-0', id: 7001, publicIPv4: '203.0.113.40', anchorIPv4: '10.17.0.40', privateIPv4: '10.10.3.40' };
+
+beforeAll(async () => {
+  fabric = await createFabric({ stateDir: join(dir, 'state'), logger: log });
+  await fabric.addDroplet({ ...droplet, sshPublicKeys: [key.publicKey], role: 'loadbalancer', metadata: { region: 'nyc3' } });
+  await fabric.waitForDroplet(droplet.name);
+}, 120_000);
+afterAll(async () => {
+  await destroyFabric({ stateDir: join(dir, 'state'), logger: log });
+  rmSync(dir, { recursive: true, force: true });
+}, 120_000);
+
+const lb = validateHALoadBalancer({
+  apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name: 'agent', uid: 'u-1' },
+  spec: {
+    region: 'nyc3',
+    credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'k' } },
+    frontends: [{ name: 'www', port: 80, defaultBackend: 'web' }],
+    backends: [{ name: 'web', servers: [{ name: 's1', address: '10.10.0.21' }] }],
+  },
+}).object!;
+
+function render(version: { keepalived: string; haproxy: string }) {
+  return renderNodes({
+    lb, secrets: [{ name: 'do-api', data: { token: 'dop_v1_test' } }],
+    observed: { floatingIP: '198.51.100.40', nodes: [
+      { name: 'agent-0', privateIPv4: droplet.privateIPv4, anchorIPv4: droplet.anchorIPv4 },
+      { name: 'agent-1', privateIPv4: '10.10.3.41', anchorIPv4: '10.17.0.41' },
+    ] },
+    settings: defaultSettings({ defaultVersions: version }),
+  })[0]!;
+}
+
+describe('the host agent on a real droplet', () => {
+  let pinned = '';
+
+  it('pins the host key on first contact and refuses a different one later', async () => {
+    const first = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey });
+    pinned = first.hostKey;
+    first.dispose();
+    expect(pinned).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+    const again = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    expect(again.hostKey).toBe(pinned);
+    again.dispose();
+    const impostor = hostKeyFingerprint(Buffer.from('another host'));
+    await expect(HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: impostor })).rejects.toBeInstanceOf(HostKeyChangedError);
+  });
+
+  it('reads versions, metadata and daemon state in one round trip', async () => {
+    const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    try {
+      const state = await agent.readState();
+      expect(state).toMatchObject({ anchorIPv4: droplet.anchorIPv4, privateIPv4: droplet.privateIPv4, dropletId: droplet.id, haproxyRunning: false, keepalivedRunning: false, booted: true });
+      expect(state.keepalivedVersion).toMatch(/^\d+\.\d+\.\d+$/);
+      expect(state.haproxyVersion).toMatch(/^\d+\.\d+/);
+    } finally {
+      agent.dispose();
+    }
+  });
+
+  it('applies, starts, reloads only on change, and keeps the running config when the daemon refuses a new one', async () => {
+    const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    try {
+      const versions = await agent.readState();
+      const node = render({ keepalived: versions.keepalivedVersion!, haproxy: versions.haproxyVersion! });
+      const applied = await agent.apply(node.files, node.configHash);
+      expect(applied).toMatchObject({ outcome: 'applied' });
+      const running = await agent.readState();
+      expect(running).toMatchObject({ configHash: node.configHash, haproxyRunning: true, keepalivedRunning: true });
+      expect(await agent.apply(node.files, node.configHash, running)).toEqual({ outcome: 'unchanged' });
+
+      // A config HAProxy refuses (bypassing the renderer's own guards) never replaces the running one.
+      const broken = node.files.map((f) => (f.path.endsWith('haproxy.cfg') ? { ...f, content: f.content.replace('default_backend web', 'default_backend nowhere') } : f));
+      const refused = await agent.apply(broken, 'sha256:broken', running);
+      expect(refused).toMatchObject({ outcome: 'invalid', daemon: 'haproxy' });
+      expect((refused as { message: string }).message).toMatch(/nowhere/);
+      const after = await agent.readState();
+      expect(after.configHash).toBe(node.configHash);
+      expect(after.haproxyRunning).toBe(true);
+      const served = await fabric.execInDroplet(droplet.name, ['cat', '/etc/haproxy/haproxy.cfg']);
+      expect(served.stdout).toBe(node.files.find((f) => f.path.endsWith('haproxy.cfg'))!.content);
+
+      // The failover token is root-only on the host.
+      const mode = await fabric.execInDroplet(droplet.name, ['stat', '-c', '%a', '/etc/keepalived/halb-failover.token']);
+      expect(mode.stdout.trim()).toBe('600');
+    } finally {
+      agent.dispose();
+    }
+  }, 60_000);
+});
