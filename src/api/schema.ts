@@ -224,6 +224,7 @@ const nodeStatus = named('NodeStatus', object('What the operator last observed o
   anchorIPv4: string('Anchor IPv4, where DigitalOcean delivers reserved-IP traffic.'),
   vrrpState: stringEnum('keepalived state, read from the host.', vrrpStates),
   configHash: string('sha256 of the files the operator last applied.'),
+  serversUp: string('Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node.'),
   hostKey: string('SHA256 fingerprint of the node\'s SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts.'),
   lastSyncTime: timestamp('When the operator last read this node.'),
 }, ['name']));

@@ -188,6 +188,8 @@ export interface NodeStatus {
   vrrpState?: "MASTER" | "BACKUP" | "FAULT" | "UNKNOWN";
   /** sha256 of the files the operator last applied. */
   configHash?: string;
+  /** Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node. */
+  serversUp?: string;
   /** SHA256 fingerprint of the node's SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts. */
   hostKey?: string;
   /** When the operator last read this node. */

@@ -48,6 +48,8 @@ export interface ObservedHost {
   keepalivedRunning?: boolean;
   keepalivedVersion?: string;
   haproxyVersion?: string;
+  /** HAProxy's view of each backend server, `backend/server` → UP, DOWN, MAINT, ... */
+  servers?: Record<string, string>;
 }
 
 /** Everything observed for one object; `hosts` is keyed by node name. */

@@ -290,7 +290,7 @@ export class Reconciler {
           keepalivedRunning: state.keepalivedRunning,
           ...(state.booted ? {} : { error: 'cloud-init has not finished' }),
         };
-        for (const field of ['vrrpState', 'configHash', 'anchorIPv4', 'privateIPv4', 'keepalivedVersion', 'haproxyVersion'] as const) {
+        for (const field of ['vrrpState', 'configHash', 'anchorIPv4', 'privateIPv4', 'keepalivedVersion', 'haproxyVersion', 'servers'] as const) {
           if (state[field] !== undefined) (observed as unknown as Record<string, unknown>)[field] = state[field];
         }
         out.set(name, { observed, state });

@@ -96,6 +96,17 @@ function degradedCondition(nodes: NodeView[], observed: Observed, failover: Cond
   if (holder?.host?.vrrpState && holder.host.vrrpState !== 'MASTER') {
     return { type: T.degraded, status: 'True', reason: 'HolderNotMaster', message: `${rip!.ip} is on ${holder.name}, which is ${holder.host.vrrpState}` };
   }
+  // A backend with no server UP, as the MASTER's HAProxy sees it: clients get 503s for it.
+  const masterServers = nodes.find((n) => n.host?.vrrpState === 'MASTER')?.host?.servers;
+  if (masterServers) {
+    const backends = new Map<string, boolean>();
+    for (const [key, state] of Object.entries(masterServers)) {
+      const backend = key.slice(0, key.indexOf('/'));
+      backends.set(backend, (backends.get(backend) ?? false) || state.startsWith('UP'));
+    }
+    const down = [...backends].filter(([, up]) => !up).map(([b]) => b);
+    if (down.length) return { type: T.degraded, status: 'True', reason: 'BackendDown', message: `no server UP in backend ${list(down)}` };
+  }
   const lost = nodes.filter((n) => n.droplet?.status === 'active' && n.host && !n.host.reachable).map((n) => n.name);
   if (lost.length && holder) return { type: T.degraded, status: 'True', reason: 'NodeUnreachable', message: `unreachable: ${list(lost)}` };
   return { type: T.degraded, status: 'False', reason: 'AsExpected', message: '' };
@@ -109,6 +120,8 @@ function nodeStatus(n: NodeView, previous: NodeStatus | undefined, now: string):
   if (publicIPv4) out.publicIPv4 = publicIPv4;
   if (privateIPv4) out.privateIPv4 = privateIPv4;
   if (n.host?.anchorIPv4) out.anchorIPv4 = n.host.anchorIPv4;
+  const servers = n.host?.reachable ? n.host.servers : undefined;
+  if (servers) out.serversUp = `${Object.values(servers).filter((v) => v.startsWith('UP')).length}/${Object.keys(servers).length}`;
   const state = n.host?.reachable ? n.host.vrrpState : undefined;
   out.vrrpState = state === 'MASTER' || state === 'BACKUP' || state === 'FAULT' ? state : 'UNKNOWN';
   // The pin stays with the droplet it was taken from; a replacement droplet is pinned afresh.

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import {
-  DEFAULT_DAEMON_PATHS, parseMarked, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
+  DEFAULT_DAEMON_PATHS, parseMarked, parseServers, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
   type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 
@@ -49,6 +49,8 @@ export interface HostState {
   keepalivedRunning: boolean;
   /** cloud-init finished (or the host has none). */
   booted: boolean;
+  /** HAProxy's view of each server, `backend/server` → UP, DOWN, MAINT, ... */
+  servers?: Record<string, string>;
 }
 
 export type ApplyResult =
@@ -124,6 +126,8 @@ export class HostAgent {
     if (anchor) state.anchorIPv4 = anchor;
     const priv = m.get('private');
     if (priv) state.privateIPv4 = priv;
+    const servers = parseServers(m.get('servers'));
+    if (servers) state.servers = servers;
     const id = Number(m.get('droplet-id'));
     if (Number.isInteger(id) && id > 0) state.dropletId = id;
     return state;

@@ -145,8 +145,12 @@ while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); don
 `;
 }
 
-/** Reads everything the operator reports about a node, in one round trip. */
-export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254'): string {
+/**
+ * Reads everything the operator reports about a node, in one round trip. Server states come
+ * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
+ * no check ...), as `backend/server=STATUS` pairs.
+ */
+export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort = 8404): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -155,7 +159,9 @@ echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
 echo "${MARK}keepalived-version $(keepalived --version 2>&1 | head -1)"
 echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
 echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
-echo "${MARK}private $(${md('interfaces/private/0/ipv4/address')})"
+priv=$(${md('interfaces/private/0/ipv4/address')})
+echo "${MARK}private $priv"
+[ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
 echo "${MARK}droplet-id $(${md('id')})"
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q haproxy && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
@@ -178,6 +184,17 @@ export function parseMarked(output: string): Map<string, string> {
     out.set(space < 0 ? rest : rest.slice(0, space), space < 0 ? '' : rest.slice(space + 1).trim());
   }
   return out;
+}
+
+/** "web/s1=UP,web/s2=DOWN," → { 'web/s1': 'UP', 'web/s2': 'DOWN' }. */
+export function parseServers(value: string | undefined): Record<string, string> | undefined {
+  if (!value) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) out[pair.slice(0, eq)] = pair.slice(eq + 1).trim();
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** "Keepalived v2.2.7 (01/16,2022)" → "2.2.7"; "HAProxy version 2.6.12-1+deb12u1 2023/…" → "2.6.12". */

@@ -45,6 +45,12 @@ describe('computeStatus', () => {
     expect(s.nodes!.map((n) => n.vrrpState)).toEqual(['MASTER', 'BACKUP']);
   });
 
+  it('counts the servers each node sees UP', () => {
+    const s = computeStatus({ object: object(), observed: observed([host('MASTER', { servers: { 'web/s1': 'UP', 'web/s2': 'UP 1/2' } }), host('BACKUP', { servers: { 'web/s1': 'UP', 'web/s2': 'DOWN' } })]), desiredHashes: hashes, now });
+    expect(s.nodes!.map((n) => n.serversUp)).toEqual(['2/2', '1/2']);
+    expect(cond(s, 'Degraded').status).toBe('False');
+  });
+
   type Row = [string, Observed, Record<string, string>, Record<string, [string, string]>];
   const rows: Row[] = [
     ['two MASTERs: split brain, degraded', observed([host('MASTER'), host('MASTER')]), hashes,
@@ -63,6 +69,8 @@ describe('computeStatus', () => {
       { ConfigApplied: ['False', 'HostKeyChanged'] }],
     ['an unreachable backup', observed([host('MASTER'), { reachable: false, error: 'connect ETIMEDOUT' }]), hashes,
       { ConfigApplied: ['False', 'HostUnreachable'], FailoverReady: ['Unknown', 'StateUnknown'], Degraded: ['True', 'NodeUnreachable'] }],
+    ['a backend with no server UP on the MASTER: degraded', observed([host('MASTER', { servers: { 'web/s1': 'DOWN', 'web/s2': 'MAINT', 'api/a1': 'UP' } }), host('BACKUP')]), hashes,
+      { Degraded: ['True', 'BackendDown'], Ready: ['True', 'Ready'] }],
     ['an unassigned reserved IP', observed([host('MASTER'), host('BACKUP')], null), hashes,
       { FloatingIPAssigned: ['False', 'Unassigned'] }],
     ['the IP on a droplet that is not ours', observed([host('MASTER'), host('BACKUP')], 999), hashes,

@@ -9,7 +9,7 @@ interface Status {
   floatingIP?: string;
   activeNode?: string;
   lastFailover?: { from: string; to: string; time: string };
-  nodes?: { name: string; vrrpState: string; configHash?: string }[];
+  nodes?: { name: string; vrrpState: string; configHash?: string; serversUp?: string }[];
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 
@@ -37,6 +37,7 @@ describe('an HALoadBalancer in the sandbox', () => {
     ip = s.floatingIP!;
     expect(ip).toMatch(/^198\.51\.100\.\d+$/);
     expect(s.nodes?.map((n) => n.vrrpState).sort()).toEqual(['BACKUP', 'MASTER']);
+    expect(s.nodes?.map((n) => n.serversUp)).toEqual(['2/2', '2/2']);
     expect(s.activeNode).toBe(s.nodes?.find((n) => n.vrrpState === 'MASTER')?.name);
     const table = await e2e.kubectl(['get', 'halb']);
     expect(table.stdout).toMatch(/NAME\s+READY\s+FLOATING-IP\s+ACTIVE\s+AGE/);

@@ -85,6 +85,8 @@ describe('the host agent on a real droplet', () => {
       expect(applied).toMatchObject({ outcome: 'applied' });
       const running = await agent.readState();
       expect(running).toMatchObject({ configHash: node.configHash, haproxyRunning: true, keepalivedRunning: true });
+      // HAProxy's own view of the backend servers, from its stats on the VPC address.
+      expect(Object.keys(running.servers ?? {})).toEqual(['web/s1']);
       expect(await agent.apply(node.files, node.configHash, running)).toEqual({ outcome: 'unchanged' });
 
       // A config HAProxy refuses (bypassing the renderer's own guards) never replaces the running one.

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DAEMON_PATHS, parseMarked, parseVersion, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
+import { DEFAULT_DAEMON_PATHS, parseMarked, parseServers, parseVersion, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'halb-remote-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -85,6 +85,11 @@ describe('helpers', () => {
   it('shQuote survives a round trip through sh', () => {
     const nasty = `it's "x" $HOME \`id\` \\ ;|&`;
     expect(spawnSync('sh', ['-c', `printf '%s' ${shQuote(nasty)}`], { encoding: 'utf8' }).stdout).toBe(nasty);
+  });
+
+  it('parseServers reads backend/server=STATUS pairs', () => {
+    expect(parseServers('web/s1=UP,web/s2=DOWN,api/a=MAINT,')).toEqual({ 'web/s1': 'UP', 'web/s2': 'DOWN', 'api/a': 'MAINT' });
+    expect(parseServers('')).toBeUndefined();
   });
 
   it('parseMarked reads only marked lines', () => {
