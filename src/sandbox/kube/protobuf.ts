@@ -79,21 +79,26 @@ function decodeTime(buf: Buffer): string {
   return new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-function decodeMapEntry(buf: Buffer, bytesValue: boolean): [string, string] {
+/** Calls `each` with every length-delimited field of a message, skipping the other wire types. */
+function forEachBytesField(buf: Buffer, each: (field: number, bytes: Buffer) => void): void {
   const r = new Reader(buf);
-  let k = '';
-  let v = '';
   while (!r.done()) {
     const key = toInt(r.varint());
-    const field = key >>> 3;
     if ((key & 7) !== 2) {
       r.skip(key & 7);
       continue;
     }
-    const b = r.bytes();
+    each(key >>> 3, r.bytes());
+  }
+}
+
+function decodeMapEntry(buf: Buffer, bytesValue: boolean): [string, string] {
+  let k = '';
+  let v = '';
+  forEachBytesField(buf, (field, b) => {
     if (field === 1) k = b.toString('utf8');
     else if (field === 2) v = bytesValue ? b.toString('base64') : b.toString('utf8');
-  }
+  });
   return [k, v];
 }
 
@@ -140,21 +145,13 @@ export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
   let kind = '';
   let raw: Buffer = Buffer.alloc(0);
   try {
-    const r = new Reader(body.subarray(4));
-    while (!r.done()) {
-      const key = toInt(r.varint());
-      const field = key >>> 3;
-      if ((key & 7) !== 2) {
-        r.skip(key & 7);
-        continue;
-      }
-      const b = r.bytes();
+    forEachBytesField(body.subarray(4), (field, b) => {
       if (field === 1) {
         const tm = decodeMessage(b, { 1: ['apiVersion', 'string'], 2: ['kind', 'string'] });
         apiVersion = String(tm.apiVersion ?? '');
         kind = String(tm.kind ?? '');
       } else if (field === 2) raw = b;
-    }
+    });
   } catch (err) {
     throw badRequest(`failed to decode protobuf: ${(err as Error).message}`);
   }
