@@ -47,16 +47,7 @@ describe('spec changes that move droplets', () => {
   it('a size change replaces every node one at a time, and traffic keeps flowing', async () => {
     const before = await status();
     const oldIds = new Set(before.nodes!.map((n) => n.dropletID));
-    let failed = 0;
-    let sent = 0;
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        sent++;
-        if ((await e2e.curlFloatingIP(before.floatingIP!, 1)) === undefined) failed++;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const client = e2e.clientLoop(before.floatingIP!, { timeoutSeconds: 1, pauseMs: 100 });
     expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"size":"s-2vcpu-2gb"}}}'])).code).toBe(0);
     const after = await waitFor('every node replaced and Ready', async () => {
       const s = await status();
@@ -64,8 +55,7 @@ describe('spec changes that move droplets', () => {
       const fresh = ids.length === 2 && ids.every((id) => !oldIds.has(id));
       return fresh && s.nodesReady === '2/2' && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? s : undefined;
     }, 240_000, 500);
-    running = false;
-    await loop;
+    const { sent, failed } = await client.stop();
     console.log(`size change: ${sent} requests during the replacement, ${failed} failed`);
     expect(droplets().map((d) => d.name).sort()).toEqual(['basic-0', 'basic-1']);
     expect(after.nodes!.map((n) => n.vrrpState).sort()).toEqual(['BACKUP', 'MASTER']);

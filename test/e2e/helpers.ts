@@ -18,6 +18,8 @@ export interface E2E {
   /** Runs a command inside a sandbox host's namespaces (client, droplet). */
   inHost(host: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   curlFloatingIP(ip: string, timeoutSeconds?: number): Promise<string | undefined>;
+  /** A client requesting the floating IP over and over until stopped; counts what failed. */
+  clientLoop(ip: string, options?: { timeoutSeconds?: number; pauseMs?: number }): { stop(): Promise<{ sent: number; failed: number }> };
   close(): Promise<void>;
 }
 
@@ -63,6 +65,25 @@ export async function startE2E(options: { operator?: boolean } = {}): Promise<E2
     async curlFloatingIP(ip, timeoutSeconds = 2) {
       const r = await e2e.inHost('client', ['curl', '-s', '-m', String(timeoutSeconds), `http://${ip}/`]);
       return r.code === 0 ? r.stdout.trim() : undefined;
+    },
+    clientLoop(ip, options = {}) {
+      let sent = 0;
+      let failed = 0;
+      let running = true;
+      const loop = (async () => {
+        while (running) {
+          sent++;
+          if ((await e2e.curlFloatingIP(ip, options.timeoutSeconds ?? 2)) === undefined) failed++;
+          if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
+        }
+      })();
+      return {
+        async stop() {
+          running = false;
+          await loop;
+          return { sent, failed };
+        },
+      };
     },
     async close() {
       await sandbox.stop();

@@ -72,15 +72,7 @@ describe('an HALoadBalancer in the sandbox', () => {
   it('rolls a backend change out to every node with no failed request and no failover', async () => {
     const before = await status('basic');
     const holder = before.activeNode;
-    let failed = 0;
-    let sent = 0;
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        sent++;
-        if ((await e2e.curlFloatingIP(ip, 2)) === undefined) failed++;
-      }
-    })();
+    const client = e2e.clientLoop(ip);
     const patch = await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"backends":[{"name":"web","balance":"leastconn","port":80,"healthCheck":{"protocol":"http","path":"/"},"servers":[{"name":"web-1","address":"10.10.0.21"},{"name":"web-2","address":"10.10.0.22"}]}]}}']);
     expect(patch.code).toBe(0);
     await waitFor('leastconn live on every node', async () => {
@@ -88,8 +80,7 @@ describe('an HALoadBalancer in the sandbox', () => {
       return cfgs.every((c) => c.stdout.includes('balance leastconn')) || undefined;
     }, 60_000);
     await new Promise((r) => setTimeout(r, 1500)); // requests across the reload
-    running = false;
-    await loop;
+    const { sent, failed } = await client.stop();
     console.log(`config rollout: ${sent} requests during the change, ${failed} failed`);
     expect(sent).toBeGreaterThan(5);
     expect(failed).toBe(0);
