@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../log.ts';
 import { runDemo } from '../sandbox/demo.ts';
-import { destroySandbox, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
+import { destroySandbox, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
 import { parseCommandArgs, runCommand, UsageError } from './args.ts';
 import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
 
@@ -105,6 +105,9 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     }
     if (args.values.demo && (args.values.detach || args.values['no-operator'])) {
       throw new UsageError(`--demo runs in the foreground with the operator; it takes neither --detach nor --no-operator\n\n${upUsage}`);
+    }
+    for (const { host, address } of await packageHostsInSandboxRanges()) {
+      say(`halb sandbox: note: ${host} resolves to ${address}, inside a range the sandbox routes; apt-get and npm cannot reach it until halb sandbox down`);
     }
     if (args.values.detach) {
       const logFile = join(stateDir, 'sandbox.log');

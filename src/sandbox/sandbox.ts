@@ -11,7 +11,7 @@ import { buildCRD, CRD_NAME } from '../api/crd.ts';
 import { startOperator, type RunningOperator } from '../controller/operator.ts';
 import { startKubeEmulator, type KubeEmulator } from './kube/index.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type SimulatorDelays } from './digitalocean/simulator.ts';
-import { ANCHOR_RANGE, DEFAULT_BACKENDS, destroyFabric, fabricHooks, fabricUp, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
+import { ANCHOR_RANGE, DEFAULT_BACKENDS, HOST_ROUTED_RANGES, inRange, destroyFabric, fabricHooks, fabricUp, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
 
 /** The token the simulator accepts in the sandbox (it accepts any non-empty one). */
 export const SANDBOX_TOKEN = 'dop_v1_sandbox';
@@ -83,6 +83,26 @@ export function readSandboxStatus(stateDir: string): (SandboxStatus & { running:
     }))],
     floatingIPs: fabric?.floatingIPs ?? {},
   };
+}
+
+/** Hosts this machine installs packages from. */
+const PACKAGE_HOSTS = ['deb.debian.org', 'registry.npmjs.org'];
+
+/**
+ * Package hosts that resolve into the ranges the sandbox routes into its fabric: while it is
+ * up, this machine reaches them through the sandbox, so apt-get and npm fail until `down`.
+ */
+export async function packageHostsInSandboxRanges(): Promise<{ host: string; address: string }[]> {
+  const { lookup } = await import('node:dns/promises');
+  const found = await Promise.all(PACKAGE_HOSTS.map(async (host) => {
+    try {
+      const { address } = await lookup(host, { family: 4 });
+      return HOST_ROUTED_RANGES.some((range) => inRange(address, range)) ? [{ host, address }] : [];
+    } catch {
+      return [];
+    }
+  }));
+  return found.flat();
 }
 
 /** Creates (or updates) an object in the emulator through plain JSON, as kubectl apply would. */
