@@ -38,3 +38,13 @@ export function backendMode(spec: HALoadBalancerSpec, backend: BackendSpec): Bac
 export function nodeName(objectName: string, index: number): string {
   return `${objectName}-${index}`;
 }
+
+/** Names of the Secrets an object refers to (in its own namespace). */
+export function referencedSecrets(spec: HALoadBalancerSpec): Set<string> {
+  return new Set([
+    spec.credentials.tokenSecretRef.name, spec.credentials.sshKeySecretRef.name,
+    ...(spec.credentials.failoverTokenSecretRef ? [spec.credentials.failoverTokenSecretRef.name] : []),
+    ...(spec.failover.authSecretRef ? [spec.failover.authSecretRef.name] : []),
+    ...spec.frontends.flatMap((f) => (f.tls ? [f.tls.secretRef.name] : [])),
+  ]);
+}

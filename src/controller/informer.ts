@@ -8,13 +8,15 @@ import type { Logger } from '../log.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { backoffDelay } from './workqueue.ts';
 
-export interface KeyedInformer {
+export interface KeyedInformer<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
   start(): Promise<void>;
   stop(): void;
   /** True once the first list has completed since the last (re)start. */
   synced(): boolean;
   /** Keys of every object the cache holds. */
   keys(): string[];
+  /** The cached objects. */
+  objects(): T[];
 }
 
 export function objectKey(obj: k8s.KubernetesObject): string {
@@ -36,15 +38,31 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
   const list = () => (options.namespace
     ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
     : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+  return createRestartingInformer(kc, path, list, (obj) => enqueue(objectKey(obj)), log.child({ informer: PLURAL }), options);
+}
 
-  const informer = k8s.makeInformer(kc, path, list);
+/**
+ * An informer on Secrets that reports the key of each Secret that changes, so the objects that
+ * name it are reconciled at once (a rotated certificate or token reaches the nodes in seconds).
+ */
+export function createSecretInformer(kc: k8s.KubeConfig, onSecret: (key: string) => void, log: Logger, options: InformerOptions = {}): KeyedInformer<k8s.V1Secret> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const path = options.namespace ? `/api/v1/namespaces/${options.namespace}/secrets` : '/api/v1/secrets';
+  const list = () => (options.namespace ? core.listNamespacedSecret({ namespace: options.namespace }) : core.listSecretForAllNamespaces());
+  return createRestartingInformer<k8s.V1Secret>(kc, path, list, (obj) => onSecret(objectKey(obj)), log.child({ informer: 'secrets' }), options);
+}
+
+function createRestartingInformer<T extends k8s.KubernetesObject>(
+  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, notify: (obj: T) => void, log: Logger, options: InformerOptions,
+): KeyedInformer<T> {
+  const informer = k8s.makeInformer<T>(kc, path, list);
   let stopped = true;
   let isSynced = false;
   let failures = 0;
   let restartTimer: NodeJS.Timeout | undefined;
-  const onObject = (obj: k8s.KubernetesObject) => {
+  const onObject = (obj: T) => {
     failures = 0;
-    enqueue(objectKey(obj));
+    notify(obj);
   };
   informer.on('add', onObject);
   informer.on('update', onObject);
@@ -74,7 +92,7 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
       }
       isSynced = true;
       // After a restart the cache may have missed deletes and changes: look at everything.
-      for (const obj of informer.list()) enqueue(objectKey(obj));
+      for (const obj of informer.list()) notify(obj);
     } catch (err) {
       scheduleRestart(err); // a no-op when the 'error' event already scheduled it
     }
@@ -93,5 +111,6 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
     },
     synced: () => isSynced,
     keys: () => informer.list().map(objectKey),
+    objects: () => [...informer.list()],
   };
 }

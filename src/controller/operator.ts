@@ -5,7 +5,9 @@ import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
 import { createEventRecorder } from './events.ts';
-import { createHALoadBalancerInformer, type KeyedInformer } from './informer.ts';
+import { createHALoadBalancerInformer, createSecretInformer, objectKey, type KeyedInformer } from './informer.ts';
+import { referencedSecrets } from '../api/derived.ts';
+import type { HALoadBalancer } from '../api/types.ts';
 import { createLeaderElector, type LeaderElector } from './leader.ts';
 import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
 import { OperatorMetrics, startTelemetryServer } from './telemetry.ts';
@@ -35,6 +37,7 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
   const reconciler = new Reconciler({ kc, log, events, metrics, options });
   let queue: WorkQueue | undefined;
   let informer: KeyedInformer | undefined;
+  let secrets: KeyedInformer | undefined;
   let resyncTimer: NodeJS.Timeout | undefined;
   let leading = false;
 
@@ -46,9 +49,19 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
       onError: (key, err, retryInMs) => log.warn({ halb: key, err, retryInMs }, 'reconcile failed; retrying'),
     });
     const q = queue;
-    informer = createHALoadBalancerInformer(kc, (key) => q.add(key), log, options.namespace ? { namespace: options.namespace } : {});
+    const scope = options.namespace ? { namespace: options.namespace } : {};
+    informer = createHALoadBalancerInformer(kc, (key) => q.add(key), log, scope);
+    const halbs = informer;
+    // A changed Secret enqueues every object in its namespace that names it.
+    secrets = createSecretInformer(kc, (secretKey) => {
+      const [namespace, name = ''] = secretKey.split('/');
+      for (const obj of halbs.objects() as unknown as HALoadBalancer[]) {
+        if ((obj.metadata.namespace ?? 'default') === namespace && obj.spec && referencedSecrets(obj.spec).has(name)) q.add(objectKey(obj as never));
+      }
+    }, log, scope);
     q.start((key) => reconciler.reconcile(key));
     await informer.start();
+    await secrets.start();
     // External state (DigitalOcean, the hosts) changes without Kubernetes events: look again.
     resyncTimer = setInterval(() => { for (const key of informer?.keys() ?? []) q.addAfter(key, 0); }, options.resyncIntervalMs);
     resyncTimer.unref();
@@ -59,13 +72,15 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
     metrics.leader.set(0);
     clearInterval(resyncTimer);
     informer?.stop();
+    secrets?.stop();
     await queue?.shutdown();
     informer = undefined;
+    secrets = undefined;
     queue = undefined;
   };
 
   const telemetry = options.metricsPort >= 0
-    ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || (informer?.synced() ?? false) }, options.metricsPort)
+    ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || ((informer?.synced() ?? false) && (secrets?.synced() ?? false)) }, options.metricsPort)
     : undefined;
 
   let elector: LeaderElector | undefined;

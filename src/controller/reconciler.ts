@@ -5,7 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import ssh2 from 'ssh2';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
-import { nodeName } from '../api/derived.ts';
+import { nodeName, referencedSecrets } from '../api/derived.ts';
 import { validateSemantics, type Problem } from '../api/validate.ts';
 import type { HALoadBalancer, HALoadBalancerStatus, SecretData } from '../api/types.ts';
 import { DigitalOceanProvider, DigitalOceanError, type Inventory, type NodeDroplet } from '../digitalocean/provider.ts';
@@ -220,13 +220,7 @@ export class Reconciler {
   }
 
   private async readSecrets(object: HALoadBalancer): Promise<SecretData[]> {
-    const spec = object.spec;
-    const names = new Set([
-      spec.credentials.tokenSecretRef.name, spec.credentials.sshKeySecretRef.name,
-      ...(spec.credentials.failoverTokenSecretRef ? [spec.credentials.failoverTokenSecretRef.name] : []),
-      ...(spec.failover.authSecretRef ? [spec.failover.authSecretRef.name] : []),
-      ...spec.frontends.flatMap((f) => (f.tls ? [f.tls.secretRef.name] : [])),
-    ]);
+    const names = referencedSecrets(object.spec);
     const namespace = object.metadata.namespace ?? 'default';
     const out: SecretData[] = [];
     const missing: string[] = [];

@@ -118,3 +118,23 @@ describe('events', () => {
     expect(byReason.FailoverObserved!.involvedObject.uid).toBe(created.metadata.uid);
   });
 });
+
+describe('Secret informer', () => {
+  it('reports the key of a Secret that changes, so the objects naming it are reconciled', async () => {
+    const { createSecretInformer } = await import('../../src/controller/informer.ts');
+    const keys: string[] = [];
+    const informer = createSecretInformer(kc, (k) => keys.push(k), log);
+    await informer.start();
+    try {
+      await post('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'www-tls', namespace: 'default' }, stringData: { 'tls.crt': 'a' } });
+      await waitFor('the new Secret', () => keys.includes('default/www-tls') || undefined);
+      const seen = keys.length;
+      const r = await fetch(`${emu.url}/api/v1/namespaces/default/secrets/www-tls`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ stringData: { 'tls.crt': 'b' } }) });
+      expect(r.status).toBe(200);
+      await waitFor('the rotated Secret', () => keys.length > seen || undefined);
+      expect(keys.at(-1)).toBe('default/www-tls');
+    } finally {
+      informer.stop();
+    }
+  });
+});

@@ -66,7 +66,7 @@ function permissions(rules: Rule[]): string[] {
 
 const OPERATOR_PERMISSIONS = [
   'core/events create', 'core/events patch',
-  'core/secrets get',
+  'core/secrets get', 'core/secrets list', 'core/secrets watch',
   'halb.dev/haloadbalancers get', 'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
   'halb.dev/haloadbalancers/finalizers update',
   'halb.dev/haloadbalancers/status get', 'halb.dev/haloadbalancers/status patch',
