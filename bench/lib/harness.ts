@@ -1,0 +1,150 @@
+// What the sandbox benchmarks share: a whole sandbox in this process (emulator, simulator,
+// fabric with the real daemons, operator), kubectl, the HALoadBalancer read straight from the
+// emulator, commands inside droplets, statistics, a table and a JSON summary.
+import { execFile } from 'node:child_process';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger } from '../../src/log.ts';
+import { destroySandbox, startSandbox, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
+import type { SimulatorDelays } from '../../src/sandbox/digitalocean/simulator.ts';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+
+export interface LBStatus {
+  floatingIP?: string;
+  activeNode?: string;
+  nodes?: { name: string; vrrpState: string; configHash?: string }[];
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+}
+
+export interface Bench {
+  sandbox: RunningSandbox;
+  clientNamespace: string;
+  kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** The object as the emulator holds it, without kubectl's start-up cost in a polling loop. */
+  get(name: string): Promise<{ spec?: Record<string, unknown>; status?: LBStatus } | undefined>;
+  /** A JSON merge patch of the object, straight to the emulator. */
+  patch(name: string, patch: unknown): Promise<void>;
+  exec(droplet: string, argv: string[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Root is needed for network namespaces; without it the benchmark says so and exits 0. */
+export function skipWithoutRoot(): void {
+  if (process.getuid?.() !== 0) {
+    console.log('skipped: needs root (network namespaces)');
+    process.exit(0);
+  }
+}
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(file, args, { env, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin!.end(stdin);
+  });
+}
+
+export async function startBench(options: { delays: Partial<SimulatorDelays>; resyncIntervalMs?: number }): Promise<Bench> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'halb-bench-'));
+  const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'silent', name: 'bench' });
+  let sandbox: RunningSandbox;
+  try {
+    sandbox = await startSandbox({
+      stateDir, log, operator: true, delays: options.delays,
+      resyncIntervalMs: options.resyncIntervalMs ?? 2000, backstopGraceMs: 10_000,
+    });
+  } catch (err) {
+    await destroySandbox(stateDir, log);
+    throw err;
+  }
+  const env = { ...process.env, HOME: stateDir, KUBECONFIG: sandbox.status.kubeconfig };
+  const path = (name: string) => `${sandbox.kube.url}/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers/${name}`;
+  let closed = false;
+  const bench: Bench = {
+    sandbox,
+    clientNamespace: sandbox.fabric.clientNamespace,
+    kubectl: (args, stdin) => run(KUBECTL, [`--cache-dir=${join(stateDir, 'kubectl-cache')}`, ...args], env, stdin),
+    async get(name) {
+      const r = await fetch(path(name));
+      return r.ok ? await r.json() as { spec?: Record<string, unknown>; status?: LBStatus } : undefined;
+    },
+    async patch(name, patch) {
+      const r = await fetch(path(name), { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(patch) });
+      if (!r.ok) throw new Error(`patching ${name} failed: ${r.status} ${await r.text()}`);
+    },
+    async exec(droplet, argv) {
+      return (await sandbox.fabric.execInDroplet(droplet, argv)).stdout;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sandbox.stop();
+      await destroySandbox(stateDir, log);
+    },
+  };
+  // Ctrl-C still removes the namespaces and processes.
+  process.once('SIGINT', () => { void bench.close().finally(() => process.exit(130)); });
+  return bench;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const nowMs = () => performance.timeOrigin + performance.now();
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export const isReady = (s: LBStatus | undefined) => s?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+/** The manifest of examples/basic.yaml under another name, with spec overrides. */
+export function manifest(name: string, failover: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name },
+    spec: {
+      region: 'nyc3',
+      credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' } },
+      droplets: { count: 2 },
+      frontends: [{ name: 'www', port: 80, protocol: 'http', defaultBackend: 'web' }],
+      backends: [{ name: 'web', balance: 'roundrobin', port: 80, healthCheck: { protocol: 'http', path: '/' }, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] }],
+      failover,
+    },
+  });
+}
+
+export interface Summary { n: number; p50: number; p95: number; max: number; min: number }
+
+/** Nearest-rank percentiles (with 3 trials, p95 is the max). */
+export function summarize(xs: readonly number[]): Summary {
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = (p: number) => s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
+  return s.length ? { n: s.length, p50: rank(0.5), p95: rank(0.95), max: s.at(-1)!, min: s[0]! } : { n: 0, p50: NaN, p95: NaN, max: NaN, min: NaN };
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function machine(): Record<string, unknown> {
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
+}
+
+/** Writes bench/results/<name>.json. */
+export function writeResult(name: string, result: Record<string, unknown>): string {
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, `${JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machine(), ...result }, null, 2)}\n`);
+  return file;
+}
