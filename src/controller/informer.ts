@@ -38,7 +38,18 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
   const list = () => (options.namespace
     ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
     : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
-  return createRestartingInformer(kc, path, list, (obj) => enqueue(objectKey(obj)), log.child({ informer: PLURAL }), options);
+  // The operator's own status writes come back as updates; they change nothing to act on, so
+  // only a new generation, a deletion or a finalizer change enqueues (the resync covers the rest).
+  const seen = new Map<string, string>();
+  return createRestartingInformer(kc, path, list, (obj, event) => {
+    const key = objectKey(obj);
+    const meta = obj.metadata ?? {};
+    const signature = `${meta.generation}|${meta.deletionTimestamp ?? ''}|${(meta.finalizers ?? []).join(',')}`;
+    if (event === 'delete') seen.delete(key);
+    else if (event === 'update' && seen.get(key) === signature) return;
+    else seen.set(key, signature);
+    enqueue(key);
+  }, log.child({ informer: PLURAL }), options);
 }
 
 /**
@@ -53,20 +64,20 @@ export function createSecretInformer(kc: k8s.KubeConfig, onSecret: (key: string)
 }
 
 function createRestartingInformer<T extends k8s.KubernetesObject>(
-  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, notify: (obj: T) => void, log: Logger, options: InformerOptions,
+  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, notify: (obj: T, event: 'add' | 'update' | 'delete' | 'resync') => void, log: Logger, options: InformerOptions,
 ): KeyedInformer<T> {
   const informer = k8s.makeInformer<T>(kc, path, list);
   let stopped = true;
   let isSynced = false;
   let failures = 0;
   let restartTimer: NodeJS.Timeout | undefined;
-  const onObject = (obj: T) => {
+  const on = (event: 'add' | 'update' | 'delete') => (obj: T) => {
     failures = 0;
-    notify(obj);
+    notify(obj, event);
   };
-  informer.on('add', onObject);
-  informer.on('update', onObject);
-  informer.on('delete', onObject);
+  informer.on('add', on('add'));
+  informer.on('update', on('update'));
+  informer.on('delete', on('delete'));
   informer.on('connect', () => { isSynced = false; });
   const scheduleRestart = (err: unknown) => {
     isSynced = false;
@@ -92,7 +103,7 @@ function createRestartingInformer<T extends k8s.KubernetesObject>(
       }
       isSynced = true;
       // After a restart the cache may have missed deletes and changes: look at everything.
-      for (const obj of informer.list()) notify(obj);
+      for (const obj of informer.list()) notify(obj, 'resync');
     } catch (err) {
       scheduleRestart(err); // a no-op when the 'error' event already scheduled it
     }

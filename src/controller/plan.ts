@@ -39,8 +39,9 @@ export interface Plan {
 }
 
 const DEAD = new Set(['off', 'archive']);
-/** How soon to look again while DigitalOcean or a host is still busy. */
-export const PROGRESS_REQUEUE_MS = 5_000;
+/** How soon to look again while DigitalOcean or a host is still busy: DigitalOcean reads are
+ *  one shared inventory per couple of seconds, so looking often costs little. */
+export const PROGRESS_REQUEUE_MS = 1_000;
 
 function byIndex(droplets: readonly ObservedDroplet[]): Map<number, ObservedDroplet[]> {
   const out = new Map<number, ObservedDroplet[]>();

@@ -212,7 +212,8 @@ export class Reconciler {
       await this.noticeFailover(object, status, log);
       await this.writeStatus(object, status);
       this.recordNodeMetrics(object, status);
-      if (acted) return { requeueAfterMs: Math.min(planned.requeueAfterMs ?? 2000, 2000) };
+      // After acting, look again soon: the next step usually waits on what was just done.
+      if (acted) return { requeueAfterMs: Math.min(planned.requeueAfterMs ?? 500, 500) };
       return { requeueAfterMs: planned.requeueAfterMs ?? this.options.resyncIntervalMs };
     } finally {
       for (const agent of agents.values()) agent.dispose();
