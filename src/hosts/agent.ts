@@ -97,6 +97,10 @@ export class HostAgent {
       }
       throw new HostUnreachableError(`ssh to ${options.host} failed: ${(err as Error).message}`);
     }
+    // A host that goes away mid-session (a droplet deleted or crashed) resets the socket; ssh2
+    // reports that as an 'error' event, which must not take the whole operator down. The command
+    // in flight fails on its own and the next reconcile reconnects.
+    ssh.connection?.on('error', () => undefined);
     return new HostAgent(ssh, options.host, presented ?? '', paths);
   }
 

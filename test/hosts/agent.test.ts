@@ -107,4 +107,18 @@ describe('the host agent on a real droplet', () => {
       agent.dispose();
     }
   }, 60_000);
+
+  it('survives the host vanishing mid-session: the call fails, nothing else does', async () => {
+    const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    try {
+      // The droplet crashes: every process in it, sshd included, is killed.
+      await fabric.stopDroplet(droplet.name);
+      await expect(agent.readState()).rejects.toThrow();
+      // A reset socket emits 'error' on the ssh2 client; unhandled, it would fail this run.
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      agent.dispose();
+      await fabric.startDroplet(droplet.name);
+    }
+  }, 60_000);
 });
