@@ -371,34 +371,8 @@ export class Reconciler {
           log.info({ ip: action.ip, node: action.node, reason: action.reason }, 'assigned reserved IP');
           changedCloud = changed = true;
           break;
-        case 'ApplyConfig': {
-          const agent = ctx.agents.get(action.node);
-          const node = ctx.rendered.find((r) => r.name === action.node);
-          const host = ctx.observed.hosts[action.node];
-          if (!agent || !node || !host) break; // not reachable yet: the next pass tries again
-          const result = await agent.apply(node.files, node.configHash, ctx.hostStates.get(action.node)?.state);
-          if (result.outcome === 'invalid') {
-            host.applyError = `${result.daemon} refused the config: ${result.message}`;
-            await this.events.record(object, 'Warning', 'ConfigRejected', `${action.node}: ${host.applyError}`);
-            log.warn({ node: action.node, daemon: result.daemon }, 'config rejected on host');
-          } else if (result.outcome === 'applied') {
-            const repaired = host.configHash === node.configHash;
-            host.configHash = node.configHash;
-            host.haproxyRunning = true;
-            host.keepalivedRunning = true;
-            if (repaired) {
-              // Same files, but a daemon was not running: drift on the host, repaired.
-              const started = result.started.filter((s) => s.startsWith('started')).map((s) => s.replace('started ', ''));
-              await this.events.record(object, 'Warning', 'DaemonRestarted', `started ${started.join(' and ') || 'the daemons'} on ${action.node}: not running`);
-              log.warn({ node: action.node, started }, 'restarted stopped daemons');
-            } else {
-              await this.events.record(object, 'Normal', 'ConfigApplied', `applied config ${node.configHash.slice(0, 19)} on ${action.node}`);
-              log.info({ node: action.node, hash: node.configHash, steps: result.started }, 'applied config');
-            }
-            changed = true;
-          }
-          break;
-        }
+        case 'ApplyConfig':
+          break; // below, on every node at once
         case 'HandOverMaster': {
           const agent = ctx.agents.get(action.node);
           if (!agent) break;
@@ -410,6 +384,34 @@ export class Reconciler {
         }
       }
     }
+    // Config goes to every node at once: a reload is seamless, and validation is per node.
+    await Promise.all(actions.filter((a): a is Extract<Action, { kind: 'ApplyConfig' }> => a.kind === 'ApplyConfig').map(async (action) => {
+      const agent = ctx.agents.get(action.node);
+      const node = ctx.rendered.find((r) => r.name === action.node);
+      const host = ctx.observed.hosts[action.node];
+      if (!agent || !node || !host) return; // not reachable yet: the next pass tries again
+      const result = await agent.apply(node.files, node.configHash, ctx.hostStates.get(action.node)?.state);
+      if (result.outcome === 'invalid') {
+        host.applyError = `${result.daemon} refused the config: ${result.message}`;
+        await this.events.record(object, 'Warning', 'ConfigRejected', `${action.node}: ${host.applyError}`);
+        log.warn({ node: action.node, daemon: result.daemon }, 'config rejected on host');
+      } else if (result.outcome === 'applied') {
+        const repaired = host.configHash === node.configHash;
+        host.configHash = node.configHash;
+        host.haproxyRunning = true;
+        host.keepalivedRunning = true;
+        if (repaired) {
+          // Same files, but a daemon was not running: drift on the host, repaired.
+          const started = result.started.filter((s) => s.startsWith('started')).map((s) => s.replace('started ', ''));
+          await this.events.record(object, 'Warning', 'DaemonRestarted', `started ${started.join(' and ') || 'the daemons'} on ${action.node}: not running`);
+          log.warn({ node: action.node, started }, 'restarted stopped daemons');
+        } else {
+          await this.events.record(object, 'Normal', 'ConfigApplied', `applied config ${node.configHash.slice(0, 19)} on ${action.node}`);
+          log.info({ node: action.node, hash: node.configHash, steps: result.started }, 'applied config');
+        }
+        changed = true;
+      }
+    }));
     if (changedCloud) this.inventories.delete(provider);
     return changed;
   }
