@@ -9,6 +9,12 @@ import { createLogger } from '../../src/log.ts';
 import { destroySandbox, startSandbox, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
 import type { SimulatorDelays } from '../../src/sandbox/digitalocean/simulator.ts';
 
+import { waitFor as poll } from '../../test/wait.ts';
+
+/** The shared poller, with this suite's patience (60_000 ms) and pace (100 ms). */
+export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 100): Promise<T> =>
+  poll(what, fn, timeoutMs, intervalMs);
+
 export const ROOT = new URL('../../', import.meta.url).pathname;
 const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 
@@ -94,15 +100,6 @@ export async function startBench(options: { delays: Partial<SimulatorDelays>; re
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => performance.timeOrigin + performance.now();
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
 
 export const isReady = (s: LBStatus | undefined) => s?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 

@@ -8,6 +8,12 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/log.ts';
 import { destroySandbox, startSandbox, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
 
+import { waitFor as poll } from '../wait.ts';
+
+/** The shared poller, with this suite's patience (60_000 ms) and pace (250 ms). */
+export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> =>
+  poll(what, fn, timeoutMs, intervalMs);
+
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -91,14 +97,4 @@ export async function startE2E(options: { operator?: boolean } = {}): Promise<E2
     },
   };
   return e2e;
-}
-
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }

@@ -8,6 +8,12 @@ import { join } from 'node:path';
 import type { KubeEmulator, KubeEmulatorOptions } from '../../src/sandbox/kube/index.ts';
 import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
 
+import { waitFor as poll } from '../wait.ts';
+
+/** The shared poller, with this suite's patience (10_000 ms) and pace (50 ms). */
+export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, intervalMs = 50): Promise<T> =>
+  poll(what, fn, timeoutMs, intervalMs);
+
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
 export const FIXTURES = join(import.meta.dirname, 'fixtures');
 export const CRD_FILE = join(import.meta.dirname, '../../crds/haloadbalancer.yaml');
@@ -66,14 +72,4 @@ export async function startHarness(opts: KubeEmulatorOptions = {}): Promise<Harn
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
