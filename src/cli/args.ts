@@ -32,3 +32,16 @@ export async function runCommand(body: () => Promise<number> | number): Promise<
     throw err;
   }
 }
+
+/** Resolves on the first SIGINT or SIGTERM, then stops listening for both. */
+export function untilStopSignal(): Promise<void> {
+  return new Promise((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { startOperator } from '../controller/operator.ts';
 import { createLogger } from '../log.ts';
-import { parseCommandArgs, runCommand, UsageError } from './args.ts';
+import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from './args.ts';
 
 const usage = `Usage: halb operator [options]
 
@@ -66,11 +66,7 @@ export function operatorCommand(argv: string[]): Promise<number> {
       leaseNamespace: v['lease-namespace'] ?? process.env.POD_NAMESPACE ?? 'default',
       leaseName: 'halb-operator',
     }, log);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
+    await untilStopSignal();
     await operator.stop();
     return 0;
   });

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startDigitalOceanSimulator } from '../sandbox/digitalocean/simulator.ts';
+import { untilStopSignal } from './args.ts';
 
 const HELP = `Usage: halb sandbox do [--port P] [--host H] [--token T]... [--droplet-boot-ms MS]
                       [--action-ms MS] [--rate-limit N/SECONDS]... [--error-rate R]
@@ -88,11 +89,7 @@ export async function sandboxDoCommand(argv: string[]): Promise<number> {
       logger,
     });
     process.stdout.write(`DigitalOcean simulator listening on ${sim.endpoint}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await untilStopSignal();
     await sim.close();
     return 0;
   } catch (err) {

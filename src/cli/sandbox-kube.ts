@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startKubeEmulator } from '../sandbox/kube/index.ts';
+import { untilStopSignal } from './args.ts';
 
 const HELP = `Usage: halb sandbox kube [--port P] [--host H] [--kubeconfig PATH] [--state FILE]
 
@@ -58,15 +59,7 @@ export async function sandboxKubeCommand(argv: string[]): Promise<number> {
     logger.info({ kubeconfig: path }, 'wrote kubeconfig');
   }
   process.stdout.write(`Kubernetes API emulator listening on ${emu.url}\n`);
-  await new Promise<void>((done) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopSignal();
   await emu.close();
   return 0;
 }

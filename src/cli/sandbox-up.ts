@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../log.ts';
 import { runDemo } from '../sandbox/demo.ts';
 import { destroySandbox, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
-import { parseCommandArgs, runCommand, UsageError } from './args.ts';
+import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from './args.ts';
 import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
 
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
@@ -147,10 +147,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       printReady(stateDir);
       say('halb sandbox: running; Ctrl-C removes it');
     }
-    await new Promise<void>((done) => {
-      process.once('SIGINT', done);
-      process.once('SIGTERM', done);
-    });
+    await untilStopSignal();
     await sandbox.stop();
     if (!args.values.serve) await destroySandbox(stateDir, log);
     return 0;
