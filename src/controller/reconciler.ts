@@ -94,6 +94,8 @@ export class Reconciler {
   private readonly providers = new Map<string, DigitalOceanProvider>();
   private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory> }>();
   private readonly backstopSince = new Map<string, Date>();
+  /** The spec generation whose backend firewalls were last reconciled, by object UID. */
+  private readonly firewallsSyncedAt = new Map<string, number>();
 
   constructor(deps: ReconcilerDeps) {
     this.kc = deps.kc;
@@ -421,6 +423,10 @@ export class Reconciler {
   private async reconcileBackendFirewalls(object: HALoadBalancer, provider: DigitalOceanProvider, log: Logger): Promise<void> {
     const uid = object.metadata.uid ?? '';
     const wanted = object.spec.backends.filter((b) => b.restrictToLoadBalancers && b.dropletTag);
+    // Listing firewalls costs a request per object: do it while a backend wants one (drift), and
+    // once per spec generation otherwise (to prune firewalls a backend no longer asks for).
+    const generation = object.metadata.generation ?? 0;
+    if (!wanted.length && this.firewallsSyncedAt.get(uid) === generation) return;
     const existing = await provider.listFirewalls();
     for (const b of wanted) {
       const result = await provider.ensureBackendFirewall({ uid, backend: b.name, backendTag: b.dropletTag, port: b.port }, existing);
@@ -431,6 +437,7 @@ export class Reconciler {
     }
     const pruned = await provider.pruneBackendFirewalls(uid, wanted.map((b) => b.name), existing);
     for (const id of pruned) log.info({ firewall: id }, 'removed backend firewall');
+    this.firewallsSyncedAt.set(uid, generation);
   }
 
   private async noticeFailover(object: HALoadBalancer, status: HALoadBalancerStatus, log: Logger): Promise<void> {
