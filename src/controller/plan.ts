@@ -161,16 +161,25 @@ export function plan(input: PlanInput): Plan {
 //    daemons are not running (drift: someone stopped them). Nodes on their way out (surplus,
 //    or drifted and about to be replaced) are left alone: their keepalived may be stopped on
 //    purpose after a hand-over.
+//    A node whose keepalived does not run yet (new, replaced, or stopped by hand) starts only
+//    once every running peer carries the current config, so it already hears the MASTER's
+//    unicast adverts when it starts: started earlier, it would hear none, declare itself MASTER
+//    after three advert intervals and claim the reserved IP.
 function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[]): Plan {
+  const reloads: Action[] = [];
+  const starts: Action[] = [];
   for (const d of staying) {
     const name = nodeName(input.object.metadata.name, d.index);
     const want = input.desiredHashes[name];
     const host = input.observed.hosts[name];
     const stopped = host?.reachable === true && (host.haproxyRunning === false || host.keepalivedRunning === false);
     if (d.status === 'active' && want !== undefined && !host?.hostKeyChanged && (host?.configHash !== want || stopped)) {
-      actions.push({ kind: 'ApplyConfig', node: name, dropletId: d.id });
+      (host?.keepalivedRunning === true ? reloads : starts).push({ kind: 'ApplyConfig', node: name, dropletId: d.id });
     }
   }
+  actions.push(...reloads);
+  if (reloads.length === 0) actions.push(...starts);
+  else if (starts.length) requeueAfterMs = Math.min(requeueAfterMs ?? PROGRESS_REQUEUE_MS, PROGRESS_REQUEUE_MS);
   const out: Plan = { actions };
   if (requeueAfterMs !== undefined) out.requeueAfterMs = requeueAfterMs;
   if (backstopSince) out.backstopSince = backstopSince;

@@ -70,6 +70,18 @@ describe('plan', () => {
       ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
       hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', haproxyRunning: true, keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'FAULT', configHash: 'h', haproxyRunning: false, keepalivedRunning: true } },
     }), ['apply web-1']],
+    ['a new node starts only after the running nodes carry its address', input(object({ count: 3 }), {
+      ...observe([[1, 0], [2, 1], [3, 2]]),
+      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'old', keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'old', keepalivedRunning: true }, 'web-2': { reachable: true } },
+    }), ['apply web-0', 'apply web-1']],
+    ['then it starts', input(object({ count: 3 }), {
+      ...observe([[1, 0], [2, 1], [3, 2]]),
+      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true }, 'web-2': { reachable: true } },
+    }), ['apply web-2']],
+    ['an unreachable peer does not hold a new node back', input(object(), {
+      ...observe([[1, 0], [2, 1]]),
+      hosts: { 'web-0': { reachable: false }, 'web-1': { reachable: true } },
+    }), ['apply web-0', 'apply web-1']],
     ['a stale config is applied', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]), { desiredHashes: { 'web-0': 'h', 'web-1': 'new' } }), ['apply web-1']],
   ];
   it.each(rows)('%s', (_name, planInput, expected) => {

@@ -4,7 +4,7 @@
 // only kubectl ever managed spec fields, and re-applying the same file changes nothing
 // (`kubectl diff` is empty).
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startE2E, type E2E } from '../e2e/helpers.ts';
 
 interface ManagedFields { manager: string; operation: string; subresource?: string; fieldsV1?: Record<string, unknown> }
@@ -13,6 +13,7 @@ interface Got { metadata: { generation: number; managedFields?: ManagedFields[];
 let e2e: E2E;
 beforeAll(async () => { e2e = await startE2E(); }, 120_000);
 afterAll(async () => { await e2e?.close(); }, 120_000);
+afterEach((ctx) => e2e?.printLogIfFailed(ctx));
 
 describe('no drift after a full reconcile', () => {
   it('leaves the spec byte-identical', async () => {

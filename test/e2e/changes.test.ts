@@ -1,6 +1,6 @@
 // Spec changes that move droplets: count up and down (BACKUPs come and go, the MASTER stays),
 // and a size change that replaces the nodes one at a time, the MASTER last after a hand-over.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
 
 interface Status {
@@ -14,6 +14,7 @@ interface Status {
 let e2e: E2E;
 beforeAll(async () => { e2e = await startE2E(); }, 120_000);
 afterAll(async () => { await e2e?.close(); }, 120_000);
+afterEach((ctx) => e2e?.printLogIfFailed(ctx));
 
 async function status(): Promise<Status> {
   const r = await e2e.kubectl(['get', 'halb', 'basic', '-o', 'jsonpath={.status}']);

@@ -2,7 +2,8 @@
 // operator, in this process, from a temporary state folder (so its namespaces carry their own
 // prefix). kubectl is the real one. Short simulated delays keep the suite quick.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import pino from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/log.ts';
@@ -24,6 +25,9 @@ export interface E2E {
   /** Runs a command inside a sandbox host's namespaces (client, droplet). */
   inHost(host: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   curlFloatingIP(ip: string, timeoutSeconds?: number): Promise<string | undefined>;
+  /** The sandbox's log since start (info and up unless HALB_LOG_LEVEL says otherwise), printed
+   *  after a failed test: CI keeps only the test output, and a timing failure needs the story. */
+  printLogIfFailed(ctx: { task: { name: string; result?: { state?: string } } }): void;
   /** A client requesting the floating IP over and over until stopped; counts what failed. */
   clientLoop(ip: string, options?: { timeoutSeconds?: number; pauseMs?: number }): { stop(): Promise<{ sent: number; failed: number }> };
   close(): Promise<void>;
@@ -40,7 +44,8 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
 
 export async function startE2E(options: { operator?: boolean } = {}): Promise<E2E> {
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-e2e-'));
-  const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'silent', name: 'e2e' });
+  const logFile = join(stateDir, 'sandbox.log');
+  const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'e2e' }, pino.destination({ dest: logFile, sync: true }));
   let sandbox: RunningSandbox;
   try {
     sandbox = await startSandbox({
@@ -71,6 +76,11 @@ export async function startE2E(options: { operator?: boolean } = {}): Promise<E2
     async curlFloatingIP(ip, timeoutSeconds = 2) {
       const r = await e2e.inHost('client', ['curl', '-s', '-m', String(timeoutSeconds), `http://${ip}/`]);
       return r.code === 0 ? r.stdout.trim() : undefined;
+    },
+    printLogIfFailed(ctx) {
+      if (ctx.task.result?.state !== 'fail') return;
+      const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l && !l.includes('"served request"'));
+      console.log(`--- sandbox log for "${ctx.task.name}" (last ${Math.min(lines.length, 300)} of ${lines.length} lines) ---\n${lines.slice(-300).join('\n')}`);
     },
     clientLoop(ip, options = {}) {
       let sent = 0;

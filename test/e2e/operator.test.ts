@@ -1,7 +1,7 @@
 // End to end, in the sandbox, with the real kubectl: apply → Ready → traffic through the
 // floating IP → failover on the real daemons → a config change without failed requests →
 // bad input → deletion leaves nothing behind.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
 
@@ -16,6 +16,7 @@ interface Status {
 let e2e: E2E;
 beforeAll(async () => { e2e = await startE2E(); }, 120_000);
 afterAll(async () => { await e2e?.close(); }, 120_000);
+afterEach((ctx) => e2e?.printLogIfFailed(ctx));
 
 async function status(name: string): Promise<Status> {
   const r = await e2e.kubectl(['get', 'halb', name, '-o', 'jsonpath={.status}']);

@@ -3,13 +3,14 @@
 // Kubernetes API are both down, with status catching up once they return.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
 import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
 
 let e2e: E2E;
 const operators = new Set<ChildProcess>();
 beforeAll(async () => { e2e = await startE2E({ operator: false }); }, 120_000);
+afterEach((ctx) => e2e?.printLogIfFailed(ctx));
 afterAll(async () => {
   for (const p of operators) p.kill('SIGKILL');
   await e2e?.close();
