@@ -7,6 +7,7 @@ import * as guard from './guard.ts';
 import { HEALTH_URI, renderHAProxyConfig } from './haproxy.ts';
 import { renderKeepalivedConfig, vrrpSettings } from './keepalived.ts';
 import { renderCheckScript, renderFailoverScript, renderNotifyScript } from './scripts.ts';
+import { renderAuthorizedKeys, renderFirewall, renderFirewallUnit, renderSshdDropIn } from './hardening.ts';
 import { buildPEM } from './tls.ts';
 import type { ObservedFacts, ObservedNode, RenderPaths, RenderSettings, RenderedFile, RenderedNode } from './types.ts';
 import { haproxyFeatures, keepalivedFeatures } from './versions.ts';
@@ -22,6 +23,10 @@ export const DEFAULT_PATHS: RenderPaths = {
   failoverToken: '/etc/keepalived/halb-failover.token',
   failoverLog: '/var/log/halb-failover.log',
   vrrpStateFile: '/run/halb/vrrp-state',
+  firewall: '/etc/halb/firewall.nft',
+  firewallUnit: '/etc/systemd/system/halb-firewall.service',
+  sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
+  authorizedKeys: '/root/.ssh/authorized_keys',
 };
 
 /** Ubuntu 24.04, the default droplet image, ships these. */
@@ -35,6 +40,7 @@ export function defaultSettings(overrides: Partial<RenderSettings> = {}): Render
     vpcInterface: 'eth1',
     healthPort: 8405,
     metricsPort: 8404,
+    sshPort: 22,
     failoverDeadlineSeconds: 120,
     ...overrides,
     paths: { ...DEFAULT_PATHS, ...overrides.paths },
@@ -152,8 +158,11 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
   });
   const checkScript = renderCheckScript(healthPort, HEALTH_URI);
   const notifyScript = renderNotifyScript({ stateFile: paths.vrrpStateFile, failoverScript: paths.failoverScript });
+  const firewallUnit = renderFirewallUnit(paths.firewall);
+  const sshdDropIn = renderSshdDropIn();
 
   return nodes.map((node, index) => {
+    const peerIPv4s = nodes.filter((peer) => peer !== node).map((peer) => peer.privateIPv4);
     const versions = settings.versions?.[node.name] ?? settings.defaultVersions;
     const versionField = settings.versions?.[node.name] ? `settings.versions[${node.name}]` : 'settings.defaultVersions';
     const haproxy = renderHAProxyConfig({
@@ -173,7 +182,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       nodeName: node.name,
       vpcInterface,
       privateIPv4: node.privateIPv4,
-      peerIPv4s: nodes.filter((peer) => peer !== node).map((peer) => peer.privateIPv4),
+      peerIPv4s,
       vrrp: vrrpSettings({
         advertIntervalSeconds: effectiveAdvertInterval(spec),
         version: vrrpVersion(spec),
@@ -187,8 +196,22 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       failoverScript: paths.failoverScript,
       features: keepalivedFeatures(`${versionField}.keepalived`, versions.keepalived),
     });
+    const firewall = renderFirewall({
+      nodeName: node.name,
+      peerIPv4s,
+      frontendPorts: spec.frontends.flatMap((f) => (f.tls ? [f.port, f.tls.port] : [f.port])),
+      sshPort: settings.sshPort,
+      sshSourceCIDRs: spec.access.sshSourceCIDRs,
+      metricsPort,
+      metricsSourceCIDRs: spec.access.metricsSourceCIDRs.length ? spec.access.metricsSourceCIDRs
+        : observed.vpcCIDR ? [observed.vpcCIDR] : nodes.map((n) => `${n.privateIPv4}/32`),
+    });
     const files: RenderedFile[] = [
       { path: paths.haproxyConfig, mode: 0o644, content: haproxy },
+      { path: paths.firewall, mode: 0o644, content: firewall },
+      { path: paths.firewallUnit, mode: 0o644, content: firewallUnit },
+      { path: paths.sshdConfig, mode: 0o644, content: sshdDropIn },
+      ...(node.authorizedKeys ? [{ path: paths.authorizedKeys, mode: 0o600, content: renderAuthorizedKeys(node.authorizedKeys) }] : []),
       ...pemFiles,
       // 0600: it may hold the VRRP password.
       { path: paths.keepalivedConfig, mode: 0o600, content: keepalived },

@@ -8,6 +8,9 @@ export interface ObservedNode {
   publicIPv4?: string;
   privateIPv4: string;
   anchorIPv4: string;
+  /** OpenSSH public key lines root's authorized_keys must hold, the operator's first. Unset:
+   *  the file is not managed (offline renders without the SSH key Secret). */
+  authorizedKeys?: string[];
 }
 
 /** A droplet carrying a backend's dropletTag. */
@@ -22,6 +25,9 @@ export interface ObservedFacts {
   nodes: ObservedNode[];
   /** Droplets per DigitalOcean tag, for backends with dropletTag. A missing tag means none. */
   taggedDroplets?: Record<string, TaggedDroplet[]>;
+  /** The VPC's range (private address and netmask, as DigitalOcean reports them): who may
+   *  scrape metrics when spec.access.metricsSourceCIDRs is empty. Unset: the nodes themselves. */
+  vpcCIDR?: string;
 }
 
 /** Versions of the daemons installed on a host, as `keepalived --version` / `haproxy -v` print them. */
@@ -43,6 +49,12 @@ export interface RenderPaths {
   failoverLog: string;
   /** Holds one word, MASTER, BACKUP, FAULT or STOP, for the operator to read. */
   vrrpStateFile: string;
+  /** The nftables host firewall, and the systemd unit that loads it at boot. */
+  firewall: string;
+  firewallUnit: string;
+  /** The sshd drop-in (keys only) and root's authorized_keys. */
+  sshdConfig: string;
+  authorizedKeys: string;
 }
 
 export interface RenderSettings {
@@ -59,6 +71,8 @@ export interface RenderSettings {
   healthPort: number;
   /** Prometheus metrics on the node's VPC address. */
   metricsPort: number;
+  /** sshd's port on the nodes, opened by the host firewall to spec.access.sshSourceCIDRs. */
+  sshPort: number;
   /** How long the failover script keeps retrying before it gives up. */
   failoverDeadlineSeconds: number;
   paths: RenderPaths;

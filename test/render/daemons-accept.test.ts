@@ -54,6 +54,11 @@ function matrix(): Case[] {
       { name: 'api', proxyProtocol: true, healthCheck: { protocol: 'http', path: '/' }, servers: [server('a1', '10.10.0.22')] },
     ],
   });
+  add('host-firewall', {
+    access: { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32', '203.0.113.253/32'], metricsSourceCIDRs: ['10.0.0.0/8', '10.10.0.0/16'] },
+    frontends: [{ name: 'www', port: 80, protocol: 'http', tls: { ...tls, port: 443 }, defaultBackend: 'web' }, { name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' }],
+    backends: [{ name: 'web', servers: [server('s1', '10.10.0.21')] }, { name: 'db', servers: [server('p1', '10.10.0.31', 5432)] }],
+  });
   add('tcp-five-nodes', {
     droplets: { count: 5 },
     frontends: [{ name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' }],
@@ -115,9 +120,12 @@ beforeAll(async () => {
     writeNodes(dir, nodes);
     for (const node of nodes) nodeDirs.push(join(dir, node.name));
   });
-  // One shell: bind each node's /etc/haproxy and /etc/keepalived into place, run both checks.
+  sh(`ssh-keygen -q -t ed25519 -N '' -f ${join(root, 'hostkey')}`);
+  // One shell: bind each node's /etc/haproxy and /etc/keepalived into place, run the daemons'
+  // checks, and nft's and sshd's on the firewall and the sshd drop-in.
   const script = join(root, 'check.sh');
   writeFileSync(script, `set -u
+mkdir -p /run/sshd
 for dir in "$@"; do
   mount --bind "$dir/etc/haproxy" /etc/haproxy
   mount --bind "$dir/etc/keepalived" /etc/keepalived
@@ -125,6 +133,11 @@ for dir in "$@"; do
   printf '@@ %s haproxy %s\\n%s\\n' "$dir" "$rc" "$out"
   out=$(keepalived -t -l -f /etc/keepalived/keepalived.conf 2>&1); rc=$?
   printf '@@ %s keepalived %s\\n%s\\n' "$dir" "$rc" "$out"
+  out=$(nft -c -f "$dir/etc/halb/firewall.nft" 2>&1); rc=$?
+  printf '@@ %s nft %s\\n%s\\n' "$dir" "$rc" "$out"
+  printf 'Include %s\\nHostKey %s\\n' "$dir/etc/ssh/sshd_config.d/00-halb.conf" ${join(root, 'hostkey')} > ${join(root, 'sshd_config')}
+  out=$(/usr/sbin/sshd -t -f ${join(root, 'sshd_config')} 2>&1); rc=$?
+  printf '@@ %s sshd %s\\n%s\\n' "$dir" "$rc" "$out"
   umount /etc/keepalived
   umount /etc/haproxy
 done
@@ -151,7 +164,7 @@ describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${
     const dirs = exampleDirs.get(file) ?? [];
     expect(dirs.length).toBeGreaterThanOrEqual(2);
     const checks = results.get(dirname(dirs[0]!)) ?? [];
-    expect(checks.length).toBe(dirs.length * 2);
+    expect(checks.length).toBe(dirs.length * 4);
     for (const check of checks) expect({ check: check.tool, rc: check.rc, output: check.output }).toMatchObject({ rc: 0 });
   });
 });
@@ -159,8 +172,8 @@ describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${
 describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${versions.haproxy}) accept the rendered files`, () => {
   it.each(cases.map((c, i) => [c.name, i] as const))('%s', (_name, i) => {
     const checks = results.get(join(root, `case${i}`)) ?? [];
-    // Two checks per node.
-    expect(checks.length).toBe(cases[i]!.lb.spec.droplets.count * 2);
+    // Four checks per node: haproxy, keepalived, nft, sshd.
+    expect(checks.length).toBe(cases[i]!.lb.spec.droplets.count * 4);
     for (const check of checks) expect({ check: check.tool, rc: check.rc, output: check.output }).toMatchObject({ rc: 0 });
   });
 });

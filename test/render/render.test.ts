@@ -62,6 +62,9 @@ describe('determinism', () => {
   it('writes files with the modes the host needs: secrets 0600, scripts 0755', () => {
     const [node] = renderNodes(input(seedLike()));
     expect(Object.fromEntries(node!.files.map((f) => [f.path, f.mode.toString(8)]))).toEqual({
+      '/etc/halb/firewall.nft': '644',
+      '/etc/ssh/sshd_config.d/00-halb.conf': '644',
+      '/etc/systemd/system/halb-firewall.service': '644',
       '/etc/haproxy/certs/www.pem': '600',
       '/etc/haproxy/haproxy.cfg': '644',
       '/etc/keepalived/halb-check.sh': '755',

@@ -8,6 +8,10 @@ export const PUBLIC_RANGE = '203.0.113.0/24';
 export const PUBLIC_GATEWAY = '203.0.113.1';
 /** The client namespace's address: the one public address the simulator must not hand out. */
 export const CLIENT_IPV4 = '203.0.113.254';
+/** Where the machine's namespace (the operator, kubectl, tests) appears from to droplets: the
+ *  core source-NATs the host link to it, as a cluster's NAT gateway or node address would on
+ *  DigitalOcean. Host firewalls (spec.access.sshSourceCIDRs) see this address, not 10.254.x.1. */
+export const OPERATOR_EGRESS_IPV4 = '203.0.113.253';
 /** Addresses the simulator may give droplets as public IPv4s. */
 export const PUBLIC_POOL = { first: '203.0.113.10', last: '203.0.113.249' } as const;
 /** Floating (reserved) IPs. */

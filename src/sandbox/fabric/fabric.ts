@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, 
 import { dirname, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import {
-  ANCHOR_GATEWAY, ANCHOR_RANGE, CLIENT_IPV4, HOST_LINK_CANDIDATES, HOST_ROUTED_RANGES, METADATA_IPV4, PUBLIC_GATEWAY,
+  ANCHOR_GATEWAY, ANCHOR_RANGE, CLIENT_IPV4, HOST_LINK_CANDIDATES, HOST_ROUTED_RANGES, METADATA_IPV4, OPERATOR_EGRESS_IPV4, PUBLIC_GATEWAY,
   PUBLIC_RANGE, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, inRange, namespaceName, nftTableName, parseCidr,
   parseIPv4, prefixForStateDir, routesOverlapping, validateHostName, validatePrefix, type RouteEntry,
 } from './addresses.ts';
@@ -394,6 +394,8 @@ export class Fabric {
       `link add brvpc address ${macFor(VPC_BRIDGE_MAC_SEED, 1)} type bridge`,
       `addr add ${PUBLIC_GATEWAY}/${pubBits} dev brpub`,
       `addr add ${ANCHOR_GATEWAY}/${anchorBits} dev brpub`,
+      // Owned by the core, so droplets' replies to it (on-link for them) are answered by ARP.
+      `addr add ${OPERATOR_EGRESS_IPV4}/32 dev brpub`,
       `addr add ${METADATA_IPV4}/32 dev lo`,
       'link set brpub up',
       'link set brvpc up',
@@ -433,7 +435,7 @@ export class Fabric {
   }
 
   private usedAddresses(except?: string): Map<string, string> {
-    const used = new Map<string, string>([[PUBLIC_GATEWAY, 'the public gateway'], [CLIENT_IPV4, 'the client'], [ANCHOR_GATEWAY, 'the anchor gateway']]);
+    const used = new Map<string, string>([[PUBLIC_GATEWAY, 'the public gateway'], [CLIENT_IPV4, 'the client'], [OPERATOR_EGRESS_IPV4, "the machine's egress address"], [ANCHOR_GATEWAY, 'the anchor gateway']]);
     for (const d of Object.values(this.state.droplets)) {
       if (d.name === except) continue;
       for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) used.set(ip, `droplet ${d.name}`);

@@ -1,13 +1,15 @@
 // Pure renderers for the files and nft batches the fabric writes.
-import { FLOATING_RANGE, METADATA_IPV4, parseIPv4, inRange, ANCHOR_RANGE } from './addresses.ts';
+import { FLOATING_RANGE, METADATA_IPV4, OPERATOR_EGRESS_IPV4, parseIPv4, inRange, ANCHOR_RANGE } from './addresses.ts';
 
 /** Quotes a string for bash single quotes. */
 export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The nft ruleset of the core namespace: the floating-IP DNAT map and its hook. */
-export function renderCoreRuleset(table: string): string {
+/** The nft ruleset of the core namespace: the floating-IP DNAT map and its hook, and the source
+ *  NAT that makes the machine's namespace (arriving on `hostLinkIf`) appear from
+ *  OPERATOR_EGRESS_IPV4 to the droplets. */
+export function renderCoreRuleset(table: string, hostLinkIf = 'up0'): string {
   return [
     `table ip ${table} {`,
     '  map fip {',
@@ -19,6 +21,10 @@ export function renderCoreRuleset(table: string): string {
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
     `    ip daddr ${FLOATING_RANGE} dnat to ip daddr map @fip`,
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority srcnat; policy accept;',
+    `    iifname "${hostLinkIf}" oifname "brpub" snat to ${OPERATOR_EGRESS_IPV4}`,
     '  }',
     '}',
     '',
