@@ -48,3 +48,32 @@ export function referencedSecrets(spec: HALoadBalancerSpec): Set<string> {
     ...spec.frontends.flatMap((f) => (f.tls ? [f.tls.secretRef.name] : [])),
   ]);
 }
+
+function ipv4Number(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return undefined;
+  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
+}
+
+/** Whether an IPv4 address lies in a CIDR; false for anything that is not both. */
+export function ipv4InCIDR(ip: string, cidr: string): boolean {
+  const [base = '', bitsText = '32'] = cidr.split('/');
+  const addr = ipv4Number(ip);
+  const network = ipv4Number(base);
+  const bits = Number(bitsText);
+  if (addr === undefined || network === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32) return false;
+  const size = 2 ** (32 - bits);
+  return Math.floor(addr / size) === Math.floor(network / size);
+}
+
+/** The network a private address and its netmask name, as a CIDR ("10.10.0.5", "255.255.0.0" → "10.10.0.0/16"). */
+export function networkCIDR(ip: string, netmask: string): string | undefined {
+  const addr = ipv4Number(ip);
+  const mask = ipv4Number(netmask);
+  if (addr === undefined || mask === undefined) return undefined;
+  const bits = mask.toString(2).replace(/0+$/, '').length;
+  if (mask !== (bits === 0 ? 0 : 2 ** 32 - 2 ** (32 - bits))) return undefined; // not contiguous
+  const size = 2 ** (32 - bits);
+  const network = addr - (addr % size);
+  return `${[24, 16, 8, 0].map((s) => Math.floor(network / 2 ** s) % 256).join('.')}/${bits}`;
+}

@@ -16,6 +16,8 @@ export interface ObservedDroplet {
   imageId?: string;
   publicIPv4?: string;
   privateIPv4?: string;
+  /** The private address's netmask: with it, the VPC's range. */
+  privateNetmask?: string;
 }
 
 export interface ObservedReservedIP {
@@ -50,6 +52,12 @@ export interface ObservedHost {
   haproxyVersion?: string;
   /** HAProxy's view of each backend server, `backend/server` → UP, DOWN, MAINT, ... */
   servers?: Record<string, string>;
+  /** The operator's nftables table is loaded on the host. */
+  firewallLoaded?: boolean;
+  /** Where the operator's SSH session comes from, as the host sees it. */
+  operatorAddress?: string;
+  /** sshd's effective settings (`sshd -T`), for the SSHExposed condition. */
+  sshd?: Record<string, string>;
 }
 
 /** Everything observed for one object; `hosts` is keyed by node name. */

@@ -10,6 +10,7 @@
 //    MASTER only after a controlled hand-over.
 import { nodeName } from '../api/derived.ts';
 import type { HALoadBalancer } from '../api/types.ts';
+import { lockedOutAddress } from './access.ts';
 import type { Observed, ObservedDroplet } from './observed.ts';
 
 export type Action =
@@ -172,8 +173,11 @@ function finish(actions: Action[], requeueAfterMs: number | undefined, backstopS
     const name = nodeName(input.object.metadata.name, d.index);
     const want = input.desiredHashes[name];
     const host = input.observed.hosts[name];
-    const stopped = host?.reachable === true && (host.haproxyRunning === false || host.keepalivedRunning === false);
-    if (d.status === 'active' && want !== undefined && !host?.hostKeyChanged && (host?.configHash !== want || stopped)) {
+    // A flushed firewall is drift like a stopped daemon.
+    const stopped = host?.reachable === true && (host.haproxyRunning === false || host.keepalivedRunning === false || host.firewallLoaded === false);
+    // Never load a firewall that shuts the operator out (status says why).
+    const lockOut = lockedOutAddress(input.object.spec, host) !== undefined;
+    if (d.status === 'active' && want !== undefined && !host?.hostKeyChanged && !lockOut && (host?.configHash !== want || stopped)) {
       (host?.keepalivedRunning === true ? reloads : starts).push({ kind: 'ApplyConfig', node: name, dropletId: d.id });
     }
   }

@@ -5,7 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import ssh2 from 'ssh2';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
-import { nodeName, referencedSecrets } from '../api/derived.ts';
+import { networkCIDR, nodeName, referencedSecrets } from '../api/derived.ts';
 import { validateSemantics, type Problem } from '../api/validate.ts';
 import type { HALoadBalancer, HALoadBalancerStatus, SecretData } from '../api/types.ts';
 import { DigitalOceanProvider, DigitalOceanError, type Inventory, type NodeDroplet } from '../digitalocean/provider.ts';
@@ -94,6 +94,8 @@ export class Reconciler {
   private readonly providers = new Map<string, DigitalOceanProvider>();
   private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory> }>();
   private readonly backstopSince = new Map<string, Date>();
+  /** The SSH private key that last logged in to each droplet, for key rotations. */
+  private readonly loginKeys = new Map<number, string>();
   /** The spec generation whose backend firewalls were last reconciled, by object UID. */
   private readonly firewallsSyncedAt = new Map<string, number>();
 
@@ -176,6 +178,9 @@ export class Reconciler {
     const spec = object.spec;
     const token = this.secretValue(secrets, spec.credentials.tokenSecretRef);
     const privateKey = this.secretValue(secrets, spec.credentials.sshKeySecretRef);
+    // During an SSH key rotation the old key may sit next to the new one, under `<key>.previous`:
+    // the operator then still reaches nodes that lack the new key, even after a restart.
+    const previousKey = secrets.find((s) => s.name === spec.credentials.sshKeySecretRef.name)?.data[`${spec.credentials.sshKeySecretRef.key}.previous`]?.replace(/\r?\n$/, '');
     const provider = this.provider(token);
     const uid = object.metadata.uid ?? '';
 
@@ -187,7 +192,7 @@ export class Reconciler {
       : droplets.map((d) => inventory.reservedIpByDroplet.get(d.id)).find((r) => r !== undefined);
     const agents = new Map<string, HostAgent>();
     try {
-      const hostStates = await this.observeHosts(object, droplets, privateKey, agents);
+      const hostStates = await this.observeHosts(object, droplets, [privateKey, ...(previousKey ? [previousKey] : [])], agents, log);
       const observed: Observed = {
         droplets: droplets.map((d) => ({ ...d })),
         hosts: Object.fromEntries([...hostStates].map(([n, h]) => [n, h.observed])),
@@ -198,7 +203,12 @@ export class Reconciler {
       //    each pass, so droplets joining or leaving a tag reach the config.
       const tags = [...new Set(spec.backends.map((b) => b.dropletTag).filter((t) => t !== ''))];
       const taggedDroplets = Object.fromEntries(await Promise.all(tags.map(async (t) => [t, await provider.taggedDroplets(t)] as const)));
-      const rendered = this.render(object, secrets, observed, droplets, hostStates, taggedDroplets, log);
+      const peopleKeys = await provider.sshPublicKeys(spec.droplets.sshKeys).catch((err: unknown) => {
+        if (err instanceof DigitalOceanError && err.status === 404) throw new SpecProblem([{ path: 'spec.droplets.sshKeys', message: `names a key that is not in this DigitalOcean account: ${err.message}` }], 'InvalidSpec', CLOUD_RECHECK_MS);
+        throw err;
+      });
+      const authorizedKeys = (loginKey: string | undefined) => [publicKeyOf(privateKey), ...(loginKey && loginKey !== privateKey ? [publicKeyOf(loginKey)] : []), ...peopleKeys];
+      const rendered = this.render(object, secrets, observed, droplets, hostStates, taggedDroplets, authorizedKeys, log);
       const desiredHashes = Object.fromEntries(rendered.map((r) => [r.name, r.configHash]));
 
       // 5. Plan (pure) and act.
@@ -269,15 +279,38 @@ export class Reconciler {
     return value;
   }
 
-  private async observeHosts(object: HALoadBalancer, droplets: NodeDroplet[], privateKey: string, agents: Map<string, HostAgent>): Promise<Map<string, { observed: ObservedHost; state?: HostState }>> {
-    const out = new Map<string, { observed: ObservedHost; state?: HostState }>();
+  /**
+   * Connects with the first key a node takes: the Secret's key, then the previous one (the
+   * Secret's `.previous`, or the key that last worked on this droplet). A node reached with an
+   * older key gets the new one added to its authorized_keys; once the new key works there, the
+   * old one is dropped. So access holds at every step of a rotation.
+   */
+  private async connect(d: NodeDroplet, keys: string[], pin: string | undefined, log: Logger): Promise<{ agent: HostAgent; loginKey: string }> {
+    const remembered = this.loginKeys.get(d.id);
+    const candidates = [...new Set([...keys, ...(remembered ? [remembered] : [])])];
+    for (const [i, privateKey] of candidates.entries()) {
+      try {
+        const agent = await HostAgent.connect({ host: d.publicIPv4!, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
+        this.loginKeys.set(d.id, privateKey);
+        if (i > 0) log.info({ node: d.name }, 'connected with the previous SSH key');
+        return { agent, loginKey: privateKey };
+      } catch (err) {
+        const refusedKey = /authentication methods failed/i.test((err as Error).message);
+        if (!refusedKey || i === candidates.length - 1) throw err;
+      }
+    }
+    throw new Error('no SSH key to try');
+  }
+
+  private async observeHosts(object: HALoadBalancer, droplets: NodeDroplet[], keys: string[], agents: Map<string, HostAgent>, log: Logger): Promise<Map<string, { observed: ObservedHost; state?: HostState; loginKey?: string }>> {
+    const out = new Map<string, { observed: ObservedHost; state?: HostState; loginKey?: string }>();
     const pins = new Map((object.status?.nodes ?? []).map((n) => [n.name, n]));
     await Promise.all(droplets.filter((d) => d.status === 'active' && d.publicIPv4).map(async (d) => {
       const name = d.name;
       const pinned = pins.get(name);
       const pin = pinned?.dropletID === d.id ? pinned.hostKey : undefined;
       try {
-        const agent = await HostAgent.connect({ host: d.publicIPv4!, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
+        const { agent, loginKey } = await this.connect(d, keys, pin, log);
         agents.set(name, agent);
         const state = await agent.readState(this.options.render?.metadataBaseURL);
         const observed: ObservedHost = {
@@ -285,12 +318,15 @@ export class Reconciler {
           hostKey: agent.hostKey,
           haproxyRunning: state.haproxyRunning,
           keepalivedRunning: state.keepalivedRunning,
+          firewallLoaded: state.firewallLoaded,
+          ...(state.sshClientAddress ? { operatorAddress: state.sshClientAddress } : {}),
+          ...(state.sshd ? { sshd: state.sshd } : {}),
           ...(state.booted ? {} : { error: 'cloud-init has not finished' }),
         };
         for (const field of ['vrrpState', 'configHash', 'anchorIPv4', 'privateIPv4', 'keepalivedVersion', 'haproxyVersion', 'servers'] as const) {
           if (state[field] !== undefined) (observed as unknown as Record<string, unknown>)[field] = state[field];
         }
-        out.set(name, { observed, state });
+        out.set(name, { observed, state, loginKey });
       } catch (err) {
         if (err instanceof HostKeyChangedError) out.set(name, { observed: { reachable: false, hostKeyChanged: true, error: err.message } });
         else out.set(name, { observed: { reachable: false, error: (err as Error).message } });
@@ -299,7 +335,8 @@ export class Reconciler {
     return out;
   }
 
-  private render(object: HALoadBalancer, secrets: SecretData[], observed: Observed, droplets: NodeDroplet[], hosts: Map<string, { observed: ObservedHost }>, taggedDroplets: NonNullable<ObservedFacts['taggedDroplets']>, log: Logger): RenderedNode[] {
+  private render(object: HALoadBalancer, secrets: SecretData[], observed: Observed, droplets: NodeDroplet[], hosts: Map<string, { observed: ObservedHost; loginKey?: string }>,
+    taggedDroplets: NonNullable<ObservedFacts['taggedDroplets']>, authorizedKeys: (loginKey: string | undefined) => string[], log: Logger): RenderedNode[] {
     if (!observed.reservedIP) return [];
     const nodes = [];
     const versions: RenderSettings['versions'] = {};
@@ -309,10 +346,15 @@ export class Reconciler {
       const host = hosts.get(name)?.observed;
       const privateIPv4 = host?.privateIPv4 ?? droplet?.privateIPv4;
       if (!droplet || !privateIPv4 || !host?.anchorIPv4) return []; // not all facts yet
-      nodes.push({ name, dropletID: droplet.id, privateIPv4, anchorIPv4: host.anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}) });
+      nodes.push({
+        name, dropletID: droplet.id, privateIPv4, anchorIPv4: host.anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}),
+        authorizedKeys: authorizedKeys(hosts.get(name)?.loginKey),
+      });
       if (host.keepalivedVersion && host.haproxyVersion) versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
     }
-    const facts: ObservedFacts = { floatingIP: observed.reservedIP.ip, nodes, taggedDroplets };
+    const vpc = droplets.find((d) => d.privateIPv4 && d.privateNetmask);
+    const vpcCIDR = vpc ? networkCIDR(vpc.privateIPv4!, vpc.privateNetmask!) : undefined;
+    const facts: ObservedFacts = { floatingIP: observed.reservedIP.ip, nodes, taggedDroplets, ...(vpcCIDR ? { vpcCIDR } : {}) };
     try {
       return renderNodes({ lb: object, secrets, observed: facts, settings: defaultSettings({ ...this.options.render, versions }) });
     } catch (err) {

@@ -7,6 +7,7 @@ import type { Condition, HALoadBalancer, HALoadBalancerStatus, NodeStatus } from
 import { nodeName } from '../api/derived.ts';
 import type { Problem } from '../api/validate.ts';
 import { conditionTypes as T, setConditions, summarizeReady, type ConditionInput } from './conditions.ts';
+import { lockOutMessage, lockedOutAddress, sshExposedCondition } from './access.ts';
 import type { Observed, ObservedDroplet } from './observed.ts';
 
 export interface StatusInput {
@@ -63,7 +64,12 @@ function floatingIPCondition(nodes: NodeView[], observed: Observed): ConditionIn
   return { type: T.floatingIPAssigned, status: 'True', reason: 'Assigned', message: `${rip.ip} is on ${holder.name}` };
 }
 
-function configCondition(nodes: NodeView[]): ConditionInput {
+function configCondition(nodes: NodeView[], spec: HALoadBalancer['spec']): ConditionInput {
+  const lockedOut = nodes.flatMap((n) => {
+    const address = lockedOutAddress(spec, n.host);
+    return address ? [{ name: n.name, address }] : [];
+  });
+  if (lockedOut.length) return { type: T.configApplied, status: 'False', reason: 'WouldLockOut', message: lockOutMessage(spec, lockedOut) };
   const keyChanged = nodes.filter((n) => n.host?.hostKeyChanged).map((n) => n.name);
   if (keyChanged.length) return { type: T.configApplied, status: 'False', reason: 'HostKeyChanged', message: `host key differs from the pinned one, host refused: ${list(keyChanged)}` };
   const failed = nodes.filter((n) => n.host?.applyError);
@@ -151,17 +157,12 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
   const inputs: ConditionInput[] = [
     dropletsCondition(nodes),
     floatingIPCondition(nodes, observed),
-    configCondition(nodes),
+    configCondition(nodes, object.spec),
     failover,
   ];
   inputs.unshift(summarizeReady(inputs));
   inputs.push(degradedCondition(nodes, observed, failover));
-  const exposed = object.spec.access.sshSourceCIDRs.length === 0;
-  // The host firewall that enforces spec.access is not rendered yet: until it is, SSH is open
-  // whatever the spec says, and the condition says so rather than claim a restriction.
-  inputs.push(exposed
-    ? { type: T.sshExposed, status: 'True', reason: 'OpenToAll', message: 'spec.access.sshSourceCIDRs is empty: SSH to the nodes is open to every address' }
-    : { type: T.sshExposed, status: 'True', reason: 'NotEnforced', message: `spec.access.sshSourceCIDRs (${list(object.spec.access.sshSourceCIDRs)}) is not enforced yet: SSH to the nodes is open to every address` });
+  inputs.push(sshExposedCondition(object.spec, nodes.map((n) => ({ name: n.name, host: n.host, current: !!n.desiredHash && n.host?.configHash === n.desiredHash }))));
   inputs.push(object.spec.credentials.failoverTokenSecretRef
     ? { type: T.failoverTokenShared, status: 'False', reason: 'SeparateToken', message: 'the nodes carry the failover token, not the operator token' }
     : { type: T.failoverTokenShared, status: 'True', reason: 'OperatorToken', message: 'the nodes carry the operator token for failover; a token with only the reserved_ip scope (credentials.failoverTokenSecretRef) is safer' });

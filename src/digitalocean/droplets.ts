@@ -16,7 +16,7 @@ export interface ApiDroplet {
   vpc_uuid?: string;
   size_slug?: string;
   image?: { id?: number; slug?: string | null };
-  networks: { v4: { ip_address: string; type: string }[] };
+  networks: { v4: { ip_address: string; type: string; netmask?: string }[] };
 }
 
 /** What halb knows about one node's droplet. */
@@ -31,6 +31,8 @@ export interface NodeDroplet {
   createdAt: string;
   publicIPv4?: string;
   privateIPv4?: string;
+  /** The private address's netmask, which gives the VPC's range. */
+  privateNetmask?: string;
   /** Size slug, so a spec change of size can be seen and rolled out. */
   size?: string;
   /** Image slug, and id: a spec may name the image either way. */
@@ -45,7 +47,8 @@ export function toNodeDroplet(d: ApiDroplet, reservedIPs: ReadonlySet<string> = 
   if (!owner) return undefined;
   const v4 = d.networks?.v4 ?? [];
   const publicIPv4 = v4.find((n) => n.type === 'public' && !reservedIPs.has(n.ip_address))?.ip_address;
-  const privateIPv4 = v4.find((n) => n.type === 'private')?.ip_address;
+  const privateNet = v4.find((n) => n.type === 'private');
+  const privateIPv4 = privateNet?.ip_address;
   const node: NodeDroplet = {
     id: d.id,
     name: d.name,
@@ -61,6 +64,7 @@ export function toNodeDroplet(d: ApiDroplet, reservedIPs: ReadonlySet<string> = 
   if (d.image?.id !== undefined) node.imageId = String(d.image.id);
   if (publicIPv4 !== undefined) node.publicIPv4 = publicIPv4;
   if (privateIPv4 !== undefined) node.privateIPv4 = privateIPv4;
+  if (privateNet?.netmask) node.privateNetmask = privateNet.netmask;
   return node;
 }
 

@@ -64,6 +64,8 @@ export class DigitalOceanProvider {
   readonly client: DigitalOceanClient;
   readonly wait: WaitSettings;
 
+  private readonly publicKeys = new Map<string, string>();
+
   constructor(options: ProviderOptions) {
     this.client = createDigitalOceanClient(options);
     this.wait = { ...DEFAULT_WAIT, ...options.wait };
@@ -195,6 +197,24 @@ export class DigitalOceanProvider {
   /** Registers the operator's SSH public key once; returns its fingerprint for droplet creation.
    * Looks it up by fingerprint (GET /account/keys/{fp}), not by listing: listing is limited to
    * 10 requests a minute. */
+  /**
+   * The public halves of account SSH keys named by id or fingerprint (spec.droplets.sshKeys),
+   * for the nodes' authorized_keys. A key's public half never changes, so each is read once.
+   */
+  async sshPublicKeys(ids: readonly string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of ids) {
+      let key = this.publicKeys.get(id);
+      if (!key) {
+        const { data } = await this.client.dots.sshKey.getSshKey({ ssh_key_id: id });
+        key = data.ssh_key.public_key.trim();
+        this.publicKeys.set(id, key);
+      }
+      out.push(key);
+    }
+    return out;
+  }
+
   async ensureSshKey(publicKey: string, name: string): Promise<string> {
     const fingerprint = sshKeyFingerprint(publicKey);
     try {

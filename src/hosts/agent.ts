@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import {
-  DEFAULT_DAEMON_PATHS, parseMarked, parseServers, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
+  DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
   type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 
@@ -51,6 +51,13 @@ export interface HostState {
   booted: boolean;
   /** HAProxy's view of each server, `backend/server` → UP, DOWN, MAINT, ... */
   servers?: Record<string, string>;
+  /** The operator's table (inet halb) is loaded. */
+  firewallLoaded: boolean;
+  /** The address this SSH session comes from, as the host sees it (after any NAT): what the
+   *  host firewall must let in for the operator to keep its access. */
+  sshClientAddress?: string;
+  /** sshd's effective settings (`sshd -T`): passwordauthentication, permitrootlogin, ... */
+  sshd?: Record<string, string>;
 }
 
 export type ApplyResult =
@@ -117,7 +124,12 @@ export class HostAgent {
       haproxyRunning: m.get('haproxy-running') === 'yes',
       keepalivedRunning: m.get('keepalived-running') === 'yes',
       booted: m.get('booted') === 'yes',
+      firewallLoaded: m.get('firewall') === 'yes',
     };
+    const client = m.get('ssh-client');
+    if (client && /^[0-9a-f.:]+$/i.test(client)) state.sshClientAddress = client;
+    const sshd = parsePairs(m.get('sshd'));
+    if (sshd) state.sshd = sshd;
     const vrrp = m.get('vrrp');
     if (vrrp && VRRP_STATES.has(vrrp)) state.vrrpState = vrrp as HostState['vrrpState'];
     const hash = m.get('hash');
@@ -130,7 +142,7 @@ export class HostAgent {
     if (anchor) state.anchorIPv4 = anchor;
     const priv = m.get('private');
     if (priv) state.privateIPv4 = priv;
-    const servers = parseServers(m.get('servers'));
+    const servers = parsePairs(m.get('servers'));
     if (servers) state.servers = servers;
     const id = Number(m.get('droplet-id'));
     if (Number.isInteger(id) && id > 0) state.dropletId = id;
@@ -144,7 +156,8 @@ export class HostAgent {
    */
   async apply(files: readonly RemoteFile[], configHash: string, current?: HostState): Promise<ApplyResult> {
     const state = current ?? (await this.readState());
-    const running = state.haproxyRunning && state.keepalivedRunning;
+    const wantsFirewall = files.some((f) => f.path === this.paths.firewall);
+    const running = state.haproxyRunning && state.keepalivedRunning && (state.firewallLoaded || !wantsFirewall);
     if (state.configHash === configHash && running) return { outcome: 'unchanged' };
     if (state.configHash !== configHash) {
       const swap = await this.run(stageValidateSwapScript(files, configHash, this.paths));

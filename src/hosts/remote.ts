@@ -24,6 +24,13 @@ export interface DaemonPaths {
   keepalivedPidFile: string;
   /** HAProxy's master CLI, for reloads and process checks without systemd. */
   haproxyMasterSocket: string;
+  /** The nftables host firewall (table inet halb), loaded with `nft -f` after every apply. */
+  firewall: string;
+  /** The sshd drop-in, checked with `sshd -t` before it is swapped in; sshd reloads after. */
+  sshdConfig: string;
+  /** root's authorized_keys, checked with `ssh-keygen -l` before it is swapped in. */
+  authorizedKeys: string;
+  sshdPidFile: string;
 }
 
 export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
@@ -34,6 +41,10 @@ export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
   haproxyPidFile: '/run/haproxy.pid',
   keepalivedPidFile: '/run/keepalived.pid',
   haproxyMasterSocket: '/run/haproxy-master.sock',
+  firewall: '/etc/halb/firewall.nft',
+  sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
+  authorizedKeys: '/root/.ssh/authorized_keys',
+  sshdPidFile: '/run/sshd.pid',
 };
 
 const STAGED = '.halb-new';
@@ -70,6 +81,25 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
     );
   }
   const staged = (p: string) => shQuote(p + STAGED);
+  const has = (path: string) => files.some((f) => f.path === path);
+  // The files that guard access to the host are checked before anything is swapped in: a
+  // firewall nft refuses, an sshd drop-in sshd refuses or a broken authorized_keys could cut the
+  // operator off, so none of them ever reaches its place unchecked.
+  if (has(paths.firewall)) {
+    lines.push(`if ! out=$(nft -c -f ${staged(paths.firewall)} 2>&1); then echo '${MARK}invalid nft'; printf '%s\\n' "$out" | head -20; exit 3; fi`);
+  }
+  if (has(paths.sshdConfig)) {
+    // The drop-in on its own, then the host's own config (which includes the current drop-ins).
+    lines.push(
+      'check=$(mktemp) && mkdir -p /run/sshd',
+      `printf 'Include %s\\nInclude /etc/ssh/sshd_config\\n' ${staged(paths.sshdConfig)} > "$check"`,
+      `if ! out=$(/usr/sbin/sshd -t -f "$check" 2>&1); then rm -f "$check"; echo '${MARK}invalid sshd'; printf '%s\\n' "$out" | head -20; exit 3; fi`,
+      'rm -f "$check"',
+    );
+  }
+  if (has(paths.authorizedKeys)) {
+    lines.push(`if ! out=$(ssh-keygen -l -f ${staged(paths.authorizedKeys)} 2>&1); then echo '${MARK}invalid authorized_keys'; printf '%s\\n' "$out" | head -5; exit 3; fi`);
+  }
   const hasHAProxy = files.some((f) => f.path === paths.haproxyConfig);
   const hasKeepalived = files.some((f) => f.path === paths.keepalivedConfig);
   // Supporting files (certificates, scripts, the token) go in first: the configs name them by
@@ -114,7 +144,7 @@ if [ -d /run/systemd/system ]; then
   if systemctl is-active -q haproxy; then systemctl reload haproxy; else systemctl restart haproxy; fi || exit 1
   if systemctl is-active -q keepalived; then systemctl reload keepalived; else systemctl restart keepalived; fi || exit 1
   echo '${MARK}systemd'
-  exit 0
+${hostAccessScript(paths)}  exit 0
 fi
 if alive ${hp}; then
   kill -USR2 "$(cat ${hp})" && echo '${MARK}reloaded haproxy'
@@ -127,6 +157,25 @@ if alive ${kp}; then
 else
   keepalived -p ${kp} -f ${shQuote(paths.keepalivedConfig)} || exit 1
   echo '${MARK}started keepalived'
+fi
+${hostAccessScript(paths)}`;
+}
+
+/**
+ * Loads the host firewall (one nft transaction) and makes sshd re-read its config. A reload
+ * leaves open sessions alone, this one included.
+ */
+function hostAccessScript(paths: DaemonPaths): string {
+  const fw = shQuote(paths.firewall);
+  return `if [ -f ${fw} ]; then
+  nft -f ${fw} || exit 1
+  echo '${MARK}loaded firewall'
+  if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable -q halb-firewall.service 2>/dev/null || true; fi
+fi
+if [ -f ${shQuote(paths.sshdConfig)} ]; then
+  if [ -d /run/systemd/system ]; then systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true
+  elif [ -s ${shQuote(paths.sshdPidFile)} ]; then kill -HUP "$(cat ${shQuote(paths.sshdPidFile)})" 2>/dev/null || true
+  fi
 fi
 `;
 }
@@ -170,6 +219,9 @@ else
   alive ${shQuote(paths.haproxyPidFile)} && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
   alive ${shQuote(paths.keepalivedPidFile)} && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"
 fi
+nft list table inet halb >/dev/null 2>&1 && echo "${MARK}firewall yes" || echo "${MARK}firewall no"
+echo "${MARK}ssh-client \${SSH_CONNECTION%% *}"
+echo "${MARK}sshd $(/usr/sbin/sshd -T 2>/dev/null | grep -iE '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin) ' | tr ' \\n' '=,')"
 if [ -f /var/lib/cloud/instance/boot-finished ] || ! command -v cloud-init >/dev/null 2>&1; then echo "${MARK}booted yes"; else echo "${MARK}booted no"; fi
 `;
 }
@@ -186,8 +238,9 @@ export function parseMarked(output: string): Map<string, string> {
   return out;
 }
 
-/** "web/s1=UP,web/s2=DOWN," → { 'web/s1': 'UP', 'web/s2': 'DOWN' }. */
-export function parseServers(value: string | undefined): Record<string, string> | undefined {
+/** "web/s1=UP,web/s2=DOWN," → { 'web/s1': 'UP', 'web/s2': 'DOWN' }: HAProxy's server states,
+ *  and sshd's settings the same way. */
+export function parsePairs(value: string | undefined): Record<string, string> | undefined {
   if (!value) return undefined;
   const out: Record<string, string> = {};
   for (const pair of value.split(',')) {

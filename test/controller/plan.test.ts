@@ -6,13 +6,13 @@ import { PROGRESS_REQUEUE_MS, plan, type Action, type PlanInput } from '../../sr
 
 const now = new Date('2026-11-24T10:00:00Z');
 
-function object(droplets: Record<string, unknown> = {}, floatingIP: Record<string, unknown> = {}): HALoadBalancer {
+function object(droplets: Record<string, unknown> = {}, floatingIP: Record<string, unknown> = {}, access: Record<string, unknown> = {}): HALoadBalancer {
   return validateHALoadBalancer({
     apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name: 'web' },
     spec: {
       region: 'nyc3',
       credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'k' } },
-      droplets, floatingIP,
+      droplets, floatingIP, access,
       frontends: [{ name: 'www', port: 80, defaultBackend: 'web' }],
       backends: [{ name: 'web', servers: [{ name: 's1', address: '10.0.0.1' }] }],
     },
@@ -82,6 +82,14 @@ describe('plan', () => {
       ...observe([[1, 0], [2, 1]]),
       hosts: { 'web-0': { reachable: false }, 'web-1': { reachable: true } },
     }), ['apply web-0', 'apply web-1']],
+    ['a firewall that would lock the operator out is never applied', input(object(), {
+      ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
+      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'old', keepalivedRunning: true, operatorAddress: '10.254.0.1' }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'old', keepalivedRunning: true, operatorAddress: '203.0.113.253' } },
+    }, { object: object({}, {}, { sshSourceCIDRs: ['203.0.113.0/24'] }) }), ['apply web-1']],
+    ['a flushed firewall is reloaded', input(object(), {
+      ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
+      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true, haproxyRunning: true, firewallLoaded: false }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true, haproxyRunning: true, firewallLoaded: true } },
+    }), ['apply web-0']],
     ['a stale config is applied', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]), { desiredHashes: { 'web-0': 'h', 'web-1': 'new' } }), ['apply web-1']],
   ];
   it.each(rows)('%s', (_name, planInput, expected) => {

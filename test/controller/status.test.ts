@@ -106,9 +106,26 @@ describe('computeStatus', () => {
     const s = computeStatus({ object: object({ access: { sshSourceCIDRs: [] } }), observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now });
     expect(cond(s, 'SSHExposed')).toMatchObject({ status: 'True', reason: 'OpenToAll' });
     expect(cond(s, 'FailoverTokenShared')).toMatchObject({ status: 'True', reason: 'OperatorToken' });
-    // spec.access is not enforced on the hosts yet: a listed range must not read as a restriction.
-    const listed = computeStatus({ object: object(), observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now });
-    expect(cond(listed, 'SSHExposed')).toMatchObject({ status: 'True', reason: 'NotEnforced' });
+  });
+
+  const sshRows: [string, (ObservedHost | undefined)[], Record<string, string>, [string, string]][] = [
+    ['restricted once every node has loaded the current firewall', [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: true })], hashes, ['False', 'Restricted']],
+    ['not claimed while a node has no firewall loaded', [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: false })], hashes, ['Unknown', 'NotEnforcedYet']],
+    ['not claimed while a node carries an older firewall', [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: true })], { ...hashes, 'web-1': 'sha256:new' }, ['Unknown', 'NotEnforcedYet']],
+    ['exposed when sshd takes passwords', [host('MASTER', { firewallLoaded: true, sshd: { passwordauthentication: 'yes' } }), host('BACKUP', { firewallLoaded: true })], hashes, ['True', 'PasswordLogin']],
+  ];
+  it.each(sshRows)('SSHExposed: %s', (_name, hosts, desired, [status, reason]) => {
+    const s = computeStatus({ object: object(), observed: observed(hosts), desiredHashes: desired, now });
+    expect(cond(s, 'SSHExposed')).toMatchObject({ status, reason });
+  });
+
+  it('refuses a firewall that leaves out the operator\'s address, naming it and the field', () => {
+    const s = computeStatus({ object: object(), observed: observed([host('MASTER', { operatorAddress: '10.254.0.1' }), host('BACKUP', { operatorAddress: '10.254.0.1' })]), desiredHashes: hashes, now });
+    expect(cond(s, 'ConfigApplied')).toMatchObject({ status: 'False', reason: 'WouldLockOut' });
+    expect(cond(s, 'ConfigApplied').message).toContain('spec.access.sshSourceCIDRs (203.0.113.0/24) leaves out 10.254.0.1');
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'WouldLockOut' });
+    const inside = computeStatus({ object: object(), observed: observed([host('MASTER', { operatorAddress: '203.0.113.253' }), host('BACKUP', { operatorAddress: '203.0.113.253' })]), desiredHashes: hashes, now });
+    expect(cond(inside, 'ConfigApplied')).toMatchObject({ status: 'True' });
   });
 });
 

@@ -66,11 +66,10 @@ describe('floating-IP map batch', () => {
 });
 
 describe('droplet files', () => {
-  it('sshd allows root by key only', () => {
+  it('sshd is laid out as on Ubuntu: drop-ins first, stock defaults (hardening is the operator\'s job)', () => {
     const config = renderSshdConfig('lb-1');
-    expect(config).toMatch(/^PermitRootLogin prohibit-password$/m);
-    expect(config).toMatch(/^PasswordAuthentication no$/m);
-    expect(config).toMatch(/^KbdInteractiveAuthentication no$/m);
+    expect(config.split('\n').filter((l) => l && !l.startsWith('#'))[0]).toBe('Include /etc/ssh/sshd_config.d/*.conf');
+    expect(config).not.toMatch(/^PasswordAuthentication/m);
   });
 
   it('init quotes the folder and waits the boot delay before sshd', () => {

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DAEMON_PATHS, parseMarked, parseServers, parseVersion, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
+import { DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'halb-remote-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -15,6 +15,9 @@ const paths: DaemonPaths = {
   haproxyConfig: join(root, 'etc/haproxy/haproxy.cfg'),
   keepalivedConfig: join(root, 'etc/keepalived/keepalived.conf'),
   hashFile: join(root, 'etc/halb/config-hash'),
+  firewall: join(root, 'etc/halb/firewall.nft'),
+  sshdConfig: join(root, 'etc/ssh/sshd_config.d/00-halb.conf'),
+  authorizedKeys: join(root, 'root/.ssh/authorized_keys'),
 };
 
 const haproxyCfg = (port: number) => `global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend www\n  bind 127.0.0.1:${port}\n  default_backend web\nbackend web\n  server s1 127.0.0.1:9 check\n`;
@@ -66,6 +69,34 @@ describe('stageValidateSwapScript', () => {
     expect(readFileSync(paths.keepalivedConfig, 'utf8')).toBe(keepalivedCfg);
   });
 
+  // Checked before anything is swapped in: a valid haproxy.cfg in the same batch stays staged.
+  it.each([
+    ['nft', 'firewall', 'table inet halb {\n  chain input {\n    type filter hook input priority filter; policy drop;\n    tcp dport 22 ip saddr 203.0.113.0/33 accept\n  }\n}\n'],
+    ['sshd', 'sshdConfig', 'PasswordAuthentication maybe\n'],
+    ['authorized_keys', 'authorizedKeys', 'not a key\n'],
+  ] as const)('refuses what %s refuses, before swapping anything', (tool, key, content) => {
+    const r = run(stageValidateSwapScript([
+      { path: paths.haproxyConfig, mode: 0o644, content: haproxyCfg(18082) },
+      { path: paths[key], mode: 0o600, content },
+    ], 'sha256:four', paths));
+    expect(r.status).toBe(3);
+    expect(parseMarked(r.stdout).get('invalid')).toBe(tool);
+    expect(readFileSync(paths.haproxyConfig, 'utf8')).toBe(haproxyCfg(18080));
+    expect(() => statSync(paths[key])).toThrow();
+  });
+
+  it('swaps in a firewall nft accepts, an sshd drop-in sshd accepts and a valid authorized_keys', () => {
+    const key = spawnSync('sh', ['-c', `ssh-keygen -q -t ed25519 -N '' -f ${join(root, 'k')} && cat ${join(root, 'k.pub')}`], { encoding: 'utf8' }).stdout;
+    const files = [
+      { path: paths.firewall, mode: 0o644, content: 'table inet halb\ndelete table inet halb\ntable inet halb {\n  chain input {\n    type filter hook input priority filter; policy drop;\n    tcp dport 22 ip saddr 203.0.113.0/24 accept\n  }\n}\n' },
+      { path: paths.sshdConfig, mode: 0o644, content: 'PasswordAuthentication no\n' },
+      { path: paths.authorizedKeys, mode: 0o600, content: key },
+    ];
+    const r = run(stageValidateSwapScript(files, 'sha256:five', paths));
+    expect(r.stdout + r.stderr).toContain('halb:swapped');
+    for (const f of files) expect(readFileSync(f.path, 'utf8')).toBe(f.content);
+  });
+
   it('refuses paths that are not plain absolute paths', () => {
     expect(() => stageValidateSwapScript([{ path: '/etc/x; rm -rf /', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
     expect(() => stageValidateSwapScript([{ path: '/etc/../root/x', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
@@ -87,9 +118,9 @@ describe('helpers', () => {
     expect(spawnSync('sh', ['-c', `printf '%s' ${shQuote(nasty)}`], { encoding: 'utf8' }).stdout).toBe(nasty);
   });
 
-  it('parseServers reads backend/server=STATUS pairs', () => {
-    expect(parseServers('web/s1=UP,web/s2=DOWN,api/a=MAINT,')).toEqual({ 'web/s1': 'UP', 'web/s2': 'DOWN', 'api/a': 'MAINT' });
-    expect(parseServers('')).toBeUndefined();
+  it('parsePairs reads backend/server=STATUS pairs', () => {
+    expect(parsePairs('web/s1=UP,web/s2=DOWN,api/a=MAINT,')).toEqual({ 'web/s1': 'UP', 'web/s2': 'DOWN', 'api/a': 'MAINT' });
+    expect(parsePairs('')).toBeUndefined();
   });
 
   it('parseMarked reads only marked lines', () => {

@@ -58,14 +58,13 @@ export function validateFloatingAssignment(ip: string, anchorIPv4: string | null
 
 export function renderSshdConfig(name: string): string {
   return [
-    `# halb sandbox droplet ${name}: root login by key only.`,
+    // As an Ubuntu image ships it: drop-ins first (first value wins), sshd's defaults otherwise
+    // (password logins allowed). The operator's drop-in is what turns passwords off.
+    `# halb sandbox droplet ${name}: the stock Ubuntu layout.`,
+    'Include /etc/ssh/sshd_config.d/*.conf',
     'Port 22',
     'AddressFamily inet',
     'HostKey /etc/ssh/ssh_host_ed25519_key',
-    'PermitRootLogin prohibit-password',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
     'AuthorizedKeysFile .ssh/authorized_keys',
     // No PAM: there is no systemd/logind in a sandbox droplet.
     'UsePAM no',
