@@ -43,6 +43,7 @@ local terminal = {
   CloudRequestRefused = true, -- DigitalOcean refused for good (a missing token scope, a bad request)
   ValidationFailed = true, -- HAProxy or keepalived refused the rendered config
   HostKeyChanged = true,   -- a node's SSH host key differs from the pinned one
+  WouldLockOut = true,     -- spec.access.sshSourceCIDRs leaves out the operator's address
 }
 if ready.status == "False" and terminal[ready.reason] then
   hs.status = "Degraded"

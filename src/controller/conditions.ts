@@ -22,6 +22,7 @@ export const conditionTypes = {
   degraded: 'Degraded',
   sshExposed: 'SSHExposed',
   failoverTokenShared: 'FailoverTokenShared',
+  certificateExpiring: 'CertificateExpiring',
 } as const;
 
 /** The conditions Ready summarises, in the order their reasons are reported. */

@@ -16,6 +16,7 @@ import { renderNodes, defaultSettings, RenderError, type ObservedFacts, type Ren
 import type { Logger } from '../log.ts';
 import type { EventRecorder } from './events.ts';
 import type { Observed, ObservedHost } from './observed.ts';
+import { certificateExpiries, type CertificateExpiry } from './certificates.ts';
 import { plan, type Action } from './plan.ts';
 import { computeStatus, invalidSpecStatus, statusChanged } from './status.ts';
 import type { OperatorMetrics } from './telemetry.ts';
@@ -94,6 +95,7 @@ export class Reconciler {
   private readonly providers = new Map<string, DigitalOceanProvider>();
   private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory> }>();
   private readonly backstopSince = new Map<string, Date>();
+  private readonly certificateSeries = new Map<string, CertificateExpiry[]>();
   /** The SSH private key that last logged in to each droplet, for key rotations. */
   private readonly loginKeys = new Map<number, string>();
   /** The spec generation whose backend firewalls were last reconciled, by object UID. */
@@ -142,7 +144,10 @@ export class Reconciler {
       return {};
     }
     const log = this.log.child({ halb: `${namespace}/${name}` });
-    if (object.metadata.deletionTimestamp) return this.finalize(object, log);
+    if (object.metadata.deletionTimestamp) {
+      this.recordCertificates(`${namespace}/${name}`, []);
+      return this.finalize(object, log);
+    }
 
     // 1. Finalizer first, so nothing is created that deletion would not clean up.
     if (!object.metadata.finalizers?.includes(FINALIZER)) {
@@ -220,7 +225,9 @@ export class Reconciler {
       await this.reconcileBackendFirewalls(object, provider, log);
 
       // 6. Status, once, from what was observed and what acting changed.
-      const status = computeStatus({ object, observed, desiredHashes, now: this.now().toISOString() });
+      const certificates = certificateExpiries(spec, secrets);
+      const status = computeStatus({ object, observed, desiredHashes, now: this.now().toISOString(), certificates });
+      this.recordCertificates(`${namespace}/${name}`, certificates);
       await this.noticeFailover(object, status, log);
       await this.writeStatus(object, status);
       this.recordNodeMetrics(object, status);
@@ -230,6 +237,15 @@ export class Reconciler {
     } finally {
       for (const agent of agents.values()) agent.dispose();
     }
+  }
+
+  /** One expiry series per TLS frontend of the object; series of removed frontends go. */
+  private recordCertificates(key: string, certificates: CertificateExpiry[]): void {
+    const [namespace = '', name = ''] = key.split('/');
+    for (const c of this.certificateSeries.get(key) ?? []) this.metrics.certificateExpiry.remove({ namespace, name, frontend: c.frontend, secret: c.secret });
+    for (const c of certificates) this.metrics.certificateExpiry.set({ namespace, name, frontend: c.frontend, secret: c.secret }, Date.parse(c.notAfter) / 1000);
+    if (certificates.length) this.certificateSeries.set(key, certificates);
+    else this.certificateSeries.delete(key);
   }
 
   private async readSecrets(object: HALoadBalancer): Promise<SecretData[]> {

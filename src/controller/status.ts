@@ -7,6 +7,7 @@ import type { Condition, HALoadBalancer, HALoadBalancerStatus, NodeStatus } from
 import { nodeName } from '../api/derived.ts';
 import type { Problem } from '../api/validate.ts';
 import { conditionTypes as T, setConditions, summarizeReady, type ConditionInput } from './conditions.ts';
+import { certificateCondition, type CertificateExpiry } from './certificates.ts';
 import { lockOutMessage, lockedOutAddress, sshExposedCondition } from './access.ts';
 import type { Observed, ObservedDroplet } from './observed.ts';
 
@@ -16,6 +17,8 @@ export interface StatusInput {
   /** Desired config hash per node name; a node without one has nothing rendered yet. */
   desiredHashes: Record<string, string>;
   now: string;
+  /** Leaf certificates of the TLS frontends, for CertificateExpiring. */
+  certificates?: readonly CertificateExpiry[];
 }
 
 const list = (names: string[]) => names.join(', ');
@@ -167,11 +170,15 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
     ? { type: T.failoverTokenShared, status: 'False', reason: 'SeparateToken', message: 'the nodes carry the failover token, not the operator token' }
     : { type: T.failoverTokenShared, status: 'True', reason: 'OperatorToken', message: 'the nodes carry the operator token for failover; a token with only the reserved_ip scope (credentials.failoverTokenSecretRef) is safer' });
 
+  const certificates = certificateCondition(input.certificates ?? [], new Date(now));
+  if (certificates) inputs.push(certificates);
+  // A condition that no longer applies (the TLS frontends are gone) goes, rather than linger.
+  const kept = (previous.conditions ?? []).filter((c) => c.type !== T.certificateExpiring || certificates);
   const status: HALoadBalancerStatus = {
     observedGeneration: generation,
     nodesReady: `${nodes.filter(isNodeReady).length}/${nodes.length}`,
     nodes: nodes.map((n) => nodeStatus(n, previous.nodes?.find((p) => p.name === n.name), now)),
-    conditions: setConditions(previous.conditions ?? [], inputs, generation, now),
+    conditions: setConditions(kept, inputs, generation, now),
   };
   if (observed.reservedIP) status.floatingIP = observed.reservedIP.ip;
   const holder = observed.reservedIP?.dropletId == null ? undefined : nodes.find((n) => n.droplet?.id === observed.reservedIP!.dropletId);

@@ -13,6 +13,7 @@ export class OperatorMetrics {
   readonly doRateLimitRemaining = new Gauge({ name: 'halb_digitalocean_ratelimit_remaining', help: 'ratelimit-remaining from the last DigitalOcean response.', registers: [this.registry] });
   readonly failovers = new Counter({ name: 'halb_failovers_observed_total', help: 'Changes of the reserved IP holder observed.', labelNames: ['namespace', 'name'], registers: [this.registry] });
   readonly nodesByState = new Gauge({ name: 'halb_nodes', help: 'Load-balancer nodes by VRRP state.', labelNames: ['namespace', 'name', 'state'], registers: [this.registry] });
+  readonly certificateExpiry = new Gauge({ name: 'halb_certificate_expiry_timestamp_seconds', help: 'notAfter of each TLS frontend\'s certificate, as a Unix time.', labelNames: ['namespace', 'name', 'frontend', 'secret'], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'halb_leader', help: '1 when this replica holds the leader lease.', registers: [this.registry] });
 
   constructor(options: { processMetrics?: boolean } = {}) {
