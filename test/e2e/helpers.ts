@@ -24,12 +24,14 @@ export interface E2E {
   kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs a command inside a sandbox host's namespaces (client, droplet). */
   inHost(host: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  curlFloatingIP(ip: string, timeoutSeconds?: number): Promise<string | undefined>;
+  curlFloatingIP(ip: string, timeoutSeconds?: number, https?: boolean): Promise<string | undefined>;
   /** The sandbox's log since start (info and up unless HALB_LOG_LEVEL says otherwise), printed
    *  after a failed test: CI keeps only the test output, and a timing failure needs the story. */
   printLogIfFailed(ctx: { task: { name: string; result?: { state?: string } } }): void;
+  /** The sandbox's log records so far (operator, simulator, fabric), parsed. */
+  logRecords(): Record<string, unknown>[];
   /** A client requesting the floating IP over and over until stopped; counts what failed. */
-  clientLoop(ip: string, options?: { timeoutSeconds?: number; pauseMs?: number }): { stop(): Promise<{ sent: number; failed: number }> };
+  clientLoop(ip: string, options?: { timeoutSeconds?: number; pauseMs?: number; https?: boolean }): { stop(): Promise<{ sent: number; failed: number }> };
   close(): Promise<void>;
 }
 
@@ -73,9 +75,13 @@ export async function startE2E(options: { operator?: boolean } = {}): Promise<E2
       }
       return run('ip', ['netns', 'exec', h.namespace, ...argv], env);
     },
-    async curlFloatingIP(ip, timeoutSeconds = 2) {
-      const r = await e2e.inHost('client', ['curl', '-s', '-m', String(timeoutSeconds), `http://${ip}/`]);
+    async curlFloatingIP(ip, timeoutSeconds = 2, https = false) {
+      // -f: an HTTP error (a 503 from HAProxy) counts as a failure too. -k: self-signed test certificates.
+      const r = await e2e.inHost('client', ['curl', '-sfk', '-m', String(timeoutSeconds), `${https ? 'https' : 'http'}://${ip}/`]);
       return r.code === 0 ? r.stdout.trim() : undefined;
+    },
+    logRecords() {
+      return readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     printLogIfFailed(ctx) {
       if (ctx.task.result?.state !== 'fail') return;
@@ -89,7 +95,7 @@ export async function startE2E(options: { operator?: boolean } = {}): Promise<E2
       const loop = (async () => {
         while (running) {
           sent++;
-          if ((await e2e.curlFloatingIP(ip, options.timeoutSeconds ?? 2)) === undefined) failed++;
+          if ((await e2e.curlFloatingIP(ip, options.timeoutSeconds ?? 2, options.https)) === undefined) failed++;
           if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
         }
       })();
