@@ -12,7 +12,8 @@ import { DigitalOceanProvider, DigitalOceanError, type Inventory, type NodeDropl
 import { cloudInit } from '../digitalocean/cloud-init.ts';
 import { uidTag } from '../digitalocean/naming.ts';
 import { HostAgent, HostKeyChangedError, type HostState } from '../hosts/agent.ts';
-import { renderNodes, defaultSettings, RenderError, type ObservedFacts, type RenderSettings, type RenderedNode } from '../render/index.ts';
+import { renderSshdDropIn } from '../render/hardening.ts';
+import { DEFAULT_PATHS, renderNodes, defaultSettings, RenderError, type ObservedFacts, type RenderSettings, type RenderedNode } from '../render/index.ts';
 import type { Logger } from '../log.ts';
 import type { EventRecorder } from './events.ts';
 import type { Observed, ObservedHost } from './observed.ts';
@@ -396,7 +397,7 @@ export class Reconciler {
       const result = await provider.ensureDroplets({
         uid, objectName: object.metadata.name, count: spec.droplets.count, region: spec.region, size: spec.droplets.size,
         image: spec.droplets.image, ...(spec.vpcUUID ? { vpcUUID: spec.vpcUUID } : {}), sshKeys: [fingerprint, ...spec.droplets.sshKeys],
-        extraTags: spec.droplets.tags, userData: (node) => cloudInit({ objectName: object.metadata.name, nodeName: node }),
+        extraTags: spec.droplets.tags, userData: (node) => cloudInit({ objectName: object.metadata.name, nodeName: node, sshdDropIn: { path: DEFAULT_PATHS.sshdConfig, content: renderSshdDropIn() } }),
       });
       for (const id of result.created) {
         const node = result.nodes.find((n) => n.id === id);

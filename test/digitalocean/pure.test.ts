@@ -189,6 +189,13 @@ describe('cloud-init', () => {
     expect(text).toMatch(/- haproxy\n\s+- keepalived\n\s+- curl/);
     expect(text).toContain('net.ipv4.ip_nonlocal_bind = 1');
   });
+
+  it('turns password logins off from the first boot with the operator\'s sshd drop-in', () => {
+    const text = cloudInit({ objectName: 'web', nodeName: 'web-0', sshdDropIn: { path: '/etc/ssh/sshd_config.d/00-halb.conf', content: 'PasswordAuthentication no\n' } });
+    expect(text).toContain('ssh_pwauth: false');
+    expect(text).toMatch(/path: \/etc\/ssh\/sshd_config.d\/00-halb.conf\n\s+content: \|\n\s+PasswordAuthentication no/);
+    expect(text).toMatch(/- nftables/);
+  });
 });
 
 describe('AddressPool', () => {
