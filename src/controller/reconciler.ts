@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import type { EventRecorder } from './events.ts';
 import type { Observed, ObservedHost } from './observed.ts';
 import { certificateExpiries, type CertificateExpiry } from './certificates.ts';
+import { conditionTypes as T } from './conditions.ts';
 import { plan, type Action } from './plan.ts';
 import { computeStatus, invalidSpecStatus, statusChanged } from './status.ts';
 import type { OperatorMetrics } from './telemetry.ts';
@@ -230,6 +231,7 @@ export class Reconciler {
       const status = computeStatus({ object, observed, desiredHashes, now: this.now().toISOString(), certificates });
       this.recordCertificates(`${namespace}/${name}`, certificates);
       await this.noticeFailover(object, status, log);
+      await this.noticeWarnings(object, status);
       await this.writeStatus(object, status);
       this.recordNodeMetrics(object, status);
       // After acting, look again soon: the next step usually waits on what was just done.
@@ -505,6 +507,19 @@ export class Reconciler {
       this.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name });
       await this.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode}`);
       log.info({ from: before, to: status.activeNode }, 'observed failover');
+    }
+  }
+
+  /** A Warning Event when a warning condition turns on (or changes its reason): SSH open to
+   *  all, a certificate near its end, a firewall refused for locking the operator out. */
+  private async noticeWarnings(object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+    const before = (type: string) => object.status?.conditions?.find((c) => c.type === type);
+    for (const c of status.conditions ?? []) {
+      const warning = ((c.type === T.sshExposed || c.type === T.certificateExpiring) && c.status === 'True') || (c.type === T.configApplied && c.reason === 'WouldLockOut');
+      const prev = before(c.type);
+      if (warning && (prev?.status !== c.status || prev.reason !== c.reason)) {
+        await this.events.record(object, 'Warning', c.type === T.configApplied ? c.reason : c.type, c.message);
+      }
     }
   }
 

@@ -70,6 +70,12 @@ async function applySecret(args: string[]): Promise<void> {
   expect(applied.code, applied.stderr).toBe(0);
 }
 
+/** The reasons of the Warning Events recorded for the object. */
+async function warnings(): Promise<string[]> {
+  const r = await e2e.kubectl(['get', 'events', '--field-selector', `involvedObject.name=${NAME},type=Warning`, '-o', 'jsonpath={.items[*].reason}']);
+  return r.stdout.split(' ').filter(Boolean);
+}
+
 /** Whether `from` (a sandbox host) gets sshd's banner from `ip`: the firewall let it in. */
 async function sshBanner(from: string, ip: string): Promise<boolean> {
   const r = await e2e.inHost(from, ['timeout', '3', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/22 && head -c 8 <&3`]);
@@ -112,6 +118,7 @@ describe('host hardening and rotation', () => {
     const s = await status();
     expect(condition(s, 'CertificateExpiring')).toMatchObject({ status: 'True', reason: 'ExpiresSoon' });
     expect(condition(s, 'CertificateExpiring')!.message).toMatch(/frontend www \(Secret www-tls\) expires at \d{4}-\d\d-\d\dT/);
+    expect(await warnings()).toContain('CertificateExpiring');
   });
 
   it('lets the client SSH in once its address is listed', async () => {
@@ -141,6 +148,7 @@ describe('host hardening and rotation', () => {
     }, 60_000, 500);
     expect(condition(refused, 'Ready')).toMatchObject({ status: 'False', reason: 'WouldLockOut' });
     expect(condition(refused, 'ConfigApplied')!.message).toContain(`leaves out ${OPERATOR_EGRESS_IPV4}`);
+    expect(await warnings()).toContain('WouldLockOut');
     // Nothing reached the hosts: same files, and the operator and the client still get in.
     expect(refused.nodes!.map((n) => n.configHash)).toEqual(before.nodes!.map((n) => n.configHash));
     for (const n of refused.nodes!) expect((await e2e.inHost(n.name, ['cat', '/etc/halb/firewall.nft'])).stdout).not.toContain('198.51.100.0/24');
