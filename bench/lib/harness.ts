@@ -54,13 +54,13 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
   });
 }
 
-export async function startBench(options: { delays: Partial<SimulatorDelays>; resyncIntervalMs?: number }): Promise<Bench> {
+export async function startBench(options: { delays: Partial<SimulatorDelays>; resyncIntervalMs?: number; operator?: boolean }): Promise<Bench> {
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-bench-'));
   const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'silent', name: 'bench' });
   let sandbox: RunningSandbox;
   try {
     sandbox = await startSandbox({
-      stateDir, log, operator: true, delays: options.delays,
+      stateDir, log, operator: options.operator ?? true, delays: options.delays,
       resyncIntervalMs: options.resyncIntervalMs ?? 2000, backstopGraceMs: 10_000,
     });
   } catch (err) {

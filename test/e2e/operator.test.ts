@@ -34,12 +34,15 @@ describe('an HALoadBalancer in the sandbox', () => {
     expect(applied.stdout).toContain('haloadbalancer.halb.dev/basic created');
     const wait = await e2e.kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
     expect(wait.stdout + wait.stderr).toContain('condition met');
-    const s = await status('basic');
+    // Ready says traffic is served; the IP may still be on its way from node 0 (its first
+    // assignment) to the node keepalived elected, whose failover script moves it.
+    const s = await waitFor('the IP on the MASTER', async () => {
+      const x = await status('basic');
+      return x.activeNode && x.activeNode === x.nodes?.find((n) => n.vrrpState === 'MASTER')?.name && x.nodes?.every((n) => n.serversUp === '2/2') ? x : undefined;
+    }, 30_000, 250);
     ip = s.floatingIP!;
     expect(ip).toMatch(/^198\.51\.100\.\d+$/);
     expect(s.nodes?.map((n) => n.vrrpState).sort()).toEqual(['BACKUP', 'MASTER']);
-    expect(s.nodes?.map((n) => n.serversUp)).toEqual(['2/2', '2/2']);
-    expect(s.activeNode).toBe(s.nodes?.find((n) => n.vrrpState === 'MASTER')?.name);
     const table = await e2e.kubectl(['get', 'halb']);
     expect(table.stdout).toMatch(/NAME\s+READY\s+FLOATING-IP\s+ACTIVE\s+AGE/);
     expect(table.stdout).toMatch(new RegExp(`basic\\s+True\\s+${ip.replaceAll('.', '\\.')}\\s+basic-[01]`));
