@@ -2,7 +2,8 @@
 // HALoadBalancers while
 //  - DigitalOcean answers 30% of requests with a 500, 503 or 429, or drops the connection
 //    (half of those after the request took effect: the lost-response trap);
-//  - SSH sessions on the nodes are killed at random (sshd's session processes, often mid-upload);
+//  - SSH sessions on the nodes are killed at random, every 1-4 s (sshd's session processes,
+//    often mid-upload);
 //  - the operator itself is killed with SIGKILL at random and started again.
 // Required: no droplet created twice for one node, nothing left in the account after delete,
 // no half-written config on any node (every sample of the live files passes haproxy -c,
@@ -76,7 +77,7 @@ try {
   let sessionsKilled = 0;
   chaos.push((async () => {
     while (running) {
-      await sleep(random(300, 1200));
+      await sleep(random(1000, 4000));
       const lbs = b.sandbox.fabric.status().hosts.filter((h) => h.role === 'loadbalancer');
       const target = lbs[Math.floor(Math.random() * lbs.length)];
       if (!target) continue;
@@ -140,6 +141,7 @@ try {
   await Promise.all(NAMES.map(async (name) => {
     await waitFor(`${name} Ready under faults`, async () => isReady((await b.get(name))?.status), 600_000, 500);
     readyAt[name] = Math.round((nowMs() - t0) / 100) / 10;
+    console.log(`  ${name} Ready after ${readyAt[name]} s`);
   }));
   // Spec edits under the same faults, each waited for until live on both nodes.
   for (let i = 1; i <= EDITS; i++) {
@@ -153,6 +155,7 @@ try {
       }
       return true;
     }, 600_000, 500)));
+    console.log(`  edit ${i} live after ${Math.round((nowMs() - t0) / 100) / 10} s`);
   }
   const editsDoneS = Math.round((nowMs() - t0) / 100) / 10;
   for (const name of NAMES) await b.kubectl(['delete', 'halb', name, '--wait=false']);

@@ -30,11 +30,14 @@ export interface PlanInput {
   /** When the backstop first saw the IP on a non-MASTER; carried between reconciles. */
   backstopSince?: Date;
   backstopGraceMs: number;
+  /** When HAProxy was first seen stopped on the MASTER; carried between reconciles. */
+  masterHAProxyDownSince?: Date;
 }
 
 export interface Plan {
   actions: Action[];
   backstopSince?: Date;
+  masterHAProxyDownSince?: Date;
   /** Look again soon: something is in progress outside the operator. */
   requeueAfterMs?: number;
 }
@@ -43,6 +46,10 @@ const DEAD = new Set(['off', 'archive']);
 /** How soon to look again while DigitalOcean or a host is still busy: DigitalOcean reads are
  *  one shared inventory per couple of seconds, so looking often costs little. */
 export const PROGRESS_REQUEUE_MS = 1_000;
+/** How long HAProxy may lie dead on the MASTER before the operator restarts it: keepalived's
+ *  check (1 s interval, one retry) and the BACKUP's takeover take about 3 s. Restarting sooner
+ *  would race keepalived and could cancel the failover it is making. */
+export const MASTER_REPAIR_GRACE_MS = 5_000;
 
 function byIndex(droplets: readonly ObservedDroplet[]): Map<number, ObservedDroplet[]> {
   const out = new Map<number, ObservedDroplet[]>();
@@ -169,10 +176,22 @@ export function plan(input: PlanInput): Plan {
 function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[]): Plan {
   const reloads: Action[] = [];
   const starts: Action[] = [];
+  let masterDownSince: Date | undefined;
+  const hostOf = (d: ObservedDroplet) => input.observed.hosts[nodeName(input.object.metadata.name, d.index)];
   for (const d of staying) {
     const name = nodeName(input.object.metadata.name, d.index);
     const want = input.desiredHashes[name];
     const host = input.observed.hosts[name];
+    // HAProxy dead on the MASTER, keepalived up, a BACKUP ready: keepalived's failover first.
+    if (host?.vrrpState === 'MASTER' && host.haproxyRunning === false && host.keepalivedRunning === true && host.configHash === want &&
+      staying.some((o) => o !== d && hostOf(o)?.vrrpState === 'BACKUP')) {
+      masterDownSince = input.masterHAProxyDownSince ?? input.now;
+      const waited = input.now.getTime() - masterDownSince.getTime();
+      if (waited < MASTER_REPAIR_GRACE_MS) {
+        requeueAfterMs = Math.min(requeueAfterMs ?? MASTER_REPAIR_GRACE_MS - waited, MASTER_REPAIR_GRACE_MS - waited);
+        continue;
+      }
+    }
     // A flushed firewall is drift like a stopped daemon.
     const stopped = host?.reachable === true && (host.haproxyRunning === false || host.keepalivedRunning === false || host.firewallLoaded === false);
     // Never load a firewall that shuts the operator out (status says why).
@@ -187,5 +206,6 @@ function finish(actions: Action[], requeueAfterMs: number | undefined, backstopS
   const out: Plan = { actions };
   if (requeueAfterMs !== undefined) out.requeueAfterMs = requeueAfterMs;
   if (backstopSince) out.backstopSince = backstopSince;
+  if (masterDownSince) out.masterHAProxyDownSince = masterDownSince;
   return out;
 }

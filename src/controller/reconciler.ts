@@ -97,6 +97,7 @@ export class Reconciler {
   private readonly providers = new Map<string, DigitalOceanProvider>();
   private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory> }>();
   private readonly backstopSince = new Map<string, Date>();
+  private readonly masterDownSince = new Map<string, Date>();
   private readonly certificateSeries = new Map<string, CertificateExpiry[]>();
   /** The SSH private key that last logged in to each droplet, for key rotations. */
   private readonly loginKeys = new Map<number, string>();
@@ -143,6 +144,7 @@ export class Reconciler {
     const object = await this.get(namespace, name);
     if (!object) {
       this.backstopSince.delete(`${namespace}/${name}`);
+      this.masterDownSince.delete(`${namespace}/${name}`);
       return {};
     }
     const log = this.log.child({ halb: `${namespace}/${name}` });
@@ -220,9 +222,15 @@ export class Reconciler {
 
       // 5. Plan (pure) and act.
       const key = `${namespace}/${name}`;
-      const planned = plan({ object, observed, desiredHashes, now: this.now(), backstopGraceMs: this.options.backstopGraceMs, ...(this.backstopSince.has(key) ? { backstopSince: this.backstopSince.get(key)! } : {}) });
+      const planned = plan({
+        object, observed, desiredHashes, now: this.now(), backstopGraceMs: this.options.backstopGraceMs,
+        ...(this.backstopSince.has(key) ? { backstopSince: this.backstopSince.get(key)! } : {}),
+        ...(this.masterDownSince.has(key) ? { masterHAProxyDownSince: this.masterDownSince.get(key)! } : {}),
+      });
       if (planned.backstopSince) this.backstopSince.set(key, planned.backstopSince);
       else this.backstopSince.delete(key);
+      if (planned.masterHAProxyDownSince) this.masterDownSince.set(key, planned.masterHAProxyDownSince);
+      else this.masterDownSince.delete(key);
       const acted = await this.act(object, planned.actions, { provider, secrets, privateKey, droplets, rendered, agents, hostStates, observed, log });
       await this.reconcileBackendFirewalls(object, provider, log);
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { HALoadBalancer } from '../../src/api/types.ts';
 import type { HostVRRPState, Observed, ObservedDroplet } from '../../src/controller/observed.ts';
-import { PROGRESS_REQUEUE_MS, plan, type Action, type PlanInput } from '../../src/controller/plan.ts';
+import { MASTER_REPAIR_GRACE_MS, PROGRESS_REQUEUE_MS, plan, type Action, type PlanInput } from '../../src/controller/plan.ts';
 
 const now = new Date('2026-11-24T10:00:00Z');
 
@@ -94,6 +94,22 @@ describe('plan', () => {
   ];
   it.each(rows)('%s', (_name, planInput, expected) => {
     expect(kinds(plan(planInput).actions)).toEqual(expected);
+  });
+
+  it('gives keepalived time to fail over before restarting HAProxy on the MASTER, then restarts it', () => {
+    const dead = {
+      ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
+      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false }, 'web-1': { reachable: true, vrrpState: 'BACKUP' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true } },
+    };
+    const first = plan(input(object(), dead));
+    expect(kinds(first.actions)).toEqual([]);
+    expect(first.masterHAProxyDownSince).toEqual(now);
+    expect(first.requeueAfterMs).toBe(MASTER_REPAIR_GRACE_MS);
+    const later = new Date(now.getTime() + MASTER_REPAIR_GRACE_MS);
+    expect(kinds(plan(input(object(), dead, { now: later, masterHAProxyDownSince: now })).actions)).toEqual(['apply web-0']);
+    // Once keepalived has acted (the node is FAULT), HAProxy is restarted at once.
+    const failed = { ...dead, hosts: { ...dead.hosts, 'web-0': { ...dead.hosts['web-0'], vrrpState: 'FAULT' as const } } };
+    expect(kinds(plan(input(object(), failed)).actions)).toEqual(['apply web-0']);
   });
 
   it('asks to look again while something is in progress, and not when converged', () => {
