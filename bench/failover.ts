@@ -8,7 +8,7 @@
 import { startOrReloadScript } from '../src/hosts/remote.ts';
 import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type ProbeSample } from './lib/probe.ts';
-import { isReady, manifest, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
+import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
 
 skipWithoutRoot();
 const trials = Number(process.argv[2] ?? 3);
@@ -66,9 +66,7 @@ try {
   bench = await startBench({ delays: { dropletActiveMs: 0, reservedIpActionMs: 0, dropletActionMs: 0 }, resyncIntervalMs: 30_000 });
   const b = bench;
   const state = b.sandbox.digitalocean.state;
-  const applied = await b.kubectl(['apply', '-f', '-'], manifest(NAME));
-  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
-  const ready = await waitFor('Ready', async () => { const o = await b.get(NAME); return isReady(o?.status) ? o!.status! : undefined; }, 180_000, 250);
+  const ready = await applyUntilReady(b, NAME);
   const ip = ready.floatingIP!;
   const idOf = (node: string) => state.dropletViews().find((d) => d.name === node)!.id;
 

@@ -6,7 +6,7 @@
 // Run as root: node bench/idle.ts [seconds, default 600]
 import { cpus } from 'node:os';
 import { outageMs, startProbe } from './lib/probe.ts';
-import { isReady, manifest, nowMs, skipWithoutRoot, sleep, startBench, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
+import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, table, writeResult, type Bench } from './lib/harness.ts';
 
 skipWithoutRoot();
 const seconds = Number(process.argv[2] ?? 600);
@@ -19,9 +19,7 @@ let bench: Bench | undefined;
 try {
   bench = await startBench({ delays: { dropletActiveMs: 0, reservedIpActionMs: 0, dropletActionMs: 0 } });
   const b = bench;
-  const applied = await b.kubectl(['apply', '-f', '-'], manifest(NAME));
-  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
-  const ready = await waitFor('Ready', async () => { const o = await b.get(NAME); return isReady(o?.status) ? o!.status! : undefined; }, 180_000, 250);
+  const ready = await applyUntilReady(b, NAME);
   const ip = ready.floatingIP!;
   const state = b.sandbox.digitalocean.state;
   const read = async () => ({

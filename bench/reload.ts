@@ -5,7 +5,7 @@
 // Run as root: node bench/reload.ts [changes, default 50]
 import { editUntilLive } from './lib/live.ts';
 import { outageMs, startProbe } from './lib/probe.ts';
-import { isReady, manifest, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
+import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, writeResult, type Bench } from './lib/harness.ts';
 
 skipWithoutRoot();
 const changes = Number(process.argv[2] ?? 50);
@@ -18,9 +18,7 @@ let bench: Bench | undefined;
 try {
   bench = await startBench({ delays: { dropletActiveMs: 0, reservedIpActionMs: 0, dropletActionMs: 0 } });
   const b = bench;
-  const applied = await b.kubectl(['apply', '-f', '-'], manifest(NAME));
-  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
-  const ready = await waitFor('Ready', async () => { const o = await b.get(NAME); return isReady(o?.status) ? o!.status! : undefined; }, 180_000, 250);
+  const ready = await applyUntilReady(b, NAME);
   const ip = ready.floatingIP!;
   const state = b.sandbox.digitalocean.state;
   const holderBefore = state.reservedIpHolder(ip);

@@ -103,6 +103,13 @@ export const nowMs = () => performance.timeOrigin + performance.now();
 
 export const isReady = (s: LBStatus | undefined) => s?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
+/** `kubectl apply` of a two-node HALoadBalancer, then its status once it is Ready. */
+export async function applyUntilReady(b: Bench, name: string, failover: Record<string, unknown> = {}): Promise<LBStatus> {
+  const applied = await b.kubectl(['apply', '-f', '-'], manifest(name, failover));
+  if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
+  return waitFor(`${name} Ready`, async () => { const o = await b.get(name); return isReady(o?.status) ? o!.status! : undefined; }, 180_000, 250);
+}
+
 /** The manifest of examples/basic.yaml under another name, with spec overrides. */
 export function manifest(name: string, failover: Record<string, unknown> = {}): string {
   return JSON.stringify({
@@ -137,9 +144,10 @@ export function machine(): Record<string, unknown> {
   return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
 }
 
-/** Writes bench/results/<name>.json. */
+/** Writes bench/results/<name>.json (HALB_BENCH_RESULTS_DIR elsewhere: CI's short runs must
+ *  not overwrite the committed figures). */
 export function writeResult(name: string, result: Record<string, unknown>): string {
-  const dir = join(ROOT, 'bench/results');
+  const dir = process.env.HALB_BENCH_RESULTS_DIR ?? join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
   writeFileSync(file, `${JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machine(), ...result }, null, 2)}\n`);
