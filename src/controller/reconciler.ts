@@ -35,6 +35,9 @@ export interface ReconcilerOptions {
   /** DigitalOcean polling; tests and the sandbox shorten it. */
   doWait?: { intervalMs?: number; maxIntervalMs?: number; timeoutMs?: number };
   sshTimeoutMs?: number;
+  /** Where a node's SSH server is reached, from its droplet's public IPv4 (default: that
+   *  address, port 22). Only the scale benchmark sets it, to reach its loopback stand-in hosts. */
+  sshEndpoint?: (publicIPv4: string) => { host: string; port: number };
   /** Shared DigitalOcean inventory is reused for this long across objects in one resync. */
   inventoryMaxAgeMs?: number;
 }
@@ -277,7 +280,8 @@ export class Reconciler {
       const pinned = pins.get(name);
       const pin = pinned?.dropletID === d.id ? pinned.hostKey : undefined;
       try {
-        const agent = await HostAgent.connect({ host: d.publicIPv4!, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
+        const endpoint = this.options.sshEndpoint?.(d.publicIPv4!) ?? { host: d.publicIPv4!, port: 22 };
+        const agent = await HostAgent.connect({ host: endpoint.host, port: endpoint.port, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
         agents.set(name, agent);
         const state = await agent.readState(this.options.render?.metadataBaseURL);
         const observed: ObservedHost = {
