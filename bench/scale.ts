@@ -13,12 +13,11 @@
 //   node bench/scale.ts --objects 200 --steady-seconds 120
 //   node bench/scale.ts --short               CI: 20 objects, created, 35 s of steady state
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import ssh2 from 'ssh2';
 import { buildCRD, CRD_NAME } from '../src/api/crd.ts';
 import { nodeName } from '../src/api/derived.ts';
 import { COMMON_TAG, nodeTag, uidTag } from '../src/digitalocean/naming.ts';
@@ -26,7 +25,7 @@ import { sshKeyFingerprint } from '../src/digitalocean/provider.ts';
 import { startKubeEmulator, type KubeEmulator } from '../src/sandbox/kube/index.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type RecordedResponse } from '../src/sandbox/digitalocean/simulator.ts';
 import { isReady, manifest, nowMs, ROOT, sleep, table, writeResult, type LBStatus } from './lib/harness.ts';
-import { startSshStandin, type SshStandin } from './lib/ssh-standin.ts';
+import { generateKey, startSshStandin, type SshStandin } from './lib/ssh-standin.ts';
 
 const BOUNDS = { rssMiB: 256, doRequestsPerMinute: 60, resyncSeconds: 60 };
 const RESYNC_MS = 30_000; // the operator's default (halb operator --resync)
@@ -40,11 +39,12 @@ const { values: args } = parseArgs({
     provision: { type: 'string' },
     'steady-seconds': { type: 'string' },
     'ready-timeout-minutes': { type: 'string' },
+    'max-old-space-mib': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log('Usage: node bench/scale.ts [--objects N] [--provision seed|create] [--steady-seconds S] [--ready-timeout-minutes M] [--short]');
+  console.log('Usage: node bench/scale.ts [--objects N] [--provision seed|create] [--steady-seconds S] [--ready-timeout-minutes M] [--max-old-space-mib MIB] [--short]');
   process.exit(0);
 }
 const whole = (name: string, text: string | undefined, fallback: number, min: number): number => {
@@ -60,7 +60,10 @@ if (provision !== 'seed' && provision !== 'create') throw new Error(`--provision
 // At least one minute in a full run; CI takes 35 s (one resync and a little) and scales it.
 const steadyMs = whole('steady-seconds', args['steady-seconds'], short ? 35 : 60, 1) * 1000;
 const readyTimeoutMs = whole('ready-timeout-minutes', args['ready-timeout-minutes'], short ? 2 : 60, 1) * 60_000;
-const resultName = short ? 'scale-short' : 'scale';
+// Node sizes its heap from the machine's memory; in the Deployment (limit 256Mi) it has far less.
+// This caps the operator's old space (node --max-old-space-size) to see what it needs.
+const maxOldSpaceMiB = args['max-old-space-mib'] === undefined ? undefined : whole('max-old-space-mib', args['max-old-space-mib'], 0, 16);
+const resultName = short ? 'scale-short' : maxOldSpaceMiB ? `scale-heap${maxOldSpaceMiB}` : 'scale';
 
 /** Minutes to send `requests` under 250 per minute and 5,000 per rolling hour, from a fresh budget. */
 function minutesUnderLimits(requests: number): number {
@@ -99,7 +102,7 @@ process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); 
 
 try {
   console.log(`scale: ${objects} HALoadBalancers x 2 nodes, provision=${provision}; hosts are an SSH stand-in on 127.0.0.0/8 (no HAProxy, no keepalived, no data plane)`);
-  const operatorKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'halb-operator' });
+  const operatorKey = generateKey('halb-operator');
   const responses: Pick<RecordedResponse, 'at' | 'method' | 'route' | 'status'>[] = [];
   standin = await startSshStandin({
     metadata: (id, path) => {
@@ -141,9 +144,9 @@ try {
   const names = Array.from({ length: objects }, (_, i) => `scale-${String(i + 1).padStart(4, '0')}`);
   const listPath = '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers';
   const startOperatorProcess = () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
+    const child = spawn(process.execPath, [...(maxOldSpaceMiB ? [`--max-old-space-size=${maxOldSpaceMiB}`] : []), join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
       kubeconfig, doEndpoint: simulator.endpoint, apiBaseURL: simulator.url, sshPort: hosts.port,
-    })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    })], { stdio: ['pipe', 'pipe', 'inherit'] });
     return child;
   };
 
@@ -181,8 +184,14 @@ try {
   const resyncs: { at: number; durationMs: number }[] = [];
   let overruns = 0;
   let failedReconciles = 0;
+  let heapPeakMiB = 0;
+  let heapLowMiB = Infinity;
+  let readyAtAll: number | undefined;
+  // HALB_BENCH_OPERATOR_LOG=<file> keeps the operator's whole log.
+  const logCopy = process.env.HALB_BENCH_OPERATOR_LOG ? createWriteStream(process.env.HALB_BENCH_OPERATOR_LOG) : undefined;
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    let entry: { msg?: string; durationMs?: number; level?: number; err?: { message?: string } };
+    logCopy?.write(`${line}\n`);
+    let entry: { msg?: string; durationMs?: number; level?: number; err?: { message?: string }; heapUsed?: number };
     try {
       entry = JSON.parse(line) as typeof entry;
     } catch {
@@ -190,6 +199,10 @@ try {
     }
     if (entry.msg === 'completed resync' && typeof entry.durationMs === 'number') resyncs.push({ at: nowMs(), durationMs: entry.durationMs });
     else if (entry.msg === 'resync still running at the next interval') overruns++;
+    else if (entry.msg === 'memory' && typeof entry.heapUsed === 'number') {
+      heapPeakMiB = Math.max(heapPeakMiB, entry.heapUsed / 2 ** 20);
+      if (readyAtAll !== undefined) heapLowMiB = Math.min(heapLowMiB, entry.heapUsed / 2 ** 20);
+    }
     else if (entry.msg === 'reconcile failed; retrying') {
       if (failedReconciles++ < 3) console.log(`  operator: reconcile failed: ${entry.err?.message ?? line.slice(0, 300)}`);
     }
@@ -214,12 +227,13 @@ try {
     for (const item of list.items) if (!readyAt.has(item.metadata.name) && isReady(item.status)) readyAt.set(item.metadata.name, now - t0);
     if (now - lastReport > 30_000) {
       lastReport = now;
-      console.log(`  ${Math.round((now - t0) / 1000)} s: ${readyAt.size}/${objects} Ready, ${responses.length} DigitalOcean requests, operator RSS ${Math.round(procStatus(pid, 'VmRSS') ?? 0)} MiB`);
+      console.log(`  ${Math.round((now - t0) / 1000)} s: ${readyAt.size}/${objects} Ready, ${responses.length} DigitalOcean requests, ${hosts.counters.connections} SSH connections, operator RSS ${Math.round(procStatus(pid, 'VmRSS') ?? 0)} MiB`);
     }
     if (readyAt.size < objects) await sleep(objects > 200 ? 2000 : 500);
   }
   const allReady = readyAt.size === objects;
   const tReady = nowMs();
+  readyAtAll = tReady;
   const readyMs = Math.round(tReady - t0);
   const requestsToReady = responses.filter((r) => r.at <= tReady).length;
   console.log(`${allReady ? 'all' : `only ${readyAt.size} of`} ${objects} Ready after ${readyMs} ms, ${requestsToReady} DigitalOcean requests`);
@@ -267,13 +281,14 @@ try {
 
   console.log(`\nscale, ${objects} HALoadBalancers (${objects * 2} droplets, ${objects} reserved IPs), provision=${provision}`);
   console.log('hosts: SSH stand-in on 127.0.0.0/8 (bench/lib/ssh-standin.ts), not real droplets: no HAProxy, keepalived or data plane');
-  console.log('operator: its own process, CLI defaults (resync 30 s, concurrency 4); RSS from /proc/<pid>/status');
+  console.log(`operator: its own process, CLI defaults (resync 30 s, concurrency 4)${maxOldSpaceMiB ? `, node --max-old-space-size=${maxOldSpaceMiB}` : ', Node\'s default heap limit for this machine'}; RSS from /proc/<pid>/status`);
   console.log(table(['measure', 'value'], [
     [`time until all Ready, from ${provision === 'seed' ? 'operator start' : 'the first apply'}`, allReady ? `${(readyMs / 1000).toFixed(1)} s` : `not reached in ${readyTimeoutMs / 60_000} min (${readyAt.size} Ready)`],
     ['  first / median object Ready', readyTimes.length ? `${(readyTimes[0]! / 1000).toFixed(1)} s / ${(readyTimes[Math.floor(readyTimes.length / 2)]! / 1000).toFixed(1)} s` : '-'],
     ['DigitalOcean requests until all Ready', `${requestsToReady} (${perObject.toFixed(1)} per object)`],
     ...(provision === 'create' ? [['  projected for 1,000 objects at 250/min, 5,000/h', `${projected1000.toFixed(0)} min`]] : []),
     ['operator RSS peak (VmHWM) / at end', `${rssHWM.toFixed(0)} MiB / ${rssEnd.toFixed(0)} MiB`],
+    ['operator JS heap used, 2 s samples: peak (garbage included) / lowest after all Ready (~live set)', `${heapPeakMiB.toFixed(0)} MiB / ${heapLowMiB.toFixed(0)} MiB`],
     [`DigitalOcean requests per minute, steady state (${((steady?.windowMs ?? 0) / 1000).toFixed(0)} s window)`, steady ? `${steady.perMinute} (${steady.requests} requests, ${steady.rateLimited} refused 429)` : '-'],
     ['resyncs of every object after all Ready (ms)', resyncAfterReady.length ? resyncAfterReady.map((x) => x.durationMs).join(', ') : 'none completed'],
     ['resyncs overrunning the 30 s interval (whole run)', String(overruns)],
@@ -290,7 +305,7 @@ try {
     allReady, readyMs, readyCount: readyAt.size, readyTimesMs: { first: readyTimes[0] ?? null, median: readyTimes[Math.floor(readyTimes.length / 2)] ?? null, last: readyTimes.at(-1) ?? null },
     doRequestsUntilReady: requestsToReady, doRequestsPerObject: Math.round(perObject * 10) / 10,
     ...(provision === 'create' ? { projectedMinutesFor1000: Math.round(projected1000) } : {}),
-    rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) },
+    rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) }, heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
     steady: steady ?? null,
     resyncMs: resyncAfterReady.map((x) => x.durationMs), resyncOverruns: overruns, failedReconciles,
     hostsConfigured: configured, hostsTotal: views.length, masters, sshConnections: hosts.counters.connections, standinExecs: hosts.counters.execs,

@@ -37,8 +37,16 @@ const operator = await startOperator(kc, {
   leaseName: 'halb-operator',
   sshEndpoint: (publicIPv4) => ({ host: loopbackFor(publicIPv4), port: config.sshPort }),
 }, log);
+// Live heap next to RSS: V8 grows its heap freely on a machine with memory to spare.
+const memory = setInterval(() => {
+  const m = process.memoryUsage();
+  log.info({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external }, 'memory');
+}, 2000);
+memory.unref();
 const stop = () => {
   void operator.stop().finally(() => process.exit(0));
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+// The benchmark holds our stdin open: when it goes away, however it died, so do we.
+process.stdin.on('end', stop).resume();

@@ -299,8 +299,9 @@ export async function startSshStandin(options: {
       const address = loopbackFor(spec.publicIPv4);
       const listener = createNetServer();
       const host: HostState = { spec, keys, files: new Map(), haproxyRunning: false, keepalivedRunning: false, listener };
-      const server = new ssh2.Server({ hostKeys: [ssh2.utils.generateKeyPairSync('ed25519').private] }, serveHost(host));
+      const server = new ssh2.Server({ hostKeys: [hostKey()] }, serveHost(host));
       listener.on('connection', (socket: Socket) => {
+        socket.setNoDelay(true);
         sockets.add(socket);
         socket.once('close', () => sockets.delete(socket));
         server.injectSocket(socket);
@@ -332,6 +333,16 @@ export async function startSshStandin(options: {
   };
   return standin;
 }
+
+/** A fresh ed25519 host key. ssh2's generator now and then writes a key its own parser refuses
+ *  ("Malformed OpenSSH private key"): such a key is thrown away. */
+export function generateKey(comment?: string): { private: string; public: string } {
+  for (;;) {
+    const key = ssh2.utils.generateKeyPairSync('ed25519', comment ? { comment } : {});
+    if (!(ssh2.utils.parseKey(key.private) instanceof Error)) return key;
+  }
+}
+const hostKey = () => generateKey().private;
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
