@@ -186,7 +186,7 @@ try {
   let failedReconciles = 0;
   let heapPeakMiB = 0;
   let heapLowMiB = Infinity;
-  let readyAtAll: number | undefined;
+  let readyAtAll: number | undefined = undefined; // set once all are Ready
   // HALB_BENCH_OPERATOR_LOG=<file> keeps the operator's whole log.
   const logCopy = process.env.HALB_BENCH_OPERATOR_LOG ? createWriteStream(process.env.HALB_BENCH_OPERATOR_LOG) : undefined;
   createInterface({ input: child.stdout! }).on('line', (line) => {
