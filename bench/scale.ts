@@ -11,7 +11,7 @@
 //                                             (seeded: creating them takes hours at 5,000/hour)
 //   node bench/scale.ts --provision create    the operator creates everything through the API
 //   node bench/scale.ts --objects 200 --steady-seconds 120
-//   node bench/scale.ts --short               CI: 20 objects, created, 35 s of steady state
+//   node bench/scale.ts --short               CI: 10 objects, created, 35 s of steady state
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +54,7 @@ const whole = (name: string, text: string | undefined, fallback: number, min: nu
   return n;
 };
 const short = args.short;
-const objects = whole('objects', args.objects, short ? 20 : 1000, 1);
+const objects = whole('objects', args.objects, short ? 10 : 1000, 1);
 const provision = args.provision ?? (short ? 'create' : 'seed');
 if (provision !== 'seed' && provision !== 'create') throw new Error(`--provision: expected seed or create, got ${JSON.stringify(provision)}`);
 // At least one minute in a full run; CI takes 35 s (one resync and a little) and scales it.
@@ -236,6 +236,8 @@ try {
   readyAtAll = tReady;
   const readyMs = Math.round(tReady - t0);
   const requestsToReady = responses.filter((r) => r.at <= tReady).length;
+  const routesToReady: Record<string, number> = {};
+  for (const r of responses) if (r.at <= tReady) routesToReady[`${r.method} ${r.route}`] = (routesToReady[`${r.method} ${r.route}`] ?? 0) + 1;
   console.log(`${allReady ? 'all' : `only ${readyAt.size} of`} ${objects} Ready after ${readyMs} ms, ${requestsToReady} DigitalOcean requests`);
 
   // Steady state: every request the simulator answers over the window, at the default resync.
@@ -296,14 +298,15 @@ try {
     ['hosts configured (hash, both daemons) / MASTERs', `${configured}/${views.length} / ${masters}`],
     ['SSH connections to the stand-in', String(hosts.counters.connections)],
   ]));
-  if (steady) console.log(`\nsteady-state requests by route: ${Object.entries(steady.byRoute).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ') || 'none'}`);
+  console.log(`\nrequests until all Ready, by route: ${Object.entries(routesToReady).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ')}`);
+  if (steady) console.log(`steady-state requests by route: ${Object.entries(steady.byRoute).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ') || 'none'}`);
   console.log(`\n${table(['target', 'value', 'met'], targets.map((t) => [t.target, String(t.value), t.met ? 'yes' : 'NO']))}`);
   const file = writeResult(resultName, {
     objects, nodesPerObject: 2, provision, short,
     hosts: 'ssh stand-in on 127.0.0.0/8 (bench/lib/ssh-standin.ts); no HAProxy, keepalived or data plane',
     operator: { process: 'child', rssFrom: '/proc/<pid>/status', resyncIntervalMs: RESYNC_MS, concurrency: 4 },
     allReady, readyMs, readyCount: readyAt.size, readyTimesMs: { first: readyTimes[0] ?? null, median: readyTimes[Math.floor(readyTimes.length / 2)] ?? null, last: readyTimes.at(-1) ?? null },
-    doRequestsUntilReady: requestsToReady, doRequestsPerObject: Math.round(perObject * 10) / 10,
+    doRequestsUntilReady: requestsToReady, doRequestsUntilReadyByRoute: routesToReady, doRequestsPerObject: Math.round(perObject * 10) / 10,
     ...(provision === 'create' ? { projectedMinutesFor1000: Math.round(projected1000) } : {}),
     rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) }, heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
     steady: steady ?? null,

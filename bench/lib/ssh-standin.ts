@@ -147,7 +147,6 @@ export async function startSshStandin(options: {
   const hosts = new Map<string, HostState>();
   const counters: StandinCounters = { connections: 0, refusedAuth: 0, execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, unknown: 0 } };
   const sockets = new Set<Socket>();
-  let port = options.port ?? 0;
 
   const vrrpOf = (host: HostState): string | undefined => {
     // keepalived's notify script writes the state file; stopped, it last wrote STOP.
@@ -285,8 +284,17 @@ export async function startSshStandin(options: {
     });
   };
 
+  // The port every host listens on, held on 127.0.0.1 (no host there) so it is known, and
+  // stays ours, before the first droplet exists.
+  const portHolder = createNetServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    portHolder.once('error', reject);
+    portHolder.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (portHolder.address() as { port: number }).port;
+
   const standin: SshStandin = {
-    get port() { return port; },
+    port,
     loopbackFor,
     counters,
     async addHost(spec) {
@@ -310,7 +318,6 @@ export async function startSshStandin(options: {
         listener.once('error', reject);
         listener.listen(port, address, () => resolve());
       });
-      if (port === 0) port = (listener.address() as { port: number }).port;
       hosts.set(spec.publicIPv4, host);
     },
     async removeHost(publicIPv4) {
@@ -329,6 +336,7 @@ export async function startSshStandin(options: {
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all([...hosts.keys()].map((ip) => standin.removeHost(ip)));
+      await new Promise<void>((resolve) => portHolder.close(() => resolve()));
     },
   };
   return standin;
