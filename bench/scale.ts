@@ -63,7 +63,9 @@ const readyTimeoutMs = whole('ready-timeout-minutes', args['ready-timeout-minute
 // Node sizes its heap from the machine's memory; in the Deployment (limit 256Mi) it has far less.
 // This caps the operator's old space (node --max-old-space-size) to see what it needs.
 const maxOldSpaceMiB = args['max-old-space-mib'] === undefined ? undefined : whole('max-old-space-mib', args['max-old-space-mib'], 0, 16);
-const resultName = short ? 'scale-short' : maxOldSpaceMiB ? `scale-heap${maxOldSpaceMiB}` : 'scale';
+// The default run writes scale.json; any other names itself (scale-create-100-heap128.json).
+const resultName = short ? 'scale-short'
+  : ['scale', ...(provision === 'create' ? ['create'] : []), ...(objects !== 1000 ? [String(objects)] : []), ...(maxOldSpaceMiB ? [`heap${maxOldSpaceMiB}`] : [])].join('-');
 
 /** Minutes to send `requests` under 250 per minute and 5,000 per rolling hour, from a fresh budget. */
 function minutesUnderLimits(requests: number): number {
@@ -78,6 +80,16 @@ const procStatus = (pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined =
     return m ? Number(m[1]) / 1024 : undefined;
   } catch {
     return undefined;
+  }
+};
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (100 ticks a second). */
+const cpuSeconds = (pid: number): number => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
   }
 };
 
@@ -235,6 +247,7 @@ try {
   const tReady = nowMs();
   readyAtAll = tReady;
   const readyMs = Math.round(tReady - t0);
+  const cpuToReady = cpuSeconds(pid);
   const requestsToReady = responses.filter((r) => r.at <= tReady).length;
   const routesToReady: Record<string, number> = {};
   for (const r of responses) if (r.at <= tReady) routesToReady[`${r.method} ${r.route}`] = (routesToReady[`${r.method} ${r.route}`] ?? 0) + 1;
@@ -243,10 +256,13 @@ try {
   // Steady state: every request the simulator answers over the window, at the default resync.
   let steady: { requests: number; perMinute: number; windowMs: number; byRoute: Record<string, number>; rateLimited: number } | undefined;
   let resyncAfterReady: { at: number; durationMs: number }[] = [];
+  let steadyCpuCores = NaN;
   if (allReady) {
     const from = Date.now();
+    const cpuFrom = cpuSeconds(pid);
     await sleep(steadyMs);
     const to = Date.now();
+    steadyCpuCores = (cpuSeconds(pid) - cpuFrom) / ((to - from) / 1000);
     const inWindow = responses.filter((r) => r.at >= from && r.at < to);
     const byRoute: Record<string, number> = {};
     for (const r of inWindow) byRoute[`${r.method} ${r.route}`] = (byRoute[`${r.method} ${r.route}`] ?? 0) + 1;
@@ -292,6 +308,8 @@ try {
     ['operator RSS peak (VmHWM) / at end', `${rssHWM.toFixed(0)} MiB / ${rssEnd.toFixed(0)} MiB`],
     ['operator JS heap used, 2 s samples: peak (garbage included) / lowest after all Ready (~live set)', `${heapPeakMiB.toFixed(0)} MiB / ${heapLowMiB.toFixed(0)} MiB`],
     [`DigitalOcean requests per minute, steady state (${((steady?.windowMs ?? 0) / 1000).toFixed(0)} s window)`, steady ? `${steady.perMinute} (${steady.requests} requests, ${steady.rateLimited} refused 429)` : '-'],
+    ['operator CPU, steady state (cores; the Deployment limits it to 0.5)', steadyCpuCores.toFixed(2)],
+    ['operator CPU until all Ready (core-seconds)', cpuToReady.toFixed(1)],
     ['resyncs of every object after all Ready (ms)', resyncAfterReady.length ? resyncAfterReady.map((x) => x.durationMs).join(', ') : 'none completed'],
     ['resyncs overrunning the 30 s interval (whole run)', String(overruns)],
     ['failed reconciles (whole run, retried)', String(failedReconciles)],
@@ -309,7 +327,7 @@ try {
     doRequestsUntilReady: requestsToReady, doRequestsUntilReadyByRoute: routesToReady, doRequestsPerObject: Math.round(perObject * 10) / 10,
     ...(provision === 'create' ? { projectedMinutesFor1000: Math.round(projected1000) } : {}),
     rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) }, heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
-    steady: steady ?? null,
+    steady: steady ?? null, operatorCpu: { coreSecondsUntilReady: Math.round(cpuToReady * 10) / 10, steadyCores: Math.round(steadyCpuCores * 100) / 100 },
     resyncMs: resyncAfterReady.map((x) => x.durationMs), resyncOverruns: overruns, failedReconciles,
     hostsConfigured: configured, hostsTotal: views.length, masters, sshConnections: hosts.counters.connections, standinExecs: hosts.counters.execs,
     targets,
