@@ -87,7 +87,7 @@ export function publicKeyOf(privateKey: string): string {
   return `${key.type} ${key.getPublicSSH().toString('base64')} halb-operator`;
 }
 
-/** Requests per page of an inventory (one list page) to spend at most, in ms between pages. */
+/** How long an inventory is reused per page it cost: at most one list page every 2 s. */
 const INVENTORY_MS_PER_PAGE = 2000;
 
 /**
