@@ -59,11 +59,32 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
         if ((obj.metadata.namespace ?? 'default') === namespace && obj.spec && referencedSecrets(obj.spec).has(name)) q.add(objectKey(obj as never));
       }
     }, log, scope);
-    q.start((key) => reconciler.reconcile(key));
+    // A resync is done when every key it enqueued has been reconciled once (for whatever
+    // reason); how long that takes says whether the interval is kept at this many objects.
+    let resync: { startedAt: number; pending: Set<string> } | undefined;
+    const reconciled = (key: string) => {
+      if (!resync?.pending.delete(key) || resync.pending.size) return;
+      const seconds = (performance.now() - resync.startedAt) / 1000;
+      metrics.resyncSeconds.observe(seconds);
+      log.info({ durationMs: Math.round(seconds * 1000) }, 'completed resync');
+      resync = undefined;
+    };
+    q.start(async (key) => {
+      try {
+        return await reconciler.reconcile(key);
+      } finally {
+        reconciled(key);
+      }
+    });
     await informer.start();
     await secrets.start();
     // External state (DigitalOcean, the hosts) changes without Kubernetes events: look again.
-    resyncTimer = setInterval(() => { for (const key of informer?.keys() ?? []) q.addAfter(key, 0); }, options.resyncIntervalMs);
+    resyncTimer = setInterval(() => {
+      const keys = informer?.keys() ?? [];
+      if (resync) log.warn({ pending: resync.pending.size, objects: keys.length }, 'resync still running at the next interval');
+      else if (keys.length) resync = { startedAt: performance.now(), pending: new Set(keys) };
+      for (const key of keys) q.addAfter(key, 0);
+    }, options.resyncIntervalMs);
     resyncTimer.unref();
     log.info({ concurrency: options.concurrency, namespace: options.namespace ?? '(all)' }, 'started controller');
   };

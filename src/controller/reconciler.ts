@@ -9,6 +9,7 @@ import { networkCIDR, nodeName, referencedSecrets } from '../api/derived.ts';
 import { validateSemantics, type Problem } from '../api/validate.ts';
 import type { HALoadBalancer, HALoadBalancerStatus, SecretData } from '../api/types.ts';
 import { DigitalOceanProvider, DigitalOceanError, type Inventory, type NodeDroplet } from '../digitalocean/provider.ts';
+import type { ApiFirewall } from '../digitalocean/firewalls.ts';
 import { cloudInit } from '../digitalocean/cloud-init.ts';
 import { uidTag } from '../digitalocean/naming.ts';
 import { HostAgent, HostKeyChangedError, type HostState } from '../hosts/agent.ts';
@@ -38,7 +39,11 @@ export interface ReconcilerOptions {
   /** DigitalOcean polling; tests and the sandbox shorten it. */
   doWait?: { intervalMs?: number; maxIntervalMs?: number; timeoutMs?: number };
   sshTimeoutMs?: number;
-  /** Shared DigitalOcean inventory is reused for this long across objects in one resync. */
+  /** Where a node's SSH server is reached, from its droplet's public IPv4 (default: that
+   *  address, port 22). Only the scale benchmark sets it, to reach its loopback stand-in hosts. */
+  sshEndpoint?: (publicIPv4: string) => { host: string; port: number };
+  /** Shared DigitalOcean inventory is reused at least this long across objects (default 2000);
+   *  longer on large accounts, see inventoryMaxAgeMs(). */
   inventoryMaxAgeMs?: number;
 }
 
@@ -85,6 +90,21 @@ export function publicKeyOf(privateKey: string): string {
   return `${key.type} ${key.getPublicSSH().toString('base64')} halb-operator`;
 }
 
+/** How long an inventory is reused per page it cost: at most one list page every 2 s. */
+const INVENTORY_MS_PER_PAGE = 2000;
+
+/**
+ * How long one DigitalOcean inventory is shared across objects. Looking again costs a request
+ * per page (200 droplets or reserved IPs), so a large account reuses it longer: at most about
+ * one page every 2 s, whatever the number of objects (at 1,000 objects, 15 pages: one inventory
+ * per 15 s instead of one per 2 s, which alone would be 450 requests a minute, over the 250
+ * DigitalOcean allows). Never longer than half the backstop grace, so the reserved IP's holder
+ * the backstop acts on was read after the grace began. `floorMs` (inventoryMaxAgeMs) wins.
+ */
+export function inventoryMaxAgeMs(pages: number, floorMs: number, backstopGraceMs: number): number {
+  return Math.max(floorMs, Math.min(pages * INVENTORY_MS_PER_PAGE, backstopGraceMs / 2));
+}
+
 export class Reconciler {
   private readonly kc: k8s.KubeConfig;
   private readonly co: k8s.CustomObjectsApi;
@@ -95,7 +115,8 @@ export class Reconciler {
   private readonly options: ReconcilerOptions;
   private readonly now: () => Date;
   private readonly providers = new Map<string, DigitalOceanProvider>();
-  private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory> }>();
+  private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory>; maxAgeMs: number }>();
+  private readonly firewallLists = new Map<DigitalOceanProvider, { at: number; value: Promise<ApiFirewall[]>; maxAgeMs: number }>();
   private readonly backstopSince = new Map<string, Date>();
   private readonly masterDownSince = new Map<string, Date>();
   private readonly certificateSeries = new Map<string, CertificateExpiry[]>();
@@ -298,11 +319,31 @@ export class Reconciler {
 
   private inventory(provider: DigitalOceanProvider): Promise<Inventory> {
     const cached = this.inventories.get(provider);
-    const maxAge = this.options.inventoryMaxAgeMs ?? 2000;
-    if (cached && Date.now() - cached.at < maxAge) return cached.value;
+    if (cached && Date.now() - cached.at < cached.maxAgeMs) return cached.value;
+    const floorMs = this.options.inventoryMaxAgeMs ?? 2000;
     const value = provider.observe();
-    this.inventories.set(provider, { at: Date.now(), value });
-    value.catch(() => this.inventories.delete(provider));
+    const entry = { at: Date.now(), value, maxAgeMs: floorMs };
+    this.inventories.set(provider, entry);
+    value.then(
+      (inventory) => { entry.maxAgeMs = inventoryMaxAgeMs(inventory.pages, floorMs, this.options.backstopGraceMs); },
+      () => { if (this.inventories.get(provider) === entry) this.inventories.delete(provider); },
+    );
+    return value;
+  }
+
+  /** Every firewall of the account, shared across objects like the inventory (one list serves
+   *  all: a backend firewall's name carries its owner's UID); dropped when one is changed. */
+  private firewallList(provider: DigitalOceanProvider): Promise<ApiFirewall[]> {
+    const cached = this.firewallLists.get(provider);
+    if (cached && Date.now() - cached.at < cached.maxAgeMs) return cached.value;
+    const floorMs = this.options.inventoryMaxAgeMs ?? 2000;
+    const value = provider.listFirewalls();
+    const entry = { at: Date.now(), value, maxAgeMs: floorMs };
+    this.firewallLists.set(provider, entry);
+    value.then(
+      (list) => { entry.maxAgeMs = inventoryMaxAgeMs(Math.max(1, Math.ceil(list.length / 200)), floorMs, this.options.backstopGraceMs); },
+      () => { if (this.firewallLists.get(provider) === entry) this.firewallLists.delete(provider); },
+    );
     return value;
   }
 
@@ -317,7 +358,8 @@ export class Reconciler {
     const candidates = [...new Set([...keys, ...(remembered ? [remembered] : [])])];
     for (const [i, privateKey] of candidates.entries()) {
       try {
-        const agent = await HostAgent.connect({ host: d.publicIPv4!, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
+        const endpoint = this.options.sshEndpoint?.(d.publicIPv4!) ?? { host: d.publicIPv4!, port: 22 };
+        const agent = await HostAgent.connect({ host: endpoint.host, port: endpoint.port, privateKey, ...(pin ? { pinnedHostKey: pin } : {}), timeoutMs: this.options.sshTimeoutMs ?? 10_000 });
         this.loginKeys.set(d.id, privateKey);
         if (i > 0) log.info({ node: d.name }, 'connected with the previous SSH key');
         return { agent, loginKey: privateKey };
@@ -496,16 +538,19 @@ export class Reconciler {
     // once per spec generation otherwise (to prune firewalls a backend no longer asks for).
     const generation = object.metadata.generation ?? 0;
     if (!wanted.length && this.firewallsSyncedAt.get(uid) === generation) return;
-    const existing = await provider.listFirewalls();
+    const existing = await this.firewallList(provider);
+    let changed = false;
     for (const b of wanted) {
       const result = await provider.ensureBackendFirewall({ uid, backend: b.name, backendTag: b.dropletTag, port: b.port }, existing);
       if (result.changed) {
+        changed = true;
         await this.events.record(object, 'Normal', 'FirewallApplied', `Cloud Firewall on tag ${b.dropletTag} admits port ${b.port} only from the load balancers`);
         log.info({ backend: b.name, tag: b.dropletTag, firewall: result.id }, 'applied backend firewall');
       }
     }
     const pruned = await provider.pruneBackendFirewalls(uid, wanted.map((b) => b.name), existing);
     for (const id of pruned) log.info({ firewall: id }, 'removed backend firewall');
+    if (changed || pruned.length) this.firewallLists.delete(provider);
     this.firewallsSyncedAt.set(uid, generation);
   }
 
@@ -590,6 +635,7 @@ export class Reconciler {
     }
     await provider.pruneBackendFirewalls(uid, []);
     this.inventories.delete(provider);
+    this.firewallLists.delete(provider);
     // Nothing of ours may remain before the finalizer goes.
     const after = (await provider.observe()).nodesByUid.get(uid) ?? [];
     if (after.length) return { requeueAfterMs: 2000 };

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { createDigitalOceanClient } from './client.ts';
 import type { ClientOptions, DigitalOceanClient } from './client.ts';
 import { cloudInit } from './cloud-init.ts';
-import { DEFAULT_WAIT, deleteDroplet, ensureNodeDroplets, listDropletsByTag, toNodeDroplet, waitForActive } from './droplets.ts';
+import { DEFAULT_WAIT, PER_PAGE, deleteDroplet, ensureNodeDroplets, listDropletsByTag, toNodeDroplet, waitForActive } from './droplets.ts';
 import type { EnsureDropletsResult, NodeDroplet, NodeSpec, WaitSettings } from './droplets.ts';
 import { DigitalOceanError } from './errors.ts';
 import { COMMON_TAG, uidTag } from './naming.ts';
@@ -37,6 +37,8 @@ export interface Inventory {
   /** Which reserved IP each droplet holds. */
   reservedIpByDroplet: Map<number, ReservedIpInfo>;
   reservedIpByAddress: Map<string, ReservedIpInfo>;
+  /** Pages (requests) this observation cost: what looking again costs. */
+  pages: number;
 }
 
 export interface ProviderOptions extends ClientOptions {
@@ -86,7 +88,8 @@ export class DigitalOceanProvider {
     for (const list of nodesByUid.values()) list.sort((a, b) => a.index - b.index || a.id - b.id);
     const reservedIpByDroplet = new Map<number, ReservedIpInfo>();
     for (const r of reserved) if (r.dropletId !== null) reservedIpByDroplet.set(r.dropletId, r);
-    return { nodesByUid, reservedIps: reserved, reservedIpByDroplet, reservedIpByAddress: new Map(reserved.map((r) => [r.ip, r])) };
+    const pages = Math.max(1, Math.ceil(droplets.length / PER_PAGE)) + Math.max(1, Math.ceil(apiReserved.length / PER_PAGE));
+    return { nodesByUid, reservedIps: reserved, reservedIpByDroplet, reservedIpByAddress: new Map(reserved.map((r) => [r.ip, r])), pages };
   }
 
   ensureDroplets(spec: NodeSpec): Promise<EnsureDropletsResult> {

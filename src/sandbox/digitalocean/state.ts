@@ -525,7 +525,7 @@ export class SimulatorState {
   }
 
   /** Adds an already-running droplet (the sandbox's backends), with fixed addresses if given. */
-  seedDroplet(input: { name: string; region?: string; size?: string; tags?: string[]; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string }): DropletView {
+  seedDroplet(input: { name: string; region?: string; size?: string; tags?: string[]; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string; /** ids or fingerprints of registered keys */ sshKeys?: string[] }): DropletView {
     const region = input.region ?? 'nyc3';
     const claim = (pool: AddressPool, ip: string | undefined) => {
       if (ip === undefined) return pool.allocate();
@@ -541,7 +541,7 @@ export class SimulatorState {
       tags: (input.tags ?? []).map((t) => this.ensureTag(t)),
       userData: '',
       vpcUuid: defaultVpcUuid(region),
-      sshKeyIds: [],
+      sshKeyIds: (input.sshKeys ?? []).map((k) => this.findSshKey(k).id),
       status: 'active',
       createdAt: isoNow(),
       publicIPv4: claim(this.publicPool, input.publicIPv4),
