@@ -198,7 +198,9 @@ export class HostAgent {
     }
     const reload = await this.run(startOrReloadScript(this.paths));
     if (reload.code !== 0) throw new Error(`starting or reloading the daemons on ${this.host} failed (exit ${reload.code}): ${reload.stderr.trim().slice(0, 500)}`);
-    return { outcome: 'applied', started: [...parseMarked(reload.stdout).keys()] };
+    // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall".
+    const steps = reload.stdout.split('\n').filter((l) => l.startsWith('halb:')).map((l) => l.slice('halb:'.length).trim());
+    return { outcome: 'applied', started: steps };
   }
 
   /**
