@@ -39,7 +39,7 @@ describe('the SSH stand-in, through the host agent', () => {
       expect(before).toMatchObject({ booted: true, haproxyRunning: false, keepalivedRunning: false, anchorIPv4: '10.20.0.5', privateIPv4: '10.10.0.12', dropletId: 41 });
       expect(before.configHash).toBeUndefined();
       const applied = await agent.apply(files(), 'sha256:aaaa');
-      expect(applied).toEqual({ outcome: 'applied', started: ['started'] });
+      expect(applied).toEqual({ outcome: 'applied', started: ['started haproxy', 'started keepalived'] });
       const after = await agent.readState();
       expect(after).toMatchObject({ configHash: 'sha256:aaaa', haproxyRunning: true, keepalivedRunning: true, vrrpState: 'MASTER', servers: { 'web/web-1': 'UP' } });
       expect(await agent.apply(files(), 'sha256:aaaa')).toEqual({ outcome: 'unchanged' });
@@ -55,7 +55,7 @@ describe('the SSH stand-in, through the host agent', () => {
       await agent.apply(files(), 'sha256:bbbb');
       expect((await agent.readState()).vrrpState).toBe('BACKUP');
       const again = await agent.apply(files(`${haproxy}# changed\n`), 'sha256:cccc');
-      expect(again).toEqual({ outcome: 'applied', started: ['reloaded'] });
+      expect(again).toEqual({ outcome: 'applied', started: ['reloaded haproxy', 'reloaded keepalived'] });
       await agent.stopKeepalived();
       expect(await agent.readState()).toMatchObject({ keepalivedRunning: false, vrrpState: 'STOP' });
     } finally {
