@@ -3,8 +3,9 @@
 //  - DigitalOcean answers 30% of requests with a 500, 503 or 429, or drops the connection
 //    (half of those after the request took effect: the lost-response trap);
 //  - SSH sessions on the nodes are killed at random, every 1-4 s (sshd's session processes,
-//    often mid-upload);
-//  - the operator itself is killed with SIGKILL at random and started again.
+//    often mid-upload; every 3-8 s with --short);
+//  - the operator itself is killed with SIGKILL every 2-8 s (6-15 s with --short) and started
+//    again.
 // Required: no droplet created twice for one node, nothing left in the account after delete,
 // no half-written config on any node (every sample of the live files passes haproxy -c,
 // keepalived -t and nft -c), and Ready reached. Prints a table, writes bench/results/faults.json.
@@ -18,6 +19,10 @@ const short = process.argv.includes('--short');
 const NAMES = short ? ['fa'] : ['fa', 'fb'];
 const EDITS = short ? 1 : 3;
 const ERROR_RATE = 0.3;
+// The short run (CI) injects the same faults less often, so it ends in about a minute on a
+// loaded 2-core machine: an operator start alone takes 2-3 s there.
+const SSH_KILL_EVERY_MS: [number, number] = short ? [3000, 8000] : [1000, 4000];
+const OPERATOR_KILL_EVERY_MS: [number, number] = short ? [6000, 15_000] : [2000, 8000];
 
 const manifest = (name: string, maxconn: number) => JSON.stringify({
   apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name },
@@ -77,7 +82,7 @@ try {
   let sessionsKilled = 0;
   chaos.push((async () => {
     while (running) {
-      await sleep(random(1000, 4000));
+      await sleep(random(...SSH_KILL_EVERY_MS));
       const lbs = b.sandbox.fabric.status().hosts.filter((h) => h.role === 'loadbalancer');
       const target = lbs[Math.floor(Math.random() * lbs.length)];
       if (!target) continue;
@@ -90,7 +95,7 @@ try {
   startOperator();
   chaos.push((async () => {
     while (running) {
-      await sleep(random(2000, 8000));
+      await sleep(random(...OPERATOR_KILL_EVERY_MS));
       if (!running) break;
       await killOperator();
       operatorKills++;
@@ -148,10 +153,14 @@ try {
     for (const name of NAMES) {
       await b.patch(name, { spec: { backends: [{ name: 'web', port: 80, maxconnPerServer: 100 + i, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] }] } });
     }
+    let why = '';
     await Promise.all(NAMES.map((name) => waitFor(`${name} edit ${i} live`, async () => {
       for (const node of [`${name}-0`, `${name}-1`]) {
-        const cfg = await b.exec(node, ['cat', '/etc/haproxy/haproxy.cfg']).catch(() => '');
-        if (!cfg.includes(`maxconn ${100 + i}`)) return false;
+        const cfg = await b.exec(node, ['cat', '/etc/haproxy/haproxy.cfg']).catch((err: Error) => `(${err.message})`);
+        if (!cfg.includes(`maxconn ${100 + i}`)) {
+          if (why !== `${node}: ${cfg.slice(0, 200)}`) console.log(`  waiting for edit ${i} on ${node}: ${(why = `${node}: ${cfg.slice(0, 200)}`)}`);
+          return false;
+        }
       }
       return true;
     }, 600_000, 500)));

@@ -92,8 +92,10 @@ export async function startBench(options: { delays: Partial<SimulatorDelays>; re
       await destroySandbox(stateDir, log);
     },
   };
-  // Ctrl-C still removes the namespaces and processes.
-  process.once('SIGINT', () => { void bench.close().finally(() => process.exit(130)); });
+  // Ctrl-C, or a timeout's SIGTERM (CI's short runs), still removes the namespaces and processes.
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => { void bench.close().finally(() => process.exit(code)); });
+  }
   return bench;
 }
 
