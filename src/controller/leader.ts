@@ -36,6 +36,9 @@ export function createLeaderElector(kc: k8s.KubeConfig, options: LeaderElectionO
   const retryMs = options.retryIntervalMs ?? 2000;
   let leader = false;
   let stopped = false;
+  /** The acquire/renew in flight, and whether the last one left us holding the lease. */
+  let attempt: Promise<boolean> | undefined;
+  let holdsLease = false;
   let wake: (() => void) | undefined;
 
   const sleep = (ms: number) => new Promise<void>((resolve) => {
@@ -83,11 +86,15 @@ export function createLeaderElector(kc: k8s.KubeConfig, options: LeaderElectionO
       while (!stopped) {
         let holds = false;
         try {
-          holds = await tryAcquireOrRenew();
+          attempt = tryAcquireOrRenew();
+          holds = await attempt;
         } catch (err) {
           // 409: another replica won the race; anything else: try again on the next round.
           if (apiCode(err) !== 409) log.warn({ err }, 'lease update failed');
         }
+        holdsLease = holds;
+        // Stopped while the attempt was in flight: stop() releases; do not start again.
+        if (stopped) break;
         if (holds && !leader) {
           leader = true;
           log.info({ lease: `${options.namespace}/${options.name}`, identity: options.identity }, 'acquired leadership');
@@ -103,8 +110,11 @@ export function createLeaderElector(kc: k8s.KubeConfig, options: LeaderElectionO
     async stop() {
       stopped = true;
       wake?.();
-      if (!leader) return;
+      // An attempt in flight may still take or renew the lease: let it land, then release.
+      await attempt?.then((holds) => { holdsLease = holds; }, () => undefined);
+      if (!leader && !holdsLease) return;
       leader = false;
+      holdsLease = false;
       try {
         const lease = await api.readNamespacedLease({ name: options.name, namespace: options.namespace });
         if (lease.spec?.holderIdentity === options.identity) {

@@ -105,6 +105,8 @@ export function inventoryMaxAgeMs(pages: number, floorMs: number, backstopGraceM
   return Math.max(floorMs, Math.min(pages * INVENTORY_MS_PER_PAGE, backstopGraceMs / 2));
 }
 
+interface SharedRead<T> { at: number; value: Promise<T>; maxAgeMs: number }
+
 export class Reconciler {
   private readonly kc: k8s.KubeConfig;
   private readonly co: k8s.CustomObjectsApi;
@@ -115,8 +117,8 @@ export class Reconciler {
   private readonly options: ReconcilerOptions;
   private readonly now: () => Date;
   private readonly providers = new Map<string, DigitalOceanProvider>();
-  private readonly inventories = new Map<DigitalOceanProvider, { at: number; value: Promise<Inventory>; maxAgeMs: number }>();
-  private readonly firewallLists = new Map<DigitalOceanProvider, { at: number; value: Promise<ApiFirewall[]>; maxAgeMs: number }>();
+  private readonly inventories = new Map<DigitalOceanProvider, SharedRead<Inventory>>();
+  private readonly firewallLists = new Map<DigitalOceanProvider, SharedRead<ApiFirewall[]>>();
   private readonly backstopSince = new Map<string, Date>();
   private readonly masterDownSince = new Map<string, Date>();
   private readonly certificateSeries = new Map<string, CertificateExpiry[]>();
@@ -318,31 +320,27 @@ export class Reconciler {
   }
 
   private inventory(provider: DigitalOceanProvider): Promise<Inventory> {
-    const cached = this.inventories.get(provider);
-    if (cached && Date.now() - cached.at < cached.maxAgeMs) return cached.value;
-    const floorMs = this.options.inventoryMaxAgeMs ?? 2000;
-    const value = provider.observe();
-    const entry = { at: Date.now(), value, maxAgeMs: floorMs };
-    this.inventories.set(provider, entry);
-    value.then(
-      (inventory) => { entry.maxAgeMs = inventoryMaxAgeMs(inventory.pages, floorMs, this.options.backstopGraceMs); },
-      () => { if (this.inventories.get(provider) === entry) this.inventories.delete(provider); },
-    );
-    return value;
+    return this.shared(this.inventories, provider, () => provider.observe(), (inventory) => inventory.pages);
   }
 
   /** Every firewall of the account, shared across objects like the inventory (one list serves
    *  all: a backend firewall's name carries its owner's UID); dropped when one is changed. */
   private firewallList(provider: DigitalOceanProvider): Promise<ApiFirewall[]> {
-    const cached = this.firewallLists.get(provider);
+    return this.shared(this.firewallLists, provider, () => provider.listFirewalls(), (list) => Math.max(1, Math.ceil(list.length / 200)));
+  }
+
+  /** One read of an account-wide list serves every object for a while: longer the more pages
+   *  it cost (inventoryMaxAgeMs). A failed read is forgotten at once. */
+  private shared<T>(cache: Map<DigitalOceanProvider, SharedRead<T>>, provider: DigitalOceanProvider, load: () => Promise<T>, pages: (value: T) => number): Promise<T> {
+    const cached = cache.get(provider);
     if (cached && Date.now() - cached.at < cached.maxAgeMs) return cached.value;
     const floorMs = this.options.inventoryMaxAgeMs ?? 2000;
-    const value = provider.listFirewalls();
-    const entry = { at: Date.now(), value, maxAgeMs: floorMs };
-    this.firewallLists.set(provider, entry);
+    const value = load();
+    const entry: SharedRead<T> = { at: Date.now(), value, maxAgeMs: floorMs };
+    cache.set(provider, entry);
     value.then(
-      (list) => { entry.maxAgeMs = inventoryMaxAgeMs(Math.max(1, Math.ceil(list.length / 200)), floorMs, this.options.backstopGraceMs); },
-      () => { if (this.firewallLists.get(provider) === entry) this.firewallLists.delete(provider); },
+      (v) => { entry.maxAgeMs = inventoryMaxAgeMs(pages(v), floorMs, this.options.backstopGraceMs); },
+      () => { if (cache.get(provider) === entry) cache.delete(provider); },
     );
     return value;
   }
