@@ -20,9 +20,12 @@ async function status(): Promise<Status> {
   const r = await e2e.kubectl(['get', 'halb', 'basic', '-o', 'jsonpath={.status}']);
   return r.code === 0 && r.stdout ? JSON.parse(r.stdout) as Status : {};
 }
-const readyWith = (nodes: string) => waitFor(`Ready with ${nodes}`, async () => {
+// Ready, and settled: the IP on the node keepalived made MASTER. Right after creation Ready can
+// be True while the IP is still moving from node 0 (its first assignment) to the elected MASTER.
+const readyWith = (nodes: string) => waitFor(`Ready with ${nodes}, the IP on the MASTER`, async () => {
   const s = await status();
-  return s.nodesReady === nodes && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? s : undefined;
+  const master = s.nodes?.find((n) => n.vrrpState === 'MASTER')?.name;
+  return s.nodesReady === nodes && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && master && s.activeNode === master ? s : undefined;
 }, 150_000, 500);
 const droplets = () => e2e.sandbox.digitalocean.state.dropletViews().filter((d) => d.name.startsWith('basic-'));
 
