@@ -31,6 +31,8 @@ export interface DaemonPaths {
   /** root's authorized_keys, checked with `ssh-keygen -l` before it is swapped in. */
   authorizedKeys: string;
   sshdPidFile: string;
+  /** Left by a swap that changed the sshd drop-in: the next start/reload reloads sshd. */
+  sshdReloadMarker: string;
 }
 
 export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
@@ -45,7 +47,10 @@ export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
   sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
   authorizedKeys: '/root/.ssh/authorized_keys',
   sshdPidFile: '/run/sshd.pid',
+  sshdReloadMarker: '/run/halb/sshd-changed',
 };
+
+const dirOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
 
 const STAGED = '.halb-new';
 
@@ -106,6 +111,8 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
   // their final paths, and the daemons read them only on a (re)load, which happens only after
   // both configs validated. The configs themselves are swapped only when both validate.
   for (const file of files.filter((f) => f.path !== paths.haproxyConfig && f.path !== paths.keepalivedConfig)) {
+    // sshd reloads only when its drop-in changed: a reload briefly closes its listener.
+    if (file.path === paths.sshdConfig) lines.push(`cmp -s ${staged(file.path)} ${shQuote(file.path)} || { mkdir -p ${shQuote(dirOf(paths.sshdReloadMarker))} && : > ${shQuote(paths.sshdReloadMarker)}; }`);
     lines.push(`mv -f ${staged(file.path)} ${shQuote(file.path)}`);
   }
   if (hasHAProxy) {
@@ -162,8 +169,8 @@ ${hostAccessScript(paths)}`;
 }
 
 /**
- * Loads the host firewall (one nft transaction) and makes sshd re-read its config. A reload
- * leaves open sessions alone, this one included.
+ * Loads the host firewall (one nft transaction) and, when its drop-in changed, makes sshd
+ * re-read its config. A reload leaves open sessions alone, this one included.
  */
 function hostAccessScript(paths: DaemonPaths): string {
   const fw = shQuote(paths.firewall);
@@ -172,10 +179,12 @@ function hostAccessScript(paths: DaemonPaths): string {
   echo '${MARK}loaded firewall'
   if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable -q halb-firewall.service 2>/dev/null || true; fi
 fi
-if [ -f ${shQuote(paths.sshdConfig)} ]; then
+if [ -f ${shQuote(paths.sshdReloadMarker)} ]; then
   if [ -d /run/systemd/system ]; then systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true
   elif [ -s ${shQuote(paths.sshdPidFile)} ]; then kill -HUP "$(cat ${shQuote(paths.sshdPidFile)})" 2>/dev/null || true
   fi
+  rm -f ${shQuote(paths.sshdReloadMarker)}
+  echo '${MARK}reloaded sshd'
 fi
 `;
 }

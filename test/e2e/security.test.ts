@@ -197,8 +197,13 @@ describe('host hardening and rotation', () => {
     // The operator still reaches every node, now with the new key only.
     const after = await ready('Ready on the new key', (x) => condition(x, 'ConfigApplied')?.status === 'True');
     expect(after.nodes!.map((n) => n.vrrpState).sort()).toEqual(['BACKUP', 'MASTER']);
-    const ssh = await e2e.inHost('client', ['ssh', '-i', join(keys, 'new'), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', `root@${node0}`, 'true']);
-    expect(ssh.code).toBe(0);
+    // A person (here the client, whose range is listed) logs in with the new key too.
+    let last = '';
+    await waitFor('an SSH login with the new key', async () => {
+      const ssh = await e2e.inHost('client', ['ssh', '-i', join(keys, 'new'), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', `root@${node0}`, 'true']);
+      last = ssh.stderr;
+      return ssh.code === 0;
+    }, 15_000, 1000).catch((err: Error) => { throw new Error(`${err.message}: ${last}`); });
   }, 120_000);
 
   it('refuses a node whose host key changed (an impersonating host), and says so', async () => {

@@ -18,6 +18,7 @@ const paths: DaemonPaths = {
   firewall: join(root, 'etc/halb/firewall.nft'),
   sshdConfig: join(root, 'etc/ssh/sshd_config.d/00-halb.conf'),
   authorizedKeys: join(root, 'root/.ssh/authorized_keys'),
+  sshdReloadMarker: join(root, 'run/halb/sshd-changed'),
 };
 
 const haproxyCfg = (port: number) => `global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend www\n  bind 127.0.0.1:${port}\n  default_backend web\nbackend web\n  server s1 127.0.0.1:9 check\n`;
@@ -95,6 +96,12 @@ describe('stageValidateSwapScript', () => {
     const r = run(stageValidateSwapScript(files, 'sha256:five', paths));
     expect(r.stdout + r.stderr).toContain('halb:swapped');
     for (const f of files) expect(readFileSync(f.path, 'utf8')).toBe(f.content);
+    // A changed sshd drop-in leaves the marker that makes the reload step reload sshd; the same
+    // drop-in again does not (a reload briefly closes sshd's listener).
+    expect(statSync(paths.sshdReloadMarker).isFile()).toBe(true);
+    rmSync(paths.sshdReloadMarker);
+    expect(run(stageValidateSwapScript(files, 'sha256:six', paths)).stdout).toContain('halb:swapped');
+    expect(() => statSync(paths.sshdReloadMarker)).toThrow();
   });
 
   it('refuses paths that are not plain absolute paths', () => {
