@@ -4,7 +4,7 @@
 // Prints a table and writes bench/results/convergence.json.
 // Run as root: node bench/convergence.ts [apply trials, default 3] [edits, default 10]
 import { editUntilLive } from './lib/live.ts';
-import { isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
+import { isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin } from './lib/harness.ts';
 
 skipWithoutRoot();
 const applies = Number(process.argv[2] ?? 3);
@@ -57,7 +57,7 @@ try {
   console.log(`\n${table(['target', 'ms', 'met'], targets.map((t) => [t.target, String(t.valueMs), t.met ? 'yes' : 'NO']))}`);
   const file = writeResult('convergence', { applies, edits, summary: { applyToReady: apply, editToLive: edit }, targets, applyMs, editMs });
   console.log(`wrote ${file}`);
-  if (targets.some((t) => t.valueMs > 2 * t.boundMs)) process.exitCode = 1;
+  if (targets.some((t) => t.valueMs > failMargin() * t.boundMs)) process.exitCode = 1;
 } finally {
   await bench?.close();
 }

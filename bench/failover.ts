@@ -8,7 +8,7 @@
 import { startOrReloadScript } from '../src/hosts/remote.ts';
 import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type ProbeSample } from './lib/probe.ts';
-import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
+import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin } from './lib/harness.ts';
 
 skipWithoutRoot();
 const trials = Number(process.argv[2] ?? 3);
@@ -186,7 +186,7 @@ try {
   if (discarded.length) console.log(`${discarded.length} HAProxy trial(s) discarded and run again: the operator restarted HAProxy during them.`);
   console.log(`wrote ${file}`);
   // CI runs few trials: fail only when a bound is broken by a wide margin (twice the target).
-  if (targets.some((t) => t.p95Ms > 2 * t.boundMs)) process.exitCode = 1;
+  if (targets.some((t) => t.p95Ms > failMargin() * t.boundMs)) process.exitCode = 1;
 } finally {
   await bench?.close();
 }

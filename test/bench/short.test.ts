@@ -1,7 +1,8 @@
 // CI's short version of every benchmark (`npm run bench` runs the full ones): few trials, each
 // benchmark as its own process, as `npm run bench:<name>` would run it. A benchmark exits 1 only
-// when a bound is broken by a wide margin (twice a time bound; any failed request, false
-// failover, duplicate, orphan or half-written config), so timing noise does not fail CI.
+// when a bound is broken by a wide margin (here three times a time bound, as the machine is
+// shared with the rest of the suite; any failed request, false failover, duplicate, orphan or
+// half-written config), so timing noise does not fail CI.
 // Figures go to a scratch folder, not over the committed bench/results.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,7 +30,7 @@ const runs: [name: string, args: string[], env: Record<string, string>, timeoutM
 describe('every benchmark, short', () => {
   it.each(runs)('%s %j', (name, args, env, timeoutMs) => {
     const r = spawnSync(process.execPath, [join(ROOT, 'bench', `${name}.ts`), ...args], {
-      encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env, HALB_BENCH_RESULTS_DIR: results },
+      encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, HALB_BENCH_MARGIN: '3', ...env, HALB_BENCH_RESULTS_DIR: results },
     });
     const output = `${r.stdout}\n${r.stderr}`;
     console.log(`--- bench ${name} ${args.join(' ')} ---\n${output.trim().split('\n').slice(-25).join('\n')}`);
