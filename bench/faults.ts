@@ -40,6 +40,8 @@ const random = (min: number, max: number) => min + Math.random() * (max - min);
 let bench: Bench | undefined;
 let operator: ChildProcess | undefined;
 let running = true;
+// Interrupted (Ctrl-C, a CI timeout): the harness removes the sandbox; the operator goes too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => operator?.kill('SIGKILL'));
 try {
   bench = await startBench({ delays: { dropletActiveMs: 500, reservedIpActionMs: 300, dropletActionMs: 300 }, operator: false });
   const b = bench;

@@ -302,6 +302,8 @@ export class Fabric {
   private readonly log: Logger;
   private readonly defaultBootDelayMs: number;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Mutations running now (exclusive); the state is not reloaded from disk under them. */
+  private mutating = 0;
   private nft: NftSession | undefined;
 
   constructor(stateDir: string, state: FabricState, log: Logger, defaultBootDelayMs: number) {
@@ -338,6 +340,9 @@ export class Fabric {
    * starts from the file, so several processes may share a fabric if they do not race.
    */
   private reload(): void {
+    // Never under a mutation in flight: it holds records of the current state and saves them
+    // (a status() between a droplet's spawn and its init pid being recorded lost the pid).
+    if (this.mutating > 0) return;
     try {
       const onDisk = readState(this.stateDir);
       if (onDisk && onDisk.prefix === this.prefix) this.state = onDisk;
@@ -348,9 +353,14 @@ export class Fabric {
 
   /** Serializes mutations, so concurrent hooks never interleave their state writes. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = () => {
+    const run = async () => {
       this.reload();
-      return fn();
+      this.mutating++;
+      try {
+        return await fn();
+      } finally {
+        this.mutating--;
+      }
     };
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
