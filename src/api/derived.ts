@@ -49,7 +49,8 @@ export function referencedSecrets(spec: HALoadBalancerSpec): Set<string> {
   ]);
 }
 
-function ipv4Number(ip: string): number | undefined {
+/** A dotted IPv4 address as a number; undefined for anything else. */
+export function ipv4Number(ip: string): number | undefined {
   const parts = ip.split('.');
   if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return undefined;
   return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
@@ -74,6 +75,9 @@ export function networkCIDR(ip: string, netmask: string): string | undefined {
   const bits = mask.toString(2).replace(/0+$/, '').length;
   if (mask !== (bits === 0 ? 0 : 2 ** 32 - 2 ** (32 - bits))) return undefined; // not contiguous
   const size = 2 ** (32 - bits);
-  const network = addr - (addr % size);
-  return `${[24, 16, 8, 0].map((s) => Math.floor(network / 2 ** s) % 256).join('.')}/${bits}`;
+  return `${ipv4String(addr - (addr % size))}/${bits}`;
+}
+
+export function ipv4String(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }

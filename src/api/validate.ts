@@ -9,7 +9,7 @@ import {
   API_VERSION, KIND, balanceAlgorithmsWithParam, httpOnlyBalanceAlgorithms, patterns, rootSchema,
   type JSONSchemaProps,
 } from './schema.ts';
-import { backendModes, effectiveAdvertInterval } from './derived.ts';
+import { backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
 import type { HALoadBalancer, SecretData } from './types.ts';
 
 export interface Problem {
@@ -170,7 +170,6 @@ export function validateSchema(input: unknown): { problems: Problem[]; object?: 
 
 // ---------------------------------------------------------------- semantic layer
 
-const octets = (ip: string) => ip.split('.').map(Number);
 
 function looksNumeric(address: string): boolean {
   return /^[0-9.]+$/.test(address);
@@ -184,11 +183,11 @@ function isIPv4(address: string): boolean {
 function networkOf(cidr: string): string | undefined {
   const [ip = '', bits = '0'] = cidr.split('/');
   const prefix = Number(bits);
-  const value = octets(ip).reduce((acc, o) => (acc * 256) + o, 0);
+  const value = ipv4Number(ip) ?? 0;
   const size = 2 ** (32 - prefix);
   const network = value - (value % size);
   if (network === value) return undefined;
-  return `${[24, 16, 8, 0].map((s) => Math.floor(network / 2 ** s) % 256).join('.')}/${prefix}`;
+  return `${ipv4String(network)}/${prefix}`;
 }
 
 // Tags the operator uses to find its own droplets; a user tag of that shape could make the

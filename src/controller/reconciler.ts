@@ -239,7 +239,8 @@ export class Reconciler {
         if (err instanceof DigitalOceanError && err.status === 404) throw new SpecProblem([{ path: 'spec.droplets.sshKeys', message: `names a key that is not in this DigitalOcean account: ${err.message}` }], 'InvalidSpec', CLOUD_RECHECK_MS);
         throw err;
       });
-      const authorizedKeys = (loginKey: string | undefined) => [publicKeyOf(privateKey), ...(loginKey && loginKey !== privateKey ? [publicKeyOf(loginKey)] : []), ...peopleKeys];
+      const operatorKey = publicKeyOf(privateKey);
+      const authorizedKeys = (loginKey: string | undefined) => [operatorKey, ...(loginKey && loginKey !== privateKey ? [publicKeyOf(loginKey)] : []), ...peopleKeys];
       const rendered = this.render(object, secrets, observed, droplets, hostStates, taggedDroplets, authorizedKeys, log);
       const desiredHashes = Object.fromEntries(rendered.map((r) => [r.name, r.configHash]));
 

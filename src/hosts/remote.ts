@@ -77,7 +77,7 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
   const lines = ['set -u', 'umask 077', `trap 'rm -f ${files.map((f) => shQuote(checkPath(f.path) + STAGED)).join(' ')}' EXIT`];
   for (const file of files) {
     const target = checkPath(file.path);
-    const dir = target.slice(0, target.lastIndexOf('/')) || '/';
+    const dir = dirOf(target);
     // base64 keeps every byte of the content out of the shell's parser.
     lines.push(
       `mkdir -p ${shQuote(dir)}`,
@@ -129,7 +129,7 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
     lines.push(`mv -f ${staged(file.path)} ${shQuote(file.path)}`);
   }
   lines.push(
-    `mkdir -p ${shQuote(paths.hashFile.slice(0, paths.hashFile.lastIndexOf('/')))}`,
+    `mkdir -p ${shQuote(dirOf(paths.hashFile))}`,
     `printf '%s\\n' ${shQuote(hash)} > ${shQuote(paths.hashFile)}`,
     `echo '${MARK}swapped'`,
   );
@@ -145,7 +145,7 @@ export function startOrReloadScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): 
   const kp = shQuote(paths.keepalivedPidFile);
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-mkdir -p /run/haproxy ${shQuote(paths.vrrpStateFile.slice(0, paths.vrrpStateFile.lastIndexOf('/')))}
+mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
 if [ -d /run/systemd/system ]; then
   systemctl enable -q haproxy keepalived 2>/dev/null || true
   if systemctl is-active -q haproxy; then systemctl reload haproxy; else systemctl restart haproxy; fi || exit 1
