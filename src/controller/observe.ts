@@ -65,7 +65,8 @@ async function observeHosts(ctx: PassContext, object: HALoadBalancer, droplets: 
     const pinnedHostKey = pinned?.dropletID === droplet.id ? pinned.hostKey : undefined;
     const endpoint = ctx.settings.sshEndpoint?.(droplet.publicIPv4!) ?? { host: droplet.publicIPv4!, port: 22 };
     try {
-      const login = await loginToNode(ctx.hosts, ctx.loginKeys, keys, { dropletId: droplet.id, ...endpoint, ...(pinnedHostKey ? { pinnedHostKey } : {}) }, ctx.signal);
+      const node = { name: droplet.name, dropletId: droplet.id, ...endpoint, ...(pinnedHostKey ? { pinnedHostKey } : {}) };
+      const login = await loginToNode(ctx, keys, node);
       const state = await login.session.readState(ctx.signal).catch((err: unknown) => {
         login.session.close();
         throw err;

@@ -5,6 +5,7 @@
 // access holds at every step of a rotation.
 import ssh2 from 'ssh2';
 import type { HostConnector, HostSession } from '../hosts/connector.ts';
+import type { Logger } from '../log.ts';
 import { HostAuthenticationError } from '../hosts/errors.ts';
 
 /** The OpenSSH public key line for a private key (PEM or OpenSSH format). */
@@ -54,15 +55,23 @@ export interface NodeAddress {
   pinnedHostKey?: string;
 }
 
+interface LoginContext {
+  hosts: HostConnector;
+  loginKeys: LoginKeys;
+  signal: AbortSignal;
+  log: Logger;
+}
+
 /** Logs in with the first key the node takes; a key refused (not a broken connection) moves on to the next. */
-export async function loginToNode(hosts: HostConnector, memory: LoginKeys, keys: OperatorKeys, node: NodeAddress, signal: AbortSignal): Promise<NodeLogin> {
-  const remembered = memory.lastWorked(node.dropletId);
+export async function loginToNode(ctx: LoginContext, keys: OperatorKeys, node: NodeAddress & { name: string }): Promise<NodeLogin> {
+  const remembered = ctx.loginKeys.lastWorked(node.dropletId);
   const candidates = [...new Set([keys.current, ...(keys.previous ? [keys.previous] : []), ...(remembered ? [remembered] : [])])];
   for (const [i, privateKey] of candidates.entries()) {
     try {
       const target = { host: node.host, port: node.port, privateKey, ...(node.pinnedHostKey ? { pinnedHostKey: node.pinnedHostKey } : {}) };
-      const session = await hosts.open(target, signal);
-      memory.worked(node.dropletId, privateKey);
+      const session = await ctx.hosts.open(target, ctx.signal);
+      ctx.loginKeys.worked(node.dropletId, privateKey);
+      if (i > 0) ctx.log.info({ node: node.name }, 'connected with the previous SSH key');
       return { session, loginKey: privateKey };
     } catch (err) {
       if (!(err instanceof HostAuthenticationError) || i === candidates.length - 1) throw err;

@@ -2,7 +2,7 @@
 // it must answer the agent's programs as a host would, and refuse what a host would refuse.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeSSH } from 'node-ssh';
-import { HostAgent, HostKeyChangedError, HostUnreachableError } from '../../src/hosts/agent.ts';
+import { HostAgent, HostAuthenticationError, HostKeyChangedError } from '../../src/hosts/agent.ts';
 import type { RemoteFile } from '../../src/hosts/remote.ts';
 import { checkHAProxyConfig, checkKeepalivedConfig, generateKey, startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
 
@@ -85,7 +85,7 @@ describe('the SSH stand-in, through the host agent', () => {
   });
 
   it('refuses a key the droplet was not created with, a changed host key, and a missing host', async () => {
-    await expect(connect('10.250.0.5', { privateKey: strangerKey.private })).rejects.toBeInstanceOf(HostUnreachableError);
+    await expect(connect('10.250.0.5', { privateKey: strangerKey.private })).rejects.toBeInstanceOf(HostAuthenticationError);
     const first = await connect('10.250.0.5');
     const pinned = first.hostKey;
     first.close();
