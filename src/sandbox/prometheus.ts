@@ -4,14 +4,15 @@
 // In a cluster, Prometheus runs on a node inside the VPC: it reaches the nodes' VPC addresses and
 // the API server. Here it runs in its own namespace, `<prefix>-prometheus`, with one leg on the
 // fabric's VPC bridge (10.10.0.9, below the simulator's pool) and one /30 link to this machine.
-// Over that link it reaches the operator's /metrics and, through a relay, the Kubernetes API,
-// where its Kubernetes service discovery reads the EndpointSlices the operator keeps; this
-// machine reaches its web API there. `halb sandbox down` removes the namespace with the fabric's.
+// Over that link it reaches the operator's /metrics and its target discovery: the EndpointSlices
+// the operator keeps, as Prometheus's Kubernetes discovery would list them (endpointSliceTargets);
+// this machine reaches its web API there. `halb sandbox down` removes the namespace with the fabric's.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { HOST_LINK_CANDIDATES, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, namespaceName, parseCidr, readHostRoutes } from './fabric/index.ts';
 import { run } from './fabric/system.ts';
@@ -29,8 +30,8 @@ export interface SandboxPrometheusOptions {
   /** The fabric's namespace prefix and core namespace (from its status). */
   prefix: string;
   coreNamespace: string;
-  /** The Kubernetes API on this machine (the emulator's or the real server's URL). */
-  kubernetesURL: string;
+  /** The sandbox's kubeconfig, for reading EndpointSlices and Services. */
+  kubeconfig: string;
   /** Port of the operator's /metrics on this machine; absent without an operator. */
   operatorMetricsPort?: number;
   rulesFile: string;
@@ -46,7 +47,7 @@ export interface SandboxPrometheus {
 }
 
 /** The scrape configuration: what the chart's ServiceMonitors make the Prometheus Operator write. */
-export function renderPrometheusConfig(opts: { rulesFile: string; kubeconfig: string; operatorTarget?: string; intervalSeconds: number }): string {
+export function renderPrometheusConfig(opts: { rulesFile: string; discoveryURL: string; operatorTarget?: string; intervalSeconds: number }): string {
   const interval = `${opts.intervalSeconds}s`;
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.max(1, opts.intervalSeconds - 1)}s` },
@@ -56,13 +57,16 @@ export function renderPrometheusConfig(opts: { rulesFile: string; kubeconfig: st
       // operator is no pod, so its one endpoint is given here.
       ...(opts.operatorTarget ? [{
         job_name: 'halb-operator-metrics',
+        // As the ServiceMonitor's honorLabels: the series' own namespace label is the object's.
+        honor_labels: true,
         static_configs: [{ targets: [opts.operatorTarget], labels: { namespace: 'halb-system', service: 'halb-operator-metrics', endpoint: 'metrics' } }],
       }] : []),
       // ServiceMonitor halb-nodes: every Service labelled halb.dev/metrics=haproxy, its EndpointSlices'
-      // endpoints on the port haproxy-metrics; the job is the label's value (jobLabel).
+      // endpoints on the port haproxy-metrics; the job is the label's value (jobLabel). The targets
+      // and their __meta_kubernetes_* labels come from discoveryURL (see endpointSliceTargets).
       {
         job_name: 'haproxy',
-        kubernetes_sd_configs: [{ role: 'endpointslice', kubeconfig_file: opts.kubeconfig }],
+        http_sd_configs: [{ url: opts.discoveryURL, refresh_interval: interval }],
         relabel_configs: [
           { source_labels: ['__meta_kubernetes_service_label_halb_dev_metrics'], regex: 'haproxy', action: 'keep' },
           { source_labels: ['__meta_kubernetes_endpointslice_port_name'], regex: NODE_METRICS_PORT_NAME, action: 'keep' },
@@ -78,30 +82,75 @@ export function renderPrometheusConfig(opts: { rulesFile: string; kubeconfig: st
   return `# Written by halb sandbox up --prometheus.\n${JSON.stringify(config, null, 2)}\n`;
 }
 
-/** A TCP relay from host:port to the API server on loopback, for the Prometheus namespace only. */
-function startRelay(listenHost: string, target: URL): Promise<Server> {
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    client.pipe(upstream).pipe(client);
-    const close = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', close);
-    upstream.on('error', close);
+/** A label name as Prometheus's Kubernetes discovery writes it (model.LabelName sanitised). */
+const labelName = (key: string) => key.replace(/[^a-zA-Z0-9_]/g, '_');
+
+export interface TargetGroup { targets: string[]; labels: Record<string, string> }
+
+/**
+ * The targets Prometheus's Kubernetes discovery (role endpointslice) finds: one per endpoint and
+ * port of each EndpointSlice, with the slice's, the endpoint's and its Service's meta labels.
+ * Debian's Prometheus is built without Kubernetes discovery, so the sandbox serves these to its
+ * HTTP discovery, and the relabelling above is the Prometheus Operator's, unchanged.
+ */
+export function endpointSliceTargets(slices: k8s.V1EndpointSlice[], services: k8s.V1Service[]): TargetGroup[] {
+  const groups: TargetGroup[] = [];
+  for (const slice of slices) {
+    const namespace = slice.metadata?.namespace ?? '';
+    const serviceName = slice.metadata?.labels?.['kubernetes.io/service-name'];
+    const service = services.find((s) => s.metadata?.namespace === namespace && s.metadata?.name === serviceName);
+    const common: Record<string, string> = {
+      __meta_kubernetes_namespace: namespace,
+      __meta_kubernetes_endpointslice_name: slice.metadata?.name ?? '',
+      __meta_kubernetes_endpointslice_address_type: slice.addressType,
+    };
+    if (service) {
+      common.__meta_kubernetes_service_name = service.metadata?.name ?? '';
+      for (const [k, v] of Object.entries(service.metadata?.labels ?? {})) {
+        common[`__meta_kubernetes_service_label_${labelName(k)}`] = v;
+        common[`__meta_kubernetes_service_labelpresent_${labelName(k)}`] = 'true';
+      }
+    }
+    for (const port of slice.ports ?? []) {
+      for (const endpoint of slice.endpoints ?? []) {
+        for (const address of endpoint.addresses) {
+          groups.push({
+            targets: [`${address}:${port.port}`],
+            labels: {
+              ...common,
+              __meta_kubernetes_endpointslice_port: String(port.port),
+              __meta_kubernetes_endpointslice_port_name: port.name ?? '',
+              __meta_kubernetes_endpointslice_port_protocol: port.protocol ?? 'TCP',
+              __meta_kubernetes_endpointslice_endpoint_conditions_ready: String(endpoint.conditions?.ready ?? true),
+              ...(endpoint.hostname ? { __meta_kubernetes_endpointslice_endpoint_hostname: endpoint.hostname } : {}),
+            },
+          });
+        }
+      }
+    }
+  }
+  return groups;
+}
+
+/** Serves endpointSliceTargets, read from the API server at each request, for http_sd_configs. */
+function startDiscovery(listenHost: string, kubeconfigFile: string, log: Logger): Promise<Server> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfigFile);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const server = createServer((req, res) => {
+    Promise.all([discovery.listEndpointSliceForAllNamespaces(), core.listServiceForAllNamespaces()]).then(([slices, services]) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(endpointSliceTargets(slices.items, services.items)));
+    }, (err: Error) => {
+      log.warn({ err: err.message }, 'listing EndpointSlices for Prometheus failed');
+      res.writeHead(502).end(err.message);
+    });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, listenHost, () => resolve(server));
   });
-}
-
-/** A kubeconfig for Prometheus's service discovery: the relay, with the sandbox's credentials. */
-function relayKubeconfig(kubeconfigFile: string, relayURL: string, serverName: string): string {
-  const config = parse(readFileSync(kubeconfigFile, 'utf8')) as { clusters?: { cluster: Record<string, unknown> }[] };
-  for (const { cluster } of config.clusters ?? []) {
-    cluster.server = relayURL;
-    // The serving certificate names the API server's own host, not the relay's address.
-    if (relayURL.startsWith('https:')) cluster['tls-server-name'] = serverName;
-  }
-  return stringify(config);
 }
 
 export async function startSandboxPrometheus(opts: SandboxPrometheusOptions): Promise<SandboxPrometheus> {
@@ -128,14 +177,11 @@ export async function startSandboxPrometheus(opts: SandboxPrometheusOptions): Pr
     ['link', 'set', 'lo', 'up'], ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth1', 'up'],
   ]) await run('ip', ['-n', namespace, ...args]);
 
-  const api = new URL(opts.kubernetesURL);
-  const relay = await startRelay(link.host, api);
-  const relayPort = (relay.address() as { port: number }).port;
-  const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, relayKubeconfig(join(opts.stateDir, 'kubeconfig'), `${api.protocol}//${link.host}:${relayPort}`, api.hostname), { mode: 0o600 });
+  const discovery = await startDiscovery(link.host, opts.kubeconfig, log);
+  const discoveryURL = `http://${link.host}:${(discovery.address() as AddressInfo).port}/endpointslices`;
   const configFile = join(dir, 'prometheus.yml');
   writeFileSync(configFile, renderPrometheusConfig({
-    rulesFile: opts.rulesFile, kubeconfig,
+    rulesFile: opts.rulesFile, discoveryURL,
     ...(opts.operatorMetricsPort ? { operatorTarget: `${link.host}:${opts.operatorMetricsPort}` } : {}),
     intervalSeconds: SANDBOX_SCRAPE_INTERVAL_SECONDS,
   }));
@@ -161,7 +207,7 @@ export async function startSandboxPrometheus(opts: SandboxPrometheusOptions): Pr
     url, namespace, configFile,
     async close() {
       child.kill('SIGTERM');
-      await new Promise<void>((resolve) => relay.close(() => resolve()));
+      await new Promise<void>((resolve) => discovery.close(() => resolve()));
     },
   };
 }

@@ -191,11 +191,19 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
   let prometheus: SandboxPrometheus | undefined;
   if (opts.prometheus) {
     const fabricStatus = fabric.status();
-    prometheus = await startSandboxPrometheus({
-      stateDir, prefix: fabricStatus.prefix, coreNamespace: fabricStatus.coreNamespace, kubernetesURL: kube.url,
-      ...(operator?.metricsURL ? { operatorMetricsPort: Number(new URL(operator.metricsURL).port) } : {}),
-      rulesFile: RULES_FILE, log: log.child({ component: 'prometheus' }),
-    });
+    try {
+      prometheus = await startSandboxPrometheus({
+        stateDir, prefix: fabricStatus.prefix, coreNamespace: fabricStatus.coreNamespace, kubeconfig,
+        ...(operator?.metricsURL ? { operatorMetricsPort: Number(new URL(operator.metricsURL).port) } : {}),
+        rulesFile: RULES_FILE, log: log.child({ component: 'prometheus' }),
+      });
+    } catch (err) {
+      // Nothing of this process may keep it alive after a failed up.
+      await operator?.stop();
+      await kube.close();
+      await digitalocean.close();
+      throw err;
+    }
   }
 
   const status: SandboxStatus = {

@@ -156,11 +156,13 @@ describe('monitoring switches', () => {
     const monitors = objs.filter((o) => o.kind === 'ServiceMonitor' || o.kind === 'PodMonitor');
     expect(monitors.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(['PodMonitor/halb-operator', 'ServiceMonitor/halb-nodes', 'ServiceMonitor/halb-operator']);
     for (const m of monitors) expect(m.metadata.labels?.release, m.metadata.name).toBe('kube-prometheus-stack');
-    const operator = monitors.find((o) => o.kind === 'ServiceMonitor' && o.metadata.name === 'halb-operator') as Obj & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] } };
+    const operator = monitors.find((o) => o.kind === 'ServiceMonitor' && o.metadata.name === 'halb-operator') as Obj & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; honorLabels?: boolean }[] } };
     const service = objs.find((o) => o.kind === 'Service') as Obj & { spec: { ports: { name: string }[] } };
     // The selector picks the operator's metrics Service, by its labels and port name.
     for (const [k, v] of Object.entries(operator.spec.selector.matchLabels)) expect(service.metadata.labels?.[k]).toBe(v);
     expect(service.spec.ports.map((p) => p.name)).toContain(operator.spec.endpoints[0]!.port);
+    // halb_node_* series carry the HALoadBalancer's namespace, which the target's must not rename.
+    expect(operator.spec.endpoints[0]).toMatchObject({ honorLabels: true });
     const nodes = monitors.find((o) => o.metadata.name === 'halb-nodes') as Obj & { spec: { selector: unknown; namespaceSelector: unknown; endpoints: { port: string }[] } };
     expect(nodes.spec.selector).toEqual({ matchLabels: { 'halb.dev/metrics': 'haproxy' } });
     expect(nodes.spec.namespaceSelector).toEqual({ any: true });
