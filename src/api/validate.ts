@@ -66,7 +66,7 @@ const patternHelp = new Map<string, string>([
   [patterns.ipv4OrEmpty, 'must be an IPv4 address, or empty'],
   [patterns.cidr, 'must be an IPv4 CIDR such as 10.0.0.0/8'],
   [patterns.hostOrIPv4, 'must be an IPv4 address or a DNS name'],
-  [patterns.pathPrefix, 'must start with "/" and contain no spaces, control characters, braces, "#", quotes or backslashes'],
+  [patterns.pathPrefix, 'must start with "/" and be visible ASCII (no spaces, control or invisible characters), without braces, "#", quotes or backslashes'],
   [patterns.region, 'must be a DigitalOcean region slug such as nyc3'],
   [patterns.sshKey, 'must be a DigitalOcean SSH key id or an MD5 fingerprint (aa:bb:...:ff)'],
   [patterns.doTag, 'must be a DigitalOcean tag: letters, digits, ":", "-" and "_"'],

@@ -212,6 +212,19 @@ while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); don
 }
 
 /**
+ * Filters `sshd -T` down to the settings that decide who may log in, as `name=value,` pairs with
+ * the names lower-cased: OpenSSH 10.6 and later print them in mixed case (`PasswordAuthentication`).
+ */
+export const SSHD_ACCESS_SETTINGS =
+  `awk 'tolower($1) ~ /^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin)$/ { printf "%s=%s,", tolower($1), $2 }'`;
+
+/**
+ * Picks keepalived's version line out of `keepalived --version`: keepalived 2.3 prints a notice
+ * ("Unable to read build config options file") first when its config-opts file is missing.
+ */
+export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
+
+/**
  * Reads everything the operator reports about a node, in one round trip. Server states come
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
  * no check ...), as `backend/server=STATUS` pairs.
@@ -222,7 +235,7 @@ export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metad
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
-echo "${MARK}keepalived-version $(keepalived --version 2>&1 | head -1)"
+echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
 echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
 echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
 priv=$(${md('interfaces/private/0/ipv4/address')})
@@ -238,7 +251,7 @@ else
 fi
 nft list table inet halb >/dev/null 2>&1 && echo "${MARK}firewall yes" || echo "${MARK}firewall no"
 echo "${MARK}ssh-client \${SSH_CONNECTION%% *}"
-echo "${MARK}sshd $(/usr/sbin/sshd -T 2>/dev/null | grep -iE '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin) ' | tr ' \\n' '=,')"
+echo "${MARK}sshd $(/usr/sbin/sshd -T 2>/dev/null | ${SSHD_ACCESS_SETTINGS})"
 if [ -f /var/lib/cloud/instance/boot-finished ] || ! command -v cloud-init >/dev/null 2>&1; then echo "${MARK}booted yes"; else echo "${MARK}booted no"; fi
 `;
 }
