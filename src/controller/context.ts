@@ -4,7 +4,7 @@
 // AbortSignal. Production wires the real ones (operator.ts); the reconciler's tests wire the
 // emulator, the simulator and a stand-in host.
 import type { Logger } from '../log.ts';
-import type { HALoadBalancer } from '../api/types.ts';
+import type { StoredHALoadBalancer } from '../api/types.ts';
 import type { DigitalOceanProvider } from '../digitalocean/provider.ts';
 import type { HostConnector } from '../hosts/connector.ts';
 import type { RenderSettings } from '../render/index.ts';
@@ -37,7 +37,8 @@ export const systemClock: Clock = { now: () => new Date() };
 
 /** What lives as long as the controller: shared by every reconcile. */
 export interface ControllerContext {
-  objects: ObjectCache<HALoadBalancer>;
+  /** HALoadBalancers as the API server stores them: list items without defaults. */
+  objects: ObjectCache<StoredHALoadBalancer>;
   secrets: SecretCache;
   kube: KubeWriter;
   /** One DigitalOcean provider per token (its rate-limit pacing is per token). */

@@ -6,7 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
 import { referencedSecrets } from '../api/derived.ts';
-import type { HALoadBalancer } from '../api/types.ts';
+import type { StoredHALoadBalancer } from '../api/types.ts';
 import { DigitalOceanProvider } from '../digitalocean/provider.ts';
 import { sshHostConnector, type HostConnector } from '../hosts/connector.ts';
 import { FirewallGenerations } from './backend-firewalls.ts';
@@ -74,7 +74,7 @@ interface Informers {
 }
 
 /** The informer holds HALoadBalancers as the API server sends them. */
-const asHALoadBalancer = (object: k8s.KubernetesObject | undefined) => object as HALoadBalancer | undefined;
+const asHALoadBalancer = (object: k8s.KubernetesObject | undefined) => object as StoredHALoadBalancer | undefined;
 
 /** The controller's context around two informers' caches; it outlives leaderships. */
 function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: OperatorSeams, informers: () => Informers | undefined,

@@ -9,6 +9,7 @@
 // on DigitalOcean or a host: what is in progress is a timed requeue. The pass's AbortSignal
 // reaches every DigitalOcean request and SSH session, so losing the Lease stops it.
 import { validateSemantics } from '../api/validate.ts';
+import { withDefaults } from '../api/defaults.ts';
 import type { HALoadBalancer } from '../api/types.ts';
 import { DigitalOceanError, withAbortSignal } from '../digitalocean/provider.ts';
 import { act } from './act.ts';
@@ -42,11 +43,13 @@ export async function reconcile(ctx: ControllerContext, key: string, signal: Abo
   const name = key.slice(slash + 1);
   const started = performance.now();
   try {
-    const object = ctx.objects.get(namespace, name);
-    if (!object) {
+    const stored = ctx.objects.get(namespace, name);
+    if (!stored) {
       forgetObjectMetrics(ctx, namespace, name);
       return {};
     }
+    // The CRD has no defaults inside list items (they would make GitOps tools see drift): apply them here.
+    const object: HALoadBalancer = { ...stored, spec: withDefaults(stored.spec) };
     const pass: PassContext = { ...ctx, signal, log: ctx.log.child({ halb: key }) };
     const result = await withAbortSignal(signal, () => reconcileObject(pass, object));
     ctx.metrics.reconciles.inc({ result: result.stalled ? 'invalid' : 'success' });

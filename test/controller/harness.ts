@@ -8,7 +8,7 @@ import pino from 'pino';
 import ssh2 from 'ssh2';
 import { buildCRD } from '../../src/api/crd.ts';
 import { API_VERSION, KIND } from '../../src/api/schema.ts';
-import type { HALoadBalancer } from '../../src/api/types.ts';
+import type { HALoadBalancer, StoredHALoadBalancer } from '../../src/api/types.ts';
 import { FirewallGenerations } from '../../src/controller/backend-firewalls.ts';
 import type { Clock, ControllerContext, ControllerSettings } from '../../src/controller/context.ts';
 import type { EventRecorder } from '../../src/controller/events.ts';
@@ -152,8 +152,8 @@ function contextFor(kc: k8s.KubeConfig, sim: DigitalOceanSimulator, hosts: Stand
   const providers = new Map<string, DigitalOceanProvider>();
   return {
     objects: {
-      get: (namespace, name) => objects.get(namespace, name) as HALoadBalancer | undefined,
-      list: () => objects.objects() as unknown as HALoadBalancer[],
+      get: (namespace, name) => objects.get(namespace, name) as StoredHALoadBalancer | undefined,
+      list: () => objects.objects() as unknown as StoredHALoadBalancer[],
     },
     secrets: { get: (namespace, name) => secrets.get(namespace, name), list: () => secrets.objects() },
     kube: createKubeWriter(kc),
