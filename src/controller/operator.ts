@@ -5,6 +5,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
+import { withDefaults } from '../api/defaults.ts';
 import { referencedSecrets } from '../api/derived.ts';
 import type { StoredHALoadBalancer } from '../api/types.ts';
 import { DigitalOceanProvider } from '../digitalocean/provider.ts';
@@ -168,7 +169,7 @@ async function startWork(kc: k8s.KubeConfig, options: OperatorOptions, ctx: Cont
     const [namespace = '', name = ''] = secretKey.split('/');
     for (const object of objects.objects().map(asHALoadBalancer)) {
       if (!object?.spec || (object.metadata.namespace ?? 'default') !== namespace) continue;
-      if (referencedSecrets(object.spec).has(name)) queue.add(`${namespace}/${object.metadata.name}`);
+      if (referencedSecrets(withDefaults(object.spec)).has(name)) queue.add(`${namespace}/${object.metadata.name}`);
     }
   }, log, scope);
   const resync = resyncTracker(ctx, log);
