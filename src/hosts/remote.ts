@@ -8,6 +8,8 @@
 // and old connections finish), keepalived re-reads its config on SIGHUP without a VRRP
 // transition.
 
+import { NODE_PORTS } from '../api/derived.ts';
+
 export interface RemoteFile {
   path: string;
   mode: number;
@@ -221,7 +223,7 @@ export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
  * no check ...), as `backend/server=STATUS` pairs.
  */
-export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort = 8404): string {
+export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
