@@ -5,7 +5,7 @@
 import { API_VERSION, GROUP, KIND } from './schema.ts';
 
 // The built-in kinds of a current cluster, by apiVersion.
-const builtIn: Record<string, readonly string[]> = {
+const builtIn = new Map<string, readonly string[]>(Object.entries({
   v1: ['Binding', 'ConfigMap', 'Endpoints', 'Event', 'LimitRange', 'List', 'Namespace', 'Node', 'PersistentVolume', 'PersistentVolumeClaim',
     'Pod', 'PodTemplate', 'ReplicationController', 'ResourceQuota', 'Secret', 'Service', 'ServiceAccount'],
   'apps/v1': ['ControllerRevision', 'DaemonSet', 'Deployment', 'ReplicaSet', 'StatefulSet'],
@@ -27,7 +27,7 @@ const builtIn: Record<string, readonly string[]> = {
   'node.k8s.io/v1': ['RuntimeClass'],
   'events.k8s.io/v1': ['Event'],
   'flowcontrol.apiserver.k8s.io/v1': ['FlowSchema', 'PriorityLevelConfiguration'],
-};
+}));
 
 function groupOf(apiVersion: string): string {
   const slash = apiVersion.indexOf('/');
@@ -55,6 +55,6 @@ export function unknownKindProblem(apiVersion: unknown, kind: unknown): { path: 
       : { path: apiVersion === API_VERSION ? 'kind' : 'apiVersion', message: `${GROUP} serves ${KIND} in ${API_VERSION} only; kubectl finds no kind ${kind} in ${apiVersion}` };
   }
   if (!isBuiltInGroup(group)) return undefined;
-  if (builtIn[apiVersion]?.includes(kind)) return undefined;
+  if (builtIn.get(apiVersion)?.includes(kind)) return undefined;
   return { path: 'kind', message: `kubectl finds no kind ${kind} in ${apiVersion} (no matches for kind)` };
 }
