@@ -1,7 +1,9 @@
-// Secret values as every layer reads them (validation, the renderer, the operator): one place
-// that says which Secret an object sees, how a value's trailing newline is treated, and which
-// values may reach a host file. Validation and the renderer's guards call the same checks, so
-// validation can never accept what rendering refuses.
+// Secret values as halb reads them, one way everywhere (validation, rendering, the operator):
+// which Secret an object sees (its own namespace), how a value's trailing newline is treated
+// (`kubectl create secret --from-file` keeps a file's final newline, which is never part of a
+// token, password or key: one trailing newline, LF or CRLF, is dropped, nothing else is), and
+// which values may reach a host file. Validation and the renderer's guards call the same checks,
+// so validation can never accept what rendering refuses.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import type { SecretData } from './types.ts';
 
@@ -18,15 +20,22 @@ export function findSecret(secrets: readonly SecretData[], namespace: string | u
   return secrets.find((s) => s.name === name && sameNamespace(s.namespace, namespace));
 }
 
-/**
- * A Secret value as the hosts get it: own keys only (a key named "constructor" is not
- * Object.prototype's), and without the one trailing newline `kubectl create secret
- * --from-file` leaves, which is not part of a token or password.
- */
-export function secretText(secret: SecretData, key: string): string | undefined {
-  if (!Object.hasOwn(secret.data, key)) return undefined;
-  const value: unknown = secret.data[key];
-  return typeof value === 'string' ? value.replace(/\r?\n$/, '') : undefined;
+/** A Secret's `data`, base64-decoded, as SecretData. Keys are read as own properties only. */
+export function decodeSecretData(name: string, data: Readonly<Record<string, string>> | undefined, extra: { namespace?: string; type?: string } = {}): SecretData {
+  const decoded: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [key, value] of Object.entries(data ?? {})) decoded[key] = Buffer.from(value, 'base64').toString('utf8');
+  return { name, data: decoded, ...(extra.namespace ? { namespace: extra.namespace } : {}), ...(extra.type ? { type: extra.type } : {}) };
+}
+
+/** The value under `key`, without the one trailing newline a file-made Secret carries;
+ *  undefined when the key is absent (an own property of the data only) or not a string. */
+export function secretValue(secret: SecretData | undefined, key: string): string | undefined {
+  const value = secret ? secretRaw(secret, key) : undefined;
+  return value === undefined ? undefined : trimFinalNewline(value);
+}
+
+export function trimFinalNewline(value: string): string {
+  return value.replace(/\r?\n$/, '');
 }
 
 /** A file's raw value (certificates and keys keep their newlines), own keys only. */

@@ -10,7 +10,7 @@ import {
 } from './schema.ts';
 import { NODE_PORTS, backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
 import { withDefaults } from './defaults.ts';
-import { apiTokenProblem, secretRaw, secretText, tlsPairProblem, vrrpPasswordProblem } from './secrets.ts';
+import { apiTokenProblem, secretRaw, secretValue, tlsPairProblem, vrrpPasswordProblem } from './secrets.ts';
 import type { HALoadBalancer, HALoadBalancerInput, SecretData } from './types.ts';
 
 export interface Problem {
@@ -248,11 +248,11 @@ function checkUnique<T extends { name: string }>(items: readonly T[], base: stri
   });
 }
 
-/** A referenced Secret value as the hosts get it (secretText), or undefined when it is not known. */
-function secretValue(secrets: SecretLookup | undefined, ref: { name: string; key: string }, path: string, problems: Problem[]): string | undefined {
+/** A referenced Secret value as the hosts get it (secretValue), or undefined when it is not known. */
+function referencedValue(secrets: SecretLookup | undefined, ref: { name: string; key: string }, path: string, problems: Problem[]): string | undefined {
   const secret = secrets?.(ref.name);
   if (!secret) return undefined;
-  const value = secretText(secret, ref.key);
+  const value = secretValue(secret, ref.key);
   if (value === undefined) {
     problems.push({ path: `${path}.key`, message: `Secret ${describeValue(ref.name)} has no key ${describeValue(ref.key)}` });
     return undefined;
@@ -368,7 +368,7 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     if (!Number.isInteger(interval)) {
       problems.push({ path: 'spec.failover.advertIntervalSeconds', message: `PASS authentication (authSecretRef) needs VRRPv2, which takes whole seconds; got ${interval}` });
     }
-    const password = secretValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
+    const password = referencedValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
     const passwordProblem = password?.trim() ? vrrpPasswordProblem(password) : undefined;
     if (passwordProblem) {
       const where = `the VRRP password in Secret ${describeValue(failover.authSecretRef.name)} key ${describeValue(failover.authSecretRef.key)}`;
@@ -383,11 +383,11 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
   for (const field of ['tokenSecretRef', 'failoverTokenSecretRef'] as const) {
     const ref = spec.credentials[field];
     if (!ref) continue;
-    const token = secretValue(secrets, ref, `spec.credentials.${field}`, problems);
+    const token = referencedValue(secrets, ref, `spec.credentials.${field}`, problems);
     const tokenProblem = token?.trim() ? apiTokenProblem(token) : undefined;
     if (tokenProblem) problems.push({ path: `spec.credentials.${field}`, message: `Secret ${describeValue(ref.name)} key ${describeValue(ref.key)} ${tokenProblem}` });
   }
-  const sshKey = secretValue(secrets, spec.credentials.sshKeySecretRef, 'spec.credentials.sshKeySecretRef', problems);
+  const sshKey = referencedValue(secrets, spec.credentials.sshKeySecretRef, 'spec.credentials.sshKeySecretRef', problems);
   if (sshKey !== undefined && sshKey.trim() !== '' && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(sshKey)) {
     problems.push({ path: 'spec.credentials.sshKeySecretRef', message: `Secret ${describeValue(spec.credentials.sshKeySecretRef.name)} key ${describeValue(spec.credentials.sshKeySecretRef.key)} is not a PEM or OpenSSH private key` });
   }

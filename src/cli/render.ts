@@ -1,5 +1,5 @@
 import { escapeForTerminal, formatProblem, loadAndValidate } from '../api/manifests.ts';
-import { DEFAULT_NAMESPACE, findSecret, sameNamespace, secretText } from '../api/secrets.ts';
+import { DEFAULT_NAMESPACE, findSecret, sameNamespace, secretValue } from '../api/secrets.ts';
 import { RenderError } from '../render/errors.ts';
 import { readFacts, writeNodes } from '../render/output.ts';
 import { DROPLET_VERSIONS, defaultSettings, placeholderFacts, renderNodes } from '../render/render.ts';
@@ -67,7 +67,7 @@ export function renderCommand(argv: string[]): Promise<number> {
         // Only the object's own namespace, picked as validation picks (findSecret).
         let available = secrets.filter((s) => sameNamespace(s.namespace, namespace));
         const token = findSecret(available, namespace, ref.name);
-        if (!token || secretText(token, ref.key) === undefined) {
+        if (!token || secretValue(token, ref.key) === undefined) {
           console.error(escapeForTerminal(`halb: warning: ${file}: HALoadBalancer/${lb.metadata.name}: Secret ${ref.name} (key ${ref.key}) is not in the files; the failover token file holds a placeholder`));
           const data = Object.assign(Object.create(null) as Record<string, string>, token?.data, { [ref.key]: PLACEHOLDER_TOKEN });
           available = [...available.filter((s) => s !== token), { name: ref.name, namespace, data }];

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { HALoadBalancer, SecretData, SecretKeySelector } from '../api/types.ts';
 import { NODE_PORTS, effectiveAdvertInterval, vrrpVersion } from '../api/derived.ts';
-import { DEFAULT_NAMESPACE, findSecret, secretText } from '../api/secrets.ts';
+import { DEFAULT_NAMESPACE, findSecret, secretValue } from '../api/secrets.ts';
 import * as guard from './guard.ts';
 import { HEALTH_URI, renderHAProxyConfig } from './haproxy.ts';
 import { renderKeepalivedConfig, vrrpSettings } from './keepalived.ts';
@@ -96,9 +96,9 @@ function secretOf(secrets: SecretData[], lb: HALoadBalancer, field: string, name
   return secret;
 }
 
-/** A value as validation reads it (secretText: own keys, one trailing newline dropped). */
-function secretValue(secrets: SecretData[], lb: HALoadBalancer, field: string, ref: SecretKeySelector): string {
-  const value = secretText(secretOf(secrets, lb, field, ref.name), ref.key);
+/** A value as validation reads it (secretValue: own keys, one trailing newline dropped). */
+function referencedValue(secrets: SecretData[], lb: HALoadBalancer, field: string, ref: SecretKeySelector): string {
+  const value = secretValue(secretOf(secrets, lb, field, ref.name), ref.key);
   if (value === undefined) guard.refuse(field, `Secret ${ref.name} has no key ${ref.key}`);
   return value;
 }
@@ -143,8 +143,8 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
 
   const tokenRef = spec.credentials.failoverTokenSecretRef ?? spec.credentials.tokenSecretRef;
   const tokenField = spec.credentials.failoverTokenSecretRef ? 'spec.credentials.failoverTokenSecretRef' : 'spec.credentials.tokenSecretRef';
-  const token = guard.apiToken(tokenField, secretValue(secrets, lb, tokenField, tokenRef));
-  const authPass = spec.failover.authSecretRef ? secretValue(secrets, lb, 'spec.failover.authSecretRef', spec.failover.authSecretRef) : undefined;
+  const token = guard.apiToken(tokenField, referencedValue(secrets, lb, tokenField, tokenRef));
+  const authPass = spec.failover.authSecretRef ? referencedValue(secrets, lb, 'spec.failover.authSecretRef', spec.failover.authSecretRef) : undefined;
 
   const pemFiles: RenderedFile[] = [];
   const pemPaths: Record<string, string> = {};
