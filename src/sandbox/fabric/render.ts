@@ -87,6 +87,11 @@ export const BOOTED_MARKER = '/run/halb-droplet-booted';
  * process of the droplet.
  */
 export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs: number; webServer?: boolean }): string {
+  // First boot (user_data): see cloud-config.ts; the marker lives with the droplet's files.
+  const firstBoot = (script: string, when: string) => `if [ ! -e "$D/first-boot.done" ] && [ -s "$D/${script}" ]; then
+  echo "applying user_data (${when})"
+  /bin/sh "$D/${script}" >> /var/log/cloud-init-output.log 2>&1 || echo "user_data (${when}) exited $?" >&2
+fi`;
   const d = shellQuote(opts.dir);
   const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
   return `#!/bin/bash
@@ -105,13 +110,19 @@ overlay() {
 mount --bind "$D/root" /root
 overlay /etc etc
 overlay /var var
+# The droplet's own sshd drop-ins, not this machine's.
+mount --bind "$D/sshd_config.d" /etc/ssh/sshd_config.d
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+# Settings outside the network namespace are the machine's: read-only here, as in a container.
+mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
+mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net
 hostname ${shellQuote(opts.name)}
 mkdir -p /run/sshd /var/log
 chmod 0755 /run/sshd
 echo "droplet ${opts.name} booting (delay ${delay}s)"
 sleep ${delay}
+${firstBoot('first-boot-before-ssh.sh', 'files, host keys, sshd settings')}
 ${opts.webServer ? `# A web backend: the image's nginx, with the site answering the droplet's name.
 nginx || echo "nginx failed to start" >&2
 ` : ''}if /usr/sbin/sshd -E /var/log/sshd.log; then
@@ -120,6 +131,8 @@ nginx || echo "nginx failed to start" >&2
 else
   echo "sshd failed to start, see /var/log/sshd.log" >&2
 fi
+${firstBoot('first-boot-after-ssh.sh', 'runcmd')}
+touch "$D/first-boot.done"
 trap 'exit 0' TERM INT
 # bash reaps every child, adopted orphans included, while it waits.
 while :; do
@@ -175,4 +188,41 @@ http {
 /** The site of a web-backend droplet: every request answered with the droplet's name. */
 export function renderWebSite(name: string): string {
   return `# halb sandbox web backend ${name}\nserver {\n  listen 80 default_server;\n  default_type text/plain;\n  location / { return 200 "${name}\\n"; }\n}\n`;
+}
+
+/**
+ * The boot of a droplet on a root-filesystem image: after its boot delay, an overlay of the
+ * cached image (the droplet's writes go to its own upper folder) is booted by systemd-nspawn,
+ * the image's systemd as PID 1 in the droplet's network namespace. This machine runs no systemd
+ * or D-Bus, so nspawn neither registers the machine nor makes a unit (`--keep-unit
+ * --register=no`). It runs in a private mount namespace, so the overlay goes when it ends.
+ */
+export function renderRootfsInit(opts: { name: string; dir: string; rootfs: string; netnsPath: string; bootDelayMs: number }): string {
+  const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
+  return `#!/bin/bash
+# Boot of sandbox droplet ${opts.name} (systemd in ${opts.rootfs})
+set -eu
+D=${shellQuote(opts.dir)}
+echo "droplet ${opts.name} booting (delay ${delay}s)"
+sleep ${delay}
+# The upper folder stays busy until the previous boot's mounts are released: retry briefly.
+for _ in $(seq 100); do
+  mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs" 2>/dev/null && break
+  sleep 0.05
+done
+mountpoint -q "$D/rootfs" || mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs"
+export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+exec systemd-nspawn --quiet --keep-unit --register=no --hostname=${shellQuote(opts.name)} -D "$D/rootfs" \\
+  --network-namespace-path=${shellQuote(opts.netnsPath)} --boot
+`;
+}
+
+/** NoCloud's meta-data for a droplet: what DigitalOcean's metadata gives cloud-init. */
+export function renderNoCloudMetaData(d: { id: number; name: string; sshPublicKeys: readonly string[] }): string {
+  return [
+    `instance-id: ${d.id}`,
+    `local-hostname: ${d.name}`,
+    ...(d.sshPublicKeys.length ? ['public-keys:', ...d.sshPublicKeys.map((k) => `  - ${JSON.stringify(k)}`)] : []),
+    '',
+  ].join('\n');
 }
