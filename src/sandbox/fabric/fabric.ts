@@ -760,7 +760,8 @@ export class Fabric {
   async execInDroplet(name: string, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
     const d = this.droplet(name);
     if (!pidAlive(d.initPid)) throw new Error(`droplet ${name}: not running`);
-    return run('nsenter', ['-t', String(d.initPid), '-m', '-u', '-n', '-p', '--wd=/', '--', ...argv], opts);
+    // --root: a root-filesystem droplet's / is its image, not this machine's.
+    return run('nsenter', ['-t', String(d.initPid), '-m', '-u', '-n', '-p', '--root', '--wd', '--', ...argv], opts);
   }
 
   /** Powers a droplet off: kills every process in it; its namespace, addresses and files stay. */

@@ -76,6 +76,9 @@ export function renderSshdConfig(name: string): string {
   ].join('\n');
 }
 
+/** Marker of a first boot done (user_data applied), in the droplet's own /var. */
+const FIRST_BOOT_DONE = '/var/lib/halb-sandbox/first-boot.done';
+
 /** Marker the droplet's init writes, inside its own /run, once sshd has started. */
 export const BOOTED_MARKER = '/run/halb-droplet-booted';
 
@@ -87,10 +90,11 @@ export const BOOTED_MARKER = '/run/halb-droplet-booted';
  * process of the droplet.
  */
 export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs: number; webServer?: boolean }): string {
-  // First boot (user_data): see cloud-config.ts; the marker lives with the droplet's files.
-  const firstBoot = (script: string, when: string) => `if [ ! -e "$D/first-boot.done" ] && [ -s "$D/${script}" ]; then
+  // First boot (user_data): see cloud-config.ts. The scripts are copied into the droplet's /run
+  // while $D is still reachable; the marker lives in its own /var, as cloud-init's does.
+  const firstBoot = (script: string, when: string) => `if [ ! -e ${FIRST_BOOT_DONE} ] && [ -s /run/halb-first-boot/${script} ]; then
   echo "applying user_data (${when})"
-  /bin/sh "$D/${script}" >> /var/log/cloud-init-output.log 2>&1 || echo "user_data (${when}) exited $?" >&2
+  /bin/sh /run/halb-first-boot/${script} >> /var/log/cloud-init-output.log 2>&1 || echo "user_data (${when}) exited $?" >&2
 fi`;
   const d = shellQuote(opts.dir);
   const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
@@ -113,6 +117,7 @@ overlay /var var
 # The droplet's own sshd drop-ins, not this machine's.
 mount --bind "$D/sshd_config.d" /etc/ssh/sshd_config.d
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mkdir -m 0700 /run/halb-first-boot && cp "$D"/first-boot-*.sh /run/halb-first-boot/
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 # Settings outside the network namespace are the machine's: read-only here, as in a container.
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
@@ -132,7 +137,8 @@ else
   echo "sshd failed to start, see /var/log/sshd.log" >&2
 fi
 ${firstBoot('first-boot-after-ssh.sh', 'runcmd')}
-touch "$D/first-boot.done"
+mkdir -p ${FIRST_BOOT_DONE.slice(0, FIRST_BOOT_DONE.lastIndexOf('/'))} && touch ${FIRST_BOOT_DONE}
+rm -rf /run/halb-first-boot
 trap 'exit 0' TERM INT
 # bash reaps every child, adopted orphans included, while it waits.
 while :; do
@@ -212,6 +218,8 @@ for _ in $(seq 100); do
 done
 mountpoint -q "$D/rootfs" || mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs"
 export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+# The droplet's network settings are its own (net.ipv4.ip_nonlocal_bind, say), as on a VM.
+export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
 exec systemd-nspawn --quiet --keep-unit --register=no --hostname=${shellQuote(opts.name)} -D "$D/rootfs" \\
   --network-namespace-path=${shellQuote(opts.netnsPath)} --boot
 `;
