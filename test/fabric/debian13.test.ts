@@ -63,6 +63,8 @@ describe(`a ${DEBIAN_13.slug} droplet`, () => {
     expect(await exec('cat /etc/halb/node')).toBe(`object=deb\nnode=${droplet.name}`);
     expect(await exec('sysctl -n net.ipv4.ip_nonlocal_bind')).toBe('1');
     expect(await exec('systemctl is-active ssh.service')).toBe('active');
+    // Its root administers its network, as on a VM: a firewall table, a link.
+    expect(await exec('nft add table inet probe && nft delete table inet probe && ip link set eth1 mtu 1400 && ip link set eth1 mtu 1500 && echo ok')).toBe('ok');
     expect(await exec('/usr/sbin/sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
     expect(await exec('ls /etc/ssh/ | grep "^ssh_host_"')).toBe('ssh_host_ed25519_key\nssh_host_ed25519_key.pub');
     const { ssh, hostKey: presented } = await sshConnect(droplet.publicIPv4, key.privateKey);

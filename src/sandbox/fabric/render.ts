@@ -220,7 +220,9 @@ mountpoint -q "$D/rootfs" || mount -t overlay overlay -o "lowerdir=${opts.rootfs
 export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
 # The droplet's network settings are its own (net.ipv4.ip_nonlocal_bind, say), as on a VM.
 export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
-exec systemd-nspawn --quiet --keep-unit --register=no --hostname=${shellQuote(opts.name)} -D "$D/rootfs" \\
+# CAP_NET_ADMIN, which nspawn keeps only with a network namespace of its own making: a droplet's
+# root loads its firewall, sets links and runs keepalived.
+exec systemd-nspawn --quiet --keep-unit --register=no --capability=CAP_NET_ADMIN --hostname=${shellQuote(opts.name)} -D "$D/rootfs" \\
   --network-namespace-path=${shellQuote(opts.netnsPath)} --boot
 `;
 }
