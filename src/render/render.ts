@@ -206,6 +206,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       notifyScript: paths.notifyScript,
       failoverScript: paths.failoverScript,
       features: keepalivedFeatures(`${versionField}.keepalived`, versions.keepalived),
+      ...(spec.failover.checkIntervalSeconds !== undefined ? { checkIntervalSeconds: spec.failover.checkIntervalSeconds } : {}),
     });
     const firewall = renderFirewall({
       nodeName: node.name,
