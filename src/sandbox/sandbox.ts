@@ -151,7 +151,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       onDropletCreated: (d) => hooks.dropletCreated(d),
       onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
       onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
-      onDropletPowerChanged: (d, on) => hooks.dropletPowerChanged(d.id, on),
+      onDropletPowerChanged: (d, power) => (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
       onMaintenanceEventChanged: (d, event) => hooks.maintenanceEventChanged(d.id, event),
       onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
     },

@@ -44,6 +44,8 @@ export interface DropletView {
   anchorIPv4: string;
   /** Public halves of the SSH keys named at creation (ids and fingerprints resolved). */
   sshPublicKeys: string[];
+  /** The image's slug. */
+  image: string;
 }
 
 export interface ReservedIpChange {
@@ -56,13 +58,12 @@ export interface SimulatorHooks {
   /** Awaited before the droplet turns `active`: the sandbox builds the host meanwhile. */
   onDropletCreated?: (droplet: DropletView) => void | Promise<void>;
   onDropletDeleted?: (droplet: DropletView) => void | Promise<void>;
+  /** A power action is completing: the sandbox powers the host off, on, or reboots it. */
+  onDropletPowerChanged?: (droplet: DropletView, power: 'off' | 'on' | 'reboot') => void | Promise<void>;
   /** The droplet died (fault injection): the sandbox stops its host. */
   onDropletDied?: (droplet: DropletView) => void | Promise<void>;
   /** Awaited before the assign/unassign action reads `completed`, so the route has moved by then. */
   onReservedIpAssignmentChanged?: (change: ReservedIpChange) => void | Promise<void>;
-  /** A power action (power_off, shutdown, power_on, reboot, power_cycle) takes effect; awaited
-   *  before its action reads `completed`. A reboot powers off, then on. */
-  onDropletPowerChanged?: (droplet: DropletView, on: boolean) => void | Promise<void>;
   /** The droplet's metadata service announces a maintenance event, or stops announcing one. */
   onMaintenanceEventChanged?: (droplet: DropletView, event: string) => void | Promise<void>;
 }
@@ -640,17 +641,19 @@ export class SimulatorState {
     if (d.pending.size > 0) throw unprocessable('Droplet already has a pending event.');
     const action = this.newAction(type, 'droplet', d.id, d.region);
     d.pending.add(action.id);
-    const off = type === 'power_off' || type === 'shutdown';
-    this.later(this.options.delays.dropletActionMs, async () => {
+    this.later(this.options.delays.dropletActionMs, () => {
+      const off = type === 'power_off' || type === 'shutdown';
+      // The host follows before the action reads completed, as a real droplet is off by then.
       const hook = this.options.hooks.onDropletPowerChanged;
-      if (hook && this.droplets.has(d.id)) {
-        // The host follows before the action completes: off, on, or off and on again.
-        if (off || type === 'reboot' || type === 'power_cycle') await this.runHook('onDropletPowerChanged', () => hook(this.view({ ...d, status: 'off' }), false));
-        if (!off) await this.runHook('onDropletPowerChanged', () => hook(this.view({ ...d, status: 'active' }), true));
-      }
-      d.pending.delete(action.id);
-      d.status = off ? 'off' : 'active';
-      this.complete(action);
+      const view = this.view(d);
+      const follow = !hook ? Promise.resolve()
+        : off ? this.runHook('onDropletPowerChanged', () => hook(view, 'off'))
+          : this.runHook('onDropletPowerChanged', () => hook(view, type === 'power_on' ? 'on' : 'reboot'));
+      void follow.then(() => {
+        d.pending.delete(action.id);
+        d.status = off ? 'off' : 'active';
+        this.complete(action);
+      });
     });
     return action;
   }
@@ -759,6 +762,7 @@ export class SimulatorState {
       privateIPv4: d.privateIPv4,
       anchorIPv4: d.anchorIPv4,
       sshPublicKeys: d.sshKeyIds.map((id) => this.sshKeys.get(id)?.publicKey).filter((k): k is string => k !== undefined),
+      image: (IMAGES.find((i) => i.id === d.image) ?? IMAGES[0]!).slug,
     };
   }
 
