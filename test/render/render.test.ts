@@ -344,9 +344,9 @@ describe('secrets', () => {
     const cert = good!.data['tls.crt']!;
     const bad = (data: Record<string, string>) => baseSecrets().map((s) => (s.name === 'www-tls' ? { ...s, data } : s));
     const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': otherKey })))).toThrowError(/tls.key does not match the certificate/);
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': 'not a key' })))).toThrowError(/tls.key is not a PEM private key/);
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': 'junk', 'tls.key': good!.data['tls.key']! })))).toThrowError(/tls.crt is not a PEM certificate/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': otherKey })))).toThrowError(/tls.key does not match the first certificate/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': 'not a key' })))).toThrowError(/tls.key must hold exactly one PEM private key/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': 'junk', 'tls.key': good!.data['tls.key']! })))).toThrowError(/tls.crt holds no PEM certificate/);
     expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert })))).toThrowError(/has no tls.key/);
   });
 
