@@ -152,9 +152,9 @@ export interface AccessSpec {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpec {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -367,9 +367,9 @@ export interface AccessSpecInput {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpecInput {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID?: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;

@@ -1,14 +1,14 @@
-// Two layers of validation, both offline and pure:
+// Validation, offline and pure, in layers:
 //  1. the schema, exactly as the API server applies it from the CRD (types, enums, ranges,
 //     patterns), plus the unknown-field check kubectl's strict field validation makes;
-//  2. semantic rules the schema cannot express (references, uniqueness, VRRP constraints).
+//  2. the CRD's CEL rules (references to backends, unique ports, http-only fields, balanceParam,
+//     PASS authentication's whole-second adverts), evaluated as the API server does;
+//  3. semantic rules neither can express (uniqueness of names, modes, Secrets, CIDRs).
 // Every problem names the field path, in the form kubectl prints: spec.frontends[0].port.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
-import {
-  API_VERSION, KIND, balanceAlgorithmsWithParam, httpOnlyBalanceAlgorithms, patterns, rootSchema,
-  type JSONSchemaProps,
-} from './schema.ts';
+import { API_VERSION, KIND, httpOnlyBalanceAlgorithms, patterns, rootSchema, type JSONSchemaProps } from './schema.ts';
+import { CompiledRules } from './cel.ts';
 import { backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
 import { withDefaults } from './defaults.ts';
 import type { HALoadBalancer, HALoadBalancerInput, SecretData } from './types.ts';
@@ -55,7 +55,7 @@ const ajv = new Ajv({
   // Formats are checked by the API server only on status, which users do not write.
   formats: { 'date-time': true, int64: true },
 });
-ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys']);
+ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations']);
 const validateRoot = ajv.compile(strictSchema(rootSchema));
 
 const patternHelp = new Map<string, string>([
@@ -237,44 +237,31 @@ function checkTLSSecret(secret: SecretData, path: string, problems: Problem[]): 
   }
 }
 
+// The CRD's CEL rules (x-kubernetes-validations), compiled on first use (about 0.3 s); the
+// API server and the emulator evaluate the same ones at admission.
+let crdRules: CompiledRules | undefined;
+
+/** The CRD's CEL rules on an object, as problems. Transition rules (oldSelf) need an update, so they do not run here. */
+export function validateRules(object: unknown): Problem[] {
+  crdRules ??= new CompiledRules(rootSchema);
+  return crdRules.evaluate(object).map((v) => ({ path: v.field, message: v.detail }));
+}
+
 /**
- * The rules the schema cannot express. The object must already have passed validateSchema
- * (defaults applied). Secrets are checked only when the lookup knows them: in a cluster they
+ * The CRD's CEL rules, then the rules neither the schema nor CEL express. The object must
+ * already have passed validateSchema (defaults applied). Secrets are checked only when the lookup knows them: in a cluster they
  * may be created later, and the operator reports them missing then.
  */
 export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): Problem[] {
   const spec = hlb.spec;
-  const problems: Problem[] = [];
-  const backendNames = new Set(spec.backends.map((b) => b.name));
+  const problems: Problem[] = validateRules(hlb);
 
   checkUnique(spec.frontends, 'spec.frontends', problems);
   checkUnique(spec.backends, 'spec.backends', problems);
 
-  const ports = new Map<number, string>();
-  const claimPort = (port: number, path: string) => {
-    const owner = ports.get(port);
-    if (owner !== undefined) problems.push({ path, message: `port ${port} is already used by ${owner}` });
-    else ports.set(port, path);
-  };
-
   spec.frontends.forEach((fe, i) => {
-    const base = `spec.frontends[${i}]`;
-    claimPort(fe.port, `${base}.port`);
-    if (fe.tls) {
-      claimPort(fe.tls.port, `${base}.tls.port`);
-      if (fe.protocol !== 'http') problems.push({ path: `${base}.tls`, message: 'TLS termination needs protocol http' });
-      const secret = secrets?.(fe.tls.secretRef.name);
-      if (secret) checkTLSSecret(secret, `${base}.tls.secretRef`, problems);
-    }
-    if (fe.routes?.length && fe.protocol !== 'http') problems.push({ path: `${base}.routes`, message: 'routes need protocol http' });
-    if (!backendNames.has(fe.defaultBackend)) {
-      problems.push({ path: `${base}.defaultBackend`, message: `backend ${describeValue(fe.defaultBackend)} is not defined in spec.backends` });
-    }
-    fe.routes?.forEach((route, j) => {
-      if (!backendNames.has(route.backend)) {
-        problems.push({ path: `${base}.routes[${j}].backend`, message: `backend ${describeValue(route.backend)} is not defined in spec.backends` });
-      }
-    });
+    const secret = fe.tls && secrets?.(fe.tls.secretRef.name);
+    if (secret) checkTLSSecret(secret, `spec.frontends[${i}].tls.secretRef`, problems);
   });
 
   const modes = backendModes(spec);
@@ -285,9 +272,6 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     if (used.has('tcp') && used.has('http')) {
       problems.push({ path: base, message: `backend ${describeValue(be.name)} is used by both http and tcp frontends; HAProxy needs one mode per backend` });
     }
-    const needsParam = (balanceAlgorithmsWithParam as readonly string[]).includes(be.balance);
-    if (needsParam && !be.balanceParam) problems.push({ path: `${base}.balanceParam`, message: `required for balance ${be.balance}` });
-    if (!needsParam && be.balanceParam) problems.push({ path: `${base}.balanceParam`, message: `balance ${be.balance} takes no parameter; only ${balanceAlgorithmsWithParam.join(', ')} do` });
     if (tcpOnly && (httpOnlyBalanceAlgorithms as readonly string[]).includes(be.balance)) {
       problems.push({ path: `${base}.balance`, message: `balance ${be.balance} needs an http backend, but only tcp frontends use this one` });
     }
@@ -317,9 +301,6 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
   const failover = spec.failover;
   const interval = effectiveAdvertInterval(spec);
   if (failover.authSecretRef) {
-    if (!Number.isInteger(interval)) {
-      problems.push({ path: 'spec.failover.advertIntervalSeconds', message: `PASS authentication (authSecretRef) needs VRRPv2, which takes whole seconds; got ${interval}` });
-    }
     const password = secretValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
     if (password !== undefined && password !== '') {
       const where = `the VRRP password in Secret ${describeValue(failover.authSecretRef.name)} key ${describeValue(failover.authSecretRef.key)}`;

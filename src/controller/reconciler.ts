@@ -157,7 +157,8 @@ export class Reconciler {
 
   private async get(namespace: string, name: string): Promise<HALoadBalancer | undefined> {
     try {
-      const stored = await this.co.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }) as StoredHALoadBalancer;
+      const request = { group: GROUP, version: VERSION, namespace, plural: PLURAL, name };
+      const stored = await this.co.getNamespacedCustomObject(request) as StoredHALoadBalancer;
       // The CRD has no defaults inside list items (they would make GitOps tools see drift): apply them here.
       return { ...stored, spec: withDefaults(stored.spec) };
     } catch (err) {
