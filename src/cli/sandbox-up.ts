@@ -7,12 +7,13 @@ import { createLogger } from '../log.ts';
 import { runDemo } from '../sandbox/demo.ts';
 import { destroySandbox, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
 import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from './args.ts';
+import { findBinary } from '../sandbox/fabric/system.ts';
 import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
 
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
 const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
 
-const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--demo] [--state-dir DIR]
+const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--prometheus] [--demo] [--state-dir DIR]
 
 Builds the whole system on this machine (needs root): the Kubernetes API emulator, the
 DigitalOcean simulator, droplets as network namespaces running the real sshd, HAProxy and
@@ -22,6 +23,9 @@ Without --detach it stays in the foreground and removes everything on Ctrl-C.
 Options:
   --detach          return once everything answers; the sandbox keeps running
   --no-operator     leave the operator out (run your own: halb operator --kubeconfig ...)
+  --prometheus      also run Prometheus (Debian's package) with halb's alert rules, scraping the
+                    operator and every node from the operator's EndpointSlices; \`status\` shows
+                    its address
   --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
                     floating IP, kill HAProxy on the MASTER and show the failover (npm run sandbox)
 ${stateDirHelp}
@@ -87,6 +91,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       detach: { type: 'boolean' },
       'no-operator': { type: 'boolean' },
       demo: { type: 'boolean' },
+      prometheus: { type: 'boolean' },
       // Internal: the detached server process; it leaves the clean-up to `down`.
       serve: { type: 'boolean' },
     }, upUsage);
@@ -95,6 +100,11 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     const packages = await requireFabricPackages(say);
     if (packages.code !== 0) {
       say(packages.message);
+      return 1;
+    }
+    // Not installed for you: Debian's package starts its own Prometheus on :9090 as it installs.
+    if (args.values.prometheus && !findBinary('prometheus')) {
+      say('halb sandbox: --prometheus needs Debian\'s prometheus package: apt-get install -y --no-install-recommends prometheus');
       return 1;
     }
     const existing = readSandboxStatus(stateDir);
@@ -113,7 +123,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       const logFile = join(stateDir, 'sandbox.log');
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       const fd = openSync(logFile, 'a');
-      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, ...(args.values['no-operator'] ? ['--no-operator'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, ...(args.values['no-operator'] ? ['--no-operator'] : []), ...(args.values.prometheus ? ['--prometheus'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       child.unref();
       say(`halb sandbox: starting (log: ${logFile})`);
@@ -126,7 +136,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     try {
       if (args.values.demo) say('halb sandbox: building the sandbox (Kubernetes emulator, DigitalOcean simulator, namespaces)...');
       sandbox = await startSandbox({
-        stateDir, operator: !args.values['no-operator'], log,
+        stateDir, operator: !args.values['no-operator'], prometheus: args.values.prometheus === true, log,
         // The demo shows DigitalOcean's pace: droplets take seconds to boot, actions to complete.
         ...(args.values.demo ? { delays: { dropletActiveMs: 4000, reservedIpActionMs: 1500, dropletActionMs: 2000 }, bootDelayMs: 3000 } : {}),
       });
@@ -184,6 +194,7 @@ export function sandboxStatusCommand(argv: string[]): Promise<number> {
     console.log(`kubernetes:   ${status.kubernetes.server}`);
     console.log(`digitalocean: ${status.digitalocean.endpoint} (token ${status.digitalocean.token})`);
     console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}`);
+    if (status.prometheus) console.log(`prometheus:   ${status.prometheus.url}`);
     const rows = [['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE'], ...status.hosts.map((h) => [h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-'])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());

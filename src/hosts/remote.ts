@@ -24,6 +24,8 @@ export interface DaemonPaths {
   keepalivedPidFile: string;
   /** HAProxy's master CLI, for reloads and process checks without systemd. */
   haproxyMasterSocket: string;
+  /** HAProxy's log on hosts without systemd (with it, the journal: journalctl -u haproxy). */
+  haproxyLogFile: string;
   /** The nftables host firewall (table inet halb), loaded with `nft -f` after every apply. */
   firewall: string;
   /** The sshd drop-in, checked with `sshd -t` before it is swapped in; sshd reloads after. */
@@ -43,6 +45,7 @@ export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
   haproxyPidFile: '/run/haproxy.pid',
   keepalivedPidFile: '/run/keepalived.pid',
   haproxyMasterSocket: '/run/haproxy-master.sock',
+  haproxyLogFile: '/var/log/haproxy.log',
   firewall: '/etc/halb/firewall.nft',
   sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
   authorizedKeys: '/root/.ssh/authorized_keys',
@@ -156,7 +159,12 @@ fi
 if alive ${hp}; then
   kill -USR2 "$(cat ${hp})" && echo '${MARK}reloaded haproxy'
 else
-  haproxy -W -D -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} || exit 1
+  # In the foreground of its own session rather than -D, so that its log (to stdout) reaches
+  # ${paths.haproxyLogFile}, as the journal receives it under systemd.
+  rm -f ${hp}
+  setsid haproxy -W -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
+  for i in $(seq 100); do alive ${hp} && break; sleep 0.05; done
+  alive ${hp} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
   echo '${MARK}started haproxy'
 fi
 if alive ${kp}; then
