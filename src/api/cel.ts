@@ -62,11 +62,16 @@ interface CompiledRule {
 const env = celEnv({ funcs: strings });
 
 export class RuleCompileError extends Error {
-  /** Schema path of the rule: spec.frontends.items.x-kubernetes-validations[0].rule. */
+  /** Schema path of the expression: openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule. */
   readonly path: string;
-  constructor(path: string, message: string) {
-    super(`${path}: ${message}`);
+  readonly rule: ValidationRule;
+  /** What is wrong, without the path: "compilation failed: ...". */
+  readonly detail: string;
+  constructor(path: string, rule: ValidationRule, detail: string) {
+    super(`${path}: ${detail}`);
     this.path = path;
+    this.rule = rule;
+    this.detail = detail;
   }
 }
 
@@ -78,19 +83,19 @@ function namesOldSelf(node: unknown): boolean {
   return Object.values(node).some(namesOldSelf);
 }
 
-function compileExpression(expression: string, path: string): { program: Program; usesOldSelf: boolean } {
+function compileExpression(rule: ValidationRule, expression: string, path: string): { program: Program; usesOldSelf: boolean } {
   try {
     const parsed = parse(expression);
     return { program: plan(env, parsed) as Program, usesOldSelf: namesOldSelf(parsed.expr) };
   } catch (err) {
-    throw new RuleCompileError(path, `compilation failed: ${(err as Error).message}`);
+    throw new RuleCompileError(path, rule, `compilation failed: ${(err as Error).message}`);
   }
 }
 
 function compileRule(rule: ValidationRule, path: string): CompiledRule {
-  const { program, usesOldSelf } = compileExpression(rule.rule, `${path}.rule`);
+  const { program, usesOldSelf } = compileExpression(rule, rule.rule, `${path}.rule`);
   const compiled: CompiledRule = { source: rule, program, usesOldSelf };
-  if (rule.messageExpression) compiled.message = compileExpression(rule.messageExpression, `${path}.messageExpression`).program;
+  if (rule.messageExpression) compiled.message = compileExpression(rule, rule.messageExpression, `${path}.messageExpression`).program;
   return compiled;
 }
 

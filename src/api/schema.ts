@@ -193,6 +193,7 @@ const balanceParam = string('The parameter of url_param (a query parameter), hdr
   { pattern: patterns.balanceParam, maxLength: 64, default: '' });
 const balanceOf = orDefault('self', 'balance', balance);
 const takesParam = `${balanceOf} in ${JSON.stringify(balanceAlgorithmsWithParam)}`;
+const needsParam = 'balance %s needs balanceParam: the query parameter (url_param), header (hdr) or cookie (rdp-cookie)';
 const hasParam = `${orDefault('self', 'balanceParam', balanceParam)} != ''`;
 
 const backend = named('BackendSpec', object('One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag.', {
@@ -211,12 +212,11 @@ const backend = named('BackendSpec', object('One HAProxy backend: static servers
   'x-kubernetes-validations': [
     {
       rule: `!(${takesParam}) || ${hasParam}`, fieldPath: '.balanceParam', reason: 'FieldValueRequired',
-      messageExpression: `'balance ' + ${balanceOf} + ' needs balanceParam: '`
-        + ` + 'the query parameter (url_param), header (hdr) or cookie (rdp-cookie)'`,
+      messageExpression: `'${needsParam}'.format([${balanceOf}])`,
     },
     {
       rule: `${takesParam} || !(${hasParam})`, fieldPath: '.balanceParam', reason: 'FieldValueForbidden',
-      messageExpression: `'balance ' + ${balanceOf} + ' takes no balanceParam; only ${balanceAlgorithmsWithParam.join(', ')} do'`,
+      messageExpression: `'balance %s takes no balanceParam; only ${balanceAlgorithmsWithParam.join(', ')} do'.format([${balanceOf}])`,
     },
   ],
 }));
@@ -232,8 +232,8 @@ const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepa
     rule: '!has(self.authSecretRef) || !has(self.advertIntervalSeconds)'
       + ' || self.advertIntervalSeconds == double(int(self.advertIntervalSeconds))',
     fieldPath: '.advertIntervalSeconds',
-    messageExpression: "'PASS authentication (authSecretRef) needs VRRPv2, which advertises in whole seconds; got '"
-      + ' + string(self.advertIntervalSeconds)',
+    messageExpression: "'PASS authentication (authSecretRef) needs VRRPv2, which advertises in whole seconds; got %s'"
+      + '.format([self.advertIntervalSeconds])',
   }],
 }));
 
@@ -250,8 +250,8 @@ const tlsPortOf = (f: string) => `(has(${f}.tls.port) ? ${f}.tls.port : ${JSON.s
 const listenPorts = `(self.map(f, f.port) + self.filter(f, has(f.tls)).map(f, ${tlsPortOf('f')}))`;
 const uniquePorts: ValidationRule = {
   rule: `${listenPorts}.all(p, ${listenPorts}.exists_one(q, q == p))`,
-  messageExpression: `'port ' + string(${listenPorts}.filter(p, ${listenPorts}.filter(q, q == p).size() > 1)[0])`
-    + ` + ' is used more than once: every frontend port and TLS port must differ'`,
+  messageExpression: `'port %d is used more than once: every frontend port and TLS port must differ'`
+    + `.format([${listenPorts}.filter(p, ${listenPorts}.filter(q, q == p).size() > 1)[0]])`,
 };
 
 // References from frontends to backends, checked where both lists are in view: on the spec.
@@ -259,16 +259,15 @@ const isBackend = (name: string) => `self.backends.exists(b, b.name == ${name})`
 const backendReferences: ValidationRule[] = [{
   rule: `self.frontends.all(f, ${isBackend('f.defaultBackend')})`,
   fieldPath: '.frontends',
-  messageExpression: `self.frontends.filter(f, !${isBackend('f.defaultBackend')})`
-    + `.map(f, 'frontend ' + f.name + ': defaultBackend ' + f.defaultBackend + ' is not a backend in spec.backends').join('; ')`,
+  messageExpression: `'frontend %s: defaultBackend %s is not a backend in spec.backends'.format(`
+    + `self.frontends.filter(f, !${isBackend('f.defaultBackend')}).map(f, [f.name, f.defaultBackend])[0])`,
 }, {
   rule: `self.frontends.all(f, !has(f.routes) || f.routes.all(r, ${isBackend('r.backend')}))`,
   fieldPath: '.frontends',
-  messageExpression: `self.frontends.filter(f, has(f.routes) && f.routes.exists(r, !${isBackend('r.backend')}))`
-    + `.map(f, f.routes.filter(r, !${isBackend('r.backend')})`
-    + `.map(r, 'frontend ' + f.name + ': route ' + r.pathPrefix + ' names backend ' + r.backend`
-    + ` + ', which is not in spec.backends').join('; '))`
-    + `.join('; ')`,
+  // Naming the route's backend too makes the API server's cost estimate of the message 100 times
+  // over its budget (tried on kube-apiserver 1.33): the frontend it is.
+  messageExpression: `'frontend %s: a route names a backend that is not in spec.backends'.format(`
+    + `[self.frontends.filter(f, has(f.routes) && f.routes.exists(r, !${isBackend('r.backend')}))[0].name])`,
 }];
 
 const immutable = (field: string, why: string): ValidationRule => ({ rule: 'self == oldSelf', message: `${field} is immutable: ${why}` });
@@ -340,10 +339,15 @@ export const statusSchema = named('HALoadBalancerStatus', object('Observed state
     { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
 }));
 
-// metadata may only constrain name and generateName in a CRD.
-export const metadataSchema: JSONSchemaProps = object('Standard object metadata.', {
-  name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`, { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
-});
+// metadata may only constrain name and generateName in a CRD, and carry nothing else, not even
+// a description: kube-apiserver refuses the CRD otherwise ("metadata is implicitly specified").
+export const metadataSchema: JSONSchemaProps = {
+  type: 'object',
+  properties: {
+    name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`,
+      { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
+  },
+};
 
 export const rootSchema = named('HALoadBalancerFields', object('A highly available HAProxy + keepalived load balancer on DigitalOcean, with a reserved IP that follows the VRRP MASTER.', {
   apiVersion: string('API version: halb.dev/v1alpha1.'),

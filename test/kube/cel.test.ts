@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { HALoadBalancerInput } from '../../src/api/types.ts';
 import type { Harness } from './helpers.ts';
-import { installCRD, kubectlOK, startHarness, waitFor } from './helpers.ts';
+import { CRD_FILE, installCRD, kubectlOK, startHarness, waitFor } from './helpers.ts';
+import type { Schema } from '../../src/sandbox/kube/structural.ts';
 
 const basic = parse(readFileSync(join(import.meta.dirname, '../../examples/basic.yaml'), 'utf8')) as HALoadBalancerInput;
 
@@ -41,7 +42,7 @@ describe('CEL rules at admission (kubectl against the emulator)', () => {
     ['a defaultBackend that names no backend', (s: HALoadBalancerInput['spec']) => { s.frontends[0]!.defaultBackend = 'nowhere'; },
       'spec.frontends: Invalid value: "object": frontend www: defaultBackend nowhere is not a backend in spec.backends'],
     ['a route to a missing backend', (s: HALoadBalancerInput['spec']) => { s.frontends[0]!.routes = [{ pathPrefix: '/api/', backend: 'api' }]; },
-      'spec.frontends: Invalid value: "object": frontend www: route /api/ names backend api, which is not in spec.backends'],
+      'spec.frontends: Invalid value: "object": frontend www: a route names a backend that is not in spec.backends'],
     ['two frontends on one port', (s: HALoadBalancerInput['spec']) => { s.frontends.push({ name: 'again', port: 80, defaultBackend: 'web' }); },
       'spec.frontends: Invalid value: "array": port 80 is used more than once: every frontend port and TLS port must differ'],
     ['a TLS port (unset: 443) equal to another frontend\'s port', (s: HALoadBalancerInput['spec']) => {
@@ -112,6 +113,23 @@ describe('CEL rules at admission (kubectl against the emulator)', () => {
     expect(await kubectl(['apply', '-f', '-'], variant('web', () => {}))).toMatch(/web (unchanged|configured)/);
     expect(await kubectl(['apply', '-f', '-'], variant('elsewhere', (s) => { s.region = 'sfo3'; s.vpcUUID = '0f3c4c1e-9d6a-4a8b-8c1d-2b7e5f9a0c11'; })))
       .toBe('haloadbalancer.halb.dev/elsewhere created\n');
+  });
+
+  it('refuses a CRD whose rule does not compile, or whose metadata schema says more than name, as kube-apiserver does', async () => {
+    const crd = parse(readFileSync(CRD_FILE, 'utf8')) as { metadata: { name: string }; spec: { group: string; names: Record<string, unknown>; versions: { schema: { openAPIV3Schema: Schema } }[] } };
+    crd.metadata.name = 'brokens.halb.dev';
+    crd.spec.names = { kind: 'Broken', plural: 'brokens' };
+    const schema = crd.spec.versions[0]!.schema.openAPIV3Schema;
+    schema.properties!.spec!['x-kubernetes-validations'] = [{ rule: 'self.frontends.all(f,' }];
+    const rule = await refused(['apply', '-f', '-'], stringify(crd));
+    expect(rule).toContain('The CustomResourceDefinition "brokens.halb.dev" is invalid: spec.validation.openAPIV3Schema.properties[spec]'
+      + '.x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:"self.frontends.all(f,", Message:"", '
+      + 'MessageExpression:"", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:"", OptionalOldSelf:(*bool)(nil)}: compilation failed: ');
+    // A structural error comes alone: the API server compiles no rule in a schema that is not structural.
+    schema.properties!.metadata!.description = 'Standard object metadata.';
+    expect(await refused(['apply', '-f', '-'], stringify(crd))).toBe('The CustomResourceDefinition "brokens.halb.dev" is invalid: '
+      + 'spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, '
+      + 'but metadata is implicitly specified\n');
   });
 
   it('runs no rule when the schema already refused the object, as the API server does', async () => {
