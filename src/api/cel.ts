@@ -12,6 +12,7 @@
 // CEL implementation @bufbuild/cel, with the strings extension (join, split, ...) that the API
 // server's environment has too. Not modelled: the API server's cost estimate and budget, and its
 // static type check of rules; the real kube-apiserver enforces both (test/upstream).
+import { isDeepStrictEqual } from 'node:util';
 import { celEnv, isCelError, parse, plan, type CelResult } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 
@@ -119,16 +120,6 @@ export function toCelValue(value: unknown, schema: RuleSchema | undefined): unkn
   return value;
 }
 
-function sameJSON(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => sameJSON(v, b[i]));
-  if (isMapping(a) && isMapping(b)) {
-    const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJSON(a[k], b[k]));
-  }
-  return false;
-}
-
 /** Appends a rule's fieldPath (".tls", "['a.b']") to a field path. */
 function withFieldPath(path: string, fieldPath: string | undefined): string {
   if (!fieldPath) return path;
@@ -184,7 +175,7 @@ export class CompiledRules {
   /** Every failing rule over `value`; `old` is the stored object on an update. */
   evaluate(value: unknown, old?: unknown): RuleViolation[] {
     const out: RuleViolation[] = [];
-    const correlation = old === undefined ? { old: undefined, unchanged: false } : { old, unchanged: sameJSON(old, value) };
+    const correlation = old === undefined ? { old: undefined, unchanged: false } : { old, unchanged: isDeepStrictEqual(old, value) };
     this.walk(this.root, value, correlation, '', out);
     return out;
   }
@@ -201,8 +192,8 @@ export class CompiledRules {
       value.forEach((item, i) => {
         // Only list-type=map items correlate with old ones, by their keys; others inherit the
         // ratcheting verdict of the list.
-        const old = keys && isMapping(item) ? oldItems.find((o) => isMapping(o) && keys.every((k) => sameJSON(o[k], item[k]))) : undefined;
-        const next = keys ? { old, unchanged: old !== undefined && sameJSON(old, item) } : inherit(correlation);
+        const old = keys && isMapping(item) ? oldItems.find((o) => isMapping(o) && keys.every((k) => isDeepStrictEqual(o[k], item[k]))) : undefined;
+        const next = keys ? { old, unchanged: old !== undefined && isDeepStrictEqual(old, item) } : inherit(correlation);
         if (schema.items) this.walk(schema.items, item, next, `${path}[${i}]`, out);
       });
     } else if (isMapping(value)) {
@@ -211,7 +202,7 @@ export class CompiledRules {
         const sub = schema.properties?.[k] ?? additional(schema);
         if (!sub) continue;
         const old = correlatable ? (correlation.old as Record<string, unknown>)[k] : undefined;
-        const next = correlatable ? { old, unchanged: old !== undefined && sameJSON(old, v) } : inherit(correlation);
+        const next = correlatable ? { old, unchanged: old !== undefined && isDeepStrictEqual(old, v) } : inherit(correlation);
         this.walk(sub, v, next, childPath(path, k), out);
       }
     }
