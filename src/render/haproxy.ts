@@ -141,6 +141,8 @@ function renderBackend(backend: BackendSpec, i: number, mode: ProxyMode, input: 
     `rise ${guard.integer(`${field}.healthCheck.rise`, check.rise, 1, 100)}`,
     `fall ${guard.integer(`${field}.healthCheck.fall`, check.fall, 1, 100)}`,
   ];
+  // Checks elsewhere than the traffic: a Service's healthCheckNodePort answers for every port.
+  if (check.port !== undefined) defaults.push(`port ${guard.port(`${field}.healthCheck.port`, check.port)}`);
   const maxconn = guard.integer(`${field}.maxconnPerServer`, backend.maxconnPerServer, 0, 1_000_000);
   if (maxconn > 0) defaults.push(`maxconn ${maxconn}`);
   // Servers that expect PROXY protocol expect it on health checks too.
