@@ -154,9 +154,9 @@ export interface AccessSpec {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpec {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -192,8 +192,10 @@ export interface NodeStatus {
   configHash?: string;
   /** Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node. */
   serversUp?: string;
-  /** SHA256 fingerprint of the node's SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts. */
+  /** SHA256 fingerprint of the node's SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts. */
   hostKey?: string;
+  /** How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first). */
+  hostKeyPinned?: "AtCreation" | "OnFirstContact";
   /** When the operator last read this node. */
   lastSyncTime?: string;
 }
@@ -258,7 +260,6 @@ export interface HALoadBalancerFields {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
@@ -381,9 +382,9 @@ export interface AccessSpecInput {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpecInput {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID?: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -407,7 +408,6 @@ export interface HALoadBalancerFieldsInput {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
