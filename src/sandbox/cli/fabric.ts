@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { readableDestination } from '../log.ts';
+import { readableDestination } from '../../log.ts';
 import {
   allocateDropletAddresses, ensureSystemPackages, openFabric, type FabricStatus, type HostStatus,
-} from '../sandbox/fabric/index.ts';
-import { fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../sandbox/fabric/setup.ts';
+} from '../fabric/index.ts';
+import { fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../fabric/setup.ts';
 
-export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../sandbox/fabric/setup.ts';
+export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../fabric/setup.ts';
 
 /**
  * Checks the system packages; as root installs the missing ones (saying so). Returns an exit

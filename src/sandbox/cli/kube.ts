@@ -2,9 +2,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { readableDestination } from '../log.ts';
-import { startKubeEmulator } from '../sandbox/kube/index.ts';
-import { untilStopSignal } from './args.ts';
+import { readableDestination } from '../../log.ts';
+import { startKubeEmulator } from '../kube/index.ts';
+import { untilStopSignal } from '../../cli/args.ts';
 
 const HELP = `Usage: halb sandbox kube [--port P] [--host H] [--kubeconfig PATH] [--state FILE]
 
