@@ -1,4 +1,5 @@
 // `halb sandbox <part>`: the whole system on one machine, or one of its parts alone.
+import { escapeForTerminal } from '../api/manifests.ts';
 import { sandboxDoCommand } from './sandbox-do.ts';
 import { sandboxFabricCommand } from './sandbox-fabric.ts';
 import { sandboxImageCommand } from './sandbox-image.ts';
@@ -30,7 +31,7 @@ export async function sandboxCommand(argv: string[]): Promise<number> {
   }
   const part = parts[name];
   if (!part) {
-    console.error(`halb sandbox: unknown part ${JSON.stringify(name)}\n\n${usage}`);
+    console.error(`halb sandbox: unknown part "${escapeForTerminal(name)}"\n\n${usage}`);
     return 2;
   }
   return part.run(rest);
