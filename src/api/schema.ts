@@ -229,7 +229,8 @@ const nodeStatus = named('NodeStatus', object('What the operator last observed o
   vrrpState: stringEnum('keepalived state, read from the host.', vrrpStates),
   configHash: string('sha256 of the files the operator last applied.'),
   serversUp: string('Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node.'),
-  hostKey: string('SHA256 fingerprint of the node\'s SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts.'),
+  hostKey: string('SHA256 fingerprint of the node\'s SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts.'),
+  hostKeyPinned: stringEnum('How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first).', ['AtCreation', 'OnFirstContact']),
   lastSyncTime: timestamp('When the operator last read this node.'),
 }, ['name']));
 

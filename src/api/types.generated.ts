@@ -192,8 +192,10 @@ export interface NodeStatus {
   configHash?: string;
   /** Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node. */
   serversUp?: string;
-  /** SHA256 fingerprint of the node's SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts. */
+  /** SHA256 fingerprint of the node's SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts. */
   hostKey?: string;
+  /** How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first). */
+  hostKeyPinned?: "AtCreation" | "OnFirstContact";
   /** When the operator last read this node. */
   lastSyncTime?: string;
 }

@@ -130,9 +130,13 @@ function nodeStatus(n: NodeView, previous: NodeStatus | undefined, now: string):
   if (servers) out.serversUp = `${Object.values(servers).filter((v) => v.startsWith('UP')).length}/${Object.keys(servers).length}`;
   const state = n.host?.reachable ? n.host.vrrpState : undefined;
   out.vrrpState = state === 'MASTER' || state === 'BACKUP' || state === 'FAULT' ? state : 'UNKNOWN';
-  // The pin stays with the droplet it was taken from; a replacement droplet is pinned afresh.
-  const pin = n.host?.hostKey ?? (previous?.dropletID === n.droplet?.id ? previous?.hostKey : undefined);
-  if (pin) out.hostKey = pin;
+  // A droplet the operator made the key for is pinned by its tag from creation on. Otherwise the
+  // pin stays with the droplet it was taken from at first contact; a replacement is pinned afresh.
+  const pin = n.droplet?.hostKeyPin ?? n.host?.hostKey ?? (previous?.dropletID === n.droplet?.id ? previous?.hostKey : undefined);
+  if (pin) {
+    out.hostKey = pin;
+    out.hostKeyPinned = n.droplet?.hostKeyPin ? 'AtCreation' : 'OnFirstContact';
+  }
   const hash = n.host?.configHash ?? previous?.configHash;
   if (hash) out.configHash = hash;
   // lastSyncTime moves when the node's config changes, so an unchanged node keeps its status.
