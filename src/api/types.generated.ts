@@ -92,6 +92,8 @@ export interface HealthCheckSpec {
   rise: number;
   /** Consecutive failures before a server is down. */
   fall: number;
+  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  port?: number;
 }
 
 /** A static backend server. */
@@ -150,13 +152,15 @@ export interface AccessSpec {
   sshSourceCIDRs: string[];
   /** Who may scrape HAProxy metrics. Empty: the VPC only. */
   metricsSourceCIDRs: string[];
+  /** Who may reach the frontends (a Service's loadBalancerSourceRanges). Empty: everyone. */
+  frontendSourceCIDRs: string[];
 }
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpec {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -260,7 +264,6 @@ export interface HALoadBalancerFields {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
@@ -331,6 +334,8 @@ export interface HealthCheckSpecInput {
   rise?: number;
   /** Consecutive failures before a server is down. */
   fall?: number;
+  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  port?: number;
 }
 
 /** One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag. */
@@ -379,13 +384,15 @@ export interface AccessSpecInput {
   sshSourceCIDRs?: string[];
   /** Who may scrape HAProxy metrics. Empty: the VPC only. */
   metricsSourceCIDRs?: string[];
+  /** Who may reach the frontends (a Service's loadBalancerSourceRanges). Empty: everyone. */
+  frontendSourceCIDRs?: string[];
 }
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpecInput {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID?: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -409,7 +416,6 @@ export interface HALoadBalancerFieldsInput {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
