@@ -13,9 +13,11 @@ if generation ~= nil and (observed == nil or observed < generation) then
 end
 local ready = nil
 local degraded = nil
+local reconciling = nil
 for _, c in ipairs(obj.status.conditions) do
   if c.type == "Ready" then ready = c end
   if c.type == "Degraded" then degraded = c end
+  if c.type == "Reconciling" then reconciling = c end
 end
 -- Degraded=True: traffic may still flow, but something needs attention (split brain, no
 -- MASTER, the reserved IP on a BACKUP, an unreachable node). It can be True while Ready is.
@@ -29,6 +31,11 @@ if ready == nil then
 end
 if generation ~= nil and ready.observedGeneration ~= nil and ready.observedGeneration < generation then
   hs.message = "Waiting for the halb operator to observe generation " .. tostring(generation)
+  return hs
+end
+-- Reconciling=True while Ready: a planned failover is moving MASTER (FailoverRequested).
+if ready.status == "True" and reconciling ~= nil and reconciling.status == "True" then
+  hs.message = (reconciling.reason or "") .. ": " .. (reconciling.message or "")
   return hs
 end
 if ready.status == "True" then

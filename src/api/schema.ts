@@ -123,6 +123,7 @@ const droplets = named('DropletsSpec', object('The load-balancer droplets.', {
     string('An SSH key id or fingerprint.', { pattern: patterns.sshKey }), { maxItems: 20, default: [] }),
   tags: array('Extra DigitalOcean tags for the load-balancer droplets.',
     string('A DigitalOcean tag.', { pattern: patterns.doTag, minLength: 1, maxLength: 255 }), { maxItems: 20, default: [] }),
+  replaceColocated: boolean('Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. Off: the condition NodesColocated only says so.', false),
 }, [], { default: {} }));
 
 const floatingIP = named('FloatingIPSpec', object('The reserved (floating) IP that clients use.', {
@@ -313,6 +314,7 @@ const condition = named('Condition', object('A metav1.Condition.', {
 }, ['type', 'status', 'lastTransitionTime', 'reason', 'message']));
 
 export const vrrpStates = ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const;
+export const plannedFailoverReasons = ['PreferredNode', 'Maintenance', 'MaintenanceEvent'] as const;
 
 const nodeStatus = named('NodeStatus', object('What the operator last observed of one load-balancer node.', {
   name: string('Node name: <object name>-<index>.'),
@@ -326,6 +328,7 @@ const nodeStatus = named('NodeStatus', object('What the operator last observed o
   hostKey: string('SHA256 fingerprint of the node\'s SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts.'),
   hostKeyPinned: stringEnum('How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first).', ['AtCreation', 'OnFirstContact']),
   lastSyncTime: timestamp('When the operator last read this node.'),
+  maintenance: string('Why the node may not become MASTER: its maintenance annotation (maintenance.halb.dev/<node>) or a maintenance event DigitalOcean announced. Unset: in service.'),
 }, ['name']));
 
 export const statusSchema = named('HALoadBalancerStatus', object('Observed state, written by the operator.', {
@@ -338,13 +341,21 @@ export const statusSchema = named('HALoadBalancerStatus', object('Observed state
     time: timestamp('When the change was observed.'),
     from: string('Previous holder.'),
     to: string('New holder.'),
+    reason: stringEnum('Why: a planned failover\'s reason, or Unplanned when keepalived moved MASTER by itself (a node or its HAProxy failed).', [...plannedFailoverReasons, 'Unplanned']),
   })),
+  plannedFailover: named('PlannedFailover', object('A failover the operator asked keepalived for and has not yet seen complete: the MASTER\'s priority-offset file made it leave, the target\'s lifted it. Kept in status so a new leader carries it on.', {
+    from: string('The MASTER handing over.'),
+    to: string('The node taking over.'),
+    reason: stringEnum('PreferredNode: the halb.dev/preferred-node annotation names the target; Maintenance: the MASTER is in maintenance; MaintenanceEvent: DigitalOcean announced maintenance of the MASTER\'s droplet.', plannedFailoverReasons),
+    requested: timestamp('When the operator asked for it.'),
+    timedOut: timestamp('The target did not become MASTER in time: the operator put the priorities back and tries again a minute after this.'),
+  }, ['from', 'to', 'reason', 'requested'])),
   graceStarted: named('GraceTimers', object(
     'When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over.', {
       backstop: timestamp('The reserved IP was first seen on a node that is not MASTER while another node is; after --backstop-grace the operator moves it.'),
       masterRepair: timestamp('HAProxy was first seen stopped on the MASTER; the operator restarts it only if keepalived has not failed over within 5 s.'),
     })),
-  conditions: array('Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed.',
+  conditions: array('Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, warnings such as SSHExposed, and the day-two conditions PlannedFailover, NodeInMaintenance and NodesColocated.',
     condition, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
 }));
 

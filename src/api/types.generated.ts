@@ -30,6 +30,8 @@ export interface DropletsSpec {
   sshKeys: string[];
   /** Extra DigitalOcean tags for the load-balancer droplets. */
   tags: string[];
+  /** Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. Off: the condition NodesColocated only says so. */
+  replaceColocated: boolean;
 }
 
 /** The reserved (floating) IP that clients use. */
@@ -202,6 +204,8 @@ export interface NodeStatus {
   hostKeyPinned?: "AtCreation" | "OnFirstContact";
   /** When the operator last read this node. */
   lastSyncTime?: string;
+  /** Why the node may not become MASTER: its maintenance annotation (maintenance.halb.dev/<node>) or a maintenance event DigitalOcean announced. Unset: in service. */
+  maintenance?: string;
 }
 
 /** The last change of activeNode. */
@@ -212,6 +216,22 @@ export interface FailoverRecord {
   from?: string;
   /** New holder. */
   to?: string;
+  /** Why: a planned failover's reason, or Unplanned when keepalived moved MASTER by itself (a node or its HAProxy failed). */
+  reason?: "PreferredNode" | "Maintenance" | "MaintenanceEvent" | "Unplanned";
+}
+
+/** A failover the operator asked keepalived for and has not yet seen complete: the MASTER's priority-offset file made it leave, the target's lifted it. Kept in status so a new leader carries it on. */
+export interface PlannedFailover {
+  /** The MASTER handing over. */
+  from: string;
+  /** The node taking over. */
+  to: string;
+  /** PreferredNode: the halb.dev/preferred-node annotation names the target; Maintenance: the MASTER is in maintenance; MaintenanceEvent: DigitalOcean announced maintenance of the MASTER's droplet. */
+  reason: "PreferredNode" | "Maintenance" | "MaintenanceEvent";
+  /** When the operator asked for it. */
+  requested: string;
+  /** The target did not become MASTER in time: the operator put the priorities back and tries again a minute after this. */
+  timedOut?: string;
 }
 
 /** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
@@ -252,9 +272,11 @@ export interface HALoadBalancerStatus {
   nodes?: NodeStatus[];
   /** The last change of activeNode. */
   lastFailover?: FailoverRecord;
+  /** A failover the operator asked keepalived for and has not yet seen complete: the MASTER's priority-offset file made it leave, the target's lifted it. Kept in status so a new leader carries it on. */
+  plannedFailover?: PlannedFailover;
   /** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
   graceStarted?: GraceTimers;
-  /** Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed. */
+  /** Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, warnings such as SSHExposed, and the day-two conditions PlannedFailover, NodeInMaintenance and NodesColocated. */
   conditions?: Condition[];
 }
 
@@ -286,6 +308,8 @@ export interface DropletsSpecInput {
   sshKeys?: string[];
   /** Extra DigitalOcean tags for the load-balancer droplets. */
   tags?: string[];
+  /** Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. Off: the condition NodesColocated only says so. */
+  replaceColocated?: boolean;
 }
 
 /** The reserved (floating) IP that clients use. */

@@ -10,7 +10,7 @@ import { DEFAULT_PATHS } from '../render/index.ts';
 import { renderSshdDropIn } from '../render/hardening.ts';
 import type { PassContext } from './context.ts';
 import type { Desired } from './desired.ts';
-import { isNotFound, terminal, terminalReasons } from './errors.ts';
+import { isNotFound, statusCodeOf, terminal, terminalReasons } from './errors.ts';
 import type { Observation } from './observe.ts';
 import type { Observed } from './observed.ts';
 import type { Action } from './plan.ts';
@@ -49,7 +49,7 @@ export async function act(ctx: PassContext, input: ActInput, actions: readonly A
   // A node that failed otherwise than by refusing the files fails the pass, after the others are done.
   const failed = applied.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
-  if (done.some((a) => a.kind !== 'ApplyConfig' && a.kind !== 'HandOverMaster')) ctx.shared.forgetInventory(input.provider);
+  if (done.some((a) => a.kind !== 'ApplyConfig' && a.kind !== 'HandOverMaster' && a.kind !== 'SetPriorityOffset')) ctx.shared.forgetInventory(input.provider);
   return { observed, done };
 }
 
@@ -60,6 +60,8 @@ async function actOnCloudOrHost(ctx: PassContext, input: ActInput, observed: Obs
     case 'AdoptReservedIP': return adoptIP(ctx, input, observed, action);
     case 'AssignReservedIP': return assignIP(ctx, input, action);
     case 'HandOverMaster': return handOver(ctx, input, action);
+    case 'SetPriorityOffset': return setPriorityOffset(ctx, input, action);
+    case 'PowerOnDroplet': return powerOn(ctx, input, action);
     default: return false;
   }
 }
@@ -133,6 +135,28 @@ async function handOver(ctx: PassContext, input: ActInput, action: ActionOf<'Han
   await connection.session.stopKeepalived(ctx.signal);
   await ctx.events.record(input.object, 'Normal', 'MasterHandedOver', `stopped keepalived on ${action.node} so a BACKUP takes over before the node is replaced`);
   ctx.log.info({ node: action.node }, 'handed over MASTER');
+  return true;
+}
+
+/** Writes a node's priority-offset file; keepalived reads it at once (a planned failover, maintenance). */
+async function setPriorityOffset(ctx: PassContext, input: ActInput, action: ActionOf<'SetPriorityOffset'>): Promise<boolean> {
+  const connection = input.observation.connections.get(action.node);
+  if (!connection) return false;
+  await connection.session.setPriorityOffset(action.offset, ctx.signal);
+  ctx.log.info({ node: action.node, offset: action.offset }, 'set priority offset');
+  return true;
+}
+
+/** Powers on a droplet stopped during maintenance; one already being powered on is left be. */
+async function powerOn(ctx: PassContext, input: ActInput, action: ActionOf<'PowerOnDroplet'>): Promise<boolean> {
+  try {
+    await input.provider.powerOnDroplet(action.dropletId);
+  } catch (err) {
+    if (statusCodeOf(err) === 422) return false; // a pending event: the power-on under way
+    throw err;
+  }
+  await ctx.events.record(input.object, 'Normal', 'DropletPoweredOn', `powered on ${action.node} (id ${action.dropletId}): its maintenance ended`);
+  ctx.log.info({ node: action.node, dropletId: action.dropletId }, 'powered on droplet');
   return true;
 }
 

@@ -77,10 +77,10 @@ export const STALLED_REASONS: ReadonlySet<string> = new Set([
 /**
  * kstatus's two conditions, from Ready and the conditions it summarises (sigs.k8s.io/cli-utils
  * kstatus, which Flux and `kubectl wait` follow): Stalled=True while a person must act (the
- * object is Failed), else Reconciling=True until Ready is True (InProgress), else both False
- * (Current).
+ * object is Failed), else Reconciling=True until Ready is True or while a planned failover is
+ * under way (InProgress), else both False (Current).
  */
-export function kstatusConditions(inputs: readonly ConditionInput[]): [ConditionInput, ConditionInput] {
+export function kstatusConditions(inputs: readonly ConditionInput[], plannedFailover?: ConditionInput): [ConditionInput, ConditionInput] {
   const ready = inputs.find((c) => c.type === conditionTypes.ready);
   const stuck = inputs.find((c) => (c.type === conditionTypes.ready || (readinessConditions as readonly string[]).includes(c.type)) &&
     c.status === 'False' && STALLED_REASONS.has(c.reason));
@@ -91,6 +91,8 @@ export function kstatusConditions(inputs: readonly ConditionInput[]): [Condition
     ];
   }
   const notStalled: ConditionInput = { type: conditionTypes.stalled, status: 'False', reason: 'AsExpected', message: '' };
+  // A planned failover under way is progress too, while the load balancer serves (Argo CD: Progressing).
+  if (plannedFailover?.status === 'True') return [{ type: conditionTypes.reconciling, status: 'True', reason: plannedFailover.reason, message: plannedFailover.message }, notStalled];
   if (ready?.status === 'True') return [{ type: conditionTypes.reconciling, status: 'False', reason: 'Ready', message: '' }, notStalled];
   return [{ type: conditionTypes.reconciling, status: 'True', reason: ready?.reason ?? 'Reconciling', message: ready?.message ?? '' }, notStalled];
 }

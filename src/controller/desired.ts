@@ -1,6 +1,7 @@
 // The files every node should carry, rendered once every node's addresses are known. Tagged
 // backends and the people's SSH keys are looked up on DigitalOcean each pass, so droplets
 // joining or leaving a tag reach the config.
+import { dayTwoRequests } from '../api/day-two.ts';
 import { networkCIDR, nodeName } from '../api/derived.ts';
 import type { HALoadBalancer, SecretData } from '../api/types.ts';
 import { DigitalOceanError } from '../digitalocean/errors.ts';
@@ -47,19 +48,28 @@ export async function desiredFiles(object: HALoadBalancer, secrets: readonly Sec
     const droplet = standingDroplet(observation.droplets, index, reservedIP.dropletId);
     const host = observation.observed.hosts[name];
     const privateIPv4 = host?.privateIPv4 ?? droplet?.privateIPv4;
-    if (!droplet || !privateIPv4 || !host?.anchorIPv4) return NOTHING_DESIRED; // not all facts yet
+    const anchorIPv4 = host?.anchorIPv4 ?? (droplet ? anchorOfNodeAway(object, name, droplet.id) : undefined);
+    if (!droplet || !privateIPv4 || !anchorIPv4) return NOTHING_DESIRED; // not all facts yet
     const loginKey = observation.connections.get(name)?.loginKey;
     // During a rotation the node keeps the older key the operator still logs in with.
     const olderKey = loginKey && loginKey !== ssh.current ? [publicKeyOf(loginKey)] : [];
     nodes.push({
-      name, dropletID: droplet.id, privateIPv4, anchorIPv4: host.anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}),
+      name, dropletID: droplet.id, privateIPv4, anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}),
       authorizedKeys: [operatorKey, ...olderKey, ...peopleKeys],
     });
-    if (host.keepalivedVersion && host.haproxyVersion) versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
+    if (host?.keepalivedVersion && host.haproxyVersion) versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
   }
   const vpcCIDR = vpcRange(observation.droplets);
   const facts: ObservedFacts = { floatingIP: reservedIP.ip, nodes, taggedDroplets, ...(vpcCIDR ? { vpcCIDR } : {}) };
   return render(object, secrets, facts, { ...settings.render, versions });
+}
+
+/** A node in maintenance (or back from it) may be off: the anchor address status recorded for
+ *  its droplet stands in, so the other nodes still get config changes meanwhile. */
+function anchorOfNodeAway(object: HALoadBalancer, name: string, dropletId: number): string | undefined {
+  const recorded = object.status?.nodes?.find((n) => n.name === name);
+  const away = dayTwoRequests(object.metadata).maintenance.has(name) || recorded?.maintenance !== undefined;
+  return away && recorded?.dropletID === dropletId ? recorded.anchorIPv4 : undefined;
 }
 
 function vpcRange(droplets: readonly NodeDroplet[]): string | undefined {

@@ -5,6 +5,7 @@
 // object's key: the reconciler re-reads the object itself.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import { dayTwoSignature } from '../api/day-two.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { backoffDelay } from '../backoff.ts';
 
@@ -41,12 +42,13 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
     ? api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
     : api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
   // The operator's own status writes come back as updates; they change nothing to act on, so
-  // only a new generation, a deletion or a finalizer change enqueues (the resync covers the rest).
+  // only a new generation, a deletion, a finalizer change or a day-two annotation (a preferred
+  // node, a node in maintenance) enqueues (the resync covers the rest).
   const seen = new Map<string, string>();
   return createRestartingInformer(kc, path, list, (obj, event) => {
     const key = objectKey(obj);
     const meta = obj.metadata ?? {};
-    const signature = `${meta.generation}|${meta.deletionTimestamp ?? ''}|${(meta.finalizers ?? []).join(',')}`;
+    const signature = `${meta.generation}|${meta.deletionTimestamp ?? ''}|${(meta.finalizers ?? []).join(',')}|${dayTwoSignature(meta)}`;
     if (event === 'delete') seen.delete(key);
     else if (event === 'update' && seen.get(key) === signature) return;
     else seen.set(key, signature);

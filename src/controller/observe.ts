@@ -6,6 +6,7 @@ import type { HostState } from '../hosts/agent.ts';
 import type { HostSession } from '../hosts/connector.ts';
 import { HostError, HostKeyChangedError } from '../hosts/errors.ts';
 import type { PassContext } from './context.ts';
+import { isAborted } from './errors.ts';
 import type { Observed, ObservedHost } from './observed.ts';
 import { loginToNode, type OperatorKeys } from './ssh-access.ts';
 
@@ -46,14 +47,29 @@ export async function observe(ctx: PassContext, object: HALoadBalancer, provider
   // in this region may be ours, reserved by a pass whose answer or status write was lost.
   const settling = inventory.reservedIps.some((r) => r.locked && r.dropletId === null && r.region === object.spec.region);
   const connections = new Map<string, NodeConnection>();
-  const hosts = await observeHosts(ctx, object, droplets, keys, connections);
+  const [hosts, neighborGroups] = await Promise.all([observeHosts(ctx, object, droplets, keys, connections), colocatedDroplets(ctx, provider, droplets)]);
   const observed: Observed = {
     droplets: droplets.map((d) => ({ ...d })),
     hosts,
     ...(reservedIP ? { reservedIP: { ip: reservedIP.ip, dropletId: reservedIP.dropletId, locked: reservedIP.locked } } : {}),
     ...(settling && !reservedIP ? { reservedIPSettling: true } : {}),
+    ...(neighborGroups ? { neighborGroups } : {}),
   };
   return { observed, droplets, connections };
+}
+
+/** The object's droplets that share a physical machine, from DigitalOcean's neighbours report.
+ *  A report that cannot be read is left out: placement is advice, not worth failing a pass. */
+async function colocatedDroplets(ctx: PassContext, provider: DigitalOceanProvider, droplets: readonly NodeDroplet[]): Promise<number[][] | undefined> {
+  if (droplets.length < 2) return [];
+  try {
+    const ours = new Set(droplets.map((d) => d.id));
+    return (await ctx.shared.neighborGroups(provider)).map((group) => group.filter((id) => ours.has(id))).filter((group) => group.length > 1);
+  } catch (err) {
+    if (isAborted(err, ctx.signal)) throw err;
+    ctx.log.warn({ err }, 'neighbours report not read');
+    return undefined;
+  }
 }
 
 async function observeHosts(ctx: PassContext, object: HALoadBalancer, droplets: readonly NodeDroplet[], keys: OperatorKeys,

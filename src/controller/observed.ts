@@ -60,6 +60,10 @@ export interface ObservedHost {
   operatorAddress?: string;
   /** sshd's effective settings (`sshd -T`), for the SSHExposed condition. */
   sshd?: Record<string, string>;
+  /** The number in keepalived's priority-offset file (unset: no file yet, which means 0). */
+  priorityOffset?: number;
+  /** DigitalOcean's maintenance notice in the droplet's metadata (live_migrate). */
+  maintenanceEvent?: string;
 }
 
 /** Everything observed for one object; `hosts` is keyed by node name. */
@@ -70,6 +74,9 @@ export interface Observed {
    *  droplet (locked, on no droplet yet): it may be the object's own, so none is made meanwhile. */
   reservedIPSettling?: boolean;
   hosts: Record<string, ObservedHost>;
+  /** Droplets of the account that share a physical machine, one list of ids per machine
+   *  (DigitalOcean's neighbours report); unset when it could not be read. */
+  neighborGroups?: number[][];
 }
 
 /** DigitalOcean statuses of droplets that will not come back by themselves. */

@@ -7,20 +7,26 @@
 //    except the backstop: the IP stuck on a non-MASTER while another node is MASTER, for longer
 //    than a grace period (the failover script on the MASTER evidently failed);
 //  - disruptive changes (size, image, scale-down) go one node at a time, BACKUPs first, and the
-//    MASTER only after a controlled hand-over.
+//    MASTER only after a controlled hand-over;
+//  - day-two requests (handover.ts) only write each node's priority-offset file: keepalived
+//    moves MASTER. A node in maintenance is left alone (no config, no repair, kept when off)
+//    and nothing disruptive starts while one is, or while a planned failover is under way.
 import { nodeName } from '../api/derived.ts';
 import type { HALoadBalancer } from '../api/types.ts';
 import { lockedOutAddress } from './access.ts';
+import { planDayTwo, type DayTwo } from './handover.ts';
 import { DEAD_DROPLET_STATUSES, standingDroplet, type Observed, type ObservedDroplet } from './observed.ts';
 
 export type Action =
   | { kind: 'CreateDroplet'; index: number; node: string }
-  | { kind: 'DeleteDroplet'; dropletId: number; node: string; reason: 'Duplicate' | 'Dead' | 'ScaleDown' | 'Replace' }
+  | { kind: 'DeleteDroplet'; dropletId: number; node: string; reason: 'Duplicate' | 'Dead' | 'ScaleDown' | 'Replace' | 'Colocated' }
   | { kind: 'CreateReservedIP'; ontoDropletId: number; node: string }
   | { kind: 'AdoptReservedIP'; ip: string }
   | { kind: 'AssignReservedIP'; ip: string; dropletId: number; node: string; reason: 'FirstAssignment' | 'Backstop' }
   | { kind: 'ApplyConfig'; node: string; dropletId: number }
-  | { kind: 'HandOverMaster'; node: string; dropletId: number };
+  | { kind: 'HandOverMaster'; node: string; dropletId: number }
+  | { kind: 'SetPriorityOffset'; node: string; dropletId: number; offset: number }
+  | { kind: 'PowerOnDroplet'; node: string; dropletId: number };
 
 export interface PlanInput {
   object: HALoadBalancer;
@@ -40,6 +46,8 @@ export interface Plan {
   masterHAProxyDownSince?: Date;
   /** Look again soon: something is in progress outside the operator. */
   requeueAfterMs?: number;
+  /** Maintenance, the planned failover, colocation: what status reports of them. */
+  dayTwo: DayTwo;
 }
 
 /** How soon to look again while DigitalOcean or a host is still busy: DigitalOcean reads are
@@ -67,16 +75,24 @@ interface Draft {
   desired: ObservedDroplet[];
   masters: ObservedDroplet[];
   allActive: boolean;
+  dayTwo: DayTwo;
+  /** A node is in maintenance or a planned failover is under way: nothing disruptive starts. */
+  dayTwoBusy: boolean;
 }
 
 export function plan(input: PlanInput): Plan {
   const draft = planDroplets(input);
   const leaving = planScaleDown(draft);
   const drifted = planReplacements(draft, leaving);
-  const staying = draft.desired.filter((d) => !drifted.includes(d));
+  if (!leaving && !drifted.length) planColocated(draft);
+  planDayTwoActions(draft);
+  // Nodes in maintenance get no config and no repair: a person may be working on them.
+  const staying = draft.desired.filter((d) => !drifted.includes(d) && !draft.dayTwo.exempt.has(d.name));
   const reserved = planReservedIP(draft);
-  if (reserved.waitMs !== undefined) return finish(draft.actions, reserved.waitMs, reserved.backstopSince, input, staying);
-  return finish(draft.actions, draft.busy ? PROGRESS_REQUEUE_MS : undefined, reserved.backstopSince, input, staying);
+  const out = reserved.waitMs !== undefined
+    ? finish(draft.actions, reserved.waitMs, reserved.backstopSince, input, staying)
+    : finish(draft.actions, draft.busy ? PROGRESS_REQUEUE_MS : undefined, reserved.backstopSince, input, staying);
+  return { ...out, dayTwo: draft.dayTwo };
 }
 
 // 1. One live droplet per index, the standing one; delete the dead and the duplicates.
@@ -85,10 +101,15 @@ function planDroplets(input: PlanInput): Draft {
   const { object, observed } = input;
   const count = object.spec.droplets.count;
   const holderId = observed.reservedIP?.dropletId ?? null;
-  const draft: Draft = { input, actions: [], busy: false, holderId, kept: new Map(), desired: [], masters: [], allActive: false };
+  const maintenanceBefore = new Map((object.status?.nodes ?? []).filter((n) => n.maintenance).map((n) => [n.name, n.maintenance!]));
+  const dayTwo = planDayTwo(input, object.status?.plannedFailover, maintenanceBefore);
+  const dayTwoBusy = dayTwo.maintenance.size > 0 || (dayTwo.planned !== undefined && !dayTwo.planned.timedOut);
+  const draft: Draft = { input, actions: [], busy: dayTwo.busy, holderId, kept: new Map(), desired: [], masters: [], allActive: false, dayTwo, dayTwoBusy };
   for (const index of new Set(observed.droplets.map((d) => d.index))) {
     const standing = standingDroplet(observed.droplets, index, holderId);
-    const keep = standing && !DEAD_DROPLET_STATUSES.has(standing.status) ? standing : undefined;
+    // A node in maintenance may be powered off on purpose: its droplet is kept.
+    const exempt = standing !== undefined && index < count && dayTwo.exempt.has(standing.name);
+    const keep = standing && (!DEAD_DROPLET_STATUSES.has(standing.status) || exempt) ? standing : undefined;
     if (keep) draft.kept.set(index, keep);
     for (const d of observed.droplets.filter((o) => o.index === index && o !== keep).sort((a, b) => a.id - b.id)) {
       draft.actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: DEAD_DROPLET_STATUSES.has(d.status) ? 'Dead' : 'Duplicate' });
@@ -97,7 +118,7 @@ function planDroplets(input: PlanInput): Draft {
   for (let index = 0; index < count; index++) {
     const droplet = draft.kept.get(index);
     if (!droplet) draft.actions.push({ kind: 'CreateDroplet', index, node: nodeName(object.metadata.name, index) });
-    if (droplet?.status !== 'active') draft.busy = true;
+    if (droplet?.status !== 'active' && !(droplet && dayTwo.exempt.has(droplet.name))) draft.busy = true;
   }
   draft.desired = [...draft.kept.entries()].filter(([index]) => index < count).map(([, d]) => d);
   draft.allActive = draft.desired.length === count && draft.desired.every((d) => d.status === 'active');
@@ -113,7 +134,7 @@ function planScaleDown(draft: Draft): ObservedDroplet | undefined {
   if (!leaving) return undefined;
   const isMaster = stateOf(draft.input, leaving.index) === 'MASTER' || leaving.id === draft.holderId;
   if (!isMaster) draft.actions.push({ kind: 'DeleteDroplet', dropletId: leaving.id, node: leaving.name, reason: 'ScaleDown' });
-  else if (draft.allActive) draft.actions.push({ kind: 'HandOverMaster', node: leaving.name, dropletId: leaving.id });
+  else if (draft.allActive && !draft.dayTwoBusy) draft.actions.push({ kind: 'HandOverMaster', node: leaving.name, dropletId: leaving.id });
   draft.busy = true;
   return leaving;
 }
@@ -126,9 +147,11 @@ function planReplacements(draft: Draft, leaving: ObservedDroplet | undefined): O
   // An image drifts only when DigitalOcean reports one and neither its slug nor its id is the spec's.
   const imageDrift = (d: ObservedDroplet) => (d.image !== undefined || d.imageId !== undefined) && d.image !== wanted.image && d.imageId !== wanted.image;
   const drifted = desired.filter((d) => (d.size !== undefined && d.size !== wanted.size) || imageDrift(d));
-  const settled = draft.allActive && masters.length === 1 && desired.every((d) => ['MASTER', 'BACKUP'].includes(stateOf(input, d.index) ?? ''));
+  const settled = isSettled(draft);
   const handedOver = drifted.find((d) => stateOf(input, d.index) === 'STOP' && d.id !== holderId);
-  if (handedOver && masters.length === 1 && !leaving) {
+  if (draft.dayTwoBusy) {
+    // Not while a node is in maintenance or a planned failover moves MASTER: one thing at a time.
+  } else if (handedOver && masters.length === 1 && !leaving) {
     // A MASTER handed over (keepalived stopped on it): replace it now that another node leads.
     draft.actions.push({ kind: 'DeleteDroplet', dropletId: handedOver.id, node: handedOver.name, reason: 'Replace' });
     draft.busy = true;
@@ -141,6 +164,42 @@ function planReplacements(draft: Draft, leaving: ObservedDroplet | undefined): O
     draft.busy = true;
   }
   return drifted;
+}
+
+/** Every node active and MASTER or BACKUP, exactly one MASTER. */
+function isSettled(draft: Draft): boolean {
+  return draft.allActive && draft.masters.length === 1 && draft.desired.every((d) => ['MASTER', 'BACKUP'].includes(stateOf(draft.input, d.index) ?? ''));
+}
+
+// 4b. With spec.droplets.replaceColocated, replace a BACKUP that shares a physical machine with
+//     another node, one at a time and only when all is otherwise well: the new droplet lands
+//     where DigitalOcean places it, and the neighbours report says whether they are apart.
+function planColocated(draft: Draft): void {
+  const { input, dayTwo } = draft;
+  if (!input.object.spec.droplets.replaceColocated || !dayTwo.colocated.length || draft.dayTwoBusy || !isSettled(draft)) return;
+  const backup = dayTwo.colocated.flat().map((name) => draft.desired.find((d) => d.name === name))
+    .filter((d): d is ObservedDroplet => d !== undefined && d.id !== draft.holderId && stateOf(input, d.index) === 'BACKUP')
+    .sort((a, b) => b.index - a.index)[0];
+  if (!backup) return;
+  draft.actions.push({ kind: 'DeleteDroplet', dropletId: backup.id, node: backup.name, reason: 'Colocated' });
+  draft.busy = true;
+}
+
+// 4c. Day two: each node's priority-offset file as handover.ts wants it (the target's lift
+//     first, then the MASTER's hand-over, so the right BACKUP wins), and droplets powered off
+//     for maintenance powered on once it ends.
+function planDayTwoActions(draft: Draft): void {
+  const { input, dayTwo } = draft;
+  const changes = draft.desired.flatMap((d) => {
+    const host = input.observed.hosts[d.name];
+    const want = dayTwo.offsets[d.name];
+    return want !== undefined && host?.reachable && (host.priorityOffset ?? 0) !== want ? [{ d, want }] : [];
+  }).sort((a, b) => b.want - a.want);
+  for (const { d, want } of changes) draft.actions.push({ kind: 'SetPriorityOffset', node: d.name, dropletId: d.id, offset: want });
+  for (const name of dayTwo.powerOn) {
+    const d = draft.desired.find((x) => x.name === name);
+    if (d) draft.actions.push({ kind: 'PowerOnDroplet', node: d.name, dropletId: d.id });
+  }
 }
 
 // 5. The reserved IP: adopt or create, and give it its first assignment.
@@ -201,7 +260,7 @@ function firstToStart(input: PlanInput, staying: readonly ObservedDroplet[], sta
 //    once every running peer carries the current config, so it already hears the MASTER's
 //    unicast adverts when it starts: started earlier, it would hear none, declare itself MASTER
 //    after three advert intervals and claim the reserved IP.
-function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[]): Plan {
+function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[]): Omit<Plan, 'dayTwo'> {
   const reloads: Action[] = [];
   const starts: Action[] = [];
   let masterDownSince: Date | undefined;
@@ -232,7 +291,7 @@ function finish(actions: Action[], requeueAfterMs: number | undefined, backstopS
   const first = firstToStart(input, staying, starts);
   if (reloads.length === 0) actions.push(...(first ? [first] : starts));
   if (starts.length && (reloads.length || first)) requeueAfterMs = Math.min(requeueAfterMs ?? PROGRESS_REQUEUE_MS, PROGRESS_REQUEUE_MS);
-  const out: Plan = { actions };
+  const out: Omit<Plan, 'dayTwo'> = { actions };
   if (requeueAfterMs !== undefined) out.requeueAfterMs = requeueAfterMs;
   if (backstopSince) out.backstopSince = backstopSince;
   if (masterDownSince) out.masterHAProxyDownSince = masterDownSince;

@@ -4,6 +4,7 @@ import type { HALoadBalancer, HALoadBalancerStatus } from '../api/types.ts';
 import type { Problem } from '../api/validate.ts';
 import { conditionTypes as T } from './conditions.ts';
 import type { ControllerContext, PassContext } from './context.ts';
+import { dayTwoConditionTypes as D, describePlannedFailover } from './handover.ts';
 import { computeStatus, stalledStatus, statusChanged, type StatusInput } from './status.ts';
 
 /** Computes the status, tells people what changed, and writes it if it changed. */
@@ -11,8 +12,10 @@ export async function report(ctx: PassContext, input: Omit<StatusInput, 'now'>):
   const { object } = input;
   const status = computeStatus({ ...input, now: ctx.clock.now().toISOString() });
   ctx.metrics.setCertificates(object.metadata.namespace ?? 'default', object.metadata.name, input.certificates ?? []);
+  await noticePlannedFailover(ctx, object, status);
   await noticeFailover(ctx, object, status);
   await noticeWarnings(ctx, object, status);
+  await noticeDayTwo(ctx, object, status);
   await writeStatus(ctx, object, status);
   recordNodeMetrics(ctx, object, status);
   return status;
@@ -32,8 +35,36 @@ async function noticeFailover(ctx: PassContext, object: HALoadBalancer, status: 
   const before = object.status?.activeNode;
   if (!before || !status.activeNode || before === status.activeNode) return;
   ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name });
-  await ctx.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode}`);
-  ctx.log.info({ from: before, to: status.activeNode }, 'observed failover');
+  const reason = status.lastFailover?.reason ?? 'Unplanned';
+  const why = reason === 'Unplanned' ? 'unplanned: keepalived moved MASTER' : `planned: ${reason}`;
+  await ctx.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode} (${why})`);
+  ctx.log.info({ from: before, to: status.activeNode, reason }, 'observed failover');
+}
+
+/** FailoverRequested when the operator asks keepalived for a planned failover. */
+async function noticePlannedFailover(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+  const planned = status.plannedFailover;
+  if (!planned || planned.timedOut || planned.requested === object.status?.plannedFailover?.requested) return;
+  await ctx.events.record(object, 'Normal', 'FailoverRequested', describePlannedFailover(planned));
+  ctx.log.info({ from: planned.from, to: planned.to, reason: planned.reason }, 'requested planned failover');
+}
+
+/** Events for the day-two conditions as they change: a refused or timed-out planned failover
+ *  (Warning), a node entering or leaving maintenance, nodes found on one physical machine. */
+async function noticeDayTwo(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+  const find = (conditions: HALoadBalancerStatus['conditions'], type: string) => conditions?.find((c) => c.type === type);
+  const now = (type: string) => find(status.conditions, type);
+  const before = (type: string) => find(object.status?.conditions, type);
+  const planned = now(D.plannedFailover);
+  if (planned?.status === 'False' && planned.reason !== before(D.plannedFailover)?.reason) {
+    await ctx.events.record(object, 'Warning', planned.reason === 'TimedOut' ? 'FailoverTimedOut' : 'FailoverRefused', planned.message);
+  }
+  const maintenance = now(D.nodeInMaintenance);
+  if ((maintenance?.message ?? '') !== (before(D.nodeInMaintenance)?.message ?? '')) {
+    await ctx.events.record(object, 'Normal', 'NodeInMaintenance', maintenance?.message ?? 'no node is in maintenance');
+  }
+  const colocated = now(D.nodesColocated);
+  if (colocated && colocated.message !== before(D.nodesColocated)?.message) await ctx.events.record(object, 'Warning', 'NodesColocated', colocated.message);
 }
 
 /** A Warning Event when a warning condition turns on (or changes its reason): SSH open to

@@ -25,6 +25,7 @@ interface SharedRead<T> { at: number; value: Promise<T>; maxAgeMs: number }
 export class SharedReads {
   private readonly inventories = new Map<DigitalOceanProvider, SharedRead<Inventory>>();
   private readonly firewalls = new Map<DigitalOceanProvider, SharedRead<ApiFirewall[]>>();
+  private readonly neighbors = new Map<DigitalOceanProvider, SharedRead<number[][]>>();
   private readonly clock: Clock;
   private readonly floorMs: number;
   private readonly backstopGraceMs: number;
@@ -44,9 +45,16 @@ export class SharedReads {
     return this.read(this.firewalls, provider, () => provider.listFirewalls(), (list) => Math.max(1, Math.ceil(list.length / 200)));
   }
 
+  /** Which of the account's droplets share a physical machine. Placement changes only when
+   *  droplets come and go (which forgets it), so it is kept as long as the cache allows. */
+  neighborGroups(provider: DigitalOceanProvider): Promise<number[][]> {
+    return this.read(this.neighbors, provider, () => provider.neighborGroups(), () => Number.MAX_SAFE_INTEGER);
+  }
+
   /** Something was created, deleted or moved: the next read goes to DigitalOcean. */
   forgetInventory(provider: DigitalOceanProvider): void {
     this.inventories.delete(provider);
+    this.neighbors.delete(provider);
   }
 
   forgetFirewalls(provider: DigitalOceanProvider): void {

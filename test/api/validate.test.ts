@@ -91,7 +91,7 @@ describe('schema defaults', () => {
     const { problems, object } = validateHALoadBalancer(input);
     expect(problems).toEqual([]);
     expect(input.spec).not.toHaveProperty('droplets');
-    expect(object!.spec.droplets).toEqual({ count: 2, size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [], tags: [] });
+    expect(object!.spec.droplets).toEqual({ count: 2, size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [], tags: [], replaceColocated: false });
     expect(object!.spec.frontends[0]!.protocol).toBe('http');
     expect(object!.spec.backends[0]!.healthCheck).toEqual({ protocol: 'tcp', path: '/', intervalSeconds: 2, rise: 2, fall: 3 });
     expect(object!.spec.failover).toEqual({ preempt: false, virtualRouterID: 0 });

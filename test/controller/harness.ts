@@ -79,7 +79,7 @@ export async function startHarness(options: { simulator?: SimulatorOptions; sett
   const kube = await startKubeEmulator({ logger: log });
   const sim = await startDigitalOceanSimulator({
     delays: { dropletActiveMs: 30, reservedIpActionMs: 150, dropletActionMs: 30 }, ...options.simulator,
-    hooks: { onDropletCreated: (d) => hosts.add(d), onDropletDeleted: (d) => hosts.remove(d) },
+    hooks: { onDropletCreated: (d) => hosts.add(d), onDropletDeleted: (d) => hosts.remove(d), onDropletPowerChanged: (d, change) => hosts.power(d, change) },
   });
   hosts.onMaster = (host) => failoverScript(sim, host);
   const kc = new k8s.KubeConfig();

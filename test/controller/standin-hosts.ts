@@ -70,6 +70,15 @@ export class StandInHosts implements HostConnector {
     if (wasMaster) this.electAfter(host);
   }
 
+  /** A power action reached the droplet: off is a crash; on is a boot with no daemon running
+   *  (as in the sandbox, which has no systemd), files and the priority-offset file kept. */
+  power(droplet: DropletView, change: 'off' | 'on' | 'reboot'): void {
+    const host = this.byName(droplet.name);
+    if (!host) return;
+    if (change !== 'on' && host.up) this.crash(droplet.name);
+    if (change !== 'off') host.up = true;
+  }
+
   async open(target: HostTarget, signal?: AbortSignal): Promise<HostSession> {
     await this.pause(signal);
     const host = this.hosts.get(target.host);

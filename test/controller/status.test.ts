@@ -89,7 +89,7 @@ describe('computeStatus', () => {
     const first = computeStatus({ object: object(), observed: observed([host('MASTER'), host('BACKUP')], 101), desiredHashes: hashes, now });
     const moved = computeStatus({ object: { ...object(), status: first }, observed: observed([host('FAULT'), host('MASTER')], 102), desiredHashes: hashes, now: later });
     expect(moved.activeNode).toBe('web-1');
-    expect(moved.lastFailover).toEqual({ time: later, from: 'web-0', to: 'web-1' });
+    expect(moved.lastFailover).toEqual({ time: later, from: 'web-0', to: 'web-1', reason: 'Unplanned' });
     const again = computeStatus({ object: { ...object(), status: moved }, observed: observed([host('BACKUP'), host('MASTER')], 102), desiredHashes: hashes, now: '2026-11-24T11:00:00Z' });
     expect(again.lastFailover).toEqual(moved.lastFailover);
   });

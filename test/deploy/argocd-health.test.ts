@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { HALoadBalancer } from '../../src/api/types.ts';
 import type { Observed, ObservedHost } from '../../src/controller/observed.ts';
+import { planDayTwo } from '../../src/controller/handover.ts';
 import { computeStatus, stalledStatus } from '../../src/controller/status.ts';
 
 const LUA = process.env.LUA ?? '/usr/bin/lua5.1';
@@ -148,6 +149,31 @@ describe('health of statuses the operator computes', () => {
     expect((await health(withStatus(1, missing))).status).toBe('Degraded');
     const refused = stalledStatus(object(1), [{ path: '', message: 'DigitalOcean refused: the token lacks the "droplet:create" scope' }], now, 'CloudRequestRefused');
     expect((await health(withStatus(1, refused))).status).toBe('Degraded');
+  });
+
+  it('a planned failover under way is Progressing, the MASTER handing over being FAULT on purpose', async () => {
+    const base = object(1);
+    const planning = { ...base, metadata: { ...base.metadata, annotations: { 'halb.dev/preferred-node': 'web-1' } } };
+    const running = { keepalivedRunning: true, haproxyRunning: true };
+    const seen = observed([{ ...host('FAULT'), ...running, priorityOffset: -254 }, { ...host('BACKUP'), ...running, priorityOffset: 50 }]);
+    const previous = { plannedFailover: { from: 'web-0', to: 'web-1', reason: 'PreferredNode' as const, requested: now } };
+    const input = { object: { ...planning, status: previous }, observed: seen, desiredHashes: hashes, now: new Date(now) };
+    const status = computeStatus({ ...input, now, dayTwo: planDayTwo(input, previous.plannedFailover, new Map()) });
+    expect(status.conditions!.find((c) => c.type === 'Degraded')!.status).toBe('False');
+    expect(await health(withStatus(1, status))).toEqual({ status: 'Progressing', message: 'FailoverRequested: moving MASTER from web-0 to web-1: halb.dev/preferred-node names it' });
+  });
+
+  it('a node in maintenance that is powered off leaves the pair Healthy, saying so', async () => {
+    const base = object(1);
+    const resting = { ...base, metadata: { ...base.metadata, annotations: { 'maintenance.halb.dev/web-1': 'kernel update' } } };
+    const seen = observed([host('MASTER'), undefined]);
+    seen.droplets[1]!.status = 'off';
+    const input = { object: resting, observed: seen, desiredHashes: hashes, now: new Date(now) };
+    const status = computeStatus({ ...input, now, dayTwo: planDayTwo(input, undefined, new Map()) });
+    const condition = (type: string) => status.conditions!.find((c) => c.type === type)!;
+    expect(condition('Degraded')).toMatchObject({ status: 'False', reason: 'NodeInMaintenance' });
+    expect(condition('NodeInMaintenance')).toMatchObject({ status: 'True', message: 'web-1: in maintenance (kernel update)' });
+    expect(await health(withStatus(1, status))).toEqual({ status: 'Healthy', message: 'the load balancer is serving' });
   });
 
   it('a Healthy status written for an older generation is Progressing after an edit', async () => {
