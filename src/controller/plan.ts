@@ -89,9 +89,7 @@ export function plan(input: PlanInput): Plan {
   // Nodes in maintenance get no config and no repair: a person may be working on them.
   const staying = draft.desired.filter((d) => !drifted.includes(d) && !draft.dayTwo.exempt.has(d.name));
   const reserved = planReservedIP(draft);
-  const out = reserved.waitMs !== undefined
-    ? finish(draft.actions, reserved.waitMs, reserved.backstopSince, input, staying)
-    : finish(draft.actions, draft.busy ? PROGRESS_REQUEUE_MS : undefined, reserved.backstopSince, input, staying);
+  const out = finish(draft.actions, reserved.waitMs ?? (draft.busy ? PROGRESS_REQUEUE_MS : undefined), reserved.backstopSince, input, staying, draft.desired);
   return { ...out, dayTwo: draft.dayTwo };
 }
 
@@ -260,7 +258,9 @@ function firstToStart(input: PlanInput, staying: readonly ObservedDroplet[], sta
 //    once every running peer carries the current config, so it already hears the MASTER's
 //    unicast adverts when it starts: started earlier, it would hear none, declare itself MASTER
 //    after three advert intervals and claim the reserved IP.
-function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[]): Omit<Plan, 'dayTwo'> {
+function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[],
+  // Every node, those in maintenance too: a BACKUP in maintenance still takes over from a failed MASTER.
+  peers: readonly ObservedDroplet[] = staying): Omit<Plan, 'dayTwo'> {
   const reloads: Action[] = [];
   const starts: Action[] = [];
   let masterDownSince: Date | undefined;
@@ -271,7 +271,7 @@ function finish(actions: Action[], requeueAfterMs: number | undefined, backstopS
     const host = input.observed.hosts[name];
     // HAProxy dead on the MASTER, keepalived up, a BACKUP ready: keepalived's failover first.
     if (host?.vrrpState === 'MASTER' && host.haproxyRunning === false && host.keepalivedRunning === true && host.configHash === want &&
-      staying.some((o) => o !== d && hostOf(o)?.vrrpState === 'BACKUP')) {
+      peers.some((o) => o !== d && hostOf(o)?.vrrpState === 'BACKUP')) {
       masterDownSince = input.masterHAProxyDownSince ?? input.now;
       const waited = input.now.getTime() - masterDownSince.getTime();
       if (waited < MASTER_REPAIR_GRACE_MS) {

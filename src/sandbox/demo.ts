@@ -1,17 +1,21 @@
 // `halb sandbox up --demo` (`npm run sandbox`): builds the sandbox with realistic delays,
 // applies examples/basic.yaml with the real kubectl, shows progress line by line, curls the
-// floating IP, kills HAProxy on the MASTER and shows the failover and the outage a client saw.
+// floating IP, kills HAProxy on the MASTER and shows the failover and the outage a client saw,
+// then a planned failover with the kubectl plugin, and the requests a client saw fail (none).
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { RunningSandbox } from './sandbox.ts';
 
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+/** The kubectl plugin, run as kubectl runs it (kubectl-halb on PATH is the same program). */
+const PLUGIN = fileURLToPath(new URL('../../bin/kubectl-halb.mjs', import.meta.url));
 /** The manifest the demo applies (the GitOps tests re-apply it too). */
 export const DEMO_MANIFEST = fileURLToPath(new URL('../../examples/basic.yaml', import.meta.url));
 
 interface Status {
   floatingIP?: string;
   activeNode?: string;
+  nodes?: { name: string; vrrpState: string }[];
   lastFailover?: { from: string; to: string };
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
@@ -95,5 +99,41 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
   say(`${stamp()} failover: ${master} -> ${after.activeNode}; status showed it ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (the operator looks again every 5 s; keepalived and the failover script moved the IP without it)`);
   say(`${stamp()} outage seen by the client: ${outage}`);
   say(`\n$ kubectl get halb -o wide\n${(await kubectl('get', 'halb', '-o', 'wide')).stdout.trimEnd()}`);
+
+  // A planned failover: keepalived hands over on the operator's request, the old MASTER serves
+  // until the IP has moved.
+  await waitForBackup(status);
+  const plugin = (...args: string[]) => run(process.execPath, [PLUGIN, ...args], env, 120_000);
+  say(`\n${stamp()} a planned failover, while a client polls http://${ip}/ every 100 ms:\n$ kubectl halb failover basic`);
+  const planned = pollWhile(() => curl(ip, 1));
+  const moved = await plugin('failover', 'basic');
+  const seen = await planned.stop();
+  say((moved.stdout + moved.stderr).trimEnd());
+  say(`${stamp()} requests during the planned failover: ${seen.sent}, failed: ${seen.failed}`);
+  say(`\n$ kubectl halb status basic\n${(await plugin('status', 'basic')).stdout.trimEnd()}`);
   say(`\n$ kubectl describe halb basic (events)\n${(await kubectl('describe', 'halb', 'basic')).stdout.split('Events:')[1]?.trimEnd() ?? ''}`);
+}
+
+/** Until the failed node is back as a healthy BACKUP (the operator restarts its HAProxy). */
+async function waitForBackup(status: () => Promise<Status>): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
+    const s = await status();
+    if (s.nodes?.length && s.nodes.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP') && s.nodes.some((n) => n.vrrpState === 'BACKUP')) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Sends a request every 100 ms until stopped; counts what failed. */
+function pollWhile(request: () => Promise<{ code: number }>): { stop(): Promise<{ sent: number; failed: number }> } {
+  let polling = true;
+  let sent = 0;
+  let failed = 0;
+  const loop = (async () => {
+    while (polling) {
+      sent++;
+      if ((await request()).code !== 0) failed++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return { stop: async () => { polling = false; await loop; return { sent, failed }; } };
 }

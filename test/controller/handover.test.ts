@@ -173,6 +173,13 @@ describe('maintenance', () => {
     expect(back.dayTwo.planned).toBeUndefined();
   });
 
+  it('a BACKUP in maintenance still counts as one that takes over: HAProxy dead on the MASTER is left to keepalived first', () => {
+    const dead = observed([['MASTER', 0, { haproxyRunning: false }], ['BACKUP', -253]]);
+    const out = planFor(object({ 'maintenance.halb.dev/web-1': 'x' }), dead);
+    expect(kinds(out.actions)).toEqual([]);
+    expect(out.masterHAProxyDownSince).toEqual(now);
+  });
+
   it('no disruptive change starts while a node is in maintenance', () => {
     const drifted = observed([['MASTER'], ['BACKUP']]);
     drifted.droplets[1]!.size = 's-2vcpu-2gb';

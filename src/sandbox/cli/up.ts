@@ -29,7 +29,8 @@ Options:
                     operator and every node from the operator's EndpointSlices; \`status\` shows
                     its address
   --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
-                    floating IP, kill HAProxy on the MASTER and show the failover (npm run sandbox)
+                    floating IP, kill HAProxy on the MASTER and show the failover, then a planned
+                    failover with kubectl halb (npm run sandbox)
 ${stateDirHelp}
   -h, --help        show this help`;
 
