@@ -44,14 +44,14 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
   });
 }
 
-export async function startE2E(options: { operator?: boolean } = {}): Promise<E2E> {
+export async function startE2E(options: { operator?: boolean; prometheus?: boolean } = {}): Promise<E2E> {
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-e2e-'));
   const logFile = join(stateDir, 'sandbox.log');
   const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'e2e' }, pino.destination({ dest: logFile, sync: true }));
   let sandbox: RunningSandbox;
   try {
     sandbox = await startSandbox({
-      stateDir, log, operator: options.operator ?? true,
+      stateDir, log, operator: options.operator ?? true, prometheus: options.prometheus ?? false,
       delays: { dropletActiveMs: 500, reservedIpActionMs: 500, dropletActionMs: 300 },
       resyncIntervalMs: 2000, backstopGraceMs: 10_000,
     });

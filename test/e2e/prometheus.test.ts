@@ -1,0 +1,114 @@
+// The sandbox with a real Prometheus (Debian's) evaluating halb's alert rules: it finds every
+// node from the operator's EndpointSlices and scrapes their HAProxy, sees each node's VRRP state
+// through the operator, answers every query of the Grafana dashboard with data, and fires
+// HalbSplitBrain within its `for` plus one evaluation interval of seeing two MASTERs.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SANDBOX_SCRAPE_INTERVAL_SECONDS } from '../../src/sandbox/prometheus.ts';
+import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
+
+interface Sample { metric: Record<string, string>; value: [number, string] }
+interface Alert { labels: Record<string, string>; state: string; activeAt: string }
+
+let e2e: E2E;
+let prometheus: string;
+beforeAll(async () => {
+  e2e = await startE2E({ prometheus: true });
+  prometheus = e2e.sandbox.prometheus!.url;
+}, 120_000);
+afterEach((ctx) => e2e?.printLogIfFailed(ctx));
+afterAll(async () => { await e2e?.close(); }, 120_000);
+
+async function query(expr: string): Promise<Sample[]> {
+  const res = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  const body = await res.json() as { status: string; error?: string; data?: { result: Sample[] } };
+  if (body.status !== 'success') throw new Error(`${expr}: ${body.error}`);
+  return body.data!.result;
+}
+
+async function alerts(): Promise<Alert[]> {
+  const body = await (await fetch(`${prometheus}/api/v1/alerts`)).json() as { data: { alerts: Alert[] } };
+  return body.data.alerts;
+}
+
+/** The floating IP's holder and the other node, once status has both. */
+async function nodes(): Promise<{ master: string; backup: string }> {
+  return waitFor('a MASTER and a BACKUP in status', async () => {
+    const r = await e2e.kubectl(['get', 'halb', 'basic', '-o', 'json']);
+    const status = (JSON.parse(r.stdout) as { status?: { nodes?: { name: string; vrrpState?: string }[] } }).status;
+    const master = status?.nodes?.find((n) => n.vrrpState === 'MASTER')?.name;
+    const backup = status?.nodes?.find((n) => n.vrrpState === 'BACKUP')?.name;
+    return master && backup ? { master, backup } : undefined;
+  });
+}
+
+const ruleFor = (alert: string) => (parse(readFileSync(join(ROOT, 'deploy/prometheus/halb-rules.yaml'), 'utf8')) as { groups: { rules: { alert?: string; for?: string }[] }[] })
+  .groups.flatMap((g) => g.rules).find((r) => r.alert === alert)!;
+const seconds = (duration: string) => Number(/^(\d+)s$/.exec(duration)?.[1] ?? Number(/^(\d+)m$/.exec(duration)?.[1]) * 60);
+
+describe('Prometheus in the sandbox', () => {
+  it('finds both nodes from the EndpointSlices and sees their VRRP states through the operator', async () => {
+    const applied = await e2e.kubectl(['apply', '-f', join(ROOT, 'examples/basic.yaml')]);
+    expect(applied.stderr).toBe('');
+    expect((await e2e.kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s'])).code).toBe(0);
+    const { master, backup } = await nodes();
+    // The node ServiceMonitor's targets: each node's HAProxy exporter on its VPC address, up.
+    const targets = await waitFor('both nodes scraped', async () => {
+      const up = await query('up{job="haproxy", namespace="default", name="basic"} == 1');
+      return up.length === 2 ? up : undefined;
+    });
+    expect(targets.map((t) => t.metric.node).sort()).toEqual([master, backup].sort());
+    const states = await waitFor('Prometheus to see one MASTER and one BACKUP', async () => {
+      const r = await query('max by (node, state) (halb_node_vrrp_state{namespace="default", name="basic"}) == 1');
+      return r.length === 2 ? Object.fromEntries(r.map((s) => [s.metric.node, s.metric.state])) : undefined;
+    });
+    expect(states).toEqual({ [master]: 'MASTER', [backup]: 'BACKUP' });
+    expect((await query(`halb_node_holds_ip{name="basic", node="${master}"}`))[0]?.value[1]).toBe('1');
+  }, 180_000);
+
+  it('answers every query of the Grafana dashboard with data', async () => {
+    // Requests through the floating IP, so the frontend's counters move too.
+    const ip = JSON.parse((await e2e.kubectl(['get', 'halb', 'basic', '-o', 'json'])).stdout).status.floatingIP as string;
+    for (let i = 0; i < 5; i++) expect(await e2e.curlFloatingIP(ip)).toMatch(/^web-\d$/);
+    const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/halb-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, expr: t.expr
+      .replaceAll('$namespace', '.*').replaceAll('$name', '.*').replaceAll('$__rate_interval', `${4 * SANDBOX_SCRAPE_INTERVAL_SECONDS}s`) })));
+    expect(exprs.length).toBeGreaterThanOrEqual(9);
+    // Rates need two samples of each series in their window.
+    await new Promise((r) => setTimeout(r, 2 * SANDBOX_SCRAPE_INTERVAL_SECONDS * 1000));
+    for (const { panel, expr } of exprs) {
+      const result = await waitFor(`data for "${panel}": ${expr}`, async () => {
+        const r = await query(expr);
+        return r.length > 0 ? r : undefined;
+      }, 30_000, 1000);
+      expect(result.length, `${panel}: ${expr}`).toBeGreaterThan(0);
+    }
+  }, 180_000);
+
+  it('fires HalbSplitBrain within its `for` plus one evaluation interval of two MASTERs', async () => {
+    const { backup } = await nodes();
+    const forSeconds = seconds(ruleFor('HalbSplitBrain').for!);
+    expect(forSeconds).toBeGreaterThan(0);
+    expect(await alerts()).toEqual([]);
+    // The BACKUP stops hearing VRRP adverts: it becomes MASTER too, and both stay MASTER.
+    const blocked = await e2e.sandbox.fabric.execInDroplet(backup, ['nft', '-f', '-'], {
+      input: 'table inet halb_test_split { chain input { type filter hook input priority -10; ip protocol 112 drop; } }\n',
+    });
+    expect(blocked.stderr).toBe('');
+    const forced = Date.now();
+    const twoMasters = 'count(max by (node) (halb_node_vrrp_state{namespace="default", name="basic", state="MASTER"}) == 1)';
+    await waitFor('Prometheus to see two MASTERs', async () => (await query(twoMasters))[0]?.value[1] === '2' || undefined, 60_000, 250);
+    const seen = Date.now();
+    const firing = await waitFor('HalbSplitBrain to fire', async () =>
+      (await alerts()).find((a) => a.labels.alertname === 'HalbSplitBrain' && a.state === 'firing'), 120_000, 250);
+    const fired = Date.now();
+    expect(firing.labels).toMatchObject({ namespace: 'default', name: 'basic', severity: 'critical' });
+    const figure = (fired - seen) / 1000;
+    console.log(`split brain: two MASTERs in Prometheus ${((seen - forced) / 1000).toFixed(1)} s after VRRP was cut; HalbSplitBrain fired ${figure.toFixed(1)} s after that (for ${forSeconds} s, evaluation every ${SANDBOX_SCRAPE_INTERVAL_SECONDS} s)`);
+    // One more second for this test's own polling of the two queries.
+    expect(figure).toBeLessThanOrEqual(forSeconds + SANDBOX_SCRAPE_INTERVAL_SECONDS + 1);
+    await e2e.sandbox.fabric.execInDroplet(backup, ['nft', 'delete', 'table', 'inet', 'halb_test_split']);
+  }, 240_000);
+});
