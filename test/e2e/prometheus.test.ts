@@ -11,6 +11,7 @@ import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
 
 interface Sample { metric: Record<string, string>; value: [number, string] }
 interface Alert { labels: Record<string, string>; state: string; activeAt: string }
+interface Dashboard { panels: { title: string; targets: { expr: string }[] }[] }
 
 let e2e: E2E;
 let prometheus: string;
@@ -44,7 +45,8 @@ async function nodes(): Promise<{ master: string; backup: string }> {
   });
 }
 
-const ruleFor = (alert: string) => (parse(readFileSync(join(ROOT, 'deploy/prometheus/halb-rules.yaml'), 'utf8')) as { groups: { rules: { alert?: string; for?: string }[] }[] })
+interface RuleFile { groups: { rules: { alert?: string; for?: string }[] }[] }
+const ruleFor = (alert: string) => (parse(readFileSync(join(ROOT, 'deploy/prometheus/halb-rules.yaml'), 'utf8')) as RuleFile)
   .groups.flatMap((g) => g.rules).find((r) => r.alert === alert)!;
 const seconds = (duration: string) => Number(/^(\d+)s$/.exec(duration)?.[1] ?? Number(/^(\d+)m$/.exec(duration)?.[1]) * 60);
 
@@ -72,9 +74,11 @@ describe('Prometheus in the sandbox', () => {
     // Requests through the floating IP, so the frontend's counters move too.
     const ip = JSON.parse((await e2e.kubectl(['get', 'halb', 'basic', '-o', 'json'])).stdout).status.floatingIP as string;
     for (let i = 0; i < 5; i++) expect(await e2e.curlFloatingIP(ip)).toMatch(/^web-\d$/);
-    const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/halb-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
-    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, expr: t.expr
-      .replaceAll('$namespace', '.*').replaceAll('$name', '.*').replaceAll('$__rate_interval', `${4 * SANDBOX_SCRAPE_INTERVAL_SECONDS}s`) })));
+    const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/halb-dashboard.json'), 'utf8')) as Dashboard;
+    // Grafana's variables as "All" and a rate window of four scrapes.
+    const substitute = (expr: string) => expr.replaceAll('$namespace', '.*').replaceAll('$name', '.*')
+      .replaceAll('$__rate_interval', `${4 * SANDBOX_SCRAPE_INTERVAL_SECONDS}s`);
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ panel: p.title, expr: substitute(t.expr) })));
     expect(exprs.length).toBeGreaterThanOrEqual(9);
     // Rates need two samples of each series in their window.
     await new Promise((r) => setTimeout(r, 2 * SANDBOX_SCRAPE_INTERVAL_SECONDS * 1000));
@@ -106,7 +110,8 @@ describe('Prometheus in the sandbox', () => {
     const fired = Date.now();
     expect(firing.labels).toMatchObject({ namespace: 'default', name: 'basic', severity: 'critical' });
     const figure = (fired - seen) / 1000;
-    console.log(`split brain: two MASTERs in Prometheus ${((seen - forced) / 1000).toFixed(1)} s after VRRP was cut; HalbSplitBrain fired ${figure.toFixed(1)} s after that (for ${forSeconds} s, evaluation every ${SANDBOX_SCRAPE_INTERVAL_SECONDS} s)`);
+    console.log(`split brain: two MASTERs in Prometheus ${((seen - forced) / 1000).toFixed(1)} s after VRRP was cut; `
+      + `HalbSplitBrain fired ${figure.toFixed(1)} s after that (for ${forSeconds} s, evaluation every ${SANDBOX_SCRAPE_INTERVAL_SECONDS} s)`);
     // One more second for this test's own polling of the two queries.
     expect(figure).toBeLessThanOrEqual(forSeconds + SANDBOX_SCRAPE_INTERVAL_SECONDS + 1);
     await e2e.sandbox.fabric.execInDroplet(backup, ['nft', 'delete', 'table', 'inet', 'halb_test_split']);
