@@ -1,7 +1,8 @@
 // The sandbox with a real Prometheus (Debian's) evaluating halb's alert rules: it finds every
 // node from the operator's EndpointSlices and scrapes their HAProxy, sees each node's VRRP state
 // through the operator, answers every query of the Grafana dashboard with data, and fires
-// HalbSplitBrain within its `for` plus one evaluation interval of seeing two MASTERs.
+// HalbSplitBrain within its `for` plus one evaluation interval of seeing two MASTERs. The requests
+// made for the dashboard's traffic panels are in HAProxy's log, in the documented format.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -74,6 +75,15 @@ describe('Prometheus in the sandbox', () => {
     // Requests through the floating IP, so the frontend's counters move too.
     const ip = JSON.parse((await e2e.kubectl(['get', 'halb', 'basic', '-o', 'json'])).stdout).status.floatingIP as string;
     for (let i = 0; i < 5; i++) expect(await e2e.curlFloatingIP(ip)).toMatch(/^web-\d$/);
+    // Each went into HAProxy's log on the MASTER: the journal under systemd, else the file.
+    const { master } = await nodes();
+    const log = await waitFor('the requests in HAProxy\'s log', async () => {
+      const r = await e2e.sandbox.fabric.execInDroplet(master, ['sh', '-c',
+        '[ -d /run/systemd/system ] && journalctl -u haproxy -o cat --no-pager || cat /var/log/haproxy.log']);
+      const lines = r.stdout.split('\n').filter((l) => l.includes('frontend=www '));
+      return lines.length >= 5 ? lines : undefined;
+    });
+    expect(log.at(-1)).toMatch(/client=203\.0\.113\.254:\d+ frontend=www backend=web server=web-[12] status=200 bytes=\d+ timers_ms=\d+\/\d+\/\d+\/\d+\/\d+ termination=---- request="GET \/ HTTP\/1\.1"/);
     const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/halb-dashboard.json'), 'utf8')) as Dashboard;
     // Grafana's variables as "All" and a rate window of four scrapes.
     const substitute = (expr: string) => expr.replaceAll('$namespace', '.*').replaceAll('$name', '.*')
