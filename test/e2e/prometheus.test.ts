@@ -75,12 +75,12 @@ describe('Prometheus in the sandbox', () => {
     // Requests through the floating IP, so the frontend's counters move too.
     const ip = JSON.parse((await e2e.kubectl(['get', 'halb', 'basic', '-o', 'json'])).stdout).status.floatingIP as string;
     for (let i = 0; i < 5; i++) expect(await e2e.curlFloatingIP(ip)).toMatch(/^web-\d$/);
-    // Each went into HAProxy's log on the MASTER: the journal under systemd, else the file.
-    const { master } = await nodes();
+    // Each went into HAProxy's log on the node holding the IP: the journal under systemd, else the file.
+    const { master, backup } = await nodes();
     const log = await waitFor('the requests in HAProxy\'s log', async () => {
-      const r = await e2e.sandbox.fabric.execInDroplet(master, ['sh', '-c',
+      const read = (node: string) => e2e.sandbox.fabric.execInDroplet(node, ['sh', '-c',
         '[ -d /run/systemd/system ] && journalctl -u haproxy -o cat --no-pager || cat /var/log/haproxy.log']);
-      const lines = r.stdout.split('\n').filter((l) => l.includes('frontend=www '));
+      const lines = (await Promise.all([read(master), read(backup)])).flatMap((r) => r.stdout.split('\n')).filter((l) => l.includes('frontend=www '));
       return lines.length >= 5 ? lines : undefined;
     });
     expect(log.at(-1)).toMatch(/client=203\.0\.113\.254:\d+ frontend=www backend=web server=web-[12] status=200 bytes=\d+ timers_ms=\d+\/\d+\/\d+\/\d+\/\d+ termination=---- request="GET \/ HTTP\/1\.1"/);
