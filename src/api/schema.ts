@@ -243,8 +243,13 @@ export const statusSchema = named('HALoadBalancerStatus', object('Observed state
     from: string('Previous holder.'),
     to: string('New holder.'),
   })),
-  conditions: array('Ready, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed.', condition,
-    { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  graceStarted: named('GraceTimers', object(
+    'When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over.', {
+      backstop: timestamp('The reserved IP was first seen on a node that is not MASTER while another node is; after --backstop-grace the operator moves it.'),
+      masterRepair: timestamp('HAProxy was first seen stopped on the MASTER; the operator restarts it only if keepalived has not failed over within 5 s.'),
+    })),
+  conditions: array('Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed.',
+    condition, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
 }));
 
 // metadata may only constrain name and generateName in a CRD.

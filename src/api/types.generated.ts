@@ -206,6 +206,14 @@ export interface FailoverRecord {
   to?: string;
 }
 
+/** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
+export interface GraceTimers {
+  /** The reserved IP was first seen on a node that is not MASTER while another node is; after --backstop-grace the operator moves it. */
+  backstop?: string;
+  /** HAProxy was first seen stopped on the MASTER; the operator restarts it only if keepalived has not failed over within 5 s. */
+  masterRepair?: string;
+}
+
 /** A metav1.Condition. */
 export interface Condition {
   /** Condition type, CamelCase. */
@@ -236,7 +244,9 @@ export interface HALoadBalancerStatus {
   nodes?: NodeStatus[];
   /** The last change of activeNode. */
   lastFailover?: FailoverRecord;
-  /** Ready, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed. */
+  /** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
+  graceStarted?: GraceTimers;
+  /** Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed. */
   conditions?: Condition[];
 }
 

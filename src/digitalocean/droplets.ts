@@ -2,6 +2,7 @@
 import type { DigitalOceanClient } from './client.ts';
 import { DigitalOceanError } from './errors.ts';
 import { dropletTags, nodeName, parseNodeTags, uidTag } from './naming.ts';
+import { DEFAULT_WAIT, poll, type WaitSettings } from './poll.ts';
 
 export const PER_PAGE = 200;
 
@@ -173,33 +174,18 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
   return { nodes, created, surplus };
 }
 
-export interface WaitSettings {
-  /** First poll interval; it doubles up to maxIntervalMs. */
-  intervalMs: number;
-  maxIntervalMs: number;
-  timeoutMs: number;
-}
-
-export const DEFAULT_WAIT: WaitSettings = { intervalMs: 2000, maxIntervalMs: 15_000, timeoutMs: 600_000 };
-
 /** Waits until every listed droplet of `uid` is `active`, with one list request per poll and a
  * growing interval (no busy polling). Returns the nodes, re-read. */
-export async function waitForActive(client: DigitalOceanClient, uid: string, ids: readonly number[], wait: WaitSettings = DEFAULT_WAIT): Promise<NodeDroplet[]> {
-  const deadline = Date.now() + wait.timeoutMs;
-  let interval = wait.intervalMs;
-  for (;;) {
+export function waitForActive(client: DigitalOceanClient, uid: string, ids: readonly number[], wait: WaitSettings = DEFAULT_WAIT): Promise<NodeDroplet[]> {
+  return poll(`droplets ${ids.join(', ')} of ${uid} to become active`, async () => {
     const { byIndex } = groupByIndex(await listDropletsByTag(client, uidTag(uid)), uid);
     const nodes = [...byIndex.values()].filter((n) => ids.includes(n.id));
     const missing = ids.filter((id) => !nodes.some((n) => n.id === id));
-    if (missing.length > 0) throw new DigitalOceanError('terminal', `droplets ${missing.join(', ')} of ${uid} disappeared while waiting for them to become active`, { method: 'GET', path: '/droplets' });
-    if (nodes.every((n) => n.status === 'active')) return nodes.sort((a, b) => a.index - b.index);
-    if (Date.now() + interval > deadline) {
-      const pending = nodes.filter((n) => n.status !== 'active').map((n) => `${n.name}=${n.status}`);
-      throw new DigitalOceanError('transient', `droplets not active after ${wait.timeoutMs} ms: ${pending.join(', ')}`, { method: 'GET', path: '/droplets' });
+    if (missing.length > 0) {
+      throw new DigitalOceanError('terminal', `droplets ${missing.join(', ')} of ${uid} disappeared while waiting for them to become active`, { method: 'GET', path: '/droplets' });
     }
-    await client.sleep(interval);
-    interval = Math.min(wait.maxIntervalMs, interval * 2);
-  }
+    return nodes.every((n) => n.status === 'active') ? nodes.sort((a, b) => a.index - b.index) : undefined;
+  }, wait, client.sleep, { method: 'GET', path: '/droplets' });
 }
 
 /** Deletes a droplet; one that is already gone counts as deleted. */

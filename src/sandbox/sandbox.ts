@@ -177,7 +177,6 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       render: { apiBaseURL: digitalocean.url },
       resyncIntervalMs: opts.resyncIntervalMs ?? 5000,
       backstopGraceMs: opts.backstopGraceMs ?? 15_000,
-      doWait: { intervalMs: 250, maxIntervalMs: 1000, timeoutMs: 120_000 },
       sshTimeoutMs: 5000,
       concurrency: 4,
       metricsPort: 0,

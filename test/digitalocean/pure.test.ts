@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, requiredScope } from '../../src/digitalocean/errors.ts';
 import type { HttpErrorLike } from '../../src/digitalocean/errors.ts';
-import { RateLimitPacer, backoffDelay, parseRetryAfter } from '../../src/digitalocean/pacing.ts';
+import { backoffDelay } from '../../src/backoff.ts';
+import { RateLimitPacer, parseRetryAfter } from '../../src/digitalocean/pacing.ts';
 import { COMMON_TAG, dropletTags, nodeName, parseNodeTags, uidTag } from '../../src/digitalocean/naming.ts';
 import { nextPage, toNodeDroplet } from '../../src/digitalocean/droplets.ts';
 import { desiredFirewall, firewallMatches } from '../../src/digitalocean/firewalls.ts';

@@ -21,7 +21,7 @@ function startOperator(): ChildProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
     '--kubeconfig', status.kubeconfig, '--do-endpoint', status.digitalocean.endpoint,
     '--failover-api-url', status.digitalocean.endpoint.replace(/\/v2$/, ''),
-    '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect', '--do-poll-interval', '200',
+    '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect',
     '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   operators.add(child);
   child.on('exit', () => operators.delete(child));

@@ -162,6 +162,8 @@ describe('host hardening and rotation', () => {
     const s = await status();
     const renewed = certificate('renewed', 90);
     const loop = e2e.clientLoop(s.floatingIP!, { timeoutSeconds: 2, pauseMs: 50, https: true });
+    // Traffic before, during and after: a rotation takes about a second, too short alone to count on.
+    await new Promise((r) => setTimeout(r, 1000));
     await applySecret(['tls', 'www-tls', `--cert=${renewed.crt}`, `--key=${renewed.key}`]);
     await waitFor('the renewed certificate on every node', async () => {
       for (const n of s.nodes!) {
@@ -171,6 +173,7 @@ describe('host hardening and rotation', () => {
       return true;
     }, 60_000, 500);
     await waitFor('the renewed certificate served on the floating IP', async () => (await servedSerial(s.floatingIP!)) === renewed.serial, 30_000, 500);
+    await new Promise((r) => setTimeout(r, 1000));
     const { sent, failed } = await loop.stop();
     console.log(`TLS rotation: ${sent} HTTPS requests during the rotation, ${failed} failed`);
     expect(sent).toBeGreaterThan(10);
