@@ -5,6 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import type { HALoadBalancer, HALoadBalancerStatus } from '../api/types.ts';
 import { mergePatch } from './merge-patch.ts';
+import type { MetricsEndpoints } from './metrics-endpoints.ts';
 
 /** A read-only cache of one kind, filled by an informer. */
 export interface ObjectCache<T> {
@@ -20,11 +21,19 @@ export interface KubeWriter {
   patchStatus(object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void>;
   /** Replaces metadata.finalizers, conditional on the object's resourceVersion. */
   setFinalizers(object: HALoadBalancer, finalizers: string[]): Promise<void>;
+  /** Creates or updates an object's metrics Service and EndpointSlice (server-side apply). */
+  applyMetricsEndpoints(endpoints: MetricsEndpoints): Promise<void>;
 }
+
+/** The field manager of what the operator writes by server-side apply. */
+export const FIELD_MANAGER = 'halb-operator';
 
 export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
   const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  const applyHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
   const target = (object: HALoadBalancer) => ({
     group: GROUP, version: VERSION, plural: PLURAL, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name,
   });
@@ -36,6 +45,11 @@ export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
     async setFinalizers(object, finalizers) {
       const body = { metadata: { finalizers, resourceVersion: object.metadata.resourceVersion } };
       await api.patchNamespacedCustomObject({ ...target(object), body }, mergePatchHeader);
+    },
+    async applyMetricsEndpoints({ service, slice }) {
+      const at = (o: { metadata?: k8s.V1ObjectMeta }) => ({ name: o.metadata!.name!, namespace: o.metadata!.namespace!, fieldManager: FIELD_MANAGER, force: true });
+      await core.patchNamespacedService({ ...at(service), body: service }, applyHeader);
+      await discovery.patchNamespacedEndpointSlice({ ...at(slice), body: slice }, applyHeader);
     },
   };
 }

@@ -138,11 +138,11 @@ describe('values', () => {
 
   it('operator flags become arguments that `halb operator --help` lists', async () => {
     const sets = ['operator.resync=10', 'operator.backstopGrace=45', 'operator.concurrency=8', 'operator.logLevel=debug',
-      'operator.metricsPort=9090', 'operator.extraArgs={--do-poll-interval=500}'];
+      'operator.metricsPort=9090', 'operator.extraArgs={--lease-namespace=halb-system}'];
     const d = deployment(await template('halb-system', sets));
     const args = d.spec.template.spec.containers[0]!.args;
     expect(args).toEqual(['operator', '--metrics-port=9090', '--resync=10', '--backstop-grace=45', '--concurrency=8', '--log-level=debug',
-      '--do-poll-interval=500']);
+      '--lease-namespace=halb-system']);
     const help = await run(NODE, ['src/cli/main.ts', 'operator', '--help']);
     for (const a of args.slice(1)) expect(help.stdout, a).toContain(`  ${a.split('=')[0]}`);
   });
