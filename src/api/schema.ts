@@ -181,6 +181,7 @@ const backend = named('BackendSpec', object('One HAProxy backend: static servers
 
 const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepalived on the nodes decides who is MASTER; the operator only observes.', {
   advertIntervalSeconds: { type: 'number', description: 'VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds.', minimum: 0.01, maximum: 40.95 },
+  checkIntervalSeconds: { type: 'number', description: 'How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there).', minimum: 0.1, maximum: 10 },
   preempt: boolean('A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage.', false),
   virtualRouterID: integer('VRRP virtual_router_id. 0: derived from the object\'s UID.', 0, 255, { default: 0 }),
   authSecretRef: secretKeySelector('VRRP PASS authentication (VRRPv2 only; at most 8 characters).'),

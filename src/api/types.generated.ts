@@ -134,6 +134,8 @@ export interface BackendSpec {
 export interface FailoverSpec {
   /** VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds. */
   advertIntervalSeconds?: number;
+  /** How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there). */
+  checkIntervalSeconds?: number;
   /** A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage. */
   preempt: boolean;
   /** VRRP virtual_router_id. 0: derived from the object's UID. */
@@ -359,6 +361,8 @@ export interface BackendSpecInput {
 export interface FailoverSpecInput {
   /** VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds. */
   advertIntervalSeconds?: number;
+  /** How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there). */
+  checkIntervalSeconds?: number;
   /** A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage. */
   preempt?: boolean;
   /** VRRP virtual_router_id. 0: derived from the object's UID. */

@@ -1,7 +1,8 @@
 // LB droplets: list by tag (every page), create idempotently, wait for `active`, delete.
 import type { DigitalOceanClient } from './client.ts';
 import { DigitalOceanError } from './errors.ts';
-import { dropletTags, nodeName, parseNodeTags, uidTag } from './naming.ts';
+import { newHostKey, type NodeHostKey } from './cloud-init.ts';
+import { dropletTags, nodeName, parseHostKeyTag, parseNodeTags, uidTag } from './naming.ts';
 import { DEFAULT_WAIT, poll, type WaitSettings } from './poll.ts';
 
 export const PER_PAGE = 200;
@@ -39,6 +40,8 @@ export interface NodeDroplet {
   /** Image slug, and id: a spec may name the image either way. */
   image?: string;
   imageId?: string;
+  /** The host key fingerprint pinned at creation (its tag), when the operator made the key. */
+  hostKeyPin?: string;
 }
 
 /** Reads a droplet. `reservedIPs` are excluded from its own public address (DigitalOcean lists
@@ -66,6 +69,8 @@ export function toNodeDroplet(d: ApiDroplet, reservedIPs: ReadonlySet<string> = 
   if (publicIPv4 !== undefined) node.publicIPv4 = publicIPv4;
   if (privateIPv4 !== undefined) node.privateIPv4 = privateIPv4;
   if (privateNet?.netmask) node.privateNetmask = privateNet.netmask;
+  const pin = parseHostKeyTag(node.tags);
+  if (pin) node.hostKeyPin = pin;
   return node;
 }
 
@@ -103,7 +108,10 @@ export interface NodeSpec {
   /** DigitalOcean SSH key ids or fingerprints. */
   sshKeys: (string | number)[];
   extraTags?: string[];
-  userData: (nodeName: string, index: number) => string;
+  /** The droplet's user_data; given a host key (see hostKeys), it must deliver it (cloudInit's hostKey). */
+  userData: (nodeName: string, index: number, hostKey?: NodeHostKey) => string;
+  /** Make each new droplet's SSH host key here, deliver it through userData and pin it with a tag. */
+  hostKeys?: boolean;
 }
 
 export interface EnsureDropletsResult {
@@ -139,6 +147,8 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
   for (let index = 0; index < spec.count; index++) {
     for (let attempt = 0; !listing.byIndex.has(index); attempt++) {
       const name = nodeName(spec.objectName, index);
+      // A new key for every attempt: a lost create's droplet keeps the key its own tag pins.
+      const hostKey = spec.hostKeys ? newHostKey(name) : undefined;
       try {
         const res = await client.dots.droplet.createDroplet({
           name,
@@ -146,8 +156,8 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
           size: spec.size,
           image: spec.image,
           ssh_keys: spec.sshKeys,
-          tags: dropletTags(spec.uid, index, spec.extraTags),
-          user_data: spec.userData(name, index),
+          tags: dropletTags(spec.uid, index, spec.extraTags, hostKey?.fingerprint),
+          user_data: spec.userData(name, index, hostKey),
           ...(spec.vpcUUID ? { vpc_uuid: spec.vpcUUID } : {}),
           monitoring: true,
         });

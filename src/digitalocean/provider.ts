@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createDigitalOceanClient } from './client.ts';
 import type { ClientOptions, DigitalOceanClient } from './client.ts';
-import { cloudInit } from './cloud-init.ts';
+import { cloudInit, type NodeHostKey } from './cloud-init.ts';
 import { PER_PAGE, deleteDroplet, ensureNodeDroplets, listDropletsByTag, toNodeDroplet, waitForActive } from './droplets.ts';
 import type { EnsureDropletsResult, NodeDroplet, NodeSpec } from './droplets.ts';
 import { DEFAULT_WAIT, poll, type WaitSettings } from './poll.ts';
@@ -173,7 +173,7 @@ export class DigitalOceanProvider {
 
   /** Droplets, then `active`, then the reserved IP: every step safe to repeat after a crash. */
   async ensureInfrastructure(spec: InfrastructureSpec): Promise<InfrastructureResult> {
-    const userData = spec.userData ?? ((name: string) => cloudInit({ objectName: spec.objectName, nodeName: name }));
+    const userData = spec.userData ?? ((name: string, _index: number, hostKey?: NodeHostKey) => cloudInit({ objectName: spec.objectName, nodeName: name, ...(hostKey ? { hostKey } : {}) }));
     const droplets = await this.ensureDroplets({ ...spec, userData });
     const nodes = await this.waitForActive(spec.uid, droplets.nodes.map((n) => n.id));
     const reservedIp = await this.ensureReservedIp({ ...(spec.floatingIPAddress ? { address: spec.floatingIPAddress } : {}), region: spec.region, nodes });

@@ -151,6 +151,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       onDropletCreated: (d) => hooks.dropletCreated(d),
       onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
       onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
+      onDropletPowerChanged: (d, power) => (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
       onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
     },
   });

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
-import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
+import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
 
 let e2e: E2E;
 const operators = new Set<ChildProcess>();
@@ -59,7 +59,7 @@ async function ready(name: string, timeoutMs = 120_000): Promise<Record<string, 
 
 describe('the operator as a process', () => {
   it('killed with SIGKILL at random points during creation, creates nothing twice and converges', async () => {
-    expect((await e2e.kubectl(['apply', '-f', '-'], manifest('crash'))).code).toBe(0);
+    expect((await e2e.kubectl(['apply', '-f', '-'], withImage(manifest('crash')))).code).toBe(0);
     const killedAfter: number[] = [];
     for (let run = 0; run < 5; run++) {
       const op = startOperator();
