@@ -11,7 +11,7 @@ import {
 import { serverSideApply, updateManagedFields } from './managedfields.ts';
 import { generateNameSuffix, nowTime, sameObject, specChanged, validateLabelsAndAnnotations, validateName } from './meta.ts';
 import {
-  APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, applyJsonPatch, mergePatch, stripStrategicDirectives,
+  APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, METADATA_LIST_KEYS, STRATEGIC_MERGE_PATCH, applyJsonPatch, mergePatch, strategicMergePatch,
 } from './patch.ts';
 import { Registry } from './registry.ts';
 import type { ResourceDef } from './resources.ts';
@@ -195,7 +195,7 @@ export class KubeApi {
     // Unknown fields first (strict decoding), then defaults and normalisation, then validation:
     // the real server's order. Views (events.k8s.io) validate before conversion to storage.
     errs.push(...this.admitFields(def, obj, opts.fieldValidation, warnings));
-    def.normalize?.(obj, old);
+    def.normalize?.(obj, old, () => this.store.list(def.storageKey));
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);
       errs.push(...validateCRD(obj));
@@ -377,7 +377,10 @@ export class KubeApi {
     else if (type === MERGE_PATCH) {
       if (!isObject(body)) throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}');
       patched = mergePatch(old, body);
-    } else patched = mergePatch(old, stripStrategicDirectives(body));
+    } else {
+      if (!isObject(body)) throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}');
+      patched = strategicMergePatch(old, body, { ...METADATA_LIST_KEYS, ...def.strategicListKeys });
+    }
     return this.update(def, ns, name, patched, opts, subresource, { put: false });
   }
 
