@@ -92,6 +92,8 @@ export interface HealthCheckSpec {
   rise: number;
   /** Consecutive failures before a server is down. */
   fall: number;
+  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  port?: number;
 }
 
 /** A static backend server. */
@@ -150,13 +152,15 @@ export interface AccessSpec {
   sshSourceCIDRs: string[];
   /** Who may scrape HAProxy metrics. Empty: the VPC only. */
   metricsSourceCIDRs: string[];
+  /** Who may reach the frontends (a Service's loadBalancerSourceRanges). Empty: everyone. */
+  frontendSourceCIDRs: string[];
 }
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpec {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -192,8 +196,10 @@ export interface NodeStatus {
   configHash?: string;
   /** Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node. */
   serversUp?: string;
-  /** SHA256 fingerprint of the node's SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts. */
+  /** SHA256 fingerprint of the node's SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts. */
   hostKey?: string;
+  /** How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first). */
+  hostKeyPinned?: "AtCreation" | "OnFirstContact";
   /** When the operator last read this node. */
   lastSyncTime?: string;
 }
@@ -258,7 +264,6 @@ export interface HALoadBalancerFields {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
@@ -329,6 +334,8 @@ export interface HealthCheckSpecInput {
   rise?: number;
   /** Consecutive failures before a server is down. */
   fall?: number;
+  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  port?: number;
 }
 
 /** One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag. */
@@ -377,13 +384,15 @@ export interface AccessSpecInput {
   sshSourceCIDRs?: string[];
   /** Who may scrape HAProxy metrics. Empty: the VPC only. */
   metricsSourceCIDRs?: string[];
+  /** Who may reach the frontends (a Service's loadBalancerSourceRanges). Empty: everyone. */
+  frontendSourceCIDRs?: string[];
 }
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpecInput {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID?: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -407,7 +416,6 @@ export interface HALoadBalancerFieldsInput {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;

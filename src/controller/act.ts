@@ -74,7 +74,10 @@ async function createDroplets(ctx: PassContext, input: ActInput, creates: Action
   const result = await provider.ensureDroplets({
     uid, objectName: object.metadata.name, count: spec.droplets.count, region: spec.region, size: spec.droplets.size, image: spec.droplets.image,
     ...(spec.vpcUUID ? { vpcUUID: spec.vpcUUID } : {}), sshKeys: [fingerprint, ...spec.droplets.sshKeys], extraTags: spec.droplets.tags,
-    userData: (node) => cloudInit({ objectName: object.metadata.name, nodeName: node, sshdDropIn }),
+    // Each droplet's SSH host key is made here, delivered in its user_data and pinned by a tag
+    // in the same create request: the first connection is verified, nothing trusted on first use.
+    hostKeys: true,
+    userData: (node, _index, hostKey) => cloudInit({ objectName: object.metadata.name, nodeName: node, sshdDropIn, ...(hostKey ? { hostKey } : {}) }),
   });
   for (const id of result.created) {
     const node = result.nodes.find((n) => n?.id === id);

@@ -61,8 +61,10 @@ async function observeHosts(ctx: PassContext, object: HALoadBalancer, droplets: 
   const hosts: Record<string, ObservedHost> = {};
   const pins = new Map((object.status?.nodes ?? []).map((n) => [n.name, n]));
   await Promise.all(droplets.filter((d) => d.status === 'active' && d.publicIPv4).map(async (droplet) => {
+    // The key the operator made for the droplet, pinned by its tag since creation; else, for a
+    // droplet made before that, the key pinned at first contact (status) for this droplet.
     const pinned = pins.get(droplet.name);
-    const pinnedHostKey = pinned?.dropletID === droplet.id ? pinned.hostKey : undefined;
+    const pinnedHostKey = droplet.hostKeyPin ?? (pinned?.dropletID === droplet.id ? pinned.hostKey : undefined);
     const endpoint = ctx.settings.sshEndpoint?.(droplet.publicIPv4!) ?? { host: droplet.publicIPv4!, port: 22 };
     try {
       const node = { name: droplet.name, dropletId: droplet.id, ...endpoint, ...(pinnedHostKey ? { pinnedHostKey } : {}) };

@@ -18,6 +18,8 @@ export interface ObservedDroplet {
   privateIPv4?: string;
   /** The private address's netmask: with it, the VPC's range. */
   privateNetmask?: string;
+  /** The host key fingerprint pinned by the droplet's tag, set when the operator created it with a key it made. */
+  hostKeyPin?: string;
 }
 
 export interface ObservedReservedIP {

@@ -9,6 +9,7 @@
 // transition.
 
 import { NODE_PORTS } from '../api/derived.ts';
+import { DEFAULT_PATHS } from '../render/render.ts';
 
 export interface RemoteFile {
   path: string;
@@ -39,18 +40,20 @@ export interface DaemonPaths {
   sshdReloadMarker: string;
 }
 
+/** Where the host agent finds things on a node: the rendered files where the renderer puts them
+ *  (one table, DEFAULT_PATHS), and the agent's own runtime files. */
 export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
-  haproxyConfig: '/etc/haproxy/haproxy.cfg',
-  keepalivedConfig: '/etc/keepalived/keepalived.conf',
+  haproxyConfig: DEFAULT_PATHS.haproxyConfig,
+  keepalivedConfig: DEFAULT_PATHS.keepalivedConfig,
+  vrrpStateFile: DEFAULT_PATHS.vrrpStateFile,
+  firewall: DEFAULT_PATHS.firewall,
+  sshdConfig: DEFAULT_PATHS.sshdConfig,
+  authorizedKeys: DEFAULT_PATHS.authorizedKeys,
   hashFile: '/etc/halb/config-hash',
-  vrrpStateFile: '/run/halb/vrrp-state',
   haproxyPidFile: '/run/haproxy.pid',
   keepalivedPidFile: '/run/keepalived.pid',
   haproxyMasterSocket: '/run/haproxy-master.sock',
   haproxyLogFile: '/var/log/haproxy.log',
-  firewall: '/etc/halb/firewall.nft',
-  sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
-  authorizedKeys: '/root/.ssh/authorized_keys',
   sshdPidFile: '/run/sshd.pid',
   sshdReloadMarker: '/run/halb/sshd-changed',
 };
@@ -161,8 +164,8 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
  * not drop connections and do not cause a VRRP transition.
  */
 export function startOrReloadScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  const hp = shQuote(paths.haproxyPidFile);
-  const kp = shQuote(paths.keepalivedPidFile);
+  const haproxyPid = shQuote(paths.haproxyPidFile);
+  const keepalivedPid = shQuote(paths.keepalivedPidFile);
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
@@ -173,21 +176,21 @@ if [ -d /run/systemd/system ]; then
   echo '${MARK}systemd'
 ${hostAccessScript(paths)}  exit 0
 fi
-if alive ${hp}; then
-  kill -USR2 "$(cat ${hp})" && echo '${MARK}reloaded haproxy'
+if alive ${haproxyPid}; then
+  kill -USR2 "$(cat ${haproxyPid})" && echo '${MARK}reloaded haproxy'
 else
   # In the foreground of its own session rather than -D, so that its log (to stdout) reaches
   # ${paths.haproxyLogFile}, as the journal receives it under systemd.
-  rm -f ${hp}
-  setsid haproxy -W -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
-  for i in $(seq 100); do alive ${hp} && break; sleep 0.05; done
-  alive ${hp} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
+  rm -f ${haproxyPid}
+  setsid haproxy -W -p ${haproxyPid} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
+  for i in $(seq 100); do alive ${haproxyPid} && break; sleep 0.05; done
+  alive ${haproxyPid} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
   echo '${MARK}started haproxy'
 fi
-if alive ${kp}; then
-  kill -HUP "$(cat ${kp})" && echo '${MARK}reloaded keepalived'
+if alive ${keepalivedPid}; then
+  kill -HUP "$(cat ${keepalivedPid})" && echo '${MARK}reloaded keepalived'
 else
-  keepalived -p ${kp} -f ${shQuote(paths.keepalivedConfig)} || exit 1
+  keepalived -p ${keepalivedPid} -f ${shQuote(paths.keepalivedConfig)} || exit 1
   echo '${MARK}started keepalived'
 fi
 ${hostAccessScript(paths)}`;
@@ -198,9 +201,9 @@ ${hostAccessScript(paths)}`;
  * re-read its config. A reload leaves open sessions alone, this one included.
  */
 function hostAccessScript(paths: DaemonPaths): string {
-  const fw = shQuote(paths.firewall);
-  return `if [ -f ${fw} ]; then
-  nft -f ${fw} || exit 1
+  const firewall = shQuote(paths.firewall);
+  return `if [ -f ${firewall} ]; then
+  nft -f ${firewall} || exit 1
   echo '${MARK}loaded firewall'
   if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable -q halb-firewall.service 2>/dev/null || true; fi
 fi
@@ -216,11 +219,11 @@ fi
 
 /** Stops keepalived (SIGTERM: it leaves MASTER with a priority-0 advert) and waits for it to exit. */
 export function stopKeepalivedScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  const kp = shQuote(paths.keepalivedPidFile);
+  const keepalivedPid = shQuote(paths.keepalivedPidFile);
   return `set -u
 if [ -d /run/systemd/system ]; then systemctl stop keepalived; exit $?; fi
-[ -s ${kp} ] || exit 0
-pid=$(cat ${kp})
+[ -s ${keepalivedPid} ] || exit 0
+pid=$(cat ${keepalivedPid})
 kill -TERM "$pid" 2>/dev/null || exit 0
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done

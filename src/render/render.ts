@@ -213,6 +213,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       peerIPv4s,
       frontendAddress: node.anchorIPv4,
       frontendPorts: spec.frontends.flatMap((f) => (f.tls ? [f.port, f.tls.port] : [f.port])),
+      frontendSourceCIDRs: spec.access.frontendSourceCIDRs,
       sshPort,
       sshSourceCIDRs: spec.access.sshSourceCIDRs,
       metricsPort,

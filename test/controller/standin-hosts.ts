@@ -10,6 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { ApplyResult, HostConnector, HostSession, HostState, HostTarget, RemoteFile } from '../../src/hosts/connector.ts';
 import { ConfigRefusedError, HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from '../../src/hosts/errors.ts';
 import { publicKeyOf } from '../../src/controller/ssh-access.ts';
+import { publicKeyFingerprint } from '../../src/digitalocean/cloud-init.ts';
+import { firstBootFromUserData } from '../../src/sandbox/fabric/cloud-config.ts';
 import type { DropletView } from '../../src/sandbox/digitalocean/simulator.ts';
 
 export interface StandInHost {
@@ -44,8 +46,10 @@ export class StandInHosts implements HostConnector {
   latencyMs = 0;
 
   add(droplet: DropletView): void {
+    // As cloud-init does: the host key user_data gives (ssh_keys), else one of its own.
+    const given = firstBootFromUserData(droplet.userData).hostKeyPublic;
     this.hosts.set(droplet.publicIPv4, {
-      droplet, hostKey: `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`, authorizedKeys: [...droplet.sshPublicKeys],
+      droplet, hostKey: given ? publicKeyFingerprint(given) : `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`, authorizedKeys: [...droplet.sshPublicKeys],
       files: new Map(), haproxyRunning: false, keepalivedRunning: false, firewallLoaded: false, up: true,
     });
   }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DigitalOceanError } from '../../src/digitalocean/errors.ts';
 import { uidTag } from '../../src/digitalocean/naming.ts';
 import type { DigitalOceanSimulator, DropletView, ReservedIpChange } from '../../src/sandbox/digitalocean/simulator.ts';
-import { sandboxDoCommand } from '../../src/cli/sandbox-do.ts';
+import { sandboxDoCommand } from '../../src/sandbox/cli/do.ts';
 import { providerFor, sshPublicKey, startSimulator } from './helpers.ts';
 
 const nodeSpec = (uid: string) => ({ uid, objectName: 'web', count: 2, region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [] as string[] });
@@ -212,7 +212,7 @@ describe('listening on more addresses', () => {
 
 describe('halb sandbox do', () => {
   it('runs the simulator alone until SIGTERM, answering curl-style requests', async () => {
-    const script = `import { sandboxDoCommand } from ${JSON.stringify(new URL('../../src/cli/sandbox-do.ts', import.meta.url).pathname)};
+    const script = `import { sandboxDoCommand } from ${JSON.stringify(new URL('../../src/sandbox/cli/do.ts', import.meta.url).pathname)};
 process.exitCode = await sandboxDoCommand(['--port', '0', '--droplet-boot-ms', '10']);`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {

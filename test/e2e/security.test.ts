@@ -16,7 +16,7 @@ interface Status {
   floatingIP?: string;
   activeNode?: string;
   nodesReady?: string;
-  nodes?: { name: string; publicIPv4?: string; vrrpState: string; configHash?: string }[];
+  nodes?: { name: string; publicIPv4?: string; vrrpState: string; configHash?: string; hostKey?: string; hostKeyPinned?: string }[];
   conditions?: Condition[];
 }
 
@@ -102,6 +102,12 @@ describe('host hardening and rotation', () => {
     // The operator's sshd drop-in came with user_data, so no node ever took passwords: no
     // SSHExposed=True Warning at creation, as on a real droplet.
     expect(await warnings()).not.toContain('SSHExposed');
+    // Each node's host key was the operator's own from the start, and the host presents it.
+    for (const n of first.nodes!) {
+      expect(n).toMatchObject({ hostKeyPinned: 'AtCreation' });
+      const fingerprint = await e2e.inHost(n.name, ['ssh-keygen', '-l', '-E', 'sha256', '-f', '/etc/ssh/ssh_host_ed25519_key.pub']);
+      expect(fingerprint.stdout.split(' ')[1]).toBe(n.hostKey);
+    }
     expect(first.nodes!.map((n) => n.vrrpState).sort()).toEqual(['BACKUP', 'MASTER']);
     node0 = first.nodes![0]!.publicIPv4!;
     for (const n of first.nodes!) {

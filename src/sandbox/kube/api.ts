@@ -175,7 +175,8 @@ export class KubeApi {
     if (fv === 'Warn') for (const p of all) warnings.push(`unknown field "${p}"`);
   }
 
-  private admitFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
+  private admitFields(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, fv: FieldValidation,
+    warnings: string[]): StatusCause[] {
     if (!def.schema) {
       this.dropUnknownBuiltinFields(def, obj, fv, warnings);
       return [];
@@ -186,7 +187,10 @@ export class KubeApi {
     }
     if (fv === 'Warn') for (const p of pruned) warnings.push(`unknown field "${p}"`);
     applyDefaults(obj, def.schema.schema);
-    return def.schema.validate(obj);
+    const schemaCauses = def.schema.validate(obj);
+    const rules = def.schema.validateRules(obj, old, schemaCauses);
+    warnings.push(...rules.warnings);
+    return [...schemaCauses, ...rules.causes];
   }
 
   private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
@@ -194,7 +198,7 @@ export class KubeApi {
     const name = obj.metadata.name ?? '';
     // Unknown fields first (strict decoding), then defaults and normalisation, then validation:
     // the real server's order. Views (events.k8s.io) validate before conversion to storage.
-    errs.push(...this.admitFields(def, obj, opts.fieldValidation, warnings));
+    errs.push(...this.admitFields(def, obj, old, opts.fieldValidation, warnings));
     def.normalize?.(obj, old, () => this.store.list(def.storageKey));
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);

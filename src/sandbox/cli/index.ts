@@ -1,9 +1,9 @@
 // `halb sandbox <part>`: the whole system on one machine, or one of its parts alone.
-import { sandboxDoCommand } from './sandbox-do.ts';
-import { sandboxFabricCommand } from './sandbox-fabric.ts';
-import { sandboxImageCommand } from './sandbox-image.ts';
-import { sandboxKubeCommand } from './sandbox-kube.ts';
-import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox-up.ts';
+import { sandboxDoCommand } from './do.ts';
+import { sandboxFabricCommand } from './fabric.ts';
+import { sandboxImageCommand } from './image.ts';
+import { sandboxKubeCommand } from './kube.ts';
+import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './up.ts';
 
 const parts: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   up: { run: sandboxUpCommand, summary: 'build the whole system on this machine and print the KUBECONFIG line' },

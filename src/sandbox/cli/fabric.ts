@@ -6,10 +6,10 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import {
   allocateDropletAddresses, ensureSystemPackages, openFabric, type FabricStatus, type HostStatus,
-} from '../sandbox/fabric/index.ts';
-import { fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../sandbox/fabric/setup.ts';
+} from '../fabric/index.ts';
+import { fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../fabric/setup.ts';
 
-export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../sandbox/fabric/setup.ts';
+export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../fabric/setup.ts';
 
 /**
  * Checks the system packages; as root installs the missing ones (saying so). Returns an exit

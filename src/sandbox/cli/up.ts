@@ -3,12 +3,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../log.ts';
-import { runDemo } from '../sandbox/demo.ts';
-import { destroySandbox, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox/sandbox.ts';
-import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from './args.ts';
-import { findBinary } from '../sandbox/fabric/system.ts';
-import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
+import { createLogger } from '../../log.ts';
+import { runDemo } from '../demo.ts';
+import { destroySandbox, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox.ts';
+import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from '../../cli/args.ts';
+import { findBinary } from '../fabric/system.ts';
+import { requireFabricPackages, sandboxStateDir } from './fabric.ts';
 
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
 const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
@@ -48,7 +48,7 @@ Options:
 ${stateDirHelp}
   -h, --help        show this help`;
 
-const binPath = fileURLToPath(new URL('../../bin/halb.mjs', import.meta.url));
+const binPath = fileURLToPath(new URL('../../../bin/halb.mjs', import.meta.url));
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);

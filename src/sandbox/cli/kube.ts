@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { startKubeEmulator } from '../sandbox/kube/index.ts';
-import { untilStopSignal } from './args.ts';
+import { startKubeEmulator } from '../kube/index.ts';
+import { untilStopSignal } from '../../cli/args.ts';
 
 const HELP = `Usage: halb sandbox kube [--port P] [--host H] [--kubeconfig PATH] [--state FILE]
 

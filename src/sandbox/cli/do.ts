@@ -1,8 +1,8 @@
 // `halb sandbox do`: runs the DigitalOcean API simulator alone, in the foreground.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { startDigitalOceanSimulator } from '../sandbox/digitalocean/simulator.ts';
-import { untilStopSignal } from './args.ts';
+import { startDigitalOceanSimulator } from '../digitalocean/simulator.ts';
+import { untilStopSignal } from '../../cli/args.ts';
 
 const HELP = `Usage: halb sandbox do [--port P] [--host H] [--token T]... [--droplet-boot-ms MS]
                       [--action-ms MS] [--rate-limit N/SECONDS]... [--error-rate R]
