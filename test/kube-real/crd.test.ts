@@ -1,0 +1,152 @@
+// The CRD on the real kube-apiserver, next to the emulator: the real server accepts
+// crds/haloadbalancer.yaml and every example (kubectl apply, no warning), fills the same defaults
+// the emulator fills, and refuses every invalid fixture the schema (and its CEL rules) should
+// catch with the same status, reason and fields as the emulator, naming the field
+// test/fixtures/invalid/index.yaml expects. A fixture the emulator accepts (a semantic rule only
+// the operator checks) must be accepted by the real server too.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, parseAllDocuments } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKubeEmulator, type KubeEmulator } from '../../src/sandbox/kube/index.ts';
+import { realKubeBuilt, ROOT, run, SKIP_REASON, startControlPlane, KUBECTL, type ControlPlane } from './helpers.ts';
+import { rawClient, type Answer, type RawClient } from './http.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const built = realKubeBuilt();
+if (!built) console.log(`skipped: ${SKIP_REASON}`);
+
+const INVALID = join(ROOT, 'test/fixtures/invalid');
+const EXAMPLES = join(ROOT, 'examples');
+const index = parse(readFileSync(join(INVALID, 'index.yaml'), 'utf8')) as Record<string, { expect: string; why: string }>;
+
+interface Doc { apiVersion: string; kind: string; metadata?: { name?: string; namespace?: string } }
+
+/** The collection path kubectl would POST a document to, or undefined for kinds not served here. */
+function collection(doc: Doc): string | undefined {
+  const namespace = doc.metadata?.namespace ?? 'default';
+  if (doc.kind === 'Secret' && doc.apiVersion === 'v1') return `/api/v1/namespaces/${namespace}/secrets`;
+  if (doc.kind === 'HALoadBalancer' && typeof doc.apiVersion === 'string' && doc.apiVersion.includes('/')) return `/apis/${doc.apiVersion}/namespaces/${namespace}/haloadbalancers`;
+  return undefined;
+}
+
+/** The documents of a fixture as kubectl would send them; undefined when kubectl itself refuses the file. */
+function documents(file: string): Doc[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (text.includes('\u0000')) return undefined;
+  const docs = parseAllDocuments(text, { uniqueKeys: true });
+  if (!Array.isArray(docs) || docs.some((d) => d.errors.length)) return undefined;
+  const values = docs.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown).filter((v) => v !== null && v !== undefined);
+  if (!values.length || values.some((v) => typeof v !== 'object' || Array.isArray(v))) return undefined;
+  return values as Doc[];
+}
+
+/** What a client reads from a refusal: status code, reason, message and the fields named. */
+function refusal(a: Answer): { status: number; reason?: string; message?: string; fields: string[] } {
+  const s = a.json as { reason?: string; message?: string; details?: { causes?: { field?: string }[] } } | undefined;
+  return {
+    status: a.status,
+    ...(s?.reason ? { reason: s.reason } : {}),
+    ...(s?.message ? { message: s.message } : {}),
+    fields: [...new Set((s?.details?.causes ?? []).map((c) => c.field ?? ''))].sort(),
+  };
+}
+
+describe.skipIf(!built)('the CRD on the real kube-apiserver, and the emulator beside it', () => {
+  let cp: ControlPlane;
+  let emulator: KubeEmulator;
+  let real: RawClient;
+  let emulated: RawClient;
+  let emulatorHome: string;
+
+  beforeAll(async () => {
+    cp = await startControlPlane();
+    emulator = await startKubeEmulator({ host: '127.0.0.1', port: 0 });
+    real = rawClient(cp.kube.url, cp.kube);
+    emulated = rawClient(emulator.url);
+    emulatorHome = mkdtempSync(join(tmpdir(), 'halb-crd-emulator-'));
+    emulator.writeKubeconfig(join(emulatorHome, 'kubeconfig'));
+  }, 180_000);
+  afterAll(async () => {
+    await emulator?.close();
+    await cp?.close();
+    if (emulatorHome) rmSync(emulatorHome, { recursive: true, force: true });
+  }, 60_000);
+
+  const kubectlEmulator = (args: string[]) => run(KUBECTL, [`--cache-dir=${join(emulatorHome, 'cache')}`, ...args], { ...process.env, HOME: emulatorHome, KUBECONFIG: join(emulatorHome, 'kubeconfig') });
+
+  it('accepts crds/haloadbalancer.yaml from kubectl apply, without a warning, and establishes it', async () => {
+    const applied = await cp.kubectl(['apply', '-f', join(ROOT, 'crds/haloadbalancer.yaml')]);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toContain('customresourcedefinition.apiextensions.k8s.io/haloadbalancers.halb.dev created');
+    const wait = await cp.kubectl(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=60s']);
+    expect(wait.code, wait.stderr).toBe(0);
+    expect((await kubectlEmulator(['apply', '-f', join(ROOT, 'crds/haloadbalancer.yaml')])).code).toBe(0);
+    // Discovery knows the kind at once: kubectl maps the short name.
+    await expect.poll(async () => (await cp.kubectl(['get', 'halb'])).stderr, { timeout: 30_000 }).toMatch(/No resources found/);
+  }, 90_000);
+
+  const examples = readdirSync(EXAMPLES, { recursive: true }).map(String).filter((f) => f.endsWith('.yaml')).sort();
+  it.each(examples)('accepts examples/%s from kubectl apply, with the defaults the emulator fills', async (file) => {
+    const path = join(EXAMPLES, file);
+    const onReal = await cp.kubectl(['apply', '-f', path]);
+    expect(onReal.stderr).toBe('');
+    expect(onReal.code).toBe(0);
+    const onEmulator = await kubectlEmulator(['apply', '-f', path]);
+    expect(onEmulator.code, onEmulator.stderr).toBe(0);
+    for (const doc of documents(path)!.filter((d) => d.kind === 'HALoadBalancer')) {
+      const get = (answer: Answer) => (answer.json as { spec: unknown }).spec;
+      const p = `${collection(doc)}/${doc.metadata!.name}`;
+      expect(get(await emulated.send({ method: 'GET', path: p })), `${doc.metadata!.name}: spec after defaulting`).toEqual(get(await real.send({ method: 'GET', path: p })));
+    }
+    await cp.kubectl(['delete', '-f', path, '--wait=false']);
+    await kubectlEmulator(['delete', '-f', path, '--wait=false']);
+  }, 60_000);
+
+  const fixtures = Object.keys(index).sort();
+  it.each(fixtures)('%s: the real server answers as the emulator does', async (file) => {
+    const docs = documents(join(INVALID, file));
+    if (!docs) return; // kubectl refuses the file itself (YAML errors, binary, not an object)
+    const created: string[] = [];
+    try {
+      for (const doc of docs) {
+        const path = collection(doc);
+        if (!path) continue;
+        // As kubectl sends a create: strict field validation.
+        const req = { method: 'POST', path: `${path}?fieldManager=kubectl-client-side-apply&fieldValidation=Strict`, headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) };
+        const [fromReal, fromEmulator] = [await real.send(req), await emulated.send(req)];
+        if (fromReal.status < 300) created.push(`${path}/${doc.metadata?.name}`);
+        const what = `${file}: ${doc.kind} ${doc.metadata?.name ?? ''}`;
+        expect(refusal(fromEmulator), `${what}: the emulator's answer (left) against the real server's`).toEqual(refusal(fromReal));
+        if (fromReal.status >= 400 && doc.kind === 'HALoadBalancer') {
+          expect(refusal(fromReal).fields.join(' ') + (refusal(fromReal).message ?? ''), `${what}: the real server names ${index[file]!.expect}`).toContain(index[file]!.expect);
+        }
+      }
+    } finally {
+      for (const p of created) {
+        await real.send({ method: 'DELETE', path: p });
+        await emulated.send({ method: 'DELETE', path: p });
+      }
+    }
+  });
+
+  it('kubectl shows the real server\'s refusal naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'halb-crd-'));
+    try {
+      const file = join(dir, 'port.yaml');
+      writeFileSync(file, readFileSync(join(INVALID, 'wrong-type-port.yaml')));
+      const refused = await cp.kubectl(['apply', '-f', file]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain('spec.frontends[0].port');
+      expect(refused.stderr).toContain('HALoadBalancer.halb.dev "web" is invalid');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
