@@ -11,6 +11,8 @@ const outputs: Record<string, string> = {
   // A copy inside deploy/: kustomize's load restrictor refuses files outside a kustomization's
   // root, so `kubectl apply -k deploy/` cannot reach ../crds/.
   'deploy/base/crd/haloadbalancer.yaml': renderCRDYAML(),
+  // And one in the Helm chart, whose crds/ folder helm installs before the templates.
+  'deploy/helm/halb/crds/haloadbalancer.yaml': renderCRDYAML(),
   'src/api/types.generated.ts': renderTypes(),
   'docs/api-reference.md': renderAPIReference(),
 };

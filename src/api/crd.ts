@@ -6,9 +6,27 @@ import {
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
 
-// A plain-data copy: the schema objects are shared with validation and must not be mutated.
-function plain(schema: JSONSchemaProps): JSONSchemaProps {
-  return JSON.parse(JSON.stringify(schema)) as JSONSchemaProps;
+/**
+ * The schema as the CRD carries it: a plain-data copy (the schema objects are shared with
+ * validation and must not be mutated) without any `default` inside a list item. Those defaults
+ * are applied in code (src/api/defaults.ts); the description still says what an unset field
+ * means, so `kubectl explain` shows it.
+ */
+export function crdSchema(schema: JSONSchemaProps, inListItem = false): JSONSchemaProps {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'properties') {
+      out.properties = Object.fromEntries(Object.entries(schema.properties!).map(([k, v]) => [k, crdSchema(v, inListItem)]));
+    } else if (key === 'items') {
+      out.items = crdSchema(schema.items!, true);
+    } else if (key !== 'default' || !inListItem) {
+      out[key] = structuredClone(value);
+    }
+  }
+  if (inListItem && schema.default !== undefined) {
+    out.description = `${schema.description ?? ''} Unset means ${JSON.stringify(schema.default)}.`.trim();
+  }
+  return out as JSONSchemaProps;
 }
 
 export function buildCRD(): Record<string, unknown> {
@@ -26,7 +44,7 @@ export function buildCRD(): Record<string, unknown> {
         storage: true,
         subresources: { status: {} },
         additionalPrinterColumns: printerColumns.map((c) => ({ ...c })),
-        schema: { openAPIV3Schema: plain(rootSchema) },
+        schema: { openAPIV3Schema: crdSchema(rootSchema) },
       }],
     },
   };

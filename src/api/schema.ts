@@ -76,7 +76,10 @@ export const patterns = {
   cidr: `^(${octet}\\.){3}${octet}/(3[0-2]|[12]?[0-9])$`,
   // An IPv4 address also matches; semantic validation then checks that it is a valid one.
   hostOrIPv4: '^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$',
-  pathPrefix: '^/[^\\x00-\\x20\\x7f{}#"\'\\\\]*$',
+  // Visible ASCII only (HTTP paths are ASCII; anything else arrives percent-encoded), without
+  // braces, '#', quotes or backslashes, which HAProxy's parser would treat as structure. A
+  // denylist would let invisible and format characters (U+0085, U+200B, U+2028) through.
+  pathPrefix: '^/[!$%&()*+,./0-9:;<=>?@A-Z\\[\\]^_`a-z|~-]*$',
   region: '^[a-z]{3}[0-9]$',
   slug: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
   sshKey: '^([0-9]{1,12}|[0-9a-f]{2}(:[0-9a-f]{2}){15})$',

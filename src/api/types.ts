@@ -41,3 +41,9 @@ export interface SecretData {
   type?: string;
   data: Record<string, string>;
 }
+
+/**
+ * An HALoadBalancer as the API server stores it: defaults outside lists filled in, list items
+ * as written. withDefaults() (src/api/defaults.ts) turns its spec into what the operator uses.
+ */
+export type StoredHALoadBalancer = Omit<HALoadBalancer, 'spec'> & { spec: HALoadBalancerSpecInput };

@@ -10,7 +10,8 @@ import {
   type JSONSchemaProps,
 } from './schema.ts';
 import { backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
-import type { HALoadBalancer, SecretData } from './types.ts';
+import { withDefaults } from './defaults.ts';
+import type { HALoadBalancer, HALoadBalancerInput, SecretData } from './types.ts';
 
 export interface Problem {
   /** Field path, such as spec.frontends[0].port; empty for the object as a whole. */
@@ -48,7 +49,7 @@ function strictSchema(schema: JSONSchemaProps, atMetadata = false): Record<strin
 
 const ajv = new Ajv({
   allErrors: true,
-  useDefaults: true,
+  useDefaults: false, // defaults come from withDefaults(), the one place the operator uses too
   verbose: true, // errors carry the offending value, which messages quote
   strict: true,
   // Formats are checked by the API server only on status, which users do not write.
@@ -66,7 +67,7 @@ const patternHelp = new Map<string, string>([
   [patterns.ipv4OrEmpty, 'must be an IPv4 address, or empty'],
   [patterns.cidr, 'must be an IPv4 CIDR such as 10.0.0.0/8'],
   [patterns.hostOrIPv4, 'must be an IPv4 address or a DNS name'],
-  [patterns.pathPrefix, 'must start with "/" and contain no spaces, control characters, braces, "#", quotes or backslashes'],
+  [patterns.pathPrefix, 'must start with "/" and be visible ASCII (no spaces, control or invisible characters), without braces, "#", quotes or backslashes'],
   [patterns.region, 'must be a DigitalOcean region slug such as nyc3'],
   [patterns.sshKey, 'must be a DigitalOcean SSH key id or an MD5 fingerprint (aa:bb:...:ff)'],
   [patterns.doTag, 'must be a DigitalOcean tag: letters, digits, ":", "-" and "_"'],
@@ -147,8 +148,8 @@ function dedupe(problems: Problem[]): Problem[] {
 }
 
 /**
- * Checks an object against the CRD schema and applies the schema's defaults, as the API
- * server would. The input is not modified; the defaulted copy is returned when it is valid.
+ * Checks an object against the CRD schema, then applies the API's defaults (withDefaults).
+ * The input is not modified; the defaulted copy is returned when it is valid.
  */
 export function validateSchema(input: unknown): { problems: Problem[]; object?: HALoadBalancer } {
   const copy = structuredClone(input);
@@ -165,7 +166,8 @@ export function validateSchema(input: unknown): { problems: Problem[]; object?: 
   }
   if (!validateRoot(obj)) problems.push(...(validateRoot.errors ?? []).map(problemFromAjv));
   if (problems.length) return { problems: dedupe(problems) };
-  return { problems: [], object: obj as unknown as HALoadBalancer };
+  const valid = obj as unknown as HALoadBalancerInput;
+  return { problems: [], object: { ...valid, spec: withDefaults(valid.spec) } };
 }
 
 // ---------------------------------------------------------------- semantic layer

@@ -29,7 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') return versionCommand([]);
-  const command = commands[name];
+  // Own properties only: `halb constructor` must not find Object.prototype.constructor.
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     console.error(`halb: unknown command ${JSON.stringify(name)}\n\n${mainUsage}`);
     return 2;

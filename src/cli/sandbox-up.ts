@@ -7,12 +7,13 @@ import { createLogger } from '../log.ts';
 import { runDemo } from '../sandbox/demo.ts';
 import { destroySandbox, kubeAnswers, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type KubeKind, type RunningSandbox } from '../sandbox/sandbox.ts';
 import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from './args.ts';
+import { findBinary } from '../sandbox/fabric/system.ts';
 import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
 
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
 const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
 
-const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--demo] [--kube emulator|real] [--state-dir DIR]
+const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--prometheus] [--demo] [--kube emulator|real] [--state-dir DIR]
 
 Builds the whole system on this machine (needs root): the Kubernetes API emulator, the
 DigitalOcean simulator, droplets as network namespaces running the real sshd, HAProxy and
@@ -22,6 +23,9 @@ Without --detach it stays in the foreground and removes everything on Ctrl-C.
 Options:
   --detach          return once everything answers; the sandbox keeps running
   --no-operator     leave the operator out (run your own: halb operator --kubeconfig ...)
+  --prometheus      also run Prometheus (Debian's package) with halb's alert rules, scraping the
+                    operator and every node from the operator's EndpointSlices; \`status\` shows
+                    its address
   --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
                     floating IP, kill HAProxy on the MASTER and show the failover (npm run sandbox)
   --kube KIND       the Kubernetes API server: emulator (the default, starts at once) or real
@@ -92,6 +96,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       'no-operator': { type: 'boolean' },
       demo: { type: 'boolean' },
       kube: { type: 'string' },
+      prometheus: { type: 'boolean' },
       // Internal: the detached server process; it leaves the clean-up to `down`.
       serve: { type: 'boolean' },
     }, upUsage);
@@ -102,6 +107,11 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     const packages = await requireFabricPackages(say);
     if (packages.code !== 0) {
       say(packages.message);
+      return 1;
+    }
+    // Not installed for you: Debian's package starts its own Prometheus on :9090 as it installs.
+    if (args.values.prometheus && !findBinary('prometheus')) {
+      say('halb sandbox: --prometheus needs Debian\'s prometheus package: apt-get install -y --no-install-recommends prometheus');
       return 1;
     }
     const existing = readSandboxStatus(stateDir);
@@ -120,7 +130,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       const logFile = join(stateDir, 'sandbox.log');
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       const fd = openSync(logFile, 'a');
-      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, '--kube', kube, ...(args.values['no-operator'] ? ['--no-operator'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, '--kube', kube, ...(args.values['no-operator'] ? ['--no-operator'] : []), ...(args.values.prometheus ? ['--prometheus'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       child.unref();
       say(`halb sandbox: starting (log: ${logFile})`);
@@ -133,7 +143,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     try {
       if (args.values.demo) say(`halb sandbox: building the sandbox (Kubernetes ${kube === 'real' ? 'API server' : 'emulator'}, DigitalOcean simulator, namespaces)...`);
       sandbox = await startSandbox({
-        stateDir, operator: !args.values['no-operator'], log, kube: kube as KubeKind,
+        stateDir, operator: !args.values['no-operator'], prometheus: args.values.prometheus === true, log, kube: kube as KubeKind,
         // The demo shows DigitalOcean's pace: droplets take seconds to boot, actions to complete.
         ...(args.values.demo ? { delays: { dropletActiveMs: 4000, reservedIpActionMs: 1500, dropletActionMs: 2000 }, bootDelayMs: 3000 } : {}),
       });
@@ -192,6 +202,7 @@ export function sandboxStatusCommand(argv: string[]): Promise<number> {
     console.log(`kubernetes:   ${status.kubernetes.server} (${server})`);
     console.log(`digitalocean: ${status.digitalocean.endpoint} (token ${status.digitalocean.token})`);
     console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}${status.operatorKubeconfig && status.operatorKubeconfig !== status.kubeconfig ? `, as its ServiceAccount (${status.operatorKubeconfig})` : ''}`);
+    if (status.prometheus) console.log(`prometheus:   ${status.prometheus.url}`);
     const rows = [['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE'], ...status.hosts.map((h) => [h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-'])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());

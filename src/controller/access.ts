@@ -35,6 +35,11 @@ export function sshExposedCondition(spec: HALoadBalancerSpec, hosts: { name: str
   if (spec.access.sshSourceCIDRs.length === 0) {
     return { type: T.sshExposed, status: 'True', reason: 'OpenToAll', message: 'spec.access.sshSourceCIDRs is empty: SSH to the nodes is open to every address (keys only)' };
   }
+  // Any /0 (0.0.0.0/0, or 1.2.3.4/0 written carelessly) admits every address, as empty does.
+  const everyAddress = spec.access.sshSourceCIDRs.find((c) => c.endsWith('/0'));
+  if (everyAddress !== undefined) {
+    return { type: T.sshExposed, status: 'True', reason: 'OpenToAll', message: `spec.access.sshSourceCIDRs holds ${everyAddress}: SSH to the nodes is open to every address (keys only)` };
+  }
   const unfiltered = hosts.filter((h) => !h.host?.reachable || h.host.firewallLoaded !== true || !h.current).map((h) => h.name);
   if (unfiltered.length) {
     return { type: T.sshExposed, status: 'Unknown', reason: 'NotEnforcedYet', message: `the host firewall for this spec is not loaded (or not read) on ${unfiltered.join(', ')}` };

@@ -7,7 +7,8 @@ import ssh2 from 'ssh2';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { networkCIDR, nodeName, referencedSecrets } from '../api/derived.ts';
 import { validateSemantics, type Problem } from '../api/validate.ts';
-import type { HALoadBalancer, HALoadBalancerStatus, SecretData } from '../api/types.ts';
+import type { HALoadBalancer, HALoadBalancerStatus, SecretData, StoredHALoadBalancer } from '../api/types.ts';
+import { withDefaults } from '../api/defaults.ts';
 import { DigitalOceanProvider, DigitalOceanError, type Inventory, type NodeDroplet } from '../digitalocean/provider.ts';
 import type { ApiFirewall } from '../digitalocean/firewalls.ts';
 import { cloudInit } from '../digitalocean/cloud-init.ts';
@@ -156,7 +157,9 @@ export class Reconciler {
 
   private async get(namespace: string, name: string): Promise<HALoadBalancer | undefined> {
     try {
-      return await this.co.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }) as HALoadBalancer;
+      const stored = await this.co.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: PLURAL, name }) as StoredHALoadBalancer;
+      // The CRD has no defaults inside list items (they would make GitOps tools see drift): apply them here.
+      return { ...stored, spec: withDefaults(stored.spec) };
     } catch (err) {
       if ((err as { code?: number }).code === 404) return undefined;
       throw err;

@@ -24,6 +24,8 @@ export interface DaemonPaths {
   keepalivedPidFile: string;
   /** HAProxy's master CLI, for reloads and process checks without systemd. */
   haproxyMasterSocket: string;
+  /** HAProxy's log on hosts without systemd (with it, the journal: journalctl -u haproxy). */
+  haproxyLogFile: string;
   /** The nftables host firewall (table inet halb), loaded with `nft -f` after every apply. */
   firewall: string;
   /** The sshd drop-in, checked with `sshd -t` before it is swapped in; sshd reloads after. */
@@ -43,6 +45,7 @@ export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
   haproxyPidFile: '/run/haproxy.pid',
   keepalivedPidFile: '/run/keepalived.pid',
   haproxyMasterSocket: '/run/haproxy-master.sock',
+  haproxyLogFile: '/var/log/haproxy.log',
   firewall: '/etc/halb/firewall.nft',
   sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
   authorizedKeys: '/root/.ssh/authorized_keys',
@@ -156,7 +159,12 @@ fi
 if alive ${hp}; then
   kill -USR2 "$(cat ${hp})" && echo '${MARK}reloaded haproxy'
 else
-  haproxy -W -D -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} || exit 1
+  # In the foreground of its own session rather than -D, so that its log (to stdout) reaches
+  # ${paths.haproxyLogFile}, as the journal receives it under systemd.
+  rm -f ${hp}
+  setsid haproxy -W -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
+  for i in $(seq 100); do alive ${hp} && break; sleep 0.05; done
+  alive ${hp} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
   echo '${MARK}started haproxy'
 fi
 if alive ${kp}; then
@@ -204,6 +212,19 @@ while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); don
 }
 
 /**
+ * Filters `sshd -T` down to the settings that decide who may log in, as `name=value,` pairs with
+ * the names lower-cased: OpenSSH 10.6 and later print them in mixed case (`PasswordAuthentication`).
+ */
+export const SSHD_ACCESS_SETTINGS =
+  `awk 'tolower($1) ~ /^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin)$/ { printf "%s=%s,", tolower($1), $2 }'`;
+
+/**
+ * Picks keepalived's version line out of `keepalived --version`: keepalived 2.3 prints a notice
+ * ("Unable to read build config options file") first when its config-opts file is missing.
+ */
+export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
+
+/**
  * Reads everything the operator reports about a node, in one round trip. Server states come
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
  * no check ...), as `backend/server=STATUS` pairs.
@@ -214,7 +235,7 @@ export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metad
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
-echo "${MARK}keepalived-version $(keepalived --version 2>&1 | head -1)"
+echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
 echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
 echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
 priv=$(${md('interfaces/private/0/ipv4/address')})
@@ -230,7 +251,7 @@ else
 fi
 nft list table inet halb >/dev/null 2>&1 && echo "${MARK}firewall yes" || echo "${MARK}firewall no"
 echo "${MARK}ssh-client \${SSH_CONNECTION%% *}"
-echo "${MARK}sshd $(/usr/sbin/sshd -T 2>/dev/null | grep -iE '^(passwordauthentication|kbdinteractiveauthentication|permitrootlogin) ' | tr ' \\n' '=,')"
+echo "${MARK}sshd $(/usr/sbin/sshd -T 2>/dev/null | ${SSHD_ACCESS_SETTINGS})"
 if [ -f /var/lib/cloud/instance/boot-finished ] || ! command -v cloud-init >/dev/null 2>&1; then echo "${MARK}booted yes"; else echo "${MARK}booted no"; fi
 `;
 }

@@ -2,15 +2,16 @@
 // config file or a script is checked here against the narrow shape its position allows, and
 // refused with the field's name otherwise. Nothing is escaped; what cannot be written verbatim
 // is not written at all.
+import { patterns } from '../api/schema.ts';
 import { RenderError } from './errors.ts';
 
 const octet = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
 const ipv4Re = new RegExp(`^(${octet}\\.){3}${octet}$`);
 const dnsLabelRe = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const hostnameRe = /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/;
-// A URL path prefix: no whitespace, control characters, braces, '#', quotes or backslashes,
-// which HAProxy's parser would treat as structure.
-const pathPrefixRe = /^\/[^\x00-\x20\x7f{}#"'\\]*$/;
+// A URL path prefix: the schema's own pattern (visible ASCII without braces, '#', quotes or
+// backslashes), so the two can never disagree.
+const pathPrefixRe = new RegExp(patterns.pathPrefix);
 // An absolute file path without anything a shell or a config parser would interpret.
 const filePathRe = /^(\/[A-Za-z0-9._-]+)+$/;
 const interfaceRe = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -64,7 +65,7 @@ export function serverName(field: string, value: unknown): string {
 
 export function pathPrefix(field: string, value: unknown): string {
   if (typeof value !== 'string' || value.length > 1024 || !pathPrefixRe.test(value)) {
-    refuse(field, `must start with '/' and contain no whitespace, control characters, braces, '#', quotes or backslashes, got ${describe(value)}`);
+    refuse(field, `must start with '/' and be visible ASCII without braces, '#', quotes or backslashes, got ${describe(value)}`);
   }
   return value;
 }

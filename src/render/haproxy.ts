@@ -27,6 +27,13 @@ const BALANCE = ['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri
 const HTTP_ONLY_BALANCE = new Set(['uri', 'url_param', 'hdr']);
 export const HEALTH_URI = '/healthz';
 
+// Access-log lines: key=value pairs a person reads and a log pipeline splits on spaces. `status`
+// is the HTTP status, or for TCP the termination state; timers are in milliseconds (HAProxy's
+// %TR/%Tw/%Tc/%Tr/%Ta for HTTP, %Tw/%Tc/%Tt for TCP). The README's "HAProxy's log" explains them.
+export const HTTP_LOG_FORMAT =
+  'client=%ci:%cp frontend=%ft backend=%b server=%s status=%ST bytes=%B timers_ms=%TR/%Tw/%Tc/%Tr/%Ta termination=%tsc request=%{+Q}r';
+export const TCP_LOG_FORMAT = 'client=%ci:%cp frontend=%ft backend=%b server=%s status=%ts bytes=%B timers_ms=%Tw/%Tc/%Tt';
+
 /** Each backend's mode, from src/api/derived.ts; a backend used by http and tcp frontends is refused. */
 export function backendModes(spec: HALoadBalancerSpec): Map<string, ProxyMode> {
   const names = new Set(spec.backends.map((b) => b.name));
@@ -71,7 +78,7 @@ function renderFrontend(frontend: FrontendSpec, i: number, input: HAProxyNodeInp
     lines.push(`    bind ${input.anchorIPv4}:${tlsPort} ssl crt ${pem}`);
   }
   if (mode === 'http') {
-    lines.push('    option httplog', '    option forwardfor');
+    lines.push(`    log-format "${HTTP_LOG_FORMAT}"`, '    option forwardfor');
     if (frontend.tls) {
       lines.push('    http-request set-header X-Forwarded-Proto https if { ssl_fc }');
       lines.push('    http-request set-header X-Forwarded-Proto http unless { ssl_fc }');
@@ -92,7 +99,7 @@ function renderFrontend(frontend: FrontendSpec, i: number, input: HAProxyNodeInp
     });
   } else {
     if ((frontend.routes ?? []).length > 0) guard.refuse(`${field}.routes`, 'path routes need protocol http');
-    lines.push('    option tcplog');
+    lines.push(`    log-format "${TCP_LOG_FORMAT}"`);
   }
   lines.push(`    default_backend ${guard.dnsLabel(`${field}.defaultBackend`, frontend.defaultBackend)}`);
   return lines;
@@ -199,7 +206,10 @@ export function renderHAProxyConfig(input: HAProxyNodeInput): string {
       `# Rendered by halb for node ${input.nodeName}. The operator replaces this file; edit the HALoadBalancer instead.`,
       'global',
       '    master-worker',
-      '    log /dev/log local0',
+      // To stdout, which is the journal under systemd (haproxy.service) and /var/log/haproxy.log
+      // where the operator starts HAProxy itself. /dev/log is out of reach inside the chroot
+      // unless rsyslog makes a socket there, and Debian 12+ images have no rsyslog.
+      '    log stdout format iso local0 info',
       '    maxconn 8192',
       '    user haproxy',
       '    group haproxy',

@@ -18,6 +18,9 @@ export interface FirewallInput {
   metricsSourceCIDRs: readonly string[];
 }
 
+/** VRRP's IP protocol number (RFC 5798). */
+const VRRP_PROTOCOL = 112;
+
 /** The nft table the operator owns; nothing else on the host is touched. */
 export const FIREWALL_TABLE = 'inet halb';
 
@@ -52,7 +55,9 @@ export function renderFirewall(input: FirewallInput): string {
     'icmp type echo-request limit rate 10/second accept',
     // IPv6 neighbour discovery, or a droplet with IPv6 on loses its own address resolution.
     'icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept',
-    ...(peers.length ? [`ip protocol vrrp ip saddr ${set(peers)} accept`] : []),
+    // VRRP by number: the name `vrrp` needs /etc/protocols (package netbase), which minimal
+    // images lack, and then nft refuses the whole file.
+    ...(peers.length ? [`ip protocol ${VRRP_PROTOCOL} ip saddr ${set(peers)} accept`] : []),
     ...(ports.length ? [`tcp dport ${set(ports)} accept`] : []),
     ssh.length ? `tcp dport ${sshPort} ip saddr ${set(ssh)} accept` : `tcp dport ${sshPort} accept`,
     ...(metrics.length ? [`tcp dport ${metricsPort} ip saddr ${set(metrics)} accept`] : []),

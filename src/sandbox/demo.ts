@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { RunningSandbox } from './sandbox.ts';
 
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
-const EXAMPLE = fileURLToPath(new URL('../../examples/basic.yaml', import.meta.url));
+/** The manifest the demo applies (the GitOps tests re-apply it too). */
+export const DEMO_MANIFEST = fileURLToPath(new URL('../../examples/basic.yaml', import.meta.url));
 
 interface Status {
   floatingIP?: string;
@@ -36,7 +37,7 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
   };
 
   say(`${stamp()} kubectl apply -f examples/basic.yaml`);
-  const applied = await kubectl('apply', '-f', EXAMPLE);
+  const applied = await kubectl('apply', '-f', DEMO_MANIFEST);
   say(`${stamp()} ${(applied.stdout || applied.stderr).trim()}`);
   if (applied.code !== 0) throw new Error('kubectl apply failed');
 

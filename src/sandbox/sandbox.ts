@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { buildCRD, CRD_NAME } from '../api/crd.ts';
@@ -18,7 +19,11 @@ import { startRealKube, type RealKube } from './kube-real/control-plane.ts';
 import { installOperatorIdentity, type OperatorIdentity } from './kube-real/identity.ts';
 import { CONTROL_PLANE_TOOLS, upstreamBinaries } from './kube-real/upstream.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type SimulatorDelays } from './digitalocean/simulator.ts';
+import { startSandboxPrometheus, type SandboxPrometheus } from './prometheus.ts';
 import { ANCHOR_RANGE, DEFAULT_BACKENDS, HOST_ROUTED_RANGES, inRange, destroyFabric, fabricHooks, fabricUp, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
+
+/** halb's alert rules, which the sandbox's Prometheus evaluates. */
+const RULES_FILE = fileURLToPath(new URL('../../deploy/prometheus/halb-rules.yaml', import.meta.url));
 
 /** The token the simulator accepts in the sandbox (it accepts any non-empty one). */
 export const SANDBOX_TOKEN = 'dop_v1_sandbox';
@@ -38,6 +43,8 @@ export interface SandboxOptions {
   /** Operator timings. */
   resyncIntervalMs?: number;
   backstopGraceMs?: number;
+  /** Also start Prometheus with halb's rules, scraping the operator and the nodes (--prometheus). */
+  prometheus?: boolean;
   log: Logger;
 }
 
@@ -52,6 +59,8 @@ export interface SandboxStatus {
   operator: boolean;
   hosts: { name: string; namespace: string; role: string; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string }[];
   floatingIPs?: Record<string, string>;
+  /** Prometheus's web API, with --prometheus. */
+  prometheus?: { url: string };
 }
 
 /** The sandbox's Kubernetes API as the sandbox and its tests drive it, whichever server it is. */
@@ -75,6 +84,7 @@ export interface RunningSandbox {
   digitalocean: DigitalOceanSimulator;
   fabric: Fabric;
   operator?: RunningOperator;
+  prometheus?: SandboxPrometheus;
   /** Stops the processes of this sandbox, leaving the fabric for `down`. */
   stop(): Promise<void>;
 }
@@ -292,6 +302,24 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
     throw err;
   }
 
+  let prometheus: SandboxPrometheus | undefined;
+  if (opts.prometheus) {
+    const fabricStatus = fabric.status();
+    try {
+      prometheus = await startSandboxPrometheus({
+        stateDir, prefix: fabricStatus.prefix, coreNamespace: fabricStatus.coreNamespace, kubeconfig,
+        ...(operator?.metricsURL ? { operatorMetricsPort: Number(new URL(operator.metricsURL).port) } : {}),
+        rulesFile: RULES_FILE, log: log.child({ component: 'prometheus' }),
+      });
+    } catch (err) {
+      // Nothing of this process may keep it alive after a failed up.
+      await operator?.stop();
+      await kube.close();
+      await digitalocean.close();
+      throw err;
+    }
+  }
+
   const status: SandboxStatus = {
     pid: process.pid,
     stateDir,
@@ -304,6 +332,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
     },
     operator: opts.operator,
     hosts: [],
+    ...(prometheus ? { prometheus: { url: prometheus.url } } : {}),
   };
   writeFileSync(statusFile(stateDir), `${JSON.stringify(status, null, 2)}\n`);
   log.info({ kubeconfig, digitalocean: digitalocean.endpoint, kubernetes: kube.url, kube: kube.kind }, 'sandbox up');
@@ -311,8 +340,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
   const running: RunningSandbox = {
     status, kube, digitalocean, fabric,
     ...(operator ? { operator } : {}),
+    ...(prometheus ? { prometheus } : {}),
     // Through `running`, so a part a test restarted (the emulator, say) is the one stopped.
     async stop() {
+      await running.prometheus?.close();
       await running.operator?.stop();
       await running.kube.close();
       await running.digitalocean.close();

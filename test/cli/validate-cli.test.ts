@@ -58,3 +58,13 @@ describe('halb', () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 });
+
+describe('halb with an unknown command', () => {
+  it.each(['constructor', '__proto__', 'frobnicate'])('%s exits 2 with the usage, no stack trace', (name) => {
+    const r = halb(name);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`halb: unknown command ${JSON.stringify(name)}`);
+    expect(r.stderr).toContain('Usage: halb <command>');
+    expect(r.stderr).not.toMatch(/is not a function|^\s+at /m);
+  });
+});

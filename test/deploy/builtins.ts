@@ -1,5 +1,5 @@
 // The kinds deploy/ installs that the Kubernetes emulator does not serve (it serves Namespaces,
-// Secrets, ConfigMaps, Events, Leases and CRDs): ServiceAccount, Service, Deployment and the
+// Secrets, ConfigMaps, Services, EndpointSlices, Events, Leases and CRDs): ServiceAccount, Deployment and the
 // four RBAC kinds, added to an emulator for a test. Each is stored as sent, after the checks a
 // real API server makes that matter here: unknown top-level fields (strict decoding) and the
 // kind's OpenAPI schema, through kubernetes-models' validators.
@@ -8,7 +8,6 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { KubeEmulator } from '../../src/sandbox/kube/index.ts';
 import { ALL_VERBS, type ResourceDef } from '../../src/sandbox/kube/resources.ts';
@@ -20,7 +19,6 @@ type ModelClass = new (data: never) => Model;
 
 const KINDS: Array<{ group: string; kind: string; plural: string; namespaced: boolean; known: string[]; model: ModelClass }> = [
   { group: '', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, known: ['secrets', 'imagePullSecrets', 'automountServiceAccountToken'], model: ServiceAccount },
-  { group: '', kind: 'Service', plural: 'services', namespaced: true, known: ['spec', 'status'], model: Service },
   { group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, known: ['spec', 'status'], model: Deployment },
   { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false, known: ['rules', 'aggregationRule'], model: ClusterRole },
   { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false, known: ['subjects', 'roleRef'], model: ClusterRoleBinding },

@@ -47,10 +47,10 @@ describe('no drift after a full reconcile', () => {
       expect(Object.keys(meta).filter((k) => k !== 'f:finalizers'), `${entry.manager} metadata`).toEqual([]);
     }
 
-    // kubectl may still send a patch (a merge patch replaces lists whole, and the server filled
-    // defaults into list items), but applying the same file again is a no-op on the object.
+    // The CRD defaults nothing inside list items, so kubectl's patch is empty: "unchanged".
     const reapplied = await e2e.kubectl(['apply', '-f', file]);
     expect(reapplied.code).toBe(0);
+    expect(reapplied.stdout).toBe('haloadbalancer.halb.dev/basic unchanged\n');
     const again = (await get()).obj;
     expect(JSON.stringify(again.spec)).toBe(JSON.stringify(before.spec));
     expect(again.metadata.generation).toBe(1);

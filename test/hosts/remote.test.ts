@@ -1,11 +1,11 @@
 // The agent's host programs, run with sh against a scratch directory and the real HAProxy and
 // keepalived validators (`haproxy -c`, `keepalived -t`); nothing is started.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
+import { DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, readStateScript, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'halb-remote-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -107,6 +107,40 @@ describe('stageValidateSwapScript', () => {
   it('refuses paths that are not plain absolute paths', () => {
     expect(() => stageValidateSwapScript([{ path: '/etc/x; rm -rf /', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
     expect(() => stageValidateSwapScript([{ path: '/etc/../root/x', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
+  });
+});
+
+// Newer daemons print what the read must still understand: OpenSSH 10.6+ prints `sshd -T` names
+// in mixed case (D1), keepalived 2.3 prints a notice before its version line (D3). The real read
+// script runs with stand-ins for sshd and keepalived bound over the real ones, in private mount
+// and network namespaces (the metadata reads fail at once there).
+describe('readStateScript on newer daemons', () => {
+  function readWith(sshdOutput: string, keepalivedOutput: string): Map<string, string> {
+    const dir = mkdtempSync(join(root, 'newer-'));
+    const standIn = (name: string, output: string) => {
+      writeFileSync(join(dir, name), `#!/bin/sh\nprintf '%s' ${shQuote(output)}\n`);
+      chmodSync(join(dir, name), 0o755);
+      return join(dir, name);
+    };
+    const keepalived = spawnSync('sh', ['-c', 'command -v keepalived'], { encoding: 'utf8' }).stdout.trim();
+    const binds = `mount --bind ${standIn('sshd', sshdOutput)} /usr/sbin/sshd && mount --bind ${standIn('keepalived', keepalivedOutput)} ${keepalived}`;
+    const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', `${binds} && sh -s`], {
+      input: readStateScript(paths, 'http://127.0.0.1:9'), encoding: 'utf8',
+      // As sshd sets it for the session the script runs in.
+      env: { ...process.env, SSH_CONNECTION: '203.0.113.253 40000 203.0.113.10 22' },
+    });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    return parseMarked(r.stdout);
+  }
+
+  it('reads sshd settings printed in mixed case with lower-case names', () => {
+    const m = readWith('Port 22\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM yes\n', 'Keepalived v2.2.7\n');
+    expect(parsePairs(m.get('sshd'))).toEqual({ passwordauthentication: 'yes', kbdinteractiveauthentication: 'no', permitrootlogin: 'prohibit-password' });
+  });
+
+  it('reads the keepalived version after a notice line', () => {
+    const m = readWith('passwordauthentication no\n', 'Unable to read build config options file\nKeepalived v2.3.3 (03/30,2025)\n\nCopyright(C) 2001-2025 Alexandre Cassen\n');
+    expect(parseVersion(m.get('keepalived-version'))).toBe('2.3.3');
   });
 });
 

@@ -143,7 +143,7 @@ describe('kubectl against the emulator', () => {
   });
 
   it('rejects invalid custom resources the way the real server does', async () => {
-    const bad = webYaml.replace('name: web\n', 'name: bad\n').replace('region: nyc3', 'region: NYC').replace('port: 80\n      protocol', 'port: 0\n      protocol');
+    const bad = webYaml.replace('name: web\n', 'name: bad\n').replace('region: nyc3', 'region: NYC').replace('port: 80\n      defaultBackend', 'port: 0\n      defaultBackend');
     const r = await h.kubectl(['apply', '-f', '-'], bad);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('The HALoadBalancer "bad" is invalid: \n');

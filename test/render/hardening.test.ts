@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderAuthorizedKeys, renderFirewall, renderSshdDropIn, type FirewallInput } from '../../src/render/hardening.ts';
 import { RenderError } from '../../src/render/errors.ts';
@@ -13,7 +17,7 @@ const rules = (input: Partial<FirewallInput>) => renderFirewall({ ...base, ...in
 describe('host firewall', () => {
   const rows: [string, Partial<FirewallInput>, string[], string[]][] = [
     ['drops by default and keeps loopback and replies', {}, ['type filter hook input priority filter; policy drop;', 'iif "lo" accept', 'ct state established,related accept'], []],
-    ['takes VRRP only from the peers', { peerIPv4s: ['10.10.0.12', '10.10.0.13'] }, ['ip protocol vrrp ip saddr { 10.10.0.12, 10.10.0.13 } accept'], ['ip protocol vrrp accept']],
+    ['takes VRRP only from the peers', { peerIPv4s: ['10.10.0.12', '10.10.0.13'] }, ['ip protocol 112 ip saddr { 10.10.0.12, 10.10.0.13 } accept'], ['ip protocol 112 accept']],
     ['opens every frontend port once, to everyone', { frontendPorts: [443, 80, 443] }, ['tcp dport { 80, 443 } accept'], []],
     ['opens SSH to all when no source is listed', {}, ['tcp dport 22 accept'], []],
     ['opens SSH to the listed sources only', { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32'] }, ['tcp dport 22 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } accept'], ['tcp dport 22 accept']],
@@ -24,6 +28,21 @@ describe('host firewall', () => {
     const out = rules(input);
     for (const line of present) expect(out).toContain(line);
     for (const line of absent) expect(out).not.toContain(line);
+  });
+
+  // A minimal image without netbase has no /etc/protocols: nft must still take the file (D2).
+  it('loads with nft on a host without /etc/protocols', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'halb-fw-'));
+    try {
+      writeFileSync(join(dir, 'firewall.nft'), renderFirewall({ ...base, peerIPv4s: ['10.10.0.12', '10.10.0.13'] }));
+      // A private mount namespace hides the machine's /etc/protocols; a private network
+      // namespace keeps the check away from the machine's own rules.
+      const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c',
+        'mount --bind /dev/null /etc/protocols && nft -c -f "$0"', join(dir, 'firewall.nft')], { encoding: 'utf8' });
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('replaces the whole table in one file, loadable whether or not the table exists', () => {

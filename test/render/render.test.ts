@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
 import { backendMode } from '../../src/api/derived.ts';
 import { RenderError } from '../../src/render/errors.ts';
-import { backendModes } from '../../src/render/haproxy.ts';
+import { backendModes, TCP_LOG_FORMAT } from '../../src/render/haproxy.ts';
 import { defaultSettings, deriveVirtualRouterID, placeholderFacts, renderNodes, type RenderInput } from '../../src/render/render.ts';
 import type { RenderSettings, RenderedNode } from '../../src/render/types.ts';
 import { baseSecrets, makeLB, TOKEN } from './helpers.ts';
@@ -125,7 +125,7 @@ describe('haproxy.cfg', () => {
     });
     const observed = { ...placeholderFacts(lb), taggedDroplets: { pg: [{ name: 'pg-b', privateIPv4: '10.10.0.42' }, { name: 'pg-a', privateIPv4: '10.10.0.41' }] } };
     const cfg = haproxyCfg(renderNodes({ ...input(lb), observed })[0]!);
-    expect(cfg).toContain('frontend pg\n    mode tcp\n    bind 10.20.0.11:5432\n    option tcplog\n    default_backend db');
+    expect(cfg).toContain(`frontend pg\n    mode tcp\n    bind 10.20.0.11:5432\n    log-format "${TCP_LOG_FORMAT}"\n    default_backend db`);
     expect(cfg).toContain('backend db\n    mode tcp\n    balance source\n    default-server check inter 2s rise 2 fall 3\n    server pg-a 10.10.0.41:5432\n    server pg-b 10.10.0.42:5432\n');
   });
 

@@ -253,6 +253,80 @@ const leases = base({
   },
 });
 
+interface ServicePort { name?: string; protocol?: string; port?: unknown; targetPort?: unknown }
+
+/** The next ClusterIP, from the real server's default service range 10.96.0.0/12 (10.96.0.1 is the API's). */
+let nextClusterIP = 10;
+function allocateClusterIP(): string {
+  const n = nextClusterIP++;
+  return `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
+}
+
+function checkPorts(field: string, ports: unknown, out: StatusCause[]): void {
+  if (ports === undefined) return;
+  if (!Array.isArray(ports)) throw new ApiError(400, 'BadRequest', `${field} must be a list`);
+  (ports as ServicePort[]).forEach((p, i) => {
+    if (typeof p.port !== 'number' || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) out.push(causes.invalid(`${field}[${i}].port`, p.port, 'must be between 1 and 65535, inclusive'));
+    if (!['TCP', 'UDP', 'SCTP'].includes(p.protocol ?? '')) out.push(causes.notSupported(`${field}[${i}].protocol`, p.protocol ?? '', ['SCTP', 'TCP', 'UDP']));
+  });
+}
+
+// Services: what the real server fills in and checks for ClusterIP and headless Services (the
+// operator keeps a headless one per HALoadBalancer for its nodes' metrics). No proxying.
+const services = base({
+  group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'],
+  statusSubresource: true,
+  knownFields: ['spec', 'status'],
+  normalize(o, old) {
+    const spec = { ...(o.spec as Record<string, unknown> | undefined) };
+    spec.type ??= 'ClusterIP';
+    spec.sessionAffinity ??= 'None';
+    spec.clusterIP ??= (old?.spec as { clusterIP?: string } | undefined)?.clusterIP ?? allocateClusterIP();
+    spec.clusterIPs ??= [spec.clusterIP];
+    spec.ipFamilies ??= ['IPv4'];
+    spec.ipFamilyPolicy ??= 'SingleStack';
+    spec.internalTrafficPolicy ??= 'Cluster';
+    if (Array.isArray(spec.ports)) spec.ports = (spec.ports as ServicePort[]).map((p) => ({ ...p, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort ?? p.port }));
+    o.spec = spec;
+    o.status ??= { loadBalancer: {} };
+  },
+  validate(o, old) {
+    const spec = (o.spec ?? {}) as { clusterIP?: string; ports?: unknown; type?: string };
+    const out: StatusCause[] = [];
+    checkPorts('spec.ports', spec.ports, out);
+    if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(spec.type ?? '')) out.push(causes.notSupported('spec.type', spec.type ?? '', ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort']));
+    const before = (old?.spec as { clusterIP?: string } | undefined)?.clusterIP;
+    if (before !== undefined && spec.clusterIP !== before) out.push(causes.invalid('spec.clusterIPs[0]', spec.clusterIP, 'may not change once set'));
+    return out;
+  },
+});
+
+// discovery.k8s.io/v1 EndpointSlices, stored as sent after the real server's defaults and checks.
+const endpointSlices = base({
+  group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true,
+  knownFields: ['addressType', 'endpoints', 'ports'],
+  normalize(o) {
+    if (Array.isArray(o.ports)) o.ports = (o.ports as ServicePort[]).map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
+    o.endpoints ??= [];
+  },
+  validate(o, old) {
+    const out: StatusCause[] = [];
+    if (!['IPv4', 'IPv6', 'FQDN'].includes(String(o.addressType ?? ''))) out.push(causes.notSupported('addressType', o.addressType ?? '', ['FQDN', 'IPv4', 'IPv6']));
+    if (old && old.addressType !== o.addressType) out.push(causes.invalid('addressType', o.addressType, 'field is immutable'));
+    const endpoints = o.endpoints as Array<{ addresses?: unknown[] }>;
+    if (!Array.isArray(endpoints)) throw new ApiError(400, 'BadRequest', 'endpoints must be a list');
+    endpoints.forEach((e, i) => {
+      if (!Array.isArray(e.addresses) || e.addresses.length !== 1) out.push(causes.invalid(`endpoints[${i}].addresses`, e.addresses, 'must contain exactly 1 address'));
+    });
+    const ports = (o.ports ?? []) as ServicePort[];
+    if (!Array.isArray(ports)) throw new ApiError(400, 'BadRequest', 'ports must be a list');
+    ports.forEach((p, i) => {
+      if (typeof p.port !== 'number' || p.port < 1 || p.port > 65535) out.push(causes.invalid(`ports[${i}].port`, p.port, 'must be between 1 and 65535, inclusive'));
+    });
+    return out;
+  },
+});
+
 export const CRD_RESOURCE = base({
   group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions',
   singular: 'customresourcedefinition', namespaced: false, shortNames: ['crd', 'crds'], categories: ['api-extensions'],
@@ -261,5 +335,5 @@ export const CRD_RESOURCE = base({
 });
 
 export function builtinResources(): ResourceDef[] {
-  return [namespaces, secrets, configmaps, coreEvents, eventsV1, leases, CRD_RESOURCE];
+  return [namespaces, secrets, configmaps, services, endpointSlices, coreEvents, eventsV1, leases, CRD_RESOURCE];
 }
