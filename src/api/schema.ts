@@ -247,10 +247,15 @@ export const statusSchema = named('HALoadBalancerStatus', object('Observed state
     { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
 }));
 
-// metadata may only constrain name and generateName in a CRD.
-export const metadataSchema: JSONSchemaProps = object('Standard object metadata.', {
-  name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`, { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
-});
+// metadata may only constrain name and generateName in a CRD, and carry nothing else, not even a
+// description: the real kube-apiserver refuses the CRD otherwise ("must not specify anything other
+// than name and generateName, but metadata is implicitly specified").
+export const metadataSchema: JSONSchemaProps = {
+  type: 'object',
+  properties: {
+    name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`, { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
+  },
+};
 
 export const rootSchema = named('HALoadBalancerFields', object('A highly available HAProxy + keepalived load balancer on DigitalOcean, with a reserved IP that follows the VRRP MASTER.', {
   apiVersion: string('API version: halb.dev/v1alpha1.'),

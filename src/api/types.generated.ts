@@ -246,7 +246,6 @@ export interface HALoadBalancerFields {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
@@ -393,7 +392,6 @@ export interface HALoadBalancerFieldsInput {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;

@@ -47,11 +47,18 @@ tool_line() {
   local line
   line="$(tools | awk -F'|' -v t="$1" '$1 == t')"
   if [ -z "$line" ]; then
-    say "unknown tool '$1'; known: $(tools | cut -d'|' -f1 | tr '\n' ' ')"
+    say "unknown tool '$1'; known: $(tools | cut -d'|' -f1 | tr '\n' ' ')$(own_scripts | sed 's/^/ /' | tr -d '\n')"
     exit 2
   fi
   echo "$line"
 }
+
+# Tools whose folder has a build.sh of its own (helm): this script hands them over to it.
+own_scripts() {
+  local f
+  for f in "$here"/*/build.sh; do [ -f "$f" ] && basename "$(dirname "$f")"; done
+}
+has_own_script() { [ -f "$here/$1/build.sh" ]; }
 
 # Everything that decides the binary: when it changes, the tool is rebuilt.
 fingerprint() {
@@ -152,8 +159,25 @@ case "${1:-}" in
       IFS='|' read -r binary stamp print <<<"$(tool_path "$name" "$dir" "$version_module" "$ldflags")"
       state="not built"; is_built "$binary" "$stamp" "$print" && state="built: $binary"
       echo "$name $(module_version "$dir" "$version_module") ($pkg) $state"
-    done ;;
-  --path) shift; print_paths "$@" ;;
+    done
+    for name in $(own_scripts); do echo "$name (its own test/upstream/$name/build.sh)"; done
+    exit 0 ;;
+  --path|"") ;;
   -*) say "unknown option $1"; exit 2 ;;
-  *) build "$@"; print_paths "$@" ;;
 esac
+mode=build
+if [ "$1" = --path ]; then mode=path; shift; fi
+# Tools with their own script first, then the ones in tools().
+mine=() status=0
+for name in "$@"; do
+  if has_own_script "$name"; then
+    if [ "$mode" = path ]; then bash "$here/$name/build.sh" --path || status=1; else bash "$here/$name/build.sh" || status=1; fi
+  else
+    mine+=("$name")
+  fi
+done
+if [ "${#mine[@]}" -gt 0 ]; then
+  [ "$mode" = build ] && build "${mine[@]}"
+  print_paths "${mine[@]}" || status=1
+fi
+exit "$status"
