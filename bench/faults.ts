@@ -53,7 +53,7 @@ try {
     operator = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
       '--kubeconfig', status.kubeconfig, '--do-endpoint', status.digitalocean.endpoint,
       '--failover-api-url', status.digitalocean.endpoint.replace(/\/v2$/, ''),
-      '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect', '--do-poll-interval', '200',
+      '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect',
       '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'ignore'] });
   };
   const killOperator = () => new Promise<void>((resolve) => {

@@ -9,14 +9,14 @@ export type { Logger };
 export const REDACTED = '[redacted]';
 
 const sensitiveKey = /^(token|password|passwd|secret|secrets|privatekey|private_key|ssh-privatekey|authorization|data|stringdata|tls\.key|auth_pass|api_key|apikey)$/i;
-const secretText = [
+const secretValue = [
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   /\bdo[pro]_v1_[A-Za-z0-9]{16,}\b/g,
   /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
 ];
 
 export function scrubText(text: string): string {
-  return secretText.reduce((acc, re) => acc.replace(re, REDACTED), text);
+  return secretValue.reduce((acc, re) => acc.replace(re, REDACTED), text);
 }
 
 /** A copy of a log record's fields with secrets replaced, at any depth. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/log.ts';
 import { destroySandbox, startSandbox, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
 import type { SimulatorDelays } from '../../src/sandbox/digitalocean/simulator.ts';
+import { DEBIAN_13, ensureRootfs } from '../../src/sandbox/fabric/index.ts';
 
 import { waitFor as poll } from '../../test/wait.ts';
 
@@ -54,9 +55,17 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
   });
 }
 
+/**
+ * The droplet image the benchmarks' load balancers run: HALB_DROPLET_IMAGE, else the API's
+ * default (ubuntu-24-04-x64, this machine's binaries).
+ */
+export const DROPLET_IMAGE = process.env.HALB_DROPLET_IMAGE || 'ubuntu-24-04-x64';
+
 export async function startBench(options: { delays: Partial<SimulatorDelays>; resyncIntervalMs?: number; operator?: boolean }): Promise<Bench> {
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-bench-'));
   const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'silent', name: 'bench' });
+  // Built (or found cached) before the sandbox routes its ranges: it downloads.
+  if (DROPLET_IMAGE === DEBIAN_13.slug) await ensureRootfs({ log });
   let sandbox: RunningSandbox;
   try {
     sandbox = await startSandbox({
@@ -123,7 +132,7 @@ export function manifest(name: string, failover: Record<string, unknown> = {}): 
     spec: {
       region: 'nyc3',
       credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' } },
-      droplets: { count: 2 },
+      droplets: { count: 2, image: DROPLET_IMAGE },
       frontends: [{ name: 'www', port: 80, protocol: 'http', defaultBackend: 'web' }],
       backends: [{ name: 'web', balance: 'roundrobin', port: 80, healthCheck: { protocol: 'http', path: '/' }, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] }],
       failover,

@@ -2,6 +2,13 @@
 // so that every layer agrees on what an unset field means.
 import type { BackendSpec, HALoadBalancerSpec } from './types.ts';
 
+/**
+ * Ports the load-balancer nodes use themselves: sshd, HAProxy's metrics (on the VPC address)
+ * and its health endpoint (on 127.0.0.1, for keepalived's check). The renderer's defaults;
+ * validation refuses frontends on them.
+ */
+export const NODE_PORTS = { ssh: 22, metrics: 8404, health: 8405 } as const;
+
 /** The advert interval in effect: 0.2 s (VRRPv3) unless PASS auth forces VRRPv2 and whole seconds. */
 export function effectiveAdvertInterval(spec: HALoadBalancerSpec): number {
   if (spec.failover.advertIntervalSeconds !== undefined) return spec.failover.advertIntervalSeconds;

@@ -1,15 +1,15 @@
 // Reads multi-document YAML manifests as `kubectl apply -f` sees them, and turns every kind of
 // malformed input into a problem that names the file (and line) instead of a stack trace.
 import { readFileSync, statSync } from 'node:fs';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { unknownKindProblem } from './kinds.ts';
 import { KIND } from './schema.ts';
+import { DEFAULT_NAMESPACE, decodeStrictBase64, findSecret, sameNamespace } from './secrets.ts';
 import { describeValue, validateHALoadBalancer, type Problem } from './validate.ts';
+import { readYAMLDocuments } from './yaml.ts';
 import type { HALoadBalancer, SecretData } from './types.ts';
 
 /** Larger than any real manifest; the API server itself refuses requests over 3 MiB. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** yaml's own default; more aliases than this is an expansion ("billion laughs") attack. */
-const MAX_ALIAS_COUNT = 100;
 
 export interface FileProblem extends Problem {
   file: string;
@@ -54,87 +54,112 @@ function readText(file: string): { text?: string; problem?: FileProblem } {
   return { text };
 }
 
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
+/** kubectl flattens `kind: List` (and any `*List` with items) one level; a List in a List it refuses. */
+function isList(value: unknown): value is { kind: string; items: unknown } {
+  if (!isMapping(value)) return false;
+  const kind = own(value, 'kind');
+  return typeof kind === 'string' && kind.endsWith('List') && Object.hasOwn(value, 'items');
+}
+
 /** Parses one file into its documents; `kind: List` documents are expanded as kubectl does. */
 export function loadManifestFile(file: string): LoadedManifests {
   const { text, problem } = readText(file);
   if (problem || text === undefined) return { objects: [], problems: problem ? [problem] : [] };
-  const lineCounter = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const { documents, problems: yamlProblems } = readYAMLDocuments(text);
+  const problems = yamlProblems.map((p) => fileProblem(`${file}:${p.line}:${p.column}`, p.message, '', p.path));
   const objects: LoadedObject[] = [];
-  const problems: FileProblem[] = [];
-  const docs = Array.isArray(documents) ? documents : [];
-  docs.forEach((doc, i) => {
-    const where = `document ${i + 1}`;
-    if (doc.errors.length) {
-      for (const error of doc.errors) {
-        const pos = lineCounter.linePos(error.pos[0]);
-        problems.push(fileProblem(`${file}:${pos.line}:${pos.col}`, `YAML syntax error: ${error.message.split('\n')[0]}`));
-      }
-      return;
+  for (const doc of documents) {
+    const { value, index, line } = doc;
+    if (value === null) continue; // an empty document, as between two `---`
+    if (!isList(value)) {
+      objects.push({ file, document: index, line, value });
+      continue;
     }
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-    } catch (err) {
-      problems.push(fileProblem(file, `cannot load YAML: ${(err as Error).message}`, where));
-      return;
+    const where = `${own(value, 'kind') as string} (document ${index})`;
+    if (!Array.isArray(value.items)) {
+      problems.push(fileProblem(`${file}:${line}`, `must be a list of objects; got ${describeValue(value.items)}`, where, 'items'));
+      continue;
     }
-    if (value === null || value === undefined) return; // an empty document, as between two `---`
-    const line = doc.contents ? lineCounter.linePos(doc.contents.range[0]).line : 1;
-    const items = isList(value) ? (value as { items: unknown[] }).items : [value];
-    for (const item of items) objects.push({ file, document: i + 1, line, value: item });
-  });
+    value.items.forEach((item: unknown, i) => {
+      const itemLine = doc.itemLines[i] ?? line;
+      if (isList(item)) problems.push(fileProblem(`${file}:${itemLine}`, 'a List inside a List: kubectl does not flatten nested Lists', where, `items[${i}]`));
+      else objects.push({ file, document: index, line: itemLine, value: item });
+    });
+  }
   if (!objects.length && !problems.length) problems.push(fileProblem(file, 'file is empty: it holds no YAML documents'));
   return { objects, problems };
 }
 
-function isList(value: unknown): boolean {
-  const v = value as Record<string, unknown>;
-  return typeof v === 'object' && v !== null && typeof v.kind === 'string' && v.kind.endsWith('List') && Array.isArray(v.items);
+function metadataOf(value: Record<string, unknown>): Record<string, unknown> {
+  const meta = own(value, 'metadata');
+  return isMapping(meta) ? meta : {};
 }
 
 function objectLabel(o: LoadedObject): string {
-  const v = o.value as Record<string, unknown> | null;
-  const kind = typeof v?.kind === 'string' ? v.kind : 'object';
-  const name = (v?.metadata as Record<string, unknown> | undefined)?.name;
-  return typeof name === 'string' && name ? `${kind}/${name}` : `${kind} (document ${o.document})`;
+  const v = isMapping(o.value) ? o.value : {};
+  const kind = own(v, 'kind');
+  const name = own(metadataOf(v), 'name');
+  return typeof name === 'string' && name ? `${typeof kind === 'string' ? kind : 'object'}/${name}` : `${typeof kind === 'string' ? kind : 'object'} (document ${o.document})`;
 }
 
-function decodeSecret(value: Record<string, unknown>, label: string, file: string, problems: FileProblem[]): SecretData | undefined {
-  const meta = value.metadata as Record<string, unknown> | undefined;
-  if (typeof meta?.name !== 'string') {
-    problems.push(fileProblem(file, 'required field is missing', label, 'metadata.name'));
+const where = (o: LoadedObject) => `${o.file}:${o.line}`;
+
+function stringMap(value: unknown, field: string, label: string, o: LoadedObject, problems: FileProblem[]): [string, unknown][] | undefined {
+  if (value === undefined || value === null) return [];
+  if (!isMapping(value)) {
+    problems.push(fileProblem(where(o), `must be a mapping of keys to ${field === 'data' ? 'base64 strings' : 'strings'}; got ${describeValue(value)}`, label, field));
     return undefined;
   }
-  const data: Record<string, string> = {};
-  const raw = value.data ?? {};
-  const stringData = value.stringData ?? {};
-  if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) {
-    problems.push(fileProblem(file, 'must be a mapping of keys to base64 strings', label, 'data'));
+  return Object.entries(value);
+}
+
+const secretKeyPattern = /^[-._a-zA-Z0-9]+$/;
+
+function decodeSecret(o: LoadedObject, problems: FileProblem[]): SecretData | undefined {
+  const value = o.value as Record<string, unknown>;
+  const label = objectLabel(o);
+  const meta = own(value, 'metadata');
+  const name = isMapping(meta) ? own(meta, 'name') : undefined;
+  const namespace = isMapping(meta) ? own(meta, 'namespace') : undefined;
+  if (typeof name !== 'string' || name === '') {
+    problems.push(fileProblem(where(o), 'required field is missing', label, 'metadata.name'));
     return undefined;
   }
-  for (const [key, encoded] of Object.entries(raw as Record<string, unknown>)) {
-    if (typeof encoded !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded.replace(/\s/g, ''))) {
-      problems.push(fileProblem(file, `must be base64; got ${describeValue(encoded)}`, label, `data.${key}`));
-      continue;
+  if (namespace !== undefined && typeof namespace !== 'string') {
+    problems.push(fileProblem(where(o), `must be a string; got ${describeValue(namespace)}`, label, 'metadata.namespace'));
+    return undefined;
+  }
+  const before = problems.length;
+  const data: Record<string, string> = Object.create(null) as Record<string, string>;
+  const encoded = stringMap(own(value, 'data'), 'data', label, o, problems);
+  const plain = stringMap(own(value, 'stringData'), 'stringData', label, o, problems);
+  for (const [field, entries] of [['data', encoded], ['stringData', plain]] as const) {
+    for (const [key, entry] of entries ?? []) {
+      const path = `${field}[${JSON.stringify(key)}]`;
+      if (!secretKeyPattern.test(key) || key.length > 253) {
+        problems.push(fileProblem(where(o), 'a Secret key must consist of letters, digits, "-", "_" and "."', label, path));
+      } else if (typeof entry !== 'string') {
+        problems.push(fileProblem(where(o), `must be a string; got ${describeValue(entry)}`, label, path));
+      } else if (field === 'stringData') {
+        data[key] = entry; // stringData wins over data, as the API server merges them
+      } else {
+        const bytes = decodeStrictBase64(entry);
+        if (bytes) data[key] = bytes.toString('utf8');
+        else problems.push(fileProblem(where(o), 'must be base64 with padding, as the API server decodes it (the value is not shown)', label, path));
+      }
     }
-    data[key] = Buffer.from(encoded, 'base64').toString('utf8');
   }
-  if (typeof stringData !== 'object' || Array.isArray(stringData) || stringData === null) {
-    problems.push(fileProblem(file, 'must be a mapping of keys to strings', label, 'stringData'));
-    return undefined;
-  }
-  for (const [key, plain] of Object.entries(stringData as Record<string, unknown>)) {
-    if (typeof plain !== 'string') {
-      problems.push(fileProblem(file, `must be a string; got ${describeValue(plain)}`, label, `stringData.${key}`));
-      continue;
-    }
-    data[key] = plain;
-  }
-  const secret: SecretData = { name: meta.name, data };
-  if (typeof meta.namespace === 'string') secret.namespace = meta.namespace;
-  if (typeof value.type === 'string') secret.type = value.type;
-  return secret;
+  if (problems.length > before) return undefined;
+  const type = own(value, 'type');
+  return { name, ...(namespace ? { namespace } : {}), ...(typeof type === 'string' ? { type } : {}), data };
 }
 
 export interface ValidatedManifests {
@@ -144,8 +169,25 @@ export interface ValidatedManifests {
 }
 
 /**
+ * Refuses a second object of one kind, namespace and name in one file, naming both places: in
+ * one apply only the last would count. (Across files, each is a separate apply.)
+ */
+function firstOfName(seen: Map<string, LoadedObject>, o: LoadedObject, namespace: unknown, name: string, problems: FileProblem[]): boolean {
+  const ns = typeof namespace === 'string' && namespace ? namespace : DEFAULT_NAMESPACE;
+  const key = `${o.file}\u0000${ns}/${name}`;
+  const first = seen.get(key);
+  if (first) {
+    problems.push(fileProblem(where(o), `duplicate: ${objectLabel(o)} in namespace ${ns} is also defined at ${where(first)}; kubectl apply would keep only the last`, objectLabel(o), 'metadata.name'));
+    return false;
+  }
+  seen.set(key, o);
+  return true;
+}
+
+/**
  * Loads files and validates every HALoadBalancer in them (both layers), checking referenced
- * Secrets that the same files carry. Other kinds are passed over, as in a kustomize directory.
+ * Secrets that the same files carry, in the object's own namespace. Objects of other kinds
+ * kubectl knows are passed over, as in a kustomize directory; kinds it does not know fail.
  */
 export function loadAndValidate(files: readonly string[]): ValidatedManifests {
   const loaded = files.map(loadManifestFile);
@@ -153,21 +195,33 @@ export function loadAndValidate(files: readonly string[]): ValidatedManifests {
   const objects = loaded.flatMap((l) => l.objects);
   const secrets: SecretData[] = [];
   const candidates: LoadedObject[] = [];
+  const secretNames = new Map<string, LoadedObject>();
+  const loadBalancerNames = new Map<string, LoadedObject>();
 
   for (const o of objects) {
     const v = o.value;
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      problems.push(fileProblem(o.file, `not a Kubernetes object (a mapping with apiVersion and kind); got ${describeValue(v)}`, `document ${o.document}`));
+    if (!isMapping(v)) {
+      problems.push(fileProblem(where(o), `not a Kubernetes object (a mapping with apiVersion and kind); got ${describeValue(v)}`, `document ${o.document}`));
       continue;
     }
-    const kind = (v as Record<string, unknown>).kind;
-    if (kind === 'Secret') {
-      const secret = decodeSecret(v as Record<string, unknown>, objectLabel(o), o.file, problems);
-      if (secret) secrets.push(secret);
+    const kind = own(v, 'kind');
+    const unknown = unknownKindProblem(own(v, 'apiVersion'), kind);
+    if (unknown) {
+      problems.push(fileProblem(where(o), `${unknown.message}; got ${describeValue(own(v, unknown.path))}`, objectLabel(o), unknown.path));
+      continue;
+    }
+    const name = own(metadataOf(v), 'name');
+    const namespace = own(metadataOf(v), 'namespace');
+    if (kind === 'Secret' && own(v, 'apiVersion') === 'v1') {
+      const secret = decodeSecret(o, problems);
+      if (secret && firstOfName(secretNames, o, namespace, secret.name, problems)) {
+        // A later file's Secret of the same name replaces the earlier one, as a later apply would.
+        const earlier = secrets.findIndex((s) => s.name === secret.name && sameNamespace(s.namespace, secret.namespace));
+        if (earlier >= 0) secrets.splice(earlier, 1);
+        secrets.push(secret);
+      }
     } else if (kind === KIND) {
-      candidates.push(o);
-    } else if (typeof kind !== 'string' || !kind) {
-      problems.push(fileProblem(o.file, 'required field is missing', objectLabel(o), 'kind'));
+      if (typeof name !== 'string' || firstOfName(loadBalancerNames, o, namespace, name, problems)) candidates.push(o);
     }
   }
   if (!candidates.length && !problems.length) {
@@ -176,16 +230,25 @@ export function loadAndValidate(files: readonly string[]): ValidatedManifests {
 
   const loadBalancers: ValidatedManifests['loadBalancers'] = [];
   for (const o of candidates) {
-    const namespace = ((o.value as Record<string, unknown>).metadata as Record<string, unknown> | undefined)?.namespace;
-    const lookup = (name: string) => secrets.find((s) => s.name === name && (s.namespace ?? 'default') === (typeof namespace === 'string' ? namespace : 'default'));
+    const namespace = own(metadataOf(o.value as Record<string, unknown>), 'namespace');
+    const lookup = (name: string) => findSecret(secrets, typeof namespace === 'string' ? namespace : undefined, name);
     const { problems: found, object } = validateHALoadBalancer(o.value, lookup);
-    for (const p of found) problems.push({ ...p, file: o.file, object: objectLabel(o) });
+    for (const p of found) problems.push({ ...p, file: where(o), object: objectLabel(o) });
     if (object) loadBalancers.push({ file: o.file, object });
   }
   return { loadBalancers, secrets, problems };
 }
 
-/** One line per problem: file, object, field path, reason. */
+/**
+ * Makes any value safe to print on a terminal line: control characters (C0, DEL, C1), line
+ * and paragraph separators, and invisible format characters (bidi overrides, zero-width
+ * spaces) become \u escapes, so no input can add a line, move the cursor or hide text.
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+}
+
+/** One line per problem: file, object, field path, reason, every part escaped for the terminal. */
 export function formatProblem(p: FileProblem): string {
-  return [p.file, p.object, p.path, p.message].filter((s) => s !== '').join(': ');
+  return [p.file, p.object, p.path, p.message].filter((s) => s !== '').map(escapeForTerminal).join(': ');
 }

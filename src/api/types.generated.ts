@@ -134,6 +134,8 @@ export interface BackendSpec {
 export interface FailoverSpec {
   /** VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds. */
   advertIntervalSeconds?: number;
+  /** How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there). */
+  checkIntervalSeconds?: number;
   /** A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage. */
   preempt: boolean;
   /** VRRP virtual_router_id. 0: derived from the object's UID. */
@@ -152,9 +154,9 @@ export interface AccessSpec {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpec {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -190,8 +192,10 @@ export interface NodeStatus {
   configHash?: string;
   /** Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node. */
   serversUp?: string;
-  /** SHA256 fingerprint of the node's SSH host key, pinned at first contact: a different key later refuses the host. Added because the pin must survive operator restarts. */
+  /** SHA256 fingerprint of the node's SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts. */
   hostKey?: string;
+  /** How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first). */
+  hostKeyPinned?: "AtCreation" | "OnFirstContact";
   /** When the operator last read this node. */
   lastSyncTime?: string;
 }
@@ -204,6 +208,14 @@ export interface FailoverRecord {
   from?: string;
   /** New holder. */
   to?: string;
+}
+
+/** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
+export interface GraceTimers {
+  /** The reserved IP was first seen on a node that is not MASTER while another node is; after --backstop-grace the operator moves it. */
+  backstop?: string;
+  /** HAProxy was first seen stopped on the MASTER; the operator restarts it only if keepalived has not failed over within 5 s. */
+  masterRepair?: string;
 }
 
 /** A metav1.Condition. */
@@ -236,7 +248,9 @@ export interface HALoadBalancerStatus {
   nodes?: NodeStatus[];
   /** The last change of activeNode. */
   lastFailover?: FailoverRecord;
-  /** Ready, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed. */
+  /** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
+  graceStarted?: GraceTimers;
+  /** Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, and warnings such as SSHExposed. */
   conditions?: Condition[];
 }
 
@@ -348,6 +362,8 @@ export interface BackendSpecInput {
 export interface FailoverSpecInput {
   /** VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds. */
   advertIntervalSeconds?: number;
+  /** How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there). */
+  checkIntervalSeconds?: number;
   /** A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage. */
   preempt?: boolean;
   /** VRRP virtual_router_id. 0: derived from the object's UID. */
@@ -366,9 +382,9 @@ export interface AccessSpecInput {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpecInput {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID?: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;

@@ -1,16 +1,16 @@
-// Two layers of validation, both offline and pure:
+// Validation, offline and pure, in layers:
 //  1. the schema, exactly as the API server applies it from the CRD (types, enums, ranges,
 //     patterns), plus the unknown-field check kubectl's strict field validation makes;
-//  2. semantic rules the schema cannot express (references, uniqueness, VRRP constraints).
+//  2. the CRD's CEL rules (references to backends, unique ports, http-only fields, balanceParam,
+//     PASS authentication's whole-second adverts), evaluated as the API server does;
+//  3. semantic rules neither can express (uniqueness of names, modes, Secrets, CIDRs).
 // Every problem names the field path, in the form kubectl prints: spec.frontends[0].port.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
-import {
-  API_VERSION, KIND, balanceAlgorithmsWithParam, httpOnlyBalanceAlgorithms, patterns, rootSchema,
-  type JSONSchemaProps,
-} from './schema.ts';
-import { backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
+import { API_VERSION, KIND, httpOnlyBalanceAlgorithms, patterns, rootSchema, type JSONSchemaProps } from './schema.ts';
+import { CompiledRules } from './cel.ts';
+import { NODE_PORTS, backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
 import { withDefaults } from './defaults.ts';
+import { apiTokenProblem, secretRaw, secretValue, tlsPairProblem, vrrpPasswordProblem } from './secrets.ts';
 import type { HALoadBalancer, HALoadBalancerInput, SecretData } from './types.ts';
 
 export interface Problem {
@@ -39,9 +39,20 @@ function strictSchema(schema: JSONSchemaProps, atMetadata = false): Record<strin
   if (schema.items) out.items = strictSchema(schema.items);
   if (atMetadata) {
     const props = out.properties as Record<string, unknown>;
-    props.namespace = { type: 'string', pattern: patterns.dns1123Label, maxLength: 63 };
-    props.labels = { type: 'object', additionalProperties: { type: 'string' } };
-    props.annotations = { type: 'object', additionalProperties: { type: 'string' } };
+    // The shape of every ObjectMeta field, as the API server checks it: a numeric uid or a
+    // string generation never reaches the code that reads them.
+    const text = { type: 'string' };
+    Object.assign(props, {
+      namespace: { type: 'string', pattern: patterns.dns1123Label, maxLength: 63 },
+      generateName: text, uid: text, resourceVersion: text, selfLink: text, creationTimestamp: text, deletionTimestamp: text,
+      generation: { type: 'integer', minimum: 0 },
+      deletionGracePeriodSeconds: { type: 'integer', minimum: 0 },
+      labels: { type: 'object', additionalProperties: { type: 'string' } },
+      annotations: { type: 'object', additionalProperties: { type: 'string' } },
+      finalizers: { type: 'array', items: text },
+      ownerReferences: { type: 'array', items: { type: 'object' } },
+      managedFields: { type: 'array', items: { type: 'object' } },
+    });
     out.propertyNames = { enum: objectMetaFields };
   }
   return out;
@@ -55,7 +66,7 @@ const ajv = new Ajv({
   // Formats are checked by the API server only on status, which users do not write.
   formats: { 'date-time': true, int64: true },
 });
-ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys']);
+ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations']);
 const validateRoot = ajv.compile(strictSchema(rootSchema));
 
 const patternHelp = new Map<string, string>([
@@ -95,10 +106,37 @@ function pointerToParts(pointer: string): (string | number)[] {
     .map((s) => (/^(0|[1-9][0-9]*)$/.test(s) ? Number(s) : s));
 }
 
-/** A short, escaped rendering of a value for messages: control characters stay visible. */
+const DESCRIBE_LIMIT = 60;
+
+/** JSON-like text of a value, cut off once it passes `budget` characters: bounded work for any input. */
+function preview(value: unknown, budget: number): string {
+  if (typeof value === 'number') return String(value); // NaN and Infinity as such, where JSON would say null
+  if (typeof value === 'string') return JSON.stringify(value.length > budget ? value.slice(0, budget) : value);
+  if (value === null || typeof value === 'boolean') return String(value);
+  if (typeof value !== 'object') return typeof value === 'bigint' ? String(value) : `<${typeof value}>`;
+  const array = Array.isArray(value);
+  const parts: string[] = [];
+  let used = 2;
+  for (const key of Object.keys(value)) {
+    if (used > budget) {
+      parts.push('...');
+      break;
+    }
+    const item = (value as Record<string, unknown>)[key];
+    const part = array ? preview(item, budget - used) : `${JSON.stringify(key)}:${preview(item, budget - used)}`;
+    parts.push(part);
+    used += part.length + 1;
+  }
+  return array ? `[${parts.join(',')}]` : `{${parts.join(',')}}`;
+}
+
+/**
+ * A short rendering of a value for messages: NaN and Infinity as such, strings quoted with
+ * control characters escaped, large values cut off (the work is bounded however large they are).
+ */
 export function describeValue(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  const text = preview(value, DESCRIBE_LIMIT);
+  return text.length > DESCRIBE_LIMIT ? `${text.slice(0, DESCRIBE_LIMIT - 3)}...` : text;
 }
 
 function article(type: string): string {
@@ -107,7 +145,7 @@ function article(type: string): string {
 
 function problemFromAjv(error: ErrorObject): Problem {
   const parts = pointerToParts(error.instancePath);
-  const got = `got ${describeValue(error.data)}`;
+  const got = () => `got ${describeValue(error.data)}`;
   const p = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'required':
@@ -117,13 +155,13 @@ function problemFromAjv(error: ErrorObject): Problem {
     case 'propertyNames':
       return { path: joinPath([...parts, String(p.propertyName)]), message: 'unknown field' };
     case 'type':
-      return { path: joinPath(parts), message: `must be ${article(String(p.type))}, ${got}` };
+      return { path: joinPath(parts), message: `must be ${article(String(p.type))}, ${got()}` };
     case 'enum':
-      return { path: joinPath(parts), message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}; ${got}` };
+      return { path: joinPath(parts), message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}; ${got()}` };
     case 'pattern':
-      return { path: joinPath(parts), message: `${patternHelp.get(String(p.pattern)) ?? `must match ${String(p.pattern)}`}; ${got}` };
+      return { path: joinPath(parts), message: `${patternHelp.get(String(p.pattern)) ?? `must match ${String(p.pattern)}`}; ${got()}` };
     case 'minimum': case 'maximum':
-      return { path: joinPath(parts), message: `must be ${p.comparison} ${p.limit}; ${got}` };
+      return { path: joinPath(parts), message: `must be ${p.comparison} ${p.limit}; ${got()}` };
     case 'minLength':
       return { path: joinPath(parts), message: `must be at least ${p.limit} characters long` };
     case 'maxLength':
@@ -137,14 +175,19 @@ function problemFromAjv(error: ErrorObject): Problem {
   }
 }
 
+/** More problems than this in one object are summed up in one line: nobody reads 100,000. */
+const MAX_PROBLEMS = 100;
+
 function dedupe(problems: Problem[]): Problem[] {
   const seen = new Set<string>();
-  return problems.filter((p) => {
+  const unique = problems.filter((p) => {
     const key = `${p.path}\u0000${p.message}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
+  if (unique.length <= MAX_PROBLEMS) return unique;
+  return [...unique.slice(0, MAX_PROBLEMS), { path: '', message: `and ${unique.length - MAX_PROBLEMS} more problems` }];
 }
 
 /**
@@ -196,10 +239,6 @@ function networkOf(cidr: string): string | undefined {
 // operator adopt or delete droplets it does not own.
 const reservedTag = /^halb([-:_]|$)/i;
 
-// keepalived reads auth_pass as one config token.
-const vrrpPasswordPattern = /^[!-~]+$/;
-const vrrpPasswordForbidden = /["'#!{}\\]/;
-
 function checkUnique<T extends { name: string }>(items: readonly T[], base: string, problems: Problem[]): void {
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
@@ -209,10 +248,11 @@ function checkUnique<T extends { name: string }>(items: readonly T[], base: stri
   });
 }
 
-function secretValue(secrets: SecretLookup | undefined, ref: { name: string; key: string }, path: string, problems: Problem[]): string | undefined {
+/** A referenced Secret value as the hosts get it (secretValue), or undefined when it is not known. */
+function referencedValue(secrets: SecretLookup | undefined, ref: { name: string; key: string }, path: string, problems: Problem[]): string | undefined {
   const secret = secrets?.(ref.name);
   if (!secret) return undefined;
-  const value = secret.data[ref.key];
+  const value = secretValue(secret, ref.key);
   if (value === undefined) {
     problems.push({ path: `${path}.key`, message: `Secret ${describeValue(ref.name)} has no key ${describeValue(ref.key)}` });
     return undefined;
@@ -221,60 +261,53 @@ function secretValue(secrets: SecretLookup | undefined, ref: { name: string; key
   return value;
 }
 
+/** The same check the renderer makes before it writes the PEM file (tlsPairProblem). */
 function checkTLSSecret(secret: SecretData, path: string, problems: Problem[]): void {
-  const cert = secret.data['tls.crt'];
-  const key = secret.data['tls.key'];
+  const cert = secretRaw(secret, 'tls.crt');
+  const key = secretRaw(secret, 'tls.key');
   if (cert === undefined || key === undefined) {
     problems.push({ path, message: `Secret ${describeValue(secret.name)} needs the keys tls.crt and tls.key (a kubernetes.io/tls Secret)` });
     return;
   }
-  try {
-    const x509 = new X509Certificate(cert);
-    const privateKey = createPrivateKey(key);
-    if (!x509.checkPrivateKey(privateKey)) problems.push({ path, message: `Secret ${describeValue(secret.name)}: tls.key does not match the certificate in tls.crt` });
-  } catch (err) {
-    problems.push({ path, message: `Secret ${describeValue(secret.name)}: tls.crt/tls.key is not a PEM certificate and key (${(err as Error).message})` });
-  }
+  const problem = tlsPairProblem(cert, key);
+  if (problem) problems.push({ path, message: `Secret ${describeValue(secret.name)}: ${problem}` });
 }
 
+// The CRD's CEL rules (x-kubernetes-validations), compiled on first use (about 0.3 s); the
+// API server and the emulator evaluate the same ones at admission.
+let crdRules: CompiledRules | undefined;
+
+/** The CRD's CEL rules on an object, as problems. Transition rules (oldSelf) need an update, so they do not run here. */
+export function validateRules(object: unknown): Problem[] {
+  crdRules ??= new CompiledRules(rootSchema);
+  return crdRules.evaluate(object).map((v) => ({ path: v.field, message: v.detail }));
+}
+
+/** Frontend ports the nodes use themselves: a frontend there would widen who reaches sshd or the metrics. */
+const nodePortNames = new Map<number, string>([[NODE_PORTS.ssh, 'sshd'], [NODE_PORTS.metrics, 'HAProxy\'s metrics'], [NODE_PORTS.health, 'HAProxy\'s health check']]);
+
 /**
- * The rules the schema cannot express. The object must already have passed validateSchema
- * (defaults applied). Secrets are checked only when the lookup knows them: in a cluster they
+ * The CRD's CEL rules, then the rules neither the schema nor CEL express. The object must
+ * already have passed validateSchema (defaults applied). Secrets are checked only when the lookup knows them: in a cluster they
  * may be created later, and the operator reports them missing then.
  */
 export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): Problem[] {
   const spec = hlb.spec;
-  const problems: Problem[] = [];
-  const backendNames = new Set(spec.backends.map((b) => b.name));
+  const problems: Problem[] = validateRules(hlb);
 
   checkUnique(spec.frontends, 'spec.frontends', problems);
   checkUnique(spec.backends, 'spec.backends', problems);
 
-  const ports = new Map<number, string>();
-  const claimPort = (port: number, path: string) => {
-    const owner = ports.get(port);
-    if (owner !== undefined) problems.push({ path, message: `port ${port} is already used by ${owner}` });
-    else ports.set(port, path);
+  // Ports repeated among the frontends are a CEL rule; the nodes' own ports are not in the CRD.
+  const notNodePort = (port: number, path: string) => {
+    const nodeUse = nodePortNames.get(port);
+    if (nodeUse) problems.push({ path, message: `port ${port} is used on the nodes by ${nodeUse}; choose another port` });
   };
-
   spec.frontends.forEach((fe, i) => {
-    const base = `spec.frontends[${i}]`;
-    claimPort(fe.port, `${base}.port`);
-    if (fe.tls) {
-      claimPort(fe.tls.port, `${base}.tls.port`);
-      if (fe.protocol !== 'http') problems.push({ path: `${base}.tls`, message: 'TLS termination needs protocol http' });
-      const secret = secrets?.(fe.tls.secretRef.name);
-      if (secret) checkTLSSecret(secret, `${base}.tls.secretRef`, problems);
-    }
-    if (fe.routes?.length && fe.protocol !== 'http') problems.push({ path: `${base}.routes`, message: 'routes need protocol http' });
-    if (!backendNames.has(fe.defaultBackend)) {
-      problems.push({ path: `${base}.defaultBackend`, message: `backend ${describeValue(fe.defaultBackend)} is not defined in spec.backends` });
-    }
-    fe.routes?.forEach((route, j) => {
-      if (!backendNames.has(route.backend)) {
-        problems.push({ path: `${base}.routes[${j}].backend`, message: `backend ${describeValue(route.backend)} is not defined in spec.backends` });
-      }
-    });
+    notNodePort(fe.port, `spec.frontends[${i}].port`);
+    if (fe.tls) notNodePort(fe.tls.port, `spec.frontends[${i}].tls.port`);
+    const secret = fe.tls && secrets?.(fe.tls.secretRef.name);
+    if (secret) checkTLSSecret(secret, `spec.frontends[${i}].tls.secretRef`, problems);
   });
 
   const modes = backendModes(spec);
@@ -285,9 +318,6 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     if (used.has('tcp') && used.has('http')) {
       problems.push({ path: base, message: `backend ${describeValue(be.name)} is used by both http and tcp frontends; HAProxy needs one mode per backend` });
     }
-    const needsParam = (balanceAlgorithmsWithParam as readonly string[]).includes(be.balance);
-    if (needsParam && !be.balanceParam) problems.push({ path: `${base}.balanceParam`, message: `required for balance ${be.balance}` });
-    if (!needsParam && be.balanceParam) problems.push({ path: `${base}.balanceParam`, message: `balance ${be.balance} takes no parameter; only ${balanceAlgorithmsWithParam.join(', ')} do` });
     if (tcpOnly && (httpOnlyBalanceAlgorithms as readonly string[]).includes(be.balance)) {
       problems.push({ path: `${base}.balance`, message: `balance ${be.balance} needs an http backend, but only tcp frontends use this one` });
     }
@@ -303,8 +333,15 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     });
   });
 
+  // A load balancer carrying a backend's tag would balance over itself, and a backend Cloud
+  // Firewall on that tag would land on the load balancers (cutting VRRP, frontends and SSH).
+  const backendTags = new Map(spec.backends.flatMap((be, i) => (be.dropletTag ? [[be.dropletTag.toLowerCase(), i] as const] : [])));
   spec.droplets.tags.forEach((tag, i) => {
     if (reservedTag.test(tag)) problems.push({ path: `spec.droplets.tags[${i}]`, message: 'tags starting with "halb" are reserved for the operator' });
+    const backend = backendTags.get(tag.toLowerCase());
+    if (backend !== undefined) {
+      problems.push({ path: `spec.droplets.tags[${i}]`, message: `${describeValue(tag)} is spec.backends[${backend}].dropletTag: the load balancers would become their own backends` });
+    }
   });
 
   for (const field of ['sshSourceCIDRs', 'metricsSourceCIDRs'] as const) {
@@ -317,24 +354,26 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
   const failover = spec.failover;
   const interval = effectiveAdvertInterval(spec);
   if (failover.authSecretRef) {
-    if (!Number.isInteger(interval)) {
-      problems.push({ path: 'spec.failover.advertIntervalSeconds', message: `PASS authentication (authSecretRef) needs VRRPv2, which takes whole seconds; got ${interval}` });
-    }
-    const password = secretValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
-    if (password !== undefined && password !== '') {
+    const password = referencedValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
+    const passwordProblem = password?.trim() ? vrrpPasswordProblem(password) : undefined;
+    if (passwordProblem) {
       const where = `the VRRP password in Secret ${describeValue(failover.authSecretRef.name)} key ${describeValue(failover.authSecretRef.key)}`;
-      if (password.length > 8) problems.push({ path: 'spec.failover.authSecretRef', message: `${where} has ${password.length} characters; VRRP PASS authentication uses at most 8` });
-      else if (!vrrpPasswordPattern.test(password) || vrrpPasswordForbidden.test(password)) {
-        problems.push({ path: 'spec.failover.authSecretRef', message: `${where} must be printable ASCII without spaces, quotes, "#", "!", braces or backslashes` });
-      }
+      problems.push({ path: 'spec.failover.authSecretRef', message: `${where} ${passwordProblem}` });
     }
   } else if (Math.abs(Math.round(interval * 100) - interval * 100) > 1e-9) {
     problems.push({ path: 'spec.failover.advertIntervalSeconds', message: `VRRPv3 takes centiseconds; ${interval} is not a multiple of 0.01` });
   }
 
-  secretValue(secrets, spec.credentials.tokenSecretRef, 'spec.credentials.tokenSecretRef', problems);
-  if (spec.credentials.failoverTokenSecretRef) secretValue(secrets, spec.credentials.failoverTokenSecretRef, 'spec.credentials.failoverTokenSecretRef', problems);
-  const sshKey = secretValue(secrets, spec.credentials.sshKeySecretRef, 'spec.credentials.sshKeySecretRef', problems);
+  // Both tokens as the renderer's guard takes them: the failover token goes into a file on the
+  // hosts and a curl config, so nothing but the token alphabet may reach it.
+  for (const field of ['tokenSecretRef', 'failoverTokenSecretRef'] as const) {
+    const ref = spec.credentials[field];
+    if (!ref) continue;
+    const token = referencedValue(secrets, ref, `spec.credentials.${field}`, problems);
+    const tokenProblem = token?.trim() ? apiTokenProblem(token) : undefined;
+    if (tokenProblem) problems.push({ path: `spec.credentials.${field}`, message: `Secret ${describeValue(ref.name)} key ${describeValue(ref.key)} ${tokenProblem}` });
+  }
+  const sshKey = referencedValue(secrets, spec.credentials.sshKeySecretRef, 'spec.credentials.sshKeySecretRef', problems);
   if (sshKey !== undefined && sshKey.trim() !== '' && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(sshKey)) {
     problems.push({ path: 'spec.credentials.sshKeySecretRef', message: `Secret ${describeValue(spec.credentials.sshKeySecretRef.name)} key ${describeValue(spec.credentials.sshKeySecretRef.key)} is not a PEM or OpenSSH private key` });
   }

@@ -17,7 +17,6 @@ Options:
   --resync SECONDS         how often converged objects are looked at again (default 30)
   --backstop-grace SECONDS how long the reserved IP may stay on a non-MASTER before it is moved (default 30)
   --concurrency N          objects reconciled at once (default 4)
-  --do-poll-interval MS    first interval when polling DigitalOcean actions and droplets (default 2000)
   --metrics-port PORT      /healthz, /readyz and /metrics (default 8080; --metrics-port=-1 disables)
   --no-leader-elect        act without a Lease (one replica only)
   --lease-namespace NS     namespace of the Lease (default: POD_NAMESPACE, else default)
@@ -41,7 +40,6 @@ export function operatorCommand(argv: string[]): Promise<number> {
       resync: { type: 'string' },
       'backstop-grace': { type: 'string' },
       concurrency: { type: 'string' },
-      'do-poll-interval': { type: 'string' },
       'metrics-port': { type: 'string' },
       'no-leader-elect': { type: 'boolean' },
       'lease-namespace': { type: 'string' },
@@ -60,7 +58,6 @@ export function operatorCommand(argv: string[]): Promise<number> {
       resyncIntervalMs: positiveNumber('resync', v.resync, 30, 1) * 1000,
       backstopGraceMs: positiveNumber('backstop-grace', v['backstop-grace'], 30) * 1000,
       concurrency: positiveNumber('concurrency', v.concurrency, 4, 1),
-      ...(v['do-poll-interval'] ? { doWait: { intervalMs: positiveNumber('do-poll-interval', v['do-poll-interval'], 2000, 10) } } : {}),
       metricsPort: positiveNumber('metrics-port', v['metrics-port'], 8080, -1),
       leaderElection: !v['no-leader-elect'],
       leaseNamespace: v['lease-namespace'] ?? process.env.POD_NAMESPACE ?? 'default',

@@ -1,4 +1,5 @@
-import { formatProblem, loadAndValidate } from '../api/manifests.ts';
+import { escapeForTerminal, formatProblem, loadAndValidate } from '../api/manifests.ts';
+import { DEFAULT_NAMESPACE, findSecret, sameNamespace, secretValue } from '../api/secrets.ts';
 import { RenderError } from '../render/errors.ts';
 import { readFacts, writeNodes } from '../render/output.ts';
 import { DROPLET_VERSIONS, defaultSettings, placeholderFacts, renderNodes } from '../render/render.ts';
@@ -61,19 +62,23 @@ export function renderCommand(argv: string[]): Promise<number> {
     try {
       const facts = args.values.observed ? readFacts(args.values.observed) : undefined;
       for (const { file, object: lb } of loadBalancers) {
+        const namespace = lb.metadata.namespace ?? DEFAULT_NAMESPACE;
         const ref = lb.spec.credentials.failoverTokenSecretRef ?? lb.spec.credentials.tokenSecretRef;
-        const available = [...secrets];
-        if (!secrets.some((s) => s.name === ref.name && s.data[ref.key] !== undefined)) {
-          console.error(`halb: warning: ${file}: HALoadBalancer/${lb.metadata.name}: Secret ${ref.name} (key ${ref.key}) is not in the files; the failover token file holds a placeholder`);
-          available.push({ name: ref.name, ...(lb.metadata.namespace ? { namespace: lb.metadata.namespace } : {}), data: { [ref.key]: PLACEHOLDER_TOKEN } });
+        // Only the object's own namespace, picked as validation picks (findSecret).
+        let available = secrets.filter((s) => sameNamespace(s.namespace, namespace));
+        const token = findSecret(available, namespace, ref.name);
+        if (!token || secretValue(token, ref.key) === undefined) {
+          console.error(escapeForTerminal(`halb: warning: ${file}: HALoadBalancer/${lb.metadata.name}: Secret ${ref.name} (key ${ref.key}) is not in the files; the failover token file holds a placeholder`));
+          const data = Object.assign(Object.create(null) as Record<string, string>, token?.data, { [ref.key]: PLACEHOLDER_TOKEN });
+          available = [...available.filter((s) => s !== token), { name: ref.name, namespace, data }];
         }
         const nodes = renderNodes({ lb, secrets: available, observed: facts ?? placeholderFacts(lb), settings });
         writeNodes(out, nodes);
-        for (const node of nodes) console.log(`${node.name}\t${node.configHash}\t${out}/${node.name}/`);
+        for (const node of nodes) console.log([node.name, node.configHash, `${out}/${node.name}/`].map(escapeForTerminal).join('\t'));
       }
     } catch (error) {
       if (error instanceof RenderError) {
-        console.error(`halb: ${error.message}`);
+        console.error(escapeForTerminal(`halb: ${error.message}`));
         return 1;
       }
       throw error;

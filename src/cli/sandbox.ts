@@ -1,6 +1,7 @@
 // `halb sandbox <part>`: the whole system on one machine, or one of its parts alone.
 import { sandboxDoCommand } from './sandbox-do.ts';
 import { sandboxFabricCommand } from './sandbox-fabric.ts';
+import { sandboxImageCommand } from './sandbox-image.ts';
 import { sandboxKubeCommand } from './sandbox-kube.ts';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox-up.ts';
 
@@ -11,6 +12,7 @@ const parts: Record<string, { run: (argv: string[]) => Promise<number>; summary:
   kube: { run: sandboxKubeCommand, summary: 'run the Kubernetes API-server emulator alone, in the foreground' },
   do: { run: sandboxDoCommand, summary: 'run the DigitalOcean API simulator alone, in the foreground' },
   fabric: { run: sandboxFabricCommand, summary: 'build or remove the network-namespace fabric alone' },
+  image: { run: sandboxImageCommand, summary: 'build the debian-13-x64 droplet image (downloads; run before up)' },
 };
 
 const usage = `Usage: halb sandbox <command> [options]

@@ -1,4 +1,4 @@
-import { formatProblem, loadAndValidate } from '../api/manifests.ts';
+import { escapeForTerminal, formatProblem, loadAndValidate } from '../api/manifests.ts';
 import { parseCommandArgs, runCommand, UsageError } from './args.ts';
 
 const usage = `Usage: halb validate -f FILE [-f FILE ...] [FILE ...]
@@ -29,7 +29,7 @@ export function validateCommand(argv: string[]): Promise<number> {
     for (const p of problems) console.error(formatProblem(p));
     if (problems.length) return 1;
     if (!args.values.quiet) {
-      for (const lb of loadBalancers) console.log(`${lb.file}: HALoadBalancer/${lb.object.metadata.name}: valid`);
+      for (const lb of loadBalancers) console.log(`${escapeForTerminal(lb.file)}: HALoadBalancer/${escapeForTerminal(lb.object.metadata.name)}: valid`);
     }
     return 0;
   });

@@ -15,6 +15,8 @@ export interface ConditionInput {
 
 export const conditionTypes = {
   ready: 'Ready',
+  reconciling: 'Reconciling',
+  stalled: 'Stalled',
   dropletsReady: 'DropletsReady',
   floatingIPAssigned: 'FloatingIPAssigned',
   configApplied: 'ConfigApplied',
@@ -64,4 +66,31 @@ export function summarizeReady(inputs: readonly ConditionInput[]): ConditionInpu
     if (c.status !== 'True') return { type: conditionTypes.ready, status: c.status === 'False' ? 'False' : 'Unknown', reason: c.reason, message: c.message };
   }
   return { type: conditionTypes.ready, status: 'True', reason: 'Ready', message: 'the load balancer is serving' };
+}
+
+/** Reasons that stay until a person acts: the spec, a Secret, the DigitalOcean account, a host
+ *  that refuses the files or presents another key, a firewall that would lock the operator out. */
+export const STALLED_REASONS: ReadonlySet<string> = new Set([
+  'InvalidSpec', 'SecretNotFound', 'CloudResourceNotFound', 'CloudRequestRefused', 'ValidationFailed', 'HostKeyChanged', 'WouldLockOut',
+]);
+
+/**
+ * kstatus's two conditions, from Ready and the conditions it summarises (sigs.k8s.io/cli-utils
+ * kstatus, which Flux and `kubectl wait` follow): Stalled=True while a person must act (the
+ * object is Failed), else Reconciling=True until Ready is True (InProgress), else both False
+ * (Current).
+ */
+export function kstatusConditions(inputs: readonly ConditionInput[]): [ConditionInput, ConditionInput] {
+  const ready = inputs.find((c) => c.type === conditionTypes.ready);
+  const stuck = inputs.find((c) => (c.type === conditionTypes.ready || (readinessConditions as readonly string[]).includes(c.type)) &&
+    c.status === 'False' && STALLED_REASONS.has(c.reason));
+  if (stuck) {
+    return [
+      { type: conditionTypes.reconciling, status: 'False', reason: stuck.reason, message: 'waiting for a person to act: see Stalled' },
+      { type: conditionTypes.stalled, status: 'True', reason: stuck.reason, message: stuck.message },
+    ];
+  }
+  const notStalled: ConditionInput = { type: conditionTypes.stalled, status: 'False', reason: 'AsExpected', message: '' };
+  if (ready?.status === 'True') return [{ type: conditionTypes.reconciling, status: 'False', reason: 'Ready', message: '' }, notStalled];
+  return [{ type: conditionTypes.reconciling, status: 'True', reason: ready?.reason ?? 'Reconciling', message: ready?.message ?? '' }, notStalled];
 }

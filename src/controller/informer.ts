@@ -6,7 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
-import { backoffDelay } from './workqueue.ts';
+import { backoffDelay } from '../backoff.ts';
 
 export interface KeyedInformer<T extends k8s.KubernetesObject = k8s.KubernetesObject> {
   start(): Promise<void>;
@@ -17,6 +17,8 @@ export interface KeyedInformer<T extends k8s.KubernetesObject = k8s.KubernetesOb
   keys(): string[];
   /** The cached objects. */
   objects(): T[];
+  /** One cached object. */
+  get(namespace: string, name: string): T | undefined;
 }
 
 export function objectKey(obj: k8s.KubernetesObject): string {
@@ -83,7 +85,7 @@ function createRestartingInformer<T extends k8s.KubernetesObject>(
     isSynced = false;
     if (stopped || restartTimer) return; // stop() aborts the request, which arrives as an error
     failures++;
-    const delay = backoffDelay(failures, options.baseDelayMs ?? 1000, options.maxDelayMs ?? 30_000);
+    const delay = backoffDelay(failures - 1, { baseMs: options.baseDelayMs ?? 1000, maxMs: options.maxDelayMs ?? 30_000 });
     log.warn({ err, retryInMs: delay }, 'informer stopped; restarting');
     restartTimer = setTimeout(() => {
       restartTimer = undefined;
@@ -123,5 +125,6 @@ function createRestartingInformer<T extends k8s.KubernetesObject>(
     synced: () => isSynced,
     keys: () => informer.list().map(objectKey),
     objects: () => [...informer.list()],
+    get: (namespace, name) => informer.get(name, namespace),
   };
 }

@@ -18,6 +18,8 @@ export interface ObservedDroplet {
   privateIPv4?: string;
   /** The private address's netmask: with it, the VPC's range. */
   privateNetmask?: string;
+  /** The host key fingerprint pinned by the droplet's tag, set when the operator created it with a key it made. */
+  hostKeyPin?: string;
 }
 
 export interface ObservedReservedIP {
@@ -64,5 +66,22 @@ export interface ObservedHost {
 export interface Observed {
   droplets: ObservedDroplet[];
   reservedIP?: ObservedReservedIP;
+  /** No reserved IP was found for the object, but one in its region is being reserved onto a
+   *  droplet (locked, on no droplet yet): it may be the object's own, so none is made meanwhile. */
+  reservedIPSettling?: boolean;
   hosts: Record<string, ObservedHost>;
+}
+
+/** DigitalOcean statuses of droplets that will not come back by themselves. */
+export const DEAD_DROPLET_STATUSES: ReadonlySet<string> = new Set(['off', 'archive']);
+
+/**
+ * The droplet that stands for node `index`, one rule for the planner, the status and the
+ * renderer's facts: among the index's live droplets the one holding the reserved IP, else the
+ * oldest live one, else the oldest. The planner deletes the others.
+ */
+export function standingDroplet<T extends { id: number; index: number; status: string }>(droplets: readonly T[], index: number, holderId: number | null | undefined): T | undefined {
+  const ofIndex = droplets.filter((d) => d.index === index).sort((a, b) => a.id - b.id);
+  const live = ofIndex.filter((d) => !DEAD_DROPLET_STATUSES.has(d.status));
+  return live.find((d) => d.id === holderId) ?? live[0] ?? ofIndex[0];
 }

@@ -1,19 +1,35 @@
-// The operator process: leader election gates the controller; the informer and a periodic
-// resync only enqueue keys; workers reconcile keys with per-key backoff. SIGTERM stops the
-// workers, then releases the lease so a standby takes over at once.
+// The operator process: leader election gates the controller; the informers and a periodic
+// resync only enqueue keys; workers reconcile keys with per-key backoff, each pass with its own
+// AbortSignal. Losing the Lease or SIGTERM aborts the passes in flight, then (on SIGTERM) the
+// Lease is released so a standby takes over at once.
 import * as k8s from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.ts';
-import { createEventRecorder } from './events.ts';
-import { createHALoadBalancerInformer, createSecretInformer, objectKey, type KeyedInformer } from './informer.ts';
+import { withDefaults } from '../api/defaults.ts';
 import { referencedSecrets } from '../api/derived.ts';
-import type { HALoadBalancer } from '../api/types.ts';
+import type { StoredHALoadBalancer } from '../api/types.ts';
+import { DigitalOceanProvider } from '../digitalocean/provider.ts';
+import { sshHostConnector, type HostConnector } from '../hosts/connector.ts';
+import { FirewallGenerations } from './backend-firewalls.ts';
+import { systemClock, type Clock, type ControllerContext, type ControllerSettings } from './context.ts';
+import { createEventRecorder } from './events.ts';
+import { createHALoadBalancerInformer, createSecretInformer, type KeyedInformer } from './informer.ts';
+import { createKubeWriter } from './kube.ts';
 import { createLeaderElector, type LeaderElector } from './leader.ts';
-import { Reconciler, type ReconcilerOptions } from './reconciler.ts';
+import { reconcile } from './reconciler.ts';
+import { SharedReads } from './shared-reads.ts';
+import { LoginKeys } from './ssh-access.ts';
 import { OperatorMetrics, startTelemetryServer } from './telemetry.ts';
 import { WorkQueue } from './workqueue.ts';
 
-export interface OperatorOptions extends ReconcilerOptions {
+export interface OperatorOptions extends Omit<ControllerSettings, 'reconcileDeadlineMs'> {
+  /** DigitalOcean API base for the operator, with /v2 (default https://api.digitalocean.com/v2). */
+  doEndpoint?: string;
+  sshTimeoutMs?: number;
+  /** Shared DigitalOcean inventory is reused at least this long across objects (default 2000). */
+  inventoryMaxAgeMs?: number;
+  /** The longest one reconcile may take (default 120 s). */
+  reconcileDeadlineMs?: number;
   /** Watch one namespace; unset: all. */
   namespace?: string;
   concurrency: number;
@@ -25,84 +41,93 @@ export interface OperatorOptions extends ReconcilerOptions {
   identity?: string;
 }
 
+/** What tests replace: the nodes (a stand-in host) and the clock. */
+export interface OperatorSeams {
+  hosts?: HostConnector;
+  clock?: Clock;
+}
+
 export interface RunningOperator {
   metricsURL?: string;
   isLeader(): boolean;
   stop(): Promise<void>;
 }
 
-export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions, log: Logger): Promise<RunningOperator> {
+const DEFAULT_DEADLINE_MS = 120_000;
+
+/** One DigitalOcean provider per token: its rate-limit pacing is the token's. */
+function providerCache(options: OperatorOptions, log: Logger): (token: string) => DigitalOceanProvider {
+  const providers = new Map<string, DigitalOceanProvider>();
+  return (token) => {
+    let provider = providers.get(token);
+    if (!provider) {
+      const endpoint = options.doEndpoint ? { endpoint: options.doEndpoint } : {};
+      provider = new DigitalOceanProvider({ token, ...endpoint, logger: log.child({ component: 'digitalocean' }) });
+      providers.set(token, provider);
+    }
+    return provider;
+  };
+}
+
+interface Informers {
+  objects: KeyedInformer;
+  secrets: KeyedInformer<k8s.V1Secret>;
+}
+
+/** The informer holds HALoadBalancers as the API server sends them. */
+const asHALoadBalancer = (object: k8s.KubernetesObject | undefined) => object as StoredHALoadBalancer | undefined;
+
+/** The controller's context around two informers' caches; it outlives leaderships. */
+function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: OperatorSeams, informers: () => Informers | undefined,
+  metrics: OperatorMetrics, log: Logger): ControllerContext {
+  const clock = seams.clock ?? systemClock;
+  const objects = {
+    get: (namespace: string, name: string) => asHALoadBalancer(informers()?.objects.get(namespace, name)),
+    list: () => (informers()?.objects.objects() ?? []).map((o) => asHALoadBalancer(o)!),
+  };
+  const secrets = {
+    get: (namespace: string, name: string) => informers()?.secrets.get(namespace, name),
+    list: () => informers()?.secrets.objects() ?? [],
+  };
+  const { doEndpoint: _endpoint, sshTimeoutMs, inventoryMaxAgeMs, namespace: _namespace, concurrency: _concurrency, ...rest } = options;
+  const settings: ControllerSettings = {
+    resyncIntervalMs: rest.resyncIntervalMs, backstopGraceMs: rest.backstopGraceMs, reconcileDeadlineMs: options.reconcileDeadlineMs ?? DEFAULT_DEADLINE_MS,
+    ...(rest.render ? { render: rest.render } : {}), ...(rest.sshEndpoint ? { sshEndpoint: rest.sshEndpoint } : {}),
+  };
+  return {
+    objects, secrets, kube: createKubeWriter(kc), cloud: providerCache(options, log),
+    hosts: seams.hosts ?? sshHostConnector({ timeoutMs: sshTimeoutMs ?? 10_000, ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}) }),
+    events: createEventRecorder(kc, log, options.identity), metrics, clock, log, settings,
+    shared: new SharedReads({ clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}) }),
+    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(),
+  };
+}
+
+export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions, log: Logger, seams: OperatorSeams = {}): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
-  const events = createEventRecorder(kc, log, options.identity);
-  const reconciler = new Reconciler({ kc, log, events, metrics, options });
-  let queue: WorkQueue | undefined;
-  let informer: KeyedInformer | undefined;
-  let secrets: KeyedInformer | undefined;
-  let resyncTimer: NodeJS.Timeout | undefined;
+  let running: { queue: WorkQueue; informers: Informers; resyncTimer: NodeJS.Timeout } | undefined;
+  const ctx = controllerContext(kc, options, seams, () => running?.informers, metrics, log);
   let leading = false;
 
   const startController = async () => {
     leading = true;
     metrics.leader.set(1);
-    queue = new WorkQueue({
-      concurrency: options.concurrency,
-      onError: (key, err, retryInMs) => log.warn({ halb: key, err, retryInMs }, 'reconcile failed; retrying'),
-    });
-    const q = queue;
-    const scope = options.namespace ? { namespace: options.namespace } : {};
-    informer = createHALoadBalancerInformer(kc, (key) => q.add(key), log, scope);
-    const halbs = informer;
-    // A changed Secret enqueues every object in its namespace that names it.
-    secrets = createSecretInformer(kc, (secretKey) => {
-      const [namespace, name = ''] = secretKey.split('/');
-      for (const obj of halbs.objects() as unknown as HALoadBalancer[]) {
-        if ((obj.metadata.namespace ?? 'default') === namespace && obj.spec && referencedSecrets(obj.spec).has(name)) q.add(objectKey(obj as never));
-      }
-    }, log, scope);
-    // A resync is done when every key it enqueued has been reconciled once (for whatever
-    // reason); how long that takes says whether the interval is kept at this many objects.
-    let resync: { startedAt: number; pending: Set<string> } | undefined;
-    const reconciled = (key: string) => {
-      if (!resync?.pending.delete(key) || resync.pending.size) return;
-      const seconds = (performance.now() - resync.startedAt) / 1000;
-      metrics.resyncSeconds.observe(seconds);
-      log.info({ durationMs: Math.round(seconds * 1000) }, 'completed resync');
-      resync = undefined;
-    };
-    q.start(async (key) => {
-      try {
-        return await reconciler.reconcile(key);
-      } finally {
-        reconciled(key);
-      }
-    });
-    await informer.start();
-    await secrets.start();
-    // External state (DigitalOcean, the hosts) changes without Kubernetes events: look again.
-    resyncTimer = setInterval(() => {
-      const keys = informer?.keys() ?? [];
-      if (resync) log.warn({ pending: resync.pending.size, objects: keys.length }, 'resync still running at the next interval');
-      else if (keys.length) resync = { startedAt: performance.now(), pending: new Set(keys) };
-      for (const key of keys) q.addAfter(key, 0);
-    }, options.resyncIntervalMs);
-    resyncTimer.unref();
-    log.info({ concurrency: options.concurrency, namespace: options.namespace ?? '(all)' }, 'started controller');
+    running = await startWork(kc, options, ctx, log);
   };
   const stopController = async () => {
     leading = false;
     metrics.leader.set(0);
-    clearInterval(resyncTimer);
-    informer?.stop();
-    secrets?.stop();
-    await queue?.shutdown();
-    informer = undefined;
-    secrets = undefined;
-    queue = undefined;
+    const stopping = running;
+    running = undefined;
+    if (!stopping) return;
+    clearInterval(stopping.resyncTimer);
+    stopping.informers.objects.stop();
+    stopping.informers.secrets.stop();
+    await stopping.queue.shutdown();
   };
 
-  const telemetry = options.metricsPort >= 0
-    ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || ((informer?.synced() ?? false) && (secrets?.synced() ?? false)) }, options.metricsPort)
-    : undefined;
+  const synced = () => (running?.informers.objects.synced() ?? false) && (running?.informers.secrets.synced() ?? false);
+  const telemetry = options.metricsPort >= 0 ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || synced() }, options.metricsPort) : undefined;
 
   let elector: LeaderElector | undefined;
   let electorRun: Promise<void> | undefined;
@@ -110,7 +135,7 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
     elector = createLeaderElector(kc, { namespace: options.leaseNamespace, name: options.leaseName, identity: options.identity ?? `${hostname()}-${process.pid}` }, log);
     electorRun = elector.run({
       onStarted: () => { void startController(); },
-      // Losing the lease means another replica may act: stop at once.
+      // Losing the lease means another replica may act: abort the work in flight at once.
       onStopped: () => { void stopController(); },
     });
   } else {
@@ -126,6 +151,61 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
       await electorRun;
       await telemetry?.close();
       log.info('stopped operator');
+    },
+  };
+}
+
+/** The informers, the queue and the resync timer of one leadership. */
+async function startWork(kc: k8s.KubeConfig, options: OperatorOptions, ctx: ControllerContext, log: Logger) {
+  const queue = new WorkQueue({
+    concurrency: options.concurrency,
+    deadlineMs: ctx.settings.reconcileDeadlineMs,
+    onError: (key, err, retryInMs) => log.warn({ halb: key, err, retryInMs }, 'reconcile failed; retrying'),
+  });
+  const scope = options.namespace ? { namespace: options.namespace } : {};
+  const objects = createHALoadBalancerInformer(kc, (key) => queue.add(key), log, scope);
+  // A changed Secret enqueues every object in its namespace that names it.
+  const secrets = createSecretInformer(kc, (secretKey) => {
+    const [namespace = '', name = ''] = secretKey.split('/');
+    for (const object of objects.objects().map(asHALoadBalancer)) {
+      if (!object?.spec || (object.metadata.namespace ?? 'default') !== namespace) continue;
+      if (referencedSecrets(withDefaults(object.spec)).has(name)) queue.add(`${namespace}/${object.metadata.name}`);
+    }
+  }, log, scope);
+  const resync = resyncTracker(ctx, log);
+  queue.start(async (key, signal) => {
+    try {
+      return await reconcile(ctx, key, signal);
+    } finally {
+      resync.reconciled(key);
+    }
+  });
+  // The caches must be filled before a reconcile reads them: Secrets first, then the objects.
+  await secrets.start();
+  await objects.start();
+  // External state (DigitalOcean, the hosts) changes without Kubernetes events: look again.
+  const resyncTimer = setInterval(() => resync.begin(objects.keys(), (key) => queue.addAfter(key, 0)), options.resyncIntervalMs);
+  resyncTimer.unref();
+  log.info({ concurrency: options.concurrency, namespace: options.namespace ?? '(all)' }, 'started controller');
+  return { queue, informers: { objects, secrets }, resyncTimer };
+}
+
+/** A resync is done when every key it enqueued has been reconciled once (for whatever reason);
+ *  how long that takes says whether the interval holds at this many objects. */
+function resyncTracker(ctx: ControllerContext, log: Logger) {
+  let current: { startedAt: number; pending: Set<string> } | undefined;
+  return {
+    begin(keys: string[], enqueue: (key: string) => void) {
+      if (current) log.warn({ pending: current.pending.size, objects: keys.length }, 'resync still running at the next interval');
+      else if (keys.length) current = { startedAt: performance.now(), pending: new Set(keys) };
+      for (const key of keys) enqueue(key);
+    },
+    reconciled(key: string) {
+      if (!current?.pending.delete(key) || current.pending.size) return;
+      const seconds = (performance.now() - current.startedAt) / 1000;
+      ctx.metrics.resyncSeconds.observe(seconds);
+      log.info({ durationMs: Math.round(seconds * 1000) }, 'completed resync');
+      current = undefined;
     },
   };
 }

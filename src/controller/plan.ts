@@ -11,7 +11,7 @@
 import { nodeName } from '../api/derived.ts';
 import type { HALoadBalancer } from '../api/types.ts';
 import { lockedOutAddress } from './access.ts';
-import type { Observed, ObservedDroplet } from './observed.ts';
+import { DEAD_DROPLET_STATUSES, standingDroplet, type Observed, type ObservedDroplet } from './observed.ts';
 
 export type Action =
   | { kind: 'CreateDroplet'; index: number; node: string }
@@ -42,7 +42,6 @@ export interface Plan {
   requeueAfterMs?: number;
 }
 
-const DEAD = new Set(['off', 'archive']);
 /** How soon to look again while DigitalOcean or a host is still busy: DigitalOcean reads are
  *  one shared inventory per couple of seconds, so looking often costs little. */
 export const PROGRESS_REQUEUE_MS = 1_000;
@@ -50,12 +49,6 @@ export const PROGRESS_REQUEUE_MS = 1_000;
  *  check (1 s interval, one retry) and the BACKUP's takeover take about 3 s. Restarting sooner
  *  would race keepalived and could cancel the failover it is making. */
 export const MASTER_REPAIR_GRACE_MS = 5_000;
-
-function byIndex(droplets: readonly ObservedDroplet[]): Map<number, ObservedDroplet[]> {
-  const out = new Map<number, ObservedDroplet[]>();
-  for (const d of [...droplets].sort((a, b) => a.id - b.id)) out.set(d.index, [...(out.get(d.index) ?? []), d]);
-  return out;
-}
 
 function stateOf(input: PlanInput, index: number) {
   return input.observed.hosts[nodeName(input.object.metadata.name, index)]?.vrrpState;
@@ -68,18 +61,16 @@ export function plan(input: PlanInput): Plan {
   const actions: Action[] = [];
   let busy = false;
   const holderId = observed.reservedIP?.dropletId ?? null;
-  const groups = byIndex(observed.droplets);
 
-  // 1. One live droplet per index: keep the IP holder, else the oldest; delete the rest.
+  // 1. One live droplet per index, the standing one; delete the dead and the duplicates.
   const kept = new Map<number, ObservedDroplet>();
-  for (const [index, group] of groups) {
-    const live = group.filter((d) => !DEAD.has(d.status));
-    for (const d of group.filter((d) => DEAD.has(d.status))) {
-      actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: 'Dead' });
-    }
-    const keep = live.find((d) => d.id === holderId) ?? live[0];
+  for (const index of new Set(observed.droplets.map((d) => d.index))) {
+    const standing = standingDroplet(observed.droplets, index, holderId);
+    const keep = standing && !DEAD_DROPLET_STATUSES.has(standing.status) ? standing : undefined;
     if (keep) kept.set(index, keep);
-    for (const d of live) if (d !== keep) actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: 'Duplicate' });
+    for (const d of observed.droplets.filter((o) => o.index === index && o !== keep).sort((a, b) => a.id - b.id)) {
+      actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: DEAD_DROPLET_STATUSES.has(d.status) ? 'Dead' : 'Duplicate' });
+    }
   }
 
   // 2. Create what is missing.
@@ -136,7 +127,8 @@ export function plan(input: PlanInput): Plan {
     actions.push({ kind: 'AdoptReservedIP', ip: spec.floatingIP.address });
     busy = true;
   } else if (!rip) {
-    if (node0?.status === 'active') actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
+    // An address being reserved in the region may be ours (a pass whose answer was lost): wait.
+    if (node0?.status === 'active' && !observed.reservedIPSettling) actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
     busy = true;
   } else if (rip.locked) {
     busy = true;
@@ -163,6 +155,21 @@ export function plan(input: PlanInput): Plan {
 
   const keep = desired.filter((d) => !drifted.includes(d));
   return finish(actions, busy ? PROGRESS_REQUEUE_MS : undefined, backstopSince, input, keep);
+}
+
+/**
+ * When no node runs keepalived yet (creation, or every node restarted), one starts first: the
+ * node the reserved IP is on, else the lowest index. It becomes MASTER and the others start
+ * once it carries the config, as BACKUPs: the first election moves no address, and no
+ * "failover" is recorded at creation. Undefined when some node already runs keepalived.
+ */
+function firstToStart(input: PlanInput, staying: readonly ObservedDroplet[], starts: readonly Action[]): Action | undefined {
+  const hostOf = (d: ObservedDroplet) => input.observed.hosts[nodeName(input.object.metadata.name, d.index)];
+  if (staying.some((d) => hostOf(d)?.keepalivedRunning === true)) return undefined;
+  const startable = staying.filter((d) => hostOf(d)?.reachable === true && starts.some((a) => a.kind === 'ApplyConfig' && a.dropletId === d.id));
+  if (startable.length < 2) return undefined;
+  const first = startable.find((d) => d.id === input.observed.reservedIP?.dropletId) ?? [...startable].sort((a, b) => a.index - b.index)[0]!;
+  return starts.find((a) => a.kind === 'ApplyConfig' && a.dropletId === first.id);
 }
 
 // 7. Config: every active node that stays whose files differ from the rendered ones, or whose
@@ -201,8 +208,9 @@ function finish(actions: Action[], requeueAfterMs: number | undefined, backstopS
     }
   }
   actions.push(...reloads);
-  if (reloads.length === 0) actions.push(...starts);
-  else if (starts.length) requeueAfterMs = Math.min(requeueAfterMs ?? PROGRESS_REQUEUE_MS, PROGRESS_REQUEUE_MS);
+  const first = firstToStart(input, staying, starts);
+  if (reloads.length === 0) actions.push(...(first ? [first] : starts));
+  if (starts.length && (reloads.length || first)) requeueAfterMs = Math.min(requeueAfterMs ?? PROGRESS_REQUEUE_MS, PROGRESS_REQUEUE_MS);
   const out: Plan = { actions };
   if (requeueAfterMs !== undefined) out.requeueAfterMs = requeueAfterMs;
   if (backstopSince) out.backstopSince = backstopSince;

@@ -3,13 +3,13 @@
 // compare the two. Status changes only when an observation changes, so writing it "only if
 // changed" means something: lastSyncTime is the time a node's config last changed, not the
 // time it was last read.
-import type { Condition, HALoadBalancer, HALoadBalancerStatus, NodeStatus } from '../api/types.ts';
+import type { Condition, GraceTimers, HALoadBalancer, HALoadBalancerStatus, NodeStatus } from '../api/types.ts';
 import { nodeName } from '../api/derived.ts';
 import type { Problem } from '../api/validate.ts';
-import { conditionTypes as T, setConditions, summarizeReady, type ConditionInput } from './conditions.ts';
+import { conditionTypes as T, kstatusConditions, setConditions, summarizeReady, type ConditionInput } from './conditions.ts';
 import { certificateCondition, type CertificateExpiry } from './certificates.ts';
 import { lockOutMessage, lockedOutAddress, sshExposedCondition } from './access.ts';
-import type { Observed, ObservedDroplet } from './observed.ts';
+import { standingDroplet, type Observed, type ObservedDroplet } from './observed.ts';
 
 export interface StatusInput {
   object: HALoadBalancer;
@@ -19,14 +19,11 @@ export interface StatusInput {
   now: string;
   /** Leaf certificates of the TLS frontends, for CertificateExpiring. */
   certificates?: readonly CertificateExpiry[];
+  /** The planner's waits in progress, carried in status for the next leader. */
+  graceStarted?: GraceTimers;
 }
 
 const list = (names: string[]) => names.join(', ');
-
-/** The droplet that stands for a node: the oldest with its index (duplicates are being removed). */
-export function dropletForIndex(droplets: readonly ObservedDroplet[], index: number): ObservedDroplet | undefined {
-  return droplets.filter((d) => d.index === index).sort((a, b) => a.id - b.id)[0];
-}
 
 interface NodeView {
   name: string;
@@ -39,7 +36,7 @@ function nodeViews(input: StatusInput): NodeView[] {
   const { object, observed, desiredHashes } = input;
   return Array.from({ length: object.spec.droplets.count }, (_, index) => {
     const name = nodeName(object.metadata.name, index);
-    const droplet = dropletForIndex(observed.droplets, index);
+    const droplet = standingDroplet(observed.droplets, index, observed.reservedIP?.dropletId);
     const view: NodeView = { name, host: observed.hosts[name] };
     if (droplet) view.droplet = droplet;
     const desired = desiredHashes[name];
@@ -133,9 +130,13 @@ function nodeStatus(n: NodeView, previous: NodeStatus | undefined, now: string):
   if (servers) out.serversUp = `${Object.values(servers).filter((v) => v.startsWith('UP')).length}/${Object.keys(servers).length}`;
   const state = n.host?.reachable ? n.host.vrrpState : undefined;
   out.vrrpState = state === 'MASTER' || state === 'BACKUP' || state === 'FAULT' ? state : 'UNKNOWN';
-  // The pin stays with the droplet it was taken from; a replacement droplet is pinned afresh.
-  const pin = n.host?.hostKey ?? (previous?.dropletID === n.droplet?.id ? previous?.hostKey : undefined);
-  if (pin) out.hostKey = pin;
+  // A droplet the operator made the key for is pinned by its tag from creation on. Otherwise the
+  // pin stays with the droplet it was taken from at first contact; a replacement is pinned afresh.
+  const pin = n.droplet?.hostKeyPin ?? n.host?.hostKey ?? (previous?.dropletID === n.droplet?.id ? previous?.hostKey : undefined);
+  if (pin) {
+    out.hostKey = pin;
+    out.hostKeyPinned = n.droplet?.hostKeyPin ? 'AtCreation' : 'OnFirstContact';
+  }
   const hash = n.host?.configHash ?? previous?.configHash;
   if (hash) out.configHash = hash;
   // lastSyncTime moves when the node's config changes, so an unchanged node keeps its status.
@@ -164,6 +165,7 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
     failover,
   ];
   inputs.unshift(summarizeReady(inputs));
+  inputs.splice(1, 0, ...kstatusConditions(inputs));
   inputs.push(degradedCondition(nodes, observed, failover));
   inputs.push(sshExposedCondition(object.spec, nodes.map((n) => ({ name: n.name, host: n.host, current: !!n.desiredHash && n.host?.configHash === n.desiredHash }))));
   inputs.push(object.spec.credentials.failoverTokenSecretRef
@@ -181,6 +183,7 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
     conditions: setConditions(kept, inputs, generation, now),
   };
   if (observed.reservedIP) status.floatingIP = observed.reservedIP.ip;
+  if (input.graceStarted && Object.keys(input.graceStarted).length) status.graceStarted = input.graceStarted;
   const holder = observed.reservedIP?.dropletId == null ? undefined : nodes.find((n) => n.droplet?.id === observed.reservedIP!.dropletId);
   if (holder) status.activeNode = holder.name;
   if (holder && previous.activeNode && previous.activeNode !== holder.name) {
@@ -191,13 +194,13 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
   return status;
 }
 
-/** Status for a spec only the user can fix: Ready=False with the reason (InvalidSpec, SecretNotFound), nothing else moves. */
-export function invalidSpecStatus(object: HALoadBalancer, problems: readonly Problem[], now: string, reason = 'InvalidSpec'): HALoadBalancerStatus {
+/** Status for what only a person can fix: Ready=False and Stalled=True with the reason
+ *  (InvalidSpec, SecretNotFound, ...); nothing else moves. */
+export function stalledStatus(object: HALoadBalancer, problems: readonly Problem[], now: string, reason: string): HALoadBalancerStatus {
   const generation = object.metadata.generation ?? 0;
   const message = problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; ');
-  const conditions: Condition[] = setConditions(object.status?.conditions ?? [], [
-    { type: T.ready, status: 'False', reason, message },
-  ], generation, now);
+  const ready: ConditionInput = { type: T.ready, status: 'False', reason, message };
+  const conditions: Condition[] = setConditions(object.status?.conditions ?? [], [ready, ...kstatusConditions([ready])], generation, now);
   return { ...object.status, observedGeneration: generation, conditions };
 }
 

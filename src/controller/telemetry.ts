@@ -3,6 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CertificateExpiry } from './certificates.ts';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -17,8 +18,21 @@ export class OperatorMetrics {
   readonly certificateExpiry = new Gauge({ name: 'halb_certificate_expiry_timestamp_seconds', help: 'notAfter of each TLS frontend\'s certificate, as a Unix time.', labelNames: ['namespace', 'name', 'frontend', 'secret'], registers: [this.registry] });
   readonly leader = new Gauge({ name: 'halb_leader', help: '1 when this replica holds the leader lease.', registers: [this.registry] });
 
+  /** The certificate series each object has, so those of removed frontends can go. */
+  private readonly certificateSeries = new Map<string, CertificateExpiry[]>();
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'halb_process_' });
+  }
+
+  /** One expiry series per TLS frontend of the object; series of removed frontends (or of a
+   *  deleted object: an empty list) go. */
+  setCertificates(namespace: string, name: string, certificates: readonly CertificateExpiry[]): void {
+    const key = `${namespace}/${name}`;
+    for (const c of this.certificateSeries.get(key) ?? []) this.certificateExpiry.remove({ namespace, name, frontend: c.frontend, secret: c.secret });
+    for (const c of certificates) this.certificateExpiry.set({ namespace, name, frontend: c.frontend, secret: c.secret }, Date.parse(c.notAfter) / 1000);
+    if (certificates.length) this.certificateSeries.set(key, [...certificates]);
+    else this.certificateSeries.delete(key);
   }
 }
 

@@ -1,14 +1,16 @@
 // A keyed work queue in the manner of client-go's: events only enqueue `namespace/name`, a key
 // sits in the queue at most once, one worker handles a key at a time (a key added while it is
 // being handled is handled again afterwards), failures back off per key, and timed requeues
-// keep the earliest deadline.
+// keep the earliest deadline. Each handling gets an AbortSignal: it aborts at the deadline
+// and at shutdown (the leader Lease lost), so no work outlives the right to do it.
+import { backoffDelay } from '../backoff.ts';
 
 export interface ReconcileResult {
   /** Look again after this long: waiting on something external, not an error. */
   requeueAfterMs?: number;
 }
 
-export type Reconciler = (key: string) => Promise<ReconcileResult | void>;
+export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult | void>;
 
 export interface WorkQueueOptions {
   /** Keys handled at once; each key by one worker at a time. */
@@ -18,18 +20,29 @@ export interface WorkQueueOptions {
   maxDelayMs?: number;
   /** Called when a reconcile throws; the key is retried with backoff. */
   onError?: (key: string, error: unknown, retryInMs: number) => void;
+  /** The longest one handling may take: its signal aborts then (default: none). */
+  deadlineMs?: number;
 }
 
-/** Per-key exponential backoff: base·2^(failures-1), capped. */
-export function backoffDelay(failures: number, baseDelayMs: number, maxDelayMs: number): number {
-  if (failures <= 0) return 0;
-  return Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(failures - 1, 30));
+export class DeadlineExceededError extends Error {
+  constructor(key: string, ms: number) {
+    super(`reconcile of ${key} took longer than ${ms} ms; cancelled`);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+export class ShutdownError extends Error {
+  constructor() {
+    super('the work queue shut down');
+    this.name = 'AbortError';
+  }
 }
 
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
-  private readonly active = new Set<string>();
+  /** Keys being handled, each with the controller that cancels it. */
+  private readonly active = new Map<string, AbortController>();
   private readonly dirty = new Set<string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly failures = new Map<string, number>();
@@ -40,12 +53,14 @@ export class WorkQueue {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly onError: WorkQueueOptions['onError'];
+  private readonly deadlineMs: number | undefined;
 
   constructor(options: WorkQueueOptions = {}) {
     this.concurrency = options.concurrency ?? 4;
     this.baseDelayMs = options.baseDelayMs ?? 500;
     this.maxDelayMs = options.maxDelayMs ?? 5 * 60_000;
     this.onError = options.onError;
+    this.deadlineMs = options.deadlineMs;
   }
 
   start(reconciler: Reconciler): void {
@@ -94,7 +109,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
-    const delay = backoffDelay(failures, this.baseDelayMs, this.maxDelayMs);
+    const delay = backoffDelay(failures - 1, { baseMs: this.baseDelayMs, maxMs: this.maxDelayMs });
     this.addAfter(key, delay);
     return delay;
   }
@@ -118,13 +133,14 @@ export class WorkQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops taking keys, cancels timers and waits for the keys being handled. */
+  /** Stops taking keys, cancels timers, aborts the keys being handled and waits for them. */
   async shutdown(): Promise<void> {
     this.stopped = true;
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.queue.length = 0;
     this.queued.clear();
+    for (const controller of this.active.values()) controller.abort(new ShutdownError());
     await this.idle();
   }
 
@@ -134,23 +150,26 @@ export class WorkQueue {
     while (!this.stopped && this.active.size < this.concurrency && this.queue.length) {
       const key = this.queue.shift()!;
       this.queued.delete(key);
-      this.active.add(key);
-      void this.handle(reconciler, key);
+      const controller = new AbortController();
+      this.active.set(key, controller);
+      void this.handle(reconciler, key, controller);
     }
     if (!this.queue.length && !this.active.size) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
-  private async handle(reconciler: Reconciler, key: string): Promise<void> {
+  private async handle(reconciler: Reconciler, key: string, controller: AbortController): Promise<void> {
+    const deadline = this.deadlineMs === undefined ? undefined : setTimeout(() => controller.abort(new DeadlineExceededError(key, this.deadlineMs!)), this.deadlineMs);
     try {
-      const result = await reconciler(key);
+      const result = await reconciler(key, controller.signal);
       this.forget(key);
       if (result?.requeueAfterMs !== undefined) this.addAfter(key, result.requeueAfterMs);
     } catch (error) {
       const delay = this.stopped ? 0 : this.addRateLimited(key);
       this.onError?.(key, error, delay);
     } finally {
+      clearTimeout(deadline);
       this.active.delete(key);
       if (this.dirty.delete(key)) this.add(key);
       this.pump();

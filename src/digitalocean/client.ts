@@ -2,13 +2,15 @@
 // context so that every call (dots' modules and our raw /v2/reserved_ips calls alike) shares
 // one axios instance with the token, endpoint and timeout, and goes through the same pacing,
 // retries and error typing.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { modules } from 'dots-wrapper';
 import pino from 'pino';
 import type { Logger } from 'pino';
 import { DigitalOceanError, classifyError, isPendingEvent } from './errors.ts';
 import type { HttpErrorLike } from './errors.ts';
-import { RateLimitPacer, backoffDelay, parseRetryAfter } from './pacing.ts';
-import type { BackoffSettings } from './pacing.ts';
+import { backoffDelay, type BackoffSettings } from '../backoff.ts';
+import { RateLimitPacer, parseRetryAfter } from './pacing.ts';
 
 export type HttpClient = ReturnType<typeof modules.common.createContext>['httpClient'];
 export type DotsClient = ReturnType<ReturnType<typeof modules.common.createApiClient>>;
@@ -50,7 +52,22 @@ interface RetryState {
   url?: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * The AbortSignal of the work in progress. dots-wrapper takes no per-call options, so a caller
+ * scopes its calls with withAbortSignal() and every request, pacing wait and retry sleep inside
+ * that scope ends when the signal aborts (the operator's reconcile passes lose their Lease).
+ */
+const abortScope = new AsyncLocalStorage<AbortSignal>();
+
+export function withAbortSignal<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+  return abortScope.run(signal, work);
+}
+
+/** Sleeps, ending early (rejecting with the signal's reason) when the current scope aborts. */
+const sleep = async (ms: number): Promise<void> => {
+  const signal = abortScope.getStore();
+  await delay(ms, undefined, signal ? { signal } : {});
+};
 
 /** POSTs that create something: repeating one after a lost answer could create it twice, so
  * they are retried only when the API certainly refused them (429, 422 pending event). The
@@ -78,6 +95,11 @@ export function createDigitalOceanClient(options: ClientOptions): DigitalOceanCl
     const context = modules.common.createContext(input);
     const client = context.httpClient;
     client.interceptors.request.use(async (config) => {
+      const signal = abortScope.getStore();
+      if (signal) {
+        signal.throwIfAborted();
+        config.signal = signal;
+      }
       for (;;) {
         const wait = pacer.reserveSlot(Date.now());
         if (wait <= 0) break;
@@ -95,6 +117,8 @@ export function createDigitalOceanClient(options: ClientOptions): DigitalOceanCl
       async (raw: unknown) => {
         const err = raw as HttpErrorLike & { config?: RetryState };
         if (raw instanceof DigitalOceanError || !err?.isAxiosError) throw raw;
+        const signal = abortScope.getStore();
+        if (signal?.aborted) throw signal.reason;
         const now = Date.now();
         const headers = err.response?.headers;
         pacer.finished(headers);
@@ -103,8 +127,10 @@ export function createDigitalOceanClient(options: ClientOptions): DigitalOceanCl
         const attempt = (config?.halbAttempt ?? 1);
         const status = err.response?.status;
         const method = (config?.method ?? 'get').toUpperCase();
-        const refused = status === 429 || isPendingEvent(status, (err.response?.data as { message?: string } | undefined)?.message);
-        const retryable = typed.transient && (refused || !isUnsafeCreate(method, String(config?.url ?? '')));
+        // A 422 "pending event" is DigitalOcean saying "not now": the caller asks again later
+        // (the operator with a timed requeue), so the client does not wait it out here.
+        const pendingEvent = isPendingEvent(status, (err.response?.data as { message?: string } | undefined)?.message);
+        const retryable = typed.transient && !pendingEvent && (status === 429 || !isUnsafeCreate(method, String(config?.url ?? '')));
         if (status === 429) {
           stats.rateLimited += 1;
           const retryAfter = parseRetryAfter(headers?.['retry-after'], now);
@@ -114,7 +140,7 @@ export function createDigitalOceanClient(options: ClientOptions): DigitalOceanCl
           if (typed.transient && attempt >= maxAttempts) typed.message += ` (gave up after ${attempt} attempts)`;
           throw typed;
         }
-        const delay = backoffDelay(attempt - 1, backoff, random);
+        const delay = backoffDelay(attempt - 1, backoff, random); // full jitter: clients do not retry in step
         stats.retries += 1;
         logger.warn({ method, url: config.url, status, attempt, delayMs: delay }, 'request retried');
         await sleep(delay);

@@ -2,7 +2,34 @@
 // turn sshd's password logins off from the first boot (the operator's drop-in, the same bytes
 // it keeps in place later), and prepare the host for a floating address (non-local binds). The operator writes the configuration
 // over SSH afterwards, so nothing here depends on the HALoadBalancer's spec beyond its name.
+//
+// The droplet's SSH host key is the operator's too: it makes one per droplet, hands it over in
+// cloud-init's `ssh_keys` (cloud-init then writes it and makes no other), and pins its
+// fingerprint in a tag set in the same create request, so the first connection is verified.
+import { createHash } from 'node:crypto';
+import ssh2 from 'ssh2';
 import { stringify } from 'yaml';
+
+/** A droplet's SSH host key, made by the operator before the droplet exists. */
+export interface NodeHostKey {
+  /** OpenSSH private key (PEM-armoured openssh-key-v1), for cloud-init's ssh_keys. */
+  privateKey: string;
+  /** `ssh-ed25519 AAAA... comment` */
+  publicKey: string;
+  /** OpenSSH's SHA256 fingerprint of the key (`SHA256:base64`), as the operator pins it. */
+  fingerprint: string;
+}
+
+/** OpenSSH's SHA256 fingerprint of a public key line. */
+export function publicKeyFingerprint(publicKey: string): string {
+  const blob = Buffer.from(publicKey.trim().split(/\s+/)[1] ?? '', 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+export function newHostKey(nodeName: string): NodeHostKey {
+  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `root@${nodeName}` });
+  return { privateKey: pair.private, publicKey: pair.public.trim(), fingerprint: publicKeyFingerprint(pair.public) };
+}
 
 export interface CloudInitInput {
   /** The HALoadBalancer's name, recorded on the host for people. */
@@ -10,6 +37,8 @@ export interface CloudInitInput {
   nodeName: string;
   /** The operator's sshd drop-in (keys only), written before sshd's first reload. */
   sshdDropIn?: { path: string; content: string };
+  /** The host key the droplet must present (ssh_keys): no other is made. */
+  hostKey?: NodeHostKey;
 }
 
 export function cloudInit(input: CloudInitInput): string {
@@ -18,6 +47,10 @@ export function cloudInit(input: CloudInitInput): string {
     packages: ['haproxy', 'keepalived', 'curl', 'nftables'],
     ssh_pwauth: false,
     disable_root: false,
+    ...(input.hostKey ? {
+      ssh_deletekeys: true,
+      ssh_keys: { ed25519_private: input.hostKey.privateKey, ed25519_public: input.hostKey.publicKey },
+    } : {}),
     write_files: [
       {
         path: '/etc/sysctl.d/60-halb.conf',

@@ -1,7 +1,9 @@
 // LB droplets: list by tag (every page), create idempotently, wait for `active`, delete.
 import type { DigitalOceanClient } from './client.ts';
 import { DigitalOceanError } from './errors.ts';
-import { dropletTags, nodeName, parseNodeTags, uidTag } from './naming.ts';
+import { newHostKey, type NodeHostKey } from './cloud-init.ts';
+import { dropletTags, nodeName, parseHostKeyTag, parseNodeTags, uidTag } from './naming.ts';
+import { DEFAULT_WAIT, poll, type WaitSettings } from './poll.ts';
 
 export const PER_PAGE = 200;
 
@@ -38,6 +40,8 @@ export interface NodeDroplet {
   /** Image slug, and id: a spec may name the image either way. */
   image?: string;
   imageId?: string;
+  /** The host key fingerprint pinned at creation (its tag), when the operator made the key. */
+  hostKeyPin?: string;
 }
 
 /** Reads a droplet. `reservedIPs` are excluded from its own public address (DigitalOcean lists
@@ -65,6 +69,8 @@ export function toNodeDroplet(d: ApiDroplet, reservedIPs: ReadonlySet<string> = 
   if (publicIPv4 !== undefined) node.publicIPv4 = publicIPv4;
   if (privateIPv4 !== undefined) node.privateIPv4 = privateIPv4;
   if (privateNet?.netmask) node.privateNetmask = privateNet.netmask;
+  const pin = parseHostKeyTag(node.tags);
+  if (pin) node.hostKeyPin = pin;
   return node;
 }
 
@@ -102,7 +108,10 @@ export interface NodeSpec {
   /** DigitalOcean SSH key ids or fingerprints. */
   sshKeys: (string | number)[];
   extraTags?: string[];
-  userData: (nodeName: string, index: number) => string;
+  /** The droplet's user_data; given a host key (see hostKeys), it must deliver it (cloudInit's hostKey). */
+  userData: (nodeName: string, index: number, hostKey?: NodeHostKey) => string;
+  /** Make each new droplet's SSH host key here, deliver it through userData and pin it with a tag. */
+  hostKeys?: boolean;
 }
 
 export interface EnsureDropletsResult {
@@ -138,6 +147,8 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
   for (let index = 0; index < spec.count; index++) {
     for (let attempt = 0; !listing.byIndex.has(index); attempt++) {
       const name = nodeName(spec.objectName, index);
+      // A new key for every attempt: a lost create's droplet keeps the key its own tag pins.
+      const hostKey = spec.hostKeys ? newHostKey(name) : undefined;
       try {
         const res = await client.dots.droplet.createDroplet({
           name,
@@ -145,8 +156,8 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
           size: spec.size,
           image: spec.image,
           ssh_keys: spec.sshKeys,
-          tags: dropletTags(spec.uid, index, spec.extraTags),
-          user_data: spec.userData(name, index),
+          tags: dropletTags(spec.uid, index, spec.extraTags, hostKey?.fingerprint),
+          user_data: spec.userData(name, index, hostKey),
           ...(spec.vpcUUID ? { vpc_uuid: spec.vpcUUID } : {}),
           monitoring: true,
         });
@@ -173,33 +184,18 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
   return { nodes, created, surplus };
 }
 
-export interface WaitSettings {
-  /** First poll interval; it doubles up to maxIntervalMs. */
-  intervalMs: number;
-  maxIntervalMs: number;
-  timeoutMs: number;
-}
-
-export const DEFAULT_WAIT: WaitSettings = { intervalMs: 2000, maxIntervalMs: 15_000, timeoutMs: 600_000 };
-
 /** Waits until every listed droplet of `uid` is `active`, with one list request per poll and a
  * growing interval (no busy polling). Returns the nodes, re-read. */
-export async function waitForActive(client: DigitalOceanClient, uid: string, ids: readonly number[], wait: WaitSettings = DEFAULT_WAIT): Promise<NodeDroplet[]> {
-  const deadline = Date.now() + wait.timeoutMs;
-  let interval = wait.intervalMs;
-  for (;;) {
+export function waitForActive(client: DigitalOceanClient, uid: string, ids: readonly number[], wait: WaitSettings = DEFAULT_WAIT): Promise<NodeDroplet[]> {
+  return poll(`droplets ${ids.join(', ')} of ${uid} to become active`, async () => {
     const { byIndex } = groupByIndex(await listDropletsByTag(client, uidTag(uid)), uid);
     const nodes = [...byIndex.values()].filter((n) => ids.includes(n.id));
     const missing = ids.filter((id) => !nodes.some((n) => n.id === id));
-    if (missing.length > 0) throw new DigitalOceanError('terminal', `droplets ${missing.join(', ')} of ${uid} disappeared while waiting for them to become active`, { method: 'GET', path: '/droplets' });
-    if (nodes.every((n) => n.status === 'active')) return nodes.sort((a, b) => a.index - b.index);
-    if (Date.now() + interval > deadline) {
-      const pending = nodes.filter((n) => n.status !== 'active').map((n) => `${n.name}=${n.status}`);
-      throw new DigitalOceanError('transient', `droplets not active after ${wait.timeoutMs} ms: ${pending.join(', ')}`, { method: 'GET', path: '/droplets' });
+    if (missing.length > 0) {
+      throw new DigitalOceanError('terminal', `droplets ${missing.join(', ')} of ${uid} disappeared while waiting for them to become active`, { method: 'GET', path: '/droplets' });
     }
-    await client.sleep(interval);
-    interval = Math.min(wait.maxIntervalMs, interval * 2);
-  }
+    return nodes.every((n) => n.status === 'active') ? nodes.sort((a, b) => a.index - b.index) : undefined;
+  }, wait, client.sleep, { method: 'GET', path: '/droplets' });
 }
 
 /** Deletes a droplet; one that is already gone counts as deleted. */

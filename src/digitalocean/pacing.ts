@@ -2,16 +2,6 @@
 // `ratelimit-reset` (epoch seconds when the oldest counted request leaves the window) on every
 // answer; the pacer holds requests back before the budget runs out instead of earning a 429.
 
-export interface BackoffSettings {
-  baseMs: number;
-  maxMs: number;
-}
-
-/** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)]. */
-export function backoffDelay(attempt: number, settings: BackoffSettings, random: () => number = Math.random): number {
-  const ceiling = Math.min(settings.maxMs, settings.baseMs * 2 ** attempt);
-  return Math.round(random() * ceiling);
-}
 
 /** `retry-after` in seconds or as an HTTP date, in milliseconds from `now`. */
 export function parseRetryAfter(value: unknown, now: number): number | undefined {

@@ -4,28 +4,24 @@
 import { createHash } from 'node:crypto';
 import { createDigitalOceanClient } from './client.ts';
 import type { ClientOptions, DigitalOceanClient } from './client.ts';
-import { cloudInit } from './cloud-init.ts';
-import { DEFAULT_WAIT, PER_PAGE, deleteDroplet, ensureNodeDroplets, listDropletsByTag, toNodeDroplet, waitForActive } from './droplets.ts';
-import type { EnsureDropletsResult, NodeDroplet, NodeSpec, WaitSettings } from './droplets.ts';
+import { cloudInit, type NodeHostKey } from './cloud-init.ts';
+import { PER_PAGE, deleteDroplet, ensureNodeDroplets, listDropletsByTag, toNodeDroplet, waitForActive } from './droplets.ts';
+import type { EnsureDropletsResult, NodeDroplet, NodeSpec } from './droplets.ts';
+import { DEFAULT_WAIT, poll, type WaitSettings } from './poll.ts';
 import { DigitalOceanError } from './errors.ts';
 import { COMMON_TAG, uidTag } from './naming.ts';
 import { ensureBackendFirewall, listFirewalls, pruneBackendFirewalls } from './firewalls.ts';
 import type { ApiFirewall, BackendFirewallSpec } from './firewalls.ts';
 import {
-  adoptReservedIp,
-  assignReservedIp,
-  createReservedIp,
-  deleteReservedIp,
-  getReservedIp,
-  listReservedIps,
-  toReservedIpInfo,
-  unassignReservedIp,
-  waitForAction,
+  adoptReservedIp, assignReservedIp, createReservedIp, deleteReservedIp, getReservedIp, listReservedIps, requestAssign, requestDelete, requestUnassign,
+  toReservedIpInfo, unassignReservedIp, waitForAction,
 } from './reserved-ips.ts';
-import type { ReservedIpInfo } from './reserved-ips.ts';
+import type { ActionRequest, ReservedIpInfo } from './reserved-ips.ts';
 
-export type { NodeDroplet, NodeSpec, WaitSettings, EnsureDropletsResult } from './droplets.ts';
-export type { ReservedIpInfo } from './reserved-ips.ts';
+export type { NodeDroplet, NodeSpec, EnsureDropletsResult } from './droplets.ts';
+export type { WaitSettings } from './poll.ts';
+export type { ActionRequest, ReservedIpInfo } from './reserved-ips.ts';
+export { withAbortSignal } from './client.ts';
 export type { BackendFirewallSpec } from './firewalls.ts';
 export { DigitalOceanError } from './errors.ts';
 
@@ -127,22 +123,17 @@ export class DigitalOceanProvider {
    * reserved onto a droplet can never be orphaned by a crash: a re-run finds it on the droplet.
    */
   async ensureReservedIp(spec: { address?: string; region: string; nodes: readonly NodeDroplet[] }): Promise<ReservedIpInfo> {
-    if (spec.address) return toReservedIpInfo(await adoptReservedIp(this.client, spec.address, spec.region));
+    if (spec.address) return this.adoptReservedIp(spec.address, spec.region);
     const ids = new Set(spec.nodes.map((n) => n.id));
-    const deadline = Date.now() + this.wait.timeoutMs;
-    let interval = this.wait.intervalMs;
-    for (;;) {
+    // An address reserved onto our droplet shows the droplet only once its action completes;
+    // until then it is locked and unassigned. Wait for such addresses before creating one.
+    const ours = await poll(`reserved IPs in ${spec.region} to settle`, async () => {
       const all = (await listReservedIps(this.client)).map(toReservedIpInfo);
-      const ours = all.find((r) => r.dropletId !== null && ids.has(r.dropletId));
-      if (ours) return ours;
-      // An address reserved onto our droplet shows the droplet only once its action completes;
-      // until then it is locked and unassigned. Wait for such addresses before creating one.
-      const settling = all.filter((r) => r.locked && r.dropletId === null && r.region === spec.region);
-      if (settling.length === 0) break;
-      if (Date.now() + interval > deadline) throw new DigitalOceanError('transient', `reserved IPs ${settling.map((r) => r.ip).join(', ')} stayed locked`, { method: 'GET', path: '/reserved_ips' });
-      await this.client.sleep(interval);
-      interval = Math.min(this.wait.maxIntervalMs, interval * 2);
-    }
+      const found = all.find((r) => r.dropletId !== null && ids.has(r.dropletId));
+      if (found) return found;
+      return all.some((r) => r.locked && r.dropletId === null && r.region === spec.region) ? undefined : null;
+    }, this.wait, this.client.sleep, { method: 'GET', path: '/reserved_ips' });
+    if (ours) return ours;
     const first = spec.nodes[0];
     if (!first) throw new Error('ensureReservedIp needs at least one node droplet');
     const { reservedIp, actionId } = await createReservedIp(this.client, { dropletId: first.id });
@@ -151,9 +142,38 @@ export class DigitalOceanProvider {
     return toReservedIpInfo(now ?? reservedIp);
   }
 
+  /** A named address, which must exist in the region (a terminal DigitalOceanError otherwise). */
+  async adoptReservedIp(address: string, region: string): Promise<ReservedIpInfo> {
+    return toReservedIpInfo(await adoptReservedIp(this.client, address, region));
+  }
+
+  /**
+   * Reserves a new address straight onto a droplet, without waiting for the assign action: the
+   * address is locked and shows no droplet until the action completes. An address reserved onto
+   * a droplet can never be orphaned by a crash: once the action completes it is on the droplet.
+   */
+  async requestReservedIpOnto(dropletId: number): Promise<ReservedIpInfo> {
+    const { reservedIp } = await createReservedIp(this.client, { dropletId });
+    return { ...toReservedIpInfo(reservedIp), locked: true };
+  }
+
+  /** Asks for an assign and returns at once: started, done (already there) or busy. */
+  requestAssign(ip: string, dropletId: number): Promise<ActionRequest> {
+    return requestAssign(this.client, ip, dropletId);
+  }
+
+  requestUnassign(ip: string): Promise<ActionRequest> {
+    return requestUnassign(this.client, ip);
+  }
+
+  /** Deletes the address once: 'deleted' (or gone), or 'busy' while an action runs on it. */
+  requestDeleteReservedIp(ip: string): Promise<'deleted' | 'busy'> {
+    return requestDelete(this.client, ip);
+  }
+
   /** Droplets, then `active`, then the reserved IP: every step safe to repeat after a crash. */
   async ensureInfrastructure(spec: InfrastructureSpec): Promise<InfrastructureResult> {
-    const userData = spec.userData ?? ((name: string) => cloudInit({ objectName: spec.objectName, nodeName: name }));
+    const userData = spec.userData ?? ((name: string, _index: number, hostKey?: NodeHostKey) => cloudInit({ objectName: spec.objectName, nodeName: name, ...(hostKey ? { hostKey } : {}) }));
     const droplets = await this.ensureDroplets({ ...spec, userData });
     const nodes = await this.waitForActive(spec.uid, droplets.nodes.map((n) => n.id));
     const reservedIp = await this.ensureReservedIp({ ...(spec.floatingIPAddress ? { address: spec.floatingIPAddress } : {}), region: spec.region, nodes });

@@ -4,7 +4,8 @@
 import type { DigitalOceanClient } from './client.ts';
 import { DigitalOceanError, isPendingEvent } from './errors.ts';
 import { nextPage, PER_PAGE } from './droplets.ts';
-import type { ApiDroplet, WaitSettings } from './droplets.ts';
+import type { ApiDroplet } from './droplets.ts';
+import { poll, type WaitSettings } from './poll.ts';
 
 export interface ApiReservedIp {
   ip: string;
@@ -85,43 +86,63 @@ export async function adoptReservedIp(client: DigitalOceanClient, ip: string, re
   return found;
 }
 
-/** Polls an action until it finishes, with a growing interval. */
-export async function waitForAction(client: DigitalOceanClient, actionId: number, wait: WaitSettings): Promise<ApiAction> {
-  const deadline = Date.now() + wait.timeoutMs;
-  let interval = wait.intervalMs;
-  for (;;) {
-    const res = await client.http.get(`/actions/${actionId}`);
-    const action = (res.data as { action: ApiAction }).action;
-    if (action.status === 'completed') return action;
-    if (action.status === 'errored') {
-      throw new DigitalOceanError('transient', `DigitalOcean action ${actionId} (${action.type}) errored`, { method: 'GET', path: `/actions/${actionId}` });
-    }
-    if (Date.now() + interval > deadline) {
-      throw new DigitalOceanError('transient', `DigitalOcean action ${actionId} (${action.type}) still in progress after ${wait.timeoutMs} ms`, { method: 'GET', path: `/actions/${actionId}` });
-    }
-    await client.sleep(interval);
-    interval = Math.min(wait.maxIntervalMs, interval * 2);
+/** Polls an action until it finishes. */
+export function waitForAction(client: DigitalOceanClient, actionId: number, wait: WaitSettings): Promise<ApiAction> {
+  const path = `/actions/${actionId}`;
+  return poll(`DigitalOcean action ${actionId}`, async () => {
+    const action = ((await client.http.get(path)).data as { action: ApiAction }).action;
+    if (action.status === 'errored') throw new DigitalOceanError('transient', `DigitalOcean action ${actionId} (${action.type}) errored`, { method: 'GET', path });
+    return action.status === 'completed' ? action : undefined;
+  }, wait, client.sleep, { method: 'GET', path });
+}
+
+/** What asking for a reserved-IP action led to, without waiting for it to finish. */
+export type ActionRequest =
+  | { outcome: 'started'; actionId: number }
+  /** DigitalOcean refused it as pointless: the address is already where it was asked to be. */
+  | { outcome: 'done' }
+  /** The address or droplet has an event in progress (422 "pending event"): ask again later. */
+  | { outcome: 'busy' };
+
+/** Asks for one reserved-IP action. A 422 other than "pending event" is checked against where
+ *  the address is now: already there is done, anything else is a terminal refusal. */
+async function requestAction(client: DigitalOceanClient, ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' }): Promise<ActionRequest> {
+  const path = `/reserved_ips/${checkIp(ip)}/actions`;
+  try {
+    const res = await client.http.post(path, body);
+    return { outcome: 'started', actionId: (res.data as { action: ApiAction }).action.id };
+  } catch (err) {
+    if (!(err instanceof DigitalOceanError) || err.status !== 422) throw err;
+    if (isPendingEvent(err.status, err.message)) return { outcome: 'busy' };
+    const current = await getReservedIp(client, ip);
+    const wanted = body.type === 'assign' ? body.droplet_id : null;
+    if (current && (current.droplet?.id ?? null) === wanted) return { outcome: 'done' };
+    throw new DigitalOceanError('terminal', `${body.type} of reserved IP ${ip} was rejected; it is on ${current?.droplet?.id ?? 'no droplet'}`, {
+      method: 'POST', path, status: 422,
+    });
   }
 }
 
-/** Runs one reserved-IP action, retrying while the IP or the droplet has a pending event
- * (the IP is `locked` during another assign, a new droplet is busy booting). */
-async function postAction(client: DigitalOceanClient, ip: string, body: Record<string, unknown>, wait: WaitSettings): Promise<ApiAction | 'rejected'> {
-  const deadline = Date.now() + wait.timeoutMs;
-  let interval = wait.intervalMs;
-  for (;;) {
-    try {
-      const res = await client.http.post(`/reserved_ips/${checkIp(ip)}/actions`, body);
-      return (res.data as { action: ApiAction }).action;
-    } catch (err) {
-      if (!(err instanceof DigitalOceanError)) throw err;
-      if (err.status === 422 && !isPendingEvent(422, err.message)) return 'rejected';
-      if (!(err.transient && isPendingEvent(err.status, err.message)) || Date.now() + interval > deadline) throw err;
-      client.logger.info({ ip, ...body, waitMs: interval }, 'reserved IP busy; action retried');
-      await client.sleep(interval);
-      interval = Math.min(wait.maxIntervalMs, interval * 2);
-    }
-  }
+/** Asks DigitalOcean to put the reserved IP on the droplet; does not wait for the action. */
+export function requestAssign(client: DigitalOceanClient, ip: string, dropletId: number): Promise<ActionRequest> {
+  return requestAction(client, ip, { type: 'assign', droplet_id: dropletId });
+}
+
+/** Asks DigitalOcean to take the reserved IP off its droplet; does not wait for the action. */
+export function requestUnassign(client: DigitalOceanClient, ip: string): Promise<ActionRequest> {
+  return requestAction(client, ip, { type: 'unassign' });
+}
+
+/** Runs an action to the end: asks again while the address is busy, then waits for it. */
+async function completeAction(client: DigitalOceanClient, ip: string, request: () => Promise<ActionRequest>, wait: WaitSettings): Promise<{ changed: boolean }> {
+  const asked = await poll(`reserved IP ${ip} busy`, async () => {
+    const result = await request();
+    if (result.outcome === 'busy') client.logger.info({ ip }, 'reserved IP busy; action retried');
+    return result.outcome === 'busy' ? undefined : result;
+  }, wait, client.sleep, { method: 'POST', path: `/reserved_ips/${ip}/actions` });
+  if (asked.outcome === 'done') return { changed: false };
+  if (asked.outcome === 'started') await waitForAction(client, asked.actionId, wait);
+  return { changed: true };
 }
 
 /**
@@ -129,47 +150,32 @@ async function postAction(client: DigitalOceanClient, ip: string, body: Record<s
  * that DigitalOcean rejects because the address is already on that droplet counts as success.
  */
 export async function assignReservedIp(client: DigitalOceanClient, ip: string, dropletId: number, wait: WaitSettings): Promise<{ changed: boolean }> {
-  const action = await postAction(client, ip, { type: 'assign', droplet_id: dropletId }, wait);
-  if (action === 'rejected') {
-    const current = await getReservedIp(client, ip);
-    if (current?.droplet?.id === dropletId) return { changed: false };
-    throw new DigitalOceanError('terminal', `assigning reserved IP ${ip} to droplet ${dropletId} was rejected; it is on ${current?.droplet?.id ?? 'no droplet'}`, {
-      method: 'POST',
-      path: `/reserved_ips/${ip}/actions`,
-      status: 422,
-    });
-  }
-  await waitForAction(client, action.id, wait);
-  client.logger.info({ ip, dropletId }, 'reserved IP assigned');
-  return { changed: true };
+  const result = await completeAction(client, ip, () => requestAssign(client, ip, dropletId), wait);
+  if (result.changed) client.logger.info({ ip, dropletId }, 'reserved IP assigned');
+  return result;
 }
 
 export async function unassignReservedIp(client: DigitalOceanClient, ip: string, wait: WaitSettings): Promise<{ changed: boolean }> {
-  const action = await postAction(client, ip, { type: 'unassign' }, wait);
-  if (action === 'rejected') {
-    const current = await getReservedIp(client, ip);
-    if (current && current.droplet === null) return { changed: false };
-    throw new DigitalOceanError('terminal', `unassigning reserved IP ${ip} was rejected`, { method: 'POST', path: `/reserved_ips/${ip}/actions`, status: 422 });
+  const result = await completeAction(client, ip, () => requestUnassign(client, ip), wait);
+  if (result.changed) client.logger.info({ ip }, 'reserved IP unassigned');
+  return result;
+}
+
+/** Releases the address, once: 'deleted' (or already gone), or 'busy' while an action runs on it. */
+export async function requestDelete(client: DigitalOceanClient, ip: string): Promise<'deleted' | 'busy'> {
+  try {
+    await client.http.delete(`/reserved_ips/${checkIp(ip)}`);
+    client.logger.info({ ip }, 'reserved IP deleted');
+    return 'deleted';
+  } catch (err) {
+    if (err instanceof DigitalOceanError && err.status === 404) return 'deleted';
+    if (err instanceof DigitalOceanError && isPendingEvent(err.status, err.message)) return 'busy';
+    throw err;
   }
-  await waitForAction(client, action.id, wait);
-  client.logger.info({ ip }, 'reserved IP unassigned');
-  return { changed: true };
 }
 
 /** Releases the address; one already gone counts as deleted. Waits out a pending action. */
 export async function deleteReservedIp(client: DigitalOceanClient, ip: string, wait: WaitSettings): Promise<void> {
-  const deadline = Date.now() + wait.timeoutMs;
-  let interval = wait.intervalMs;
-  for (;;) {
-    try {
-      await client.http.delete(`/reserved_ips/${checkIp(ip)}`);
-      client.logger.info({ ip }, 'reserved IP deleted');
-      return;
-    } catch (err) {
-      if (err instanceof DigitalOceanError && err.status === 404) return;
-      if (!(err instanceof DigitalOceanError && isPendingEvent(err.status, err.message)) || Date.now() + interval > deadline) throw err;
-      await client.sleep(interval);
-      interval = Math.min(wait.maxIntervalMs, interval * 2);
-    }
-  }
+  await poll(`reserved IP ${ip} busy`, async () => ((await requestDelete(client, ip)) === 'deleted' ? true : undefined), wait, client.sleep,
+    { method: 'DELETE', path: `/reserved_ips/${ip}` });
 }

@@ -1,28 +1,17 @@
 // The host agent: SSH (node-ssh) to a load-balancer node, as root with the operator's key.
-// Every connection verifies the host key: the first key seen is pinned by the caller (status or
-// a Secret), and a different key later refuses the host. One connection serves one reconcile.
+// Every connection verifies the host key: the first key seen is pinned by the caller (status),
+// and a different key later refuses the host. Calls return their result or throw a HostError
+// (./errors.ts); an aborted signal closes the connection, which ends the call in flight.
 import { createHash } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
+import { ConfigRefusedError, HostAuthenticationError, HostCommandError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 import {
   DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
   type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 
-export class HostKeyChangedError extends Error {
-  readonly host: string;
-  readonly pinned: string;
-  readonly presented: string;
-
-  constructor(host: string, pinned: string, presented: string) {
-    super(`host key of ${host} changed: pinned ${pinned}, presented ${presented}; refusing the host`);
-    this.host = host;
-    this.pinned = pinned;
-    this.presented = presented;
-  }
-}
-
-export class HostUnreachableError extends Error {}
+export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 
 /**
  * A TCP connection with Nagle's algorithm off. The agent's traffic is small messages, each
@@ -31,9 +20,9 @@ export class HostUnreachableError extends Error {}
  * SSH stand-in on loopback that cost about 400 ms per connection and 250 ms per program run
  * (5 ms and 3 ms without). The connect has its own timeout, before the SSH handshake's.
  */
-function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+function openSocket(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const sock = tcpConnect({ host, port, noDelay: true });
+    const sock = tcpConnect({ host, port, noDelay: true, ...(signal ? { signal } : {}) });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`connect timed out after ${timeoutMs} ms`));
@@ -56,6 +45,9 @@ export interface ConnectOptions {
   /** The pinned host key fingerprint (SHA256:base64); unset on first contact. */
   pinnedHostKey?: string;
   timeoutMs?: number;
+  /** Where the host's metadata service answers (the sandbox moves it in tests). */
+  metadataBaseURL?: string;
+  signal?: AbortSignal;
 }
 
 /** OpenSSH's SHA256 fingerprint of a raw host key. */
@@ -86,25 +78,55 @@ export interface HostState {
   sshd?: Record<string, string>;
 }
 
-export type ApplyResult =
-  | { outcome: 'unchanged' }
-  | { outcome: 'applied'; started: string[] }
-  | { outcome: 'invalid'; daemon: string; message: string };
-
 const VRRP_STATES = new Set(['MASTER', 'BACKUP', 'FAULT', 'STOP']);
+
+/** The state-reading program's output (readStateScript), as HostState. */
+export function parseHostState(output: string): HostState {
+  const m = parseMarked(output);
+  const state: HostState = {
+    haproxyRunning: m.get('haproxy-running') === 'yes',
+    keepalivedRunning: m.get('keepalived-running') === 'yes',
+    booted: m.get('booted') === 'yes',
+    firewallLoaded: m.get('firewall') === 'yes',
+  };
+  const client = m.get('ssh-client');
+  if (client && /^[0-9a-f.:]+$/i.test(client)) state.sshClientAddress = client;
+  const sshd = parsePairs(m.get('sshd'));
+  if (sshd) state.sshd = sshd;
+  const vrrp = m.get('vrrp');
+  if (vrrp && VRRP_STATES.has(vrrp)) state.vrrpState = vrrp as HostState['vrrpState'];
+  const id = Number(m.get('droplet-id'));
+  if (Number.isInteger(id) && id > 0) state.dropletId = id;
+  const text = { configHash: m.get('hash'), anchorIPv4: m.get('anchor'), privateIPv4: m.get('private') };
+  for (const [field, value] of Object.entries(text)) if (value) state[field as keyof typeof text] = value;
+  const keepalivedVersion = parseVersion(m.get('keepalived-version'));
+  if (keepalivedVersion) state.keepalivedVersion = keepalivedVersion;
+  const haproxyVersion = parseVersion(m.get('haproxy-version'));
+  if (haproxyVersion) state.haproxyVersion = haproxyVersion;
+  const servers = parsePairs(m.get('servers'));
+  if (servers) state.servers = servers;
+  return state;
+}
+
+export type ApplyResult = { outcome: 'unchanged' } | { outcome: 'applied'; steps: string[] };
+
+/** ssh2 marks a refused key (as opposed to a broken connection) with this level. */
+const isAuthenticationFailure = (err: unknown) => (err as { level?: unknown } | undefined)?.level === 'client-authentication';
 
 export class HostAgent {
   private readonly ssh: NodeSSH;
   private readonly paths: DaemonPaths;
+  private readonly metadataBaseURL: string | undefined;
   readonly host: string;
   /** The key the host presented, to pin on first contact. */
   readonly hostKey: string;
 
-  private constructor(ssh: NodeSSH, host: string, hostKey: string, paths: DaemonPaths) {
+  private constructor(ssh: NodeSSH, options: ConnectOptions, hostKey: string, paths: DaemonPaths) {
     this.ssh = ssh;
-    this.host = host;
+    this.host = options.host;
     this.hostKey = hostKey;
     this.paths = paths;
+    this.metadataBaseURL = options.metadataBaseURL;
   }
 
   /** Connects, verifying the host key against the pinned one. */
@@ -113,7 +135,8 @@ export class HostAgent {
     let presented: string | undefined;
     let sock: Socket | undefined;
     try {
-      sock = await openSocket(options.host, options.port ?? 22, options.timeoutMs ?? 10_000);
+      options.signal?.throwIfAborted();
+      sock = await openSocket(options.host, options.port ?? 22, options.timeoutMs ?? 10_000, options.signal);
       await ssh.connect({
         sock,
         username: 'root',
@@ -127,92 +150,86 @@ export class HostAgent {
     } catch (err) {
       ssh.dispose();
       sock?.destroy();
+      if (options.signal?.aborted) throw options.signal.reason;
       if (presented && options.pinnedHostKey && presented !== options.pinnedHostKey) {
         throw new HostKeyChangedError(options.host, options.pinnedHostKey, presented);
       }
-      throw new HostUnreachableError(`ssh to ${options.host} failed: ${(err as Error).message}`);
+      const message = `ssh to ${options.host} failed: ${(err as Error).message}`;
+      throw isAuthenticationFailure(err) ? new HostAuthenticationError(options.host, message) : new HostUnreachableError(options.host, message, { cause: err });
     }
     // A host that goes away mid-session (a droplet deleted or crashed) resets the socket; ssh2
     // reports that as an 'error' event, which must not take the whole operator down. The command
     // in flight fails on its own and the next reconcile reconnects.
     ssh.connection?.on('error', () => undefined);
-    return new HostAgent(ssh, options.host, presented ?? '', paths);
+    return new HostAgent(ssh, options, presented ?? '', paths);
   }
 
-  /** Runs a program on stdin; never puts its text on a command line. */
-  private async run(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const r = await this.ssh.execCommand('sh -s', { stdin: script });
-    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  /** Runs a program on stdin; never puts its text on a command line. Aborting closes the session. */
+  private async run(script: string, signal?: AbortSignal): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    signal?.throwIfAborted();
+    const onAbort = () => this.ssh.dispose();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const r = await this.ssh.execCommand('sh -s', { stdin: script });
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw new HostUnreachableError(this.host, `${this.host} stopped answering: ${(err as Error).message}`, { cause: err });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
   }
 
-  async readState(metadataBaseURL?: string): Promise<HostState> {
-    const r = await this.run(readStateScript(this.paths, metadataBaseURL));
-    const m = parseMarked(r.stdout);
-    const state: HostState = {
-      haproxyRunning: m.get('haproxy-running') === 'yes',
-      keepalivedRunning: m.get('keepalived-running') === 'yes',
-      booted: m.get('booted') === 'yes',
-      firewallLoaded: m.get('firewall') === 'yes',
-    };
-    const client = m.get('ssh-client');
-    if (client && /^[0-9a-f.:]+$/i.test(client)) state.sshClientAddress = client;
-    const sshd = parsePairs(m.get('sshd'));
-    if (sshd) state.sshd = sshd;
-    const vrrp = m.get('vrrp');
-    if (vrrp && VRRP_STATES.has(vrrp)) state.vrrpState = vrrp as HostState['vrrpState'];
-    const hash = m.get('hash');
-    if (hash) state.configHash = hash;
-    const kv = parseVersion(m.get('keepalived-version'));
-    if (kv) state.keepalivedVersion = kv;
-    const hv = parseVersion(m.get('haproxy-version'));
-    if (hv) state.haproxyVersion = hv;
-    const anchor = m.get('anchor');
-    if (anchor) state.anchorIPv4 = anchor;
-    const priv = m.get('private');
-    if (priv) state.privateIPv4 = priv;
-    const servers = parsePairs(m.get('servers'));
-    if (servers) state.servers = servers;
-    const id = Number(m.get('droplet-id'));
-    if (Number.isInteger(id) && id > 0) state.dropletId = id;
-    return state;
+  async readState(signal?: AbortSignal): Promise<HostState> {
+    const r = await this.run(readStateScript(this.paths, this.metadataBaseURL), signal);
+    return parseHostState(r.stdout);
   }
 
   /**
    * Applies a node's files when their hash differs from the one on the host: stage, validate
-   * with the daemons, swap, then start or reload (never restart). A failed validation leaves
-   * the running config in place and returns the daemon's message.
+   * with the daemons, swap, then start or reload (never restart). A refused validation leaves
+   * the running config in place and throws ConfigRefusedError with the daemon's message.
    */
-  async apply(files: readonly RemoteFile[], configHash: string, current?: HostState): Promise<ApplyResult> {
-    const state = current ?? (await this.readState());
+  async apply(files: readonly RemoteFile[], configHash: string, current: HostState, signal?: AbortSignal): Promise<ApplyResult> {
     const wantsFirewall = files.some((f) => f.path === this.paths.firewall);
-    const running = state.haproxyRunning && state.keepalivedRunning && (state.firewallLoaded || !wantsFirewall);
-    if (state.configHash === configHash && running) return { outcome: 'unchanged' };
-    if (state.configHash !== configHash) {
-      const swap = await this.run(stageValidateSwapScript(files, configHash, this.paths));
-      const m = parseMarked(swap.stdout);
-      if (swap.code === 3 && m.has('invalid')) {
-        const message = swap.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
-        return { outcome: 'invalid', daemon: m.get('invalid') ?? 'unknown', message };
-      }
-      if (swap.code !== 0 || !m.has('swapped')) throw new Error(`writing the config on ${this.host} failed (exit ${swap.code}): ${swap.stderr.trim().slice(0, 500)}`);
-    }
-    const reload = await this.run(startOrReloadScript(this.paths));
-    if (reload.code !== 0) throw new Error(`starting or reloading the daemons on ${this.host} failed (exit ${reload.code}): ${reload.stderr.trim().slice(0, 500)}`);
+    const running = current.haproxyRunning && current.keepalivedRunning && (current.firewallLoaded || !wantsFirewall);
+    if (current.configHash === configHash && running) return { outcome: 'unchanged' };
+    if (current.configHash !== configHash) await this.swap(files, configHash, signal);
+    const reload = await this.run(startOrReloadScript(this.paths), signal);
+    if (reload.code !== 0) this.fail('starting or reloading the daemons', reload);
     // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall".
-    const steps = reload.stdout.split('\n').filter((l) => l.startsWith('halb:')).map((l) => l.slice('halb:'.length).trim());
-    return { outcome: 'applied', started: steps };
+    return { outcome: 'applied', steps: markedSteps(reload.stdout) };
+  }
+
+  private async swap(files: readonly RemoteFile[], configHash: string, signal?: AbortSignal): Promise<void> {
+    const swap = await this.run(stageValidateSwapScript(files, configHash, this.paths), signal);
+    const marks = parseMarked(swap.stdout);
+    if (swap.code === 3 && marks.has('invalid')) {
+      const detail = swap.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
+      throw new ConfigRefusedError(this.host, marks.get('invalid') || 'unknown', detail);
+    }
+    if (swap.code !== 0 || !marks.has('swapped')) this.fail('writing the config', swap);
+  }
+
+  private fail(step: string, result: { code: number | null; stderr: string }): never {
+    throw new HostCommandError(this.host, `${step} on ${this.host} failed (exit ${result.code}): ${result.stderr.trim().slice(0, 500)}`);
   }
 
   /**
    * Stops keepalived gracefully: it sends a priority-0 advert, so a BACKUP takes over at once.
    * Used before a MASTER node is replaced or removed.
    */
-  async stopKeepalived(): Promise<void> {
-    const r = await this.run(stopKeepalivedScript(this.paths));
-    if (r.code !== 0) throw new Error(`stopping keepalived on ${this.host} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 300)}`);
+  async stopKeepalived(signal?: AbortSignal): Promise<void> {
+    const r = await this.run(stopKeepalivedScript(this.paths), signal);
+    if (r.code !== 0) this.fail('stopping keepalived', r);
   }
 
-  dispose(): void {
+  close(): void {
     this.ssh.dispose();
   }
+}
+
+/** "halb:started haproxy" lines, as "started haproxy". */
+function markedSteps(output: string): string[] {
+  return output.split('\n').filter((l) => l.startsWith('halb:')).map((l) => l.slice('halb:'.length).trim());
 }

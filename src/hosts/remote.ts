@@ -8,6 +8,8 @@
 // and old connections finish), keepalived re-reads its config on SIGHUP without a VRRP
 // transition.
 
+import { NODE_PORTS } from '../api/derived.ts';
+
 export interface RemoteFile {
   path: string;
   mode: number;
@@ -70,32 +72,55 @@ function checkPath(path: string): string {
 /** Marks the lines of a program's output the agent parses. */
 const MARK = 'halb:';
 
+/** A staged file's twin that the daemons check: its paths point at the other staged files. */
+const CHECK = '.halb-check';
+/** The file a swap replaces, kept until every file is in place, to put back if one move fails. */
+const PREVIOUS = '.halb-old';
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+
 /**
- * Stages every file next to its target, validates the staged HAProxy and keepalived configs with
- * the daemons themselves, and only then swaps them all in. A failed validation removes the
- * staged files and leaves the running config untouched; the daemon's own message is printed
- * after `halb:invalid <daemon>`. Exit 0 after a swap, 3 after a failed validation.
+ * A config as the daemon must check it before the swap: every path of another file in the same
+ * batch (a PEM, a script) rewritten to that file's staged name, so `haproxy -c` loads the new
+ * certificates and `keepalived -t` sees the new scripts, not the ones still in place.
+ */
+export function withStagedPaths(content: string, self: string, files: readonly RemoteFile[]): string {
+  const others = files.map((f) => f.path).filter((p) => p !== self).sort((a, b) => b.length - a.length);
+  if (!others.length) return content;
+  const pathChar = '[A-Za-z0-9._/-]';
+  const pattern = new RegExp(`(?<!${pathChar})(${others.map(escapeRegExp).join('|')})(?!${pathChar})`, 'g');
+  return content.replace(pattern, (path) => path + STAGED);
+}
+
+/**
+ * Stages every file next to its target, validates the whole staged set with the daemons and
+ * tools themselves (nft, sshd, ssh-keygen, and HAProxy and keepalived on twins of their configs
+ * that point at the staged certificates and scripts), and only then swaps all of them in. A
+ * failed validation removes the staged files and changes nothing in place; the tool's own
+ * message is printed after `halb:invalid <tool>`, exit 3. A move that fails mid-swap puts every
+ * file back as it was (`halb:swap-failed`, exit 1). Exit 0 after a swap.
  */
 export function stageValidateSwapScript(files: readonly RemoteFile[], hash: string, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  const lines = ['set -u', 'umask 077', `trap 'rm -f ${files.map((f) => shQuote(checkPath(f.path) + STAGED)).join(' ')}' EXIT`];
-  for (const file of files) {
-    const target = checkPath(file.path);
-    const dir = dirOf(target);
-    // base64 keeps every byte of the content out of the shell's parser.
-    lines.push(
-      `mkdir -p ${shQuote(dir)}`,
-      `printf '%s' '${Buffer.from(file.content).toString('base64')}' | base64 -d > ${shQuote(target + STAGED)} || exit 1`,
-      `chmod ${file.mode.toString(8)} ${shQuote(target + STAGED)}`,
-    );
-  }
+  const targets = files.map((f) => checkPath(f.path));
   const staged = (p: string) => shQuote(p + STAGED);
-  const has = (path: string) => files.some((f) => f.path === path);
-  // The files that guard access to the host are checked before anything is swapped in: a
-  // firewall nft refuses, an sshd drop-in sshd refuses or a broken authorized_keys could cut the
-  // operator off, so none of them ever reaches its place unchecked.
-  if (has(paths.firewall)) {
-    lines.push(`if ! out=$(nft -c -f ${staged(paths.firewall)} 2>&1); then echo '${MARK}invalid nft'; printf '%s\\n' "$out" | head -20; exit 3; fi`);
-  }
+  const twin = (p: string) => shQuote(p + CHECK);
+  const has = (path: string) => targets.includes(path);
+  const checked = [paths.haproxyConfig, paths.keepalivedConfig].filter(has);
+  const lines = ['set -u', 'umask 077', `trap 'rm -f ${[...targets.map(staged), ...checked.map(twin)].join(' ')}' EXIT`];
+  const write = (target: string, content: string, mode: number, name: string) => lines.push(
+    `mkdir -p ${shQuote(dirOf(target))}`,
+    // base64 keeps every byte of the content out of the shell's parser.
+    `printf '%s' '${Buffer.from(content).toString('base64')}' | base64 -d > ${name} || exit 1`,
+    `chmod ${mode.toString(8)} ${name}`,
+  );
+  for (const file of files) write(file.path, file.content, file.mode, staged(file.path));
+  for (const file of files.filter((f) => checked.includes(f.path))) write(file.path, withStagedPaths(file.content, file.path, files), file.mode, twin(file.path));
+
+  const refuse = (tool: string, command: string, filter = '') =>
+    `if ! out=$(${command} 2>&1); then echo '${MARK}invalid ${tool}'; printf '%s\\n' "$out" | ${filter}head -20; exit 3; fi`;
+  // The files that guard access to the host are checked like the rest: a firewall nft refuses,
+  // an sshd drop-in sshd refuses or a broken authorized_keys could cut the operator off.
+  if (has(paths.firewall)) lines.push(refuse('nft', `nft -c -f ${staged(paths.firewall)}`));
   if (has(paths.sshdConfig)) {
     // The drop-in on its own, then the host's own config (which includes the current drop-ins).
     lines.push(
@@ -105,33 +130,25 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
       'rm -f "$check"',
     );
   }
-  if (has(paths.authorizedKeys)) {
-    lines.push(`if ! out=$(ssh-keygen -l -f ${staged(paths.authorizedKeys)} 2>&1); then echo '${MARK}invalid authorized_keys'; printf '%s\\n' "$out" | head -5; exit 3; fi`);
-  }
-  const hasHAProxy = files.some((f) => f.path === paths.haproxyConfig);
-  const hasKeepalived = files.some((f) => f.path === paths.keepalivedConfig);
-  // Supporting files (certificates, scripts, the token) go in first: the configs name them by
-  // their final paths, and the daemons read them only on a (re)load, which happens only after
-  // both configs validated. The configs themselves are swapped only when both validate.
-  for (const file of files.filter((f) => f.path !== paths.haproxyConfig && f.path !== paths.keepalivedConfig)) {
-    // sshd reloads only when its drop-in changed: a reload briefly closes its listener.
-    if (file.path === paths.sshdConfig) lines.push(`cmp -s ${staged(file.path)} ${shQuote(file.path)} || { mkdir -p ${shQuote(dirOf(paths.sshdReloadMarker))} && : > ${shQuote(paths.sshdReloadMarker)}; }`);
-    lines.push(`mv -f ${staged(file.path)} ${shQuote(file.path)}`);
-  }
-  if (hasHAProxy) {
-    lines.push(
-      `if ! out=$(haproxy -c -f ${staged(paths.haproxyConfig)} 2>&1); then echo '${MARK}invalid haproxy'; printf '%s\\n' "$out" | grep -E 'ALERT|ERROR|error' | head -20; exit 3; fi`,
-    );
-  }
-  if (hasKeepalived) {
-    lines.push(
-      `if ! out=$(keepalived -t -f ${staged(paths.keepalivedConfig)} 2>&1); then echo '${MARK}invalid keepalived'; printf '%s\\n' "$out" | head -20; exit 3; fi`,
-    );
-  }
-  for (const file of files.filter((f) => f.path === paths.haproxyConfig || f.path === paths.keepalivedConfig)) {
-    lines.push(`mv -f ${staged(file.path)} ${shQuote(file.path)}`);
-  }
+  if (has(paths.authorizedKeys)) lines.push(refuse('authorized_keys', `ssh-keygen -l -f ${staged(paths.authorizedKeys)}`));
+  if (has(paths.haproxyConfig)) lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, "grep -E 'ALERT|ERROR|error' | "));
+  if (has(paths.keepalivedConfig)) lines.push(refuse('keepalived', `keepalived -t -f ${twin(paths.keepalivedConfig)}`));
+
+  // Everything validated: swap all or nothing. Each target that exists is kept (a hard link,
+  // else a copy) until every move succeeded; supporting files move before the configs naming them.
+  const order = [...targets.filter((p) => !checked.includes(p)), ...checked];
+  const previous = (p: string) => shQuote(p + PREVIOUS);
   lines.push(
+    `restore() { for f in ${order.map(shQuote).join(' ')}; do if [ -e "$f${PREVIOUS}" ]; then mv -f "$f${PREVIOUS}" "$f"; else rm -f "$f"; fi; done; }`,
+    ...order.map((p) => `rm -f ${previous(p)}; if [ -e ${shQuote(p)} ]; then ln -f ${shQuote(p)} ${previous(p)} 2>/dev/null || cp -p ${shQuote(p)} ${previous(p)} || exit 1; fi`),
+  );
+  // sshd reloads only when its drop-in changed: a reload briefly closes its listener.
+  if (has(paths.sshdConfig)) {
+    lines.push(`cmp -s ${staged(paths.sshdConfig)} ${shQuote(paths.sshdConfig)} || { mkdir -p ${shQuote(dirOf(paths.sshdReloadMarker))} && : > ${shQuote(paths.sshdReloadMarker)}; }`);
+  }
+  for (const path of order) lines.push(`mv -f ${staged(path)} ${shQuote(path)} || { restore; echo '${MARK}swap-failed'; exit 1; }`);
+  lines.push(
+    `rm -f ${order.map(previous).join(' ')}`,
     `mkdir -p ${shQuote(dirOf(paths.hashFile))}`,
     `printf '%s\\n' ${shQuote(hash)} > ${shQuote(paths.hashFile)}`,
     `echo '${MARK}swapped'`,
@@ -229,7 +246,7 @@ export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
  * no check ...), as `backend/server=STATUS` pairs.
  */
-export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort = 8404): string {
+export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -3,12 +3,13 @@
 // refused with the field's name otherwise. Nothing is escaped; what cannot be written verbatim
 // is not written at all.
 import { patterns } from '../api/schema.ts';
+import { apiTokenProblem, vrrpPasswordProblem } from '../api/secrets.ts';
 import { RenderError } from './errors.ts';
 
-const octet = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
-const ipv4Re = new RegExp(`^(${octet}\\.){3}${octet}$`);
-const dnsLabelRe = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const hostnameRe = /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$/;
+// The schema's own patterns, so a guard and the validation can never disagree.
+const ipv4Re = new RegExp(patterns.ipv4);
+const dnsLabelRe = new RegExp(patterns.dns1123Label);
+const hostnameRe = new RegExp(patterns.hostOrIPv4);
 // A URL path prefix: the schema's own pattern (visible ASCII without braces, '#', quotes or
 // backslashes), so the two can never disagree.
 const pathPrefixRe = new RegExp(patterns.pathPrefix);
@@ -17,11 +18,6 @@ const filePathRe = /^(\/[A-Za-z0-9._-]+)+$/;
 const interfaceRe = /^[A-Za-z0-9_.-]{1,15}$/;
 const balanceParamRe = /^[A-Za-z0-9_.-]+$/;
 const urlRe = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~-]+)*$/;
-// DigitalOcean tokens are dop_v1_ + hex; allow the general token alphabet and nothing else.
-const tokenRe = /^[A-Za-z0-9_.-]{1,512}$/;
-// keepalived reads auth_pass as one word: no whitespace, comment characters, quotes or braces.
-const authPassRe = /^[!-~]{1,8}$/;
-const authPassForbidden = /[#!"'{}\\]/;
 
 export function refuse(field: string, message: string): never {
   throw new RenderError(field, message);
@@ -112,17 +108,16 @@ export function httpURL(field: string, value: unknown): string {
 
 /** The failover token: written to a file, and read by the script into a curl config on stdin. */
 export function apiToken(field: string, value: unknown): string {
-  if (typeof value !== 'string' || !tokenRe.test(value)) {
-    refuse(field, 'must be a DigitalOcean API token (letters, digits, \'_\', \'.\' and \'-\'); the value is not shown');
-  }
-  return value;
+  const problem = typeof value === 'string' ? apiTokenProblem(value) : 'must be a string';
+  if (problem) refuse(field, problem);
+  return value as string;
 }
 
+/** The VRRP password: validation's own check (vrrpPasswordProblem), never quoting the value. */
 export function authPass(field: string, value: unknown): string {
-  if (typeof value !== 'string' || !authPassRe.test(value) || authPassForbidden.test(value)) {
-    refuse(field, 'must be 1 to 8 printable characters without spaces, quotes, braces, \'#\', \'!\' or backslashes (keepalived uses only the first 8); the value is not shown');
-  }
-  return value;
+  const problem = typeof value === 'string' ? vrrpPasswordProblem(value) : 'must be a string';
+  if (problem) refuse(field, `${problem}; the value is not shown`);
+  return value as string;
 }
 
 export function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {

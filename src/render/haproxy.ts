@@ -73,7 +73,7 @@ function renderFrontend(frontend: FrontendSpec, i: number, input: HAProxyNodeInp
     if (mode !== 'http') guard.refuse(`${field}.tls`, 'TLS termination needs protocol http');
     const tlsPort = guard.port(`${field}.tls.port`, frontend.tls.port);
     if (tlsPort === portNumber) guard.refuse(`${field}.tls.port`, `must differ from ${field}.port (${portNumber})`);
-    const pem = input.pemPaths[name];
+    const pem = Object.hasOwn(input.pemPaths, name) ? input.pemPaths[name] : undefined;
     if (!pem) guard.refuse(`${field}.tls.secretRef`, 'has no PEM file');
     lines.push(`    bind ${input.anchorIPv4}:${tlsPort} ssl crt ${pem}`);
   }
@@ -159,7 +159,10 @@ function renderBackend(backend: BackendSpec, i: number, mode: ProxyMode, input: 
     });
   });
   if (backend.dropletTag) {
-    const tagged = [...(input.taggedDroplets[backend.dropletTag] ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Own properties only: a tag named "constructor" is not Object.prototype's.
+    const found: unknown = Object.hasOwn(input.taggedDroplets, backend.dropletTag) ? input.taggedDroplets[backend.dropletTag] : [];
+    if (!Array.isArray(found)) guard.refuse(`observed.taggedDroplets[${JSON.stringify(backend.dropletTag)}]`, 'must be a list of droplets');
+    const tagged = [...(found as TaggedDroplet[])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     tagged.forEach((droplet, d) => {
       const dropletField = `observed.taggedDroplets[${JSON.stringify(backend.dropletTag)}][${d}]`;
       servers.push({

@@ -8,7 +8,9 @@ export interface FirewallInput {
   nodeName: string;
   /** The other nodes' VPC addresses: the only VRRP sources. */
   peerIPv4s: readonly string[];
-  /** Frontend ports (plain and TLS), open to everyone. */
+  /** The address the frontends bind (the node's anchor IPv4): frontend ports open there only. */
+  frontendAddress: string;
+  /** Frontend ports (plain and TLS), open to everyone on frontendAddress. */
   frontendPorts: readonly number[];
   sshPort: number;
   /** Empty: SSH open to every address (flagged by the SSHExposed condition). */
@@ -44,8 +46,13 @@ export function renderFirewall(input: FirewallInput): string {
   const ssh = input.sshSourceCIDRs.map((c, i) => cidr(`spec.access.sshSourceCIDRs[${i}]`, c));
   const metrics = input.metricsSourceCIDRs.map((c, i) => cidr(`spec.access.metricsSourceCIDRs[${i}]`, c));
   const ports = [...new Set(input.frontendPorts.map((p) => guard.port('spec.frontends[].port', p)))].sort((a, b) => a - b);
+  const frontendAddress = guard.ipv4('observed.nodes[].anchorIPv4', input.frontendAddress);
   const sshPort = guard.port('settings.sshPort', input.sshPort);
   const metricsPort = guard.port('settings.metricsPort', input.metricsPort);
+  // SSH and metrics are decided first, and end in a drop: no frontend rule after them can ever
+  // widen who reaches sshd or the metrics, whatever port a frontend names.
+  const sshRules = ssh.length ? [`tcp dport ${sshPort} ip saddr ${set(ssh)} accept`, `tcp dport ${sshPort} drop`] : [`tcp dport ${sshPort} accept`];
+  const metricsRules = [...(metrics.length ? [`tcp dport ${metricsPort} ip saddr ${set(metrics)} accept`] : []), `tcp dport ${metricsPort} drop`];
   const rules = [
     'iif "lo" accept',
     'ct state established,related accept',
@@ -58,9 +65,10 @@ export function renderFirewall(input: FirewallInput): string {
     // VRRP by number: the name `vrrp` needs /etc/protocols (package netbase), which minimal
     // images lack, and then nft refuses the whole file.
     ...(peers.length ? [`ip protocol ${VRRP_PROTOCOL} ip saddr ${set(peers)} accept`] : []),
-    ...(ports.length ? [`tcp dport ${set(ports)} accept`] : []),
-    ssh.length ? `tcp dport ${sshPort} ip saddr ${set(ssh)} accept` : `tcp dport ${sshPort} accept`,
-    ...(metrics.length ? [`tcp dport ${metricsPort} ip saddr ${set(metrics)} accept`] : []),
+    ...sshRules,
+    ...metricsRules,
+    // Frontends bind the anchor address only; the ports are open there and nowhere else.
+    ...(ports.length ? [`ip daddr ${frontendAddress} tcp dport ${set(ports)} accept`] : []),
   ];
   return [
     `# halb host firewall for ${guard.dnsLabel('node name', input.nodeName)}, rendered by the operator: do not edit.`,

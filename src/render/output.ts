@@ -9,7 +9,31 @@ function fail(file: string, message: string): never {
   throw new RenderError(file, message);
 }
 
-/** Reads FACTS.json: the shape of status, `{"floatingIP", "nodes": [{"name", "privateIPv4", "anchorIPv4", ...}]}`. */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function field(value: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(value, key) ? value[key] : undefined;
+}
+
+/** Checks each field's type; `optional` fields may be absent. Other fields (the rest of a status) are passed over. */
+function checkFields(where: string, value: unknown, fields: Record<string, 'string' | 'number' | 'strings' | 'optional string' | 'optional number' | 'optional strings'>): void {
+  if (!isObject(value)) fail(where, 'must be a JSON object');
+  for (const [key, type] of Object.entries(fields)) {
+    const v = field(value, key);
+    if (v === undefined && type.startsWith('optional')) continue;
+    const base = type.replace('optional ', '');
+    const ok = base === 'strings' ? Array.isArray(v) && v.every((s) => typeof s === 'string')
+      : base === 'number' ? typeof v === 'number' && Number.isFinite(v) : typeof v === base;
+    if (!ok) fail(`${where}.${key}`, `must be ${base === 'strings' ? 'a list of strings' : `a ${base}`}`);
+  }
+}
+
+/**
+ * Reads FACTS.json: the shape of status, `{"floatingIP", "nodes": [{"name", "privateIPv4",
+ * "anchorIPv4", ...}]}`, every field's type checked, so no malformed file reaches the renderer.
+ */
 export function readFacts(file: string): ObservedFacts {
   let value: unknown;
   try {
@@ -17,20 +41,22 @@ export function readFacts(file: string): ObservedFacts {
   } catch (error) {
     fail(file, `cannot read observed facts: ${(error as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, 'must be a JSON object {"floatingIP", "nodes": [...]}');
-  const facts = value as Record<string, unknown>;
-  if (typeof facts.floatingIP !== 'string') fail(`${file}: floatingIP`, 'must be a string');
-  if (!Array.isArray(facts.nodes)) fail(`${file}: nodes`, 'must be an array');
-  facts.nodes.forEach((node: unknown, i) => {
-    if (node === null || typeof node !== 'object') fail(`${file}: nodes[${i}]`, 'must be an object');
-    for (const key of ['name', 'privateIPv4', 'anchorIPv4']) {
-      if (typeof (node as Record<string, unknown>)[key] !== 'string') fail(`${file}: nodes[${i}].${key}`, 'must be a string');
+  if (!isObject(value)) fail(file, 'must be a JSON object {"floatingIP", "nodes": [...]}');
+  const { nodes, taggedDroplets, ...rest } = value;
+  checkFields(file, rest, { floatingIP: 'string', vpcCIDR: 'optional string' });
+  if (!Array.isArray(nodes)) fail(`${file}: nodes`, 'must be a list of nodes');
+  nodes.forEach((node: unknown, i) => checkFields(`${file}: nodes[${i}]`, node, {
+    name: 'string', privateIPv4: 'string', anchorIPv4: 'string', dropletID: 'optional number', publicIPv4: 'optional string', authorizedKeys: 'optional strings',
+  }));
+  if (taggedDroplets !== undefined) {
+    if (!isObject(taggedDroplets)) fail(`${file}: taggedDroplets`, 'must be an object of tag: [{"name", "privateIPv4"}]');
+    for (const [tag, droplets] of Object.entries(taggedDroplets)) {
+      const where = `${file}: taggedDroplets[${JSON.stringify(tag)}]`;
+      if (!Array.isArray(droplets)) fail(where, 'must be a list of {"name", "privateIPv4"}');
+      droplets.forEach((d: unknown, i) => checkFields(`${where}[${i}]`, d, { name: 'string', privateIPv4: 'string' }));
     }
-  });
-  if (facts.taggedDroplets !== undefined && (facts.taggedDroplets === null || typeof facts.taggedDroplets !== 'object' || Array.isArray(facts.taggedDroplets))) {
-    fail(`${file}: taggedDroplets`, 'must be an object of tag: [{"name", "privateIPv4"}]');
   }
-  return facts as unknown as ObservedFacts;
+  return value as unknown as ObservedFacts;
 }
 
 /** Writes DIR/<node>/<path> for every file, with its mode; returns the paths written. */

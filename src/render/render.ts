@@ -2,7 +2,8 @@
 // into the exact files each load-balancer node needs. Pure and deterministic.
 import { createHash } from 'node:crypto';
 import type { HALoadBalancer, SecretData, SecretKeySelector } from '../api/types.ts';
-import { effectiveAdvertInterval, vrrpVersion } from '../api/derived.ts';
+import { NODE_PORTS, effectiveAdvertInterval, vrrpVersion } from '../api/derived.ts';
+import { DEFAULT_NAMESPACE, findSecret, secretValue } from '../api/secrets.ts';
 import * as guard from './guard.ts';
 import { HEALTH_URI, renderHAProxyConfig } from './haproxy.ts';
 import { renderKeepalivedConfig, vrrpSettings } from './keepalived.ts';
@@ -38,9 +39,9 @@ export function defaultSettings(overrides: Partial<RenderSettings> = {}): Render
     apiBaseURL: 'https://api.digitalocean.com',
     metadataBaseURL: 'http://169.254.169.254',
     vpcInterface: 'eth1',
-    healthPort: 8405,
-    metricsPort: 8404,
-    sshPort: 22,
+    healthPort: NODE_PORTS.health,
+    metricsPort: NODE_PORTS.metrics,
+    sshPort: NODE_PORTS.ssh,
     failoverDeadlineSeconds: 120,
     ...overrides,
     paths: { ...DEFAULT_PATHS, ...overrides.paths },
@@ -64,7 +65,9 @@ export function nodeNames(lb: HALoadBalancer): string[] {
 
 /** 1..255, stable for the object: from its UID, or its namespace/name when it has none yet. */
 export function deriveVirtualRouterID(lb: HALoadBalancer): number {
-  const seed = lb.metadata.uid ?? `${lb.metadata.namespace ?? 'default'}/${lb.metadata.name}`;
+  const uid: unknown = lb.metadata.uid;
+  if (uid !== undefined && typeof uid !== 'string') guard.refuse('metadata.uid', 'must be a string');
+  const seed = uid ?? `${lb.metadata.namespace ?? DEFAULT_NAMESPACE}/${lb.metadata.name}`;
   const digest = createHash('sha256').update(seed).digest();
   return (digest.readUInt32BE(0) % 255) + 1;
 }
@@ -85,19 +88,19 @@ export function hashFiles(files: RenderedFile[]): string {
   return `sha256:${hash.digest('hex')}`;
 }
 
-function findSecret(secrets: SecretData[], lb: HALoadBalancer, field: string, name: string): SecretData {
-  const namespace = lb.metadata.namespace;
-  const secret = secrets.find((s) => s.name === name && (s.namespace === undefined || namespace === undefined || s.namespace === namespace));
-  if (!secret) guard.refuse(field, `Secret ${name} was not found${namespace ? ` in namespace ${namespace}` : ''}`);
+/** The Secret in the object's own namespace, picked as validation picks it (findSecret). */
+function secretOf(secrets: SecretData[], lb: HALoadBalancer, field: string, name: string): SecretData {
+  const namespace = lb.metadata.namespace ?? DEFAULT_NAMESPACE;
+  const secret = findSecret(secrets, namespace, name);
+  if (!secret) guard.refuse(field, `Secret ${name} was not found in namespace ${namespace}`);
   return secret;
 }
 
-function secretValue(secrets: SecretData[], lb: HALoadBalancer, field: string, ref: SecretKeySelector): string {
-  const secret = findSecret(secrets, lb, field, ref.name);
-  const value = secret.data[ref.key];
+/** A value as validation reads it (secretValue: own keys, one trailing newline dropped). */
+function referencedValue(secrets: SecretData[], lb: HALoadBalancer, field: string, ref: SecretKeySelector): string {
+  const value = secretValue(secretOf(secrets, lb, field, ref.name), ref.key);
   if (value === undefined) guard.refuse(field, `Secret ${ref.name} has no key ${ref.key}`);
-  // Secrets made from files often end in a newline that is not part of the value.
-  return value.replace(/\r?\n$/, '');
+  return value;
 }
 
 function observedNode(observed: ObservedFacts, name: string): ObservedNode {
@@ -128,12 +131,20 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
   const vpcInterface = guard.interfaceName('settings.vpcInterface', settings.vpcInterface);
   const healthPort = guard.port('settings.healthPort', settings.healthPort);
   const metricsPort = guard.port('settings.metricsPort', settings.metricsPort);
+  const sshPort = guard.port('settings.sshPort', settings.sshPort);
+  const nodePorts = new Map([[sshPort, 'sshd'], [metricsPort, 'HAProxy\'s metrics'], [healthPort, 'HAProxy\'s health check']]);
+  spec.frontends.forEach((frontend, i) => {
+    for (const [field, port] of [[`spec.frontends[${i}].port`, frontend.port], [`spec.frontends[${i}].tls.port`, frontend.tls?.port]] as const) {
+      const use = port === undefined ? undefined : nodePorts.get(port);
+      if (use) guard.refuse(field, `port ${port} is used on the nodes by ${use}`);
+    }
+  });
   const apiBaseURL = guard.httpURL('settings.apiBaseURL', settings.apiBaseURL.replace(/\/+$/, ''));
 
   const tokenRef = spec.credentials.failoverTokenSecretRef ?? spec.credentials.tokenSecretRef;
   const tokenField = spec.credentials.failoverTokenSecretRef ? 'spec.credentials.failoverTokenSecretRef' : 'spec.credentials.tokenSecretRef';
-  const token = guard.apiToken(tokenField, secretValue(secrets, lb, tokenField, tokenRef));
-  const authPass = spec.failover.authSecretRef ? secretValue(secrets, lb, 'spec.failover.authSecretRef', spec.failover.authSecretRef) : undefined;
+  const token = guard.apiToken(tokenField, referencedValue(secrets, lb, tokenField, tokenRef));
+  const authPass = spec.failover.authSecretRef ? referencedValue(secrets, lb, 'spec.failover.authSecretRef', spec.failover.authSecretRef) : undefined;
 
   const pemFiles: RenderedFile[] = [];
   const pemPaths: Record<string, string> = {};
@@ -143,7 +154,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
     const name = guard.dnsLabel(`spec.frontends[${i}].name`, frontend.name);
     const path = `${paths.haproxyCertDir}/${name}.pem`;
     pemPaths[name] = path;
-    pemFiles.push({ path, mode: 0o600, content: buildPEM(field, findSecret(secrets, lb, field, frontend.tls.secretRef.name)) });
+    pemFiles.push({ path, mode: 0o600, content: buildPEM(field, secretOf(secrets, lb, field, frontend.tls.secretRef.name)) });
   });
 
   const virtualRouterID = spec.failover.virtualRouterID || deriveVirtualRouterID(lb);
@@ -195,12 +206,14 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       notifyScript: paths.notifyScript,
       failoverScript: paths.failoverScript,
       features: keepalivedFeatures(`${versionField}.keepalived`, versions.keepalived),
+      ...(spec.failover.checkIntervalSeconds !== undefined ? { checkIntervalSeconds: spec.failover.checkIntervalSeconds } : {}),
     });
     const firewall = renderFirewall({
       nodeName: node.name,
       peerIPv4s,
+      frontendAddress: node.anchorIPv4,
       frontendPorts: spec.frontends.flatMap((f) => (f.tls ? [f.port, f.tls.port] : [f.port])),
-      sshPort: settings.sshPort,
+      sshPort,
       sshSourceCIDRs: spec.access.sshSourceCIDRs,
       metricsPort,
       metricsSourceCIDRs: spec.access.metricsSourceCIDRs.length ? spec.access.metricsSourceCIDRs

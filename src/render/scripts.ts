@@ -7,9 +7,9 @@ import * as guard from './guard.ts';
 export function renderCheckScript(healthPort: number, healthURI: string): string {
   const url = `http://127.0.0.1:${guard.port('settings.healthPort', healthPort)}${guard.pathPrefix('healthURI', healthURI)}`;
   return `#!/bin/sh
-# Rendered by halb. keepalived runs this every second: it succeeds when HAProxy answers its
-# health endpoint. A second quick try absorbs one slow answer; a dead HAProxy refuses both at
-# once, so the node leaves MASTER within about a second.
+# Rendered by halb. keepalived runs this at every check interval: it succeeds when HAProxy
+# answers its health endpoint. A second quick try absorbs one slow answer; a dead HAProxy
+# refuses both at once, so the node leaves MASTER within one check interval.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 curl -fsS -o /dev/null -m 0.4 '${url}' 2>/dev/null && exit 0
 exec curl -fsS -o /dev/null -m 0.4 '${url}' 2>/dev/null

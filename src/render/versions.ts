@@ -29,6 +29,8 @@ export interface KeepalivedFeatures {
   version: Version;
   /** `no_virtual_ipaddress` (2.2.8+). Without it VRRPv3 demands a virtual address. */
   noVirtualIPAddress: boolean;
+  /** Fractional `vrrp_script` interval and timeout (2.3.2+); older versions take whole seconds. */
+  fractionalScriptInterval: boolean;
 }
 
 export interface HAProxyFeatures {
@@ -43,7 +45,7 @@ export const MIN_HAPROXY = '2.4.0';
 export function keepalivedFeatures(field: string, text: string): KeepalivedFeatures {
   const version = parseVersion(field, text);
   if (!atLeast(version, 2, 2, 7)) refuse(field, `keepalived ${formatVersion(version)} is older than the oldest supported, ${MIN_KEEPALIVED}`);
-  return { version, noVirtualIPAddress: atLeast(version, 2, 2, 8) };
+  return { version, noVirtualIPAddress: atLeast(version, 2, 2, 8), fractionalScriptInterval: atLeast(version, 2, 3, 2) };
 }
 
 export function haproxyFeatures(field: string, text: string): HAProxyFeatures {

@@ -240,7 +240,6 @@ async function seedAndStartOperator(opts: SandboxOptions, kube: SandboxKube, dig
     render: { apiBaseURL: digitalocean.url },
     resyncIntervalMs: opts.resyncIntervalMs ?? 5000,
     backstopGraceMs: opts.backstopGraceMs ?? 15_000,
-    doWait: { intervalMs: 250, maxIntervalMs: 1000, timeoutMs: 120_000 },
     sshTimeoutMs: 5000,
     concurrency: 4,
     metricsPort: 0,
@@ -277,6 +276,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       onDropletCreated: (d) => hooks.dropletCreated(d),
       onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
       onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
+      onDropletPowerChanged: (d, power) => (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
       onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
     },
   });

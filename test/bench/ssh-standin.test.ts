@@ -2,7 +2,7 @@
 // it must answer the agent's programs as a host would, and refuse what a host would refuse.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeSSH } from 'node-ssh';
-import { HostAgent, HostKeyChangedError, HostUnreachableError } from '../../src/hosts/agent.ts';
+import { HostAgent, HostAuthenticationError, HostKeyChangedError } from '../../src/hosts/agent.ts';
 import type { RemoteFile } from '../../src/hosts/remote.ts';
 import { checkHAProxyConfig, checkKeepalivedConfig, generateKey, startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
 
@@ -38,39 +38,38 @@ describe('the SSH stand-in, through the host agent', () => {
       const before = await agent.readState();
       expect(before).toMatchObject({ booted: true, haproxyRunning: false, keepalivedRunning: false, anchorIPv4: '10.20.0.5', privateIPv4: '10.10.0.12', dropletId: 41 });
       expect(before.configHash).toBeUndefined();
-      const applied = await agent.apply(files(), 'sha256:aaaa');
-      expect(applied).toEqual({ outcome: 'applied', started: ['started haproxy', 'started keepalived'] });
+      const applied = await agent.apply(files(), 'sha256:aaaa', before);
+      expect(applied).toEqual({ outcome: 'applied', steps: ['started haproxy', 'started keepalived'] });
       const after = await agent.readState();
       expect(after).toMatchObject({ configHash: 'sha256:aaaa', haproxyRunning: true, keepalivedRunning: true, vrrpState: 'MASTER', servers: { 'web/web-1': 'UP' } });
-      expect(await agent.apply(files(), 'sha256:aaaa')).toEqual({ outcome: 'unchanged' });
+      expect(await agent.apply(files(), 'sha256:aaaa', after)).toEqual({ outcome: 'unchanged' });
       expect(standin.inspect('10.250.0.5')?.files).toContain('/etc/keepalived/keepalived.conf');
     } finally {
-      agent.dispose();
+      agent.close();
     }
   });
 
   it('makes a node other than index 0 BACKUP, and reloads once running', async () => {
     const agent = await connect('10.250.0.6');
     try {
-      await agent.apply(files(), 'sha256:bbbb');
+      await agent.apply(files(), 'sha256:bbbb', await agent.readState());
       expect((await agent.readState()).vrrpState).toBe('BACKUP');
-      const again = await agent.apply(files(`${haproxy}# changed\n`), 'sha256:cccc');
-      expect(again).toEqual({ outcome: 'applied', started: ['reloaded haproxy', 'reloaded keepalived'] });
+      const again = await agent.apply(files(`${haproxy}# changed\n`), 'sha256:cccc', await agent.readState());
+      expect(again).toEqual({ outcome: 'applied', steps: ['reloaded haproxy', 'reloaded keepalived'] });
       await agent.stopKeepalived();
       expect(await agent.readState()).toMatchObject({ keepalivedRunning: false, vrrpState: 'STOP' });
     } finally {
-      agent.dispose();
+      agent.close();
     }
   });
 
   it('refuses a config with a keyword out of any section, keeping the running one', async () => {
     const agent = await connect('10.250.0.5');
     try {
-      const result = await agent.apply(files(`bogus line\n${haproxy}`), 'sha256:dddd');
-      expect(result).toMatchObject({ outcome: 'invalid', daemon: 'haproxy' });
+      await expect(agent.apply(files(`bogus line\n${haproxy}`), 'sha256:dddd', await agent.readState())).rejects.toMatchObject({ name: 'ConfigRefusedError', daemon: 'haproxy' });
       expect((await agent.readState()).configHash).toBe('sha256:aaaa');
     } finally {
-      agent.dispose();
+      agent.close();
     }
   });
 
@@ -86,13 +85,13 @@ describe('the SSH stand-in, through the host agent', () => {
   });
 
   it('refuses a key the droplet was not created with, a changed host key, and a missing host', async () => {
-    await expect(connect('10.250.0.5', { privateKey: strangerKey.private })).rejects.toBeInstanceOf(HostUnreachableError);
+    await expect(connect('10.250.0.5', { privateKey: strangerKey.private })).rejects.toBeInstanceOf(HostAuthenticationError);
     const first = await connect('10.250.0.5');
     const pinned = first.hostKey;
-    first.dispose();
+    first.close();
     const other = await connect('10.250.0.6');
     expect(other.hostKey).not.toBe(pinned); // one host key per host
-    other.dispose();
+    other.close();
     await expect(connect('10.250.0.6', { pinnedHostKey: pinned })).rejects.toBeInstanceOf(HostKeyChangedError);
     await standin.removeHost('10.250.0.6');
     await expect(connect('10.250.0.6')).rejects.toThrow(/ECONNREFUSED/);

@@ -19,8 +19,8 @@ describe('halb validate', () => {
     const r = halb('validate', '-f', 'test/fixtures/invalid/duplicate-ports.yaml', '-f', 'test/fixtures/invalid/tls-on-tcp.yaml');
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
-      'test/fixtures/invalid/duplicate-ports.yaml: HALoadBalancer/web: spec.frontends[1].port: port 80 is already used by spec.frontends[0].port',
-      'test/fixtures/invalid/tls-on-tcp.yaml: HALoadBalancer/web: spec.frontends[0].tls: TLS termination needs protocol http',
+      'test/fixtures/invalid/duplicate-ports.yaml:2: HALoadBalancer/web: spec.frontends: port 80 is used more than once: every frontend port and TLS port must differ',
+      'test/fixtures/invalid/tls-on-tcp.yaml:2: HALoadBalancer/web: spec.frontends[0].tls: TLS termination needs protocol http',
     ]);
   });
 

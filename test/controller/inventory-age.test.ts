@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inventoryMaxAgeMs } from '../../src/controller/reconciler.ts';
+import { inventoryMaxAgeMs } from '../../src/controller/shared-reads.ts';
 
 describe('inventoryMaxAgeMs', () => {
   it.each([

@@ -49,6 +49,7 @@ describe('plan', () => {
     ['a converged pair needs nothing', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), []],
     ['droplets active, no IP: reserve it onto node 0', input(object(), observe([[1, 0], [2, 1]], 'none')), ['reserve onto web-0', 'apply web-0', 'apply web-1']],
     ['an adopted address is adopted', input(object({}, { address: '198.51.100.77' }), observe([[1, 0], [2, 1]], 'none')), ['adopt 198.51.100.77', 'apply web-0', 'apply web-1']],
+    ['an address being reserved in the region may be ours: none is made meanwhile', input(object(), { ...observe([[1, 0], [2, 1]], 'none'), reservedIPSettling: true }), ['apply web-0', 'apply web-1']],
     ['unassigned IP goes to the sole MASTER', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null)), ['assign web-1 FirstAssignment']],
     ['unassigned IP with no MASTER goes to node 0', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP']], null)), ['assign web-0 FirstAssignment']],
     ['a locked IP is left alone', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null, true)), []],
@@ -78,6 +79,22 @@ describe('plan', () => {
       ...observe([[1, 0], [2, 1], [3, 2]]),
       hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true }, 'web-2': { reachable: true } },
     }), ['apply web-2']],
+    ['at creation one node starts first, the one the reserved IP is on', input(object(), {
+      ...observe([[1, 0], [2, 1]], 1),
+      hosts: { 'web-0': { reachable: true }, 'web-1': { reachable: true } },
+    }), ['apply web-0']],
+    ['the node holding the reserved IP starts first even when it is not node 0', input(object(), {
+      ...observe([[1, 0], [2, 1]], 2),
+      hosts: { 'web-0': { reachable: true }, 'web-1': { reachable: true } },
+    }), ['apply web-1']],
+    ['with no reserved IP yet, node 0 starts first', input(object(), {
+      ...observe([[1, 0], [2, 1], [3, 2]], 'none'),
+      hosts: { 'web-0': { reachable: true }, 'web-1': { reachable: true }, 'web-2': { reachable: true } },
+    }, { object: object({ count: 3 }) }), ['reserve onto web-0', 'apply web-0']],
+    ['once the first runs keepalived with the current config, the others start', input(object(), {
+      ...observe([[1, 0], [2, 1]], 1),
+      hosts: { 'web-0': { reachable: true, configHash: 'h', keepalivedRunning: true, haproxyRunning: true }, 'web-1': { reachable: true } },
+    }), ['apply web-1']],
     ['an unreachable peer does not hold a new node back', input(object(), {
       ...observe([[1, 0], [2, 1]]),
       hosts: { 'web-0': { reachable: false }, 'web-1': { reachable: true } },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { HALoadBalancer } from '../../src/api/types.ts';
 import type { Observed, ObservedHost } from '../../src/controller/observed.ts';
-import { computeStatus, invalidSpecStatus, statusChanged } from '../../src/controller/status.ts';
+import { computeStatus, stalledStatus, statusChanged } from '../../src/controller/status.ts';
 
 const now = '2026-11-24T10:00:00Z';
 const later = '2026-11-24T10:01:00Z';
@@ -129,12 +129,17 @@ describe('computeStatus', () => {
   });
 });
 
-describe('invalidSpecStatus', () => {
-  it('sets Ready=False InvalidSpec naming the field and keeps the rest of the status', () => {
+describe('stalledStatus', () => {
+  it('sets Ready=False and Stalled=True InvalidSpec naming the field, Reconciling=False, and keeps the rest of the status', () => {
     const o = object();
     o.status = { floatingIP: '198.51.100.10', activeNode: 'web-0' };
-    const s = invalidSpecStatus(o, [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "x" is not defined' }], now);
-    expect(s.conditions).toEqual([{ type: 'Ready', status: 'False', reason: 'InvalidSpec', message: 'spec.frontends[0].defaultBackend: backend "x" is not defined', observedGeneration: 3, lastTransitionTime: now }]);
+    const s = stalledStatus(o, [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "x" is not defined' }], now, 'InvalidSpec');
+    const message = 'spec.frontends[0].defaultBackend: backend "x" is not defined';
+    expect(s.conditions).toEqual([
+      { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: 3, lastTransitionTime: now },
+      { type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a person to act: see Stalled', observedGeneration: 3, lastTransitionTime: now },
+      { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message, observedGeneration: 3, lastTransitionTime: now },
+    ]);
     expect(s.activeNode).toBe('web-0');
   });
 });

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { WorkQueue, backoffDelay } from '../../src/controller/workqueue.ts';
+import { backoffDelay } from '../../src/backoff.ts';
+import { WorkQueue } from '../../src/controller/workqueue.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('backoffDelay', () => {
   it.each([
-    [0, 0], [1, 100], [2, 200], [3, 400], [10, 1000], [1000, 1000],
-  ])('after %i failures waits %i ms (base 100, cap 1000)', (failures, expected) => {
-    expect(backoffDelay(failures, 100, 1000)).toBe(expected);
+    [-1, 0], [0, 100], [1, 200], [2, 400], [9, 1000], [999, 1000],
+  ])('retry %i waits %i ms (base 100, cap 1000, no jitter)', (attempt, expected) => {
+    expect(backoffDelay(attempt, { baseMs: 100, maxMs: 1000 })).toBe(expected);
   });
 });
 

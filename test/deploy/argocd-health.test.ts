@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { HALoadBalancer } from '../../src/api/types.ts';
 import type { Observed, ObservedHost } from '../../src/controller/observed.ts';
-import { computeStatus, invalidSpecStatus } from '../../src/controller/status.ts';
+import { computeStatus, stalledStatus } from '../../src/controller/status.ts';
 
 const LUA = process.env.LUA ?? '/usr/bin/lua5.1';
 const DIR = join(import.meta.dirname, '../../deploy/argocd');
@@ -142,11 +142,11 @@ describe('health of statuses the operator computes', () => {
   });
 
   it('InvalidSpec, SecretNotFound and CloudRequestRefused are Degraded', async () => {
-    const invalid = invalidSpecStatus(object(1), [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "api" does not exist' }], now);
+    const invalid = stalledStatus(object(1), [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "api" does not exist' }], now, 'InvalidSpec');
     expect(await health(withStatus(1, invalid))).toEqual({ status: 'Degraded', message: 'InvalidSpec: spec.frontends[0].defaultBackend: backend "api" does not exist' });
-    const missing = invalidSpecStatus(object(1), [{ path: 'spec', message: 'Secret "do-api" not found in namespace default' }], now, 'SecretNotFound');
+    const missing = stalledStatus(object(1), [{ path: 'spec', message: 'Secret "do-api" not found in namespace default' }], now, 'SecretNotFound');
     expect((await health(withStatus(1, missing))).status).toBe('Degraded');
-    const refused = invalidSpecStatus(object(1), [{ path: '', message: 'DigitalOcean refused: the token lacks the "droplet:create" scope' }], now, 'CloudRequestRefused');
+    const refused = stalledStatus(object(1), [{ path: '', message: 'DigitalOcean refused: the token lacks the "droplet:create" scope' }], now, 'CloudRequestRefused');
     expect((await health(withStatus(1, refused))).status).toBe('Degraded');
   });
 

@@ -3,11 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, requiredScope } from '../../src/digitalocean/errors.ts';
 import type { HttpErrorLike } from '../../src/digitalocean/errors.ts';
-import { RateLimitPacer, backoffDelay, parseRetryAfter } from '../../src/digitalocean/pacing.ts';
-import { COMMON_TAG, dropletTags, nodeName, parseNodeTags, uidTag } from '../../src/digitalocean/naming.ts';
+import { backoffDelay } from '../../src/backoff.ts';
+import { RateLimitPacer, parseRetryAfter } from '../../src/digitalocean/pacing.ts';
+import { COMMON_TAG, dropletTags, hostKeyTag, nodeName, parseHostKeyTag, parseNodeTags, uidTag } from '../../src/digitalocean/naming.ts';
 import { nextPage, toNodeDroplet } from '../../src/digitalocean/droplets.ts';
 import { desiredFirewall, firewallMatches } from '../../src/digitalocean/firewalls.ts';
-import { cloudInit } from '../../src/digitalocean/cloud-init.ts';
+import { cloudInit, newHostKey } from '../../src/digitalocean/cloud-init.ts';
+import { parse as parseYaml } from 'yaml';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AddressPool } from '../../src/sandbox/digitalocean/addresses.ts';
 import { RollingRateLimiter } from '../../src/sandbox/digitalocean/ratelimit.ts';
 import { metadataResponse } from '../../src/sandbox/digitalocean/metadata.ts';
@@ -137,6 +143,7 @@ describe('tag scheme', () => {
   const invalid: [string, string[], RegExp][] = [
     ['bad extra tag', ['a b'], /spec\.droplets\.tags: "a b" is not a valid/],
     ['reserved extra tag', ['halb-node-9'], /reserved for halb/],
+    ['reserved host key tag', ['halb-hostkey-00'], /reserved for halb/],
   ];
   for (const [name, extra, message] of invalid) it(name, () => expect(() => dropletTags('u', 0, extra)).toThrow(message));
   it('ignores droplets that are not complete halb nodes', () => {
@@ -144,6 +151,45 @@ describe('tag scheme', () => {
     expect(parseNodeTags(['halb', 'halb-uid-x'])).toBeUndefined();
     expect(parseNodeTags(['halb', 'halb-uid-x', 'halb-uid-y', 'halb-node-0'])).toBeUndefined();
     expect(() => uidTag('has space')).toThrow(/cannot be put in a DigitalOcean tag/);
+  });
+});
+
+describe('host key pin', () => {
+  it('is a tag that gives the fingerprint back, set with the node tags', () => {
+    const key = newHostKey('web-0');
+    const tags = dropletTags('u', 0, ['env:prod'], key.fingerprint);
+    expect(tags).toContain(hostKeyTag(key.fingerprint));
+    expect(hostKeyTag(key.fingerprint)).toMatch(/^halb-hostkey-[0-9a-f]{64}$/);
+    expect(parseHostKeyTag(tags)).toBe(key.fingerprint);
+    expect(toNodeDroplet({ id: 1, name: 'web-0', status: 'new', tags, created_at: '', region: 'nyc3', networks: { v4: [] } })?.hostKeyPin).toBe(key.fingerprint);
+  });
+
+  it('reads no pin from no tag, two tags or a malformed one', () => {
+    expect(parseHostKeyTag(dropletTags('u', 0))).toBeUndefined();
+    expect(parseHostKeyTag([`halb-hostkey-${'a'.repeat(64)}`, `halb-hostkey-${'b'.repeat(64)}`])).toBeUndefined();
+    expect(parseHostKeyTag(['halb-hostkey-xyz'])).toBeUndefined();
+    expect(() => hostKeyTag('MD5:aa:bb')).toThrow(/not an OpenSSH SHA256 fingerprint/);
+  });
+
+  // The key the operator makes is one OpenSSH loads, and its fingerprint is the one ssh-keygen prints.
+  it('makes an ed25519 key OpenSSH reads, with the fingerprint ssh-keygen prints', () => {
+    const key = newHostKey('web-0');
+    const dir = mkdtempSync(join(tmpdir(), 'halb-hostkey-'));
+    try {
+      writeFileSync(join(dir, 'key'), key.privateKey, { mode: 0o600 });
+      expect(execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'key')], { encoding: 'utf8' }).trim().split(' ').slice(0, 2)).toEqual(key.publicKey.split(' ').slice(0, 2));
+      expect(execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'key')], { encoding: 'utf8' }).split(' ')[1]).toBe(key.fingerprint);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('goes to cloud-init as ssh_keys, replacing the keys the image would make', () => {
+    const key = newHostKey('web-0');
+    const doc = parseYaml(cloudInit({ objectName: 'web', nodeName: 'web-0', hostKey: key })) as Record<string, unknown>;
+    expect(doc.ssh_keys).toEqual({ ed25519_private: key.privateKey, ed25519_public: key.publicKey });
+    expect(doc.ssh_deletekeys).toBe(true);
+    expect(parseYaml(cloudInit({ objectName: 'web', nodeName: 'web-0' })).ssh_keys).toBeUndefined();
   });
 });
 
@@ -225,7 +271,7 @@ describe('metadata documents', () => {
       publicIPv4: '203.0.113.10',
       privateIPv4: '10.10.0.11',
       anchorIPv4: '10.20.0.5',
-      sshPublicKeys: ['ssh-ed25519 AAAA a'],
+      sshPublicKeys: ['ssh-ed25519 AAAA a'], image: 'ubuntu-24-04-x64',
     },
     reservedIPv4: '198.51.100.10',
     publicNet: { netmask: '255.255.255.0', gateway: '203.0.113.1' },

@@ -1,7 +1,7 @@
 // Spec changes that move droplets: count up and down (BACKUPs come and go, the MASTER stays),
 // and a size change that replaces the nodes one at a time, the MASTER last after a hand-over.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
+import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
 
 interface Status {
   floatingIP?: string;
@@ -31,7 +31,7 @@ const droplets = () => e2e.sandbox.digitalocean.state.dropletViews().filter((d) 
 
 describe('spec changes that move droplets', () => {
   it('count 2 → 3 → 2 adds and removes a BACKUP, keeping the MASTER and the IP', async () => {
-    expect((await e2e.kubectl(['apply', '-f', `${ROOT}examples/basic.yaml`])).code).toBe(0);
+    expect((await e2e.kubectl(['apply', '-f', '-'], withImage(`${ROOT}examples/basic.yaml`))).code).toBe(0);
     const first = await readyWith('2/2');
     const master = first.activeNode;
     expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"count":3}}}'])).code).toBe(0);

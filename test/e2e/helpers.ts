@@ -7,8 +7,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import { createLogger } from '../../src/log.ts';
 import { destroySandbox, startSandbox, type KubeKind, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
+import { DEBIAN_13, ensureRootfs } from '../../src/sandbox/fabric/index.ts';
 import { describeE2EKube, e2eKube } from '../kube-server.ts';
 
 import { waitFor as poll } from '../wait.ts';
@@ -18,6 +20,22 @@ export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false
   poll(what, fn, timeoutMs, intervalMs);
 
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+
+/**
+ * The droplet image the suite's load balancers run: HALB_DROPLET_IMAGE, else the API's default
+ * (ubuntu-24-04-x64, this machine's binaries). CI runs the suite once more on debian-13-x64.
+ */
+export const DROPLET_IMAGE = process.env.HALB_DROPLET_IMAGE || 'ubuntu-24-04-x64';
+
+/** A manifest (file or YAML/JSON text) with spec.droplets.image set to DROPLET_IMAGE. */
+export function withImage(manifest: string, image = DROPLET_IMAGE): string {
+  const text = manifest.includes('\n') || manifest.startsWith('{') ? manifest : readFileSync(manifest, 'utf8');
+  return parseAllDocuments(text).map((doc) => {
+    const object = doc.toJS() as { kind?: string; spec?: { droplets?: Record<string, unknown> } } | null;
+    if (object?.kind === 'HALoadBalancer' && object.spec) object.spec.droplets = { ...object.spec.droplets, image };
+    return stringify(object);
+  }).join('---\n');
+}
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
 export interface E2E {
@@ -53,6 +71,8 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind } 
   const logFile = join(stateDir, 'sandbox.log');
   const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'e2e' }, pino.destination({ dest: logFile, sync: true }));
   let sandbox: RunningSandbox;
+  // Built (or found in the cache) before the sandbox routes its ranges: it downloads.
+  if (DROPLET_IMAGE === DEBIAN_13.slug) await ensureRootfs({ log });
   try {
     sandbox = await startSandbox({
       stateDir, log, operator: options.operator ?? true, kube,

@@ -3,7 +3,7 @@
 // bad input → deletion leaves nothing behind.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
+import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
 
 interface Status {
   floatingIP?: string;
@@ -29,7 +29,7 @@ describe('an HALoadBalancer in the sandbox', () => {
   let ip = '';
 
   it('kubectl apply of examples/basic.yaml becomes Ready', async () => {
-    const applied = await e2e.kubectl(['apply', '-f', `${ROOT}examples/basic.yaml`]);
+    const applied = await e2e.kubectl(['apply', '-f', '-'], withImage(`${ROOT}examples/basic.yaml`));
     expect(applied.stderr).toBe('');
     expect(applied.stdout).toContain('haloadbalancer.halb.dev/basic created');
     const wait = await e2e.kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
@@ -96,7 +96,7 @@ describe('an HALoadBalancer in the sandbox', () => {
   }, 120_000);
 
   it('balances over droplets found by tag, behind a Cloud Firewall that admits only the load balancers', async () => {
-    expect((await e2e.kubectl(['apply', '-f', `${ROOT}examples/tagged-backends.yaml`])).code).toBe(0);
+    expect((await e2e.kubectl(['apply', '-f', '-'], withImage(`${ROOT}examples/tagged-backends.yaml`))).code).toBe(0);
     const wait = await e2e.kubectl(['wait', '--for=condition=Ready', 'halb/tagged', '--timeout=120s']);
     expect(wait.stdout + wait.stderr).toContain('condition met');
     const s = await status('tagged');

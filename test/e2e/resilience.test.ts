@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, startE2E, waitFor, type E2E } from './helpers.ts';
+import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
 
 let e2e: E2E;
 const operators = new Set<ChildProcess>();
@@ -20,7 +20,7 @@ function startOperator(): ChildProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
     '--kubeconfig', status.operatorKubeconfig, '--do-endpoint', status.digitalocean.endpoint,
     '--failover-api-url', status.digitalocean.endpoint.replace(/\/v2$/, ''),
-    '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect', '--do-poll-interval', '200',
+    '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect',
     '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
   operators.add(child);
   child.on('exit', () => operators.delete(child));
@@ -58,7 +58,7 @@ async function ready(name: string, timeoutMs = 120_000): Promise<Record<string, 
 
 describe('the operator as a process', () => {
   it('killed with SIGKILL at random points during creation, creates nothing twice and converges', async () => {
-    expect((await e2e.kubectl(['apply', '-f', '-'], manifest('crash'))).code).toBe(0);
+    expect((await e2e.kubectl(['apply', '-f', '-'], withImage(manifest('crash')))).code).toBe(0);
     const killedAfter: number[] = [];
     for (let run = 0; run < 5; run++) {
       const op = startOperator();

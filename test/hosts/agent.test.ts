@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
 import { createFabric, destroyFabric, type Fabric } from '../../src/sandbox/fabric/index.ts';
 import { HostAgent, HostKeyChangedError, hostKeyFingerprint } from '../../src/hosts/agent.ts';
+import { ConfigRefusedError } from '../../src/hosts/errors.ts';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import { defaultSettings, renderNodes } from '../../src/render/index.ts';
 import { makeKeyPair } from '../fabric/helpers.ts';
@@ -55,11 +56,11 @@ describe('the host agent on a real droplet', () => {
   it('pins the host key on first contact and refuses a different one later', async () => {
     const first = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey });
     pinned = first.hostKey;
-    first.dispose();
+    first.close();
     expect(pinned).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     const again = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
     expect(again.hostKey).toBe(pinned);
-    again.dispose();
+    again.close();
     const impostor = hostKeyFingerprint(Buffer.from('another host'));
     await expect(HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: impostor })).rejects.toBeInstanceOf(HostKeyChangedError);
   });
@@ -72,7 +73,7 @@ describe('the host agent on a real droplet', () => {
       expect(state.keepalivedVersion).toMatch(/^\d+\.\d+\.\d+$/);
       expect(state.haproxyVersion).toMatch(/^\d+\.\d+/);
     } finally {
-      agent.dispose();
+      agent.close();
     }
   });
 
@@ -81,7 +82,7 @@ describe('the host agent on a real droplet', () => {
     try {
       const versions = await agent.readState();
       const node = render({ keepalived: versions.keepalivedVersion!, haproxy: versions.haproxyVersion! });
-      const applied = await agent.apply(node.files, node.configHash);
+      const applied = await agent.apply(node.files, node.configHash, versions);
       expect(applied).toMatchObject({ outcome: 'applied' });
       const running = await agent.readState();
       expect(running).toMatchObject({ configHash: node.configHash, haproxyRunning: true, keepalivedRunning: true });
@@ -91,9 +92,9 @@ describe('the host agent on a real droplet', () => {
 
       // A config HAProxy refuses (bypassing the renderer's own guards) never replaces the running one.
       const broken = node.files.map((f) => (f.path.endsWith('haproxy.cfg') ? { ...f, content: f.content.replace('default_backend web', 'default_backend nowhere') } : f));
-      const refused = await agent.apply(broken, 'sha256:broken', running);
-      expect(refused).toMatchObject({ outcome: 'invalid', daemon: 'haproxy' });
-      expect((refused as { message: string }).message).toMatch(/nowhere/);
+      const refused = await agent.apply(broken, 'sha256:broken', running).then(() => undefined, (err: unknown) => err);
+      expect(refused).toBeInstanceOf(ConfigRefusedError);
+      expect(refused).toMatchObject({ daemon: 'haproxy', detail: expect.stringMatching(/nowhere/) });
       const after = await agent.readState();
       expect(after.configHash).toBe(node.configHash);
       expect(after.haproxyRunning).toBe(true);
@@ -104,7 +105,7 @@ describe('the host agent on a real droplet', () => {
       const mode = await fabric.execInDroplet(droplet.name, ['stat', '-c', '%a', '/etc/keepalived/halb-failover.token']);
       expect(mode.stdout.trim()).toBe('600');
     } finally {
-      agent.dispose();
+      agent.close();
     }
   }, 60_000);
 
@@ -117,7 +118,7 @@ describe('the host agent on a real droplet', () => {
       // A reset socket emits 'error' on the ssh2 client; unhandled, it would fail this run.
       await new Promise((r) => setTimeout(r, 500));
     } finally {
-      agent.dispose();
+      agent.close();
       await fabric.startDroplet(droplet.name);
     }
   }, 60_000);

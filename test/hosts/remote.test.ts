@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, readStateScript, shQuote, stageValidateSwapScript, type DaemonPaths } from '../../src/hosts/remote.ts';
+import { DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, readStateScript, shQuote, stageValidateSwapScript, withStagedPaths, type DaemonPaths } from '../../src/hosts/remote.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'halb-remote-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -102,6 +102,44 @@ describe('stageValidateSwapScript', () => {
     rmSync(paths.sshdReloadMarker);
     expect(run(stageValidateSwapScript(files, 'sha256:six', paths)).stdout).toContain('halb:swapped');
     expect(() => statSync(paths.sshdReloadMarker)).toThrow();
+  });
+
+  // A certificate HAProxy refuses (a 1024-bit RSA key, below OpenSSL 3's default security
+  // level) must not replace the working one: haproxy -c checks a twin of the staged config that
+  // loads the staged PEM, and nothing moves until every check passed.
+  it('keeps the working certificate in place when HAProxy refuses the new one', () => {
+    const tls = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
+    const pem = join(root, 'etc/haproxy/certs/tls.pem');
+    const withTLS = `${haproxyCfg(18083)}frontend tls\n  bind 127.0.0.1:18443 ssl crt ${pem}\n  default_backend web\n`;
+    const batch = (cert: string, key: string, hash: string) => stageValidateSwapScript([
+      { path: paths.haproxyConfig, mode: 0o644, content: withTLS },
+      { path: paths.keepalivedConfig, mode: 0o644, content: keepalivedCfg },
+      { path: pem, mode: 0o600, content: `${tls(cert)}${tls(key)}` },
+      { path: join(root, 'etc/keepalived/halb-failover.token'), mode: 0o600, content: `${hash}\n` },
+    ], hash, paths);
+    const good = run(batch('rsa2048.crt', 'rsa2048.key', 'sha256:tls-good'));
+    expect(good.stdout + good.stderr).toContain('halb:swapped');
+    const before = readFileSync(pem, 'utf8');
+
+    const refused = run(batch('rsa1024.crt', 'rsa1024.key', 'sha256:tls-weak'));
+    expect(refused.status).toBe(3);
+    expect(parseMarked(refused.stdout).get('invalid')).toBe('haproxy');
+    expect(refused.stdout).toContain('tls.pem.halb-new');
+    // Nothing of the refused batch is in place: the certificate, the token and the hash are the old ones.
+    expect(readFileSync(pem, 'utf8')).toBe(before);
+    expect(readFileSync(join(root, 'etc/keepalived/halb-failover.token'), 'utf8')).toBe('sha256:tls-good\n');
+    expect(readFileSync(paths.hashFile, 'utf8').trim()).toBe('sha256:tls-good');
+    expect(spawnSync('haproxy', ['-c', '-f', paths.haproxyConfig]).status).toBe(0); // the next start still works
+    for (const sub of ['etc/haproxy', 'etc/haproxy/certs', 'etc/keepalived']) {
+      expect(readdirSync(join(root, sub)).filter((f) => /\.halb-(new|check|old)$/.test(f))).toEqual([]);
+    }
+  });
+
+  it('points the checked twin of a config at the staged files, whole paths only', () => {
+    const files = [{ path: '/etc/haproxy/certs/www.pem', mode: 0o600, content: '' }, { path: '/etc/keepalived/halb-check.sh', mode: 0o755, content: '' }];
+    expect(withStagedPaths('bind :443 ssl crt /etc/haproxy/certs/www.pem alpn h2\nx /etc/haproxy/certs/www.pem2 /etc/haproxy/certs/www.pem.bak', '/etc/haproxy/haproxy.cfg', files))
+      .toBe('bind :443 ssl crt /etc/haproxy/certs/www.pem.halb-new alpn h2\nx /etc/haproxy/certs/www.pem2 /etc/haproxy/certs/www.pem.bak');
+    expect(withStagedPaths('script "/etc/keepalived/halb-check.sh"', '/etc/keepalived/keepalived.conf', files)).toBe('script "/etc/keepalived/halb-check.sh.halb-new"');
   });
 
   it('refuses paths that are not plain absolute paths', () => {

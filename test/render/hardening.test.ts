@@ -9,7 +9,7 @@ import { defaultSettings, renderNodes, placeholderFacts } from '../../src/render
 import { baseSecrets, makeLB } from './helpers.ts';
 
 const base: FirewallInput = {
-  nodeName: 'web-0', peerIPv4s: ['10.10.0.12'], frontendPorts: [80], sshPort: 22,
+  nodeName: 'web-0', peerIPv4s: ['10.10.0.12'], frontendAddress: '10.20.0.11', frontendPorts: [80], sshPort: 22,
   sshSourceCIDRs: [], metricsPort: 8404, metricsSourceCIDRs: ['10.10.0.0/16'],
 };
 const rules = (input: Partial<FirewallInput>) => renderFirewall({ ...base, ...input }).split('\n').map((l) => l.trim());
@@ -18,16 +18,39 @@ describe('host firewall', () => {
   const rows: [string, Partial<FirewallInput>, string[], string[]][] = [
     ['drops by default and keeps loopback and replies', {}, ['type filter hook input priority filter; policy drop;', 'iif "lo" accept', 'ct state established,related accept'], []],
     ['takes VRRP only from the peers', { peerIPv4s: ['10.10.0.12', '10.10.0.13'] }, ['ip protocol 112 ip saddr { 10.10.0.12, 10.10.0.13 } accept'], ['ip protocol 112 accept']],
-    ['opens every frontend port once, to everyone', { frontendPorts: [443, 80, 443] }, ['tcp dport { 80, 443 } accept'], []],
+    ['opens every frontend port once, to everyone, on the address the frontends bind', { frontendPorts: [443, 80, 443] },
+      ['ip daddr 10.20.0.11 tcp dport { 80, 443 } accept'], ['tcp dport { 80, 443 } accept']],
     ['opens SSH to all when no source is listed', {}, ['tcp dport 22 accept'], []],
     ['opens SSH to the listed sources only', { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32'] }, ['tcp dport 22 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } accept'], ['tcp dport 22 accept']],
-    ['opens metrics to the listed sources only', { metricsSourceCIDRs: ['10.0.0.0/8'] }, ['tcp dport 8404 ip saddr 10.0.0.0/8 accept'], []],
+    ['opens metrics to the listed sources only', { metricsSourceCIDRs: ['10.0.0.0/8'] }, ['tcp dport 8404 ip saddr 10.0.0.0/8 accept', 'tcp dport 8404 drop'], []],
     ['lets path MTU discovery through', {}, ['icmp type { destination-unreachable, time-exceeded, parameter-problem } accept'], []],
   ];
   it.each(rows)('%s', (_name, input, present, absent) => {
     const out = rules(input);
     for (const line of present) expect(out).toContain(line);
     for (const line of absent) expect(out).not.toContain(line);
+  });
+
+  // Even a frontend port the renderer would refuse cannot widen SSH or metrics: their rules come
+  // first and end in a drop, and frontend rules match the anchor address only.
+  it('decides SSH and metrics before any frontend rule, whatever ports the frontends name', () => {
+    const out = rules({ frontendPorts: [22, 80, 8404], sshSourceCIDRs: ['203.0.113.0/24'] });
+    const at = (line: string) => out.indexOf(line);
+    const frontend = at('ip daddr 10.20.0.11 tcp dport { 22, 80, 8404 } accept');
+    expect(frontend).toBeGreaterThan(0);
+    for (const line of ['tcp dport 22 ip saddr 203.0.113.0/24 accept', 'tcp dport 22 drop', 'tcp dport 8404 ip saddr 10.10.0.0/16 accept', 'tcp dport 8404 drop']) {
+      expect(at(line)).toBeGreaterThan(0);
+      expect(at(line)).toBeLessThan(frontend);
+    }
+    expect(out.filter((l) => /^tcp dport [^ ]+ accept$/.test(l))).toEqual([]); // nothing open on every address
+  });
+
+  it.each([['port', 22], ['port', 8404], ['port', 8405], ['tls.port', 22]])('render refuses a frontend %s %i, which the node itself uses', (field, port) => {
+    const frontend = field === 'port' ? { name: 'www', port, defaultBackend: 'web' } : { name: 'www', port: 80, defaultBackend: 'web', tls: { secretRef: { name: 'www-tls' }, port } };
+    // makeLB validates; build the object past validation, as a hostile caller could.
+    const lb = makeLB('web');
+    lb.spec.frontends = [{ ...lb.spec.frontends[0]!, ...frontend } as typeof lb.spec.frontends[0]];
+    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() })).toThrow(`spec.frontends[0].${field}`);
   });
 
   // A minimal image without netbase has no /etc/protocols: nft must still take the file (D2).

@@ -5,6 +5,8 @@ import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
 import { backendMode } from '../../src/api/derived.ts';
 import { RenderError } from '../../src/render/errors.ts';
 import { backendModes, TCP_LOG_FORMAT } from '../../src/render/haproxy.ts';
+import { checkInterval } from '../../src/render/keepalived.ts';
+import { keepalivedFeatures } from '../../src/render/versions.ts';
 import { defaultSettings, deriveVirtualRouterID, placeholderFacts, renderNodes, type RenderInput } from '../../src/render/render.ts';
 import type { RenderSettings, RenderedNode } from '../../src/render/types.ts';
 import { baseSecrets, makeLB, TOKEN } from './helpers.ts';
@@ -217,8 +219,29 @@ describe('version awareness', () => {
       expect(conf).not.toContain('no_virtual_ipaddress');
       expect(conf).toContain('    virtual_ipaddress {\n        192.0.0.8/32 dev lo\n    }\n');
     }
-    // Whole seconds for the check on every version: 2.2.7 takes nothing else.
-    expect(conf).toContain('    interval 1\n');
+  });
+
+  // keepalived 2.3.2 is the first to take a fractional vrrp_script interval.
+  it.each([
+    ['2.2.7', undefined, 'interval 1'],
+    ['2.2.8', undefined, 'interval 1'],
+    ['2.3.1', undefined, 'interval 1'],
+    ['2.3.2', undefined, 'interval 0.2'],
+    ['Keepalived v2.3.3 (03/30,2025)', undefined, 'interval 0.2'],
+    ['2.3.3', 0.5, 'interval 0.5'],
+    ['2.3.3', 3, 'interval 3'],
+    ['2.2.8', 0.5, 'interval 1'],
+    ['2.2.8', 2.5, 'interval 3'],
+  ])('keepalived %s with checkIntervalSeconds %s: HAProxy checked at %s', (keepalived, checkIntervalSeconds, line) => {
+    const failover = checkIntervalSeconds === undefined ? {} : { checkIntervalSeconds };
+    const conf = keepalivedConf(renderNodes(input(makeLB('web', { failover }), { defaultVersions: { keepalived, haproxy: '3.0.11' } }))[0]!);
+    expect(conf).toMatch(new RegExp(`vrrp_script halb_haproxy_serving \\{[^}]*\n    ${line}\n    timeout 1\n`));
+  });
+
+  it.each([0.05, 11])('refuses checkIntervalSeconds %s, naming the field', (checkIntervalSeconds) => {
+    expect(() => makeLB('web', { failover: { checkIntervalSeconds } })).toThrow(/spec\.failover\.checkIntervalSeconds.*must be [<>]=/);
+    // The renderer's own guard, for input that did not pass the schema.
+    expect(() => checkInterval(checkIntervalSeconds, keepalivedFeatures('v', '2.3.3'))).toThrowError(expect.objectContaining({ field: 'spec.failover.checkIntervalSeconds' }));
   });
 
   it.each(['2.4.22', '2.6.12', 'HAProxy version 2.6.12-1+deb12u4 2026/10/17', '2.8.16', '3.0.5', '3.2.0'])('accepts HAProxy %s', (haproxy) => {
@@ -321,9 +344,9 @@ describe('secrets', () => {
     const cert = good!.data['tls.crt']!;
     const bad = (data: Record<string, string>) => baseSecrets().map((s) => (s.name === 'www-tls' ? { ...s, data } : s));
     const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': otherKey })))).toThrowError(/tls.key does not match the certificate/);
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': 'not a key' })))).toThrowError(/tls.key is not a PEM private key/);
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': 'junk', 'tls.key': good!.data['tls.key']! })))).toThrowError(/tls.crt is not a PEM certificate/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': otherKey })))).toThrowError(/tls.key does not match the first certificate/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': 'not a key' })))).toThrowError(/tls.key must hold exactly one PEM private key/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': 'junk', 'tls.key': good!.data['tls.key']! })))).toThrowError(/tls.crt holds no PEM certificate/);
     expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert })))).toThrowError(/has no tls.key/);
   });
 

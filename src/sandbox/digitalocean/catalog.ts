@@ -50,6 +50,9 @@ export const IMAGES: readonly SimImage[] = [
   { id: 170000101, slug: 'ubuntu-24-04-x64', name: '24.04 (LTS) x64', distribution: 'Ubuntu' },
   { id: 170000102, slug: 'ubuntu-22-04-x64', name: '22.04 (LTS) x64', distribution: 'Ubuntu' },
   { id: 170000103, slug: 'debian-12-x64', name: '12 x64', distribution: 'Debian' },
+  // In the sandbox this one boots a real Debian 13 tree with its own systemd and cloud-init; the
+  // others run this machine's binaries (see src/sandbox/fabric/images.ts).
+  { id: 170000104, slug: 'debian-13-x64', name: '13 x64', distribution: 'Debian' },
 ];
 
 export function regionObject(slug: string): Record<string, unknown> {

@@ -44,6 +44,8 @@ export interface DropletView {
   anchorIPv4: string;
   /** Public halves of the SSH keys named at creation (ids and fingerprints resolved). */
   sshPublicKeys: string[];
+  /** The image's slug. */
+  image: string;
 }
 
 export interface ReservedIpChange {
@@ -56,6 +58,8 @@ export interface SimulatorHooks {
   /** Awaited before the droplet turns `active`: the sandbox builds the host meanwhile. */
   onDropletCreated?: (droplet: DropletView) => void | Promise<void>;
   onDropletDeleted?: (droplet: DropletView) => void | Promise<void>;
+  /** A power action is completing: the sandbox powers the host off, on, or reboots it. */
+  onDropletPowerChanged?: (droplet: DropletView, power: 'off' | 'on' | 'reboot') => void | Promise<void>;
   /** The droplet died (fault injection): the sandbox stops its host. */
   onDropletDied?: (droplet: DropletView) => void | Promise<void>;
   /** Awaited before the assign/unassign action reads `completed`, so the route has moved by then. */
@@ -627,10 +631,18 @@ export class SimulatorState {
     const action = this.newAction(type, 'droplet', d.id, d.region);
     d.pending.add(action.id);
     this.later(this.options.delays.dropletActionMs, () => {
-      d.pending.delete(action.id);
-      if (type === 'power_off' || type === 'shutdown') d.status = 'off';
-      else d.status = 'active';
-      this.complete(action);
+      const off = type === 'power_off' || type === 'shutdown';
+      // The host follows before the action reads completed, as a real droplet is off by then.
+      const hook = this.options.hooks.onDropletPowerChanged;
+      const view = this.view(d);
+      const follow = !hook ? Promise.resolve()
+        : off ? this.runHook('onDropletPowerChanged', () => hook(view, 'off'))
+          : this.runHook('onDropletPowerChanged', () => hook(view, type === 'power_on' ? 'on' : 'reboot'));
+      void follow.then(() => {
+        d.pending.delete(action.id);
+        d.status = off ? 'off' : 'active';
+        this.complete(action);
+      });
     });
     return action;
   }
@@ -690,6 +702,7 @@ export class SimulatorState {
       privateIPv4: d.privateIPv4,
       anchorIPv4: d.anchorIPv4,
       sshPublicKeys: d.sshKeyIds.map((id) => this.sshKeys.get(id)?.publicKey).filter((k): k is string => k !== undefined),
+      image: (IMAGES.find((i) => i.id === d.image) ?? IMAGES[0]!).slug,
     };
   }
 

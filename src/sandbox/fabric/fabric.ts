@@ -14,9 +14,11 @@ import {
 import { macFor, renderMetadataTree, type DropletMetadata } from './metadata.ts';
 import {
   BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
-  renderFloatingMapCommands, renderMetadataNginx, renderSshdConfig, renderWebSite, validateFloatingAssignment,
+  renderFloatingMapCommands, renderMetadataNginx, renderNoCloudMetaData, renderRootfsInit, renderSshdConfig, renderWebSite, validateFloatingAssignment,
 } from './render.ts';
 import { NftSession, NftSessionError } from './nft-session.ts';
+import { firstBootFromUserData } from './cloud-config.ts';
+import { cachedRootfs, imageKind } from './images.ts';
 import { emptyState, fabricDir, readState, writeState, type BackendRecord, type DropletRecord, type FabricState } from './state.ts';
 import { run, runStatus, type RunResult } from './system.ts';
 
@@ -45,6 +47,8 @@ export interface AddDropletOptions {
   bootDelayMs?: number;
   /** Also run nginx answering the droplet's name on port 80, as the sandbox's web backends do. */
   webServer?: boolean;
+  /** DigitalOcean image slug: `debian-13-x64` boots the Debian 13 image (see images.ts). */
+  image?: string;
 }
 
 export interface AddBackendOptions {
@@ -67,6 +71,8 @@ export interface HostStatus {
   /** Whether a droplet's sshd has started (boot delay over). */
   booted?: boolean;
   hostKey?: string;
+  /** The DigitalOcean image slug a droplet was made with. */
+  image?: string;
 }
 
 export interface FabricStatus {
@@ -515,17 +521,19 @@ export class Fabric {
     }
     const bootDelayMs = opts.bootDelayMs ?? this.defaultBootDelayMs;
     if (!Number.isFinite(bootDelayMs) || bootDelayMs < 0) throw new Error(`bootDelayMs: ${bootDelayMs} must be a number >= 0`);
+    const rootfs = imageKind(opts.image) === 'rootfs' ? this.rootfsFor(opts) : undefined;
     const record: DropletRecord = {
       name: opts.name, id: opts.id, namespace: ns, role: opts.role ?? 'loadbalancer', slot: this.freeSlot(),
       publicIPv4: opts.publicIPv4, anchorIPv4: opts.anchorIPv4, privateIPv4: opts.privateIPv4,
       sshPublicKeys: opts.sshPublicKeys.map((k) => k.trim()), metadata: opts.metadata ?? {}, bootDelayMs,
-      webServer: opts.webServer === true,
+      webServer: opts.webServer === true, ...(opts.image ? { image: opts.image } : {}), ...(rootfs ? { rootfs } : {}),
     };
     await this.newNamespace(ns);
     this.state.droplets[opts.name] = record;
     this.save();
     try {
-      await this.prepareDropletFiles(record);
+      if (record.rootfs) this.prepareRootfsDropletFiles(record);
+      else await this.prepareDropletFiles(record);
       await this.wireDroplet(record);
       this.syncMetadata(record, null);
       await this.bootDroplet(record);
@@ -541,21 +549,28 @@ export class Fabric {
   private async prepareDropletFiles(d: DropletRecord): Promise<void> {
     const dir = this.dropletDir(d.name);
     rmSync(dir, { recursive: true, force: true });
-    for (const sub of ['etc.upper/ssh', 'etc.work', 'var.upper', 'var.work', 'root/.ssh']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+    for (const sub of ['etc.upper/ssh', 'etc.work', 'var.upper', 'var.work', 'root/.ssh', 'sshd_config.d']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+    chmodSync(join(dir, 'sshd_config.d'), 0o755);
     chmodSync(join(dir, 'etc.upper'), 0o755);
     chmodSync(join(dir, 'etc.upper/ssh'), 0o755);
     chmodSync(join(dir, 'var.upper'), 0o755);
     writeFileSync(join(dir, 'root/.ssh/authorized_keys'), d.sshPublicKeys.map((k) => `${k}\n`).join(''), { mode: 0o600 });
     const ssh = join(dir, 'etc.upper/ssh');
     writeFileSync(join(ssh, 'sshd_config'), renderSshdConfig(d.name), { mode: 0o644 });
-    // Hide the machine's own host keys and sshd_config.d from the droplet (overlay whiteouts).
+    // Hide the machine's own host keys from the droplet (overlay whiteouts); its sshd_config.d
+    // is the droplet's own folder, bound over it at boot.
     for (const entry of readdirSync('/etc/ssh')) {
-      if (/^ssh_host_.*key(\.pub)?$/.test(entry) || entry === 'sshd_config.d') await run('mknod', [join(ssh, entry), 'c', '0', '0']);
+      if (/^ssh_host_.*key(\.pub)?$/.test(entry)) await run('mknod', [join(ssh, entry), 'c', '0', '0']);
     }
     rmSync(join(ssh, 'ssh_host_ed25519_key'), { force: true });
     rmSync(join(ssh, 'ssh_host_ed25519_key.pub'), { force: true });
+    // The image's own key, as ssh_genkeytypes makes one; user_data's ssh_keys replace it at first boot.
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `root@${d.name}`, '-f', join(ssh, 'ssh_host_ed25519_key')]);
-    d.hostKeyPublic = readFileSync(join(ssh, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
+    const firstBoot = firstBootFromUserData(d.metadata.userData);
+    writeFileSync(join(dir, 'first-boot-before-ssh.sh'), firstBoot.beforeSsh, { mode: 0o700 });
+    writeFileSync(join(dir, 'first-boot-after-ssh.sh'), firstBoot.afterSsh, { mode: 0o700 });
+    for (const reason of firstBoot.skipped) this.log.warn({ droplet: d.name, reason }, 'left a part of user_data unapplied');
+    d.hostKeyPublic = firstBoot.hostKeyPublic ?? readFileSync(join(ssh, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
     const etc = join(dir, 'etc.upper');
     writeFileSync(join(etc, 'hostname'), `${d.name}\n`);
     writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${d.name}\n${d.privateIPv4}\t${d.name}\n`);
@@ -571,6 +586,40 @@ export class Fabric {
       writeFileSync(join(etc, 'nginx/sites-enabled/default'), renderWebSite(d.name));
     }
     writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs, webServer: d.webServer }), { mode: 0o755 });
+    this.save();
+  }
+
+  /** The cached root filesystem a droplet of this image boots; it must be built beforehand. */
+  private rootfsFor(opts: AddDropletOptions): string {
+    if (opts.webServer) throw new Error(`image: ${opts.image} cannot run a web backend; backends run this machine's binaries`);
+    const rootfs = cachedRootfs();
+    if (rootfs === undefined) {
+      throw new Error(`image: ${opts.image} is not built on this machine (it downloads, so it is built before a sandbox routes its ranges): run \`halb sandbox image\``);
+    }
+    // The path goes into overlay mount options, which cannot carry commas, colons or spaces.
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(rootfs)) throw new Error(`image: the image cache ${JSON.stringify(rootfs)} must be a plain path (letters, digits, . _ - /)`);
+    return rootfs;
+  }
+
+  /**
+   * A droplet of a root-filesystem image: its own upper folder over the image, seeded with what
+   * its first boot reads (NoCloud: the droplet's user_data, id, name and SSH keys), as
+   * DigitalOcean's metadata would give them.
+   */
+  private prepareRootfsDropletFiles(d: DropletRecord): void {
+    const dir = this.dropletDir(d.name);
+    rmSync(dir, { recursive: true, force: true });
+    for (const sub of ['rootfs', 'rootfs.work', 'rootfs.upper/etc', 'rootfs.upper/var/lib/cloud/seed/nocloud']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
+    const upper = join(dir, 'rootfs.upper');
+    writeFileSync(join(upper, 'etc/hostname'), `${d.name}\n`);
+    writeFileSync(join(upper, 'etc/hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${d.name}\n${d.privateIPv4}\t${d.name}\n`);
+    const seed = join(upper, 'var/lib/cloud/seed/nocloud');
+    writeFileSync(join(seed, 'user-data'), d.metadata.userData || '#cloud-config\n', { mode: 0o600 });
+    writeFileSync(join(seed, 'meta-data'), renderNoCloudMetaData(d), { mode: 0o600 });
+    const hostKey = firstBootFromUserData(d.metadata.userData).hostKeyPublic;
+    if (hostKey) d.hostKeyPublic = hostKey;
+    const init = renderRootfsInit({ name: d.name, dir, rootfs: d.rootfs!, netnsPath: `/run/netns/${d.namespace}`, bootDelayMs: d.bootDelayMs });
+    writeFileSync(join(dir, 'init.sh'), init, { mode: 0o755 });
     this.save();
   }
 
@@ -643,11 +692,13 @@ export class Fabric {
     const console = openSync(join(dir, 'console.log'), 'a');
     let child;
     try {
-      child = spawn('ip', [
-        'netns', 'exec', d.namespace,
-        'unshare', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--mount-proc', '--propagation', 'private',
-        '/bin/bash', join(dir, 'init.sh'),
-      ], { detached: true, stdio: ['ignore', console, console] });
+      // A root-filesystem droplet's nspawn makes its own namespaces and joins the network one.
+      const argv = d.rootfs
+        ? ['unshare', '--mount', '--propagation', 'private', '/bin/bash', join(dir, 'init.sh')]
+        : ['ip', 'netns', 'exec', d.namespace,
+          'unshare', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--mount-proc', '--propagation', 'private',
+          '/bin/bash', join(dir, 'init.sh')];
+      child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', console, console] });
     } finally {
       closeSync(console);
     }
@@ -656,9 +707,9 @@ export class Fabric {
     if (unsharePid === undefined) throw new Error(`droplet ${d.name}: could not start its init`);
     d.unsharePid = unsharePid;
     this.save();
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 5_000 + (d.rootfs ? d.bootDelayMs : 0);
     while (Date.now() < deadline) {
-      const [initPid] = childrenOf(unsharePid);
+      const initPid = d.rootfs ? await this.containerInit(d.namespace) : childrenOf(unsharePid)[0];
       if (initPid !== undefined) {
         d.initPid = initPid;
         this.save();
@@ -669,6 +720,19 @@ export class Fabric {
     }
     const log = existsSync(join(dir, 'console.log')) ? readFileSync(join(dir, 'console.log'), 'utf8').slice(-2000) : '';
     throw new Error(`droplet ${d.name}: its init did not start${log ? `: ${log.trim()}` : ''}`);
+  }
+
+  /** PID 1 of the droplet's container: the process in its network namespace that is 1 in its own PID namespace. */
+  private async containerInit(ns: string): Promise<number | undefined> {
+    for (const pid of await namespacePids(ns)) {
+      try {
+        const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
+        if (nspid.length > 1 && nspid.at(-1) === '1') return pid;
+      } catch {
+        // exited while we looked
+      }
+    }
+    return undefined;
   }
 
   private isBooted(d: DropletRecord): boolean {
@@ -696,7 +760,8 @@ export class Fabric {
   async execInDroplet(name: string, argv: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
     const d = this.droplet(name);
     if (!pidAlive(d.initPid)) throw new Error(`droplet ${name}: not running`);
-    return run('nsenter', ['-t', String(d.initPid), '-m', '-u', '-n', '-p', '--wd=/', '--', ...argv], opts);
+    // --root: a root-filesystem droplet's / is its image, not this machine's.
+    return run('nsenter', ['-t', String(d.initPid), '-m', '-u', '-n', '-p', '--root', '--wd', '--', ...argv], opts);
   }
 
   /** Powers a droplet off: kills every process in it; its namespace, addresses and files stay. */
@@ -874,8 +939,19 @@ export class Fabric {
   private hostStatus(d: DropletRecord): HostStatus {
     return {
       name: d.name, namespace: d.namespace, role: d.role, publicIPv4: d.publicIPv4, privateIPv4: d.privateIPv4,
-      anchorIPv4: d.anchorIPv4, id: d.id, running: pidAlive(d.initPid), booted: this.isBooted(d), hostKey: d.hostKeyPublic,
+      anchorIPv4: d.anchorIPv4, id: d.id, running: pidAlive(d.initPid), booted: this.isBooted(d), hostKey: d.hostKeyPublic ?? this.madeHostKey(d),
+      ...(d.image ? { image: d.image } : {}),
     };
+  }
+
+  /** The ed25519 host key a root-filesystem droplet made at its first boot, once it has. */
+  private madeHostKey(d: DropletRecord): string | undefined {
+    if (!this.isBooted(d)) return undefined;
+    try {
+      return readFileSync(`/proc/${d.initPid}/root/etc/ssh/ssh_host_ed25519_key.pub`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
   }
 
   private backendStatus(b: BackendRecord): HostStatus {

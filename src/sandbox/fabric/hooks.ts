@@ -14,6 +14,8 @@ export interface SimulatedDroplet {
   region?: string;
   tags?: string[];
   userData?: string;
+  /** The image slug it was created with. */
+  image?: string;
   /** Seconds-scale realism: how long until sshd answers. */
   bootDelayMs?: number;
 }
@@ -24,6 +26,7 @@ export interface FabricHooks {
   dropletCreated(droplet: SimulatedDroplet): Promise<void>;
   dropletDeleted(id: number): Promise<void>;
   dropletPowerChanged(id: number, on: boolean): Promise<void>;
+  dropletRebooted(id: number): Promise<void>;
   dropletTagsChanged(id: number, tags: string[]): Promise<void>;
   /** A reserved (floating) IP now routes to this droplet, or to nothing with null. */
   reservedIPAssigned(ip: string, dropletId: number | null): Promise<void>;
@@ -40,7 +43,7 @@ export function fabricHooks(fabric: Fabric): FabricHooks {
     async dropletCreated(d) {
       await fabric.addDroplet({
         name: d.name, id: d.id, publicIPv4: d.publicIPv4, anchorIPv4: d.anchorIPv4, privateIPv4: d.privateIPv4,
-        sshPublicKeys: d.sshPublicKeys, bootDelayMs: d.bootDelayMs,
+        sshPublicKeys: d.sshPublicKeys, bootDelayMs: d.bootDelayMs, ...(d.image ? { image: d.image } : {}),
         // The sandbox's convention: droplets tagged `web` are web backends answering their name.
         role: d.tags?.includes('web') ? 'backend' : 'loadbalancer',
         webServer: d.tags?.includes('web') ?? false,
@@ -54,6 +57,9 @@ export function fabricHooks(fabric: Fabric): FabricHooks {
     async dropletPowerChanged(id, on) {
       if (on) await fabric.startDroplet(nameOf(id));
       else await fabric.stopDroplet(nameOf(id));
+    },
+    async dropletRebooted(id) {
+      await fabric.rebootDroplet(nameOf(id));
     },
     async dropletTagsChanged(id, tags) {
       await fabric.updateDropletMetadata(nameOf(id), { tags });

@@ -76,6 +76,9 @@ export function renderSshdConfig(name: string): string {
   ].join('\n');
 }
 
+/** Marker of a first boot done (user_data applied), in the droplet's own /var. */
+const FIRST_BOOT_DONE = '/var/lib/halb-sandbox/first-boot.done';
+
 /** Marker the droplet's init writes, inside its own /run, once sshd has started. */
 export const BOOTED_MARKER = '/run/halb-droplet-booted';
 
@@ -87,6 +90,12 @@ export const BOOTED_MARKER = '/run/halb-droplet-booted';
  * process of the droplet.
  */
 export function renderDropletInit(opts: { name: string; dir: string; bootDelayMs: number; webServer?: boolean }): string {
+  // First boot (user_data): see cloud-config.ts. The scripts are copied into the droplet's /run
+  // while $D is still reachable; the marker lives in its own /var, as cloud-init's does.
+  const firstBoot = (script: string, when: string) => `if [ ! -e ${FIRST_BOOT_DONE} ] && [ -s /run/halb-first-boot/${script} ]; then
+  echo "applying user_data (${when})"
+  /bin/sh /run/halb-first-boot/${script} >> /var/log/cloud-init-output.log 2>&1 || echo "user_data (${when}) exited $?" >&2
+fi`;
   const d = shellQuote(opts.dir);
   const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
   return `#!/bin/bash
@@ -105,13 +114,20 @@ overlay() {
 mount --bind "$D/root" /root
 overlay /etc etc
 overlay /var var
+# The droplet's own sshd drop-ins, not this machine's.
+mount --bind "$D/sshd_config.d" /etc/ssh/sshd_config.d
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mkdir -m 0700 /run/halb-first-boot && cp "$D"/first-boot-*.sh /run/halb-first-boot/
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+# Settings outside the network namespace are the machine's: read-only here, as in a container.
+mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
+mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net
 hostname ${shellQuote(opts.name)}
 mkdir -p /run/sshd /var/log
 chmod 0755 /run/sshd
 echo "droplet ${opts.name} booting (delay ${delay}s)"
 sleep ${delay}
+${firstBoot('first-boot-before-ssh.sh', 'files, host keys, sshd settings')}
 ${opts.webServer ? `# A web backend: the image's nginx, with the site answering the droplet's name.
 nginx || echo "nginx failed to start" >&2
 ` : ''}if /usr/sbin/sshd -E /var/log/sshd.log; then
@@ -120,6 +136,9 @@ nginx || echo "nginx failed to start" >&2
 else
   echo "sshd failed to start, see /var/log/sshd.log" >&2
 fi
+${firstBoot('first-boot-after-ssh.sh', 'runcmd')}
+mkdir -p ${FIRST_BOOT_DONE.slice(0, FIRST_BOOT_DONE.lastIndexOf('/'))} && touch ${FIRST_BOOT_DONE}
+rm -rf /run/halb-first-boot
 trap 'exit 0' TERM INT
 # bash reaps every child, adopted orphans included, while it waits.
 while :; do
@@ -175,4 +194,45 @@ http {
 /** The site of a web-backend droplet: every request answered with the droplet's name. */
 export function renderWebSite(name: string): string {
   return `# halb sandbox web backend ${name}\nserver {\n  listen 80 default_server;\n  default_type text/plain;\n  location / { return 200 "${name}\\n"; }\n}\n`;
+}
+
+/**
+ * The boot of a droplet on a root-filesystem image: after its boot delay, an overlay of the
+ * cached image (the droplet's writes go to its own upper folder) is booted by systemd-nspawn,
+ * the image's systemd as PID 1 in the droplet's network namespace. This machine runs no systemd
+ * or D-Bus, so nspawn neither registers the machine nor makes a unit (`--keep-unit
+ * --register=no`). It runs in a private mount namespace, so the overlay goes when it ends.
+ */
+export function renderRootfsInit(opts: { name: string; dir: string; rootfs: string; netnsPath: string; bootDelayMs: number }): string {
+  const delay = (Math.max(0, opts.bootDelayMs) / 1000).toFixed(3);
+  return `#!/bin/bash
+# Boot of sandbox droplet ${opts.name} (systemd in ${opts.rootfs})
+set -eu
+D=${shellQuote(opts.dir)}
+echo "droplet ${opts.name} booting (delay ${delay}s)"
+sleep ${delay}
+# The upper folder stays busy until the previous boot's mounts are released: retry briefly.
+for _ in $(seq 100); do
+  mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs" 2>/dev/null && break
+  sleep 0.05
+done
+mountpoint -q "$D/rootfs" || mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs"
+export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+# The droplet's network settings are its own (net.ipv4.ip_nonlocal_bind, say), as on a VM.
+export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
+# CAP_NET_ADMIN, which nspawn keeps only with a network namespace of its own making: a droplet's
+# root loads its firewall, sets links and runs keepalived.
+exec systemd-nspawn --quiet --keep-unit --register=no --capability=CAP_NET_ADMIN --hostname=${shellQuote(opts.name)} -D "$D/rootfs" \\
+  --network-namespace-path=${shellQuote(opts.netnsPath)} --boot
+`;
+}
+
+/** NoCloud's meta-data for a droplet: what DigitalOcean's metadata gives cloud-init. */
+export function renderNoCloudMetaData(d: { id: number; name: string; sshPublicKeys: readonly string[] }): string {
+  return [
+    `instance-id: ${d.id}`,
+    `local-hostname: ${d.name}`,
+    ...(d.sshPublicKeys.length ? ['public-keys:', ...d.sshPublicKeys.map((k) => `  - ${JSON.stringify(k)}`)] : []),
+    '',
+  ].join('\n');
 }

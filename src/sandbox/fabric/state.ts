@@ -22,6 +22,10 @@ export interface DropletRecord {
   unsharePid?: number;
   initPid?: number;
   hostKeyPublic?: string;
+  /** The DigitalOcean image slug it was made with (this machine's binaries when unset). */
+  image?: string;
+  /** For a root-filesystem image: the cached tree its overlay is built on. */
+  rootfs?: string;
 }
 
 export interface BackendRecord {

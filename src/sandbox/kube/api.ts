@@ -11,7 +11,7 @@ import {
 import { serverSideApply, updateManagedFields } from './managedfields.ts';
 import { generateNameSuffix, nowTime, sameObject, specChanged, validateLabelsAndAnnotations, validateName } from './meta.ts';
 import {
-  APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, applyJsonPatch, mergePatch, stripStrategicDirectives,
+  APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, METADATA_LIST_KEYS, STRATEGIC_MERGE_PATCH, applyJsonPatch, mergePatch, strategicMergePatch,
 } from './patch.ts';
 import { Registry } from './registry.ts';
 import type { ResourceDef } from './resources.ts';
@@ -175,7 +175,8 @@ export class KubeApi {
     if (fv === 'Warn') for (const p of all) warnings.push(`unknown field "${p}"`);
   }
 
-  private admitFields(def: ResourceDef, obj: KubeObject, fv: FieldValidation, warnings: string[]): StatusCause[] {
+  private admitFields(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, fv: FieldValidation,
+    warnings: string[]): StatusCause[] {
     if (!def.schema) {
       this.dropUnknownBuiltinFields(def, obj, fv, warnings);
       return [];
@@ -186,7 +187,10 @@ export class KubeApi {
     }
     if (fv === 'Warn') for (const p of pruned) warnings.push(`unknown field "${p}"`);
     applyDefaults(obj, def.schema.schema);
-    return def.schema.validate(obj);
+    const schemaCauses = def.schema.validate(obj);
+    const rules = def.schema.validateRules(obj, old, schemaCauses);
+    warnings.push(...rules.warnings);
+    return [...schemaCauses, ...rules.causes];
   }
 
   private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
@@ -194,8 +198,8 @@ export class KubeApi {
     const name = obj.metadata.name ?? '';
     // Unknown fields first (strict decoding), then defaults and normalisation, then validation:
     // the real server's order. Views (events.k8s.io) validate before conversion to storage.
-    errs.push(...this.admitFields(def, obj, opts.fieldValidation, warnings));
-    def.normalize?.(obj, old);
+    errs.push(...this.admitFields(def, obj, old, opts.fieldValidation, warnings));
+    def.normalize?.(obj, old, () => this.store.list(def.storageKey));
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);
       errs.push(...validateCRD(obj));
@@ -377,7 +381,10 @@ export class KubeApi {
     else if (type === MERGE_PATCH) {
       if (!isObject(body)) throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}');
       patched = mergePatch(old, body);
-    } else patched = mergePatch(old, stripStrategicDirectives(body));
+    } else {
+      if (!isObject(body)) throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}');
+      patched = strategicMergePatch(old, body, { ...METADATA_LIST_KEYS, ...def.strategicListKeys });
+    }
     return this.update(def, ns, name, patched, opts, subresource, { put: false });
   }
 

@@ -6,7 +6,8 @@ import { badRequest } from './errors.ts';
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.kubernetes.protobuf';
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]); // "k8s\0"
 
-type FieldKind = 'string' | 'bytes' | 'int' | 'bool' | 'time' | 'rawjson' | 'strings' | 'mapString' | 'mapBytes' | Msg | [Msg];
+type FieldKind = 'string' | 'bytes' | 'int' | 'bool' | 'time' | 'rawjson' | 'strings' | 'mapString' | 'mapBytes' | 'intOrString'
+  | Msg | [Msg];
 interface Msg { [field: number]: [string, FieldKind] }
 
 const OwnerReference: Msg = { 1: ['kind', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['controller', 'bool'], 7: ['blockOwnerDeletion', 'bool'] };
@@ -18,7 +19,20 @@ const ObjectMeta: Msg = {
   10: ['deletionGracePeriodSeconds', 'int'], 11: ['labels', 'mapString'], 12: ['annotations', 'mapString'],
   13: ['ownerReferences', [OwnerReference]], 14: ['finalizers', 'strings'], 17: ['managedFields', [ManagedFieldsEntry]],
 };
+const ServicePort: Msg = {
+  1: ['name', 'string'], 2: ['protocol', 'string'], 3: ['port', 'int'], 4: ['targetPort', 'intOrString'], 5: ['nodePort', 'int'],
+  6: ['appProtocol', 'string'],
+};
+const ServiceSpec: Msg = {
+  1: ['ports', [ServicePort]], 2: ['selector', 'mapString'], 3: ['clusterIP', 'string'], 4: ['type', 'string'],
+  5: ['externalIPs', 'strings'], 7: ['sessionAffinity', 'string'], 8: ['loadBalancerIP', 'string'],
+  9: ['loadBalancerSourceRanges', 'strings'], 10: ['externalName', 'string'], 11: ['externalTrafficPolicy', 'string'],
+  12: ['healthCheckNodePort', 'int'], 13: ['publishNotReadyAddresses', 'bool'], 17: ['ipFamilyPolicy', 'string'],
+  18: ['clusterIPs', 'strings'], 19: ['ipFamilies', 'strings'], 20: ['allocateLoadBalancerNodePorts', 'bool'],
+  21: ['loadBalancerClass', 'string'], 22: ['internalTrafficPolicy', 'string'], 23: ['trafficDistribution', 'string'],
+};
 const KINDS: Record<string, Msg> = {
+  Service: { 1: ['metadata', ObjectMeta], 2: ['spec', ServiceSpec] },
   Secret: { 1: ['metadata', ObjectMeta], 2: ['data', 'mapBytes'], 3: ['type', 'string'], 4: ['stringData', 'mapString'], 5: ['immutable', 'bool'] },
   ConfigMap: { 1: ['metadata', ObjectMeta], 2: ['data', 'mapString'], 3: ['binaryData', 'mapBytes'], 4: ['immutable', 'bool'] },
   Namespace: { 1: ['metadata', ObjectMeta], 2: ['spec', { 1: ['finalizers', 'strings'] }], 3: ['status', { 1: ['phase', 'string'] }] },
@@ -128,6 +142,10 @@ function decodeMessage(buf: Buffer, schema: Msg): Record<string, unknown> {
     else if (kind === 'bytes') out[name] = b.toString('base64');
     else if (kind === 'rawjson') return JSON.parse(b.toString('utf8')) as Record<string, unknown>;
     else if (kind === 'time') out[name] = decodeTime(b);
+    else if (kind === 'intOrString') {
+      const v = decodeMessage(b, { 1: ['type', 'int'], 2: ['intVal', 'int'], 3: ['strVal', 'string'] });
+      out[name] = v.type === 1 ? v.strVal ?? '' : v.intVal ?? 0;
+    }
     else if (kind === 'strings') out[name] = [...((out[name] as string[] | undefined) ?? []), b.toString('utf8')];
     else if (kind === 'mapString' || kind === 'mapBytes') {
       const [k, v] = decodeMapEntry(b, kind === 'mapBytes');
@@ -135,6 +153,14 @@ function decodeMessage(buf: Buffer, schema: Msg): Record<string, unknown> {
     } else if (Array.isArray(kind)) out[name] = [...((out[name] as unknown[] | undefined) ?? []), decodeMessage(b, kind[0])];
     else if (typeof kind === 'object') out[name] = decodeMessage(b, kind);
   }
+  return out;
+}
+
+function withoutZeroValues(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutZeroValues);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== '' && v !== 0 && v !== false) out[k] = withoutZeroValues(v);
   return out;
 }
 
@@ -158,7 +184,11 @@ export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
   const schema = KINDS[kind];
   if (!schema) throw badRequest(`protobuf is not supported for ${kind || 'this kind'} by this server; send application/json`);
   try {
-    return { apiVersion, kind, ...decodeMessage(raw, schema) };
+    const decoded = decodeMessage(raw, schema);
+    // Go writes a non-pointer field even when it is empty; JSON's omitempty leaves it out, and
+    // the server's defaulting treats both alike. A Service's spec is all such fields.
+    if (kind === 'Service' && decoded.spec) decoded.spec = withoutZeroValues(decoded.spec);
+    return { apiVersion, kind, ...decoded };
   } catch (err) {
     throw badRequest(`failed to decode protobuf ${kind}: ${(err as Error).message}`);
   }

@@ -3,8 +3,10 @@
 import type { StatusCause } from './errors.ts';
 import { ApiError, causes } from './errors.ts';
 import type { FieldSet } from './selectors.ts';
+import type { StrategicListKeys } from './patch.ts';
 import type { KubeObject } from './store.ts';
 import type { CompiledSchema } from './structural.ts';
+import { nodeHooks, nodeTable, serviceHooks, serviceTable, type ServicePort } from './services.ts';
 import type { TableSpec } from './table.ts';
 import { builtinTableSpec } from './table.ts';
 
@@ -30,12 +32,15 @@ export interface ResourceDef {
   schema?: CompiledSchema;
   /** A CRD version marked deprecated: sent as a Warning header on every request to it. */
   deprecationWarning?: string;
+  /** Built-ins: where strategic merge patches merge lists (beyond metadata's own). */
+  strategicListKeys?: StrategicListKeys;
   /** Built-ins: top-level fields the strict decoder knows (besides apiVersion, kind, metadata). */
   knownFields?: string[];
   selectableFields: string[];
   table: TableSpec;
-  /** Fills server-side defaults and derived fields before validation. */
-  normalize?: (obj: KubeObject, old: KubeObject | undefined) => void;
+  /** Fills server-side defaults and derived fields before validation; `stored` lists the
+   *  resource's stored objects (for allocations such as node ports). May throw ApiError. */
+  normalize?: (obj: KubeObject, old: KubeObject | undefined, stored: () => KubeObject[]) => void;
   /** Built-in validation; throws ApiError for decode errors (400), returns causes for 422. */
   validate?: (obj: KubeObject, old: KubeObject | undefined) => StatusCause[];
   toStorage?: (obj: KubeObject) => KubeObject;
@@ -253,52 +258,30 @@ const leases = base({
   },
 });
 
-interface ServicePort { name?: string; protocol?: string; port?: unknown; targetPort?: unknown }
-
-/** The next ClusterIP, from the real server's default service range 10.96.0.0/12 (10.96.0.1 is the API's). */
-let nextClusterIP = 10;
-function allocateClusterIP(): string {
-  const n = nextClusterIP++;
-  return `10.96.${Math.floor(n / 256) % 256}.${n % 256}`;
-}
-
-function checkPorts(field: string, ports: unknown, out: StatusCause[]): void {
-  if (ports === undefined) return;
-  if (!Array.isArray(ports)) throw new ApiError(400, 'BadRequest', `${field} must be a list`);
-  (ports as ServicePort[]).forEach((p, i) => {
-    if (typeof p.port !== 'number' || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) out.push(causes.invalid(`${field}[${i}].port`, p.port, 'must be between 1 and 65535, inclusive'));
-    if (!['TCP', 'UDP', 'SCTP'].includes(p.protocol ?? '')) out.push(causes.notSupported(`${field}[${i}].protocol`, p.protocol ?? '', ['SCTP', 'TCP', 'UDP']));
-  });
-}
-
-// Services: what the real server fills in and checks for ClusterIP and headless Services (the
-// operator keeps a headless one per HALoadBalancer for its nodes' metrics). No proxying.
+// Services (src/sandbox/kube/services.ts): ClusterIP, headless (the operator keeps one per
+// HALoadBalancer for its nodes' metrics), NodePort and LoadBalancer, with port allocation.
 const services = base({
   group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['svc'], categories: ['all'],
   statusSubresource: true,
+  allowCreateOnUpdate: true,
   knownFields: ['spec', 'status'],
-  normalize(o, old) {
-    const spec = { ...(o.spec as Record<string, unknown> | undefined) };
-    spec.type ??= 'ClusterIP';
-    spec.sessionAffinity ??= 'None';
-    spec.clusterIP ??= (old?.spec as { clusterIP?: string } | undefined)?.clusterIP ?? allocateClusterIP();
-    spec.clusterIPs ??= [spec.clusterIP];
-    spec.ipFamilies ??= ['IPv4'];
-    spec.ipFamilyPolicy ??= 'SingleStack';
-    spec.internalTrafficPolicy ??= 'Cluster';
-    if (Array.isArray(spec.ports)) spec.ports = (spec.ports as ServicePort[]).map((p) => ({ ...p, protocol: p.protocol ?? 'TCP', targetPort: p.targetPort ?? p.port }));
-    o.spec = spec;
-    o.status ??= { loadBalancer: {} };
-  },
-  validate(o, old) {
-    const spec = (o.spec ?? {}) as { clusterIP?: string; ports?: unknown; type?: string };
-    const out: StatusCause[] = [];
-    checkPorts('spec.ports', spec.ports, out);
-    if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(spec.type ?? '')) out.push(causes.notSupported('spec.type', spec.type ?? '', ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort']));
-    const before = (old?.spec as { clusterIP?: string } | undefined)?.clusterIP;
-    if (before !== undefined && spec.clusterIP !== before) out.push(causes.invalid('spec.clusterIPs[0]', spec.clusterIP, 'may not change once set'));
-    return out;
-  },
+  selectableFields: ['spec.clusterIP', 'spec.type'],
+  strategicListKeys: { 'spec.ports': 'port', 'status.conditions': 'type' },
+  table: serviceTable,
+  normalize: serviceHooks.normalize,
+  validate: serviceHooks.validate,
+  fields: (o) => ({ ...metaFields(o), ...serviceHooks.fields(o) }),
+});
+
+// Nodes, cluster-scoped, written by the kubelet (in the sandbox: by `halb sandbox up`).
+const nodes = base({
+  group: '', version: 'v1', kind: 'Node', plural: 'nodes', namespaced: false, shortNames: ['no'],
+  statusSubresource: true,
+  knownFields: ['spec', 'status'],
+  selectableFields: ['spec.unschedulable'],
+  strategicListKeys: { 'spec.podCIDRs': '', 'status.addresses': 'type', 'status.conditions': 'type' },
+  table: nodeTable,
+  fields: (o) => ({ ...metaFields(o), ...nodeHooks.fields(o) }),
 });
 
 // discovery.k8s.io/v1 EndpointSlices, stored as sent after the real server's defaults and checks.
@@ -335,5 +318,5 @@ export const CRD_RESOURCE = base({
 });
 
 export function builtinResources(): ResourceDef[] {
-  return [namespaces, secrets, configmaps, services, endpointSlices, coreEvents, eventsV1, leases, CRD_RESOURCE];
+  return [namespaces, secrets, configmaps, services, nodes, endpointSlices, coreEvents, eventsV1, leases, CRD_RESOURCE];
 }

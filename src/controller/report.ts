@@ -1,0 +1,63 @@
+// Status: computed from what was observed and what acting changed, written once and only if it
+// changed; Events for what a person should notice (a failover, a warning turning on); metrics.
+import type { HALoadBalancer, HALoadBalancerStatus } from '../api/types.ts';
+import type { Problem } from '../api/validate.ts';
+import { conditionTypes as T } from './conditions.ts';
+import type { ControllerContext, PassContext } from './context.ts';
+import { computeStatus, stalledStatus, statusChanged, type StatusInput } from './status.ts';
+
+/** Computes the status, tells people what changed, and writes it if it changed. */
+export async function report(ctx: PassContext, input: Omit<StatusInput, 'now'>): Promise<HALoadBalancerStatus> {
+  const { object } = input;
+  const status = computeStatus({ ...input, now: ctx.clock.now().toISOString() });
+  ctx.metrics.setCertificates(object.metadata.namespace ?? 'default', object.metadata.name, input.certificates ?? []);
+  await noticeFailover(ctx, object, status);
+  await noticeWarnings(ctx, object, status);
+  await writeStatus(ctx, object, status);
+  recordNodeMetrics(ctx, object, status);
+  return status;
+}
+
+/** Ready=False and Stalled=True with the reason; nothing else in status moves. */
+export async function reportStalled(ctx: PassContext, object: HALoadBalancer, reason: string, problems: readonly Problem[]): Promise<void> {
+  await writeStatus(ctx, object, stalledStatus(object, problems, ctx.clock.now().toISOString(), reason));
+  ctx.log.info({ problems, reason }, 'refused spec');
+}
+
+async function writeStatus(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+  if (statusChanged(object.status, status)) await ctx.kube.patchStatus(object, status);
+}
+
+async function noticeFailover(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+  const before = object.status?.activeNode;
+  if (!before || !status.activeNode || before === status.activeNode) return;
+  ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name });
+  await ctx.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode}`);
+  ctx.log.info({ from: before, to: status.activeNode }, 'observed failover');
+}
+
+/** A Warning Event when a warning condition turns on (or changes its reason): SSH open to
+ *  all, a certificate near its end, a firewall refused for locking the operator out. */
+async function noticeWarnings(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
+  const before = (type: string) => object.status?.conditions?.find((c) => c.type === type);
+  for (const c of status.conditions ?? []) {
+    const warning = ((c.type === T.sshExposed || c.type === T.certificateExpiring) && c.status === 'True') || (c.type === T.configApplied && c.reason === 'WouldLockOut');
+    const previous = before(c.type);
+    if (warning && (previous?.status !== c.status || previous.reason !== c.reason)) {
+      await ctx.events.record(object, 'Warning', c.type === T.configApplied ? c.reason : c.type, c.message);
+    }
+  }
+}
+
+function recordNodeMetrics(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): void {
+  const labels = { namespace: object.metadata.namespace ?? 'default', name: object.metadata.name };
+  for (const state of ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const) {
+    ctx.metrics.nodesByState.set({ ...labels, state }, (status.nodes ?? []).filter((n) => n.vrrpState === state).length);
+  }
+}
+
+/** An object that is gone leaves no series behind. */
+export function forgetObjectMetrics(ctx: ControllerContext, namespace: string, name: string): void {
+  ctx.metrics.setCertificates(namespace, name, []);
+  for (const state of ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const) ctx.metrics.nodesByState.remove({ namespace, name, state });
+}

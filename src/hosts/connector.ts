@@ -1,0 +1,48 @@
+// The seam between the controller and the nodes: it opens a session to a node and the session
+// reads state, applies files and stops keepalived. Production uses SSH (HostAgent); the
+// reconciler's in-process tests use a stand-in host with the same contract. Failures are
+// HostErrors (./errors.ts).
+import { HostAgent, type ApplyResult, type HostState } from './agent.ts';
+import type { DaemonPaths, RemoteFile } from './remote.ts';
+
+export interface HostTarget {
+  /** Where the node's SSH server answers. */
+  host: string;
+  port: number;
+  privateKey: string;
+  /** The pinned host key fingerprint; unset on first contact. */
+  pinnedHostKey?: string;
+}
+
+export interface HostSession {
+  /** The host key the node presented (verified against the pin, if there was one). */
+  readonly hostKey: string;
+  readState(signal?: AbortSignal): Promise<HostState>;
+  apply(files: readonly RemoteFile[], configHash: string, current: HostState, signal?: AbortSignal): Promise<ApplyResult>;
+  stopKeepalived(signal?: AbortSignal): Promise<void>;
+  close(): void;
+}
+
+export interface HostConnector {
+  open(target: HostTarget, signal?: AbortSignal): Promise<HostSession>;
+}
+
+export interface SshConnectorOptions {
+  timeoutMs?: number;
+  metadataBaseURL?: string;
+  paths?: DaemonPaths;
+}
+
+/** Nodes over SSH, as root with the operator's key. */
+export function sshHostConnector(options: SshConnectorOptions = {}): HostConnector {
+  return {
+    open: (target, signal) => HostAgent.connect({
+      ...target,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      ...(options.metadataBaseURL ? { metadataBaseURL: options.metadataBaseURL } : {}),
+      ...(signal ? { signal } : {}),
+    }, options.paths),
+  };
+}
+
+export type { ApplyResult, HostState, RemoteFile };
