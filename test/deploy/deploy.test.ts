@@ -66,8 +66,8 @@ function permissions(rules: Rule[]): string[] {
 
 const OPERATOR_PERMISSIONS = [
   'core/events create', 'core/events patch',
-  'core/secrets get', 'core/secrets list', 'core/secrets watch',
-  'halb.dev/haloadbalancers get', 'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
+  'core/secrets list', 'core/secrets watch',
+  'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
   'halb.dev/haloadbalancers/status patch',
 ].sort();
 const LEADER_PERMISSIONS = [
