@@ -3,7 +3,7 @@
 // 100 ms it reads both nodes' VRRP state and the reserved IP's holder; any change is a false
 // failover (nothing failed). A client requests the floating IP every 200 ms throughout.
 // Prints a table and writes bench/results/idle.json.
-// Run as root: node bench/idle.ts [seconds, default 600]
+// Run as root: npm run bench:idle -- [seconds, default 600]
 import { cpus } from 'node:os';
 import { outageMs, startProbe } from './lib/probe.ts';
 import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, table, writeResult, type Bench } from './lib/harness.ts';

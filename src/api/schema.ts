@@ -176,6 +176,7 @@ const healthCheck = named('HealthCheckSpec', object('Active health check of ever
   intervalSeconds: integer('Seconds between checks.', 1, 3600, { default: 2 }),
   rise: integer('Consecutive successes before a server is up.', 1, 100, { default: 2 }),
   fall: integer('Consecutive failures before a server is down.', 1, 100, { default: 3 }),
+  port: port('Port the checks go to. Unset: each server\'s own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort.'),
 }, [], { default: {} }));
 
 const server = named('ServerSpec', object('A static backend server.', {
@@ -244,6 +245,7 @@ const cidrList = (description: string) =>
 const access = named('AccessSpec', object('Host firewall (nftables) on the load-balancer nodes. DigitalOcean Cloud Firewalls cannot pass VRRP, so the hosts filter themselves.', {
   sshSourceCIDRs: cidrList('Who may SSH to the nodes; must include the operator\'s source address. Empty: open to all, flagged by the condition SSHExposed=True.'),
   metricsSourceCIDRs: cidrList('Who may scrape HAProxy metrics. Empty: the VPC only.'),
+  frontendSourceCIDRs: cidrList('Who may reach the frontends (a Service\'s loadBalancerSourceRanges). Empty: everyone.'),
 }, [], { default: {} }));
 
 // Every port the frontends listen on, a frontend's TLS port included; in CEL, on the list.

@@ -92,6 +92,8 @@ export interface HealthCheckSpec {
   rise: number;
   /** Consecutive failures before a server is down. */
   fall: number;
+  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  port?: number;
 }
 
 /** A static backend server. */
@@ -150,6 +152,8 @@ export interface AccessSpec {
   sshSourceCIDRs: string[];
   /** Who may scrape HAProxy metrics. Empty: the VPC only. */
   metricsSourceCIDRs: string[];
+  /** Who may reach the frontends (a Service's loadBalancerSourceRanges). Empty: everyone. */
+  frontendSourceCIDRs: string[];
 }
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
@@ -330,6 +334,8 @@ export interface HealthCheckSpecInput {
   rise?: number;
   /** Consecutive failures before a server is down. */
   fall?: number;
+  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  port?: number;
 }
 
 /** One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag. */
@@ -378,6 +384,8 @@ export interface AccessSpecInput {
   sshSourceCIDRs?: string[];
   /** Who may scrape HAProxy metrics. Empty: the VPC only. */
   metricsSourceCIDRs?: string[];
+  /** Who may reach the frontends (a Service's loadBalancerSourceRanges). Empty: everyone. */
+  frontendSourceCIDRs?: string[];
 }
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */

@@ -344,7 +344,7 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     }
   });
 
-  for (const field of ['sshSourceCIDRs', 'metricsSourceCIDRs'] as const) {
+  for (const field of ['sshSourceCIDRs', 'metricsSourceCIDRs', 'frontendSourceCIDRs'] as const) {
     spec.access[field].forEach((cidr, i) => {
       const network = networkOf(cidr);
       if (network) problems.push({ path: `spec.access.${field}[${i}]`, message: `${cidr} has host bits set; did you mean ${network}?` });

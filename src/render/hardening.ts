@@ -10,8 +10,10 @@ export interface FirewallInput {
   peerIPv4s: readonly string[];
   /** The address the frontends bind (the node's anchor IPv4): frontend ports open there only. */
   frontendAddress: string;
-  /** Frontend ports (plain and TLS), open to everyone on frontendAddress. */
+  /** Frontend ports (plain and TLS), open on frontendAddress. */
   frontendPorts: readonly number[];
+  /** Who may reach the frontend ports; empty: everyone. */
+  frontendSourceCIDRs: readonly string[];
   sshPort: number;
   /** Empty: SSH open to every address (flagged by the SSHExposed condition). */
   sshSourceCIDRs: readonly string[];
@@ -45,6 +47,8 @@ export function renderFirewall(input: FirewallInput): string {
   const peers = input.peerIPv4s.map((ip) => guard.ipv4('observed.nodes[].privateIPv4', ip));
   const ssh = input.sshSourceCIDRs.map((c, i) => cidr(`spec.access.sshSourceCIDRs[${i}]`, c));
   const metrics = input.metricsSourceCIDRs.map((c, i) => cidr(`spec.access.metricsSourceCIDRs[${i}]`, c));
+  const clients = input.frontendSourceCIDRs.map((c, i) => cidr(`spec.access.frontendSourceCIDRs[${i}]`, c));
+  const sources = clients.length ? ` ip saddr ${set(clients)}` : '';
   const ports = [...new Set(input.frontendPorts.map((p) => guard.port('spec.frontends[].port', p)))].sort((a, b) => a - b);
   const frontendAddress = guard.ipv4('observed.nodes[].anchorIPv4', input.frontendAddress);
   const sshPort = guard.port('settings.sshPort', input.sshPort);
@@ -67,8 +71,9 @@ export function renderFirewall(input: FirewallInput): string {
     ...(peers.length ? [`ip protocol ${VRRP_PROTOCOL} ip saddr ${set(peers)} accept`] : []),
     ...sshRules,
     ...metricsRules,
-    // Frontends bind the anchor address only; the ports are open there and nowhere else.
-    ...(ports.length ? [`ip daddr ${frontendAddress} tcp dport ${set(ports)} accept`] : []),
+    // Frontends bind the anchor address only; the ports are open there and nowhere else, to the
+    // listed sources when there are some (the policy drops the rest).
+    ...(ports.length ? [`ip daddr ${frontendAddress}${sources} tcp dport ${set(ports)} accept`] : []),
   ];
   return [
     `# halb host firewall for ${guard.dnsLabel('node name', input.nodeName)}, rendered by the operator: do not edit.`,

@@ -24,6 +24,7 @@ export const DEFAULT_PATHS: RenderPaths = {
   failoverToken: '/etc/keepalived/halb-failover.token',
   failoverLog: '/var/log/halb-failover.log',
   vrrpStateFile: '/run/halb/vrrp-state',
+  priorityOffset: '/etc/halb/priority-offset',
   firewall: '/etc/halb/firewall.nft',
   firewallUnit: '/etc/systemd/system/halb-firewall.service',
   sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
@@ -205,6 +206,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       checkScript: paths.checkScript,
       notifyScript: paths.notifyScript,
       failoverScript: paths.failoverScript,
+      priorityOffsetFile: paths.priorityOffset,
       features: keepalivedFeatures(`${versionField}.keepalived`, versions.keepalived),
       ...(spec.failover.checkIntervalSeconds !== undefined ? { checkIntervalSeconds: spec.failover.checkIntervalSeconds } : {}),
     });
@@ -213,6 +215,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       peerIPv4s,
       frontendAddress: node.anchorIPv4,
       frontendPorts: spec.frontends.flatMap((f) => (f.tls ? [f.port, f.tls.port] : [f.port])),
+      frontendSourceCIDRs: spec.access.frontendSourceCIDRs,
       sshPort,
       sshSourceCIDRs: spec.access.sshSourceCIDRs,
       metricsPort,

@@ -277,6 +277,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
       onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
       onDropletPowerChanged: (d, power) => (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
+      onMaintenanceEventChanged: (d, event) => hooks.maintenanceEventChanged(d.id, event),
       onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
     },
   });

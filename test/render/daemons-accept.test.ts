@@ -54,8 +54,18 @@ function matrix(): Case[] {
       { name: 'api', proxyProtocol: true, healthCheck: { protocol: 'http', path: '/' }, servers: [server('a1', '10.10.0.22')] },
     ],
   });
+  // A Service with externalTrafficPolicy Local: traffic to the NodePort, checks to the health-check NodePort.
+  add('service-local', {
+    frontends: [{ name: 'http', port: 80, protocol: 'tcp', defaultBackend: 'http' }],
+    backends: [{
+      name: 'http', port: 31080, healthCheck: { protocol: 'http', path: '/healthz', port: 32000 }, servers: [server('n1', '10.10.0.31')],
+    }],
+  });
   add('host-firewall', {
-    access: { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32', '203.0.113.253/32'], metricsSourceCIDRs: ['10.0.0.0/8', '10.10.0.0/16'] },
+    access: {
+      sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32', '203.0.113.253/32'], metricsSourceCIDRs: ['10.0.0.0/8', '10.10.0.0/16'],
+      frontendSourceCIDRs: ['198.51.100.0/24', '203.0.113.9/32'],
+    },
     frontends: [{ name: 'www', port: 80, protocol: 'http', tls: { ...tls, port: 443 }, defaultBackend: 'web' }, { name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' }],
     backends: [{ name: 'web', servers: [server('s1', '10.10.0.21')] }, { name: 'db', servers: [server('p1', '10.10.0.31', 5432)] }],
   });

@@ -9,7 +9,7 @@ import { defaultSettings, renderNodes, placeholderFacts } from '../../src/render
 import { baseSecrets, makeLB } from './helpers.ts';
 
 const base: FirewallInput = {
-  nodeName: 'web-0', peerIPv4s: ['10.10.0.12'], frontendAddress: '10.20.0.11', frontendPorts: [80], sshPort: 22,
+  nodeName: 'web-0', peerIPv4s: ['10.10.0.12'], frontendAddress: '10.20.0.11', frontendPorts: [80], frontendSourceCIDRs: [], sshPort: 22,
   sshSourceCIDRs: [], metricsPort: 8404, metricsSourceCIDRs: ['10.10.0.0/16'],
 };
 const rules = (input: Partial<FirewallInput>) => renderFirewall({ ...base, ...input }).split('\n').map((l) => l.trim());
@@ -20,6 +20,10 @@ describe('host firewall', () => {
     ['takes VRRP only from the peers', { peerIPv4s: ['10.10.0.12', '10.10.0.13'] }, ['ip protocol 112 ip saddr { 10.10.0.12, 10.10.0.13 } accept'], ['ip protocol 112 accept']],
     ['opens every frontend port once, to everyone, on the address the frontends bind', { frontendPorts: [443, 80, 443] },
       ['ip daddr 10.20.0.11 tcp dport { 80, 443 } accept'], ['tcp dport { 80, 443 } accept']],
+    ['opens the frontends to the listed sources only (a Service\'s loadBalancerSourceRanges)',
+      { frontendPorts: [80, 443], frontendSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32'] },
+      ['ip daddr 10.20.0.11 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } tcp dport { 80, 443 } accept'],
+      ['ip daddr 10.20.0.11 tcp dport { 80, 443 } accept']],
     ['opens SSH to all when no source is listed', {}, ['tcp dport 22 accept'], []],
     ['opens SSH to the listed sources only', { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32'] }, ['tcp dport 22 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } accept'], ['tcp dport 22 accept']],
     ['opens metrics to the listed sources only', { metricsSourceCIDRs: ['10.0.0.0/8'] }, ['tcp dport 8404 ip saddr 10.0.0.0/8 accept', 'tcp dport 8404 drop'], []],
@@ -75,6 +79,7 @@ describe('host firewall', () => {
   it.each([
     ['sshSourceCIDRs', { sshSourceCIDRs: ['203.0.113.0/33'] }, 'spec.access.sshSourceCIDRs[0]'],
     ['metricsSourceCIDRs', { metricsSourceCIDRs: ['10.0.0.0/8', 'x; flush ruleset'] }, 'spec.access.metricsSourceCIDRs[1]'],
+    ['frontendSourceCIDRs', { frontendSourceCIDRs: ['10.0.0.0/8 accept'] }, 'spec.access.frontendSourceCIDRs[0]'],
     ['a peer address', { peerIPv4s: ['10.10.0.300'] }, 'observed.nodes[].privateIPv4'],
   ])('refuses a bad %s, naming the field', (_name, input, field) => {
     expect(() => renderFirewall({ ...base, ...input })).toThrow(RenderError);

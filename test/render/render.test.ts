@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
 import { backendMode } from '../../src/api/derived.ts';
 import { RenderError } from '../../src/render/errors.ts';
-import { backendModes, TCP_LOG_FORMAT } from '../../src/render/haproxy.ts';
+import { guardedBackendModes, TCP_LOG_FORMAT } from '../../src/render/haproxy.ts';
 import { checkInterval } from '../../src/render/keepalived.ts';
 import { keepalivedFeatures } from '../../src/render/versions.ts';
 import { defaultSettings, deriveVirtualRouterID, placeholderFacts, renderNodes, type RenderInput } from '../../src/render/render.ts';
@@ -131,12 +131,27 @@ describe('haproxy.cfg', () => {
     expect(cfg).toContain('backend db\n    mode tcp\n    balance source\n    default-server check inter 2s rise 2 fall 3\n    server pg-a 10.10.0.41:5432\n    server pg-b 10.10.0.42:5432\n');
   });
 
+  it('sends health checks to healthCheck.port when set (a Service\'s healthCheckNodePort), traffic to each server\'s port', () => {
+    const lb = makeLB('svc', {
+      frontends: [{ name: 'http', port: 80, protocol: 'tcp', defaultBackend: 'http' }],
+      backends: [{ name: 'http', port: 31080, healthCheck: { protocol: 'http', path: '/healthz', port: 32000 },
+        servers: [{ name: 'node-a', address: '10.10.0.31' }, { name: 'node-b', address: '10.10.0.32' }] }],
+    });
+    const cfg = haproxyCfg(renderNodes(input(lb))[0]!);
+    expect(cfg).toContain('    option httpchk\n    http-check send meth GET uri /healthz\n'
+      + '    default-server check inter 2s rise 2 fall 3 port 32000\n'
+      + '    server node-a 10.10.0.31:31080\n    server node-b 10.10.0.32:31080\n');
+    const unsetPort = { ...lb.spec.backends[0]!, healthCheck: { protocol: 'http' as const, path: '/healthz' } };
+    const unset = makeLB('svc', { ...lb.spec, backends: [unsetPort] });
+    expect(haproxyCfg(renderNodes(input(unset))[0]!)).toContain('default-server check inter 2s rise 2 fall 3\n');
+  });
+
   it('gives each backend the mode src/api/derived.ts gives it', () => {
     const lb = makeLB('mix', {
       frontends: [{ name: 'h', port: 80, protocol: 'http', defaultBackend: 'a' }, { name: 't', port: 81, protocol: 'tcp', defaultBackend: 'b' }],
       backends: ['a', 'b', 'c'].map((name) => ({ name, servers: [{ name: 's1', address: '10.10.0.21' }] })),
     });
-    const modes = backendModes(lb.spec);
+    const modes = guardedBackendModes(lb.spec);
     for (const backend of lb.spec.backends) expect(modes.get(backend.name)).toBe(backendMode(lb.spec, backend));
     expect([...modes.values()]).toEqual(['http', 'tcp', 'http']);
   });

@@ -1,14 +1,16 @@
 // `halb sandbox up | down | status`.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../log.ts';
-import { runDemo } from '../sandbox/demo.ts';
-import { destroySandbox, kubeAnswers, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type KubeKind, type RunningSandbox } from '../sandbox/sandbox.ts';
-import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from './args.ts';
-import { findBinary } from '../sandbox/fabric/system.ts';
-import { requireFabricPackages, sandboxStateDir } from './sandbox-fabric.ts';
+import pino from 'pino';
+import { createLogger, type Logger } from '../../log.ts';
+import { runDemo } from '../demo.ts';
+import { destroySandbox, kubeAnswers, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type KubeKind, type RunningSandbox } from '../sandbox.ts';
+import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from '../../cli/args.ts';
+import { findBinary } from '../fabric/system.ts';
+import { requireFabricPackages, sandboxStateDir } from './fabric.ts';
 
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
 const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
@@ -52,7 +54,7 @@ Options:
 ${stateDirHelp}
   -h, --help        show this help`;
 
-const binPath = fileURLToPath(new URL('../../bin/halb.mjs', import.meta.url));
+const binPath = fileURLToPath(new URL('../../../bin/halb.mjs', import.meta.url));
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -138,10 +140,13 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       if (code === 0) printReady(stateDir);
       return code;
     }
-    const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? (args.values.serve ? 'info' : 'warn'), name: 'sandbox' });
+    // The detached server's stdout is its log file already; in the foreground the log goes to
+    // that same file, so the terminal shows only lines written for people.
+    const logFile = join(stateDir, 'sandbox.log');
+    const log = args.values.serve ? createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' }) : foregroundLogger(logFile);
     let sandbox: RunningSandbox;
     try {
-      if (args.values.demo) say(`halb sandbox: building the sandbox (Kubernetes ${kube === 'real' ? 'API server' : 'emulator'}, DigitalOcean simulator, namespaces)...`);
+      if (!args.values.serve) say(`halb sandbox: building the sandbox (Kubernetes ${kube === 'real' ? 'API server' : 'emulator'}, DigitalOcean simulator, namespaces); log: ${logFile}`);
       sandbox = await startSandbox({
         stateDir, operator: !args.values['no-operator'], prometheus: args.values.prometheus === true, log, kube: kube as KubeKind,
         // The demo shows DigitalOcean's pace: droplets take seconds to boot, actions to complete.
@@ -149,7 +154,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       });
     } catch (err) {
       say(`halb sandbox: up failed: ${(err as Error).message}`);
-      if (!args.values.serve) await destroySandbox(stateDir, log);
+      if (!args.values.serve) await removeKeepingLog(stateDir, logFile, log);
       return 1;
     }
     if (args.values.demo) {
@@ -166,9 +171,21 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     }
     await untilStopSignal();
     await sandbox.stop();
-    if (!args.values.serve) await destroySandbox(stateDir, log);
+    if (!args.values.serve) await removeKeepingLog(stateDir, logFile, log);
     return 0;
   });
+}
+
+function foregroundLogger(logFile: string): Logger {
+  return createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' }, pino.destination({ dest: logFile, mkdir: true, sync: true }));
+}
+
+/** Removes the sandbox; its log, which lived in the state folder, is kept in the temporary folder. */
+async function removeKeepingLog(stateDir: string, logFile: string, log: Logger): Promise<void> {
+  const kept = join(tmpdir(), `halb-sandbox-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+  if (existsSync(logFile)) copyFileSync(logFile, kept);
+  await destroySandbox(stateDir, log);
+  say(`halb sandbox: removed${existsSync(kept) ? `; its log is kept in ${kept}` : ''}`);
 }
 
 export function sandboxDownCommand(argv: string[]): Promise<number> {
