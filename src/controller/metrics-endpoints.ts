@@ -27,7 +27,9 @@ export function desiredMetricsEndpoints(object: HALoadBalancer, status: HALoadBa
   const name = metricsServiceName(object);
   const namespace = object.metadata.namespace ?? 'default';
   const labels = { 'app.kubernetes.io/name': 'halb', 'app.kubernetes.io/component': 'load-balancer-metrics', [METRICS_LABEL]: 'haproxy', [OBJECT_LABEL]: object.metadata.name };
-  const ownerReferences = [{ apiVersion: API_VERSION, kind: KIND, name: object.metadata.name, uid: object.metadata.uid!, controller: true, blockOwnerDeletion: true }];
+  // No blockOwnerDeletion: with it, OwnerReferencesPermissionEnforcement would ask the operator
+  // for update on haloadbalancers/finalizers, which it otherwise never needs.
+  const ownerReferences = [{ apiVersion: API_VERSION, kind: KIND, name: object.metadata.name, uid: object.metadata.uid!, controller: true }];
   const port = { name: METRICS_PORT_NAME, port: metricsPort, protocol: 'TCP' };
   return {
     service: {

@@ -89,7 +89,7 @@ describe('per-node series', () => {
 describe('the metrics Service and EndpointSlice', () => {
   it('a headless Service and a slice of the nodes with a VPC address, owned by the object', () => {
     const { service, slice } = desiredMetricsEndpoints(object(), status, 8404);
-    const owner = [{ apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: 'edge', uid: 'uid-1', controller: true, blockOwnerDeletion: true }];
+    const owner = [{ apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: 'edge', uid: 'uid-1', controller: true }];
     expect(service.metadata).toMatchObject({ name: 'edge-metrics', namespace: 'apps', ownerReferences: owner });
     expect(service.metadata!.labels).toMatchObject({ 'halb.dev/metrics': 'haproxy', 'halb.dev/haloadbalancer': 'edge' });
     expect(service.spec).toEqual({ clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404, protocol: 'TCP', targetPort: 8404 }] });
