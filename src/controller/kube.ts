@@ -4,6 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import type { HALoadBalancer, HALoadBalancerStatus } from '../api/types.ts';
+import { statusCodeOf } from './errors.ts';
 import { mergePatch } from './merge-patch.ts';
 import type { MetricsEndpoints } from './metrics-endpoints.ts';
 
@@ -23,6 +24,15 @@ export interface KubeWriter {
   setFinalizers(object: HALoadBalancer, finalizers: string[]): Promise<void>;
   /** Creates or updates an object's metrics Service and EndpointSlice (server-side apply). */
   applyMetricsEndpoints(endpoints: MetricsEndpoints): Promise<void>;
+}
+
+async function createOrApply(create: () => Promise<unknown>, apply: () => Promise<unknown>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if (statusCodeOf(err) !== 409) throw err;
+    await apply();
+  }
 }
 
 /** The field manager of what the operator writes by server-side apply. */
@@ -47,9 +57,17 @@ export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
       await api.patchNamespacedCustomObject({ ...target(object), body }, mergePatchHeader);
     },
     async applyMetricsEndpoints({ service, slice }) {
-      const at = (o: { metadata?: k8s.V1ObjectMeta }) => ({ name: o.metadata!.name!, namespace: o.metadata!.namespace!, fieldManager: FIELD_MANAGER, force: true });
-      await core.patchNamespacedService({ ...at(service), body: service }, applyHeader);
-      await discovery.patchNamespacedEndpointSlice({ ...at(slice), body: slice }, applyHeader);
+      const at = (o: { metadata?: k8s.V1ObjectMeta }) => ({ name: o.metadata!.name!, namespace: o.metadata!.namespace!, fieldManager: FIELD_MANAGER });
+      // Created by a create, so RBAC's create verb is what making one takes (an apply that
+      // creates is authorized as create too, but audited as a patch); changed by an apply.
+      await createOrApply(
+        () => core.createNamespacedService({ namespace: service.metadata!.namespace!, body: service, fieldManager: FIELD_MANAGER }),
+        () => core.patchNamespacedService({ ...at(service), body: service, force: true }, applyHeader),
+      );
+      await createOrApply(
+        () => discovery.createNamespacedEndpointSlice({ namespace: slice.metadata!.namespace!, body: slice, fieldManager: FIELD_MANAGER }),
+        () => discovery.patchNamespacedEndpointSlice({ ...at(slice), body: slice, force: true }, applyHeader),
+      );
     },
   };
 }

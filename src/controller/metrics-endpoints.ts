@@ -12,8 +12,9 @@ export const METRICS_PORT_NAME = 'haproxy-metrics';
 /** The label the node ServiceMonitor selects, and the one naming the HALoadBalancer. */
 export const METRICS_LABEL = 'halb.dev/metrics';
 export const OBJECT_LABEL = 'halb.dev/haloadbalancer';
-/** endpointslice.kubernetes.io/managed-by: the EndpointSlice controller leaves slices with another manager alone. */
-export const SLICE_MANAGER = 'halb.dev/operator';
+/** endpointslice.kubernetes.io/managed-by (a label value: no slash): the EndpointSlice
+ *  controller leaves slices with another manager alone. */
+export const SLICE_MANAGER = 'operator.halb.dev';
 
 export interface MetricsEndpoints {
   service: k8s.V1Service;

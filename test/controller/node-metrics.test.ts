@@ -93,7 +93,7 @@ describe('the metrics Service and EndpointSlice', () => {
     expect(service.metadata).toMatchObject({ name: 'edge-metrics', namespace: 'apps', ownerReferences: owner });
     expect(service.metadata!.labels).toMatchObject({ 'halb.dev/metrics': 'haproxy', 'halb.dev/haloadbalancer': 'edge' });
     expect(service.spec).toEqual({ clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404, protocol: 'TCP', targetPort: 8404 }] });
-    expect(slice.metadata!.labels).toMatchObject({ 'kubernetes.io/service-name': 'edge-metrics', 'endpointslice.kubernetes.io/managed-by': 'halb.dev/operator' });
+    expect(slice.metadata!.labels).toMatchObject({ 'kubernetes.io/service-name': 'edge-metrics', 'endpointslice.kubernetes.io/managed-by': 'operator.halb.dev' });
     expect(slice.metadata!.ownerReferences).toEqual(owner);
     expect(slice.endpoints).toEqual([
       { addresses: ['10.10.0.10'], hostname: 'edge-0', conditions: { ready: true } },

@@ -13,6 +13,9 @@
 //
 // The objects here name Secrets that do not exist, so the operator never gets a DigitalOcean token
 // and never creates a droplet: no fabric, no root, no SSH.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,7 +53,7 @@ function without(role: Role, permission: string): Role {
 
 interface Scenario {
   /** Objects made as the admin before the operator starts (they name Secrets that do not exist). */
-  objects: ('fresh' | 'settled' | 'leaving')[];
+  objects: ('fresh' | 'settled' | 'leaving' | 'converging' | 'watched')[];
   /** Delete the Lease first, so the operator must create it. */
   noLease?: boolean;
 }
@@ -77,6 +80,13 @@ const ROWS: Row[] = [
   { permission: `${CLUSTER_ROLE} core/secrets watch`, needs: 'the Secret informer watches Secrets (rotations reach the nodes at once)', scenario: { objects: [] } },
   { permission: `${CLUSTER_ROLE} core/events create`, needs: 'an Event records what the operator did (here CleanupBlocked)', scenario: { objects: ['leaving'] } },
   { permission: `${CLUSTER_ROLE} core/events patch`, needs: 'a repeated Event bumps its count (CleanupBlocked, on every pass)', scenario: { objects: ['leaving'] } },
+  { permission: `${CLUSTER_ROLE} core/services create`, needs: 'a HALoadBalancer gets its metrics Service', scenario: { objects: ['converging'] } },
+  { permission: `${CLUSTER_ROLE} core/services patch`, needs: 'a metrics Service that exists is brought up to date', scenario: { objects: ['watched'] } },
+  { permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices create`, needs: 'the metrics Service gets its EndpointSlice of nodes', scenario: { objects: ['converging'] } },
+  {
+    permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices patch`, needs: 'an EndpointSlice that exists is brought up to date',
+    scenario: { objects: ['watched'] },
+  },
   { permission: `${LEADER_ROLE} coordination.k8s.io/leases create`, needs: 'leader election creates the Lease when there is none', scenario: { objects: [], noLease: true } },
   { permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator get`, needs: 'leader election reads the Lease', scenario: { objects: [] } },
   { permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator update`, needs: 'leader election takes and renews the Lease', scenario: { objects: [] } },
@@ -96,6 +106,12 @@ function covers(permission: string, r: AuditRecord): boolean {
   return resource === groupResource && r.verb === verb && (!name || o.name === name);
 }
 
+const halbWithSecrets = (name: string, namespace: string, extra: Record<string, unknown> = {}) => {
+  const object = halb(name, namespace, extra);
+  object.spec.credentials = { tokenSecretRef: { name: 'rbac-token', key: 'token' }, sshKeySecretRef: { name: 'rbac-ssh', key: 'ssh-privatekey' } };
+  return object;
+};
+
 const halb = (name: string, namespace: string, extra: Record<string, unknown> = {}) => ({
   apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer',
   metadata: { name, namespace, ...extra },
@@ -114,6 +130,32 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
   let roles: Record<string, Role>;
   let custom: k8s.CustomObjectsApi;
   let coordination: k8s.CoordinationV1Api;
+  let core: k8s.CoreV1Api;
+  let discovery: k8s.DiscoveryV1Api;
+
+  /** The token and SSH key Secrets converging objects name (the simulator takes any token). */
+  async function ensureSecrets(namespace: string): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'halb-rbac-key-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]);
+    const key = readFileSync(join(dir, 'key'), 'utf8');
+    rmSync(dir, { recursive: true, force: true });
+    for (const [name, data] of [['rbac-token', { token: 'dop_v1_rbac' }], ['rbac-ssh', { 'ssh-privatekey': key }]] as const) {
+      await core.createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: data } }).catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 409) throw err;
+      });
+    }
+  }
+
+  /** The metrics Service and EndpointSlice as an earlier operator left them: owned by the object
+   *  (changing ownerReferences would take delete, under OwnerReferencesPermissionEnforcement). */
+  async function makeMetricsObjects(owner: string, namespace: string, uid: string): Promise<void> {
+    const name = `${owner}-metrics`;
+    const ownerReferences = [{ apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: owner, uid, controller: true }];
+    await core.createNamespacedService({ namespace, body: { metadata: { name, ownerReferences }, spec: { clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404 }] } } });
+    await discovery.createNamespacedEndpointSlice({
+      namespace, body: { metadata: { name, ownerReferences, labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [] },
+    });
+  }
   const operators = new Set<OperatorProcess>();
 
   beforeAll(async () => {
@@ -128,6 +170,8 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
     const admin = adminKubeConfig(cp.kube);
     custom = admin.makeApiClient(k8s.CustomObjectsApi);
     coordination = admin.makeApiClient(k8s.CoordinationV1Api);
+    core = admin.makeApiClient(k8s.CoreV1Api);
+    discovery = admin.makeApiClient(k8s.DiscoveryV1Api);
   }, 180_000);
 
   afterAll(async () => {
@@ -153,12 +197,20 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
     for (const kind of scenario.objects) {
       const name = `rbac-${kind}`;
       const finalizers = kind === 'fresh' ? {} : { finalizers: ['halb.dev/cleanup'] };
-      await custom.createNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', body: halb(name, namespace, finalizers) });
+      // converging and watched have their Secrets, so a pass reaches status and the metrics
+      // Service; watched's Service and EndpointSlice exist already (made here, as the admin).
+      const withSecrets = kind === 'converging' || kind === 'watched';
+      if (withSecrets) await ensureSecrets(namespace);
+      const body = withSecrets ? halbWithSecrets(name, namespace, finalizers) : halb(name, namespace, finalizers);
+      const created = await custom.createNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', body });
+      if (kind === 'watched') await makeMetricsObjects(name, namespace, (created as { metadata: { uid: string } }).metadata.uid);
       if (kind === 'leaving') await custom.deleteNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name });
       made.push(name);
     }
     return async () => {
       for (const name of made) {
+        await core.deleteNamespacedService({ name: `${name}-metrics`, namespace }).catch(() => undefined);
+        await discovery.deleteNamespacedEndpointSlice({ name: `${name}-metrics`, namespace }).catch(() => undefined);
         await custom.patchNamespacedCustomObject(
           { group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name, body: { metadata: { finalizers: null } } },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
@@ -194,7 +246,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
 
   it('with the roles as shipped: nothing is refused, and every permission is used', async () => {
     const since = auditLines(cp.kube);
-    const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving'], noLease: true }, 'default');
+    const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'converging', 'watched'], noLease: true }, 'default');
     const operator = startOperator();
     try {
       await waitFor('every permission used', () => {
@@ -270,7 +322,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
 
     it('watches and writes in its namespace with nothing refused; outside it, can-i says no', async () => {
       const since = auditLines(cp.kube);
-      const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving'] }, 'apps');
+      const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'converging', 'watched'] }, 'apps');
       const operator = startOperator('apps');
       try {
         await waitFor('the namespaced operator to use its Role', () => {
