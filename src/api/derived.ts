@@ -37,8 +37,12 @@ export function backendModes(spec: HALoadBalancerSpec): Map<string, Set<BackendM
 }
 
 export function backendMode(spec: HALoadBalancerSpec, backend: BackendSpec): BackendMode {
-  const used = backendModes(spec).get(backend.name);
-  return used?.has('tcp') && !used.has('http') ? 'tcp' : 'http';
+  return modeOfUses(backendModes(spec).get(backend.name));
+}
+
+/** The mode of a backend the frontends use this way: tcp only when only tcp frontends use it. */
+export function modeOfUses(uses: ReadonlySet<BackendMode> | undefined): BackendMode {
+  return uses?.has('tcp') && !uses.has('http') ? 'tcp' : 'http';
 }
 
 /** Node names are `<object name>-<index>`: droplet names, tags and status keys use them. */

@@ -21,7 +21,14 @@ const cell = (text: string) => text.replaceAll('|', '\\|').replaceAll('\n', ' ')
 
 export function renderAPIReference(): string {
   const rows: string[] = [];
+  const rules: string[] = [];
   const walk = (s: JSONSchemaProps, path: string, required: boolean) => {
+    for (const r of s['x-kubernetes-validations'] ?? []) {
+      const field = `${path}${r.fieldPath ?? ''}`;
+      const error = r.message ?? 'computed from the object (messageExpression), naming the item';
+      rules.push(`| \`${field}\` | \`${cell(r.rule)}\` | ${r.reason ?? 'FieldValueInvalid'}: ${cell(error)} |`);
+    }
+    if (s.items?.['x-kubernetes-validations']) walk({ 'x-kubernetes-validations': s.items['x-kubernetes-validations'] }, `${path}[]`, false);
     if (path) {
       // Inside a list item the CRD carries no default; halb applies it (src/api/defaults.ts).
       const byHalb = path.includes('[]') ? ' (halb)' : '';
@@ -43,11 +50,22 @@ export function renderAPIReference(): string {
     'items, are not in the CRD: the API server stores a list item exactly as written, and halb',
     '(the operator, `halb validate`, `halb render`) applies them, so a re-applied manifest equals',
     'the stored object and `kubectl apply` says `unchanged`. Patterns and ranges are enforced by the',
-    'CRD schema; the rules a schema cannot express are listed in the README ("Validation").',
+    'CRD schema, rules across fields by its CEL rules (below); the rules neither can express are',
+    'listed in the README ("Validation").',
     '',
     '| field | type | required | default | limits | description |',
     '|---|---|---|---|---|---|',
     ...rows,
+    '',
+    '## CEL rules (`x-kubernetes-validations`)',
+    '',
+    'The API server refuses an object or a patch that breaks one, with a 422 naming the field;',
+    '`halb validate` evaluates the same rules offline. A rule that reads `oldSelf` runs on updates only.',
+    'A field that is unset reads as its default, as halb fills it in.',
+    '',
+    '| field | rule | error |',
+    '|---|---|---|',
+    ...rules,
     '',
     '## `kubectl get halb` columns',
     '',

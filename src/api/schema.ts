@@ -2,7 +2,11 @@
 // `npm run crds` turns it into crds/haloadbalancer.yaml and src/api/types.generated.ts;
 // `npm run crds:check` fails when either is stale. The schema is structural (every node
 // has a type, no additionalProperties next to properties), so the API server can prune
-// and default with it. Patterns avoid look-arounds: the API server uses RE2.
+// and default with it. Patterns avoid look-arounds: the API server uses RE2. Rules across
+// fields are CEL (x-kubernetes-validations), evaluated by the API server, the emulator and
+// `halb validate` alike (src/api/cel.ts); the strings and lists they read carry maxLength and
+// maxItems, which the API server's CEL cost estimate needs.
+import type { ValidationRule } from './cel.ts';
 
 export interface JSONSchemaProps {
   type?: 'object' | 'array' | 'string' | 'integer' | 'number' | 'boolean';
@@ -22,6 +26,7 @@ export interface JSONSchemaProps {
   maxItems?: number;
   'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
   'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-validations'?: ValidationRule[];
 }
 
 export const GROUP = 'halb.dev';
@@ -130,22 +135,40 @@ const route = named('RouteSpec', object('Send requests whose path begins with pa
   backend: dnsLabel('Name of a backend in spec.backends.'),
 }, ['pathPrefix', 'backend']));
 
+const tlsPort = port('The TLS port.', { default: 443 });
 const tls = named('TLSSpec', object('TLS termination on the load balancers.', {
   secretRef: named('LocalObjectReference', object('A kubernetes.io/tls Secret with tls.crt and tls.key (cert-manager\'s Certificates produce these).', {
     name: string('Name of the Secret.', { pattern: patterns.dns1123Subdomain, minLength: 1, maxLength: 253 }),
   }, ['name'])),
-  port: port('The TLS port.', { default: 443 }),
+  port: tlsPort,
   redirectHTTP: boolean('Redirect plain-HTTP requests on the frontend port to https.', false),
 }, ['secretRef']));
+
+// A field's value in a CEL rule, read as withDefaults() fills it: the CRD does not default
+// fields inside list items, so a rule must mean the same with the field unset.
+function orDefault(object: string, field: string, schema: JSONSchemaProps): string {
+  return `(has(${object}.${field}) ? ${object}.${field} : ${JSON.stringify(schema.default)})`;
+}
+
+const frontendProtocol = stringEnum('http: layer-7 proxying with routes; tcp: layer-4 passthrough.', ['http', 'tcp'], 'http');
+const isHTTP = `${orDefault('self', 'protocol', frontendProtocol)} == 'http'`;
 
 const frontend = named('FrontendSpec', object('One HAProxy frontend, bound on every node\'s anchor IPv4, where DigitalOcean delivers reserved-IP traffic.', {
   name: dnsLabel('Frontend name.'),
   port: port('The listening port.'),
-  protocol: stringEnum('http: layer-7 proxying with routes; tcp: layer-4 passthrough.', ['http', 'tcp'], 'http'),
+  protocol: frontendProtocol,
   tls: tls,
   routes: array('Path routes, http only. The first match wins.', route, { maxItems: 100, 'x-kubernetes-list-type': 'atomic' }),
   defaultBackend: dnsLabel('Backend for requests no route matches.'),
-}, ['name', 'port', 'defaultBackend']));
+}, ['name', 'port', 'defaultBackend'], {
+  'x-kubernetes-validations': [
+    { rule: `!has(self.tls) || ${isHTTP}`, fieldPath: '.tls', reason: 'FieldValueForbidden', message: 'TLS termination needs protocol http' },
+    {
+      rule: `!has(self.routes) || size(self.routes) == 0 || ${isHTTP}`,
+      fieldPath: '.routes', reason: 'FieldValueForbidden', message: 'routes need protocol http',
+    },
+  ],
+}));
 
 const healthCheck = named('HealthCheckSpec', object('Active health check of every server.', {
   protocol: stringEnum('http sends GET path and expects 2xx or 3xx; tcp checks that a connection opens.', ['http', 'tcp'], 'tcp'),
@@ -166,10 +189,18 @@ export const balanceAlgorithms = ['roundrobin', 'static-rr', 'leastconn', 'first
 export const balanceAlgorithmsWithParam = ['url_param', 'hdr', 'rdp-cookie'] as const;
 export const httpOnlyBalanceAlgorithms = ['uri', 'url_param', 'hdr'] as const;
 
+const balance = stringEnum('HAProxy balance algorithm.', balanceAlgorithms, 'roundrobin');
+const balanceParam = string('The parameter of url_param (a query parameter), hdr (a header name) or rdp-cookie (a cookie name).',
+  { pattern: patterns.balanceParam, maxLength: 64, default: '' });
+const balanceOf = orDefault('self', 'balance', balance);
+const takesParam = `${balanceOf} in ${JSON.stringify(balanceAlgorithmsWithParam)}`;
+const needsParam = 'balance %s needs balanceParam: the query parameter (url_param), header (hdr) or cookie (rdp-cookie)';
+const hasParam = `${orDefault('self', 'balanceParam', balanceParam)} != ''`;
+
 const backend = named('BackendSpec', object('One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag.', {
   name: dnsLabel('Backend name.'),
-  balance: stringEnum('HAProxy balance algorithm.', balanceAlgorithms, 'roundrobin'),
-  balanceParam: string('The parameter of url_param (a query parameter), hdr (a header name) or rdp-cookie (a cookie name).', { pattern: patterns.balanceParam, maxLength: 64, default: '' }),
+  balance,
+  balanceParam,
   port: port('Default port of the servers.', { default: 80 }),
   maxconnPerServer: integer('Concurrent connections each server accepts; excess requests queue in HAProxy. 0 means no limit.', 0, 1000000, { default: 0 }),
   healthCheck: healthCheck,
@@ -178,7 +209,18 @@ const backend = named('BackendSpec', object('One HAProxy backend: static servers
   servers: mapList('Static servers.', server, 0, 100),
   dropletTag: string('Also balance over every droplet with this DigitalOcean tag, by its private IPv4.', { pattern: patterns.doTagOrEmpty, maxLength: 255, default: '' }),
   restrictToLoadBalancers: boolean('Keep a DigitalOcean Cloud Firewall on the tagged droplets that admits port only from the load-balancer droplets.', false),
-}, ['name']));
+}, ['name'], {
+  'x-kubernetes-validations': [
+    {
+      rule: `!(${takesParam}) || ${hasParam}`, fieldPath: '.balanceParam', reason: 'FieldValueRequired',
+      messageExpression: `'${needsParam}'.format([${balanceOf}])`,
+    },
+    {
+      rule: `${takesParam} || !(${hasParam})`, fieldPath: '.balanceParam', reason: 'FieldValueForbidden',
+      messageExpression: `'balance %s takes no balanceParam; only ${balanceAlgorithmsWithParam.join(', ')} do'.format([${balanceOf}])`,
+    },
+  ],
+}));
 
 const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepalived on the nodes decides who is MASTER; the operator only observes.', {
   advertIntervalSeconds: { type: 'number', description: 'VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds.', minimum: 0.01, maximum: 40.95 },
@@ -186,7 +228,16 @@ const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepa
   preempt: boolean('A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage.', false),
   virtualRouterID: integer('VRRP virtual_router_id. 0: derived from the object\'s UID.', 0, 255, { default: 0 }),
   authSecretRef: secretKeySelector('VRRP PASS authentication (VRRPv2 only; at most 8 characters).'),
-}, [], { default: {} }));
+}, [], {
+  default: {},
+  'x-kubernetes-validations': [{
+    rule: '!has(self.authSecretRef) || !has(self.advertIntervalSeconds)'
+      + ' || self.advertIntervalSeconds == double(int(self.advertIntervalSeconds))',
+    fieldPath: '.advertIntervalSeconds',
+    messageExpression: "'PASS authentication (authSecretRef) needs VRRPv2, which advertises in whole seconds; got %s'"
+      + '.format([self.advertIntervalSeconds])',
+  }],
+}));
 
 const cidrList = (description: string) =>
   array(description, string('An IPv4 CIDR.', { pattern: patterns.cidr }), { maxItems: 50, default: [] });
@@ -197,17 +248,58 @@ const access = named('AccessSpec', object('Host firewall (nftables) on the load-
   frontendSourceCIDRs: cidrList('Who may reach the frontends (a Service\'s loadBalancerSourceRanges). Empty: everyone.'),
 }, [], { default: {} }));
 
+// Every port the frontends listen on, a frontend's TLS port included; in CEL, on the list.
+const tlsPortOf = (f: string) => `(has(${f}.tls.port) ? ${f}.tls.port : ${JSON.stringify(tlsPort.default)})`;
+const listenPorts = `(self.map(f, f.port) + self.filter(f, has(f.tls)).map(f, ${tlsPortOf('f')}))`;
+const uniquePorts: ValidationRule = {
+  rule: `${listenPorts}.all(p, ${listenPorts}.exists_one(q, q == p))`,
+  messageExpression: `'port %d is used more than once: every frontend port and TLS port must differ'`
+    + `.format([${listenPorts}.filter(p, ${listenPorts}.filter(q, q == p).size() > 1)[0]])`,
+};
+
+// References from frontends to backends, checked where both lists are in view: on the spec.
+const isBackend = (name: string) => `self.backends.exists(b, b.name == ${name})`;
+const backendReferences: ValidationRule[] = [{
+  rule: `self.frontends.all(f, ${isBackend('f.defaultBackend')})`,
+  fieldPath: '.frontends',
+  messageExpression: `'frontend %s: defaultBackend %s is not a backend in spec.backends'.format(`
+    + `self.frontends.filter(f, !${isBackend('f.defaultBackend')}).map(f, [f.name, f.defaultBackend])[0])`,
+}, {
+  rule: `self.frontends.all(f, !has(f.routes) || f.routes.all(r, ${isBackend('r.backend')}))`,
+  fieldPath: '.frontends',
+  // Naming the route's backend too makes the API server's cost estimate of the message 100 times
+  // over its budget (tried on kube-apiserver 1.33): the frontend it is.
+  messageExpression: `'frontend %s: a route names a backend that is not in spec.backends'.format(`
+    + `[self.frontends.filter(f, has(f.routes) && f.routes.exists(r, !${isBackend('r.backend')}))[0].name])`,
+}];
+
+const immutable = (field: string, why: string): ValidationRule => ({ rule: 'self == oldSelf', message: `${field} is immutable: ${why}` });
+
 export const specSchema = named('HALoadBalancerSpec', object('Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean.', {
-  region: string('DigitalOcean region slug, for example nyc3.', { pattern: patterns.region }),
-  vpcUUID: string('VPC to place the droplets in. Empty: the region\'s default VPC.', { pattern: patterns.uuidOrEmpty, default: '' }),
+  region: string('DigitalOcean region slug, for example nyc3. Immutable.', {
+    pattern: patterns.region, maxLength: 16,
+    'x-kubernetes-validations': [immutable('region', 'the droplets and the reserved IP live there; create a new HALoadBalancer to move')],
+  }),
+  vpcUUID: string('VPC to place the droplets in. Empty: the region\'s default VPC. Immutable.',
+    { pattern: patterns.uuidOrEmpty, maxLength: 36, default: '' }),
   credentials,
   droplets,
   floatingIP,
-  frontends: mapList('HAProxy frontends.', frontend, 1, 32),
+  frontends: { ...mapList('HAProxy frontends.', frontend, 1, 32), 'x-kubernetes-validations': [uniquePorts] },
   backends: mapList('HAProxy backends.', backend, 1, 64),
   failover,
   access,
-}, ['region', 'credentials', 'frontends', 'backends']));
+}, ['region', 'credentials', 'frontends', 'backends'], {
+  'x-kubernetes-validations': [
+    ...backendReferences,
+    {
+      // vpcUUID is optional: the rule sits on the spec, so setting or clearing it counts as a change.
+      rule: "(has(self.vpcUUID) ? self.vpcUUID : '') == (has(oldSelf.vpcUUID) ? oldSelf.vpcUUID : '')",
+      fieldPath: '.vpcUUID',
+      message: 'vpcUUID is immutable: the droplets stay in the VPC they were created in; create a new HALoadBalancer to move',
+    },
+  ],
+}));
 
 const timestamp = (description: string) => string(description, { format: 'date-time' });
 
@@ -256,10 +348,15 @@ export const statusSchema = named('HALoadBalancerStatus', object('Observed state
     condition, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
 }));
 
-// metadata may only constrain name and generateName in a CRD.
-export const metadataSchema: JSONSchemaProps = object('Standard object metadata.', {
-  name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`, { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
-});
+// metadata may only constrain name and generateName in a CRD, and carry nothing else, not even
+// a description: kube-apiserver refuses the CRD otherwise ("metadata is implicitly specified").
+export const metadataSchema: JSONSchemaProps = {
+  type: 'object',
+  properties: {
+    name: string(`DNS-1123 label of at most ${MAX_OBJECT_NAME_LENGTH} characters: it names the droplets.`,
+      { pattern: patterns.dns1123Label, maxLength: MAX_OBJECT_NAME_LENGTH }),
+  },
+};
 
 export const rootSchema = named('HALoadBalancerFields', object('A highly available HAProxy + keepalived load balancer on DigitalOcean, with a reserved IP that follows the VRRP MASTER.', {
   apiVersion: string('API version: halb.dev/v1alpha1.'),

@@ -158,9 +158,9 @@ export interface AccessSpec {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpec {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -264,7 +264,6 @@ export interface HALoadBalancerFields {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;
@@ -391,9 +390,9 @@ export interface AccessSpecInput {
 
 /** Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean. */
 export interface HALoadBalancerSpecInput {
-  /** DigitalOcean region slug, for example nyc3. */
+  /** DigitalOcean region slug, for example nyc3. Immutable. */
   region: string;
-  /** VPC to place the droplets in. Empty: the region's default VPC. */
+  /** VPC to place the droplets in. Empty: the region's default VPC. Immutable. */
   vpcUUID?: string;
   /** Secrets the operator reads. Tokens and keys never appear in the spec itself. */
   credentials: Credentials;
@@ -417,7 +416,6 @@ export interface HALoadBalancerFieldsInput {
   apiVersion?: string;
   /** HALoadBalancer. */
   kind?: string;
-  /** Standard object metadata. */
   metadata?: {
     /** DNS-1123 label of at most 40 characters: it names the droplets. */
     name?: string;

@@ -1,13 +1,13 @@
-// Two layers of validation, both offline and pure:
+// Validation, offline and pure, in layers:
 //  1. the schema, exactly as the API server applies it from the CRD (types, enums, ranges,
 //     patterns), plus the unknown-field check kubectl's strict field validation makes;
-//  2. semantic rules the schema cannot express (references, uniqueness, VRRP constraints).
+//  2. the CRD's CEL rules (references to backends, unique ports, http-only fields, balanceParam,
+//     PASS authentication's whole-second adverts), evaluated as the API server does;
+//  3. semantic rules neither can express (uniqueness of names, modes, Secrets, CIDRs).
 // Every problem names the field path, in the form kubectl prints: spec.frontends[0].port.
 import { Ajv, type ErrorObject } from 'ajv';
-import {
-  API_VERSION, KIND, balanceAlgorithmsWithParam, httpOnlyBalanceAlgorithms, patterns, rootSchema,
-  type JSONSchemaProps,
-} from './schema.ts';
+import { API_VERSION, KIND, httpOnlyBalanceAlgorithms, patterns, rootSchema, type JSONSchemaProps } from './schema.ts';
+import { CompiledRules } from './cel.ts';
 import { NODE_PORTS, backendModes, effectiveAdvertInterval, ipv4Number, ipv4String } from './derived.ts';
 import { withDefaults } from './defaults.ts';
 import { apiTokenProblem, secretRaw, secretValue, tlsPairProblem, vrrpPasswordProblem } from './secrets.ts';
@@ -66,7 +66,7 @@ const ajv = new Ajv({
   // Formats are checked by the API server only on status, which users do not write.
   formats: { 'date-time': true, int64: true },
 });
-ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys']);
+ajv.addVocabulary(['x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-validations']);
 const validateRoot = ajv.compile(strictSchema(rootSchema));
 
 const patternHelp = new Map<string, string>([
@@ -273,49 +273,41 @@ function checkTLSSecret(secret: SecretData, path: string, problems: Problem[]): 
   if (problem) problems.push({ path, message: `Secret ${describeValue(secret.name)}: ${problem}` });
 }
 
+// The CRD's CEL rules (x-kubernetes-validations), compiled on first use (about 0.3 s); the
+// API server and the emulator evaluate the same ones at admission.
+let crdRules: CompiledRules | undefined;
+
+/** The CRD's CEL rules on an object, as problems. Transition rules (oldSelf) need an update, so they do not run here. */
+export function validateRules(object: unknown): Problem[] {
+  crdRules ??= new CompiledRules(rootSchema);
+  return crdRules.evaluate(object).map((v) => ({ path: v.field, message: v.detail }));
+}
+
 /** Frontend ports the nodes use themselves: a frontend there would widen who reaches sshd or the metrics. */
 const nodePortNames = new Map<number, string>([[NODE_PORTS.ssh, 'sshd'], [NODE_PORTS.metrics, 'HAProxy\'s metrics'], [NODE_PORTS.health, 'HAProxy\'s health check']]);
 
 /**
- * The rules the schema cannot express. The object must already have passed validateSchema
- * (defaults applied). Secrets are checked only when the lookup knows them: in a cluster they
+ * The CRD's CEL rules, then the rules neither the schema nor CEL express. The object must
+ * already have passed validateSchema (defaults applied). Secrets are checked only when the lookup knows them: in a cluster they
  * may be created later, and the operator reports them missing then.
  */
 export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): Problem[] {
   const spec = hlb.spec;
-  const problems: Problem[] = [];
-  const backendNames = new Set(spec.backends.map((b) => b.name));
+  const problems: Problem[] = validateRules(hlb);
 
   checkUnique(spec.frontends, 'spec.frontends', problems);
   checkUnique(spec.backends, 'spec.backends', problems);
 
-  const ports = new Map<number, string>();
-  const claimPort = (port: number, path: string) => {
+  // Ports repeated among the frontends are a CEL rule; the nodes' own ports are not in the CRD.
+  const notNodePort = (port: number, path: string) => {
     const nodeUse = nodePortNames.get(port);
     if (nodeUse) problems.push({ path, message: `port ${port} is used on the nodes by ${nodeUse}; choose another port` });
-    const owner = ports.get(port);
-    if (owner !== undefined) problems.push({ path, message: `port ${port} is already used by ${owner}` });
-    else ports.set(port, path);
   };
-
   spec.frontends.forEach((fe, i) => {
-    const base = `spec.frontends[${i}]`;
-    claimPort(fe.port, `${base}.port`);
-    if (fe.tls) {
-      claimPort(fe.tls.port, `${base}.tls.port`);
-      if (fe.protocol !== 'http') problems.push({ path: `${base}.tls`, message: 'TLS termination needs protocol http' });
-      const secret = secrets?.(fe.tls.secretRef.name);
-      if (secret) checkTLSSecret(secret, `${base}.tls.secretRef`, problems);
-    }
-    if (fe.routes?.length && fe.protocol !== 'http') problems.push({ path: `${base}.routes`, message: 'routes need protocol http' });
-    if (!backendNames.has(fe.defaultBackend)) {
-      problems.push({ path: `${base}.defaultBackend`, message: `backend ${describeValue(fe.defaultBackend)} is not defined in spec.backends` });
-    }
-    fe.routes?.forEach((route, j) => {
-      if (!backendNames.has(route.backend)) {
-        problems.push({ path: `${base}.routes[${j}].backend`, message: `backend ${describeValue(route.backend)} is not defined in spec.backends` });
-      }
-    });
+    notNodePort(fe.port, `spec.frontends[${i}].port`);
+    if (fe.tls) notNodePort(fe.tls.port, `spec.frontends[${i}].tls.port`);
+    const secret = fe.tls && secrets?.(fe.tls.secretRef.name);
+    if (secret) checkTLSSecret(secret, `spec.frontends[${i}].tls.secretRef`, problems);
   });
 
   const modes = backendModes(spec);
@@ -326,9 +318,6 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     if (used.has('tcp') && used.has('http')) {
       problems.push({ path: base, message: `backend ${describeValue(be.name)} is used by both http and tcp frontends; HAProxy needs one mode per backend` });
     }
-    const needsParam = (balanceAlgorithmsWithParam as readonly string[]).includes(be.balance);
-    if (needsParam && !be.balanceParam) problems.push({ path: `${base}.balanceParam`, message: `required for balance ${be.balance}` });
-    if (!needsParam && be.balanceParam) problems.push({ path: `${base}.balanceParam`, message: `balance ${be.balance} takes no parameter; only ${balanceAlgorithmsWithParam.join(', ')} do` });
     if (tcpOnly && (httpOnlyBalanceAlgorithms as readonly string[]).includes(be.balance)) {
       problems.push({ path: `${base}.balance`, message: `balance ${be.balance} needs an http backend, but only tcp frontends use this one` });
     }
@@ -365,9 +354,6 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
   const failover = spec.failover;
   const interval = effectiveAdvertInterval(spec);
   if (failover.authSecretRef) {
-    if (!Number.isInteger(interval)) {
-      problems.push({ path: 'spec.failover.advertIntervalSeconds', message: `PASS authentication (authSecretRef) needs VRRPv2, which takes whole seconds; got ${interval}` });
-    }
     const password = referencedValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
     const passwordProblem = password?.trim() ? vrrpPasswordProblem(password) : undefined;
     if (passwordProblem) {

@@ -1,11 +1,28 @@
 // halb's command-line entry. Each subcommand lives in its own module and returns an exit code.
+import { escapeForTerminal } from '../api/manifests.ts';
 import { operatorCommand } from './operator.ts';
 import { renderCommand } from './render.ts';
-import { sandboxCommand } from './sandbox.ts';
 import { validateCommand } from './validate.ts';
 import { versionCommand } from './version.ts';
 
 type Command = (argv: string[]) => Promise<number>;
+
+/**
+ * The sandbox (an API-server emulator, a cloud simulator, the namespace fabric) is for this
+ * machine, not for clusters: it is loaded only when asked for, and the operator's image leaves
+ * it out (.dockerignore), where this says so instead of failing on a missing module.
+ */
+const sandboxCommand: Command = async (argv) => {
+  const module = await import('../sandbox/cli/index.ts').catch((err: unknown) => {
+    if (!(err instanceof Error && 'code' in err && err.code === 'ERR_MODULE_NOT_FOUND')) throw err;
+    return undefined;
+  });
+  if (!module) {
+    console.error('halb sandbox: the sandbox is not part of this installation (the operator image leaves it out); run it from a clone of halb');
+    return 2;
+  }
+  return module.sandboxCommand(argv);
+};
 
 const commands: Record<string, { run: Command; summary: string }> = {
   validate: { run: validateCommand, summary: 'check HALoadBalancer manifests offline (schema and semantic rules)' },
@@ -32,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   // Own properties only: `halb constructor` must not find Object.prototype.constructor.
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    console.error(`halb: unknown command ${JSON.stringify(name)}\n\n${mainUsage}`);
+    console.error(`halb: unknown command "${escapeForTerminal(name)}"\n\n${mainUsage}`);
     return 2;
   }
   return command.run(rest);

@@ -21,8 +21,8 @@ export interface KeyedInformer<T extends k8s.KubernetesObject = k8s.KubernetesOb
   get(namespace: string, name: string): T | undefined;
 }
 
-export function objectKey(obj: k8s.KubernetesObject): string {
-  return `${obj.metadata?.namespace ?? 'default'}/${obj.metadata?.name ?? ''}`;
+export function objectKey(object: k8s.KubernetesObject): string {
+  return `${object.metadata?.namespace ?? 'default'}/${object.metadata?.name ?? ''}`;
 }
 
 export interface InformerOptions {
@@ -35,13 +35,13 @@ export interface InformerOptions {
 }
 
 export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: string) => void, log: Logger, options: InformerOptions = {}): KeyedInformer {
-  const co = kc.makeApiClient(k8s.CustomObjectsApi);
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const path = options.namespace
     ? `/apis/${GROUP}/${VERSION}/namespaces/${options.namespace}/${PLURAL}`
     : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   const list = () => (options.namespace
-    ? co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
-    : co.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+    ? api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
+    : api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
   // The operator's own status writes come back as updates; they change nothing to act on, so
   // only a new generation, a deletion or a finalizer change enqueues (the resync covers the rest).
   const seen = new Map<string, string>();

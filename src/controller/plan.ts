@@ -54,107 +54,128 @@ function stateOf(input: PlanInput, index: number) {
   return input.observed.hosts[nodeName(input.object.metadata.name, index)]?.vrrpState;
 }
 
-export function plan(input: PlanInput): Plan {
-  const { object, observed } = input;
-  const spec = object.spec;
-  const count = spec.droplets.count;
-  const actions: Action[] = [];
-  let busy = false;
-  const holderId = observed.reservedIP?.dropletId ?? null;
+/** What one plan is built up of, step by step. */
+interface Draft {
+  input: PlanInput;
+  actions: Action[];
+  /** Something is in progress: look again soon. */
+  busy: boolean;
+  holderId: number | null;
+  /** The standing live droplet of every index. */
+  kept: Map<number, ObservedDroplet>;
+  /** Those of the indexes the spec wants (0..count-1). */
+  desired: ObservedDroplet[];
+  masters: ObservedDroplet[];
+  allActive: boolean;
+}
 
-  // 1. One live droplet per index, the standing one; delete the dead and the duplicates.
-  const kept = new Map<number, ObservedDroplet>();
+export function plan(input: PlanInput): Plan {
+  const draft = planDroplets(input);
+  const leaving = planScaleDown(draft);
+  const drifted = planReplacements(draft, leaving);
+  const staying = draft.desired.filter((d) => !drifted.includes(d));
+  const reserved = planReservedIP(draft);
+  if (reserved.waitMs !== undefined) return finish(draft.actions, reserved.waitMs, reserved.backstopSince, input, staying);
+  return finish(draft.actions, draft.busy ? PROGRESS_REQUEUE_MS : undefined, reserved.backstopSince, input, staying);
+}
+
+// 1. One live droplet per index, the standing one; delete the dead and the duplicates.
+// 2. Create what is missing.
+function planDroplets(input: PlanInput): Draft {
+  const { object, observed } = input;
+  const count = object.spec.droplets.count;
+  const holderId = observed.reservedIP?.dropletId ?? null;
+  const draft: Draft = { input, actions: [], busy: false, holderId, kept: new Map(), desired: [], masters: [], allActive: false };
   for (const index of new Set(observed.droplets.map((d) => d.index))) {
     const standing = standingDroplet(observed.droplets, index, holderId);
     const keep = standing && !DEAD_DROPLET_STATUSES.has(standing.status) ? standing : undefined;
-    if (keep) kept.set(index, keep);
+    if (keep) draft.kept.set(index, keep);
     for (const d of observed.droplets.filter((o) => o.index === index && o !== keep).sort((a, b) => a.id - b.id)) {
-      actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: DEAD_DROPLET_STATUSES.has(d.status) ? 'Dead' : 'Duplicate' });
+      draft.actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: DEAD_DROPLET_STATUSES.has(d.status) ? 'Dead' : 'Duplicate' });
     }
   }
-
-  // 2. Create what is missing.
   for (let index = 0; index < count; index++) {
-    if (!kept.has(index)) {
-      actions.push({ kind: 'CreateDroplet', index, node: nodeName(object.metadata.name, index) });
-      busy = true;
-    } else if (kept.get(index)!.status !== 'active') {
-      busy = true;
-    }
+    const droplet = draft.kept.get(index);
+    if (!droplet) draft.actions.push({ kind: 'CreateDroplet', index, node: nodeName(object.metadata.name, index) });
+    if (droplet?.status !== 'active') draft.busy = true;
   }
-  const desired = [...kept.entries()].filter(([index]) => index < count).map(([, d]) => d);
-  const allActive = desired.length === count && desired.every((d) => d.status === 'active');
-  const masters = desired.filter((d) => stateOf(input, d.index) === 'MASTER');
-  const settled = allActive && masters.length === 1 && desired.every((d) => {
-    const s = stateOf(input, d.index);
-    return s === 'MASTER' || s === 'BACKUP';
-  });
+  draft.desired = [...draft.kept.entries()].filter(([index]) => index < count).map(([, d]) => d);
+  draft.allActive = draft.desired.length === count && draft.desired.every((d) => d.status === 'active');
+  draft.masters = draft.desired.filter((d) => stateOf(input, d.index) === 'MASTER');
+  return draft;
+}
 
-  // 3. Remove nodes beyond count, one at a time, after the MASTER role has moved off them.
-  const surplus = [...kept.entries()].filter(([index]) => index >= count).map(([, d]) => d).sort((a, b) => b.index - a.index);
+// 3. Remove nodes beyond count, one at a time, after the MASTER role has moved off them.
+function planScaleDown(draft: Draft): ObservedDroplet | undefined {
+  const count = draft.input.object.spec.droplets.count;
+  const surplus = [...draft.kept.entries()].filter(([index]) => index >= count).map(([, d]) => d).sort((a, b) => b.index - a.index);
   const leaving = surplus[0];
-  if (leaving) {
-    const isMaster = stateOf(input, leaving.index) === 'MASTER' || leaving.id === holderId;
-    if (!isMaster) actions.push({ kind: 'DeleteDroplet', dropletId: leaving.id, node: leaving.name, reason: 'ScaleDown' });
-    else if (allActive) actions.push({ kind: 'HandOverMaster', node: leaving.name, dropletId: leaving.id });
-    busy = true;
-  }
+  if (!leaving) return undefined;
+  const isMaster = stateOf(draft.input, leaving.index) === 'MASTER' || leaving.id === draft.holderId;
+  if (!isMaster) draft.actions.push({ kind: 'DeleteDroplet', dropletId: leaving.id, node: leaving.name, reason: 'ScaleDown' });
+  else if (draft.allActive) draft.actions.push({ kind: 'HandOverMaster', node: leaving.name, dropletId: leaving.id });
+  draft.busy = true;
+  return leaving;
+}
 
-  // 4. Replace nodes whose size or image changed, one at a time, BACKUPs first, only when the
-  //    pair is otherwise healthy so a replacement never takes the last working node.
+// 4. Replace nodes whose size or image changed, one at a time, BACKUPs first, only when the
+//    pair is otherwise healthy so a replacement never takes the last working node.
+function planReplacements(draft: Draft, leaving: ObservedDroplet | undefined): ObservedDroplet[] {
+  const { input, desired, masters, holderId } = draft;
+  const wanted = input.object.spec.droplets;
   // An image drifts only when DigitalOcean reports one and neither its slug nor its id is the spec's.
-  const imageDrift = (d: ObservedDroplet) => (d.image !== undefined || d.imageId !== undefined) && d.image !== spec.droplets.image && d.imageId !== spec.droplets.image;
-  const drifted = desired.filter((d) => (d.size !== undefined && d.size !== spec.droplets.size) || imageDrift(d));
+  const imageDrift = (d: ObservedDroplet) => (d.image !== undefined || d.imageId !== undefined) && d.image !== wanted.image && d.imageId !== wanted.image;
+  const drifted = desired.filter((d) => (d.size !== undefined && d.size !== wanted.size) || imageDrift(d));
+  const settled = draft.allActive && masters.length === 1 && desired.every((d) => ['MASTER', 'BACKUP'].includes(stateOf(input, d.index) ?? ''));
   const handedOver = drifted.find((d) => stateOf(input, d.index) === 'STOP' && d.id !== holderId);
   if (handedOver && masters.length === 1 && !leaving) {
     // A MASTER handed over (keepalived stopped on it): replace it now that another node leads.
-    actions.push({ kind: 'DeleteDroplet', dropletId: handedOver.id, node: handedOver.name, reason: 'Replace' });
-    busy = true;
+    draft.actions.push({ kind: 'DeleteDroplet', dropletId: handedOver.id, node: handedOver.name, reason: 'Replace' });
+    draft.busy = true;
   } else if (drifted.length && settled && !leaving) {
     const backup = drifted.filter((d) => stateOf(input, d.index) === 'BACKUP' && d.id !== holderId).sort((a, b) => b.index - a.index)[0];
     const master = drifted.find((d) => stateOf(input, d.index) === 'MASTER');
-    if (backup) actions.push({ kind: 'DeleteDroplet', dropletId: backup.id, node: backup.name, reason: 'Replace' });
-    else if (master) actions.push({ kind: 'HandOverMaster', node: master.name, dropletId: master.id });
+    if (backup) draft.actions.push({ kind: 'DeleteDroplet', dropletId: backup.id, node: backup.name, reason: 'Replace' });
+    else if (master) draft.actions.push({ kind: 'HandOverMaster', node: master.name, dropletId: master.id });
     // else: a drifted BACKUP still holds the IP; the backstop moves it first.
-    busy = true;
+    draft.busy = true;
   }
+  return drifted;
+}
 
-  // 5. The reserved IP: adopt or create, and give it its first assignment.
-  let backstopSince: Date | undefined;
-  const rip = observed.reservedIP;
-  const node0 = kept.get(0);
-  if (spec.floatingIP.address && rip?.ip !== spec.floatingIP.address) {
+// 5. The reserved IP: adopt or create, and give it its first assignment.
+function planReservedIP(draft: Draft): { backstopSince?: Date; waitMs?: number } {
+  const { input, actions, masters } = draft;
+  const { spec } = input.object;
+  const reservedIP = input.observed.reservedIP;
+  const node0 = draft.kept.get(0);
+  if (spec.floatingIP.address && reservedIP?.ip !== spec.floatingIP.address) {
     actions.push({ kind: 'AdoptReservedIP', ip: spec.floatingIP.address });
-    busy = true;
-  } else if (!rip) {
+  } else if (!reservedIP) {
     // An address being reserved in the region may be ours (a pass whose answer was lost): wait.
-    if (node0?.status === 'active' && !observed.reservedIPSettling) actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
-    busy = true;
-  } else if (rip.locked) {
-    busy = true;
-  } else if (rip.dropletId === null) {
+    if (node0?.status === 'active' && !input.observed.reservedIPSettling) actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
+  } else if (reservedIP.dropletId === null && !reservedIP.locked) {
     const target = masters.length === 1 ? masters[0] : node0;
-    if (target?.status === 'active') actions.push({ kind: 'AssignReservedIP', ip: rip.ip, dropletId: target.id, node: target.name, reason: 'FirstAssignment' });
-    busy = true;
-  } else {
-    // 6. Backstop: the IP on a node keepalived does not make MASTER while another node is.
-    const holder = desired.find((d) => d.id === rip.dropletId);
-    const holderState = holder ? stateOf(input, holder.index) : undefined;
-    if (holder && holderState && holderState !== 'MASTER' && masters.length === 1) {
-      backstopSince = input.backstopSince ?? input.now;
-      const waited = input.now.getTime() - backstopSince.getTime();
-      if (waited >= input.backstopGraceMs) {
-        actions.push({ kind: 'AssignReservedIP', ip: rip.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop' });
-        backstopSince = undefined;
-        busy = true;
-      } else {
-        return finish(actions, input.backstopGraceMs - waited, backstopSince, input, desired.filter((d) => !drifted.includes(d)));
-      }
-    }
+    if (target?.status === 'active') actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: target.id, node: target.name, reason: 'FirstAssignment' });
+  } else if (!reservedIP.locked) {
+    return planBackstop(draft, reservedIP);
   }
+  draft.busy = true;
+  return {};
+}
 
-  const keep = desired.filter((d) => !drifted.includes(d));
-  return finish(actions, busy ? PROGRESS_REQUEUE_MS : undefined, backstopSince, input, keep);
+// 6. Backstop: the IP on a node keepalived does not make MASTER while another node is.
+function planBackstop(draft: Draft, reservedIP: NonNullable<Observed['reservedIP']>): { backstopSince?: Date; waitMs?: number } {
+  const { input, masters } = draft;
+  const holder = draft.desired.find((d) => d.id === reservedIP.dropletId);
+  const holderState = holder ? stateOf(input, holder.index) : undefined;
+  if (!holder || !holderState || holderState === 'MASTER' || masters.length !== 1) return {};
+  const backstopSince = input.backstopSince ?? input.now;
+  const waited = input.now.getTime() - backstopSince.getTime();
+  if (waited < input.backstopGraceMs) return { backstopSince, waitMs: input.backstopGraceMs - waited };
+  draft.actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop' });
+  draft.busy = true;
+  return {};
 }
 
 /**

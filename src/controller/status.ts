@@ -54,14 +54,14 @@ function dropletsCondition(nodes: NodeView[]): ConditionInput {
 }
 
 function floatingIPCondition(nodes: NodeView[], observed: Observed): ConditionInput {
-  const rip = observed.reservedIP;
-  if (!rip) return { type: T.floatingIPAssigned, status: 'False', reason: 'Creating', message: 'no reserved IP yet' };
-  if (rip.dropletId === null) {
-    return { type: T.floatingIPAssigned, status: 'False', reason: rip.locked ? 'Assigning' : 'Unassigned', message: `${rip.ip} is not assigned to a droplet` };
+  const reservedIP = observed.reservedIP;
+  if (!reservedIP) return { type: T.floatingIPAssigned, status: 'False', reason: 'Creating', message: 'no reserved IP yet' };
+  if (reservedIP.dropletId === null) {
+    return { type: T.floatingIPAssigned, status: 'False', reason: reservedIP.locked ? 'Assigning' : 'Unassigned', message: `${reservedIP.ip} is not assigned to a droplet` };
   }
-  const holder = nodes.find((n) => n.droplet?.id === rip.dropletId);
-  if (!holder) return { type: T.floatingIPAssigned, status: 'False', reason: 'AssignedElsewhere', message: `${rip.ip} is assigned to droplet ${rip.dropletId}, which is not one of this load balancer's nodes` };
-  return { type: T.floatingIPAssigned, status: 'True', reason: 'Assigned', message: `${rip.ip} is on ${holder.name}` };
+  const holder = nodes.find((n) => n.droplet?.id === reservedIP.dropletId);
+  if (!holder) return { type: T.floatingIPAssigned, status: 'False', reason: 'AssignedElsewhere', message: `${reservedIP.ip} is assigned to droplet ${reservedIP.dropletId}, which is not one of this load balancer's nodes` };
+  return { type: T.floatingIPAssigned, status: 'True', reason: 'Assigned', message: `${reservedIP.ip} is on ${holder.name}` };
 }
 
 function configCondition(nodes: NodeView[], spec: HALoadBalancer['spec']): ConditionInput {
@@ -94,13 +94,13 @@ function failoverCondition(nodes: NodeView[]): ConditionInput {
 
 /** Degraded: traffic may still flow, but something needs attention. */
 function degradedCondition(nodes: NodeView[], observed: Observed, failover: ConditionInput): ConditionInput {
-  const rip = observed.reservedIP;
-  const holder = rip?.dropletId == null ? undefined : nodes.find((n) => n.droplet?.id === rip.dropletId);
+  const reservedIP = observed.reservedIP;
+  const holder = reservedIP?.dropletId == null ? undefined : nodes.find((n) => n.droplet?.id === reservedIP.dropletId);
   if (failover.reason === 'SplitBrain' || failover.reason === 'NoMaster' || failover.reason === 'NodeFault') {
     return { type: T.degraded, status: 'True', reason: failover.reason, message: failover.message };
   }
   if (holder?.host?.vrrpState && holder.host.vrrpState !== 'MASTER') {
-    return { type: T.degraded, status: 'True', reason: 'HolderNotMaster', message: `${rip!.ip} is on ${holder.name}, which is ${holder.host.vrrpState}` };
+    return { type: T.degraded, status: 'True', reason: 'HolderNotMaster', message: `${reservedIP!.ip} is on ${holder.name}, which is ${holder.host.vrrpState}` };
   }
   // A backend with no server UP, as the MASTER's HAProxy sees it: clients get 503s for it.
   const masterServers = nodes.find((n) => n.host?.vrrpState === 'MASTER')?.host?.servers;

@@ -20,6 +20,8 @@ export interface HostSession {
   readState(signal?: AbortSignal): Promise<HostState>;
   apply(files: readonly RemoteFile[], configHash: string, current: HostState, signal?: AbortSignal): Promise<ApplyResult>;
   stopKeepalived(signal?: AbortSignal): Promise<void>;
+  /** Writes the number keepalived adds to the node's priority (planned failover, maintenance). */
+  setPriorityOffset(offset: number, signal?: AbortSignal): Promise<void>;
   close(): void;
 }
 

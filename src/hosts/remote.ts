@@ -9,6 +9,7 @@
 // transition.
 
 import { NODE_PORTS } from '../api/derived.ts';
+import { DEFAULT_PATHS } from '../render/render.ts';
 
 export interface RemoteFile {
   path: string;
@@ -37,22 +38,30 @@ export interface DaemonPaths {
   sshdPidFile: string;
   /** Left by a swap that changed the sshd drop-in: the next start/reload reloads sshd. */
   sshdReloadMarker: string;
+  /** keepalived's track_file: a number added to the node's priority (render's PRIORITY_OFFSET). */
+  priorityOffset: string;
+  /** What the failover script logs. */
+  failoverLog: string;
 }
 
+/** Where the host agent finds things on a node: the rendered files where the renderer puts them
+ *  (one table, DEFAULT_PATHS), and the agent's own runtime files. */
 export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
-  haproxyConfig: '/etc/haproxy/haproxy.cfg',
-  keepalivedConfig: '/etc/keepalived/keepalived.conf',
+  haproxyConfig: DEFAULT_PATHS.haproxyConfig,
+  keepalivedConfig: DEFAULT_PATHS.keepalivedConfig,
+  vrrpStateFile: DEFAULT_PATHS.vrrpStateFile,
+  firewall: DEFAULT_PATHS.firewall,
+  sshdConfig: DEFAULT_PATHS.sshdConfig,
+  authorizedKeys: DEFAULT_PATHS.authorizedKeys,
   hashFile: '/etc/halb/config-hash',
-  vrrpStateFile: '/run/halb/vrrp-state',
   haproxyPidFile: '/run/haproxy.pid',
   keepalivedPidFile: '/run/keepalived.pid',
   haproxyMasterSocket: '/run/haproxy-master.sock',
   haproxyLogFile: '/var/log/haproxy.log',
-  firewall: '/etc/halb/firewall.nft',
-  sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
-  authorizedKeys: '/root/.ssh/authorized_keys',
   sshdPidFile: '/run/sshd.pid',
   sshdReloadMarker: '/run/halb/sshd-changed',
+  priorityOffset: '/etc/halb/priority-offset',
+  failoverLog: '/var/log/halb-failover.log',
 };
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
@@ -161,8 +170,8 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
  * not drop connections and do not cause a VRRP transition.
  */
 export function startOrReloadScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  const hp = shQuote(paths.haproxyPidFile);
-  const kp = shQuote(paths.keepalivedPidFile);
+  const haproxyPid = shQuote(paths.haproxyPidFile);
+  const keepalivedPid = shQuote(paths.keepalivedPidFile);
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
@@ -173,21 +182,21 @@ if [ -d /run/systemd/system ]; then
   echo '${MARK}systemd'
 ${hostAccessScript(paths)}  exit 0
 fi
-if alive ${hp}; then
-  kill -USR2 "$(cat ${hp})" && echo '${MARK}reloaded haproxy'
+if alive ${haproxyPid}; then
+  kill -USR2 "$(cat ${haproxyPid})" && echo '${MARK}reloaded haproxy'
 else
   # In the foreground of its own session rather than -D, so that its log (to stdout) reaches
   # ${paths.haproxyLogFile}, as the journal receives it under systemd.
-  rm -f ${hp}
-  setsid haproxy -W -p ${hp} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
-  for i in $(seq 100); do alive ${hp} && break; sleep 0.05; done
-  alive ${hp} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
+  rm -f ${haproxyPid}
+  setsid haproxy -W -p ${haproxyPid} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
+  for i in $(seq 100); do alive ${haproxyPid} && break; sleep 0.05; done
+  alive ${haproxyPid} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
   echo '${MARK}started haproxy'
 fi
-if alive ${kp}; then
-  kill -HUP "$(cat ${kp})" && echo '${MARK}reloaded keepalived'
+if alive ${keepalivedPid}; then
+  kill -HUP "$(cat ${keepalivedPid})" && echo '${MARK}reloaded keepalived'
 else
-  keepalived -p ${kp} -f ${shQuote(paths.keepalivedConfig)} || exit 1
+  keepalived -p ${keepalivedPid} -f ${shQuote(paths.keepalivedConfig)} || exit 1
   echo '${MARK}started keepalived'
 fi
 ${hostAccessScript(paths)}`;
@@ -198,9 +207,9 @@ ${hostAccessScript(paths)}`;
  * re-read its config. A reload leaves open sessions alone, this one included.
  */
 function hostAccessScript(paths: DaemonPaths): string {
-  const fw = shQuote(paths.firewall);
-  return `if [ -f ${fw} ]; then
-  nft -f ${fw} || exit 1
+  const firewall = shQuote(paths.firewall);
+  return `if [ -f ${firewall} ]; then
+  nft -f ${firewall} || exit 1
   echo '${MARK}loaded firewall'
   if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable -q halb-firewall.service 2>/dev/null || true; fi
 fi
@@ -216,16 +225,66 @@ fi
 
 /** Stops keepalived (SIGTERM: it leaves MASTER with a priority-0 advert) and waits for it to exit. */
 export function stopKeepalivedScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  const kp = shQuote(paths.keepalivedPidFile);
+  const keepalivedPid = shQuote(paths.keepalivedPidFile);
   return `set -u
 if [ -d /run/systemd/system ]; then systemctl stop keepalived; exit $?; fi
-[ -s ${kp} ] || exit 0
-pid=$(cat ${kp})
+[ -s ${keepalivedPid} ] || exit 0
+pid=$(cat ${keepalivedPid})
 kill -TERM "$pid" 2>/dev/null || exit 0
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 ! kill -0 "$pid" 2>/dev/null
 `;
+}
+
+/**
+ * Writes the number keepalived adds to the node's priority (its track_file), whole and renamed
+ * so keepalived never reads a partial one. keepalived notices the change at once (inotify): a
+ * MASTER given the hand-over value leaves with a priority-0 advert, and no daemon reloads.
+ */
+export function writePriorityOffsetScript(offset: number, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  if (!Number.isInteger(offset) || offset < -254 || offset > 254) throw new Error(`a priority offset is a whole number from -254 to 254, got ${offset}`);
+  const file = shQuote(paths.priorityOffset);
+  return `set -eu
+mkdir -p ${shQuote(dirOf(paths.priorityOffset))}
+printf '%s\n' '${offset}' > ${shQuote(paths.priorityOffset + STAGED)}
+mv -f ${shQuote(paths.priorityOffset + STAGED)} ${file}
+echo "${MARK}priority-offset $(cat ${file})"
+`;
+}
+
+/**
+ * The last lines of the failover script's log and of HAProxy's (the journal under systemd, else
+ * its log file), each after a marker line, for `kubectl halb logs`.
+ */
+export function readLogsScript(lines: number, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) throw new Error(`lines must be a whole number from 1 to 10000, got ${lines}`);
+  return `set -u
+echo '${MARK}log failover ${paths.failoverLog}'
+tail -n ${lines} ${shQuote(paths.failoverLog)} 2>/dev/null || true
+if [ -d /run/systemd/system ]; then
+  echo '${MARK}log haproxy journalctl -u haproxy'
+  journalctl -u haproxy -n ${lines} --no-pager -o short-iso 2>/dev/null || true
+else
+  echo '${MARK}log haproxy ${paths.haproxyLogFile}'
+  tail -n ${lines} ${shQuote(paths.haproxyLogFile)} 2>/dev/null || true
+fi
+`;
+}
+
+/** readLogsScript's output, as the log name → its source and lines. */
+export function parseLogs(output: string): { name: string; source: string; lines: string[] }[] {
+  const logs: { name: string; source: string; lines: string[] }[] = [];
+  for (const line of output.split('\n')) {
+    const mark = line.startsWith(`${MARK}log `) ? line.slice(MARK.length + 4) : undefined;
+    if (mark !== undefined) {
+      const space = mark.indexOf(' ');
+      logs.push({ name: mark.slice(0, space), source: mark.slice(space + 1), lines: [] });
+    } else if (line !== '' && logs.length) {
+      logs.at(-1)!.lines.push(line);
+    }
+  }
+  return logs;
 }
 
 /**
@@ -259,6 +318,9 @@ priv=$(${md('interfaces/private/0/ipv4/address')})
 echo "${MARK}private $priv"
 [ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
 echo "${MARK}droplet-id $(${md('id')})"
+echo "${MARK}priority-offset $(head -c 16 ${shQuote(paths.priorityOffset)} 2>/dev/null)"
+# DigitalOcean's metadata reference gives /v1/maintenance_event; if that fails, the read tries /metadata/v1/, beside the other keys.
+echo "${MARK}maintenance-event $({ curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/v1/maintenance_event`)} 2>/dev/null || ${md('maintenance_event')}; } | head -c 64 | tr -cd 'a-z_')"
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q haproxy && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
   systemctl is-active -q keepalived && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"

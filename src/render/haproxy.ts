@@ -2,12 +2,11 @@
 // delivers reserved-IP traffic; the health endpoint for keepalived is on loopback and the
 // Prometheus metrics on the VPC address.
 import type { BackendSpec, FrontendSpec, HALoadBalancerSpec } from '../api/types.ts';
-import { backendModes as usedModes } from '../api/derived.ts';
+import { backendModes as usedModes, modeOfUses, type BackendMode } from '../api/derived.ts';
 import * as guard from './guard.ts';
 import type { HAProxyFeatures } from './versions.ts';
 import type { TaggedDroplet } from './types.ts';
 
-export type ProxyMode = 'http' | 'tcp';
 
 export interface HAProxyNodeInput {
   spec: HALoadBalancerSpec;
@@ -34,8 +33,9 @@ export const HTTP_LOG_FORMAT =
   'client=%ci:%cp frontend=%ft backend=%b server=%s status=%ST bytes=%B timers_ms=%TR/%Tw/%Tc/%Tr/%Ta termination=%tsc request=%{+Q}r';
 export const TCP_LOG_FORMAT = 'client=%ci:%cp frontend=%ft backend=%b server=%s status=%ts bytes=%B timers_ms=%Tw/%Tc/%Tt';
 
-/** Each backend's mode, from src/api/derived.ts; a backend used by http and tcp frontends is refused. */
-export function backendModes(spec: HALoadBalancerSpec): Map<string, ProxyMode> {
+/** Each backend's mode, by src/api/derived.ts's rule, after the renderer's own guards: every
+ *  backend a frontend names exists, and none is used by http and tcp frontends at once. */
+export function guardedBackendModes(spec: HALoadBalancerSpec): Map<string, BackendMode> {
   const names = new Set(spec.backends.map((b) => b.name));
   spec.frontends.forEach((frontend, i) => {
     guard.oneOf(`spec.frontends[${i}].protocol`, frontend.protocol, ['http', 'tcp'] as const);
@@ -48,13 +48,13 @@ export function backendModes(spec: HALoadBalancerSpec): Map<string, ProxyMode> {
     }
   });
   const used = usedModes(spec);
-  const modes = new Map<string, ProxyMode>();
+  const modes = new Map<string, BackendMode>();
   spec.backends.forEach((backend, i) => {
     const uses = used.get(backend.name);
     if (uses?.size === 2) guard.refuse(`spec.backends[${i}]`, `backend ${backend.name} is used by both http and tcp frontends; a backend serves one protocol`);
-    // derived.backendMode's rule, applied to the map computed once: calling it per backend
-    // recomputes the map each time, which dominates rendering a large spec.
-    modes.set(backend.name, uses?.has('tcp') ? 'tcp' : 'http');
+    // The map is computed once: derived.backendMode per backend would recompute it each time,
+    // which dominates rendering a large spec.
+    modes.set(backend.name, modeOfUses(uses));
   });
   return modes;
 }
@@ -105,7 +105,7 @@ function renderFrontend(frontend: FrontendSpec, i: number, input: HAProxyNodeInp
   return lines;
 }
 
-function balanceLine(backend: BackendSpec, field: string, mode: ProxyMode): string {
+function balanceLine(backend: BackendSpec, field: string, mode: BackendMode): string {
   const algorithm = guard.oneOf(`${field}.balance`, backend.balance, BALANCE);
   if (HTTP_ONLY_BALANCE.has(algorithm) && mode !== 'http') guard.refuse(`${field}.balance`, `${algorithm} needs an http backend, but this one serves tcp frontends`);
   switch (algorithm) {
@@ -121,7 +121,7 @@ function balanceLine(backend: BackendSpec, field: string, mode: ProxyMode): stri
   }
 }
 
-function renderBackend(backend: BackendSpec, i: number, mode: ProxyMode, input: HAProxyNodeInput): string[] {
+function renderBackend(backend: BackendSpec, i: number, mode: BackendMode, input: HAProxyNodeInput): string[] {
   const field = `spec.backends[${i}]`;
   const name = guard.dnsLabel(`${field}.name`, backend.name);
   const check = backend.healthCheck;
@@ -189,7 +189,7 @@ function renderBackend(backend: BackendSpec, i: number, mode: ProxyMode, input: 
 
 export function renderHAProxyConfig(input: HAProxyNodeInput): string {
   const { spec } = input;
-  const modes = backendModes(spec);
+  const modes = guardedBackendModes(spec);
   const listeners = new Map<number, string>();
   spec.frontends.forEach((frontend, i) => {
     const ports: [number, string][] = [[frontend.port, `spec.frontends[${i}].port`]];

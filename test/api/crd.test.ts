@@ -48,6 +48,12 @@ describe('the generated CRD', () => {
     expect(untyped).toEqual([]);
   });
 
+  it('constrains metadata by name only, with nothing else on the node (kube-apiserver refuses the CRD otherwise)', () => {
+    const metadata = crd.spec.versions[0]!.schema.openAPIV3Schema.properties!.metadata!;
+    expect(Object.keys(metadata).sort()).toEqual(['properties', 'type']);
+    expect(Object.keys(metadata.properties!).filter((k) => k !== 'name' && k !== 'generateName')).toEqual([]);
+  });
+
   it('keys the lists that users merge by name, as a list-map', () => {
     const spec = crd.spec.versions[0]!.schema.openAPIV3Schema.properties!.spec!;
     for (const list of ['frontends', 'backends']) {

@@ -107,7 +107,7 @@ describe('semantic rules', () => {
     { name: 'PASS auth without an interval defaults to 1 s and is fine', mutate: (s) => { s.failover = { authSecretRef: { name: 'v', key: 'p' } }; }, path: '' },
     { name: 'url_param with its parameter is fine', mutate: (s) => { Object.assign(s.backends[0]!, { balance: 'url_param', balanceParam: 'user' }); }, path: '' },
     { name: 'rdp-cookie on a tcp backend is fine', mutate: (s) => { Object.assign(s.frontends[0]!, { protocol: 'tcp' }); Object.assign(s.backends[0]!, { balance: 'rdp-cookie', balanceParam: 'mstshash' }); }, path: '' },
-    { name: 'a tls port equal to another frontend port', mutate: (s) => { s.frontends.push({ name: 'b', port: 443, defaultBackend: 'web' }); Object.assign(s.frontends[0]!, { tls: { secretRef: { name: 't' }, port: 443 } }); }, path: 'spec.frontends[1].port' },
+    { name: 'a tls port equal to another frontend port', mutate: (s) => { s.frontends.push({ name: 'b', port: 443, defaultBackend: 'web' }); Object.assign(s.frontends[0]!, { tls: { secretRef: { name: 't' }, port: 443 } }); }, path: 'spec.frontends' },
     { name: 'duplicate server names', mutate: (s) => { s.backends[0]!.servers.push({ name: 's1', address: '10.0.0.2' }); }, path: 'spec.backends[0].servers[1].name' },
     { name: 'a dropletTag in the operator namespace', mutate: (s) => { Object.assign(s.backends[0]!, { dropletTag: 'halb:uid' }); }, path: 'spec.backends[0].dropletTag' },
   ];

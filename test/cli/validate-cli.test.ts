@@ -19,7 +19,7 @@ describe('halb validate', () => {
     const r = halb('validate', '-f', 'test/fixtures/invalid/duplicate-ports.yaml', '-f', 'test/fixtures/invalid/tls-on-tcp.yaml');
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
-      'test/fixtures/invalid/duplicate-ports.yaml:2: HALoadBalancer/web: spec.frontends[1].port: port 80 is already used by spec.frontends[0].port',
+      'test/fixtures/invalid/duplicate-ports.yaml:2: HALoadBalancer/web: spec.frontends: port 80 is used more than once: every frontend port and TLS port must differ',
       'test/fixtures/invalid/tls-on-tcp.yaml:2: HALoadBalancer/web: spec.frontends[0].tls: TLS termination needs protocol http',
     ]);
   });
@@ -56,6 +56,15 @@ describe('halb', () => {
     const r = halb('frobnicate');
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('what the CLI prints back of what was typed', () => {
+  it.each([['validate', '--x\u001b[2J\u202e'], ['\u001b[31mred\nhalb: forged']])('is escaped: %j', (...argv) => {
+    const r = halb(...argv);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('\\u001b');
+    expect(r.stderr).not.toMatch(/[\u001b\u202e]|^halb: forged/m);
   });
 });
 

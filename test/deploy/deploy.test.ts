@@ -66,12 +66,12 @@ function permissions(rules: Rule[]): string[] {
 
 const OPERATOR_PERMISSIONS = [
   'core/events create', 'core/events patch',
-  'core/secrets get', 'core/secrets list', 'core/secrets watch',
+  'core/secrets list', 'core/secrets watch',
+  'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
+  'halb.dev/haloadbalancers/status patch',
+  // The Service controller's.
   'core/services list', 'core/services patch', 'core/services watch', 'core/services/finalizers update', 'core/services/status patch',
   'halb.dev/haloadbalancers create', 'halb.dev/haloadbalancers delete', 'halb.dev/haloadbalancers update',
-  'halb.dev/haloadbalancers get', 'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
-  'halb.dev/haloadbalancers/finalizers update',
-  'halb.dev/haloadbalancers/status get', 'halb.dev/haloadbalancers/status patch',
 ].sort();
 /** The Service controller's backends: Nodes, cluster-wide even when the operator watches one namespace. */
 const NODES_PERMISSIONS = ['core/nodes list', 'core/nodes watch'];

@@ -122,10 +122,10 @@ describe('values', () => {
   });
 
   it('operator flags become arguments that `halb operator --help` lists', async () => {
-    const sets = ['operator.resync=10', 'operator.backstopGrace=45', 'operator.concurrency=8', 'operator.logLevel=debug', 'operator.metricsPort=9090', 'operator.extraArgs={--do-poll-interval=500}'];
+    const sets = ['operator.resync=10', 'operator.backstopGrace=45', 'operator.concurrency=8', 'operator.logLevel=debug', 'operator.metricsPort=9090', 'operator.extraArgs={--lease-namespace=apps}'];
     const d = deployment(await template('halb-system', sets));
     const args = d.spec.template.spec.containers[0]!.args;
-    expect(args).toEqual(['operator', '--metrics-port=9090', '--resync=10', '--backstop-grace=45', '--concurrency=8', '--log-level=debug', '--do-poll-interval=500']);
+    expect(args).toEqual(['operator', '--metrics-port=9090', '--resync=10', '--backstop-grace=45', '--concurrency=8', '--log-level=debug', '--lease-namespace=apps']);
     const help = await run(NODE, ['src/cli/main.ts', 'operator', '--help']);
     for (const a of args.slice(1)) expect(help.stdout, a).toContain(`  ${a.split('=')[0]}`);
   });

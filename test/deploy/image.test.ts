@@ -47,9 +47,35 @@ beforeAll(() => {
       symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
       continue;
     }
-    for (const source of copy.sources) cpSync(join(ROOT, source), join(stage, copy.dest === './' ? source : copy.dest), { recursive: true });
+    for (const source of copy.sources) {
+      cpSync(join(ROOT, source), join(stage, copy.dest === './' ? source : copy.dest), { recursive: true, filter: (path) => dockerIncludes(path.slice(ROOT.length + 1)) });
+    }
   }
 });
+
+/** Whether the build context holds a path, by .dockerignore's rules (last matching line wins;
+ *  `*` is every top-level entry, a folder pattern covers what is below it). */
+function dockerIncludes(path: string): boolean {
+  if (path === '') return true;
+  const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  let included = true;
+  for (const line of lines) {
+    const negated = line.startsWith('!');
+    const pattern = (negated ? line.slice(1) : line).replace(/\/$/, '');
+    const matches = pattern === '*' ? true : path === pattern || path.startsWith(`${pattern}/`);
+    if (matches) included = negated;
+  }
+  return included;
+}
+
+/** Every file of the staged image, relative to /app. */
+function stagedFiles(dir = stage, prefix = ''): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    if (name === 'node_modules') return [];
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? stagedFiles(path, `${prefix}${name}/`) : [`${prefix}${name}`];
+  });
+}
 afterAll(() => {
   if (stage) rmSync(stage, { recursive: true, force: true });
 });
@@ -64,19 +90,16 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore lets through every path the Dockerfile copies, and keeps node_modules and .git out', () => {
-    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    const included = (path: string) => {
-      let ok = true;
-      for (const p of ignore) {
-        const neg = p.startsWith('!');
-        const pattern = (neg ? p.slice(1) : p).replace(/\/$/, '');
-        const top = path.split('/')[0]!;
-        if (pattern === '*' || pattern === path || pattern === top) ok = neg;
-      }
-      return ok;
-    };
-    for (const copy of dockerfile.copies.filter((c) => !c.from)) for (const s of copy.sources) expect(included(s), s).toBe(true);
-    for (const path of ['node_modules', '.git', 'test', '.halb-sandbox']) expect(included(path), path).toBe(false);
+    for (const copy of dockerfile.copies.filter((c) => !c.from)) for (const s of copy.sources) expect(dockerIncludes(s), s).toBe(true);
+    for (const path of ['node_modules', '.git', 'test', '.halb-sandbox', 'src/sandbox', 'src/sandbox/kube/api.ts']) expect(dockerIncludes(path), path).toBe(false);
+  });
+
+  it('holds no sandbox code: no file of src/sandbox, and nothing in the image imports one', () => {
+    const files = stagedFiles();
+    expect(files).toContain('src/controller/reconciler.ts');
+    expect(files.filter((f) => f.startsWith('src/sandbox/'))).toEqual([]);
+    const importers = files.filter((f) => f.endsWith('.ts') && /^\s*import\s[^;]*from\s+'[^']*\/sandbox\//m.test(readFileSync(join(stage, f), 'utf8')));
+    expect(importers).toEqual([]);
   });
 
   it('every package the source imports is installed by npm ci --omit=dev', async () => {
@@ -119,6 +142,9 @@ describe('the image entrypoint, run here', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: halb operator');
     expect(help.stdout).toContain('--metrics-port');
+    // The sandbox is left out of the image, and the CLI says so.
+    const sandbox = await run(imageCommand(['sandbox', 'up']));
+    expect(sandbox).toMatchObject({ code: 2, stderr: expect.stringMatching(/the sandbox is not part of this installation/) });
   });
 
   describe('as the operator, against the Kubernetes emulator', () => {

@@ -92,7 +92,9 @@ describe('a mixed pair, one node on each image', () => {
         agent.close();
       }
     }
-    expect(await exec('mix-1', 'systemctl is-active haproxy keepalived halb-firewall')).toBe('active\nactive\nactive');
+    // On Debian the daemons run as their units, and the firewall's unit is enabled for boot.
+    expect(await exec('mix-1', 'systemctl is-active haproxy keepalived')).toBe('active\nactive');
+    expect(await exec('mix-1', 'systemctl is-enabled haproxy keepalived halb-firewall')).toBe('enabled\nenabled\nenabled');
   }, 400_000);
 
   it('elects one MASTER, then fails over both ways', async () => {
@@ -113,4 +115,14 @@ describe('a mixed pair, one node on each image', () => {
     // Both ways: the MASTER of the first round is MASTER again after the second.
     expect(master).toBe(nodes[elected.indexOf('MASTER')]!.name);
   }, 120_000);
+
+  it('reboots the Debian node into the same state: firewall, HAProxy and keepalived started by systemd at boot', async () => {
+    await fabric.rebootDroplet('mix-1');
+    await fabric.waitForDroplet('mix-1', 180_000);
+    await waitFor('the units up after boot', async () => (await exec('mix-1', 'systemctl is-active halb-firewall haproxy keepalived ssh || true')) === 'active\nactive\nactive\nactive', 120_000, 500);
+    // nft prints protocol 112 by its name where /etc/protocols has it.
+    expect(await exec('mix-1', 'nft list table inet halb | grep -cE "ip protocol (112|vrrp) ip saddr 10.10.3.50 accept"')).toBe('1');
+    await waitFor('mix-1 BACKUP again', async () => (await vrrpState('mix-1')) === 'BACKUP', 60_000, 250);
+    expect(await vrrpState('mix-0')).toBe('MASTER');
+  }, 300_000);
 });

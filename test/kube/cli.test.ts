@@ -24,7 +24,7 @@ async function freePort(): Promise<number> {
 }
 
 function runCli(args: string[]): { output: () => string; exited: Promise<number>; stop: () => Promise<number> } {
-  const script = `import { sandboxKubeCommand } from ${JSON.stringify(join(ROOT, 'src/cli/sandbox-kube.ts'))}; process.exitCode = await sandboxKubeCommand(${JSON.stringify(args)});`;
+  const script = `import { sandboxKubeCommand } from ${JSON.stringify(join(ROOT, 'src/sandbox/cli/kube.ts'))}; process.exitCode = await sandboxKubeCommand(${JSON.stringify(args)});`;
   const child = spawn(NODE, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -73,7 +73,7 @@ describe('@kubernetes/client-node against the emulator', () => {
     expect(Number(patched.metadata?.resourceVersion)).toBeGreaterThan(Number(created.metadata?.resourceVersion));
     // A spec change through the main resource keeps the status and bumps the generation.
     const specPatched = await co.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a', body: [{ op: 'replace', path: '/spec/region', value: 'ams3' }, { op: 'replace', path: '/status/floatingIP', value: 'ignored' }] },
+      { group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a', body: [{ op: 'replace', path: '/spec/droplets/count', value: 3 }, { op: 'replace', path: '/status/floatingIP', value: 'ignored' }] },
     ) as k8s.KubernetesObject & { status: { floatingIP: string } };
     expect(specPatched.metadata?.generation).toBe(2);
     expect(specPatched.status.floatingIP).toBe('198.51.100.9');

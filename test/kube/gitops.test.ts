@@ -12,7 +12,7 @@ import { rootSchema } from '../../src/api/schema.ts';
 import { DEMO_MANIFEST } from '../../src/sandbox/demo.ts';
 import { argoCDDiff } from '../deploy/argocd-diff.ts';
 import type { Harness } from './helpers.ts';
-import { CRD_FILE, startHarness } from './helpers.ts';
+import { installCRD, kubectlOK, startHarness } from './helpers.ts';
 
 type Json = Parameters<typeof argoCDDiff>[0];
 
@@ -28,17 +28,11 @@ function documents(file: string): Json[] {
 
 describe('re-applying a manifest changes nothing', () => {
   let h: Harness;
-  const kubectl = async (args: string[], stdin?: string) => {
-    const r = await h.kubectl(args, stdin);
-    expect(r.stderr, `kubectl ${args.join(' ')}`).toBe('');
-    expect(r.code, `kubectl ${args.join(' ')}`).toBe(0);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], stdin?: string) => kubectlOK(h)(args, stdin);
 
   beforeAll(async () => {
     h = await startHarness();
-    await kubectl(['apply', '-f', CRD_FILE]);
-    await kubectl(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s']);
+    await installCRD(h);
   });
   afterAll(async () => {
     await h?.close();

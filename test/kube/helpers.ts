@@ -73,3 +73,19 @@ export async function startHarness(opts: KubeEmulatorOptions = {}): Promise<Harn
     },
   };
 }
+
+/** A kubectl runner that expects success with nothing on stderr, and returns stdout. */
+export function kubectlOK(h: Harness): (args: string[], stdin?: string) => Promise<string> {
+  return async (args, stdin) => {
+    const r = await h.kubectl(args, stdin);
+    if (r.code !== 0 || r.stderr !== '') throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
+}
+
+/** Applies the HALoadBalancer CRD and waits until the emulator serves it. */
+export async function installCRD(h: Harness): Promise<void> {
+  const ok = kubectlOK(h);
+  await ok(['apply', '-f', CRD_FILE]);
+  await ok(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s']);
+}

@@ -38,9 +38,9 @@ describe('kubectl against the emulator', () => {
   it('applies a custom resource: created, unchanged, configured, server-side', async () => {
     expect(await ok(['apply', '-f', WEB])).toBe('haloadbalancer.halb.dev/web created\n');
     expect(await ok(['apply', '-f', WEB])).toBe('haloadbalancer.halb.dev/web unchanged\n');
-    const changed = webYaml.replace('region: nyc3', 'region: ams3');
+    const changed = webYaml.replace('port: 80', 'port: 8080');
     expect(await ok(['apply', '-f', '-'], changed)).toBe('haloadbalancer.halb.dev/web configured\n');
-    expect(await ok(['get', 'halb', 'web', '-o', 'jsonpath={.spec.region} {.metadata.generation}'])).toBe('ams3 2');
+    expect(await ok(['get', 'halb', 'web', '-o', 'jsonpath={.spec.frontends[0].port} {.metadata.generation}'])).toBe('8080 2');
     expect(await ok(['apply', '--server-side', '-f', '-'], changed)).toBe('haloadbalancer.halb.dev/web serverside-applied\n');
     // kubectl migrated the client-side owner to its server-side one (csaupgrade).
     const managers = JSON.parse(await ok(['get', 'halb', 'web', '-o', 'json', '--show-managed-fields'])).metadata.managedFields
@@ -50,13 +50,13 @@ describe('kubectl against the emulator', () => {
   });
 
   it('reports server-side apply conflicts and honours --force-conflicts', async () => {
-    const other = webYaml.replace('region: nyc3', 'region: fra1');
+    const other = webYaml.replace('port: 80', 'port: 9090');
     const r = await h.kubectl(['apply', '--server-side', '--field-manager=other', '-f', '-'], other);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('Apply failed with 1 conflict: conflict with "kubectl": .spec.region');
+    expect(r.stderr).toContain('Apply failed with 1 conflict: conflict with "kubectl": .spec.frontends[name="www"].port');
     expect(await ok(['apply', '--server-side', '--field-manager=other', '--force-conflicts', '-f', '-'], other))
       .toBe('haloadbalancer.halb.dev/web serverside-applied\n');
-    expect(await ok(['get', 'halb', 'web', '-o', 'jsonpath={.spec.region}'])).toBe('fra1');
+    expect(await ok(['get', 'halb', 'web', '-o', 'jsonpath={.spec.frontends[0].port}'])).toBe('9090');
   });
 
   it('shows the printer columns, wide columns and the full object', async () => {

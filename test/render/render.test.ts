@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { HALoadBalancer, SecretData } from '../../src/api/types.ts';
 import { backendMode } from '../../src/api/derived.ts';
 import { RenderError } from '../../src/render/errors.ts';
-import { backendModes, TCP_LOG_FORMAT } from '../../src/render/haproxy.ts';
+import { guardedBackendModes, TCP_LOG_FORMAT } from '../../src/render/haproxy.ts';
 import { checkInterval } from '../../src/render/keepalived.ts';
 import { keepalivedFeatures } from '../../src/render/versions.ts';
 import { defaultSettings, deriveVirtualRouterID, placeholderFacts, renderNodes, type RenderInput } from '../../src/render/render.ts';
@@ -151,7 +151,7 @@ describe('haproxy.cfg', () => {
       frontends: [{ name: 'h', port: 80, protocol: 'http', defaultBackend: 'a' }, { name: 't', port: 81, protocol: 'tcp', defaultBackend: 'b' }],
       backends: ['a', 'b', 'c'].map((name) => ({ name, servers: [{ name: 's1', address: '10.10.0.21' }] })),
     });
-    const modes = backendModes(lb.spec);
+    const modes = guardedBackendModes(lb.spec);
     for (const backend of lb.spec.backends) expect(modes.get(backend.name)).toBe(backendMode(lb.spec, backend));
     expect([...modes.values()]).toEqual(['http', 'tcp', 'http']);
   });

@@ -1,4 +1,4 @@
-// Address plan and naming rules of the sandbox fabric (../../../../shared/design/sandbox.md).
+// Address plan and naming rules of the sandbox fabric (docs/design/sandbox.md).
 // Everything here is pure so it can be tested table-driven.
 import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';

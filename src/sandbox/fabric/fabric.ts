@@ -1,7 +1,7 @@
 // The sandbox data plane: a core namespace (public and VPC bridges, floating-IP DNAT, metadata
 // service), droplets as network+PID+mount+UTS namespaces running the real sshd, nginx backends,
 // the client namespace, and one veth from the machine's namespace. See
-// ../../../../shared/design/sandbox.md for the contract this implements.
+// docs/design/sandbox.md for the contract this implements.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

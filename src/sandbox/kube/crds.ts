@@ -1,7 +1,8 @@
 // CustomResourceDefinitions: validation of the CRD itself, the status the apiextensions
 // controllers would write (NamesAccepted, Established), and the resource definitions it serves.
+import { RuleCompileError, type ValidationRule } from '../../api/cel.ts';
 import type { StatusCause } from './errors.ts';
-import { causes } from './errors.ts';
+import { cause, causes } from './errors.ts';
 import type { ResourceDef } from './resources.ts';
 import { compareVersions } from './registry.ts';
 import { ALL_VERBS } from './resources.ts';
@@ -27,6 +28,38 @@ export interface CRDSpec { group: string; names: CRDNames; scope: 'Namespaced' |
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** Go's %#v of a ValidationRule, as the API server prints the rule that did not compile. */
+function goValidationRule(rule: ValidationRule): string {
+  const pointer = (type: string, v: unknown) => (v === undefined ? `(*${type})(nil)` : `(*${type})(${JSON.stringify(v)})`);
+  const reason = pointer('apiextensions.FieldValueErrorReason', rule.reason);
+  return `apiextensions.ValidationRule{Rule:${JSON.stringify(rule.rule)}, Message:${JSON.stringify(rule.message ?? '')}, `
+    + `MessageExpression:${JSON.stringify(rule.messageExpression ?? '')}, Reason:${reason}, `
+    + `FieldPath:${JSON.stringify(rule.fieldPath ?? '')}, OptionalOldSelf:${pointer('bool', rule.optionalOldSelf)}}`;
+}
+
+function schemaCompileCauses(schema: Schema, base: string, version: number): StatusCause[] {
+  try {
+    compileSchema(schema);
+    return [];
+  } catch (err) {
+    if (err instanceof RuleCompileError) {
+      return [cause('FieldValueInvalid', `${base}.${err.path}`, `Invalid value: ${goValidationRule(err.rule)}: ${err.detail}`)];
+    }
+    return [causes.invalid(`spec.versions[${version}].schema.openAPIV3Schema`, '', (err as Error).message)];
+  }
+}
+
+/** kube-apiserver: a CRD schema's metadata may constrain name and generateName, and carry nothing else. */
+function metadataCauses(schema: Schema, path: string): StatusCause[] {
+  const metadata = schema.properties?.metadata;
+  if (!metadata) return [];
+  const { type: _type, properties, ...rest } = metadata;
+  const others = Object.keys(properties ?? {}).filter((k) => k !== 'name' && k !== 'generateName');
+  if (!Object.keys(rest).length && !others.length) return [];
+  const detail = 'must not specify anything other than name and generateName, but metadata is implicitly specified';
+  return [causes.forbidden(`${path}.properties[metadata]`, detail)];
+}
+
 export function validateCRD(crd: KubeObject): StatusCause[] {
   const out: StatusCause[] = [];
   const spec = crd.spec as Partial<CRDSpec> | undefined;
@@ -48,11 +81,12 @@ export function validateCRD(crd: KubeObject): StatusCause[] {
       const s = v.schema?.openAPIV3Schema;
       if (!s) out.push(causes.required(`spec.versions[${i}].schema.openAPIV3Schema`));
       else {
-        try {
-          compileSchema(s);
-        } catch (err) {
-          out.push(causes.invalid(`spec.versions[${i}].schema.openAPIV3Schema`, '', (err as Error).message));
-        }
+        // One version's schema is reported where the API server keeps it then: spec.validation.
+        const base = spec.versions!.length === 1 ? 'spec.validation' : `spec.versions[${i}].schema`;
+        const structural = metadataCauses(s, `${base}.openAPIV3Schema`);
+        out.push(...structural);
+        // Like the API server, rules are compiled only in a structurally valid schema.
+        if (!structural.length) out.push(...schemaCompileCauses(s, base, i));
       }
     });
   }

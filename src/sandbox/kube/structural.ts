@@ -4,6 +4,7 @@
 // follow Kubernetes' rules (maps from additionalProperties, defaults only inside existing parents).
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { CompiledRules, type RuleSchema, type RuleViolation } from '../../api/cel.ts';
 import type { StatusCause } from './errors.ts';
 import { causes, cause } from './errors.ts';
 
@@ -179,6 +180,29 @@ function listTypeCauses(value: unknown, schema: Schema | undefined, path: string
 export interface CompiledSchema {
   schema: Schema;
   validate: (obj: unknown) => StatusCause[];
+  /**
+   * The x-kubernetes-validations (CEL) rules, after the schema's own checks, as the API server
+   * runs them: skipped when those found an error that blocks CEL; `old` on an update, for
+   * transition rules and ratcheting (a ratcheted failure is a warning).
+   */
+  validateRules: (obj: unknown, old: unknown, schemaCauses: StatusCause[]) => { causes: StatusCause[]; warnings: string[] };
+}
+
+// Schema errors after which the API server does not run CEL rules (apiextensions' hasBlockingErr).
+const BLOCKING_REASONS = new Set([
+  'FieldValueNotSupported', 'FieldValueRequired', 'FieldValueTooLong', 'FieldValueTooMany', 'FieldValueTypeInvalid',
+]);
+const NOT_CHECKED = cause('FieldValueInvalid', '<nil>', 'Invalid value: "null": some validation rules were not checked because'
+  + ' the object was invalid; correct the existing errors to complete validation');
+
+/** A failed CEL rule as the API server reports it (fieldErrorForReason). */
+function ruleCause(v: RuleViolation): StatusCause {
+  switch (v.reason) {
+    case 'FieldValueForbidden': return causes.forbidden(v.field, v.detail);
+    case 'FieldValueRequired': return cause('FieldValueRequired', v.field, `Required value: ${v.detail}`);
+    case 'FieldValueDuplicate': return causes.duplicate(v.field, v.type);
+    default: return causes.invalid(v.field, v.type, v.detail);
+  }
 }
 
 let sharedAjv: Ajv | undefined;
@@ -227,8 +251,18 @@ export function compileSchema(schema: Schema): CompiledSchema {
   } catch (err) {
     throw new Error(`openAPIV3Schema does not compile: ${(err as Error).message}`, { cause: err });
   }
+  const rules = new CompiledRules(schema as RuleSchema); // throws RuleCompileError, naming the rule
   return {
     schema,
+    validateRules(obj, old, schemaCauses) {
+      if (rules.empty) return { causes: [], warnings: [] };
+      if (schemaCauses.some((c) => BLOCKING_REASONS.has(c.reason))) return { causes: [NOT_CHECKED], warnings: [] };
+      const found = rules.evaluate(obj, old).map((v) => ({ cause: ruleCause(v), ratcheted: v.ratcheted }));
+      return {
+        causes: found.filter((f) => !f.ratcheted).map((f) => f.cause),
+        warnings: found.filter((f) => f.ratcheted).map((f) => `${f.cause.field}: ${f.cause.message}`),
+      };
+    },
     validate(obj: unknown): StatusCause[] {
       const out: StatusCause[] = [];
       if (!fn(obj)) {

@@ -4,12 +4,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { readableDestination } from '../../log.ts';
 import {
   allocateDropletAddresses, ensureSystemPackages, openFabric, type FabricStatus, type HostStatus,
-} from '../sandbox/fabric/index.ts';
-import { fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../sandbox/fabric/setup.ts';
+} from '../fabric/index.ts';
+import { fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../fabric/setup.ts';
 
-export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../sandbox/fabric/setup.ts';
+export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir } from '../fabric/setup.ts';
 
 /**
  * Checks the system packages; as root installs the missing ones (saying so). Returns an exit
@@ -76,7 +77,7 @@ export async function sandboxFabricCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const stateDir = values['state-dir'] ? resolve(values['state-dir']) : sandboxStateDir();
-  const logger = pino({ name: 'fabric', level: process.env.HALB_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const logger = pino({ name: 'fabric', level: process.env.HALB_LOG_LEVEL ?? 'warn' }, readableDestination());
   const opened = () => {
     const f = openFabric({ stateDir, logger });
     if (!f) throw new Error(`no fabric in ${stateDir}; run: halb sandbox fabric up`);

@@ -1,8 +1,8 @@
 // `halb sandbox image`: builds the sandbox's Debian 13 droplet image ahead of time. It downloads
 // from Debian's mirror, so it runs before a sandbox routes its ranges (and on CI before tests).
 import { pino } from 'pino';
-import { DEBIAN_13, cachedRootfs, ensureRootfs, imageCacheDir } from '../sandbox/fabric/index.ts';
-import { parseCommandArgs, runCommand } from './args.ts';
+import { DEBIAN_13, cachedRootfs, ensureRootfs, imageCacheDir } from '../fabric/index.ts';
+import { parseCommandArgs, runCommand } from '../../cli/args.ts';
 
 const USAGE = `Usage: halb sandbox image [--check]
 

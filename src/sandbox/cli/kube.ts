@@ -2,8 +2,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { startKubeEmulator } from '../sandbox/kube/index.ts';
-import { untilStopSignal } from './args.ts';
+import { readableDestination } from '../../log.ts';
+import { startKubeEmulator } from '../kube/index.ts';
+import { untilStopSignal } from '../../cli/args.ts';
 
 const HELP = `Usage: halb sandbox kube [--port P] [--host H] [--kubeconfig PATH] [--state FILE]
 
@@ -45,7 +46,7 @@ export async function sandboxKubeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`halb sandbox kube: --port: expected an integer 0-65535, got "${values.port}"\n`);
     return 2;
   }
-  const logger = pino({ level: values['log-level'] });
+  const logger = pino({ level: values['log-level'] }, readableDestination());
   let emu;
   try {
     emu = await startKubeEmulator({ port, host: values.host, stateFile: values.state ? resolve(values.state) : undefined, logger });
