@@ -361,7 +361,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
       ['delete', 'leases.coordination.k8s.io/halb-operator', '-n', 'halb-system'], ['list', 'leases.coordination.k8s.io', '-n', 'halb-system'],
       ['create', 'leases.coordination.k8s.io', '-n', 'default'], ['get', 'leases.coordination.k8s.io/halb-operator', '-n', 'default'],
       ['get', 'nodes'], ['patch', 'nodes'], ['create', 'namespaces'], ['delete', 'namespaces'],
-      ['get', 'services'], ['create', 'services'], ['update', 'services'], ['delete', 'services'], ['update', 'services',
+      ['get', 'services'], ['update', 'services'], ['delete', 'services'], ['delete', 'endpointslices.discovery.k8s.io'], ['update', 'services',
         '--subresource=status'],
       ['create', 'customresourcedefinitions.apiextensions.k8s.io'], ['update', 'customresourcedefinitions.apiextensions.k8s.io'],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'], ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
@@ -371,7 +371,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
     const allowed: string[][] = [['list', 'haloadbalancers.halb.dev', '-A'], ['watch', 'secrets', '-A'], ['patch',
       'haloadbalancers.halb.dev', '--subresource=status'],
       ['create', 'haloadbalancers.halb.dev'], ['delete', 'haloadbalancers.halb.dev'], ['watch', 'nodes'], ['patch', 'services',
-        '--subresource=status', '-A']];
+        '--subresource=status', '-A'], ['create', 'services'], ['create', 'endpointslices.discovery.k8s.io']];
     for (const args of refused) {
       const r = await cp.kubectl(['auth', 'can-i', ...args, as]);
       expect({ args: args.join(' '), answer: r.stdout.trim() }, r.stderr).toEqual({ args: args.join(' '), answer: 'no' });
