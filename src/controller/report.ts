@@ -5,6 +5,8 @@ import type { Problem } from '../api/validate.ts';
 import { conditionTypes as T } from './conditions.ts';
 import type { ControllerContext, PassContext } from './context.ts';
 import { dayTwoConditionTypes as D, describePlannedFailover } from './handover.ts';
+import { syncMetricsEndpoints } from './metrics-endpoints.ts';
+import { failoverReason, nodeSeries } from './node-metrics.ts';
 import { computeStatus, stalledStatus, statusChanged, type StatusInput } from './status.ts';
 
 /** Computes the status, tells people what changed, and writes it if it changed. */
@@ -18,6 +20,8 @@ export async function report(ctx: PassContext, input: Omit<StatusInput, 'now'>):
   await noticeDayTwo(ctx, object, status);
   await writeStatus(ctx, object, status);
   recordNodeMetrics(ctx, object, status);
+  ctx.metrics.setNodeSeries(object.metadata.namespace ?? 'default', object.metadata.name, nodeSeries(object, status, input.observed));
+  await syncMetricsEndpoints(ctx, object, status);
   return status;
 }
 
@@ -34,11 +38,13 @@ async function writeStatus(ctx: PassContext, object: HALoadBalancer, status: HAL
 async function noticeFailover(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
   const before = object.status?.activeNode;
   if (!before || !status.activeNode || before === status.activeNode) return;
-  ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name });
-  const reason = status.lastFailover?.reason ?? 'Unplanned';
-  const why = reason === 'Unplanned' ? 'unplanned: keepalived moved MASTER' : `planned: ${reason}`;
+  // A planned failover is counted as such, so that rolling maintenance does not look like flapping.
+  const planned = status.lastFailover?.reason ?? 'Unplanned';
+  const reason = planned === 'Unplanned' ? failoverReason(before, status.nodes ?? []) : 'planned';
+  ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name, reason });
+  const why = planned === 'Unplanned' ? 'unplanned: keepalived moved MASTER' : `planned: ${planned}`;
   await ctx.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode} (${why})`);
-  ctx.log.info({ from: before, to: status.activeNode, reason }, 'observed failover');
+  ctx.log.info({ from: before, to: status.activeNode, reason, planned }, 'observed failover');
 }
 
 /** FailoverRequested when the operator asks keepalived for a planned failover. */
@@ -87,8 +93,8 @@ function recordNodeMetrics(ctx: PassContext, object: HALoadBalancer, status: HAL
   }
 }
 
-/** An object that is gone leaves no series behind. */
+/** An object that is gone leaves no series behind; its metrics Service goes with it (owner). */
 export function forgetObjectMetrics(ctx: ControllerContext, namespace: string, name: string): void {
-  ctx.metrics.setCertificates(namespace, name, []);
-  for (const state of ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const) ctx.metrics.nodesByState.remove({ namespace, name, state });
+  ctx.metrics.forgetObject(namespace, name);
+  ctx.metricsEndpoints.forget(namespace, name);
 }
