@@ -66,8 +66,8 @@ describe('per-node series', () => {
     expect(first).toContain('halb_node_backend_servers_up{namespace="apps",name="edge",node="edge-1",backend="web"} 0');
     expect(first).toContain('halb_node_config_applied_timestamp_seconds{namespace="apps",name="edge",node="edge-0"} 1800000000');
     expect(first).toContain('halb_failovers_observed_total{namespace="apps",name="edge",reason="master_lost"} 0');
-    // Cardinality: 4 states + holder + reachable per node, servers per node and backend read, 1 applied time, 4 reasons.
-    expect(first.filter((l) => !l.startsWith('#'))).toHaveLength(3 * 6 + 2 * 2 + 1 + 4);
+    // Cardinality: 4 states + holder + reachable per node, servers per node and backend read, 1 applied time, 5 reasons.
+    expect(first.filter((l) => !l.startsWith('#'))).toHaveLength(3 * 6 + 2 * 2 + 1 + 5);
 
     metrics.setNodeSeries('apps', 'edge', nodeSeries(object(), { ...status, nodes: status.nodes!.slice(0, 1) }, observed));
     expect((await text()).filter((l) => l.includes('edge-1') || l.includes('edge-2'))).toEqual([]);
