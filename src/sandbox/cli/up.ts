@@ -29,7 +29,8 @@ Options:
                     operator and every node from the operator's EndpointSlices; \`status\` shows
                     its address
   --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
-                    floating IP, kill HAProxy on the MASTER and show the failover (npm run sandbox)
+                    floating IP, kill HAProxy on the MASTER and show the failover; then kubectl
+                    expose a Service of type LoadBalancer with halb's class (npm run sandbox)
   --kube KIND       the Kubernetes API server: emulator (the default, starts at once) or real
                     (the upstream kube-apiserver, kube-controller-manager and etcd that
                     test/upstream/build.sh builds; RBAC enforced, the operator runs as its
