@@ -15,6 +15,7 @@ import { systemClock, type Clock, type ControllerContext, type ControllerSetting
 import { createEventRecorder } from './events.ts';
 import { createHALoadBalancerInformer, createSecretInformer, type KeyedInformer } from './informer.ts';
 import { createKubeWriter } from './kube.ts';
+import { AppliedMetricsEndpoints } from './metrics-endpoints.ts';
 import { createLeaderElector, type LeaderElector } from './leader.ts';
 import { reconcile } from './reconciler.ts';
 import { startServiceController, type RunningServiceController } from './services/controller.ts';
@@ -103,7 +104,7 @@ function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: 
     hosts: seams.hosts ?? sshHostConnector({ timeoutMs: sshTimeoutMs ?? 10_000, ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}) }),
     events: createEventRecorder(kc, log, options.identity), metrics, clock, log, settings,
     shared: new SharedReads({ clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}) }),
-    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(),
+    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(), metricsEndpoints: new AppliedMetricsEndpoints(),
   };
 }
 
@@ -121,6 +122,8 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
   const stopController = async () => {
     leading = false;
     metrics.leader.set(0);
+    // The next leader exports the objects' series; stale ones here would count twice.
+    metrics.forgetAllObjects();
     const stopping = running;
     running = undefined;
     if (!stopping) return;

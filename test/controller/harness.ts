@@ -14,6 +14,7 @@ import type { Clock, ControllerContext, ControllerSettings } from '../../src/con
 import type { EventRecorder } from '../../src/controller/events.ts';
 import { createHALoadBalancerInformer, createSecretInformer, type KeyedInformer } from '../../src/controller/informer.ts';
 import { createKubeWriter } from '../../src/controller/kube.ts';
+import { AppliedMetricsEndpoints } from '../../src/controller/metrics-endpoints.ts';
 import { reconcile, type PassResult } from '../../src/controller/reconciler.ts';
 import { SharedReads } from '../../src/controller/shared-reads.ts';
 import { LoginKeys } from '../../src/controller/ssh-access.ts';
@@ -171,7 +172,7 @@ function contextFor(kc: k8s.KubeConfig, sim: DigitalOceanSimulator, hosts: Stand
     },
     hosts, events, metrics: new OperatorMetrics({ processMetrics: false }), clock, log, settings,
     shared: new SharedReads({ clock, floorMs: 0, backstopGraceMs: settings.backstopGraceMs }),
-    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(),
+    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(), metricsEndpoints: new AppliedMetricsEndpoints(),
   };
 }
 

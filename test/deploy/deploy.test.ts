@@ -66,6 +66,7 @@ function permissions(rules: Rule[]): string[] {
 
 const OPERATOR_PERMISSIONS = [
   'core/events create', 'core/events patch',
+  'core/services create', 'discovery.k8s.io/endpointslices create', 'discovery.k8s.io/endpointslices patch',
   'core/secrets list', 'core/secrets watch',
   'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
   'halb.dev/haloadbalancers/status patch',

@@ -13,6 +13,9 @@
 //
 // The objects here name Secrets that do not exist, so the operator never gets a DigitalOcean token
 // and never creates a droplet: no fabric, no root, no SSH.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,7 +56,7 @@ interface Scenario {
    *  HALoadBalancers new, with the finalizer, or being deleted; Services of type LoadBalancer with
    *  the class, new, with a HALoadBalancer whose spec is not what the Service asks for (stale),
    *  or being deleted with theirs (leaving). */
-  objects: ('fresh' | 'settled' | 'leaving' | 'service' | 'service-stale' | 'service-leaving')[];
+  objects: ('fresh' | 'settled' | 'leaving' | 'service' | 'service-stale' | 'service-leaving' | 'converging' | 'watched')[];
   /** Delete the Lease first, so the operator must create it. */
   noLease?: boolean;
 }
@@ -103,6 +106,12 @@ const ROWS: Row[] = [
   { permission: `${NODES_ROLE} core/nodes list`, needs: 'the Node informer lists Nodes (the backends)', scenario: { objects: [] } },
   { permission: `${NODES_ROLE} core/nodes watch`, needs: 'the Node informer watches Nodes (joins, leaves, exclusions)',
     scenario: { objects: [] } },
+  { permission: `${CLUSTER_ROLE} core/services create`, needs: 'a HALoadBalancer gets its metrics Service', scenario: { objects: ['converging'] } },
+  { permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices create`, needs: 'the metrics Service gets its EndpointSlice of nodes', scenario: { objects: ['converging'] } },
+  {
+    permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices patch`, needs: 'an EndpointSlice that exists is brought up to date',
+    scenario: { objects: ['watched'] },
+  },
   { permission: `${LEADER_ROLE} coordination.k8s.io/leases create`, needs: 'leader election creates the Lease when there is none', scenario: { objects: [], noLease: true } },
   { permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator get`, needs: 'leader election reads the Lease', scenario: { objects: [] } },
   { permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator update`, needs: 'leader election takes and renews the Lease', scenario: { objects: [] } },
@@ -121,6 +130,12 @@ function covers(permission: string, r: AuditRecord): boolean {
   const resource = `${o.apiGroup || 'core'}/${o.resource ?? ''}${o.subresource ? `/${o.subresource}` : ''}`;
   return resource === groupResource && r.verb === verb && (!name || o.name === name);
 }
+
+const halbWithSecrets = (name: string, namespace: string, extra: Record<string, unknown> = {}) => {
+  const object = halb(name, namespace, extra);
+  object.spec.credentials = { tokenSecretRef: { name: 'rbac-token', key: 'token' }, sshKeySecretRef: { name: 'rbac-ssh', key: 'ssh-privatekey' } };
+  return object;
+};
 
 const halb = (name: string, namespace: string, extra: Record<string, unknown> = {}) => ({
   apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer',
@@ -141,6 +156,31 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
   let custom: k8s.CustomObjectsApi;
   let coordination: k8s.CoordinationV1Api;
   let core: k8s.CoreV1Api;
+  let discovery: k8s.DiscoveryV1Api;
+
+  /** The token and SSH key Secrets converging objects name (the simulator takes any token). */
+  async function ensureSecrets(namespace: string): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'halb-rbac-key-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]);
+    const key = readFileSync(join(dir, 'key'), 'utf8');
+    rmSync(dir, { recursive: true, force: true });
+    for (const [name, data] of [['rbac-token', { token: 'dop_v1_rbac' }], ['rbac-ssh', { 'ssh-privatekey': key }]] as const) {
+      await core.createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: data } }).catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 409) throw err;
+      });
+    }
+  }
+
+  /** The metrics Service and EndpointSlice as an earlier operator left them: owned by the object
+   *  (changing ownerReferences would take delete, under OwnerReferencesPermissionEnforcement). */
+  async function makeMetricsObjects(owner: string, namespace: string, uid: string): Promise<void> {
+    const name = `${owner}-metrics`;
+    const ownerReferences = [{ apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: owner, uid, controller: true }];
+    await core.createNamespacedService({ namespace, body: { metadata: { name, ownerReferences }, spec: { clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404 }] } } });
+    await discovery.createNamespacedEndpointSlice({
+      namespace, body: { metadata: { name, ownerReferences, labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [] },
+    });
+  }
   const operators = new Set<OperatorProcess>();
 
   beforeAll(async () => {
@@ -156,6 +196,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
     custom = admin.makeApiClient(k8s.CustomObjectsApi);
     coordination = admin.makeApiClient(k8s.CoordinationV1Api);
     core = admin.makeApiClient(k8s.CoreV1Api);
+    discovery = admin.makeApiClient(k8s.DiscoveryV1Api);
     // The Service controller's backend: one Ready node in the region (no kubelet writes it here).
     await core.createNode({
       body: {
@@ -216,7 +257,13 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
         continue;
       }
       const finalizers = kind === 'fresh' ? {} : { finalizers: ['halb.dev/cleanup'] };
-      await custom.createNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', body: halb(name, namespace, finalizers) });
+      // converging and watched have their Secrets, so a pass reaches status and the metrics
+      // Service; watched's Service and EndpointSlice exist already (made here, as the admin).
+      const withSecrets = kind === 'converging' || kind === 'watched';
+      if (withSecrets) await ensureSecrets(namespace);
+      const body = withSecrets ? halbWithSecrets(name, namespace, finalizers) : halb(name, namespace, finalizers);
+      const created = await custom.createNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', body });
+      if (kind === 'watched') await makeMetricsObjects(name, namespace, (created as { metadata: { uid: string } }).metadata.uid);
       if (kind === 'leaving') await custom.deleteNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name });
       made.push(name);
     }
@@ -227,6 +274,8 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
         await core.deleteNamespacedService({ name, namespace }).catch(() => undefined);
       }
       for (const name of made) {
+        await core.deleteNamespacedService({ name: `${name}-metrics`, namespace }).catch(() => undefined);
+        await discovery.deleteNamespacedEndpointSlice({ name: `${name}-metrics`, namespace }).catch(() => undefined);
         await custom.patchNamespacedCustomObject(
           { group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name, body: { metadata: { finalizers: null } } },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
@@ -262,7 +311,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
 
   it('with the roles as shipped: nothing is refused, and every permission is used', async () => {
     const since = auditLines(cp.kube);
-    const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving'],
+    const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving', 'converging', 'watched'],
       noLease: true }, 'default');
     const operator = startOperator();
     try {
@@ -312,7 +361,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
       ['delete', 'leases.coordination.k8s.io/halb-operator', '-n', 'halb-system'], ['list', 'leases.coordination.k8s.io', '-n', 'halb-system'],
       ['create', 'leases.coordination.k8s.io', '-n', 'default'], ['get', 'leases.coordination.k8s.io/halb-operator', '-n', 'default'],
       ['get', 'nodes'], ['patch', 'nodes'], ['create', 'namespaces'], ['delete', 'namespaces'],
-      ['get', 'services'], ['create', 'services'], ['update', 'services'], ['delete', 'services'], ['update', 'services',
+      ['get', 'services'], ['update', 'services'], ['delete', 'services'], ['delete', 'endpointslices.discovery.k8s.io'], ['update', 'services',
         '--subresource=status'],
       ['create', 'customresourcedefinitions.apiextensions.k8s.io'], ['update', 'customresourcedefinitions.apiextensions.k8s.io'],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'], ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
@@ -322,7 +371,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
     const allowed: string[][] = [['list', 'haloadbalancers.halb.dev', '-A'], ['watch', 'secrets', '-A'], ['patch',
       'haloadbalancers.halb.dev', '--subresource=status'],
       ['create', 'haloadbalancers.halb.dev'], ['delete', 'haloadbalancers.halb.dev'], ['watch', 'nodes'], ['patch', 'services',
-        '--subresource=status', '-A']];
+        '--subresource=status', '-A'], ['create', 'services'], ['create', 'endpointslices.discovery.k8s.io']];
     for (const args of refused) {
       const r = await cp.kubectl(['auth', 'can-i', ...args, as]);
       expect({ args: args.join(' '), answer: r.stdout.trim() }, r.stderr).toEqual({ args: args.join(' '), answer: 'no' });
@@ -345,7 +394,7 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
 
     it('watches and writes in its namespace with nothing refused; outside it, can-i says no', async () => {
       const since = auditLines(cp.kube);
-      const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving'] }, 'apps');
+      const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving', 'converging', 'watched'] }, 'apps');
       const operator = startOperator('apps');
       try {
         await waitFor('the namespaced operator to use its Role', () => {
