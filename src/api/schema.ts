@@ -177,7 +177,8 @@ const healthCheck = named('HealthCheckSpec', object('Active health check of ever
   intervalSeconds: integer('Seconds between checks.', 1, 3600, { default: 2 }),
   rise: integer('Consecutive successes before a server is up.', 1, 100, { default: 2 }),
   fall: integer('Consecutive failures before a server is down.', 1, 100, { default: 3 }),
-  port: port('Port the checks go to. Unset: each server\'s own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort.'),
+  port: port('Port the checks go to, without PROXY protocol. Unset: each server\'s own port. '
+    + 'A Service with externalTrafficPolicy Local: its healthCheckNodePort.'),
 }, [], { default: {} }));
 
 const server = named('ServerSpec', object('A static backend server.', {

@@ -94,7 +94,7 @@ export interface HealthCheckSpec {
   rise: number;
   /** Consecutive failures before a server is down. */
   fall: number;
-  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  /** Port the checks go to, without PROXY protocol. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
   port?: number;
 }
 
@@ -358,7 +358,7 @@ export interface HealthCheckSpecInput {
   rise?: number;
   /** Consecutive failures before a server is down. */
   fall?: number;
-  /** Port the checks go to. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  /** Port the checks go to, without PROXY protocol. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
   port?: number;
 }
 

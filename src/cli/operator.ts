@@ -31,6 +31,7 @@ Services of type LoadBalancer (each Service's halb.dev/... annotations override 
   --service-vpc-uuid UUID          VPC of their load balancers (default: the region's default VPC)
   --service-droplet-size SLUG      load-balancer droplet size (default s-1vcpu-1gb)
   --service-droplet-count N        load-balancer droplets per Service, 2 to 5 (default 2)
+  --service-droplet-image SLUG     load-balancer droplet image (default ubuntu-24-04-x64)
   --service-token-secret NAME[/KEY]    DigitalOcean token Secret in each Service's namespace (default do-api/token)
   --service-ssh-key-secret NAME[/KEY]  operator SSH key Secret in each Service's namespace (default halb-ssh/ssh-privatekey)
   --service-ssh-source-cidrs CIDRS     who may SSH to their load balancers, comma-separated (default: all, flagged SSHExposed)
@@ -66,6 +67,7 @@ function serviceDefaults(v: Record<string, string | boolean | undefined>): Servi
     vpcUUID: matching('service-vpc-uuid', patterns.uuidOrEmpty, 'a VPC UUID') ?? defaultServiceDefaults.vpcUUID,
     dropletSize: matching('service-droplet-size', patterns.slug, 'a size slug') ?? defaultServiceDefaults.dropletSize,
     dropletCount: count,
+    dropletImage: matching('service-droplet-image', patterns.slug, 'an image slug') ?? defaultServiceDefaults.dropletImage,
     tokenSecret: secret('service-token-secret', defaultServiceDefaults.tokenSecret),
     sshKeySecret: secret('service-ssh-key-secret', defaultServiceDefaults.sshKeySecret),
     sshSourceCIDRs: cidrs.map((c) => canonicalCIDR(c) ?? refuse('service-ssh-source-cidrs', 'IPv4 CIDRs, comma-separated')),
@@ -92,6 +94,7 @@ export function operatorCommand(argv: string[]): Promise<number> {
       'service-vpc-uuid': { type: 'string' },
       'service-droplet-size': { type: 'string' },
       'service-droplet-count': { type: 'string' },
+      'service-droplet-image': { type: 'string' },
       'service-token-secret': { type: 'string' },
       'service-ssh-key-secret': { type: 'string' },
       'service-ssh-source-cidrs': { type: 'string' },

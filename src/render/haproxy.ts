@@ -145,8 +145,9 @@ function renderBackend(backend: BackendSpec, i: number, mode: BackendMode, input
   if (check.port !== undefined) defaults.push(`port ${guard.port(`${field}.healthCheck.port`, check.port)}`);
   const maxconn = guard.integer(`${field}.maxconnPerServer`, backend.maxconnPerServer, 0, 1_000_000);
   if (maxconn > 0) defaults.push(`maxconn ${maxconn}`);
-  // Servers that expect PROXY protocol expect it on health checks too.
-  if (backend.proxyProtocol) defaults.push('send-proxy-v2', 'check-send-proxy');
+  // Servers that expect PROXY protocol expect it on health checks too, unless the checks go to
+  // another port (a healthCheckNodePort, where kube-proxy answers plain HTTP).
+  if (backend.proxyProtocol) defaults.push('send-proxy-v2', ...(check.port === undefined ? ['check-send-proxy'] : []));
   lines.push(`    default-server ${defaults.join(' ')}`);
 
   const backendPort = guard.port(`${field}.port`, backend.port);

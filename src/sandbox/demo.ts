@@ -1,7 +1,8 @@
 // `halb sandbox up --demo` (`npm run sandbox`): builds the sandbox with realistic delays,
 // applies examples/basic.yaml with the real kubectl, shows progress line by line, curls the
 // floating IP, kills HAProxy on the MASTER and shows the failover and the outage a client saw,
-// then a planned failover with the kubectl plugin, and the requests a client saw fail (none).
+// then a planned failover with the kubectl plugin and the requests a client saw fail (none);
+// then exposes a Service of type LoadBalancer with halb's class and curls its EXTERNAL-IP.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { RunningSandbox } from './sandbox.ts';
@@ -112,6 +113,38 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
   say(`${stamp()} requests during the planned failover: ${seen.sent}, failed: ${seen.failed}`);
   say(`\n$ kubectl halb status basic\n${(await plugin('status', 'basic')).stdout.trimEnd()}`);
   say(`\n$ kubectl describe halb basic (events)\n${(await kubectl('describe', 'halb', 'basic')).stdout.split('Events:')[1]?.trimEnd() ?? ''}`);
+  await serviceDemo({ kubectl, curl, stamp, say });
+}
+
+interface DemoTools {
+  kubectl: (...args: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+  curl: (ip: string, timeout?: number) => Promise<{ code: number; stdout: string }>;
+  stamp: () => string;
+  say: (line: string) => void;
+}
+
+/** A Service of type LoadBalancer with halb's class, made with kubectl expose: its EXTERNAL-IP
+ *  is a halb load balancer in front of the sandbox's cluster nodes' NodePorts. */
+async function serviceDemo({ kubectl, curl, stamp, say }: DemoTools): Promise<void> {
+  const commands: string[][] = [
+    ['create', 'service', 'clusterip', 'shop', '--tcp=80:8080'],
+    ['expose', 'service', 'shop', '--name=shop-lb', '--type=LoadBalancer', '--port=80', '--target-port=8080',
+      '--overrides={"spec":{"loadBalancerClass":"halb.dev/haproxy"}}'],
+  ];
+  say('\nServices of type LoadBalancer: the sandbox\'s cluster nodes answer on every NodePort with their name and the port.');
+  say(`$ kubectl get nodes\n${(await kubectl('get', 'nodes')).stdout.trimEnd()}`);
+  for (const args of commands) {
+    const r = await kubectl(...args);
+    const shown = args.map((a) => (a.startsWith('--overrides') ? `'${a}'` : a)).join(' ');
+    say(`${stamp()} kubectl ${shown}\n${(r.stdout || r.stderr).trimEnd()}`);
+    if (r.code !== 0) throw new Error(`kubectl ${args[0]} failed`);
+  }
+  say(`$ kubectl get svc shop-lb\n${(await kubectl('get', 'svc', 'shop-lb')).stdout.trimEnd()}`);
+  const wait = await kubectl('wait', 'svc/shop-lb', '--for=jsonpath={.status.loadBalancer.ingress[0].ip}', '--timeout=300s');
+  if (wait.code !== 0) throw new Error(`the Service got no EXTERNAL-IP: ${wait.stderr.trim()}`);
+  say(`${stamp()} $ kubectl get svc shop-lb\n${(await kubectl('get', 'svc', 'shop-lb')).stdout.trimEnd()}`);
+  const ip = (await kubectl('get', 'svc', 'shop-lb', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}')).stdout;
+  for (let i = 0; i < 4; i++) say(`${stamp()} curl http://${ip}/ from halb-client -> ${(await curl(ip)).stdout.trim() || 'no answer'}`);
 }
 
 /** Until the failed node is back as a healthy BACKUP (the operator restarts its HAProxy). */

@@ -14,6 +14,8 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { buildCRD, CRD_NAME } from '../api/crd.ts';
 import { startOperator, type RunningOperator } from '../controller/operator.ts';
+import { defaultServiceDefaults } from '../controller/services/settings.ts';
+import { startSandboxCluster, type SandboxCluster } from './cluster.ts';
 import { startKubeEmulator } from './kube/index.ts';
 import { startRealKube, type RealKube } from './kube-real/control-plane.ts';
 import { installOperatorIdentity, type OperatorIdentity } from './kube-real/identity.ts';
@@ -61,6 +63,8 @@ export interface SandboxStatus {
   floatingIPs?: Record<string, string>;
   /** Prometheus's web API, with --prometheus. */
   prometheus?: { url: string };
+  /** The cluster nodes (Node objects, droplets with the DOKS tag) that Services of type LoadBalancer reach. */
+  cluster?: { tag: string; nodes: { name: string; privateIPv4: string }[] };
 }
 
 /** The sandbox's Kubernetes API as the sandbox and its tests drive it, whichever server it is. */
@@ -85,6 +89,7 @@ export interface RunningSandbox {
   fabric: Fabric;
   operator?: RunningOperator;
   prometheus?: SandboxPrometheus;
+  cluster: SandboxCluster;
   /** Stops the processes of this sandbox, leaving the fabric for `down`. */
   stop(): Promise<void>;
 }
@@ -247,6 +252,8 @@ async function seedAndStartOperator(opts: SandboxOptions, kube: SandboxKube, dig
     leaseNamespace: identity?.namespace ?? 'default',
     leaseName: 'halb-operator',
     identity: `sandbox-${process.pid}`,
+    // Services of type LoadBalancer with the class: the cluster nodes say the region (nyc3).
+    services: defaultServiceDefaults,
   }, opts.log.child({ component: 'operator' }));
   return { operator, operatorKubeconfig: identity?.kubeconfig ?? kubeconfig };
 }
@@ -303,6 +310,18 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
     throw err;
   }
 
+  let cluster: SandboxCluster;
+  try {
+    const admin = new k8s.KubeConfig();
+    admin.loadFromFile(kubeconfig);
+    cluster = await startSandboxCluster({ fabric, digitalocean, admin, log: log.child({ component: 'cluster' }) });
+  } catch (err) {
+    await operator?.stop();
+    await kube.close();
+    await digitalocean.close();
+    throw err;
+  }
+
   let prometheus: SandboxPrometheus | undefined;
   if (opts.prometheus) {
     const fabricStatus = fabric.status();
@@ -314,6 +333,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       });
     } catch (err) {
       // Nothing of this process may keep it alive after a failed up.
+      cluster.stop();
       await operator?.stop();
       await kube.close();
       await digitalocean.close();
@@ -333,18 +353,20 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
     },
     operator: opts.operator,
     hosts: [],
+    cluster: { tag: cluster.tag, nodes: cluster.nodes.map(({ name, privateIPv4 }) => ({ name, privateIPv4 })) },
     ...(prometheus ? { prometheus: { url: prometheus.url } } : {}),
   };
   writeFileSync(statusFile(stateDir), `${JSON.stringify(status, null, 2)}\n`);
   log.info({ kubeconfig, digitalocean: digitalocean.endpoint, kubernetes: kube.url, kube: kube.kind }, 'sandbox up');
 
   const running: RunningSandbox = {
-    status, kube, digitalocean, fabric,
+    status, kube, digitalocean, fabric, cluster,
     ...(operator ? { operator } : {}),
     ...(prometheus ? { prometheus } : {}),
     // Through `running`, so a part a test restarted (the emulator, say) is the one stopped.
     async stop() {
       await running.prometheus?.close();
+      running.cluster.stop();
       await running.operator?.stop();
       await running.kube.close();
       await running.digitalocean.close();

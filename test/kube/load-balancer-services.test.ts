@@ -120,6 +120,13 @@ describe('Services of type LoadBalancer and Nodes in the emulator, with kubectl'
     expect((await service('api')).status.loadBalancer.ingress).toEqual([{ ip: '198.51.100.10', ipMode: 'VIP' }]);
     expect(await ok(['get', 'svc', 'api', '--no-headers']))
       .toMatch(/^api\s+LoadBalancer\s+10\.96\.\S+\s+198\.51\.100\.10\s+80:3\d{4}\/TCP\s/);
+    // Go's omitempty: an empty list written is not there on reading, so kubectl wait on
+    // {.status.loadBalancer.ingress[0].ip} keeps waiting instead of failing on index 0.
+    await ok(['patch', 'svc', 'noports', '--subresource=status', '--type=merge', '-p',
+      '{"status":{"loadBalancer":{"ingress":[]},"conditions":[]}}']);
+    expect((await service('noports')).status).toEqual({ loadBalancer: {} });
+    const wait = await h.kubectl(['wait', 'svc/noports', '--for=jsonpath={.status.loadBalancer.ingress[0].ip}', '--timeout=1s']);
+    expect(wait.stderr).toContain('timed out waiting for the condition');
     // A spec write cannot set status.
     await ok(['patch', 'svc', 'api', '--type=merge', '-p', status({ ip: '198.51.100.99' })]);
     expect((await service('api')).status.loadBalancer.ingress?.[0]?.ip).toBe('198.51.100.10');

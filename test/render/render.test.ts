@@ -141,6 +141,9 @@ describe('haproxy.cfg', () => {
     expect(cfg).toContain('    option httpchk\n    http-check send meth GET uri /healthz\n'
       + '    default-server check inter 2s rise 2 fall 3 port 32000\n'
       + '    server node-a 10.10.0.31:31080\n    server node-b 10.10.0.32:31080\n');
+    // PROXY protocol to the servers, but not to a check of another port.
+    const proxied = makeLB('svc', { ...lb.spec, backends: [{ ...lb.spec.backends[0]!, proxyProtocol: true }] });
+    expect(haproxyCfg(renderNodes(input(proxied))[0]!)).toContain('default-server check inter 2s rise 2 fall 3 port 32000 send-proxy-v2\n');
     const unsetPort = { ...lb.spec.backends[0]!, healthCheck: { protocol: 'http' as const, path: '/healthz' } };
     const unset = makeLB('svc', { ...lb.spec, backends: [unsetPort] });
     expect(haproxyCfg(renderNodes(input(unset))[0]!)).toContain('default-server check inter 2s rise 2 fall 3\n');

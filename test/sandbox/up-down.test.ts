@@ -43,7 +43,8 @@ describe('halb sandbox up, status, down', () => {
     expect(status.digitalocean.endpoint).toMatch(/^http:\/\/[0-9.]+:\d+\/v2$/);
     expect(status.kubernetes.server).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(status.hosts.map((h) => [h.name, h.namespace, h.role]).sort()).toEqual([
-      ['client', `${prefix}-client`, 'client'], ['web-1', `${prefix}-web-1`, 'backend'], ['web-2', `${prefix}-web-2`, 'backend'],
+      ['client', `${prefix}-client`, 'client'], ['node-1', `${prefix}-node-1`, 'backend'], ['node-2', `${prefix}-node-2`, 'backend'],
+      ['node-3', `${prefix}-node-3`, 'backend'], ['web-1', `${prefix}-web-1`, 'backend'], ['web-2', `${prefix}-web-2`, 'backend'],
     ]);
     expect(status.hosts.find((h) => h.name === 'web-1')?.privateIPv4).toBe('10.10.0.21');
     // The Kubernetes emulator answers, with the CRD and the two Secrets the examples need.

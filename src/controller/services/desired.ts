@@ -140,7 +140,7 @@ export function desiredLoadBalancer(service: k8s.V1Service, nodes: readonly k8s.
       tokenSecretRef: { ...options.tokenSecret },
       sshKeySecretRef: { ...options.sshKeySecret },
     },
-    droplets: { count: options.dropletCount, size: options.dropletSize },
+    droplets: { count: options.dropletCount, size: options.dropletSize, image: options.dropletImage },
     floatingIP: { address: options.reservedIP, reclaimPolicy: options.reservedIPPolicy },
     frontends: plain.map((l) => frontend(l, options)),
     backends: plain.map((l) => backend(l.port, service, servers, options)),

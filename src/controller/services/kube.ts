@@ -46,7 +46,9 @@ export function createServiceWriter(kc: k8s.KubeConfig): ServiceWriter {
     async patchServiceStatus(service, status) {
       const body = {
         metadata: { resourceVersion: service.metadata?.resourceVersion },
-        status: { loadBalancer: { ingress: status.ingress }, conditions: status.conditions },
+        // null removes a list in a merge patch; an empty list is what the server would drop anyway.
+        status: { loadBalancer: { ingress: status.ingress.length ? status.ingress : null }, conditions: status.conditions.length
+          ? status.conditions : null },
       };
       await core.patchNamespacedServiceStatus({ name: service.metadata!.name!, namespace: namespaceOf(service), body }, mergePatch);
     },

@@ -24,6 +24,7 @@ export const annotations = {
   vpcUUID: 'halb.dev/vpc-uuid',
   dropletSize: 'halb.dev/droplet-size',
   dropletCount: 'halb.dev/droplet-count',
+  dropletImage: 'halb.dev/droplet-image',
   tokenSecret: 'halb.dev/token-secret',
   sshKeySecret: 'halb.dev/ssh-key-secret',
   sshSourceCIDRs: 'halb.dev/ssh-source-cidrs',
@@ -48,6 +49,7 @@ export interface ServiceDefaults {
   vpcUUID: string;
   dropletSize: string;
   dropletCount: number;
+  dropletImage: string;
   tokenSecret: SecretRef;
   sshKeySecret: SecretRef;
   /** Empty: SSH to the load balancers open to all (the HALoadBalancer says so: SSHExposed). */
@@ -61,6 +63,7 @@ export const defaultServiceDefaults: ServiceDefaults = {
   vpcUUID: '',
   dropletSize: 's-1vcpu-1gb',
   dropletCount: 2,
+  dropletImage: 'ubuntu-24-04-x64',
   tokenSecret: { name: 'do-api', key: 'token' },
   sshKeySecret: { name: 'halb-ssh', key: 'ssh-privatekey' },
   sshSourceCIDRs: [],
@@ -161,6 +164,8 @@ export function serviceOptions(service: k8s.V1Service, defaults: ServiceDefaults
     dropletSize: matching(given[annotations.dropletSize], annotations.dropletSize, patterns.slug, 'a size slug',
       problems) ?? defaults.dropletSize,
     dropletCount: Number.isInteger(count) ? Math.min(Math.max(count, 2), 5) : defaults.dropletCount,
+    dropletImage: matching(given[annotations.dropletImage], annotations.dropletImage, patterns.slug, 'an image slug',
+      problems) ?? defaults.dropletImage,
     tokenSecret: secretRef(annotations.tokenSecret, defaults.tokenSecret),
     sshKeySecret: secretRef(annotations.sshKeySecret, defaults.sshKeySecret),
     sshSourceCIDRs: sshCIDRs === undefined ? defaults.sshSourceCIDRs : cidrList(sshCIDRs, annotations.sshSourceCIDRs, problems),

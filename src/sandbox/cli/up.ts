@@ -30,7 +30,8 @@ Options:
                     its address
   --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
                     floating IP, kill HAProxy on the MASTER and show the failover, then a planned
-                    failover with kubectl halb (npm run sandbox)
+                    failover with kubectl halb; then kubectl expose a Service of type
+                    LoadBalancer with halb's class (npm run sandbox)
   --kube KIND       the Kubernetes API server: emulator (the default, starts at once) or real
                     (the upstream kube-apiserver, kube-controller-manager and etcd that
                     test/upstream/build.sh builds; RBAC enforced, the operator runs as its

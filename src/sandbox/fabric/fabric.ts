@@ -927,6 +927,25 @@ export class Fabric {
     this.save();
   }
 
+  /**
+   * Gives a backend's nginx another config (written by `render`, which gets the backend's folder
+   * for its pid and log paths), checked with `nginx -t` first, then reloaded with SIGHUP: the
+   * sandbox's cluster nodes answer on the NodePorts of the Services that exist.
+   */
+  reconfigureBackend(name: string, render: (dir: string) => string): Promise<void> {
+    return this.exclusive(async () => {
+      const b = this.state.backends[name];
+      if (!b) throw new Error(`backend: no backend named "${name}" in this fabric`);
+      const dir = join(this.dir, 'backends', b.name);
+      const next = join(dir, 'nginx.conf.next');
+      writeFileSync(next, render(dir));
+      await run('ip', ['netns', 'exec', b.namespace, 'nginx', '-t', '-q', '-e', join(dir, 'error.log'), '-p', dir, '-c', next]);
+      renameSync(next, join(dir, 'nginx.conf'));
+      const pid = Number(readFileSync(join(dir, 'nginx.pid'), 'utf8').trim());
+      process.kill(pid, 'SIGHUP');
+    });
+  }
+
   removeBackend(name: string): Promise<void> {
     return this.exclusive(async () => {
       const b = this.state.backends[name];

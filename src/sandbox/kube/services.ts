@@ -203,6 +203,22 @@ function normalizeService(o: KubeObject, old: KubeObject | undefined, stored: ()
   const status = o.status as { loadBalancer?: { ingress?: LoadBalancerIngress[] } };
   if (!isLoadBalancer(spec)) status.loadBalancer = {};
   for (const ingress of status.loadBalancer?.ingress ?? []) if (ingress.ip && !ingress.ipMode) ingress.ipMode = 'VIP';
+  omitEmpty(o.spec as Record<string, unknown>);
+  omitEmpty(status);
+}
+
+/** Go's omitempty, as the server's JSON has it: every list of a Service's spec and status, and
+ *  its selector, are left out when empty (`ingress: []` written comes back without the key). */
+function omitEmpty(value: Record<string, unknown>): void {
+  for (const [key, v] of Object.entries(value)) {
+    if (Array.isArray(v)) {
+      if (v.length === 0) delete value[key];
+      else for (const item of v) if (item && typeof item === 'object') omitEmpty(item as Record<string, unknown>);
+    } else if (v && typeof v === 'object') {
+      if (key === 'selector' && Object.keys(v).length === 0) delete value[key];
+      else omitEmpty(v as Record<string, unknown>);
+    }
+  }
 }
 
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;

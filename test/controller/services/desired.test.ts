@@ -45,7 +45,7 @@ describe('the HALoadBalancer a Service asks for', () => {
     expect(specOf(d)).toEqual({
       region: 'nyc3', vpcUUID: '',
       credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' } },
-      droplets: { count: 2, size: 's-1vcpu-1gb' },
+      droplets: { count: 2, size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64' },
       floatingIP: { address: '', reclaimPolicy: 'Retain' },
       frontends: [{ name: 'http', port: 80, protocol: 'tcp', defaultBackend: 'http' }],
       backends: [{
@@ -83,7 +83,7 @@ describe('the HALoadBalancer a Service asks for', () => {
           'halb.dev/ssh-source-cidrs': '203.0.113.0/24, 10.1.2.3/32',
       }),
       (s) => [s.region, s.droplets, s.credentials, s.access!.sshSourceCIDRs],
-      ['ams3', { count: 3, size: 's-2vcpu-2gb' }, { tokenSecretRef: { name: 'team-do', key: 'api-token' },
+      ['ams3', { count: 3, size: 's-2vcpu-2gb', image: 'ubuntu-24-04-x64' }, { tokenSecretRef: { name: 'team-do', key: 'api-token' },
         sshKeySecretRef: { name: 'team-ssh', key: 'ssh-privatekey' } },
         ['203.0.113.0/24', '10.1.2.3/32']]],
     ['PROXY protocol to the nodes', service({}, { 'halb.dev/proxy-protocol': 'true' }), (s) => s.backends[0]!.proxyProtocol, true],
