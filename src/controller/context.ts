@@ -14,6 +14,7 @@ import type { KubeWriter, ObjectCache, SecretCache } from './kube.ts';
 import type { LoginKeys } from './ssh-access.ts';
 import type { SharedReads } from './shared-reads.ts';
 import type { OperatorMetrics } from './telemetry.ts';
+import type { VrrpWatches } from './vrrp-watch.ts';
 
 export interface ControllerSettings {
   /** How often converged objects are looked at again (drift, failovers). */
@@ -55,6 +56,9 @@ export interface ControllerContext {
   loginKeys: LoginKeys;
   /** Which spec generation's backend firewalls were reconciled, per object. */
   firewallGenerations: FirewallGenerations;
+  /** Follows keepalived's state on the nodes over their open sessions (absent in tests that
+   *  drive passes by hand). */
+  vrrpWatches?: VrrpWatches;
 }
 
 /** One reconcile's context: the controller's, plus the signal that cancels this pass. */

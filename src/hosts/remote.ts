@@ -217,6 +217,23 @@ fi
 `;
 }
 
+/**
+ * One round trip for an apply: stage, validate and swap the files, then start or reload the
+ * daemons. A refused validation (exit 3) or a failed swap ends the program before the reload.
+ */
+export function applyScript(files: readonly RemoteFile[], hash: string, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  return `${stageValidateSwapScript(files, hash, paths)}${startOrReloadScript(paths)}`;
+}
+
+/**
+ * Follows keepalived's state as its notify script records it: prints the state now, then each
+ * new one the moment the script renames the file into place (tail follows the name, with
+ * inotify). Runs as long as the operator's session does; sshd ends it with the session.
+ */
+export function watchVrrpScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  return `exec tail -n 1 -F ${shQuote(paths.vrrpStateFile)} 2>/dev/null\n`;
+}
+
 /** Stops keepalived (SIGTERM: it leaves MASTER with a priority-0 advert) and waits for it to exit. */
 export function stopKeepalivedScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
   const keepalivedPid = shQuote(paths.keepalivedPidFile);
@@ -249,19 +266,30 @@ export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
  * no check ...), as `backend/server=STATUS` pairs.
  */
-export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics): string {
+/**
+ * Facts of a node that stay put while it runs: daemon versions, the droplet's id and addresses
+ * from the metadata service. A session reads them once; later reads pass the private address
+ * they found (for HAProxy's stats) and skip the rest.
+ */
+export interface KnownFacts {
+  privateIPv4: string;
+}
+
+export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics,
+  known?: KnownFacts): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
-  return `set -u
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
-echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
-echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
+  const facts = known ? `priv=${shQuote(known.privateIPv4)}` : `echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
 echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
 echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
 priv=$(${md('interfaces/private/0/ipv4/address')})
 echo "${MARK}private $priv"
+echo "${MARK}droplet-id $(${md('id')})"`;
+  return `set -u
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
+echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
+${facts}
 [ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
-echo "${MARK}droplet-id $(${md('id')})"
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q haproxy && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
   systemctl is-active -q keepalived && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"
