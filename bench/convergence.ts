@@ -2,7 +2,7 @@
 // kubectl apply of a two-node HALoadBalancer until Ready=True, and a spec edit until it is live
 // on every node (the new haproxy.cfg in place and HAProxy reloaded onto it).
 // Prints a table and writes bench/results/convergence.json.
-// Run as root: node bench/convergence.ts [apply trials, default 3] [edits, default 10]
+// Run as root: npm run bench:convergence -- [apply trials, default 3] [edits, default 10]
 import { editUntilLive } from './lib/live.ts';
 import { isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin } from './lib/harness.ts';
 

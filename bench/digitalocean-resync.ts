@@ -1,6 +1,6 @@
 // Requests per resync for 1, 100 and 1,000 HALoadBalancers (2 droplets and 1 reserved IP each):
 // the provider observes all of them with two paginated lists, so the count grows with pages
-// (200 items each), not with objects. Run: node bench/digitalocean-resync.ts
+// (200 items each), not with objects. Run: npx node bench/digitalocean-resync.ts
 import { DigitalOceanProvider } from '../src/digitalocean/provider.ts';
 import { COMMON_TAG, nodeTag, uidTag } from '../src/digitalocean/naming.ts';
 import { startDigitalOceanSimulator } from '../src/sandbox/digitalocean/simulator.ts';

@@ -1,7 +1,7 @@
 // How fast a floating-IP re-point takes effect in the sandbox fabric: the time setFloatingIP
 // takes (the nft transaction), and the time until the first new connection from the client
 // namespace reaches the new holder. The target is 100 ms from the action completing.
-// Run as root: node bench/fabric-floating.ts [rounds]
+// Run as root: npx node bench/fabric-floating.ts [rounds]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 // How long the fabric takes to come up, to make droplets (until sshd answers), and to go away.
-// Run as root: node bench/fabric-lifecycle.ts [droplets]
+// Run as root: npx node bench/fabric-lifecycle.ts [droplets]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

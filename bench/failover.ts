@@ -4,7 +4,7 @@
 // halb's defaults and a "fast" profile with DigitalOcean's action latency 0, the defaults with a
 // realistic action latency, and the reference from the tutorial (advert 1 s, a process check
 // every 2 s). Prints a table and writes bench/results/failover.json.
-// Run as root: node bench/failover.ts [trials per failure and profile, default 3]
+// Run as root: npm run bench:failover -- [trials per failure and profile, default 3]
 import { startOrReloadScript } from '../src/hosts/remote.ts';
 import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type ProbeSample } from './lib/probe.ts';

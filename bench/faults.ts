@@ -9,7 +9,7 @@
 // Required: no droplet created twice for one node, nothing left in the account after delete,
 // no half-written config on any node (every sample of the live files passes haproxy -c,
 // keepalived -t and nft -c), and Ready reached. Prints a table, writes bench/results/faults.json.
-// Run as root: node bench/faults.ts [--short]
+// Run as root: npm run bench:faults -- [--short]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT, isReady, nowMs, skipWithoutRoot, sleep, startBench, table, waitFor, writeResult, type Bench } from './lib/harness.ts';

@@ -1,5 +1,5 @@
 // Figures for the Kubernetes API emulator: write throughput with full CR admission, list and
-// Table latency, and watch delivery latency. Run: node bench/kube.ts [objects]
+// Table latency, and watch delivery latency. Run: npx node bench/kube.ts [objects]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';

@@ -2,7 +2,7 @@
 // IP every 20 ms while the HALoadBalancer's spec is edited 50 times, each edit waited for until
 // it is live on both nodes (new haproxy.cfg, HAProxy reloaded). Counts the failed requests and
 // any failover. Prints a table and writes bench/results/reload.json.
-// Run as root: node bench/reload.ts [changes, default 50]
+// Run as root: npm run bench:reload -- [changes, default 50]
 import { editUntilLive } from './lib/live.ts';
 import { outageMs, startProbe } from './lib/probe.ts';
 import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, writeResult, type Bench } from './lib/harness.ts';

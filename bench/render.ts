@@ -1,6 +1,6 @@
 // How long rendering takes: the seed tutorial, and the largest spec the schema allows
 // (5 nodes, 32 frontends, 64 backends of 100 servers). Prints figures; asserts nothing.
-// Run: node bench/render.ts
+// Run: npx node bench/render.ts
 import { performance } from 'node:perf_hooks';
 import { loadAndValidate } from '../src/api/manifests.ts';
 import { validateHALoadBalancer } from '../src/api/validate.ts';

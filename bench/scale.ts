@@ -7,11 +7,11 @@
 // how long one resync of every object takes. Prints a table, writes bench/results/scale.json
 // (scale-short.json with --short). Needs no root.
 //
-//   node bench/scale.ts                       1,000 objects whose droplets and reserved IPs exist
+//   npm run bench:scale                          1,000 objects whose droplets and reserved IPs exist
 //                                             (seeded: creating them takes hours at 5,000/hour)
-//   node bench/scale.ts --provision create    the operator creates everything through the API
-//   node bench/scale.ts --objects 200 --steady-seconds 120
-//   node bench/scale.ts --short               CI: 10 objects, created, 35 s of steady state
+//   npm run bench:scale -- --provision create    the operator creates everything through the API
+//   npm run bench:scale -- --objects 200 --steady-seconds 120
+//   npm run bench:scale -- --short               CI: 10 objects, created, 35 s of steady state
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('Usage: node bench/scale.ts [--objects N] [--provision seed|create] [--steady-seconds S] [--ready-timeout-minutes M] [--max-old-space-mib MIB] [--short]');
+  console.log('Usage: npm run bench:scale -- [--objects N] [--provision seed|create] [--steady-seconds S] [--ready-timeout-minutes M] [--max-old-space-mib MIB] [--short]');
   process.exit(0);
 }
 const whole = (name: string, text: string | undefined, fallback: number, min: number): number => {

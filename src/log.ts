@@ -44,3 +44,25 @@ export function createLogger(options: { level?: string; name?: string } = {}, de
     },
   }, destination);
 }
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+/** One pino record as a line for people: `12:04:05 warn restarted stopped daemons node=basic-1`. */
+export function readableLine(json: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json.trimEnd();
+  }
+  const { level, time, msg, pid: _pid, hostname: _hostname, ...fields } = record;
+  const clock = typeof time === 'number' ? new Date(time).toISOString().slice(11, 19) : '';
+  const pairs = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
+  return [clock, LEVEL_NAMES[level as number] ?? String(level), String(msg ?? ''), ...pairs].filter(Boolean).join(' ');
+}
+
+/** A pino destination that writes readable lines (readableLine) to a stream: for the commands
+ *  people run in a terminal, whose output is never raw JSON. */
+export function readableDestination(stream: { write(text: string): unknown } = process.stderr): DestinationStream {
+  return { write: (chunk: string) => { for (const line of chunk.split('\n')) if (line) stream.write(`${readableLine(line)}\n`); } };
+}

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../src/log.ts';
+import { createLogger, readableDestination, readableLine } from '../src/log.ts';
 
 function capture() {
   const lines: string[] = [];
@@ -30,5 +30,15 @@ describe('logs', () => {
     const { log, lines } = capture();
     log.info({ node: 'web-0', hash: 'sha256:ab', droplets: [1, 2] }, 'applied config');
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, msg: 'applied config', node: 'web-0', hash: 'sha256:ab', droplets: [1, 2] });
+  });
+
+  it('read as lines for people where a person runs the command, secrets still redacted', () => {
+    const out: string[] = [];
+    const log = createLogger({ level: 'info' }, readableDestination({ write: (text: string) => out.push(text) }));
+    log.warn({ node: 'basic-1', started: ['haproxy'], err: new Error(`refused ${token}`) }, 'restarted stopped daemons');
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^\d\d:\d\d:\d\d warn restarted stopped daemons node=basic-1 started=\["haproxy"\] err=\{.*\[redacted\].*\}\n$/);
+    expect(out[0]).not.toContain('{"level"');
+    expect(readableLine('not json')).toBe('not json');
   });
 });

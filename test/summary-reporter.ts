@@ -1,6 +1,8 @@
 // Prints one plain closing line, "N passed, N failed, N skipped", that any CI log reader can
-// count, after vitest's own colourful summary.
+// count, after vitest's own colourful summary, and the Kubernetes API server the end-to-end
+// tests ran against.
 import type { Reporter, SerializedError, TestModule } from 'vitest/node';
+import { describeE2EKube } from './kube-server.ts';
 
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedError>): void {
@@ -15,5 +17,6 @@ export default class SummaryReporter implements Reporter {
       }
     }
     process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+    process.stdout.write(`end-to-end Kubernetes API: ${describeE2EKube()}\n`);
   }
 }

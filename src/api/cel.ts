@@ -151,6 +151,8 @@ function inherit(parent: Correlation): Correlation {
 /** Compiled rules of a whole schema, evaluated over objects (and their old versions on update). */
 export class CompiledRules {
   private readonly rules = new Map<RuleSchema, CompiledRule[]>();
+  /** Schema nodes with a rule at or below them: the walk skips the rest of an object. */
+  private readonly withRules = new Set<RuleSchema>();
   private readonly root: RuleSchema;
 
   /** Compiles every rule under `schema`; throws RuleCompileError naming the first rule that does not compile. */
@@ -163,13 +165,19 @@ export class CompiledRules {
     return this.rules.size === 0;
   }
 
-  private compile(schema: RuleSchema, path: string): void {
+  /** Compiles the rules at and below `schema`; says whether there were any. */
+  private compile(schema: RuleSchema, path: string): boolean {
     const rules = schema['x-kubernetes-validations'] ?? [];
     if (rules.length) this.rules.set(schema, rules.map((r, i) => compileRule(r, `${path}.x-kubernetes-validations[${i}]`)));
-    for (const [k, v] of Object.entries(schema.properties ?? {})) this.compile(v, `${path}.properties[${k}]`);
-    if (schema.items) this.compile(schema.items, `${path}.items`);
     const extra = additional(schema);
-    if (extra) this.compile(extra, `${path}.additionalProperties`);
+    const below = [
+      ...Object.entries(schema.properties ?? {}).map(([k, v]) => this.compile(v, `${path}.properties[${k}]`)),
+      schema.items ? this.compile(schema.items, `${path}.items`) : false,
+      extra ? this.compile(extra, `${path}.additionalProperties`) : false,
+    ];
+    const any = rules.length > 0 || below.includes(true);
+    if (any) this.withRules.add(schema);
+    return any;
   }
 
   /** Every failing rule over `value`; `old` is the stored object on an update. */
@@ -181,7 +189,7 @@ export class CompiledRules {
   }
 
   private walk(schema: RuleSchema, value: unknown, correlation: Correlation, path: string, out: RuleViolation[]): void {
-    if (value === null || value === undefined) return;
+    if (value === null || value === undefined || !this.withRules.has(schema)) return;
     for (const rule of this.rules.get(schema) ?? []) {
       const violation = this.run(rule, schema, value, correlation, path);
       if (violation) out.push(violation);

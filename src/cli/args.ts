@@ -1,4 +1,5 @@
 // Shared argument parsing: node:util parseArgs with a --help flag and errors that say what to do.
+import { escapeForTerminal } from '../api/manifests.ts';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {}
@@ -11,7 +12,7 @@ export function parseCommandArgs<T extends Options>(argv: string[], options: T, 
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${usage}`);
+    throw new UsageError(`${escapeForTerminal((err as Error).message)}\n\n${usage}`); // it quotes what was typed
   }
   if ((parsed.values as { help?: boolean }).help) {
     console.log(usage);

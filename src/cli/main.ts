@@ -1,4 +1,5 @@
 // halb's command-line entry. Each subcommand lives in its own module and returns an exit code.
+import { escapeForTerminal } from '../api/manifests.ts';
 import { operatorCommand } from './operator.ts';
 import { renderCommand } from './render.ts';
 import { validateCommand } from './validate.ts';
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
   // Own properties only: `halb constructor` must not find Object.prototype.constructor.
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
-    console.error(`halb: unknown command ${JSON.stringify(name)}\n\n${mainUsage}`);
+    console.error(`halb: unknown command "${escapeForTerminal(name)}"\n\n${mainUsage}`);
     return 2;
   }
   return command.run(rest);

@@ -1,4 +1,4 @@
-import { escapeForTerminal, formatProblem, loadAndValidate } from '../api/manifests.ts';
+import { escapeForTerminal, formatProblem, loadAndValidate, type FileProblem, type ValidatedManifests } from '../api/manifests.ts';
 import { DEFAULT_NAMESPACE, findSecret, sameNamespace, secretValue } from '../api/secrets.ts';
 import { RenderError } from '../render/errors.ts';
 import { readFacts, writeNodes } from '../render/output.ts';
@@ -32,6 +32,26 @@ When the failover token's Secret is not in the files, a placeholder token is wri
 warning printed. Exit status: 0 on success; 1 on invalid input (one line per problem); 2 on a
 usage error.`;
 
+/**
+ * Node directories are DIR/<name>-<index>: two objects of one name (from two files, or two
+ * namespaces) would write over each other's files, so both are named and nothing is written.
+ */
+function nodeDirectoryClashes(loadBalancers: ValidatedManifests['loadBalancers']): FileProblem[] {
+  const first = new Map<string, { file: string; namespace: string }>();
+  const clashes: FileProblem[] = [];
+  for (const { file, object } of loadBalancers) {
+    const namespace = object.metadata.namespace ?? DEFAULT_NAMESPACE;
+    const earlier = first.get(object.metadata.name);
+    if (earlier) {
+      clashes.push({ file, object: `HALoadBalancer/${object.metadata.name}`, path: 'metadata.name',
+        message: `would write the same node directories as HALoadBalancer/${object.metadata.name} in namespace ${earlier.namespace} (${earlier.file}); render them separately` });
+    } else {
+      first.set(object.metadata.name, { file, namespace });
+    }
+  }
+  return clashes;
+}
+
 export function renderCommand(argv: string[]): Promise<number> {
   return runCommand(() => {
     const args = parseCommandArgs(argv, {
@@ -49,6 +69,7 @@ export function renderCommand(argv: string[]): Promise<number> {
     if (!out) throw new UsageError(`--out DIR is required\n\n${usage}`);
 
     const { loadBalancers, secrets, problems } = loadAndValidate(files);
+    problems.push(...nodeDirectoryClashes(loadBalancers));
     for (const p of problems) console.error(formatProblem(p));
     if (problems.length) return 1;
 

@@ -44,6 +44,7 @@ export const SCOPE_TABLE: readonly { method: string; template: string; scope: st
   { method: 'POST', template: '/v2/droplets/{droplet_id}/actions', scope: 'droplet:update' },
   { method: 'GET', template: '/v2/droplets/{droplet_id}/actions/{action_id}', scope: 'droplet:read' },
   { method: 'GET', template: '/v2/actions/{action_id}', scope: 'actions:read' },
+  { method: 'GET', template: '/v2/reports/droplet_neighbors_ids', scope: 'droplet:read' },
   { method: 'GET', template: '/v2/reserved_ips', scope: 'reserved_ip:read' },
   { method: 'POST', template: '/v2/reserved_ips', scope: 'reserved_ip:create' },
   { method: 'GET', template: '/v2/reserved_ips/{reserved_ip}', scope: 'reserved_ip:read' },

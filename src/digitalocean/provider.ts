@@ -180,6 +180,22 @@ export class DigitalOceanProvider {
     return { ...droplets, nodes, reservedIp };
   }
 
+  /**
+   * Which droplets of the account share a physical machine (GET /v2/reports/droplet_neighbors_ids):
+   * one list of droplet ids per machine that runs more than one. One request for every object.
+   */
+  async neighborGroups(): Promise<number[][]> {
+    const res = await this.client.http.get('/reports/droplet_neighbors_ids');
+    const groups = (res.data as { neighbor_ids?: unknown }).neighbor_ids;
+    return Array.isArray(groups) ? groups.filter(Array.isArray).map((g) => (g as unknown[]).filter((id): id is number => typeof id === 'number')) : [];
+  }
+
+  /** Powers a droplet on (a node stopped during maintenance); the action completes later. */
+  async powerOnDroplet(id: number): Promise<void> {
+    await this.client.dots.droplet.powerOnDroplet({ droplet_id: id });
+    this.client.logger.info({ id }, 'droplet power-on requested');
+  }
+
   /** Droplets carrying a tag (a backend's dropletTag), by name and VPC address. */
   async taggedDroplets(tag: string): Promise<{ name: string; privateIPv4: string }[]> {
     const droplets = await listDropletsByTag(this.client, tag);

@@ -7,8 +7,8 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import { ConfigRefusedError, HostAuthenticationError, HostCommandError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 import {
-  DEFAULT_DAEMON_PATHS, applyScript, parseMarked, parsePairs, parseVersion, readStateScript, startOrReloadScript, stopKeepalivedScript,
-  watchVrrpScript, type DaemonPaths, type RemoteFile,
+  DEFAULT_DAEMON_PATHS, applyScript, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, startOrReloadScript,
+  stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
@@ -76,6 +76,10 @@ export interface HostState {
   sshClientAddress?: string;
   /** sshd's effective settings (`sshd -T`): passwordauthentication, permitrootlogin, ... */
   sshd?: Record<string, string>;
+  /** The number in keepalived's priority-offset track_file (unset: no file yet, as 0). */
+  priorityOffset?: number;
+  /** DigitalOcean's maintenance notice in the droplet's metadata (live_migrate), if any. */
+  maintenanceEvent?: string;
 }
 
 const VRRP_STATES = new Set(['MASTER', 'BACKUP', 'FAULT', 'STOP']);
@@ -105,6 +109,10 @@ export function parseHostState(output: string): HostState {
   if (haproxyVersion) state.haproxyVersion = haproxyVersion;
   const servers = parsePairs(m.get('servers'));
   if (servers) state.servers = servers;
+  const offset = m.get('priority-offset');
+  if (offset && /^-?\d{1,3}$/.test(offset)) state.priorityOffset = Number(offset);
+  const event = m.get('maintenance-event');
+  if (event) state.maintenanceEvent = event;
   return state;
 }
 
@@ -264,6 +272,19 @@ export class HostAgent {
   async stopKeepalived(signal?: AbortSignal): Promise<void> {
     const r = await this.run(stopKeepalivedScript(this.paths), signal);
     if (r.code !== 0) this.fail('stopping keepalived', r);
+  }
+
+  /** Writes keepalived's priority offset (a planned failover, maintenance); no daemon reloads. */
+  async setPriorityOffset(offset: number, signal?: AbortSignal): Promise<void> {
+    const r = await this.run(writePriorityOffsetScript(offset, this.paths), signal);
+    if (r.code !== 0 || parseMarked(r.stdout).get('priority-offset') !== String(offset)) this.fail('writing the priority offset', r);
+  }
+
+  /** The last lines of the failover script's log and of HAProxy's. */
+  async readLogs(lines: number, signal?: AbortSignal): Promise<ReturnType<typeof parseLogs>> {
+    const r = await this.run(readLogsScript(lines, this.paths), signal);
+    if (r.code !== 0) this.fail('reading the logs', r);
+    return parseLogs(r.stdout);
   }
 
   close(): void {

@@ -24,6 +24,8 @@ export interface HostSession {
   /** Calls `onState` with keepalived's state now and at each change, while the session lives;
    *  absent where a host cannot be followed. */
   watchVrrp?(onState: (state: NonNullable<HostState['vrrpState']>) => void, onEnd?: () => void): { stop(): void };
+  /** Writes the number keepalived adds to the node's priority (planned failover, maintenance). */
+  setPriorityOffset(offset: number, signal?: AbortSignal): Promise<void>;
   close(): void;
 }
 

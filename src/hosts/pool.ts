@@ -93,6 +93,7 @@ export class SessionPool implements HostConnector {
       readState: (signal) => dropIfBroken(agent.readState(signal)),
       apply: (files, hash, current, signal) => dropIfBroken(agent.apply(files, hash, current, signal)),
       stopKeepalived: (signal) => dropIfBroken(agent.stopKeepalived(signal)),
+      setPriorityOffset: (offset, signal) => dropIfBroken(agent.setPriorityOffset(offset, signal)),
       watchVrrp: (onState, onEnd) => agent.watchVrrp(onState, onEnd),
       close: () => undefined,
     };

@@ -38,6 +38,10 @@ export interface DaemonPaths {
   sshdPidFile: string;
   /** Left by a swap that changed the sshd drop-in: the next start/reload reloads sshd. */
   sshdReloadMarker: string;
+  /** keepalived's track_file: a number added to the node's priority (render's PRIORITY_OFFSET). */
+  priorityOffset: string;
+  /** What the failover script logs. */
+  failoverLog: string;
 }
 
 /** Where the host agent finds things on a node: the rendered files where the renderer puts them
@@ -56,6 +60,8 @@ export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
   haproxyLogFile: '/var/log/haproxy.log',
   sshdPidFile: '/run/sshd.pid',
   sshdReloadMarker: '/run/halb/sshd-changed',
+  priorityOffset: '/etc/halb/priority-offset',
+  failoverLog: '/var/log/halb-failover.log',
 };
 
 const dirOf = (path: string) => path.slice(0, path.lastIndexOf('/')) || '/';
@@ -249,6 +255,56 @@ while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); don
 }
 
 /**
+ * Writes the number keepalived adds to the node's priority (its track_file), whole and renamed
+ * so keepalived never reads a partial one. keepalived notices the change at once (inotify): a
+ * MASTER given the hand-over value leaves with a priority-0 advert, and no daemon reloads.
+ */
+export function writePriorityOffsetScript(offset: number, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  if (!Number.isInteger(offset) || offset < -254 || offset > 254) throw new Error(`a priority offset is a whole number from -254 to 254, got ${offset}`);
+  const file = shQuote(paths.priorityOffset);
+  return `set -eu
+mkdir -p ${shQuote(dirOf(paths.priorityOffset))}
+printf '%s\n' '${offset}' > ${shQuote(paths.priorityOffset + STAGED)}
+mv -f ${shQuote(paths.priorityOffset + STAGED)} ${file}
+echo "${MARK}priority-offset $(cat ${file})"
+`;
+}
+
+/**
+ * The last lines of the failover script's log and of HAProxy's (the journal under systemd, else
+ * its log file), each after a marker line, for `kubectl halb logs`.
+ */
+export function readLogsScript(lines: number, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) throw new Error(`lines must be a whole number from 1 to 10000, got ${lines}`);
+  return `set -u
+echo '${MARK}log failover ${paths.failoverLog}'
+tail -n ${lines} ${shQuote(paths.failoverLog)} 2>/dev/null || true
+if [ -d /run/systemd/system ]; then
+  echo '${MARK}log haproxy journalctl -u haproxy'
+  journalctl -u haproxy -n ${lines} --no-pager -o short-iso 2>/dev/null || true
+else
+  echo '${MARK}log haproxy ${paths.haproxyLogFile}'
+  tail -n ${lines} ${shQuote(paths.haproxyLogFile)} 2>/dev/null || true
+fi
+`;
+}
+
+/** readLogsScript's output, as the log name → its source and lines. */
+export function parseLogs(output: string): { name: string; source: string; lines: string[] }[] {
+  const logs: { name: string; source: string; lines: string[] }[] = [];
+  for (const line of output.split('\n')) {
+    const mark = line.startsWith(`${MARK}log `) ? line.slice(MARK.length + 4) : undefined;
+    if (mark !== undefined) {
+      const space = mark.indexOf(' ');
+      logs.push({ name: mark.slice(0, space), source: mark.slice(space + 1), lines: [] });
+    } else if (line !== '' && logs.length) {
+      logs.at(-1)!.lines.push(line);
+    }
+  }
+  return logs;
+}
+
+/**
  * Filters `sshd -T` down to the settings that decide who may log in, as `name=value,` pairs with
  * the names lower-cased: OpenSSH 10.6 and later print them in mixed case (`PasswordAuthentication`).
  */
@@ -290,6 +346,9 @@ echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
 ${facts}
 [ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
+echo "${MARK}priority-offset $(head -c 16 ${shQuote(paths.priorityOffset)} 2>/dev/null)"
+# DigitalOcean's metadata reference gives /v1/maintenance_event; if that fails, the read tries /metadata/v1/, beside the other keys.
+echo "${MARK}maintenance-event $({ curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/v1/maintenance_event`)} 2>/dev/null || ${md('maintenance_event')}; } | head -c 64 | tr -cd 'a-z_')"
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q haproxy && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
   systemctl is-active -q keepalived && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"

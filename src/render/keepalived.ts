@@ -24,6 +24,8 @@ export interface KeepalivedNodeInput {
   checkScript: string;
   notifyScript: string;
   failoverScript: string;
+  /** The track_file through which the operator moves the node's priority (planned failover). */
+  priorityOffsetFile: string;
   features: KeepalivedFeatures;
   /** spec.failover.checkIntervalSeconds, when set. */
   checkIntervalSeconds?: number;
@@ -45,6 +47,17 @@ export function checkInterval(requested: number | undefined, features: Keepalive
   // keepalived keeps microseconds; tenths of a millisecond are plenty and keep the file stable.
   return requested === undefined ? DEFAULT_CHECK_INTERVAL.fractional : Math.round(requested * 1000) / 1000;
 }
+
+/**
+ * Values the operator writes to the priority-offset file (keepalived adds the number to the
+ * node's priority and keeps the result within 1..254; below -253 the node goes FAULT):
+ * 0 leaves the node as configured; HAND_OVER makes a MASTER leave at once with a priority-0
+ * advert, so a BACKUP takes over without waiting out the advert timeout; LOWEST keeps a node
+ * in maintenance the last choice, yet still able to take over if every other node fails;
+ * PREFERRED lifts the node a planned failover moves to above every other (priorities are 200
+ * down to 160).
+ */
+export const PRIORITY_OFFSET = { none: 0, handOver: -254, lowest: -253, preferred: 50 } as const;
 
 // RFC 7600's IPv4 dummy address: keepalived 2.2.7 demands a virtual address with VRRPv3, and
 // this one on loopback routes nothing anywhere.
@@ -103,6 +116,14 @@ export function renderKeepalivedConfig(input: KeepalivedNodeInput): string {
     '    rise 2',
     '}',
     '',
+    // Read when it changes (inotify), so the operator moves the node's priority without a reload.
+    '# The operator\'s say in the election: a number added to this node\'s priority.',
+    'track_file halb_priority_offset {',
+    `    file "${guard.filePath('paths.priorityOffset', input.priorityOffsetFile)}"`,
+    '    weight 1',
+    '    init_file 0',
+    '}',
+    '',
     `vrrp_instance ${instance} {`,
     '    state BACKUP',
     `    interface ${input.vpcInterface}`,
@@ -134,6 +155,9 @@ export function renderKeepalivedConfig(input: KeepalivedNodeInput): string {
   lines.push(
     '    track_script {',
     '        halb_haproxy_serving',
+    '    }',
+    '    track_file {',
+    '        halb_priority_offset',
     '    }',
     `    notify_master ${notify('MASTER')}`,
     `    notify_backup ${notify('BACKUP')}`,

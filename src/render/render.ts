@@ -24,6 +24,7 @@ export const DEFAULT_PATHS: RenderPaths = {
   failoverToken: '/etc/keepalived/halb-failover.token',
   failoverLog: '/var/log/halb-failover.log',
   vrrpStateFile: '/run/halb/vrrp-state',
+  priorityOffset: '/etc/halb/priority-offset',
   firewall: '/etc/halb/firewall.nft',
   firewallUnit: '/etc/systemd/system/halb-firewall.service',
   sshdConfig: '/etc/ssh/sshd_config.d/00-halb.conf',
@@ -205,6 +206,7 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
       checkScript: paths.checkScript,
       notifyScript: paths.notifyScript,
       failoverScript: paths.failoverScript,
+      priorityOffsetFile: paths.priorityOffset,
       features: keepalivedFeatures(`${versionField}.keepalived`, versions.keepalived),
       ...(spec.failover.checkIntervalSeconds !== undefined ? { checkIntervalSeconds: spec.failover.checkIntervalSeconds } : {}),
     });

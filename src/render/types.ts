@@ -49,6 +49,8 @@ export interface RenderPaths {
   failoverLog: string;
   /** Holds one word, MASTER, BACKUP, FAULT or STOP, for the operator to read. */
   vrrpStateFile: string;
+  /** keepalived's track_file: a number the operator writes, added to the node's priority. */
+  priorityOffset: string;
   /** The nftables host firewall, and the systemd unit that loads it at boot. */
   firewall: string;
   firewallUnit: string;

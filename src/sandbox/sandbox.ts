@@ -2,7 +2,11 @@
 // fabric, wired together in one process, plus the operator. The simulator's hooks drive the
 // fabric: a created droplet becomes a host, a completed assign action re-points the floating-IP
 // DNAT. Everything lives in one state folder; `down` removes what `up` made and nothing else.
+// The Kubernetes API is the emulator (the default, instant) or, with kube: 'real', the upstream
+// kube-apiserver, kube-controller-manager and etcd, where the operator runs as its ServiceAccount
+// under deploy/'s RBAC.
 import { execFileSync } from 'node:child_process';
+import { request } from 'node:https';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +14,10 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { buildCRD, CRD_NAME } from '../api/crd.ts';
 import { startOperator, type RunningOperator } from '../controller/operator.ts';
-import { startKubeEmulator, type KubeEmulator } from './kube/index.ts';
+import { startKubeEmulator } from './kube/index.ts';
+import { startRealKube, type RealKube } from './kube-real/control-plane.ts';
+import { installOperatorIdentity, type OperatorIdentity } from './kube-real/identity.ts';
+import { CONTROL_PLANE_TOOLS, upstreamBinaries } from './kube-real/upstream.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type SimulatorDelays } from './digitalocean/simulator.ts';
 import { startSandboxPrometheus, type SandboxPrometheus } from './prometheus.ts';
 import { ANCHOR_RANGE, DEFAULT_BACKENDS, HOST_ROUTED_RANGES, inRange, destroyFabric, fabricHooks, fabricUp, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
@@ -21,9 +28,14 @@ const RULES_FILE = fileURLToPath(new URL('../../deploy/prometheus/halb-rules.yam
 /** The token the simulator accepts in the sandbox (it accepts any non-empty one). */
 export const SANDBOX_TOKEN = 'dop_v1_sandbox';
 
+/** Which Kubernetes API server the sandbox runs: the emulator, or the upstream one. */
+export type KubeKind = 'emulator' | 'real';
+
 export interface SandboxOptions {
   stateDir: string;
   operator: boolean;
+  /** Default 'emulator'. */
+  kube?: KubeKind;
   /** Simulated delays: droplet boot, action completion (realistic in the demo, short in tests). */
   delays?: Partial<SimulatorDelays>;
   /** How long a droplet's sshd stays silent after creation. */
@@ -40,8 +52,10 @@ export interface SandboxStatus {
   pid: number;
   stateDir: string;
   kubeconfig: string;
+  /** The operator's credentials: on the real server its ServiceAccount token; else kubeconfig. */
+  operatorKubeconfig: string;
   digitalocean: { endpoint: string; token: string };
-  kubernetes: { server: string };
+  kubernetes: { server: string; kind: KubeKind; version?: string; caFile?: string };
   operator: boolean;
   hosts: { name: string; namespace: string; role: string; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string }[];
   floatingIPs?: Record<string, string>;
@@ -49,9 +63,24 @@ export interface SandboxStatus {
   prometheus?: { url: string };
 }
 
+/** The sandbox's Kubernetes API as the sandbox and its tests drive it, whichever server it is. */
+export interface SandboxKube {
+  kind: KubeKind;
+  url: string;
+  port: number;
+  /** The real control plane, when it is the real one. */
+  real?: RealKube;
+  /** The operator's identity on the real server (deploy/base's ServiceAccount and RBAC). */
+  operatorIdentity?: OperatorIdentity;
+  /** Stops serving the API (the real one keeps etcd's data); start() serves it again, same port and state. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface RunningSandbox {
   status: SandboxStatus;
-  kube: KubeEmulator;
+  kube: SandboxKube;
   digitalocean: DigitalOceanSimulator;
   fabric: Fabric;
   operator?: RunningOperator;
@@ -115,11 +144,72 @@ export async function packageHostsInSandboxRanges(): Promise<{ host: string; add
   return found.flat();
 }
 
-/** Creates (or updates) an object in the emulator through plain JSON, as kubectl apply would. */
-async function ensureObject(server: string, path: string, body: Record<string, unknown>): Promise<void> {
-  const post = await fetch(`${server}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (post.ok || post.status === 409) return;
-  throw new Error(`creating ${path} failed: ${post.status} ${await post.text()}`);
+/** Creates the objects that do not exist yet, as kubectl create would; an existing one is kept. */
+async function ensureObjects(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
+  const client = k8s.KubernetesObjectApi.makeApiClient(kc);
+  for (const object of objects) {
+    try {
+      await client.create(object);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw new Error(`creating ${object.kind} ${object.metadata?.name} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/** Waits until the CRD is Established: from then on its objects can be created. */
+async function crdEstablished(kc: k8s.KubeConfig): Promise<void> {
+  const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  for (let i = 0; i < 600; i++) {
+    const crd = await api.readCustomResourceDefinition({ name: CRD_NAME }).catch(() => undefined);
+    if (crd?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the CRD ${CRD_NAME} was not Established within 60 s`);
+}
+
+/** The emulator as a SandboxKube: stop() closes it, start() opens it again on the same port and state file. */
+async function emulatorKube(stateDir: string, log: Logger): Promise<SandboxKube> {
+  const stateFile = join(stateDir, 'kube-state.json');
+  const logger = log.child({ component: 'kube-emulator' });
+  let emulator = await startKubeEmulator({ host: '127.0.0.1', port: 0, stateFile, logger });
+  const kube: SandboxKube = {
+    kind: 'emulator',
+    url: emulator.url,
+    port: emulator.port,
+    stop: () => emulator.close(),
+    async start() {
+      emulator = await startKubeEmulator({ host: '127.0.0.1', port: kube.port, stateFile, logger });
+    },
+    close: () => emulator.close(),
+  };
+  emulator.writeKubeconfig(join(stateDir, 'kubeconfig'));
+  return kube;
+}
+
+async function realKube(stateDir: string, log: Logger): Promise<SandboxKube> {
+  const real = await startRealKube({ dir: join(stateDir, 'kube-real'), logger: log.child({ component: 'kube-real' }) });
+  real.writeKubeconfig(join(stateDir, 'kubeconfig'));
+  return {
+    kind: 'real', url: real.url, port: real.port, real,
+    stop: () => real.stop(),
+    start: () => real.start(),
+    close: () => real.close(),
+  };
+}
+
+/** Whether the sandbox's Kubernetes API answers /version. */
+export async function kubeAnswers(kubernetes: SandboxStatus['kubernetes']): Promise<boolean> {
+  if (!kubernetes.caFile) return fetch(`${kubernetes.server}/version`).then((r) => r.ok, () => false);
+  const ca = readFileSync(kubernetes.caFile);
+  return new Promise((resolve) => {
+    const req = request(`${kubernetes.server}/version`, { ca, timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
 }
 
 function operatorKey(stateDir: string): { privateKey: string; publicKey: string } {
@@ -128,11 +218,46 @@ function operatorKey(stateDir: string): { privateKey: string; publicKey: string 
   return { privateKey: readFileSync(file, 'utf8'), publicKey: readFileSync(`${file}.pub`, 'utf8').trim() };
 }
 
+/** The CRD and the Secrets the examples need, the operator's identity, and the operator. */
+async function seedAndStartOperator(opts: SandboxOptions, kube: SandboxKube, digitalocean: DigitalOceanSimulator): Promise<{ operator?: RunningOperator; operatorKubeconfig: string }> {
+  const kubeconfig = join(opts.stateDir, 'kubeconfig');
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(kubeconfig);
+  const key = operatorKey(opts.stateDir);
+  await ensureObjects(admin, [buildCRD() as k8s.KubernetesObject]);
+  await crdEstablished(admin);
+  await ensureObjects(admin, [
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque', stringData: { token: SANDBOX_TOKEN } } as k8s.KubernetesObject,
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth', stringData: { 'ssh-privatekey': key.privateKey } } as k8s.KubernetesObject,
+  ]);
+  // On the real server the operator is who a cluster install makes it: its ServiceAccount, its
+  // RBAC, a token as its pod gets one. Its Lease lives in its own namespace, as deployed.
+  const identity = kube.real ? await installOperatorIdentity(kube.real, opts.stateDir) : undefined;
+  if (identity) kube.operatorIdentity = identity;
+  if (!opts.operator) return { operatorKubeconfig: identity?.kubeconfig ?? kubeconfig };
+  const operator = await startOperator(identity?.kubeConfig() ?? admin, {
+    doEndpoint: digitalocean.endpoint,
+    render: { apiBaseURL: digitalocean.url },
+    resyncIntervalMs: opts.resyncIntervalMs ?? 5000,
+    backstopGraceMs: opts.backstopGraceMs ?? 15_000,
+    sshTimeoutMs: 5000,
+    concurrency: 4,
+    metricsPort: 0,
+    leaderElection: true,
+    leaseNamespace: identity?.namespace ?? 'default',
+    leaseName: 'halb-operator',
+    identity: `sandbox-${process.pid}`,
+  }, opts.log.child({ component: 'operator' }));
+  return { operator, operatorKubeconfig: identity?.kubeconfig ?? kubeconfig };
+}
+
 export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox> {
   const { stateDir, log } = opts;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const existing = readSandboxStatus(stateDir);
   if (existing?.running) throw new Error(`a sandbox already runs from ${stateDir} (pid ${existing.pid}); run halb sandbox down first, or use it`);
+  // Before anything is built: the real server's binaries must be there.
+  if (opts.kube === 'real') upstreamBinaries(CONTROL_PLANE_TOOLS);
 
   const fabric = await fabricUp({ stateDir, bootDelayMs: opts.bootDelayMs ?? 0, logger: log.child({ component: 'fabric' }) });
   const hostIPv4 = fabric.status().hostLink?.hostIPv4;
@@ -152,40 +277,30 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
       onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
       onDropletPowerChanged: (d, power) => (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
+      onMaintenanceEventChanged: (d, event) => hooks.maintenanceEventChanged(d.id, event),
       onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
     },
   });
   // The backends are droplets too, tagged web, so dropletTag backends find them.
   for (const b of DEFAULT_BACKENDS) digitalocean.state.seedDroplet({ name: b.name, tags: ['web'], privateIPv4: b.privateIPv4 });
 
-  const kube = await startKubeEmulator({ host: '127.0.0.1', port: 0, stateFile: join(stateDir, 'kube-state.json'), logger: log.child({ component: 'kube-emulator' }) });
+  const kubeKind = opts.kube ?? 'emulator';
+  let kube: SandboxKube;
+  try {
+    kube = kubeKind === 'real' ? await realKube(stateDir, log) : await emulatorKube(stateDir, log);
+  } catch (err) {
+    await digitalocean.close();
+    throw err;
+  }
   const kubeconfig = join(stateDir, 'kubeconfig');
-  kube.writeKubeconfig(kubeconfig);
-
-  // What the examples need: the CRD and the two credential Secrets.
-  await ensureObject(kube.url, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', buildCRD());
-  for (let i = 0; i < 100 && !(await fetch(`${kube.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`)).ok; i++) await new Promise((r) => setTimeout(r, 50));
-  const key = operatorKey(stateDir);
-  await ensureObject(kube.url, '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque', stringData: { token: SANDBOX_TOKEN } });
-  await ensureObject(kube.url, '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth', stringData: { 'ssh-privatekey': key.privateKey } });
-
+  let operatorKubeconfig = kubeconfig;
   let operator: RunningOperator | undefined;
-  if (opts.operator) {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    operator = await startOperator(kc, {
-      doEndpoint: digitalocean.endpoint,
-      render: { apiBaseURL: digitalocean.url },
-      resyncIntervalMs: opts.resyncIntervalMs ?? 5000,
-      backstopGraceMs: opts.backstopGraceMs ?? 15_000,
-      sshTimeoutMs: 5000,
-      concurrency: 4,
-      metricsPort: 0,
-      leaderElection: true,
-      leaseNamespace: 'default',
-      leaseName: 'halb-operator',
-      identity: `sandbox-${process.pid}`,
-    }, log.child({ component: 'operator' }));
+  try {
+    ({ operator, operatorKubeconfig } = await seedAndStartOperator(opts, kube, digitalocean));
+  } catch (err) {
+    await kube.close();
+    await digitalocean.close();
+    throw err;
   }
 
   let prometheus: SandboxPrometheus | undefined;
@@ -210,14 +325,18 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
     pid: process.pid,
     stateDir,
     kubeconfig,
+    operatorKubeconfig,
     digitalocean: { endpoint: digitalocean.endpoint, token: SANDBOX_TOKEN },
-    kubernetes: { server: kube.url },
+    kubernetes: {
+      server: kube.url, kind: kube.kind,
+      ...(kube.real ? { version: kube.real.versions.kubernetes, caFile: kube.real.pki.caCert } : {}),
+    },
     operator: opts.operator,
     hosts: [],
     ...(prometheus ? { prometheus: { url: prometheus.url } } : {}),
   };
   writeFileSync(statusFile(stateDir), `${JSON.stringify(status, null, 2)}\n`);
-  log.info({ kubeconfig, digitalocean: digitalocean.endpoint, kubernetes: kube.url }, 'sandbox up');
+  log.info({ kubeconfig, digitalocean: digitalocean.endpoint, kubernetes: kube.url, kube: kube.kind }, 'sandbox up');
 
   const running: RunningSandbox = {
     status, kube, digitalocean, fabric,

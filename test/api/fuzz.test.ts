@@ -175,17 +175,23 @@ let runs = 0;
 let acceptedCount = 0;
 
 describe('fuzzing the loader, validation and the render guards', () => {
-  it('starts from a valid manifest', () => {
+  it('starts from a valid manifest, whose render is the first of the daemons\' sample', () => {
     const result = loadAndValidate([write(text(baseDocuments(), null))]);
     expect(result.problems).toEqual([]);
     expect(result.loadBalancers).toHaveLength(1);
+    const nodes = render(result.loadBalancers[0]!.object, result.secrets);
+    seenHashes.add(nodes[0]!.configHash);
+    accepted.push(nodes);
   });
 
   it('validation never throws, names a field for each problem, and what it accepts renders', () => {
     const base = baseDocuments();
+    // Each change prints as what it does when fast-check reports a counterexample.
+    const described = <T>(what: T, apply: (docs: Record<string, unknown>[]) => Record<string, unknown>[]) =>
+      Object.assign(apply, { [fc.toStringMethod]: () => fc.stringify(what) });
     const change = fc.oneof(
-      { weight: 3, arbitrary: fc.array(targetedChange, { minLength: 1, maxLength: 2 }).map((cs) => (docs: Record<string, unknown>[]) => cs.reduce((d, c) => setAt(d, c.path, c.value), docs)) },
-      { weight: 2, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }).map((ms) => (docs: Record<string, unknown>[]) => mutate(docs, ms)) },
+      { weight: 3, arbitrary: fc.array(targetedChange, { minLength: 1, maxLength: 2 }).map((cs) => described(cs, (docs) => cs.reduce((d, c) => setAt(d, c.path, c.value), docs))) },
+      { weight: 2, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }).map((ms) => described(ms, (docs) => mutate(docs, ms))) },
     );
     fc.assert(fc.property(change, textEdit, (apply, edit) => {
       runs++;
@@ -207,7 +213,6 @@ describe('fuzzing the loader, validation and the render guards', () => {
     }), { seed: SEED, numRuns: 1_000_000, interruptAfterTimeLimit: SECONDS * 1000, markInterruptAsFailure: false, endOnFailure: true });
     console.log(`fuzz: seed ${SEED}, ${runs} manifests in ${SECONDS} s, ${acceptedCount} accepted and rendered, ${accepted.length} distinct renders for the daemons`);
     expect(runs).toBeGreaterThan(50);
-    expect(accepted.length).toBeGreaterThan(0);
   }, SECONDS * 1000 + 30_000);
 
   it('the daemons accept the files of a sample of accepted renders', () => {

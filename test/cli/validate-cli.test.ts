@@ -59,6 +59,15 @@ describe('halb', () => {
   });
 });
 
+describe('what the CLI prints back of what was typed', () => {
+  it.each([['validate', '--x\u001b[2J\u202e'], ['\u001b[31mred\nhalb: forged']])('is escaped: %j', (...argv) => {
+    const r = halb(...argv);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('\\u001b');
+    expect(r.stderr).not.toMatch(/[\u001b\u202e]|^halb: forged/m);
+  });
+});
+
 describe('halb with an unknown command', () => {
   it.each(['constructor', '__proto__', 'frobnicate'])('%s exits 2 with the usage, no stack trace', (name) => {
     const r = halb(name);

@@ -26,6 +26,10 @@ export interface StandInHost {
   vrrpState?: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
   /** Answers SSH (false: crashed or not booted). */
   up: boolean;
+  /** keepalived's priority-offset track_file, as the operator last wrote it. */
+  priorityOffset?: number;
+  /** What the droplet's metadata announces (DigitalOcean's live_migrate). */
+  maintenanceEvent?: string;
 }
 
 const keyBlob = (line: string) => line.trim().split(/\s+/)[1];
@@ -88,6 +92,7 @@ export class StandInHosts implements HostConnector {
       readState: async (signal) => { await check(signal); return this.state(host); },
       apply: async (files, hash, current, signal) => { await check(signal); return this.apply(host, files, hash, current); },
       stopKeepalived: async (signal) => { await check(signal); this.stopKeepalived(host); },
+      setPriorityOffset: async (offset, signal) => { await check(signal); this.setPriorityOffset(host, offset); },
       close: () => { open = false; },
     };
   }
@@ -109,6 +114,8 @@ export class StandInHosts implements HostConnector {
       sshClientAddress: '203.0.113.253', sshd: { passwordauthentication: 'no', kbdinteractiveauthentication: 'no', permitrootlogin: 'without-password' },
       ...(host.configHash ? { configHash: host.configHash } : {}),
       ...(host.vrrpState ? { vrrpState: host.vrrpState } : {}),
+      ...(host.priorityOffset === undefined ? {} : { priorityOffset: host.priorityOffset }),
+      ...(host.maintenanceEvent ? { maintenanceEvent: host.maintenanceEvent } : {}),
     };
   }
 
@@ -146,9 +153,34 @@ export class StandInHosts implements HostConnector {
     if (wasMaster) this.electAfter(host);
   }
 
-  /** A running BACKUP takes over: keepalived's choice, then the failover script. */
+  /**
+   * keepalived reading the track_file: at -254 or below a MASTER leaves with a priority-0 advert
+   * (FAULT) and the BACKUP with the highest priority takes over; above it a FAULT node whose
+   * HAProxy serves returns as BACKUP. Other values only change who is chosen next.
+   */
+  private setPriorityOffset(host: StandInHost, offset: number): void {
+    host.priorityOffset = offset;
+    if (!host.keepalivedRunning) return;
+    if (offset <= -254 && host.vrrpState !== 'FAULT') {
+      const wasMaster = host.vrrpState === 'MASTER';
+      host.vrrpState = 'FAULT';
+      if (wasMaster) this.electAfter(host);
+    } else if (offset > -254 && host.vrrpState === 'FAULT' && host.haproxyRunning) {
+      const master = this.peers(host).some((p) => p.vrrpState === 'MASTER');
+      host.vrrpState = master ? 'BACKUP' : 'MASTER';
+      if (!master) this.onMaster(host);
+    }
+  }
+
+  /** The node's priority as keepalived computes it: 200 - 10 × index, plus the offset, within 1..254. */
+  private priority(host: StandInHost): number {
+    const index = Number(/-(\d+)$/.exec(host.droplet.name)?.[1] ?? 0);
+    return Math.min(254, Math.max(1, 200 - 10 * index + (host.priorityOffset ?? 0)));
+  }
+
+  /** The running BACKUP with the highest priority takes over: keepalived's choice, then the failover script. */
   private electAfter(host: StandInHost): void {
-    const next = this.peers(host).find((p) => p.vrrpState === 'BACKUP');
+    const next = this.peers(host).filter((p) => p.vrrpState === 'BACKUP').sort((a, b) => this.priority(b) - this.priority(a))[0];
     if (!next) return;
     next.vrrpState = 'MASTER';
     this.onMaster(next);

@@ -66,10 +66,9 @@ function permissions(rules: Rule[]): string[] {
 
 const OPERATOR_PERMISSIONS = [
   'core/events create', 'core/events patch',
-  'core/secrets get', 'core/secrets list', 'core/secrets watch',
-  'halb.dev/haloadbalancers get', 'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
-  'halb.dev/haloadbalancers/finalizers update',
-  'halb.dev/haloadbalancers/status get', 'halb.dev/haloadbalancers/status patch',
+  'core/secrets list', 'core/secrets watch',
+  'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
+  'halb.dev/haloadbalancers/status patch',
 ].sort();
 const LEADER_PERMISSIONS = [
   'coordination.k8s.io/leases create', 'coordination.k8s.io/leases:halb-operator get', 'coordination.k8s.io/leases:halb-operator update',

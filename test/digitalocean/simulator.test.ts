@@ -10,6 +10,68 @@ import { providerFor, sshPublicKey, startSimulator } from './helpers.ts';
 
 const nodeSpec = (uid: string) => ({ uid, objectName: 'web', count: 2, region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [] as string[] });
 
+describe('day-two events: power, physical hosts, maintenance notices', () => {
+  let sim: DigitalOceanSimulator;
+  const power: string[] = [];
+  const notices: string[] = [];
+  beforeAll(async () => {
+    sim = await startSimulator({
+      hooks: {
+        onDropletPowerChanged: (d, change) => void power.push(`${d.name} ${change}`),
+        onMaintenanceEventChanged: (d, event) => void notices.push(`${d.name} ${event || '(none)'}`),
+      },
+    });
+  });
+  afterAll(() => sim.close());
+
+  const action = async (id: number, type: string) => {
+    const r = await fetch(`${sim.endpoint}/droplets/${id}/actions`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: JSON.stringify({ type }) });
+    expect(r.status).toBe(201);
+    const actionId = ((await r.json()) as { action: { id: number } }).action.id;
+    for (let i = 0; i < 200 && sim.state.getAction(actionId).status !== 'completed'; i++) await new Promise((res) => setTimeout(res, 10));
+  };
+
+  it('runs the power hook before a power action completes: off, on, reboot', async () => {
+    const d = sim.state.seedDroplet({ name: 'lb-0' });
+    await action(d.id, 'power_off');
+    expect(sim.state.dropletView(d.id)?.status).toBe('off');
+    expect(power).toEqual(['lb-0 off']);
+    await providerFor(sim).powerOnDroplet(d.id);
+    for (let i = 0; i < 200 && sim.state.dropletView(d.id)?.status !== 'active'; i++) await new Promise((res) => setTimeout(res, 10));
+    expect(power).toEqual(['lb-0 off', 'lb-0 on']);
+    await action(d.id, 'reboot');
+    expect(sim.state.dropletView(d.id)?.status).toBe('active');
+    expect(power).toEqual(['lb-0 off', 'lb-0 on', 'lb-0 reboot']);
+  });
+
+  it('places droplets on physical hosts through its control route, and reports neighbours as the API does', async () => {
+    const [a, b, c] = ['n-0', 'n-1', 'n-2'].map((name) => sim.state.seedDroplet({ name }));
+    const put = (id: number, what: string, body: string) => fetch(`${sim.url}/_sandbox/droplets/${id}/${what}`, { method: 'PUT', body });
+    expect(sim.state.neighborIds()).toEqual([]);
+    expect((await put(a!.id, 'physical_host', 'rack-7')).status).toBe(204);
+    expect((await put(c!.id, 'physical_host', 'rack-7')).status).toBe(204);
+    expect(sim.state.neighborIds()).toEqual([[a!.id, c!.id]]);
+    expect(await providerFor(sim).neighborGroups()).toEqual([[a!.id, c!.id]]);
+    expect(sim.state.neighbors(a!.id).map((n) => n.name)).toEqual(['n-2']);
+    expect(sim.state.neighbors(b!.id)).toEqual([]);
+    expect((await put(b!.id, 'physical_host', 'no spaces')).status).toBe(400);
+    expect((await put(999, 'physical_host', 'x')).status).toBe(404);
+  });
+
+  it('announces a maintenance event in the droplet\'s metadata, at the documented path and beside the other keys', async () => {
+    const d = sim.state.seedDroplet({ name: 'lb-9' });
+    const read = async (path: string) => (await fetch(`${sim.url}/_sandbox/droplets/${d.id}${path}`)).text();
+    expect(await read('/v1/maintenance_event')).toBe('');
+    const put = await fetch(`${sim.url}/_sandbox/droplets/${d.id}/maintenance_event`, { method: 'PUT', body: 'live_migrate' });
+    expect(put.status).toBe(204);
+    expect(await read('/v1/maintenance_event')).toBe('live_migrate');
+    expect(await read('/metadata/v1/maintenance_event')).toBe('live_migrate');
+    sim.state.announceMaintenance(d.id, '');
+    expect(await read('/v1/maintenance_event')).toBe('');
+    expect(notices).toEqual(['lb-9 live_migrate', 'lb-9 (none)']);
+  });
+});
+
 describe('sandbox hooks and metadata', () => {
   let sim: DigitalOceanSimulator;
   const created: DropletView[] = [];

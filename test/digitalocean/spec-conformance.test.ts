@@ -163,6 +163,13 @@ describe('the simulator against the OpenAPI spec', () => {
     await expectStatus(call('GET', '/droplets', undefined, ''), 401);
     await expectStatus(call('POST', '/tags/web/resources', { resources: [{ resource_id: String(one.id), resource_type: 'droplet' }] }), 204);
     await expectStatus(call('DELETE', '/tags/web/resources', { resources: [{ resource_id: String(one.id), resource_type: 'droplet' }] }), 204);
+    // Neighbours: two droplets on one physical machine, as DigitalOcean's placement may put them.
+    expect((await expectStatus(call('GET', `/droplets/${String(one.id)}/neighbors`), 200)).droplets).toEqual([]);
+    expect((await expectStatus(call('GET', '/reports/droplet_neighbors_ids'), 200)).neighbor_ids).toEqual([]);
+    sim.state.placeOnOneHost([Number(one.id), Number(many[1]!.id)]);
+    expect(((await expectStatus(call('GET', `/droplets/${String(one.id)}/neighbors`), 200)).droplets as Json[]).map((d) => d.id)).toEqual([many[1]!.id]);
+    expect((await expectStatus(call('GET', '/reports/droplet_neighbors_ids'), 200)).neighbor_ids).toEqual([[one.id, many[1]!.id]]);
+    await expectStatus(call('GET', '/droplets/999/neighbors'), 404);
     const reboot = (await expectStatus(call('POST', `/droplets/${String(many[0]!.id)}/actions`, { type: 'reboot' }), 201)).action as Json;
     await expectStatus(call('GET', `/droplets/${String(many[0]!.id)}/actions`), 200);
     await expectStatus(call('GET', `/droplets/${String(many[0]!.id)}/actions/${String(reboot.id)}`), 200);

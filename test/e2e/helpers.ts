@@ -1,6 +1,7 @@
-// A whole sandbox for end-to-end tests: the emulator, the simulator, the fabric and the
-// operator, in this process, from a temporary state folder (so its namespaces carry their own
-// prefix). kubectl is the real one. Short simulated delays keep the suite quick.
+// A whole sandbox for end-to-end tests: the Kubernetes API (the real upstream server when built,
+// else the emulator: see ../kube-server.ts), the simulator, the fabric and the operator, in this
+// process, from a temporary state folder (so its namespaces carry their own prefix). kubectl is
+// the real one. Short simulated delays keep the suite quick.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import pino from 'pino';
@@ -8,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { createLogger } from '../../src/log.ts';
-import { destroySandbox, startSandbox, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
+import { destroySandbox, startSandbox, type KubeKind, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
 import { DEBIAN_13, ensureRootfs } from '../../src/sandbox/fabric/index.ts';
+import { describeE2EKube, e2eKube } from '../kube-server.ts';
 
 import { waitFor as poll } from '../wait.ts';
 
@@ -62,7 +64,9 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
   });
 }
 
-export async function startE2E(options: { operator?: boolean } = {}): Promise<E2E> {
+export async function startE2E(options: { operator?: boolean; kube?: KubeKind } = {}): Promise<E2E> {
+  const kube = options.kube ?? e2eKube();
+  if (!options.kube) console.log(`Kubernetes API: ${describeE2EKube()}`);
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-e2e-'));
   const logFile = join(stateDir, 'sandbox.log');
   const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'e2e' }, pino.destination({ dest: logFile, sync: true }));
@@ -71,7 +75,7 @@ export async function startE2E(options: { operator?: boolean } = {}): Promise<E2
   if (DROPLET_IMAGE === DEBIAN_13.slug) await ensureRootfs({ log });
   try {
     sandbox = await startSandbox({
-      stateDir, log, operator: options.operator ?? true,
+      stateDir, log, operator: options.operator ?? true, kube,
       delays: { dropletActiveMs: 500, reservedIpActionMs: 500, dropletActionMs: 300 },
       resyncIntervalMs: 2000, backstopGraceMs: 10_000,
     });

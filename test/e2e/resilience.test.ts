@@ -4,7 +4,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
 import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
 
 let e2e: E2E;
@@ -19,7 +18,7 @@ afterAll(async () => {
 function startOperator(): ChildProcess {
   const { status } = e2e.sandbox;
   const child = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
-    '--kubeconfig', status.kubeconfig, '--do-endpoint', status.digitalocean.endpoint,
+    '--kubeconfig', status.operatorKubeconfig, '--do-endpoint', status.digitalocean.endpoint,
     '--failover-api-url', status.digitalocean.endpoint.replace(/\/v2$/, ''),
     '--resync', '2', '--backstop-grace', '10', '--metrics-port=-1', '--no-leader-elect',
     '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -91,14 +90,13 @@ describe('the operator as a process', () => {
     const otherId = state.dropletViews().find((d) => d.name === other)!.id;
 
     await kill(op);
-    const port = e2e.sandbox.kube.port;
-    await e2e.sandbox.kube.close();
+    await e2e.sandbox.kube.stop();
     // The MASTER host crashes: every process in it dies.
     await e2e.sandbox.fabric.stopDroplet(master);
     await waitFor('the reserved IP on the other node', () => state.reservedIpHolder(before.floatingIP) === otherId || undefined, 30_000);
     expect(await waitFor('traffic through the other node', async () => (await e2e.curlFloatingIP(before.floatingIP, 1)) ?? undefined, 15_000)).toMatch(/^web-[12]$/);
 
-    e2e.sandbox.kube = await startKubeEmulator({ host: '127.0.0.1', port, stateFile: join(e2e.stateDir, 'kube-state.json') });
+    await e2e.sandbox.kube.start();
     op = startOperator();
     const after = await waitFor('status to catch up', async () => {
       const r = await e2e.kubectl(['get', 'halb', 'crash', '-o', 'jsonpath={.status}']);

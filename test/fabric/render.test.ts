@@ -45,6 +45,14 @@ describe('metadata tree', () => {
     expect(tree.get('metadata/v1/public-keys')).toBe('ssh-ed25519 AAAA a\nssh-ed25519 BBBB b');
   });
 
+  it('announces a maintenance event where DigitalOcean documents it and beside the other keys, empty when none', () => {
+    expect(renderMetadataTree(droplet).get('v1/maintenance_event')).toBe('');
+    const tree = renderMetadataTree({ ...droplet, metadata: { maintenanceEvent: 'live_migrate' } });
+    expect(tree.get('v1/maintenance_event')).toBe('live_migrate');
+    expect(tree.get('metadata/v1/maintenance_event')).toBe('live_migrate');
+    expect(tree.get('metadata/v1/')!.split('\n')).toContain('maintenance_event');
+  });
+
   it('is deterministic', () => {
     expect([...renderMetadataTree(droplet)]).toEqual([...renderMetadataTree(droplet)]);
   });

@@ -134,6 +134,42 @@ describe('the host agent on a real droplet', () => {
     }
   }, 60_000);
 
+  it('moves keepalived through the priority-offset file without a reload, and reads the maintenance notice and the logs', async () => {
+    const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    const vrrp = async () => (await fabric.execInDroplet(droplet.name, ['cat', '/run/halb/vrrp-state'])).stdout.trim();
+    const until = async (want: string) => {
+      for (let i = 0; i < 100 && (await vrrp()) !== want; i++) await new Promise((r) => setTimeout(r, 100));
+      return vrrp();
+    };
+    try {
+      // Alone, the node is MASTER; the lowest priority keeps it MASTER, the hand-over value makes it leave.
+      expect(await until('MASTER')).toBe('MASTER');
+      const pid = (await fabric.execInDroplet(droplet.name, ['cat', '/run/keepalived.pid'])).stdout.trim();
+      await agent.setPriorityOffset(-253);
+      expect((await agent.readState()).priorityOffset).toBe(-253);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await vrrp()).toBe('MASTER');
+      await agent.setPriorityOffset(-254);
+      expect(await until('FAULT')).toBe('FAULT');
+      await agent.setPriorityOffset(0);
+      expect(await until('MASTER')).toBe('MASTER');
+      // keepalived read the file by itself: the same process, no reload.
+      expect((await fabric.execInDroplet(droplet.name, ['cat', '/run/keepalived.pid'])).stdout.trim()).toBe(pid);
+      await expect(agent.setPriorityOffset(300)).rejects.toThrow(/-254 to 254/);
+
+      expect((await agent.readState()).maintenanceEvent).toBeUndefined();
+      await fabric.updateDropletMetadata(droplet.name, { maintenanceEvent: 'live_migrate' });
+      expect((await agent.readState()).maintenanceEvent).toBe('live_migrate');
+      await fabric.updateDropletMetadata(droplet.name, { maintenanceEvent: '' });
+
+      const logs = await agent.readLogs(50);
+      expect(logs.map((l) => l.name)).toEqual(['failover', 'haproxy']);
+      expect(logs[0]!.lines.join('\n')).toMatch(/halb-failover\[\d+\]: started: moving 198\.51\.100\.40 here/);
+    } finally {
+      agent.close();
+    }
+  }, 60_000);
+
   it('survives the host vanishing mid-session: the call fails, nothing else does', async () => {
     const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
     try {

@@ -5,7 +5,10 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DAEMON_PATHS, parseMarked, parsePairs, parseVersion, readStateScript, shQuote, stageValidateSwapScript, withStagedPaths, type DaemonPaths } from '../../src/hosts/remote.ts';
+import {
+  DEFAULT_DAEMON_PATHS, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, shQuote, stageValidateSwapScript, withStagedPaths,
+  writePriorityOffsetScript, type DaemonPaths,
+} from '../../src/hosts/remote.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'halb-remote-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,6 +22,9 @@ const paths: DaemonPaths = {
   sshdConfig: join(root, 'etc/ssh/sshd_config.d/00-halb.conf'),
   authorizedKeys: join(root, 'root/.ssh/authorized_keys'),
   sshdReloadMarker: join(root, 'run/halb/sshd-changed'),
+  priorityOffset: join(root, 'etc/halb/priority-offset'),
+  failoverLog: join(root, 'var/log/halb-failover.log'),
+  haproxyLogFile: join(root, 'var/log/haproxy.log'),
 };
 
 const haproxyCfg = (port: number) => `global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend www\n  bind 127.0.0.1:${port}\n  default_backend web\nbackend web\n  server s1 127.0.0.1:9 check\n`;
@@ -179,6 +185,26 @@ describe('readStateScript on newer daemons', () => {
   it('reads the keepalived version after a notice line', () => {
     const m = readWith('passwordauthentication no\n', 'Unable to read build config options file\nKeepalived v2.3.3 (03/30,2025)\n\nCopyright(C) 2001-2025 Alexandre Cassen\n');
     expect(parseVersion(m.get('keepalived-version'))).toBe('2.3.3');
+  });
+});
+
+describe('the priority offset and the logs', () => {
+  it('writes the offset whole and reads it back; refuses what keepalived would not take', () => {
+    const r = run(writePriorityOffsetScript(-253, paths));
+    expect(r.status).toBe(0);
+    expect(parseMarked(r.stdout).get('priority-offset')).toBe('-253');
+    expect(readFileSync(paths.priorityOffset, 'utf8')).toBe('-253\n');
+    expect(() => writePriorityOffsetScript(-255, paths)).toThrow(/-254 to 254/);
+    expect(() => writePriorityOffsetScript(1.5, paths)).toThrow(/whole number/);
+  });
+
+  it('prints the failover log and HAProxy\'s, each after its marker', () => {
+    run(`mkdir -p ${shQuote(join(root, 'var/log'))} && printf 'a\\nb\\nc\\n' > ${shQuote(paths.failoverLog)} && printf 'h1\\n' > ${shQuote(paths.haproxyLogFile)}`);
+    const logs = parseLogs(run(readLogsScript(2, paths)).stdout);
+    expect(logs).toEqual([
+      { name: 'failover', source: paths.failoverLog, lines: ['b', 'c'] },
+      { name: 'haproxy', source: paths.haproxyLogFile, lines: ['h1'] },
+    ]);
   });
 });
 

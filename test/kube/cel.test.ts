@@ -132,6 +132,22 @@ describe('CEL rules at admission (kubectl against the emulator)', () => {
       + 'but metadata is implicitly specified\n');
   });
 
+  it('ratchets: an object stored before a rule existed can still be updated where it did not change', async () => {
+    // The CRD without its rules, an object that breaks one (two frontends on port 80), then the rules.
+    const withoutRules = JSON.parse(JSON.stringify(parse(readFileSync(CRD_FILE, 'utf8')), (k, v: unknown) => (k === 'x-kubernetes-validations' ? undefined : v)));
+    await kubectl(['apply', '-f', '-'], stringify(withoutRules));
+    await kubectl(['apply', '-f', '-'], variant('legacy', (s) => { s.frontends.push({ name: 'again', port: 80, defaultBackend: 'web' }); }));
+    await installCRD(h);
+    // Status (the operator's write) and a change elsewhere in the spec pass, with a warning.
+    const status = await h.kubectl(['patch', 'halb', 'legacy', '--subresource=status', '--type=merge', '-p', '{"status":{"floatingIP":"198.51.100.7"}}']);
+    expect(status.code).toBe(0);
+    expect(status.stderr).toContain('Warning: spec.frontends: Invalid value: "array": port 80 is used more than once');
+    expect((await h.kubectl(['patch', 'halb', 'legacy', '--type=merge', '-p', '{"spec":{"droplets":{"count":3}}}'])).code).toBe(0);
+    // Touching the list that breaks the rule is refused.
+    const touched = await refused(['patch', 'halb', 'legacy', '--type=json', '-p', '[{"op":"replace","path":"/spec/frontends/1/name","value":"again2"}]']);
+    expect(touched).toContain('spec.frontends: Invalid value: "array": port 80 is used more than once');
+  });
+
   it('runs no rule when the schema already refused the object, as the API server does', async () => {
     const stderr = await refused(['apply', '-f', '-'], variant('typed', (s) => {
       (s.frontends[0] as unknown as Record<string, unknown>).port = 'eighty';

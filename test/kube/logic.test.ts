@@ -83,7 +83,7 @@ describe('structural schema', () => {
     [{ spec: { region: 'nyc3', count: 'two' } }, 'spec.count: Invalid value: "string": spec.count in body must be of type integer: "string"'],
     [{ spec: { region: 'nyc3', mode: 'c' } }, 'spec.mode: Unsupported value: "c": supported values: "a", "b"'],
     [{ spec: { region: 'nyc3', ip: '1.2.3' } }, 'spec.ip: Invalid value: "1.2.3": spec.ip in body must be of type ipv4: "1.2.3"'],
-    [{ spec: { region: 'nyc3', items: [{ name: 'a' }, { name: 'a' }] } }, 'spec.items[1]: Duplicate value: {"name":"a"}'],
+    [{ spec: { region: 'nyc3', items: [{ name: 'a' }, { name: 'a' }] } }, 'spec.items[1]: Duplicate value: map[string]interface {}{"name":"a"}'],
     [{ spec: { region: 'nyc3', size: true } }, 'spec.size: Invalid value: "boolean": spec.size in body must be of type integer,string: "boolean"'],
     [{ spec: { region: 'nyc3', ratio: 0 } }, 'spec.ratio: Invalid value: 0: spec.ratio in body should be greater than 0'],
   ])('%j → %s', (obj, want) => {

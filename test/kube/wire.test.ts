@@ -19,7 +19,8 @@ describe('the emulator on the wire', () => {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.text();
-    return { code: res.status, type: res.headers.get('content-type'), json: text ? JSON.parse(text) as Record<string, unknown> : {} };
+    const json = res.headers.get('content-type')?.startsWith('application/json') && text ? JSON.parse(text) as Record<string, unknown> : { text };
+    return { code: res.status, type: res.headers.get('content-type'), json };
   };
   /** Reads a watch stream until it ends or `until` says stop; returns the events. */
   const watch = async (path: string, until?: (evs: Array<{ type: string; object: Record<string, unknown> }>) => boolean): Promise<Array<{ type: string; object: Record<string, unknown> }>> => {
@@ -78,7 +79,10 @@ describe('the emulator on the wire', () => {
     const patch = doc.paths['/apis/halb.dev/v1alpha1/namespaces/{namespace}/haloadbalancers/{name}']!.patch!;
     expect(patch['x-kubernetes-group-version-kind']).toEqual({ group: 'halb.dev', version: 'v1alpha1', kind: 'HALoadBalancer' });
     expect(patch.parameters.map((p) => p.name)).toContain('fieldValidation');
-    expect(await call('GET', '/apis/nope.dev/v1/things')).toMatchObject({ code: 404, json: { kind: 'Status', message: 'the server could not find the requested resource', reason: 'NotFound' } });
+    // As the real server: a path no API group serves gets its mux's plain-text page, an unknown
+    // resource of a served group version a Status.
+    expect(await call('GET', '/apis/nope.dev/v1/things')).toMatchObject({ code: 404, type: 'text/plain; charset=utf-8', json: { text: '404 page not found\n' } });
+    expect(await call('GET', '/api/v1/things')).toMatchObject({ code: 404, json: { kind: 'Status', message: 'the server could not find the requested resource', reason: 'NotFound' } });
   });
 
   it('requires resourceVersion on custom-resource PUT and rejects stale ones', async () => {

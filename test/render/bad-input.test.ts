@@ -1,7 +1,7 @@
 // Issue 13's classes at the render boundary: inherited property names, malformed observed
 // facts and metadata, and frontends on the nodes' own ports, each refused naming the field
 // (a RenderError), never a TypeError.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -72,3 +72,25 @@ describe('observed facts files', () => {
     expect(err.join('\n')).toContain('nodes[0].authorizedKeys');
   });
 });
+
+describe('halb render never writes one object over another', () => {
+  it('two HALoadBalancers of one name in two files (or namespaces) are refused, naming both, and nothing is written', async () => {
+    const a = join(dir, 'a.yaml');
+    const b = join(dir, 'b.yaml');
+    const text = readFileSync('examples/basic.yaml', 'utf8');
+    writeFileSync(a, text);
+    writeFileSync(b, text.replace(/(metadata:\n)/, '$1  namespace: other\n'));
+    const err: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((...m: unknown[]) => { err.push(m.join(' ')); });
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await renderCommand(['-f', a, '-f', b, '--out', join(dir, 'clash')])).toBe(1);
+    } finally {
+      spy.mockRestore();
+      log.mockRestore();
+    }
+    expect(err.join('\n')).toContain(`${b}: HALoadBalancer/basic: metadata.name: would write the same node directories as HALoadBalancer/basic in namespace `);
+    expect(existsSync(join(dir, 'clash'))).toBe(false);
+  });
+});
+

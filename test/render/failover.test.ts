@@ -3,6 +3,7 @@
 // metadata service and the DigitalOcean API. HAProxy and keepalived run from the rendered
 // files, bind-mounted where a host has them. Killing HAProxy on the MASTER must make the other
 // node MASTER within 3 s, and its failover script must move the reserved IP through the API.
+// A planned hand-over through the priority-offset file moves MASTER with no daemon restarted.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -162,6 +163,8 @@ dir=$1
 mkdir -p "$dir/run" "$dir/var/log"
 mount --bind "$dir/etc/haproxy" /etc/haproxy
 mount --bind "$dir/etc/keepalived" /etc/keepalived
+mkdir -p "$dir/etc/halb"
+mount --bind "$dir/etc/halb" /etc/halb
 mount --bind "$dir/run" /run
 mount --bind "$dir/var/log" /var/log
 mkdir -p /run/haproxy /run/halb
@@ -285,5 +288,35 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     expect(healLog).toMatch(faulted === 1 ? / completed: 198\.51\.100\.77 is on droplet 5001/ : /already holds 198\.51\.100\.77/);
     expect(sh(`ip netns exec ${NODE_NS[0]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('true');
     expect(sh(`ip netns exec ${NODE_NS[1]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('false');
+  });
+
+  it('hand MASTER over through the priority-offset file; at the lowest priority a node stays BACKUP yet takes over when it must', async () => {
+    const offset = (i: number, value: number) => writeFileSync(join(nodeDirs[i]!, 'etc/halb/priority-offset'), `${value}\n`);
+    const from = vrrpState(0) === 'MASTER' ? 0 : 1;
+    const to = 1 - from;
+    const before = requests.length;
+    const logFrom = readLog(to).length;
+    const askedAt = Date.now();
+    offset(from, -254);
+    await waitFor('the BACKUP to take over', 5_000, () => vrrpState(to) === 'MASTER');
+    const tookMs = Date.now() - askedAt;
+    console.log(`planned hand-over: node ${to} became MASTER ${tookMs} ms after node ${from}'s offset was written`);
+    // A priority-0 advert: no advert timeout (3 × 0.2 s) to wait out.
+    expect(tookMs).toBeLessThan(1000);
+    await waitFor('the old MASTER to report FAULT', 5_000, () => vrrpState(from) === 'FAULT');
+    // It still serves on its anchor address while the reserved IP moves.
+    expect(sh(`ip netns exec ${NODE_NS[from]} curl -s -o /dev/null -w '%{http_code}' -m 2 http://10.78.0.${11 + from}/`)).toBe('503');
+    await waitFor('the new MASTER to move the reserved IP', 15_000, () => readLog(to).slice(logFrom).includes(' completed: '));
+    expect(requests.slice(before).some((r) => r.method === 'POST' && r.source === `10.77.0.${11 + to}`)).toBe(true);
+
+    // Maintenance: the lowest priority. The node returns as BACKUP and stays there...
+    offset(from, -253);
+    await waitFor('the old MASTER back as BACKUP', 5_000, () => vrrpState(from) === 'BACKUP');
+    await sleep(1000);
+    expect([vrrpState(from), vrrpState(to)]).toEqual(['BACKUP', 'MASTER']);
+    // ...but when the MASTER fails, it takes over: maintenance never leaves the pair without one.
+    killHAProxy(NODE_NS[to]!);
+    await waitFor('the node in maintenance to take over', 5_000, () => vrrpState(from) === 'MASTER');
+    offset(from, 0);
   });
 });

@@ -1,6 +1,7 @@
 // `halb sandbox do`: runs the DigitalOcean API simulator alone, in the foreground.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { readableDestination } from '../../log.ts';
 import { startDigitalOceanSimulator } from '../digitalocean/simulator.ts';
 import { untilStopSignal } from '../../cli/args.ts';
 
@@ -74,7 +75,7 @@ export async function sandboxDoCommand(argv: string[]): Promise<number> {
       if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0) throw new Error(`--rate-limit must look like 250/60 (requests/seconds), got "${text}"`);
       return { limit: Number(m[1]), windowMs: Number(m[2]) * 1000 };
     });
-    const logger = pino({ level: 'info' }, pino.destination(2));
+    const logger = pino({ level: 'info' }, readableDestination());
     const sim = await startDigitalOceanSimulator({
       port,
       host: values.host ?? '127.0.0.1',

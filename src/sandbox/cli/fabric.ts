@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { readableDestination } from '../../log.ts';
 import {
   allocateDropletAddresses, ensureSystemPackages, openFabric, type FabricStatus, type HostStatus,
 } from '../fabric/index.ts';
@@ -76,7 +77,7 @@ export async function sandboxFabricCommand(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const stateDir = values['state-dir'] ? resolve(values['state-dir']) : sandboxStateDir();
-  const logger = pino({ name: 'fabric', level: process.env.HALB_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const logger = pino({ name: 'fabric', level: process.env.HALB_LOG_LEVEL ?? 'warn' }, readableDestination());
   const opened = () => {
     const f = openFabric({ stateDir, logger });
     if (!f) throw new Error(`no fabric in ${stateDir}; run: halb sandbox fabric up`);

@@ -1,4 +1,5 @@
 // `halb sandbox <part>`: the whole system on one machine, or one of its parts alone.
+import { escapeForTerminal } from '../../api/manifests.ts';
 import { sandboxDoCommand } from './do.ts';
 import { sandboxFabricCommand } from './fabric.ts';
 import { sandboxImageCommand } from './image.ts';
@@ -28,9 +29,9 @@ export async function sandboxCommand(argv: string[]): Promise<number> {
     console.log(usage);
     return name === undefined ? 2 : 0;
   }
-  const part = parts[name];
+  const part = Object.hasOwn(parts, name) ? parts[name] : undefined; // `halb sandbox constructor` is no part
   if (!part) {
-    console.error(`halb sandbox: unknown part ${JSON.stringify(name)}\n\n${usage}`);
+    console.error(`halb sandbox: unknown part "${escapeForTerminal(name)}"\n\n${usage}`);
     return 2;
   }
   return part.run(rest);

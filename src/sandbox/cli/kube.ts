@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
+import { readableDestination } from '../../log.ts';
 import { startKubeEmulator } from '../kube/index.ts';
 import { untilStopSignal } from '../../cli/args.ts';
 
@@ -45,7 +46,7 @@ export async function sandboxKubeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`halb sandbox kube: --port: expected an integer 0-65535, got "${values.port}"\n`);
     return 2;
   }
-  const logger = pino({ level: values['log-level'] });
+  const logger = pino({ level: values['log-level'] }, readableDestination());
   let emu;
   try {
     emu = await startKubeEmulator({ port, host: values.host, stateFile: values.state ? resolve(values.state) : undefined, logger });

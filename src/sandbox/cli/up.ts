@@ -1,11 +1,13 @@
 // `halb sandbox up | down | status`.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../log.ts';
+import pino from 'pino';
+import { createLogger, type Logger } from '../../log.ts';
 import { runDemo } from '../demo.ts';
-import { destroySandbox, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type RunningSandbox } from '../sandbox.ts';
+import { destroySandbox, kubeAnswers, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type KubeKind, type RunningSandbox } from '../sandbox.ts';
 import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from '../../cli/args.ts';
 import { findBinary } from '../fabric/system.ts';
 import { requireFabricPackages, sandboxStateDir } from './fabric.ts';
@@ -13,7 +15,7 @@ import { requireFabricPackages, sandboxStateDir } from './fabric.ts';
 const stateDirOption = { 'state-dir': { type: 'string' } } as const;
 const stateDirHelp = '  --state-dir DIR   the state folder (default: $HALB_SANDBOX_DIR, else .halb-sandbox)';
 
-const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--prometheus] [--demo] [--state-dir DIR]
+const upUsage = `Usage: halb sandbox up [--detach] [--no-operator] [--prometheus] [--demo] [--kube emulator|real] [--state-dir DIR]
 
 Builds the whole system on this machine (needs root): the Kubernetes API emulator, the
 DigitalOcean simulator, droplets as network namespaces running the real sshd, HAProxy and
@@ -28,6 +30,10 @@ Options:
                     its address
   --demo            realistic delays; apply examples/basic.yaml, show it converge, curl the
                     floating IP, kill HAProxy on the MASTER and show the failover (npm run sandbox)
+  --kube KIND       the Kubernetes API server: emulator (the default, starts at once) or real
+                    (the upstream kube-apiserver, kube-controller-manager and etcd that
+                    test/upstream/build.sh builds; RBAC enforced, the operator runs as its
+                    ServiceAccount from deploy/base)
 ${stateDirHelp}
   -h, --help        show this help`;
 
@@ -62,7 +68,7 @@ async function waitForDetached(stateDir: string, logFile: string, child: ReturnT
     const status = readSandboxStatus(stateDir);
     if (status?.running && status.pid === child.pid) {
       const answers = await Promise.all([
-        fetch(`${status.kubernetes.server}/version`).then((r) => r.ok, () => false),
+        kubeAnswers(status.kubernetes),
         fetch(`${status.digitalocean.endpoint}/account`, { headers: { authorization: `Bearer ${status.digitalocean.token}` } }).then((r) => r.ok, () => false),
       ]);
       if (answers.every(Boolean)) return 0;
@@ -91,12 +97,15 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       detach: { type: 'boolean' },
       'no-operator': { type: 'boolean' },
       demo: { type: 'boolean' },
+      kube: { type: 'string' },
       prometheus: { type: 'boolean' },
       // Internal: the detached server process; it leaves the clean-up to `down`.
       serve: { type: 'boolean' },
     }, upUsage);
     if (!args) return 0;
     const stateDir = args.values['state-dir'] ? resolve(args.values['state-dir']) : sandboxStateDir();
+    const kube = args.values.kube ?? 'emulator';
+    if (kube !== 'emulator' && kube !== 'real') throw new UsageError(`--kube must be emulator or real; got ${JSON.stringify(kube)}\n\n${upUsage}`);
     const packages = await requireFabricPackages(say);
     if (packages.code !== 0) {
       say(packages.message);
@@ -123,7 +132,7 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       const logFile = join(stateDir, 'sandbox.log');
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       const fd = openSync(logFile, 'a');
-      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, ...(args.values['no-operator'] ? ['--no-operator'] : []), ...(args.values.prometheus ? ['--prometheus'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, '--kube', kube, ...(args.values['no-operator'] ? ['--no-operator'] : []), ...(args.values.prometheus ? ['--prometheus'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       child.unref();
       say(`halb sandbox: starting (log: ${logFile})`);
@@ -131,18 +140,21 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       if (code === 0) printReady(stateDir);
       return code;
     }
-    const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? (args.values.serve ? 'info' : 'warn'), name: 'sandbox' });
+    // The detached server's stdout is its log file already; in the foreground the log goes to
+    // that same file, so the terminal shows only lines written for people.
+    const logFile = join(stateDir, 'sandbox.log');
+    const log = args.values.serve ? createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' }) : foregroundLogger(logFile);
     let sandbox: RunningSandbox;
     try {
-      if (args.values.demo) say('halb sandbox: building the sandbox (Kubernetes emulator, DigitalOcean simulator, namespaces)...');
+      if (!args.values.serve) say(`halb sandbox: building the sandbox (Kubernetes ${kube === 'real' ? 'API server' : 'emulator'}, DigitalOcean simulator, namespaces); log: ${logFile}`);
       sandbox = await startSandbox({
-        stateDir, operator: !args.values['no-operator'], prometheus: args.values.prometheus === true, log,
+        stateDir, operator: !args.values['no-operator'], prometheus: args.values.prometheus === true, log, kube: kube as KubeKind,
         // The demo shows DigitalOcean's pace: droplets take seconds to boot, actions to complete.
         ...(args.values.demo ? { delays: { dropletActiveMs: 4000, reservedIpActionMs: 1500, dropletActionMs: 2000 }, bootDelayMs: 3000 } : {}),
       });
     } catch (err) {
       say(`halb sandbox: up failed: ${(err as Error).message}`);
-      if (!args.values.serve) await destroySandbox(stateDir, log);
+      if (!args.values.serve) await removeKeepingLog(stateDir, logFile, log);
       return 1;
     }
     if (args.values.demo) {
@@ -159,9 +171,21 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     }
     await untilStopSignal();
     await sandbox.stop();
-    if (!args.values.serve) await destroySandbox(stateDir, log);
+    if (!args.values.serve) await removeKeepingLog(stateDir, logFile, log);
     return 0;
   });
+}
+
+function foregroundLogger(logFile: string): Logger {
+  return createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' }, pino.destination({ dest: logFile, mkdir: true, sync: true }));
+}
+
+/** Removes the sandbox; its log, which lived in the state folder, is kept in the temporary folder. */
+async function removeKeepingLog(stateDir: string, logFile: string, log: Logger): Promise<void> {
+  const kept = join(tmpdir(), `halb-sandbox-${new Date().toISOString().replace(/[:.]/g, '-')}.log`);
+  if (existsSync(logFile)) copyFileSync(logFile, kept);
+  await destroySandbox(stateDir, log);
+  say(`halb sandbox: removed${existsSync(kept) ? `; its log is kept in ${kept}` : ''}`);
 }
 
 export function sandboxDownCommand(argv: string[]): Promise<number> {
@@ -191,9 +215,10 @@ export function sandboxStatusCommand(argv: string[]): Promise<number> {
     }
     console.log(`state:        ${status.stateDir} (${status.running ? `running, pid ${status.pid}` : 'not running'})`);
     console.log(`kubeconfig:   ${status.kubeconfig}`);
-    console.log(`kubernetes:   ${status.kubernetes.server}`);
+    const server = status.kubernetes.kind === 'real' ? `real kube-apiserver ${status.kubernetes.version ?? ''}`.trimEnd() : 'emulator';
+    console.log(`kubernetes:   ${status.kubernetes.server} (${server})`);
     console.log(`digitalocean: ${status.digitalocean.endpoint} (token ${status.digitalocean.token})`);
-    console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}`);
+    console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}${status.operatorKubeconfig && status.operatorKubeconfig !== status.kubeconfig ? `, as its ServiceAccount (${status.operatorKubeconfig})` : ''}`);
     if (status.prometheus) console.log(`prometheus:   ${status.prometheus.url}`);
     const rows = [['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE'], ...status.hosts.map((h) => [h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-'])];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -6,6 +6,8 @@ import type { DropletView } from './state.ts';
 export interface MetadataInput {
   droplet: DropletView;
   reservedIPv4?: string;
+  /** DigitalOcean's announced maintenance (live_migrate), '' when none. */
+  maintenanceEvent?: string;
   /** Netmask and gateway of the public, anchor and private networks. */
   publicNet: { netmask: string; gateway: string };
   anchorNet: { netmask: string; gateway: string };
@@ -85,12 +87,20 @@ function tree(input: MetadataInput): Tree {
     floating_ip: { ipv4: reserved },
     dns: { nameservers: '67.207.67.2\n67.207.67.3' },
     features: { dhcp_enabled: 'false' },
+    maintenance_event: input.maintenanceEvent ?? '',
   };
 }
+
+/** Where DigitalOcean's metadata reference puts the maintenance notice ("Get Scheduled
+ *  Migrations"): `live_migrate` at least 10 minutes before a migration, else an empty answer.
+ *  The sandbox also serves it as /metadata/v1/maintenance_event, beside the other keys. */
+export const MAINTENANCE_EVENT_PATH = '/v1/maintenance_event';
 
 /** Answers one metadata request path, e.g. `/metadata/v1/interfaces/public/0/anchor_ipv4/address`. */
 export function metadataResponse(input: MetadataInput, path: string): MetadataResponse {
   const text = (status: number, body: string): MetadataResponse => ({ status, contentType: 'text/plain; charset=utf-8', body });
+  // DigitalOcean documents the maintenance notice at /v1/maintenance_event, outside /metadata/.
+  if (path === MAINTENANCE_EVENT_PATH) return text(200, input.maintenanceEvent ?? '');
   if (path === '/metadata/v1.json') {
     return { status: 200, contentType: 'application/json', body: JSON.stringify(metadataJson(input)) };
   }

@@ -227,6 +227,10 @@ function buildRoutes(state: SimulatorState): Route[] {
     const actions = state.listActions((a) => a.resource_type === 'droplet' && a.resource_id === id).map((a) => state.actionObject(a));
     return paginate(ctx, `/v2/droplets/${id}/actions`, 'actions', actions);
   });
+  add('GET', '/v2/droplets/{droplet_id}/neighbors', 'droplet:read', (ctx) => ({
+    status: 200, body: { droplets: state.neighbors(intParam(ctx, 'droplet_id')) },
+  }));
+  add('GET', '/v2/reports/droplet_neighbors_ids', 'droplet:read', () => ({ status: 200, body: { neighbor_ids: state.neighborIds() } }));
   add('GET', '/v2/droplets/{droplet_id}/actions/{action_id}', 'droplet:read', (ctx) => {
     const id = intParam(ctx, 'droplet_id');
     const action = state.getAction(intParam(ctx, 'action_id'));
@@ -388,6 +392,7 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     return metadataResponse(
       {
         droplet,
+        maintenanceEvent: state.maintenanceEventOf(dropletId),
         ...(reservedIPv4 === undefined ? {} : { reservedIPv4 }),
         publicNet: netOf(addressing.publicCidr),
         anchorNet: netOf(addressing.anchorCidr),
@@ -431,13 +436,32 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     };
 
     // The metadata service, for the sandbox's per-droplet proxies (no auth, like 169.254.169.254).
-    const meta = /^\/_sandbox\/droplets\/(\d+)(\/metadata\/.*)$/.exec(url.pathname);
+    const meta = /^\/_sandbox\/droplets\/(\d+)(\/metadata\/.*|\/v1\/maintenance_event)$/.exec(url.pathname);
     if (meta && method === 'GET') {
       const answer = metadata(Number(meta[1]), meta[2]!);
       res.statusCode = answer.status;
       res.setHeader('content-type', answer.contentType);
       if (answer.location) res.setHeader('location', `/_sandbox/droplets/${meta[1]}${answer.location}`);
       res.end(answer.body);
+      return;
+    }
+
+    // The sandbox's own controls (no auth, like the metadata service): what DigitalOcean decides
+    // alone, a droplet's physical machine and its maintenance notices.
+    const control = /^\/_sandbox\/droplets\/(\d+)\/(physical_host|maintenance_event)$/.exec(url.pathname);
+    if (control && method === 'PUT') {
+      try {
+        const value = (await readBody(req)).trim();
+        if (control[2] === 'physical_host') state.setPhysicalHost(Number(control[1]), value);
+        else state.announceMaintenance(Number(control[1]), value);
+        res.statusCode = 204;
+        res.end();
+      } catch (err) {
+        const e = err instanceof ApiError ? err : new ApiError(400, 'bad_request', String(err));
+        res.statusCode = e.status;
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify({ id: e.id, message: e.message }));
+      }
       return;
     }
 

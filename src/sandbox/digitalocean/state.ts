@@ -64,6 +64,8 @@ export interface SimulatorHooks {
   onDropletDied?: (droplet: DropletView) => void | Promise<void>;
   /** Awaited before the assign/unassign action reads `completed`, so the route has moved by then. */
   onReservedIpAssignmentChanged?: (change: ReservedIpChange) => void | Promise<void>;
+  /** The droplet's metadata service announces a maintenance event, or stops announcing one. */
+  onMaintenanceEventChanged?: (droplet: DropletView, event: string) => void | Promise<void>;
 }
 
 export interface SimulatorDelays {
@@ -121,6 +123,10 @@ interface Droplet {
   anchorIPv4: string;
   /** Ids of this droplet's actions still in progress. */
   pending: Set<number>;
+  /** The physical machine it runs on: droplets with the same one are neighbours. */
+  physicalHost: string;
+  /** What the metadata service's maintenance_event says: '' or live_migrate. */
+  maintenanceEvent: string;
 }
 
 interface ReservedIp {
@@ -230,6 +236,7 @@ export class SimulatorState {
   private nextDropletId = 500_000_001;
   private nextActionId = 2_000_000_001;
   private nextSshKeyId = 41_000_001;
+  private nextPhysicalHost = 1;
   private closed = false;
 
   constructor(options: StateOptions) {
@@ -495,6 +502,8 @@ export class SimulatorState {
         privateIPv4: this.privatePool.allocate(),
         anchorIPv4: this.anchorPool.allocate(),
         pending: new Set(),
+        physicalHost: this.newPhysicalHost(),
+        maintenanceEvent: '',
       };
       this.droplets.set(droplet.id, droplet);
       const action = this.newAction('create', 'droplet', droplet.id, region);
@@ -552,6 +561,8 @@ export class SimulatorState {
       privateIPv4: claim(this.privatePool, input.privateIPv4),
       anchorIPv4: claim(this.anchorPool, input.anchorIPv4),
       pending: new Set(),
+      physicalHost: this.newPhysicalHost(),
+      maintenanceEvent: '',
     };
     this.droplets.set(droplet.id, droplet);
     return this.view(droplet);
@@ -645,6 +656,55 @@ export class SimulatorState {
       });
     });
     return action;
+  }
+
+  // ---------- physical hosts and maintenance ----------
+
+  private newPhysicalHost(): string {
+    return `hv-${this.nextPhysicalHost++}`;
+  }
+
+  /** Puts droplets on one physical machine (the first one's), as DigitalOcean's placement
+   *  sometimes does: they become each other's neighbours. */
+  placeOnOneHost(ids: readonly number[]): void {
+    const droplets = ids.map((id) => this.droplet(id));
+    for (const d of droplets) d.physicalHost = droplets[0]!.physicalHost;
+    this.options.log('info', 'droplets placed on one physical host', { ids, physicalHost: droplets[0]?.physicalHost });
+  }
+
+  /** Moves a droplet to a physical machine by name (a new name: a machine of its own). */
+  setPhysicalHost(id: number, physicalHost: string): void {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(physicalHost)) throw badRequest('a physical host name is 1 to 64 letters, digits, dots, dashes or underscores');
+    this.droplet(id).physicalHost = physicalHost;
+  }
+
+  /** GET /v2/droplets/{id}/neighbors: the other droplets on the same physical machine. */
+  neighbors(id: number): Record<string, unknown>[] {
+    const d = this.droplet(id);
+    return [...this.droplets.values()].filter((o) => o !== d && o.physicalHost === d.physicalHost).map((o) => this.dropletObject(o));
+  }
+
+  /** GET /v2/reports/droplet_neighbors_ids: one list of ids per physical machine that runs more
+   *  than one of the account's droplets. */
+  neighborIds(): number[][] {
+    const byHost = new Map<string, number[]>();
+    for (const d of this.droplets.values()) byHost.set(d.physicalHost, [...(byHost.get(d.physicalHost) ?? []), d.id]);
+    return [...byHost.values()].filter((ids) => ids.length > 1).map((ids) => ids.sort((a, b) => a - b));
+  }
+
+  /** The droplet's metadata announces a maintenance event (DigitalOcean: live_migrate, at least
+   *  10 minutes ahead), or nothing with ''. */
+  announceMaintenance(id: number, event: string): void {
+    if (!/^[a-z_]{0,64}$/.test(event)) throw badRequest('a maintenance event is lower-case letters and underscores, such as live_migrate, or empty');
+    const d = this.droplet(id);
+    d.maintenanceEvent = event;
+    this.options.log('info', event ? 'maintenance event announced' : 'maintenance event withdrawn', { id, event });
+    const hook = this.options.hooks.onMaintenanceEventChanged;
+    if (hook) void this.runHook('onMaintenanceEventChanged', () => hook(this.view(d), event));
+  }
+
+  maintenanceEventOf(id: number): string {
+    return this.droplet(id).maintenanceEvent;
   }
 
   private reservedIpOf(dropletId: number): ReservedIp | undefined {

@@ -28,6 +28,8 @@ export interface FabricHooks {
   dropletPowerChanged(id: number, on: boolean): Promise<void>;
   dropletRebooted(id: number): Promise<void>;
   dropletTagsChanged(id: number, tags: string[]): Promise<void>;
+  /** The droplet's metadata announces a maintenance event (live_migrate), or none with ''. */
+  maintenanceEventChanged(id: number, event: string): Promise<void>;
   /** A reserved (floating) IP now routes to this droplet, or to nothing with null. */
   reservedIPAssigned(ip: string, dropletId: number | null): Promise<void>;
 }
@@ -63,6 +65,9 @@ export function fabricHooks(fabric: Fabric): FabricHooks {
     },
     async dropletTagsChanged(id, tags) {
       await fabric.updateDropletMetadata(nameOf(id), { tags });
+    },
+    async maintenanceEventChanged(id, event) {
+      await fabric.updateDropletMetadata(nameOf(id), { maintenanceEvent: event });
     },
     async reservedIPAssigned(ip, dropletId) {
       const anchor = dropletId === null ? null : fabric.status().hosts.find((h) => h.id === dropletId)?.anchorIPv4;

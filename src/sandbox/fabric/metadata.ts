@@ -12,6 +12,8 @@ export interface DropletMetadata {
   publicKeys?: string[];
   tags?: string[];
   nameservers?: string[];
+  /** DigitalOcean's announced maintenance (live_migrate); empty or unset when none. */
+  maintenanceEvent?: string;
 }
 
 export interface MetadataInput {
@@ -48,6 +50,7 @@ export function renderMetadataTree(input: MetadataInput): Map<string, string> {
     'public-keys': (md.publicKeys ?? []).join('\n'),
     'dns/nameservers': (md.nameservers ?? []).join('\n'),
     'features/dhcp_enabled': 'false',
+    maintenance_event: md.maintenanceEvent ?? '',
     'interfaces/public/0/mac': macFor(input.publicIPv4, 0),
     'interfaces/public/0/type': 'public',
     'interfaces/public/0/ipv4/address': input.publicIPv4,
@@ -125,5 +128,7 @@ export function renderMetadataTree(input: MetadataInput): Map<string, string> {
     files.set(`${dir}/`, [...children].join('\n'));
   }
   files.set('metadata/', 'v1.json\nv1/');
+  // DigitalOcean documents the maintenance notice at /v1/maintenance_event (outside /metadata/).
+  files.set('v1/maintenance_event', leaves.maintenance_event!);
   return files;
 }

@@ -3,8 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import { checkObjectMetaTypes } from './decoding.ts';
 import { crdResources, crdStatus, normalizeCRD, validateCRD } from './crds.ts';
 import type { StatusCause } from './errors.ts';
+
 import {
   ApiError, alreadyExists, badRequest, causes, conflict, invalid, namespaceNotFound, notFound, unsupportedMediaType,
 } from './errors.ts';
@@ -21,6 +23,8 @@ import { checkFieldsSupported, matchesFields, matchesLabels, parseFieldSelector,
 import type { KubeObject, ManagedFieldsEntry } from './store.ts';
 import { Store } from './store.ts';
 import { applyDefaults, prune } from './structural.ts';
+
+const NAME_REQUIRED: StatusCause = { reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' };
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -176,7 +180,7 @@ export class KubeApi {
   }
 
   private admitFields(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, fv: FieldValidation,
-    warnings: string[]): StatusCause[] {
+    warnings: string[], metadataCauses: StatusCause[] = []): StatusCause[] {
     if (!def.schema) {
       this.dropUnknownBuiltinFields(def, obj, fv, warnings);
       return [];
@@ -188,7 +192,9 @@ export class KubeApi {
     if (fv === 'Warn') for (const p of pruned) warnings.push(`unknown field "${p}"`);
     applyDefaults(obj, def.schema.schema);
     const schemaCauses = def.schema.validate(obj);
-    const rules = def.schema.validateRules(obj, old, schemaCauses);
+    // A metadata error blocks the CEL rules as a schema error does: the real server validates
+    // metadata first, in the same list (customResourceValidator, then hasBlockingErr).
+    const rules = def.schema.validateRules(obj, old, [...metadataCauses, ...schemaCauses]);
     warnings.push(...rules.warnings);
     return [...schemaCauses, ...rules.causes];
   }
@@ -196,17 +202,26 @@ export class KubeApi {
   private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
     const errs: StatusCause[] = [];
     const name = obj.metadata.name ?? '';
+    // A custom resource's metadata is validated before its schema and rules, in one list (the
+    // real server's customResourceValidator); a built-in kind's after.
+    const metadataCauses = () => [
+      ...(name ? [] : [NAME_REQUIRED]),
+      ...(!old && name ? validateName(name, def.kind === 'Namespace' ? 'label' : def.custom ? 'path' : 'subdomain') : []),
+      ...validateLabelsAndAnnotations(obj),
+    ];
+    if (def.custom) checkObjectMetaTypes(def.kind, def.version, obj.metadata as Record<string, unknown>);
+    const leading = def.custom ? metadataCauses() : [];
+    errs.push(...leading);
     // Unknown fields first (strict decoding), then defaults and normalisation, then validation:
     // the real server's order. Views (events.k8s.io) validate before conversion to storage.
-    errs.push(...this.admitFields(def, obj, old, opts.fieldValidation, warnings));
+    errs.push(...this.admitFields(def, obj, old, opts.fieldValidation, warnings, leading));
     def.normalize?.(obj, old, () => this.store.list(def.storageKey));
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);
       errs.push(...validateCRD(obj));
     }
     if (def.validate) errs.push(...def.validate(obj, old));
-    if (!old) errs.push(...validateName(name, def.kind === 'Namespace' ? 'label' : def.custom ? 'path' : 'subdomain'));
-    errs.push(...validateLabelsAndAnnotations(obj));
+    if (!def.custom) errs.push(...metadataCauses());
     if (old?.metadata.deletionTimestamp) {
       const added = (obj.metadata.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
       if (added.length > 0) {
@@ -250,13 +265,15 @@ export class KubeApi {
     }
     if (!obj.metadata.name) {
       if (obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${generateNameSuffix()}`;
-      else throw invalid(def, '', [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+      // A custom resource goes on to its schema and rules, as on the real server (admit).
+      else if (!def.custom) throw invalid(def, '', [NAME_REQUIRED]);
     }
     const warnings: string[] = [];
     if (def.statusSubresource && def.custom) delete obj.status;
     this.admit(def, obj, undefined, opts, warnings);
     if (def === CRD_RESOURCE) delete obj.status;
-    const name = obj.metadata.name;
+    // admit refused a missing name.
+    const name = obj.metadata.name!;
     if (this.store.get(def.storageKey, obj.metadata.namespace, name)) throw alreadyExists(def, name);
     const now = nowTime();
     obj.metadata.uid = randomUUID();

@@ -102,11 +102,43 @@ export function invalid(r: ResourceRef, name: string, causes: StatusCause[], kin
     { name, group: r.group, kind: r.kind, causes });
 }
 
-/** Go's %v-ish rendering of a JSON value as the real server prints it in "Invalid value: X". */
+/** Go's %q: strconv.Quote, as the real server quotes a bad string value. */
+export function goQuote(text: string): string {
+  const printable = /[\p{L}\p{M}\p{N}\p{P}\p{S} ]/u;
+  const named: Record<string, string> = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '"': '\\"', '\\': '\\\\' };
+  let out = '"';
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    if (named[ch]) out += named[ch];
+    else if (printable.test(ch)) out += ch;
+    else if (code < 0x80) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code < 0x10000) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += `\\U${code.toString(16).padStart(8, '0')}`;
+  }
+  return `${out}"`;
+}
+
+/** Go's %#v of a decoded JSON value (map[string]interface {}, []interface {}, int64, float64, ...). */
+function goSyntax(v: unknown): string {
+  if (v === null || v === undefined) return 'interface {}(nil)';
+  if (typeof v === 'string') return goQuote(v);
+  if (Array.isArray(v)) return `[]interface {}{${v.map(goSyntax).join(', ')}}`;
+  if (typeof v === 'object') {
+    const entries = Object.keys(v).sort().map((k) => `${goQuote(k)}:${goSyntax((v as Record<string, unknown>)[k])}`);
+    return `map[string]interface {}{${entries.join(', ')}}`;
+  }
+  return String(v);
+}
+
+/**
+ * A bad value as the real server prints it in "Invalid value: X" (field.Error's ErrorBody):
+ * numbers and booleans plainly, strings with Go's %q, anything else with Go's %#v, and a
+ * missing value as the quoted string "null".
+ */
 export function goValue(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === null || v === undefined) return 'null';
-  if (typeof v === 'object') return JSON.stringify(v);
+  if (v === null || v === undefined) return goQuote('null');
+  if (typeof v === 'string') return goQuote(v);
+  if (typeof v === 'object') return goSyntax(v);
   return String(v);
 }
 

@@ -53,6 +53,17 @@ function sendError(res: ServerResponse, err: ApiError): void {
   send(res, err.code, err.toStatus());
 }
 
+/**
+ * What the real server answers for a path under /apis that no API group serves (an unknown
+ * group, version or resource): its mux's plain-text page, not a Status. client-go reads both as
+ * "the server could not find the requested resource"; `kubectl get --raw` prints the page.
+ */
+function sendNotFoundPage(res: ServerResponse): void {
+  const text = '404 page not found\n';
+  res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': String(text.length) });
+  res.end(text);
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -179,12 +190,12 @@ export class KubeHttp {
       }
       if (segs[0] === 'apis' && segs.length === 2) {
         const g = apiGroup(this.api.registry, segs[1]!);
-        if (!g) throw pathNotFound();
+        if (!g) return sendNotFoundPage(res);
         return send(res, 200, g);
       }
       if (segs[0] === 'apis' && segs.length === 3) {
         const l = apiResourceList(this.api.registry, segs[1]!, segs[2]!);
-        if (!l) throw pathNotFound();
+        if (!l) return sendNotFoundPage(res);
         return send(res, 200, l);
       }
     }
@@ -192,8 +203,19 @@ export class KubeHttp {
       return send(res, 200, { resourceVersion: String(this.compactAndExpireWatches()) });
     }
     const rp = this.parseResourcePath(segs);
-    if (!rp) throw pathNotFound();
+    if (!rp) {
+      if (segs[0] === 'apis' && !this.servesResourceOf(segs)) return sendNotFoundPage(res);
+      throw pathNotFound();
+    }
     return this.serveResource(req, res, rp);
+  }
+
+  /** Whether /apis/<group>/<version>/[watch/][namespaces/<ns>/]<plural>... names a resource served here. */
+  private servesResourceOf(segs: string[]): boolean {
+    let rest = segs.slice(3);
+    if (rest[0] === 'watch') rest = rest.slice(1);
+    if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+    return rest[0] !== undefined && this.api.registry.lookup(segs[1] ?? '', segs[2] ?? '', rest[0]) !== undefined;
   }
 
   private parseResourcePath(segs: string[]): ResourcePath | undefined {

@@ -1,6 +1,7 @@
 // What the server knows about each resource: names for discovery, scope, verbs, the storage
 // bucket it lives in, and the per-kind rules (built-in normalisation, field selectors, printers).
 import type { StatusCause } from './errors.ts';
+import { checkSecretData } from './decoding.ts';
 import { ApiError, causes } from './errors.ts';
 import type { FieldSet } from './selectors.ts';
 import type { StrategicListKeys } from './patch.ts';
@@ -122,11 +123,7 @@ const secrets = base({
     if (!o.type) o.type = 'Opaque';
   },
   validate(o, old) {
-    for (const [k, v] of Object.entries((o.data ?? {}) as Record<string, unknown>)) {
-      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
-        throw new ApiError(400, 'BadRequest', `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0 (data.${k})`);
-      }
-    }
+    checkSecretData(o.data);
     const out: StatusCause[] = [];
     if (old && old.immutable === true) {
       if (JSON.stringify(old.data ?? {}) !== JSON.stringify(o.data ?? {})) out.push(causes.forbidden('data', 'field is immutable when `immutable` is set'));

@@ -1,5 +1,5 @@
 // Regenerates digitalocean-subset.json from the bundled spec:
-//   node test/digitalocean/openapi/make-subset.ts [path/to/DigitalOcean-public.v2.bundled.yaml]
+//   npx node test/digitalocean/openapi/make-subset.ts [path/to/DigitalOcean-public.v2.bundled.yaml]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { startDigitalOceanSimulator } from '../../../src/sandbox/digitalocean/simulator.ts';
