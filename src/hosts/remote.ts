@@ -318,11 +318,6 @@ export const SSHD_ACCESS_SETTINGS =
 export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
 
 /**
- * Reads everything the operator reports about a node, in one round trip. Server states come
- * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
- * no check ...), as `backend/server=STATUS` pairs.
- */
-/**
  * Facts of a node that stay put while it runs: daemon versions, the droplet's id and addresses
  * from the metadata service. A session reads them once; later reads pass the private address
  * they found (for HAProxy's stats) and skip the rest.
@@ -331,6 +326,11 @@ export interface KnownFacts {
   privateIPv4: string;
 }
 
+/**
+ * Reads everything the operator reports about a node, in one round trip. Server states come
+ * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
+ * no check ...), as `backend/server=STATUS` pairs.
+ */
 export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics,
   known?: KnownFacts): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
@@ -344,6 +344,7 @@ echo "${MARK}droplet-id $(${md('id')})"`;
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
+echo "${MARK}config-applied $(stat -c %Y ${shQuote(paths.hashFile)} 2>/dev/null)"
 ${facts}
 [ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
 echo "${MARK}priority-offset $(head -c 16 ${shQuote(paths.priorityOffset)} 2>/dev/null)"
