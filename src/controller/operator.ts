@@ -118,12 +118,16 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
   ctx.vrrpWatches = new VrrpWatches((key) => running?.queue.add(key));
   let leading = false;
 
-  const startController = async () => {
+  // Starting and stopping run one after the other: a stop (the Lease lost, SIGTERM) that comes
+  // while the informers are still listing waits for the start, then undoes all of it.
+  let transition: Promise<void> = Promise.resolve();
+  const inTurn = (step: () => Promise<void>) => (transition = transition.then(step, step));
+  const startController = () => inTurn(async () => {
     leading = true;
     metrics.leader.set(1);
     running = await startWork(kc, options, ctx, log);
-  };
-  const stopController = async () => {
+  });
+  const stopController = () => inTurn(async () => {
     leading = false;
     metrics.leader.set(0);
     // The next leader exports the objects' series; stale ones here would count twice.
@@ -138,7 +142,7 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
     // Another replica may lead now: no session or watch of this one stays open.
     ctx.vrrpWatches?.stopAll();
     if (ctx.hosts instanceof SessionPool) ctx.hosts.closeAll();
-  };
+  });
 
   const synced = () => (running?.informers.objects.synced() ?? false) && (running?.informers.secrets.synced() ?? false)
     && (running?.services?.synced() ?? true);
