@@ -42,6 +42,8 @@ export interface StandinCounters {
   connections: number;
   refusedAuth: number;
   execs: Record<'readState' | 'stageValidateSwap' | 'startOrReload' | 'stopKeepalived' | 'unknown', number>;
+  /** State reads that asked for the node's facts (versions, metadata): once per session. */
+  factReads: number;
 }
 
 export interface SshStandin {
@@ -50,6 +52,8 @@ export interface SshStandin {
   loopbackFor(publicIPv4: string): string;
   addHost(spec: StandinHostSpec): Promise<void>;
   removeHost(publicIPv4: string): Promise<void>;
+  /** Breaks every open connection, as a network cut or a crashed host does. */
+  dropConnections(): void;
   /** A host's view: what a `cat` of its files and a look at its daemons would show. */
   inspect(publicIPv4: string): { configHash?: string; vrrpState?: string; haproxyRunning: boolean; keepalivedRunning: boolean; files: string[] } | undefined;
   counters: StandinCounters;
@@ -147,7 +151,7 @@ export async function startSshStandin(options: {
   const startOrReload = startOrReloadScript(paths);
   const stopKeepalived = stopKeepalivedScript(paths);
   const hosts = new Map<string, HostState>();
-  const counters: StandinCounters = { connections: 0, refusedAuth: 0, execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, unknown: 0 } };
+  const counters: StandinCounters = { connections: 0, refusedAuth: 0, factReads: 0, execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, unknown: 0 } };
   const sockets = new Set<Socket>();
 
   const vrrpOf = (host: HostState): string | undefined => {
@@ -174,19 +178,25 @@ export async function startSshStandin(options: {
   };
 
   const run = (host: HostState, script: string): ExecResult => {
-    if (script === readState) {
+    const priv = md(host, 'interfaces/private/0/ipv4/address');
+    // The first read of a session asks for the node's facts; later ones pass the private address.
+    const knownFacts = priv ? readStateScript(paths, options.metadataBaseURL, undefined, { privateIPv4: priv }) : undefined;
+    if (script === readState || script === knownFacts) {
       counters.execs.readState++;
-      const priv = md(host, 'interfaces/private/0/ipv4/address');
-      const lines = [
-        `halb:vrrp ${(vrrpOf(host) ?? '').slice(0, 16)}`,
-        `halb:hash ${(host.files.get(paths.hashFile)?.content ?? '').trim().slice(0, 80)}`,
+      if (script === readState) counters.factReads++;
+      const facts = script === readState ? [
         // What ubuntu-24-04-x64 (the spec's default image) ships.
         'halb:keepalived-version Keepalived v2.2.8 (04/04,2023), git commit v2.2.7-154-g292b299e+',
         'halb:haproxy-version HAProxy version 2.8.5-1ubuntu3 2024/04/01 - https://haproxy.org/',
         `halb:anchor ${md(host, 'interfaces/public/0/anchor_ipv4/address')}`,
         `halb:private ${priv}`,
-        ...(priv ? [`halb:servers ${host.haproxyRunning ? serversOf(host) : ''}`] : []),
         `halb:droplet-id ${md(host, 'id')}`,
+      ] : [];
+      const lines = [
+        `halb:vrrp ${(vrrpOf(host) ?? '').slice(0, 16)}`,
+        `halb:hash ${(host.files.get(paths.hashFile)?.content ?? '').trim().slice(0, 80)}`,
+        ...facts,
+        ...(priv ? [`halb:servers ${host.haproxyRunning ? serversOf(host) : ''}`] : []),
         `halb:haproxy-running ${host.haproxyRunning ? 'yes' : 'no'}`,
         `halb:keepalived-running ${host.keepalivedRunning ? 'yes' : 'no'}`,
         `halb:firewall ${host.firewallLoaded ? 'yes' : 'no'}`,
@@ -227,6 +237,13 @@ export async function startSshStandin(options: {
         host.files.set(paths.vrrpStateFile, { mode: 0o644, content: 'STOP\n' });
       }
       return { stdout: '', stderr: '', code: 0 };
+    }
+    // One round trip: the stage/validate/swap program, then start-or-reload.
+    if (script.endsWith(startOrReload) && script !== startOrReload) {
+      const swapped = run(host, script.slice(0, -startOrReload.length));
+      if (swapped.code !== 0) return swapped;
+      const reloaded = run(host, startOrReload);
+      return { stdout: swapped.stdout + reloaded.stdout, stderr: reloaded.stderr, code: reloaded.code };
     }
     const swap = parseStageValidateSwap(script, paths);
     if (swap) {
@@ -335,6 +352,9 @@ export async function startSshStandin(options: {
       if (!host) return;
       hosts.delete(publicIPv4);
       await new Promise<void>((resolve) => host.listener.close(() => resolve()));
+    },
+    dropConnections() {
+      for (const s of sockets) s.destroy();
     },
     inspect(publicIPv4) {
       const host = hosts.get(publicIPv4);

@@ -15,6 +15,7 @@ import type { LoginKeys } from './ssh-access.ts';
 import type { AppliedMetricsEndpoints } from './metrics-endpoints.ts';
 import type { SharedReads } from './shared-reads.ts';
 import type { OperatorMetrics } from './telemetry.ts';
+import type { VrrpWatches } from './vrrp-watch.ts';
 
 export interface ControllerSettings {
   /** How often converged objects are looked at again (drift, failovers). */
@@ -56,6 +57,9 @@ export interface ControllerContext {
   loginKeys: LoginKeys;
   /** Which spec generation's backend firewalls were reconciled, per object. */
   firewallGenerations: FirewallGenerations;
+  /** Follows keepalived's state on the nodes over their open sessions (absent in tests that
+   *  drive passes by hand). */
+  vrrpWatches?: VrrpWatches;
   /** The metrics Service and EndpointSlice last written, per object. */
   metricsEndpoints: AppliedMetricsEndpoints;
 }

@@ -43,6 +43,7 @@ export async function finalize(ctx: PassContext, object: HALoadBalancer): Promis
   if (after.length) return { requeueAfterMs: DELETION_REQUEUE_MS };
   await ctx.kube.setFinalizers(object, (object.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
   ctx.firewallGenerations.forget(uid);
+  ctx.vrrpWatches?.keepOnly(`${object.metadata.namespace ?? 'default'}/${object.metadata.name}`, new Set());
   ctx.log.info({ tag: uidTag(uid) }, 'cleaned up and removed finalizer');
   return {};
 }

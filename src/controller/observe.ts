@@ -39,6 +39,8 @@ export function findReservedIP(object: HALoadBalancer, inventory: Inventory, dro
   return recorded?.dropletId === null ? recorded : undefined;
 }
 
+const objectKeyOf = (object: HALoadBalancer) => `${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
+
 export async function observe(ctx: PassContext, object: HALoadBalancer, provider: DigitalOceanProvider, keys: OperatorKeys): Promise<Observation> {
   const inventory = await ctx.shared.inventory(provider);
   const droplets = inventory.nodesByUid.get(object.metadata.uid ?? '') ?? [];
@@ -48,10 +50,12 @@ export async function observe(ctx: PassContext, object: HALoadBalancer, provider
   const settling = inventory.reservedIps.some((r) => r.locked && r.dropletId === null && r.region === object.spec.region);
   const connections = new Map<string, NodeConnection>();
   const [hosts, neighborGroups] = await Promise.all([observeHosts(ctx, object, droplets, keys, connections), colocatedDroplets(ctx, provider, droplets)]);
+  ctx.vrrpWatches?.keepOnly(objectKeyOf(object), new Set(connections.keys()));
+  const current = reservedIP && moving(reservedIP, droplets, hosts) ? await provider.getReservedIp(reservedIP.ip) ?? reservedIP : reservedIP;
   const observed: Observed = {
     droplets: droplets.map((d) => ({ ...d })),
     hosts,
-    ...(reservedIP ? { reservedIP: { ip: reservedIP.ip, dropletId: reservedIP.dropletId, locked: reservedIP.locked } } : {}),
+    ...(current ? { reservedIP: { ip: current.ip, dropletId: current.dropletId, locked: current.locked } } : {}),
     ...(settling && !reservedIP ? { reservedIPSettling: true } : {}),
     ...(neighborGroups ? { neighborGroups } : {}),
   };
@@ -70,6 +74,17 @@ async function colocatedDroplets(ctx: PassContext, provider: DigitalOceanProvide
     ctx.log.warn({ err }, 'neighbours report not read');
     return undefined;
   }
+}
+
+/**
+ * The shared inventory may be a couple of seconds old. While the reserved IP moves (an action
+ * in progress, or keepalived's MASTER is not yet its holder: a failover under way) the pass
+ * reads it from DigitalOcean again, one request, so status follows the failover at once.
+ */
+function moving(reservedIP: ReservedIpInfo, droplets: readonly NodeDroplet[], hosts: Record<string, ObservedHost>): boolean {
+  if (reservedIP.locked) return true;
+  const masters = droplets.filter((d) => hosts[d.name]?.vrrpState === 'MASTER');
+  return masters.length === 1 && masters[0]!.id !== reservedIP.dropletId;
 }
 
 async function observeHosts(ctx: PassContext, object: HALoadBalancer, droplets: readonly NodeDroplet[], keys: OperatorKeys,
@@ -91,6 +106,7 @@ async function observeHosts(ctx: PassContext, object: HALoadBalancer, droplets: 
       });
       connections.set(droplet.name, { ...login, state });
       hosts[droplet.name] = observedHost(state, login.session.hostKey);
+      ctx.vrrpWatches?.follow(objectKeyOf(object), droplet.name, login.session);
     } catch (err) {
       if (!(err instanceof HostError)) throw err;
       hosts[droplet.name] = { reachable: false, error: err.message, ...(err instanceof HostKeyChangedError ? { hostKeyChanged: true } : {}) };

@@ -9,7 +9,8 @@ import { withDefaults } from '../api/defaults.ts';
 import { referencedSecrets } from '../api/derived.ts';
 import type { StoredHALoadBalancer } from '../api/types.ts';
 import { DigitalOceanProvider } from '../digitalocean/provider.ts';
-import { sshHostConnector, type HostConnector } from '../hosts/connector.ts';
+import { pooledSshHostConnector, type HostConnector } from '../hosts/connector.ts';
+import { SessionPool } from '../hosts/pool.ts';
 import { FirewallGenerations } from './backend-firewalls.ts';
 import { systemClock, type Clock, type ControllerContext, type ControllerSettings } from './context.ts';
 import { createEventRecorder } from './events.ts';
@@ -23,6 +24,7 @@ import type { ServiceDefaults } from './services/settings.ts';
 import { SharedReads } from './shared-reads.ts';
 import { LoginKeys } from './ssh-access.ts';
 import { OperatorMetrics, startTelemetryServer } from './telemetry.ts';
+import { VrrpWatches } from './vrrp-watch.ts';
 import { WorkQueue } from './workqueue.ts';
 
 export interface OperatorOptions extends Omit<ControllerSettings, 'reconcileDeadlineMs'> {
@@ -101,7 +103,7 @@ function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: 
   };
   return {
     objects, secrets, kube: createKubeWriter(kc), cloud: providerCache(options, log),
-    hosts: seams.hosts ?? sshHostConnector({ timeoutMs: sshTimeoutMs ?? 10_000, ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}) }),
+    hosts: seams.hosts ?? pooledSshHostConnector({ timeoutMs: sshTimeoutMs ?? 10_000, ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}) }),
     events: createEventRecorder(kc, log, options.identity), metrics, clock, log, settings,
     shared: new SharedReads({ clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}) }),
     loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(), metricsEndpoints: new AppliedMetricsEndpoints(),
@@ -112,14 +114,20 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
   const metrics = new OperatorMetrics();
   let running: { queue: WorkQueue; informers: Informers; resyncTimer: NodeJS.Timeout; services?: RunningServiceController } | undefined;
   const ctx = controllerContext(kc, options, seams, () => running?.informers, metrics, log);
+  // A change of keepalived's state on a node reconciles its object at once.
+  ctx.vrrpWatches = new VrrpWatches((key) => running?.queue.add(key));
   let leading = false;
 
-  const startController = async () => {
+  // Starting and stopping run one after the other: a stop (the Lease lost, SIGTERM) that comes
+  // while the informers are still listing waits for the start, then undoes all of it.
+  let transition: Promise<void> = Promise.resolve();
+  const inTurn = (step: () => Promise<void>) => (transition = transition.then(step, step));
+  const startController = () => inTurn(async () => {
     leading = true;
     metrics.leader.set(1);
     running = await startWork(kc, options, ctx, log);
-  };
-  const stopController = async () => {
+  });
+  const stopController = () => inTurn(async () => {
     leading = false;
     metrics.leader.set(0);
     // The next leader exports the objects' series; stale ones here would count twice.
@@ -131,7 +139,10 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
     stopping.informers.objects.stop();
     stopping.informers.secrets.stop();
     await Promise.all([stopping.queue.shutdown(), stopping.services?.stop()]);
-  };
+    // Another replica may lead now: no session or watch of this one stays open.
+    ctx.vrrpWatches?.stopAll();
+    if (ctx.hosts instanceof SessionPool) ctx.hosts.closeAll();
+  });
 
   const synced = () => (running?.informers.objects.synced() ?? false) && (running?.informers.secrets.synced() ?? false)
     && (running?.services?.synced() ?? true);

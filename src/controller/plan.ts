@@ -53,6 +53,9 @@ export interface Plan {
 /** How soon to look again while DigitalOcean or a host is still busy: DigitalOcean reads are
  *  one shared inventory per couple of seconds, so looking often costs little. */
 export const PROGRESS_REQUEUE_MS = 1_000;
+/** How soon to look again while the reserved IP moves (an assign in progress): clients reach
+ *  the new holder the moment it completes, and status should say so soon after. */
+export const MOVING_REQUEUE_MS = 250;
 /** How long HAProxy may lie dead on the MASTER before the operator restarts it: keepalived's
  *  check (1 s interval, one retry) and the BACKUP's takeover take about 3 s. Restarting sooner
  *  would race keepalived and could cancel the failover it is making. */
@@ -68,6 +71,8 @@ interface Draft {
   actions: Action[];
   /** Something is in progress: look again soon. */
   busy: boolean;
+  /** The reserved IP is moving: look again sooner. */
+  moving: boolean;
   holderId: number | null;
   /** The standing live droplet of every index. */
   kept: Map<number, ObservedDroplet>;
@@ -89,7 +94,8 @@ export function plan(input: PlanInput): Plan {
   // Nodes in maintenance get no config and no repair: a person may be working on them.
   const staying = draft.desired.filter((d) => !drifted.includes(d) && !draft.dayTwo.exempt.has(d.name));
   const reserved = planReservedIP(draft);
-  const out = finish(draft.actions, reserved.waitMs ?? (draft.busy ? PROGRESS_REQUEUE_MS : undefined), reserved.backstopSince, input, staying, draft.desired);
+  const requeueAfterMs = reserved.waitMs ?? (draft.moving ? MOVING_REQUEUE_MS : draft.busy ? PROGRESS_REQUEUE_MS : undefined);
+  const out = finish(draft.actions, requeueAfterMs, reserved.backstopSince, input, staying, draft.desired);
   return { ...out, dayTwo: draft.dayTwo };
 }
 
@@ -102,7 +108,9 @@ function planDroplets(input: PlanInput): Draft {
   const maintenanceBefore = new Map((object.status?.nodes ?? []).filter((n) => n.maintenance).map((n) => [n.name, n.maintenance!]));
   const dayTwo = planDayTwo(input, object.status?.plannedFailover, maintenanceBefore);
   const dayTwoBusy = dayTwo.maintenance.size > 0 || (dayTwo.planned !== undefined && !dayTwo.planned.timedOut);
-  const draft: Draft = { input, actions: [], busy: dayTwo.busy, holderId, kept: new Map(), desired: [], masters: [], allActive: false, dayTwo, dayTwoBusy };
+  const draft: Draft = {
+    input, actions: [], busy: dayTwo.busy, moving: false, holderId, kept: new Map(), desired: [], masters: [], allActive: false, dayTwo, dayTwoBusy,
+  };
   for (const index of new Set(observed.droplets.map((d) => d.index))) {
     const standing = standingDroplet(observed.droplets, index, holderId);
     // A node in maintenance may be powered off on purpose: its droplet is kept.
@@ -216,6 +224,8 @@ function planReservedIP(draft: Draft): { backstopSince?: Date; waitMs?: number }
     if (target?.status === 'active') actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: target.id, node: target.name, reason: 'FirstAssignment' });
   } else if (!reservedIP.locked) {
     return planBackstop(draft, reservedIP);
+  } else {
+    draft.moving = true;
   }
   draft.busy = true;
   return {};
@@ -229,7 +239,9 @@ function planBackstop(draft: Draft, reservedIP: NonNullable<Observed['reservedIP
   if (!holder || !holderState || holderState === 'MASTER' || masters.length !== 1) return {};
   const backstopSince = input.backstopSince ?? input.now;
   const waited = input.now.getTime() - backstopSince.getTime();
-  if (waited < input.backstopGraceMs) return { backstopSince, waitMs: input.backstopGraceMs - waited };
+  // The failover script on the new MASTER is usually moving the IP right now: look again soon
+  // (status follows), and step in only when the grace is over.
+  if (waited < input.backstopGraceMs) return { backstopSince, waitMs: Math.min(input.backstopGraceMs - waited, PROGRESS_REQUEUE_MS) };
   draft.actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop' });
   draft.busy = true;
   return {};

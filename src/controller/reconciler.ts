@@ -17,7 +17,7 @@ import { reconcileBackendFirewalls } from './backend-firewalls.ts';
 import { certificateExpiries } from './certificates.ts';
 import type { ControllerContext, PassContext } from './context.ts';
 import { desiredFiles, peopleSshKeys } from './desired.ts';
-import { TerminalError, asTerminal, terminalReasons } from './errors.ts';
+import { TerminalError, asTerminal, isConflict, terminalReasons } from './errors.ts';
 import { FINALIZER, finalize } from './finalize.ts';
 import { observe, type Observation } from './observe.ts';
 import { plan, type Plan } from './plan.ts';
@@ -35,6 +35,9 @@ export interface PassResult {
 
 /** How soon to look again after acting: the next step usually waits on what was just done. */
 const AFTER_ACTING_MS = 500;
+/** How soon to run again after a write found the cached object stale (409): the informer
+ *  brings the new version within milliseconds. Not an error, so no backoff. */
+const STALE_CACHE_REQUEUE_MS = 100;
 
 /** Reconciles the object a key names; the work queue calls this. */
 export async function reconcile(ctx: ControllerContext, key: string, signal: AbortSignal): Promise<PassResult> {
@@ -55,6 +58,10 @@ export async function reconcile(ctx: ControllerContext, key: string, signal: Abo
     ctx.metrics.reconciles.inc({ result: result.stalled ? 'invalid' : 'success' });
     return result;
   } catch (err) {
+    if (isConflict(err)) {
+      ctx.metrics.reconciles.inc({ result: 'conflict' });
+      return { requeueAfterMs: STALE_CACHE_REQUEUE_MS };
+    }
     ctx.metrics.reconciles.inc({ result: 'error' });
     ctx.metrics.reconcileErrors.inc({ kind: err instanceof DigitalOceanError ? err.kind : 'transient' });
     throw err;

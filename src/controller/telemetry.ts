@@ -8,7 +8,7 @@ import { FAILOVER_REASONS, VRRP_STATES, type NodeSeries } from './node-metrics.t
 
 export class OperatorMetrics {
   readonly registry = new Registry();
-  readonly reconciles = new Counter({ name: 'halb_reconcile_total', help: 'Reconciles by result (success, error, invalid).', labelNames: ['result'], registers: [this.registry] });
+  readonly reconciles = new Counter({ name: 'halb_reconcile_total', help: 'Reconciles by result (success, error, invalid, conflict: a write found the cache stale and the pass ran again).', labelNames: ['result'], registers: [this.registry] });
   readonly reconcileSeconds = new Histogram({ name: 'halb_reconcile_duration_seconds', help: 'Reconcile duration.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [this.registry] });
   readonly resyncSeconds = new Histogram({ name: 'halb_resync_duration_seconds', help: 'From a periodic resync until every object it enqueued was reconciled once.', buckets: [1, 5, 10, 30, 60, 120, 300], registers: [this.registry] });
   readonly reconcileErrors = new Counter({ name: 'halb_reconcile_errors_total', help: 'Reconcile errors by kind (transient, terminal).', labelNames: ['kind'], registers: [this.registry] });

@@ -7,9 +7,8 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import { ConfigRefusedError, HostAuthenticationError, HostCommandError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 import {
-  DEFAULT_DAEMON_PATHS, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, stageValidateSwapScript, startOrReloadScript,
-  stopKeepalivedScript, writePriorityOffsetScript,
-  type DaemonPaths, type RemoteFile,
+  DEFAULT_DAEMON_PATHS, applyScript, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, startOrReloadScript,
+  stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
@@ -126,10 +125,15 @@ export type ApplyResult = { outcome: 'unchanged' } | { outcome: 'applied'; steps
 /** ssh2 marks a refused key (as opposed to a broken connection) with this level. */
 const isAuthenticationFailure = (err: unknown) => (err as { level?: unknown } | undefined)?.level === 'client-authentication';
 
+/** What a node shows that stays put while it runs: read once per session. A droplet that
+ *  reboots ends the session, so the next one reads them again. */
+type StableFacts = Pick<HostState, 'keepalivedVersion' | 'haproxyVersion' | 'anchorIPv4' | 'privateIPv4' | 'dropletId'>;
+
 export class HostAgent {
   private readonly ssh: NodeSSH;
   private readonly paths: DaemonPaths;
   private readonly metadataBaseURL: string | undefined;
+  private facts: StableFacts | undefined;
   readonly host: string;
   /** The key the host presented, to pin on first contact. */
   readonly hostKey: string;
@@ -193,9 +197,22 @@ export class HostAgent {
     }
   }
 
+  /** The connection is still open (a pool keeps sessions across passes while it is). */
+  get alive(): boolean {
+    return this.ssh.isConnected();
+  }
+
   async readState(signal?: AbortSignal): Promise<HostState> {
-    const r = await this.run(readStateScript(this.paths, this.metadataBaseURL), signal);
-    return parseHostState(r.stdout);
+    const known = this.facts?.privateIPv4 ? { privateIPv4: this.facts.privateIPv4 } : undefined;
+    const r = await this.run(readStateScript(this.paths, this.metadataBaseURL, undefined, known), signal);
+    const state = parseHostState(r.stdout);
+    if (this.facts) return { ...state, ...this.facts };
+    const { keepalivedVersion, haproxyVersion, anchorIPv4, privateIPv4, dropletId } = state;
+    // Kept once every fact was read (a metadata service that did not answer is asked again).
+    if (keepalivedVersion && haproxyVersion && anchorIPv4 && privateIPv4 && dropletId) {
+      this.facts = { keepalivedVersion, haproxyVersion, anchorIPv4, privateIPv4, dropletId };
+    }
+    return state;
   }
 
   /**
@@ -207,21 +224,45 @@ export class HostAgent {
     const wantsFirewall = files.some((f) => f.path === this.paths.firewall);
     const running = current.haproxyRunning && current.keepalivedRunning && (current.firewallLoaded || !wantsFirewall);
     if (current.configHash === configHash && running) return { outcome: 'unchanged' };
-    if (current.configHash !== configHash) await this.swap(files, configHash, signal);
-    const reload = await this.run(startOrReloadScript(this.paths), signal);
-    if (reload.code !== 0) this.fail('starting or reloading the daemons', reload);
-    // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall".
-    return { outcome: 'applied', steps: markedSteps(reload.stdout) };
-  }
-
-  private async swap(files: readonly RemoteFile[], configHash: string, signal?: AbortSignal): Promise<void> {
-    const swap = await this.run(stageValidateSwapScript(files, configHash, this.paths), signal);
-    const marks = parseMarked(swap.stdout);
-    if (swap.code === 3 && marks.has('invalid')) {
-      const detail = swap.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
+    // One round trip: stage, validate and swap the files, then start or reload.
+    const changed = current.configHash !== configHash;
+    const result = await this.run(changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths), signal);
+    const marks = parseMarked(result.stdout);
+    if (result.code === 3 && marks.has('invalid')) {
+      const detail = result.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
       throw new ConfigRefusedError(this.host, marks.get('invalid') || 'unknown', detail);
     }
-    if (swap.code !== 0 || !marks.has('swapped')) this.fail('writing the config', swap);
+    if (changed && !marks.has('swapped')) this.fail('writing the config', result);
+    if (result.code !== 0) this.fail('starting or reloading the daemons', result);
+    // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall".
+    return { outcome: 'applied', steps: markedSteps(result.stdout).filter((s) => s !== 'swapped') };
+  }
+
+  /**
+   * Follows keepalived's state on the node as it changes (watchVrrpScript), over a channel of
+   * this session: `onState` gets the state now and every new one. Ends with the session.
+   */
+  watchVrrp(onState: (state: NonNullable<HostState['vrrpState']>) => void, onEnd: () => void = () => undefined): { stop(): void } {
+    const connection = this.ssh.connection;
+    let channel: { close(): void } | undefined;
+    let stopped = false;
+    if (!connection) queueMicrotask(onEnd);
+    connection?.exec('sh -s', (err, stream) => {
+      if (err) return onEnd();
+      channel = stream;
+      stream.once('close', onEnd);
+      if (stopped) stream.close();
+      let pending = '';
+      stream.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines.map((l) => l.trim())) if (VRRP_STATES.has(line)) onState(line as NonNullable<HostState['vrrpState']>);
+      });
+      stream.stderr.resume();
+      stream.end(watchVrrpScript(this.paths));
+    });
+    return { stop: () => { stopped = true; channel?.close(); } };
   }
 
   private fail(step: string, result: { code: number | null; stderr: string }): never {

@@ -3,6 +3,7 @@
 // reconciler's in-process tests use a stand-in host with the same contract. Failures are
 // HostErrors (./errors.ts).
 import { HostAgent, type ApplyResult, type HostState } from './agent.ts';
+import { SessionPool } from './pool.ts';
 import type { DaemonPaths, RemoteFile } from './remote.ts';
 
 export interface HostTarget {
@@ -20,6 +21,9 @@ export interface HostSession {
   readState(signal?: AbortSignal): Promise<HostState>;
   apply(files: readonly RemoteFile[], configHash: string, current: HostState, signal?: AbortSignal): Promise<ApplyResult>;
   stopKeepalived(signal?: AbortSignal): Promise<void>;
+  /** Calls `onState` with keepalived's state now and at each change, while the session lives;
+   *  absent where a host cannot be followed. */
+  watchVrrp?(onState: (state: NonNullable<HostState['vrrpState']>) => void, onEnd?: () => void): { stop(): void };
   /** Writes the number keepalived adds to the node's priority (planned failover, maintenance). */
   setPriorityOffset(offset: number, signal?: AbortSignal): Promise<void>;
   close(): void;
@@ -35,16 +39,24 @@ export interface SshConnectorOptions {
   paths?: DaemonPaths;
 }
 
-/** Nodes over SSH, as root with the operator's key. */
+/** Opens one SSH session to a node, as root with the operator's key. */
+function connectOverSsh(options: SshConnectorOptions) {
+  return (target: HostTarget, signal?: AbortSignal) => HostAgent.connect({
+    ...target,
+    timeoutMs: options.timeoutMs ?? 10_000,
+    ...(options.metadataBaseURL ? { metadataBaseURL: options.metadataBaseURL } : {}),
+    ...(signal ? { signal } : {}),
+  }, options.paths);
+}
+
+/** Nodes over SSH, one session per call. */
 export function sshHostConnector(options: SshConnectorOptions = {}): HostConnector {
-  return {
-    open: (target, signal) => HostAgent.connect({
-      ...target,
-      timeoutMs: options.timeoutMs ?? 10_000,
-      ...(options.metadataBaseURL ? { metadataBaseURL: options.metadataBaseURL } : {}),
-      ...(signal ? { signal } : {}),
-    }, options.paths),
-  };
+  return { open: connectOverSsh(options) };
+}
+
+/** Nodes over SSH, each session kept open across passes (./pool.ts): what the operator uses. */
+export function pooledSshHostConnector(options: SshConnectorOptions & { idleMs?: number } = {}): SessionPool {
+  return new SessionPool({ connect: connectOverSsh(options), ...(options.idleMs ? { idleMs: options.idleMs } : {}) });
 }
 
 export type { ApplyResult, HostState, RemoteFile };

@@ -223,6 +223,23 @@ fi
 `;
 }
 
+/**
+ * One round trip for an apply: stage, validate and swap the files, then start or reload the
+ * daemons. A refused validation (exit 3) or a failed swap ends the program before the reload.
+ */
+export function applyScript(files: readonly RemoteFile[], hash: string, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  return `${stageValidateSwapScript(files, hash, paths)}${startOrReloadScript(paths)}`;
+}
+
+/**
+ * Follows keepalived's state as its notify script records it: prints the state now, then each
+ * new one the moment the script renames the file into place (tail follows the name, with
+ * inotify). Runs as long as the operator's session does; sshd ends it with the session.
+ */
+export function watchVrrpScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
+  return `exec tail -n 1 -F ${shQuote(paths.vrrpStateFile)} 2>/dev/null\n`;
+}
+
 /** Stops keepalived (SIGTERM: it leaves MASTER with a priority-0 advert) and waits for it to exit. */
 export function stopKeepalivedScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
   const keepalivedPid = shQuote(paths.keepalivedPidFile);
@@ -301,24 +318,35 @@ export const SSHD_ACCESS_SETTINGS =
 export const KEEPALIVED_VERSION_LINE = `grep -m1 '^Keepalived v'`;
 
 /**
+ * Facts of a node that stay put while it runs: daemon versions, the droplet's id and addresses
+ * from the metadata service. A session reads them once; later reads pass the private address
+ * they found (for HAProxy's stats) and skip the rest.
+ */
+export interface KnownFacts {
+  privateIPv4: string;
+}
+
+/**
  * Reads everything the operator reports about a node, in one round trip. Server states come
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
  * no check ...), as `backend/server=STATUS` pairs.
  */
-export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics): string {
+export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics,
+  known?: KnownFacts): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
+  const facts = known ? `priv=${shQuote(known.privateIPv4)}` : `echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
+echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
+echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
+priv=$(${md('interfaces/private/0/ipv4/address')})
+echo "${MARK}private $priv"
+echo "${MARK}droplet-id $(${md('id')})"`;
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
 echo "${MARK}config-applied $(stat -c %Y ${shQuote(paths.hashFile)} 2>/dev/null)"
-echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
-echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
-echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
-priv=$(${md('interfaces/private/0/ipv4/address')})
-echo "${MARK}private $priv"
+${facts}
 [ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
-echo "${MARK}droplet-id $(${md('id')})"
 echo "${MARK}priority-offset $(head -c 16 ${shQuote(paths.priorityOffset)} 2>/dev/null)"
 # DigitalOcean's metadata reference gives /v1/maintenance_event; if that fails, the read tries /metadata/v1/, beside the other keys.
 echo "${MARK}maintenance-event $({ curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/v1/maintenance_event`)} 2>/dev/null || ${md('maintenance_event')}; } | head -c 64 | tr -cd 'a-z_')"

@@ -137,11 +137,13 @@ describe('plan', () => {
 
   describe('backstop', () => {
     const stuck = observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 1);
-    it('waits out the grace period first, and says when to look again', () => {
+    it('waits out the grace period first, looking again every second meanwhile (the failover script is usually moving the IP)', () => {
       const p = plan(input(object(), stuck));
       expect(p.actions).toEqual([]);
       expect(p.backstopSince).toEqual(now);
-      expect(p.requeueAfterMs).toBe(30_000);
+      expect(p.requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
+      const late = plan(input(object(), stuck, { backstopSince: new Date(now.getTime() - 29_700) }));
+      expect(late.requeueAfterMs).toBe(300);
     });
     it('moves the IP to the MASTER once the grace period has passed', () => {
       const p = plan(input(object(), stuck, { backstopSince: new Date(now.getTime() - 31_000) }));

@@ -12,6 +12,7 @@ import { ConfigRefusedError } from '../../src/hosts/errors.ts';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import { defaultSettings, renderNodes } from '../../src/render/index.ts';
 import { makeKeyPair } from '../fabric/helpers.ts';
+import { waitFor } from '../wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'halb-agent-'));
 const log = createLogger({ level: 'silent' });
@@ -75,6 +76,30 @@ describe('the host agent on a real droplet', () => {
     } finally {
       agent.close();
     }
+  });
+
+  it('follows keepalived\'s state over the session, each change as the notify script renames it into place', async () => {
+    const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    const seen: string[] = [];
+    let ended = false;
+    const record = (state: string) => fabric.execInDroplet(droplet.name, ['sh', '-c',
+      `mkdir -p /run/halb && printf '${state}\\n' > /run/halb/vrrp-state.tmp && mv -f /run/halb/vrrp-state.tmp /run/halb/vrrp-state`]);
+    try {
+      await record('BACKUP');
+      agent.watchVrrp((state) => seen.push(state), () => { ended = true; });
+      await waitFor('the state now', () => seen.length === 1 || undefined, 5000);
+      for (const state of ['MASTER', 'FAULT', 'BACKUP']) {
+        const started = performance.now();
+        await record(state);
+        await waitFor(`${state} followed`, () => seen.at(-1) === state || undefined, 5000, 10);
+        expect(performance.now() - started).toBeLessThan(1000);
+      }
+      expect(seen).toEqual(['BACKUP', 'MASTER', 'FAULT', 'BACKUP']);
+    } finally {
+      agent.close();
+      await fabric.execInDroplet(droplet.name, ['rm', '-f', '/run/halb/vrrp-state']);
+    }
+    await waitFor('the watch to end with the session', () => ended || undefined, 5000);
   });
 
   it('applies, starts, reloads only on change, and keeps the running config when the daemon refuses a new one', async () => {

@@ -1,0 +1,101 @@
+// Persistent SSH sessions, one per node, kept across reconcile passes: a pass that finds a
+// live session for the node (same address, same key, the pinned host key) uses it, so an edit
+// costs no handshake. A session that breaks is dropped and the next pass connects again. The
+// pool is a HostConnector like the plain one: closing a session a pass got from it only
+// returns it to the pool.
+import type { HostAgent } from './agent.ts';
+import type { HostConnector, HostSession, HostTarget } from './connector.ts';
+import { HostUnreachableError } from './errors.ts';
+
+interface PooledEntry {
+  agent: HostAgent;
+  privateKey: string;
+  lastUsed: number;
+}
+
+export interface SessionPoolOptions {
+  /** Opens one real session (HostAgent.connect). */
+  connect: (target: HostTarget, signal?: AbortSignal) => Promise<HostAgent>;
+  /** A session unused this long is closed (default 10 minutes). */
+  idleMs?: number;
+  now?: () => number;
+}
+
+export class SessionPool implements HostConnector {
+  private readonly entries = new Map<string, PooledEntry>();
+  private readonly connect: SessionPoolOptions['connect'];
+  private readonly idleMs: number;
+  private readonly now: () => number;
+  /** Sessions opened, for tests and benchmarks that count handshakes. */
+  connections = 0;
+
+  constructor(options: SessionPoolOptions) {
+    this.connect = options.connect;
+    this.idleMs = options.idleMs ?? 600_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async open(target: HostTarget, signal?: AbortSignal): Promise<HostSession> {
+    const key = `${target.host}:${target.port}`;
+    this.closeIdle();
+    const entry = this.entries.get(key);
+    const reusable = entry?.agent.alive && entry.privateKey === target.privateKey &&
+      (target.pinnedHostKey === undefined || target.pinnedHostKey === entry.agent.hostKey);
+    if (reusable) {
+      entry.lastUsed = this.now();
+      return this.lease(key, entry);
+    }
+    // A new key (a rotation) is tried on a new connection; until it works, the old session stays.
+    const agent = await this.connect(target, signal);
+    this.connections++;
+    if (entry) entry.agent.close();
+    const fresh = { agent, privateKey: target.privateKey, lastUsed: this.now() };
+    this.entries.set(key, fresh);
+    return this.lease(key, fresh);
+  }
+
+  /** Closes every session (the controller stopped). */
+  closeAll(): void {
+    for (const entry of this.entries.values()) entry.agent.close();
+    this.entries.clear();
+  }
+
+  /** Closes the sessions to addresses no node has any more. */
+  keepOnly(addresses: ReadonlySet<string>): void {
+    for (const [key, entry] of this.entries) {
+      if (addresses.has(key.slice(0, key.lastIndexOf(':')))) continue;
+      entry.agent.close();
+      this.entries.delete(key);
+    }
+  }
+
+  private closeIdle(): void {
+    const cutoff = this.now() - this.idleMs;
+    for (const [key, entry] of this.entries) {
+      if (entry.lastUsed >= cutoff && entry.agent.alive) continue;
+      entry.agent.close();
+      this.entries.delete(key);
+    }
+  }
+
+  /** The pooled session as a pass sees it: close() gives it back; a broken one is dropped. */
+  private lease(key: string, entry: PooledEntry): HostSession {
+    const dropIfBroken = <T>(call: Promise<T>): Promise<T> => call.catch((err: unknown) => {
+      if (err instanceof HostUnreachableError && this.entries.get(key) === entry) {
+        entry.agent.close();
+        this.entries.delete(key);
+      }
+      throw err;
+    });
+    const agent = entry.agent;
+    return {
+      hostKey: agent.hostKey,
+      readState: (signal) => dropIfBroken(agent.readState(signal)),
+      apply: (files, hash, current, signal) => dropIfBroken(agent.apply(files, hash, current, signal)),
+      stopKeepalived: (signal) => dropIfBroken(agent.stopKeepalived(signal)),
+      setPriorityOffset: (offset, signal) => dropIfBroken(agent.setPriorityOffset(offset, signal)),
+      watchVrrp: (onState, onEnd) => agent.watchVrrp(onState, onEnd),
+      close: () => undefined,
+    };
+  }
+}

@@ -1,0 +1,76 @@
+// The session pool over real SSH (the scale benchmark's ssh2 stand-in hosts on loopback): one
+// handshake serves many passes, a node's facts are read once per session, a key the node does
+// not take leaves the working session in place, and a broken session is dropped and opened
+// again.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HostAgent } from '../../src/hosts/agent.ts';
+import { HostAuthenticationError, HostUnreachableError } from '../../src/hosts/errors.ts';
+import { SessionPool } from '../../src/hosts/pool.ts';
+import { generateKey, startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
+
+const operatorKey = generateKey('op');
+const newKey = generateKey('rotated');
+const metadata: Record<string, string> = {
+  '/metadata/v1/id': '51',
+  '/metadata/v1/interfaces/public/0/anchor_ipv4/address': '10.20.0.51',
+  '/metadata/v1/interfaces/private/0/ipv4/address': '10.10.0.51',
+};
+const host = { publicIPv4: '10.250.1.5', dropletId: 51, name: 'pool-0', authorizedKeys: [operatorKey.public] };
+
+let standin: SshStandin;
+let pool: SessionPool;
+let now = 0;
+const target = (privateKey = operatorKey.private) => ({ host: standin.loopbackFor(host.publicIPv4), port: standin.port, privateKey });
+
+beforeAll(async () => {
+  standin = await startSshStandin({ metadata: (id, path) => (id === 51 ? metadata[path] : undefined) });
+  await standin.addHost(host);
+  pool = new SessionPool({ connect: (t) => HostAgent.connect({ ...t, timeoutMs: 5000 }), idleMs: 60_000, now: () => now });
+});
+afterAll(async () => {
+  pool?.closeAll();
+  await standin?.close();
+});
+
+describe('the session pool', () => {
+  it('serves many passes with one handshake, and reads the node\'s facts once', async () => {
+    const before = standin.counters.connections;
+    for (let pass = 0; pass < 5; pass++) {
+      const session = await pool.open(target());
+      const state = await session.readState();
+      expect(state).toMatchObject({ anchorIPv4: '10.20.0.51', privateIPv4: '10.10.0.51', dropletId: 51, keepalivedVersion: '2.2.8', haproxyVersion: '2.8.5' });
+      session.close(); // back to the pool
+    }
+    expect(standin.counters.connections - before).toBe(1);
+    expect(standin.counters.factReads).toBe(1);
+    expect(standin.counters.execs.readState).toBe(5);
+  });
+
+  it('tries a new key on a new connection and keeps the working session when the node refuses it', async () => {
+    await expect(pool.open(target(newKey.private))).rejects.toBeInstanceOf(HostAuthenticationError);
+    const before = standin.counters.connections;
+    const session = await pool.open(target());
+    await session.readState();
+    expect(standin.counters.connections).toBe(before); // the old session, still open
+  });
+
+  it('drops a broken session and connects again on the next open', async () => {
+    const session = await pool.open(target());
+    standin.dropConnections();
+    await standin.removeHost(host.publicIPv4);
+    await expect(session.readState()).rejects.toBeInstanceOf(HostUnreachableError);
+    await standin.addHost(host);
+    const before = standin.counters.connections;
+    const again = await pool.open(target());
+    expect((await again.readState()).dropletId).toBe(51);
+    expect(standin.counters.connections - before).toBe(1);
+  });
+
+  it('closes a session unused for longer than idleMs', async () => {
+    const before = standin.counters.connections;
+    await (await pool.open(target())).readState();
+    now += 61_000;
+    await (await pool.open(target())).readState();
+    expect(standin.counters.connections - before).toBe(1);
+  });
+});
