@@ -6,7 +6,8 @@
 // Run as root: npm run bench:idle -- [seconds, default 600]
 import { cpus } from 'node:os';
 import { outageMs, startProbe } from './lib/probe.ts';
-import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, table, writeResult, type Bench } from './lib/harness.ts';
+import { DEBIAN_13 } from '../src/sandbox/fabric/index.ts';
+import { DROPLET_IMAGE, applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, table, writeResult, type Bench } from './lib/harness.ts';
 
 skipWithoutRoot();
 const seconds = Number(process.argv[2] ?? 600);
@@ -56,7 +57,7 @@ try {
   }
   const failed = probe.samples.filter((s) => !s.ok).length;
   const o = outageMs(probe.samples);
-  console.log(`\nidle: ${seconds} s, ${HOGS} busy loops per droplet (load average inside: ${load}), VRRP state and holder read every 100 ms`);
+  console.log(`\nidle on ${DROPLET_IMAGE}: ${seconds} s, ${HOGS} busy loops per droplet (load average inside: ${load}), VRRP state and holder read every 100 ms`);
   console.log(table(['measure', 'value'], [
     ['state/holder samples', String(samples)],
     ['changes of VRRP state or IP holder (false failovers)', String(changes.length)],
@@ -65,8 +66,10 @@ try {
   ]));
   const met = changes.length === 0;
   console.log(`\n${table(['target', 'met'], [[`0 false failovers in ${seconds} s idle under a CPU hog`, met ? 'yes' : 'NO']])}`);
-  const file = writeResult(seconds >= 600 ? 'idle' : 'idle-short', {
-    seconds, hogsPerDroplet: HOGS, loadAverage: load, samples, changes, requests: probe.samples.length, failedRequests: failed,
+  // Each image has its own result.
+  const suffix = DROPLET_IMAGE === DEBIAN_13.slug ? `-${DEBIAN_13.slug}` : '';
+  const file = writeResult(`${seconds >= 600 ? 'idle' : 'idle-short'}${suffix}`, {
+    image: DROPLET_IMAGE, seconds, hogsPerDroplet: HOGS, loadAverage: load, samples, changes, requests: probe.samples.length, failedRequests: failed,
     target: { falseFailovers: 0, met },
   });
   console.log(`wrote ${file}`);

@@ -4,6 +4,16 @@ import type { HALoadBalancerSpec, HALoadBalancerSpecInput, HALoadBalancerStatus 
 
 export type * from './types.generated.ts';
 
+/** An owner of the object; the Service controller's HALoadBalancers are owned by their Service. */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
 export interface ObjectMeta {
   name: string;
   namespace?: string;
@@ -15,6 +25,7 @@ export interface ObjectMeta {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
+  ownerReferences?: OwnerReference[];
 }
 
 /** An HALoadBalancer after the API server's defaulting: what the operator reconciles. */

@@ -148,6 +148,8 @@ async function applyConfig(ctx: PassContext, input: ActInput, observed: Observed
     if (result.outcome === 'unchanged') return false;
     const repaired = host.configHash === node.configHash;
     Object.assign(host, { configHash: node.configHash, haproxyRunning: true, keepalivedRunning: true });
+    // A repair only restarts the daemons; new files move the applied time (halb_node_config_applied_timestamp_seconds).
+    if (!repaired) host.configAppliedAt = Math.floor(ctx.clock.now().getTime() / 1000);
     await recordApplied(ctx, input.object, action.node, repaired, node.configHash, result.steps);
     return true;
   } catch (err) {

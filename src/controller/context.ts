@@ -12,6 +12,7 @@ import type { FirewallGenerations } from './backend-firewalls.ts';
 import type { EventRecorder } from './events.ts';
 import type { KubeWriter, ObjectCache, SecretCache } from './kube.ts';
 import type { LoginKeys } from './ssh-access.ts';
+import type { AppliedMetricsEndpoints } from './metrics-endpoints.ts';
 import type { SharedReads } from './shared-reads.ts';
 import type { OperatorMetrics } from './telemetry.ts';
 
@@ -55,6 +56,8 @@ export interface ControllerContext {
   loginKeys: LoginKeys;
   /** Which spec generation's backend firewalls were reconciled, per object. */
   firewallGenerations: FirewallGenerations;
+  /** The metrics Service and EndpointSlice last written, per object. */
+  metricsEndpoints: AppliedMetricsEndpoints;
 }
 
 /** One reconcile's context: the controller's, plus the signal that cancels this pass. */

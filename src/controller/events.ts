@@ -5,12 +5,18 @@
 // does. Recording never fails a reconcile: an Event that cannot be written is logged.
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import type { HALoadBalancer } from '../api/types.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
+/** What an Event is about: a HALoadBalancer, or a Service the Service controller serves. */
+export interface EventSubject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string };
+}
+
 export interface EventRecorder {
-  record(object: HALoadBalancer, type: EventType, reason: string, message: string): Promise<void>;
+  record(object: EventSubject, type: EventType, reason: string, message: string): Promise<void>;
 }
 
 const COMPONENT = 'halb-operator';

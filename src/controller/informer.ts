@@ -28,6 +28,8 @@ export function objectKey(object: k8s.KubernetesObject): string {
 export interface InformerOptions {
   /** Watch one namespace; unset watches all. */
   namespace?: string;
+  /** Watch only objects with these labels (a label selector). */
+  labelSelector?: string;
   baseDelayMs?: number;
   maxDelayMs?: number;
 }
@@ -43,7 +45,7 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
   // The operator's own status writes come back as updates; they change nothing to act on, so
   // only a new generation, a deletion or a finalizer change enqueues (the resync covers the rest).
   const seen = new Map<string, string>();
-  return createRestartingInformer(kc, path, list, (obj, event) => {
+  return createKeyedInformer(kc, path, list, (obj, event) => {
     const key = objectKey(obj);
     const meta = obj.metadata ?? {};
     const signature = `${meta.generation}|${meta.deletionTimestamp ?? ''}|${(meta.finalizers ?? []).join(',')}`;
@@ -62,13 +64,14 @@ export function createSecretInformer(kc: k8s.KubeConfig, onSecret: (key: string)
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const path = options.namespace ? `/api/v1/namespaces/${options.namespace}/secrets` : '/api/v1/secrets';
   const list = () => (options.namespace ? core.listNamespacedSecret({ namespace: options.namespace }) : core.listSecretForAllNamespaces());
-  return createRestartingInformer<k8s.V1Secret>(kc, path, list, (obj) => onSecret(objectKey(obj)), log.child({ informer: 'secrets' }), options);
+  return createKeyedInformer<k8s.V1Secret>(kc, path, list, (obj) => onSecret(objectKey(obj)), log.child({ informer: 'secrets' }), options);
 }
 
-function createRestartingInformer<T extends k8s.KubernetesObject>(
+/** An informer of any kind (the Service controller's Services, Nodes and HALoadBalancers too). */
+export function createKeyedInformer<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, notify: (obj: T, event: 'add' | 'update' | 'delete' | 'resync') => void, log: Logger, options: InformerOptions,
 ): KeyedInformer<T> {
-  const informer = k8s.makeInformer<T>(kc, path, list);
+  const informer = k8s.makeInformer<T>(kc, path, list, options.labelSelector);
   let stopped = true;
   let isSynced = false;
   let failures = 0;

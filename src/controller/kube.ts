@@ -4,7 +4,9 @@
 import * as k8s from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import type { HALoadBalancer, HALoadBalancerStatus } from '../api/types.ts';
+import { statusCodeOf } from './errors.ts';
 import { mergePatch } from './merge-patch.ts';
+import type { MetricsEndpoints } from './metrics-endpoints.ts';
 
 /** A read-only cache of one kind, filled by an informer. */
 export interface ObjectCache<T> {
@@ -20,11 +22,28 @@ export interface KubeWriter {
   patchStatus(object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void>;
   /** Replaces metadata.finalizers, conditional on the object's resourceVersion. */
   setFinalizers(object: HALoadBalancer, finalizers: string[]): Promise<void>;
+  /** Creates or updates an object's metrics Service and EndpointSlice (server-side apply). */
+  applyMetricsEndpoints(endpoints: MetricsEndpoints): Promise<void>;
 }
+
+async function createOrApply(create: () => Promise<unknown>, apply: () => Promise<unknown>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if (statusCodeOf(err) !== 409) throw err;
+    await apply();
+  }
+}
+
+/** The field manager of what the operator writes by server-side apply. */
+export const FIELD_MANAGER = 'halb-operator';
 
 export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
   const mergePatchHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  const applyHeader = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
   const target = (object: HALoadBalancer) => ({
     group: GROUP, version: VERSION, plural: PLURAL, namespace: object.metadata.namespace ?? 'default', name: object.metadata.name,
   });
@@ -36,6 +55,19 @@ export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
     async setFinalizers(object, finalizers) {
       const body = { metadata: { finalizers, resourceVersion: object.metadata.resourceVersion } };
       await api.patchNamespacedCustomObject({ ...target(object), body }, mergePatchHeader);
+    },
+    async applyMetricsEndpoints({ service, slice }) {
+      const at = (o: { metadata?: k8s.V1ObjectMeta }) => ({ name: o.metadata!.name!, namespace: o.metadata!.namespace!, fieldManager: FIELD_MANAGER });
+      // Created by a create, so RBAC's create verb is what making one takes (an apply that
+      // creates is authorized as create too, but audited as a patch); changed by an apply.
+      await createOrApply(
+        () => core.createNamespacedService({ namespace: service.metadata!.namespace!, body: service, fieldManager: FIELD_MANAGER }),
+        () => core.patchNamespacedService({ ...at(service), body: service, force: true }, applyHeader),
+      );
+      await createOrApply(
+        () => discovery.createNamespacedEndpointSlice({ namespace: slice.metadata!.namespace!, body: slice, fieldManager: FIELD_MANAGER }),
+        () => discovery.patchNamespacedEndpointSlice({ ...at(slice), body: slice, force: true }, applyHeader),
+      );
     },
   };
 }

@@ -42,6 +42,8 @@ export interface ObservedHost {
   vrrpState?: HostVRRPState;
   /** sha256 of the files the host carries now. */
   configHash?: string;
+  /** When those files were swapped in, in Unix seconds. */
+  configAppliedAt?: number;
   /** The daemon's own message when the last validation on the host failed. */
   applyError?: string;
   anchorIPv4?: string;

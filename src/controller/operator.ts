@@ -15,8 +15,11 @@ import { systemClock, type Clock, type ControllerContext, type ControllerSetting
 import { createEventRecorder } from './events.ts';
 import { createHALoadBalancerInformer, createSecretInformer, type KeyedInformer } from './informer.ts';
 import { createKubeWriter } from './kube.ts';
+import { AppliedMetricsEndpoints } from './metrics-endpoints.ts';
 import { createLeaderElector, type LeaderElector } from './leader.ts';
 import { reconcile } from './reconciler.ts';
+import { startServiceController, type RunningServiceController } from './services/controller.ts';
+import type { ServiceDefaults } from './services/settings.ts';
 import { SharedReads } from './shared-reads.ts';
 import { LoginKeys } from './ssh-access.ts';
 import { OperatorMetrics, startTelemetryServer } from './telemetry.ts';
@@ -39,6 +42,8 @@ export interface OperatorOptions extends Omit<ControllerSettings, 'reconcileDead
   leaseNamespace: string;
   leaseName: string;
   identity?: string;
+  /** Also serve Services of type LoadBalancer with this class (the Service controller). */
+  services?: ServiceDefaults;
 }
 
 /** What tests replace: the nodes (a stand-in host) and the clock. */
@@ -99,13 +104,13 @@ function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: 
     hosts: seams.hosts ?? sshHostConnector({ timeoutMs: sshTimeoutMs ?? 10_000, ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}) }),
     events: createEventRecorder(kc, log, options.identity), metrics, clock, log, settings,
     shared: new SharedReads({ clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}) }),
-    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(),
+    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(), metricsEndpoints: new AppliedMetricsEndpoints(),
   };
 }
 
 export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions, log: Logger, seams: OperatorSeams = {}): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
-  let running: { queue: WorkQueue; informers: Informers; resyncTimer: NodeJS.Timeout } | undefined;
+  let running: { queue: WorkQueue; informers: Informers; resyncTimer: NodeJS.Timeout; services?: RunningServiceController } | undefined;
   const ctx = controllerContext(kc, options, seams, () => running?.informers, metrics, log);
   let leading = false;
 
@@ -117,16 +122,19 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
   const stopController = async () => {
     leading = false;
     metrics.leader.set(0);
+    // The next leader exports the objects' series; stale ones here would count twice.
+    metrics.forgetAllObjects();
     const stopping = running;
     running = undefined;
     if (!stopping) return;
     clearInterval(stopping.resyncTimer);
     stopping.informers.objects.stop();
     stopping.informers.secrets.stop();
-    await stopping.queue.shutdown();
+    await Promise.all([stopping.queue.shutdown(), stopping.services?.stop()]);
   };
 
-  const synced = () => (running?.informers.objects.synced() ?? false) && (running?.informers.secrets.synced() ?? false);
+  const synced = () => (running?.informers.objects.synced() ?? false) && (running?.informers.secrets.synced() ?? false)
+    && (running?.services?.synced() ?? true);
   const telemetry = options.metricsPort >= 0 ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || synced() }, options.metricsPort) : undefined;
 
   let elector: LeaderElector | undefined;
@@ -187,7 +195,11 @@ async function startWork(kc: k8s.KubeConfig, options: OperatorOptions, ctx: Cont
   const resyncTimer = setInterval(() => resync.begin(objects.keys(), (key) => queue.addAfter(key, 0)), options.resyncIntervalMs);
   resyncTimer.unref();
   log.info({ concurrency: options.concurrency, namespace: options.namespace ?? '(all)' }, 'started controller');
-  return { queue, informers: { objects, secrets }, resyncTimer };
+  // The second controller: Services of type LoadBalancer with the class, each served by a HALoadBalancer.
+  const services = options.services?.serviceClass ? await startServiceController(kc, ctx, {
+    defaults: options.services, concurrency: options.concurrency, deadlineMs: ctx.settings.reconcileDeadlineMs, ...scope,
+  }, log.child({ controller: 'services' })) : undefined;
+  return { queue, informers: { objects, secrets }, resyncTimer, ...(services ? { services } : {}) };
 }
 
 /** A resync is done when every key it enqueued has been reconciled once (for whatever reason);

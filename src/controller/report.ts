@@ -4,6 +4,8 @@ import type { HALoadBalancer, HALoadBalancerStatus } from '../api/types.ts';
 import type { Problem } from '../api/validate.ts';
 import { conditionTypes as T } from './conditions.ts';
 import type { ControllerContext, PassContext } from './context.ts';
+import { syncMetricsEndpoints } from './metrics-endpoints.ts';
+import { failoverReason, nodeSeries } from './node-metrics.ts';
 import { computeStatus, stalledStatus, statusChanged, type StatusInput } from './status.ts';
 
 /** Computes the status, tells people what changed, and writes it if it changed. */
@@ -15,6 +17,8 @@ export async function report(ctx: PassContext, input: Omit<StatusInput, 'now'>):
   await noticeWarnings(ctx, object, status);
   await writeStatus(ctx, object, status);
   recordNodeMetrics(ctx, object, status);
+  ctx.metrics.setNodeSeries(object.metadata.namespace ?? 'default', object.metadata.name, nodeSeries(object, status, input.observed));
+  await syncMetricsEndpoints(ctx, object, status);
   return status;
 }
 
@@ -31,9 +35,10 @@ async function writeStatus(ctx: PassContext, object: HALoadBalancer, status: HAL
 async function noticeFailover(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
   const before = object.status?.activeNode;
   if (!before || !status.activeNode || before === status.activeNode) return;
-  ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name });
+  const reason = failoverReason(before, status.nodes ?? []);
+  ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name, reason });
   await ctx.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode}`);
-  ctx.log.info({ from: before, to: status.activeNode }, 'observed failover');
+  ctx.log.info({ from: before, to: status.activeNode, reason }, 'observed failover');
 }
 
 /** A Warning Event when a warning condition turns on (or changes its reason): SSH open to
@@ -56,8 +61,8 @@ function recordNodeMetrics(ctx: PassContext, object: HALoadBalancer, status: HAL
   }
 }
 
-/** An object that is gone leaves no series behind. */
+/** An object that is gone leaves no series behind; its metrics Service goes with it (owner). */
 export function forgetObjectMetrics(ctx: ControllerContext, namespace: string, name: string): void {
-  ctx.metrics.setCertificates(namespace, name, []);
-  for (const state of ['MASTER', 'BACKUP', 'FAULT', 'UNKNOWN'] as const) ctx.metrics.nodesByState.remove({ namespace, name, state });
+  ctx.metrics.forgetObject(namespace, name);
+  ctx.metricsEndpoints.forget(namespace, name);
 }

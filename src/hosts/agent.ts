@@ -59,6 +59,8 @@ export function hostKeyFingerprint(key: Buffer): string {
 export interface HostState {
   vrrpState?: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
   configHash?: string;
+  /** When the files were last swapped in (the hash file's time), in Unix seconds. */
+  configAppliedAt?: number;
   keepalivedVersion?: string;
   haproxyVersion?: string;
   anchorIPv4?: string;
@@ -100,6 +102,8 @@ export function parseHostState(output: string): HostState {
   if (sshd) state.sshd = sshd;
   const vrrp = m.get('vrrp');
   if (vrrp && VRRP_STATES.has(vrrp)) state.vrrpState = vrrp as HostState['vrrpState'];
+  const applied = Number(m.get('config-applied'));
+  if (Number.isInteger(applied) && applied > 0) state.configAppliedAt = applied;
   const id = Number(m.get('droplet-id'));
   if (Number.isInteger(id) && id > 0) state.dropletId = id;
   const text = { configHash: m.get('hash'), anchorIPv4: m.get('anchor'), privateIPv4: m.get('private') };

@@ -311,6 +311,7 @@ export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metad
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16)"
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
+echo "${MARK}config-applied $(stat -c %Y ${shQuote(paths.hashFile)} 2>/dev/null)"
 echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
 echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
 echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"

@@ -242,6 +242,8 @@ export function renderHAProxyConfig(input: HAProxyNodeInput): string {
       'frontend halb_health',
       '    mode http',
       `    bind 127.0.0.1:${input.healthPort}`,
+      // Asked every advert interval: its lines would drown the access log.
+      '    no log',
       `    monitor-uri ${HEALTH_URI}`,
       '    http-request deny deny_status 404',
     ],

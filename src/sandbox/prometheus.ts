@@ -14,7 +14,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { HOST_LINK_CANDIDATES, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, namespaceName, parseCidr, readHostRoutes } from './fabric/index.ts';
+import {
+  HOST_LINK_CANDIDATES, VPC_RANGE, chooseFreeSubnet, hostLinkAddresses, namespaceName, parseCidr, readHostRoutes,
+} from './fabric/index.ts';
 import { run } from './fabric/system.ts';
 
 /** Prometheus's address on the VPC: the simulator gives droplets addresses from .10 on. */
@@ -47,7 +49,9 @@ export interface SandboxPrometheus {
 }
 
 /** The scrape configuration: what the chart's ServiceMonitors make the Prometheus Operator write. */
-export function renderPrometheusConfig(opts: { rulesFile: string; discoveryURL: string; operatorTarget?: string; intervalSeconds: number }): string {
+export function renderPrometheusConfig(opts: {
+  rulesFile: string; discoveryURL: string; operatorTarget?: string; intervalSeconds: number;
+}): string {
   const interval = `${opts.intervalSeconds}s`;
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval, scrape_timeout: `${Math.max(1, opts.intervalSeconds - 1)}s` },
@@ -59,7 +63,10 @@ export function renderPrometheusConfig(opts: { rulesFile: string; discoveryURL: 
         job_name: 'halb-operator-metrics',
         // As the ServiceMonitor's honorLabels: the series' own namespace label is the object's.
         honor_labels: true,
-        static_configs: [{ targets: [opts.operatorTarget], labels: { namespace: 'halb-system', service: 'halb-operator-metrics', endpoint: 'metrics' } }],
+        static_configs: [{
+          targets: [opts.operatorTarget],
+          labels: { namespace: 'halb-system', service: 'halb-operator-metrics', endpoint: 'metrics' },
+        }],
       }] : []),
       // ServiceMonitor halb-nodes: every Service labelled halb.dev/metrics=haproxy, its EndpointSlices'
       // endpoints on the port haproxy-metrics; the job is the label's value (jobLabel). The targets
@@ -189,8 +196,10 @@ export async function startSandboxPrometheus(opts: SandboxPrometheusOptions): Pr
   const url = `http://${link.core}:${PROMETHEUS_PORT}`;
   const logFile = join(dir, 'prometheus.log');
   const out = openSync(logFile, 'a');
-  const child = spawn('ip', ['netns', 'exec', namespace, 'prometheus', `--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=${link.core}:${PROMETHEUS_PORT}`, '--web.enable-lifecycle', '--log.level=info'], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn('ip', [
+    'netns', 'exec', namespace, 'prometheus', `--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=${link.core}:${PROMETHEUS_PORT}`, '--web.enable-lifecycle', '--log.level=info',
+  ], { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   child.unref();
   writeFileSync(join(dir, 'prometheus.pid'), `${child.pid}\n`);

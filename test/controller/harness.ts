@@ -14,6 +14,7 @@ import type { Clock, ControllerContext, ControllerSettings } from '../../src/con
 import type { EventRecorder } from '../../src/controller/events.ts';
 import { createHALoadBalancerInformer, createSecretInformer, type KeyedInformer } from '../../src/controller/informer.ts';
 import { createKubeWriter } from '../../src/controller/kube.ts';
+import { AppliedMetricsEndpoints } from '../../src/controller/metrics-endpoints.ts';
 import { reconcile, type PassResult } from '../../src/controller/reconciler.ts';
 import { SharedReads } from '../../src/controller/shared-reads.ts';
 import { LoginKeys } from '../../src/controller/ssh-access.ts';
@@ -27,7 +28,7 @@ import { StandInHosts, type StandInHost } from './standin-hosts.ts';
 export const TOKEN = 'dop_v1_harness';
 const log = pino({ level: process.env.HALB_LOG_LEVEL ?? 'silent' });
 
-export interface RecordedEvent { type: string; reason: string; message: string }
+export interface RecordedEvent { type: string; reason: string; message: string; kind: string; name: string }
 
 export interface PassRecord {
   result: PassResult;
@@ -41,6 +42,10 @@ export interface PassRecord {
 
 export interface Harness {
   kube: KubeEmulator;
+  /** A kubeconfig for the emulator, for clients of other kinds (the Service controller's). */
+  kubeConfig: k8s.KubeConfig;
+  /** Every Event recorded so far, in order. */
+  recorded: readonly RecordedEvent[];
   sim: DigitalOceanSimulator;
   hosts: StandInHosts;
   ctx: ControllerContext;
@@ -97,13 +102,15 @@ export async function startHarness(options: { simulator?: SimulatorOptions; sett
   let offsetMs = 0;
   const clock = { now: () => new Date(Date.now() + offsetMs), advance: (ms: number) => { offsetMs += ms; } };
   const recorded: RecordedEvent[] = [];
-  const events: EventRecorder = { record: async (_o, type, reason, message) => { recorded.push({ type, reason, message }); } };
+  const events: EventRecorder = {
+    record: async (o, type, reason, message) => { recorded.push({ type, reason, message, kind: o.kind, name: o.metadata.name }); },
+  };
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const target = { group: 'halb.dev', version: 'v1alpha1', namespace: 'default', plural: 'haloadbalancers' };
   const settings: ControllerSettings = { resyncIntervalMs: 30_000, backstopGraceMs: 10_000, reconcileDeadlineMs: 20_000, render: { apiBaseURL: sim.url }, ...options.settings };
   const newContext = (): ControllerContext => contextFor(kc, sim, hosts, objects, secrets, events, clock, settings);
   const harness: Harness = {
-    kube, sim, hosts, clock, ctx: newContext(),
+    kube, kubeConfig: kc, recorded, sim, hosts, clock, ctx: newContext(),
     create: async (object) => { await api.createNamespacedCustomObject({ ...target, body: object }); },
     patch: async (name, patch) => {
       await api.patchNamespacedCustomObject({ ...target, name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
@@ -165,7 +172,7 @@ function contextFor(kc: k8s.KubeConfig, sim: DigitalOceanSimulator, hosts: Stand
     },
     hosts, events, metrics: new OperatorMetrics({ processMetrics: false }), clock, log, settings,
     shared: new SharedReads({ clock, floorMs: 0, backstopGraceMs: settings.backstopGraceMs }),
-    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(),
+    loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(), metricsEndpoints: new AppliedMetricsEndpoints(),
   };
 }
 

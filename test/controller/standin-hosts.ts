@@ -24,6 +24,10 @@ export interface StandInHost {
   keepalivedRunning: boolean;
   firewallLoaded: boolean;
   vrrpState?: 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
+  /** HAProxy's server states, `backend/server` → UP, DOWN, ...; set by a test. */
+  servers?: Record<string, string>;
+  /** When files were last swapped in, Unix seconds. */
+  configAppliedAt?: number;
   /** Answers SSH (false: crashed or not booted). */
   up: boolean;
   /** keepalived's priority-offset track_file, as the operator last wrote it. */
@@ -114,6 +118,8 @@ export class StandInHosts implements HostConnector {
       sshClientAddress: '203.0.113.253', sshd: { passwordauthentication: 'no', kbdinteractiveauthentication: 'no', permitrootlogin: 'without-password' },
       ...(host.configHash ? { configHash: host.configHash } : {}),
       ...(host.vrrpState ? { vrrpState: host.vrrpState } : {}),
+      ...(host.servers ? { servers: { ...host.servers } } : {}),
+      ...(host.configAppliedAt ? { configAppliedAt: host.configAppliedAt } : {}),
       ...(host.priorityOffset === undefined ? {} : { priorityOffset: host.priorityOffset }),
       ...(host.maintenanceEvent ? { maintenanceEvent: host.maintenanceEvent } : {}),
     };
@@ -126,6 +132,7 @@ export class StandInHosts implements HostConnector {
     for (const file of files) host.files.set(file.path, file);
     const keys = files.find((f) => f.path.endsWith('/authorized_keys'));
     if (keys) host.authorizedKeys = keys.content.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+    if (host.configHash !== hash) host.configAppliedAt = Math.floor(Date.now() / 1000);
     host.configHash = hash;
     const steps = [host.haproxyRunning ? 'reloaded haproxy' : 'started haproxy', host.keepalivedRunning ? 'reloaded keepalived' : 'started keepalived', 'loaded firewall'];
     host.haproxyRunning = true;

@@ -66,10 +66,17 @@ function permissions(rules: Rule[]): string[] {
 
 const OPERATOR_PERMISSIONS = [
   'core/events create', 'core/events patch',
+  'core/services create', 'discovery.k8s.io/endpointslices create', 'discovery.k8s.io/endpointslices patch',
   'core/secrets list', 'core/secrets watch',
   'halb.dev/haloadbalancers list', 'halb.dev/haloadbalancers patch', 'halb.dev/haloadbalancers watch',
   'halb.dev/haloadbalancers/status patch',
+  // The Service controller's.
+  'core/services list', 'core/services patch', 'core/services watch', 'core/services/finalizers update', 'core/services/status patch',
+  'halb.dev/haloadbalancers create', 'halb.dev/haloadbalancers delete', 'halb.dev/haloadbalancers update',
 ].sort();
+/** The Service controller's backends: Nodes, cluster-wide even when the operator watches one namespace. */
+const NODES_PERMISSIONS = ['core/nodes list', 'core/nodes watch'];
+const clusterRole = (objs: Obj[], name: string) => ofKind(objs, 'ClusterRole').find((r) => r.metadata.name === name)!;
 const LEADER_PERMISSIONS = [
   'coordination.k8s.io/leases create', 'coordination.k8s.io/leases:halb-operator get', 'coordination.k8s.io/leases:halb-operator update',
 ].sort();
@@ -118,7 +125,8 @@ describe('kubectl kustomize deploy/', () => {
 
   it('renders the namespace, the CRD, the ServiceAccount, the RBAC, the Deployment and the metrics Service', () => {
     expect(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      'ClusterRole/halb-operator', 'ClusterRoleBinding/halb-operator', 'CustomResourceDefinition/haloadbalancers.halb.dev',
+      'ClusterRole/halb-operator', 'ClusterRole/halb-operator-nodes', 'ClusterRoleBinding/halb-operator',
+      'ClusterRoleBinding/halb-operator-nodes', 'CustomResourceDefinition/haloadbalancers.halb.dev',
       'Deployment/halb-operator', 'Namespace/halb-system', 'Role/halb-operator-leader-election',
       'RoleBinding/halb-operator-leader-election', 'Service/halb-operator-metrics', 'ServiceAccount/halb-operator',
     ]);
@@ -134,7 +142,8 @@ describe('kubectl kustomize deploy/', () => {
 
   it('RBAC: exactly what the operator calls, with no wildcards', () => {
     expectNoWildcards(objs);
-    expect(permissions(one(objs, 'ClusterRole').rules as Rule[])).toEqual(OPERATOR_PERMISSIONS);
+    expect(permissions(clusterRole(objs, 'halb-operator').rules as Rule[])).toEqual(OPERATOR_PERMISSIONS);
+    expect(permissions(clusterRole(objs, 'halb-operator-nodes').rules as Rule[])).toEqual(NODES_PERMISSIONS);
     const leader = one(objs, 'Role');
     expect(leader.metadata.namespace).toBe('halb-system');
     expect(permissions(leader.rules as Rule[])).toEqual(LEADER_PERMISSIONS);
@@ -182,8 +191,10 @@ describe('overlays', () => {
   it('namespaced: a Role and RoleBinding in the watched namespace replace the cluster-wide ones, and the operator watches only it', async () => {
     const objs = await render('deploy/overlays/namespaced');
     expectNoWildcards(objs);
-    expect(ofKind(objs, 'ClusterRole')).toEqual([]);
-    expect(ofKind(objs, 'ClusterRoleBinding')).toEqual([]);
+    // Only reading Nodes stays cluster-wide (Nodes have no namespace).
+    expect(ofKind(objs, 'ClusterRole').map((r) => r.metadata.name)).toEqual(['halb-operator-nodes']);
+    expect(permissions(clusterRole(objs, 'halb-operator-nodes').rules as Rule[])).toEqual(NODES_PERMISSIONS);
+    expect(ofKind(objs, 'ClusterRoleBinding').map((r) => r.metadata.name)).toEqual(['halb-operator-nodes']);
     const watched = ofKind(objs, 'Role').find((r) => r.metadata.name === 'halb-operator')!;
     expect(watched.metadata.namespace).toBe('apps');
     expect(permissions(watched.rules as Rule[])).toEqual(OPERATOR_PERMISSIONS);
@@ -200,7 +211,7 @@ describe('overlays', () => {
     expect(ofKind(objs, 'Namespace')).toEqual([]);
     for (const o of objs) if (!['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) expect(o.metadata.namespace, o.kind).toBe('platform');
     expectBindingsToOperator(objs, 'platform');
-    expect(permissions(one(objs, 'ClusterRole').rules as Rule[])).toEqual(OPERATOR_PERMISSIONS);
+    expect(permissions(clusterRole(objs, 'halb-operator').rules as Rule[])).toEqual(OPERATOR_PERMISSIONS);
   });
 });
 
@@ -220,7 +231,9 @@ describe('the real kubectl applies deploy/ to the Kubernetes emulator', () => {
     expect(first.code).toBe(0);
     expect(first.stdout.trim().split('\n').sort()).toEqual([
       'clusterrole.rbac.authorization.k8s.io/halb-operator created',
+      'clusterrole.rbac.authorization.k8s.io/halb-operator-nodes created',
       'clusterrolebinding.rbac.authorization.k8s.io/halb-operator created',
+      'clusterrolebinding.rbac.authorization.k8s.io/halb-operator-nodes created',
       'customresourcedefinition.apiextensions.k8s.io/haloadbalancers.halb.dev created',
       'deployment.apps/halb-operator created',
       'namespace/halb-system created',

@@ -22,6 +22,15 @@ interface Obj {
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; [key: string]: unknown };
   [key: string]: unknown;
 }
+interface Container { image: string; imagePullPolicy?: string; args: string[]; resources: unknown }
+interface Monitor extends Obj {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    namespaceSelector: unknown;
+    endpoints: { port: string; honorLabels?: boolean }[];
+  };
+}
+interface Rule { alert?: string; expr: string; labels?: Record<string, string> }
 
 function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -31,7 +40,8 @@ function run(file: string, args: string[]): Promise<{ code: number; stdout: stri
   });
 }
 
-const parseObjects = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJSON() as Obj | null).filter((o): o is Obj => o !== null);
+const parseObjects = (text: string): Obj[] =>
+  parseAllDocuments(text).map((d) => d.toJSON() as Obj | null).filter((o): o is Obj => o !== null);
 
 let helm: string;
 beforeAll(async () => {
@@ -74,7 +84,9 @@ function expectSameObjects(chart: Obj[], kustomized: Obj[]): void {
 
 describe('helm lint', () => {
   it('passes with the defaults and with every switch on', async () => {
-    for (const sets of [[], ['metrics.serviceMonitor.enabled=true', 'metrics.nodeServiceMonitor.enabled=true', 'metrics.prometheusRule.enabled=true', 'dashboard.enabled=true', 'watchNamespace=apps']]) {
+    const everything = ['metrics.serviceMonitor.enabled=true', 'metrics.nodeServiceMonitor.enabled=true',
+      'metrics.prometheusRule.enabled=true', 'dashboard.enabled=true', 'watchNamespace=apps'];
+    for (const sets of [[], everything]) {
       const r = await run(helm, ['lint', '--strict', CHART, ...sets.flatMap((s) => ['--set', s])]);
       expect(r.stdout + r.stderr, sets.join(' ')).toContain('1 chart(s) linted, 0 chart(s) failed');
       expect(r.code).toBe(0);
@@ -109,11 +121,14 @@ describe('helm template renders what kustomize renders', () => {
 
 describe('values', () => {
   const deployment = (objs: Obj[]) => objs.find((o) => o.kind === 'Deployment') as Obj & {
-    spec: { replicas: number; template: { spec: { containers: { image: string; imagePullPolicy?: string; args: string[]; resources: unknown }[] } } };
+    spec: { replicas: number; template: { spec: { containers: Container[] } } };
   };
 
   it('image, replicas and resources', async () => {
-    const d = deployment(await template('halb-system', ['image.repository=registry.example.com/halb', 'image.tag=0.2.0', 'image.pullPolicy=Always', 'replicas=3', 'resources.limits.memory=512Mi']));
+    const d = deployment(await template('halb-system', [
+      'image.repository=registry.example.com/halb', 'image.tag=0.2.0', 'image.pullPolicy=Always', 'replicas=3',
+      'resources.limits.memory=512Mi',
+    ]));
     expect(d.spec.replicas).toBe(3);
     const c = d.spec.template.spec.containers[0]!;
     expect(c.image).toBe('registry.example.com/halb:0.2.0');
@@ -122,10 +137,12 @@ describe('values', () => {
   });
 
   it('operator flags become arguments that `halb operator --help` lists', async () => {
-    const sets = ['operator.resync=10', 'operator.backstopGrace=45', 'operator.concurrency=8', 'operator.logLevel=debug', 'operator.metricsPort=9090', 'operator.extraArgs={--lease-namespace=apps}'];
+    const sets = ['operator.resync=10', 'operator.backstopGrace=45', 'operator.concurrency=8', 'operator.logLevel=debug',
+      'operator.metricsPort=9090', 'operator.extraArgs={--lease-namespace=halb-system}'];
     const d = deployment(await template('halb-system', sets));
     const args = d.spec.template.spec.containers[0]!.args;
-    expect(args).toEqual(['operator', '--metrics-port=9090', '--resync=10', '--backstop-grace=45', '--concurrency=8', '--log-level=debug', '--lease-namespace=apps']);
+    expect(args).toEqual(['operator', '--metrics-port=9090', '--resync=10', '--backstop-grace=45', '--concurrency=8', '--log-level=debug',
+      '--lease-namespace=halb-system']);
     const help = await run(NODE, ['src/cli/main.ts', 'operator', '--help']);
     for (const a of args.slice(1)) expect(help.stdout, a).toContain(`  ${a.split('=')[0]}`);
   });
@@ -133,7 +150,8 @@ describe('values', () => {
   it('the Service class is passed only when set (the Service controller of issue 19 takes it)', async () => {
     const none = deployment(await template('halb-system')).spec.template.spec.containers[0]!.args;
     expect(none.some((a) => a.startsWith('--load-balancer-class'))).toBe(false);
-    const set = deployment(await template('halb-system', ['operator.loadBalancerClass=halb.dev/haproxy'])).spec.template.spec.containers[0]!.args;
+    const withClass = await template('halb-system', ['operator.loadBalancerClass=halb.dev/haproxy']);
+    const set = deployment(withClass).spec.template.spec.containers[0]!.args;
     expect(set).toContain('--load-balancer-class=halb.dev/haproxy');
   });
 });
@@ -154,20 +172,22 @@ describe('monitoring switches', () => {
   it('ServiceMonitor and PodMonitor for the operator, a ServiceMonitor for the nodes, with the given labels', async () => {
     const objs = await template('halb-system', ALL_ON);
     const monitors = objs.filter((o) => o.kind === 'ServiceMonitor' || o.kind === 'PodMonitor');
-    expect(monitors.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(['PodMonitor/halb-operator', 'ServiceMonitor/halb-nodes', 'ServiceMonitor/halb-operator']);
+    expect(monitors.map((o) => `${o.kind}/${o.metadata.name}`).sort())
+      .toEqual(['PodMonitor/halb-operator', 'ServiceMonitor/halb-nodes', 'ServiceMonitor/halb-operator']);
     for (const m of monitors) expect(m.metadata.labels?.release, m.metadata.name).toBe('kube-prometheus-stack');
-    const operator = monitors.find((o) => o.kind === 'ServiceMonitor' && o.metadata.name === 'halb-operator') as Obj & { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; honorLabels?: boolean }[] } };
+    const operator = monitors.find((o) => o.kind === 'ServiceMonitor' && o.metadata.name === 'halb-operator') as Monitor;
     const service = objs.find((o) => o.kind === 'Service') as Obj & { spec: { ports: { name: string }[] } };
     // The selector picks the operator's metrics Service, by its labels and port name.
     for (const [k, v] of Object.entries(operator.spec.selector.matchLabels)) expect(service.metadata.labels?.[k]).toBe(v);
     expect(service.spec.ports.map((p) => p.name)).toContain(operator.spec.endpoints[0]!.port);
     // halb_node_* series carry the HALoadBalancer's namespace, which the target's must not rename.
     expect(operator.spec.endpoints[0]).toMatchObject({ honorLabels: true });
-    const nodes = monitors.find((o) => o.metadata.name === 'halb-nodes') as Obj & { spec: { selector: unknown; namespaceSelector: unknown; endpoints: { port: string }[] } };
+    const nodes = monitors.find((o) => o.metadata.name === 'halb-nodes') as Monitor;
     expect(nodes.spec.selector).toEqual({ matchLabels: { 'halb.dev/metrics': 'haproxy' } });
     expect(nodes.spec.namespaceSelector).toEqual({ any: true });
     expect(nodes.spec.endpoints[0]!.port).toBe('haproxy-metrics');
-    const scoped = (await template('halb-system', [...ALL_ON, 'watchNamespace=apps'])).find((o) => o.metadata.name === 'halb-nodes') as typeof nodes;
+    const scopedObjs = await template('halb-system', [...ALL_ON, 'watchNamespace=apps']);
+    const scoped = scopedObjs.find((o) => o.metadata.name === 'halb-nodes') as Monitor;
     expect(scoped.spec.namespaceSelector).toEqual({ matchNames: ['apps'] });
   });
 
@@ -182,15 +202,17 @@ describe('monitoring switches', () => {
   });
 
   it('flappingFailovers and alertLabels change the rules', async () => {
-    const rule = (await template('halb-system', [...ALL_ON, 'metrics.prometheusRule.flappingFailovers=5', 'metrics.prometheusRule.alertLabels.team=edge']))
-      .find((o) => o.kind === 'PrometheusRule') as Obj & { spec: { groups: { rules: { alert?: string; expr: string; labels?: Record<string, string> }[] }[] } };
+    const objs = await template('halb-system', [...ALL_ON, 'metrics.prometheusRule.flappingFailovers=5',
+      'metrics.prometheusRule.alertLabels.team=edge']);
+    const rule = objs.find((o) => o.kind === 'PrometheusRule') as Obj & { spec: { groups: { rules: Rule[] }[] } };
     const rules = rule.spec.groups.flatMap((g) => g.rules);
     expect(rules.find((r) => r.alert === 'HalbFailoverFlapping')!.expr.trim()).toMatch(/\[10m\]\)\) >= 5$/);
     for (const r of rules) expect(r.labels, r.alert).toMatchObject({ team: 'edge', severity: expect.any(String) });
   });
 
   it('the dashboard ConfigMap carries deploy/grafana/halb-dashboard.json and the sidecar label', async () => {
-    const cm = (await template('halb-system', [...ALL_ON, 'dashboard.namespace=monitoring'])).find((o) => o.kind === 'ConfigMap') as Obj & { data: Record<string, string> };
+    const objs = await template('halb-system', [...ALL_ON, 'dashboard.namespace=monitoring']);
+    const cm = objs.find((o) => o.kind === 'ConfigMap') as Obj & { data: Record<string, string> };
     expect(cm.metadata.namespace).toBe('monitoring');
     expect(cm.metadata.labels?.grafana_dashboard).toBe('1');
     expect(JSON.parse(cm.data['halb.json']!)).toEqual(JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/halb-dashboard.json'), 'utf8')));
@@ -198,7 +220,8 @@ describe('monitoring switches', () => {
 
   it("the chart's copies of the rules and the dashboard are the files in deploy/prometheus and deploy/grafana", () => {
     // Helm reads no file outside the chart: it carries copies. Copy the file when this fails.
-    expect(readFileSync(join(CHART, 'files/halb-rules.yaml'), 'utf8')).toBe(readFileSync(join(ROOT, 'deploy/prometheus/halb-rules.yaml'), 'utf8'));
-    expect(readFileSync(join(CHART, 'dashboards/halb.json'), 'utf8')).toBe(readFileSync(join(ROOT, 'deploy/grafana/halb-dashboard.json'), 'utf8'));
+    const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+    expect(read('deploy/helm/halb/files/halb-rules.yaml')).toBe(read('deploy/prometheus/halb-rules.yaml'));
+    expect(read('deploy/helm/halb/dashboards/halb.json')).toBe(read('deploy/grafana/halb-dashboard.json'));
   });
 });

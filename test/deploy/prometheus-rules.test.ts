@@ -13,13 +13,16 @@ const PROMTOOL = process.env.PROMTOOL ?? 'promtool';
 function promtool(args: string[]): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     execFile(PROMTOOL, args, { cwd: DIR, timeout: 60_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('promtool not found: apt-get install prometheus (or set PROMTOOL)');
+      if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error('promtool not found: apt-get install prometheus (or set PROMTOOL)');
+      }
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, output: stdout + stderr });
     });
   });
 }
 
-interface RuleFile { groups: { rules: { alert?: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }[] }[] }
+interface Rule { alert?: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
+interface RuleFile { groups: { rules: Rule[] }[] }
 interface TestFile { tests: { name: string; alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[] }
 
 const rules = parse(readFileSync(join(DIR, 'halb-rules.yaml'), 'utf8')) as RuleFile;
@@ -46,7 +49,8 @@ describe('halb alert rules', () => {
   });
 
   it('every alert has a unit test where it fires and one where it does not', () => {
-    const tests = (parse(readFileSync(join(DIR, 'halb-rules.test.yaml'), 'utf8')) as TestFile).tests.flatMap((t) => t.alert_rule_test ?? []);
+    const file = parse(readFileSync(join(DIR, 'halb-rules.test.yaml'), 'utf8')) as TestFile;
+    const tests = file.tests.flatMap((t) => t.alert_rule_test ?? []);
     for (const a of alerts) {
       const mine = tests.filter((t) => t.alertname === a.alert);
       expect(mine.some((t) => t.exp_alerts.length > 0), `${a.alert} fires`).toBe(true);

@@ -15,7 +15,8 @@ export function upstreamTool(name: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('bash', args, { timeout: 30_000 }, (err, stdout, stderr) => {
       const path = new RegExp(`^${name} (\\S+)$`, 'm').exec(stdout)?.[1];
-      if (err || !path) reject(new Error(`${name} is not built: run ${args[0]}${existsSync(own) ? '' : ` ${name}`} (${stderr.trim() || err?.message})`));
+      const how = `${args[0]}${existsSync(own) ? '' : ` ${name}`}`;
+      if (err || !path) reject(new Error(`${name} is not built: run ${how} (${stderr.trim() || err?.message})`));
       else resolve(path);
     });
   });

@@ -64,7 +64,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
   });
 }
 
-export async function startE2E(options: { operator?: boolean; kube?: KubeKind } = {}): Promise<E2E> {
+export async function startE2E(options: { operator?: boolean; kube?: KubeKind; prometheus?: boolean } = {}): Promise<E2E> {
   const kube = options.kube ?? e2eKube();
   if (!options.kube) console.log(`Kubernetes API: ${describeE2EKube()}`);
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-e2e-'));
@@ -75,7 +75,7 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind } 
   if (DROPLET_IMAGE === DEBIAN_13.slug) await ensureRootfs({ log });
   try {
     sandbox = await startSandbox({
-      stateDir, log, operator: options.operator ?? true, kube,
+      stateDir, log, operator: options.operator ?? true, kube, prometheus: options.prometheus ?? false,
       delays: { dropletActiveMs: 500, reservedIpActionMs: 500, dropletActionMs: 300 },
       resyncIntervalMs: 2000, backstopGraceMs: 10_000,
     });

@@ -11,7 +11,8 @@ const SLICES = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices';
 describe('Services and EndpointSlices in the emulator', () => {
   let emu: KubeEmulator;
   const call = async (method: string, path: string, body?: unknown): Promise<{ code: number; json: Record<string, unknown> }> => {
-    const res = await fetch(`${emu.url}${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const init = { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) };
+    const res = await fetch(`${emu.url}${path}`, init);
     const text = await res.text();
     return { code: res.status, json: text ? JSON.parse(text) as Record<string, unknown> : {} };
   };
@@ -26,7 +27,9 @@ describe('Services and EndpointSlices in the emulator', () => {
   });
 
   it('a headless Service keeps clusterIP None and gets the server defaults; a ClusterIP one gets an address', async () => {
-    const headless = await call('POST', SVC, { metadata: { name: 'metrics' }, spec: { clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404 }] } });
+    const headless = await call('POST', SVC, {
+      metadata: { name: 'metrics' }, spec: { clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404 }] },
+    });
     expect(headless.code).toBe(201);
     expect(headless.json.spec).toMatchObject({
       type: 'ClusterIP', clusterIP: 'None', clusterIPs: ['None'], sessionAffinity: 'None',
@@ -34,21 +37,26 @@ describe('Services and EndpointSlices in the emulator', () => {
     });
     const plain = await call('POST', SVC, { metadata: { name: 'plain' }, spec: { ports: [{ port: 80 }] } });
     expect((plain.json.spec as { clusterIP: string }).clusterIP).toMatch(/^10\.96\.\d+\.\d+$/);
-    const changed = await call('PUT', `${SVC}/plain`, { ...plain.json, spec: { ...(plain.json.spec as object), clusterIP: '10.96.9.9', clusterIPs: ['10.96.9.9'] } });
+    const moved = { ...(plain.json.spec as object), clusterIP: '10.96.9.9', clusterIPs: ['10.96.9.9'] };
+    const changed = await call('PUT', `${SVC}/plain`, { ...plain.json, spec: moved });
     expect(changed.code).toBe(422);
   });
 
   it('refuses a port out of range and a slice without an addressType', async () => {
-    expect((await call('POST', SVC, { metadata: { name: 'bad' }, spec: { ports: [{ port: 70000 }] } })).json).toMatchObject({ code: 422, reason: 'Invalid' });
+    const bad = await call('POST', SVC, { metadata: { name: 'bad' }, spec: { ports: [{ port: 70000 }] } });
+    expect(bad.json).toMatchObject({ code: 422, reason: 'Invalid' });
     const slice = await call('POST', SLICES, { metadata: { name: 'bad' }, endpoints: [{ addresses: ['10.10.0.10'] }] });
     expect(slice.json).toMatchObject({ code: 422, reason: 'Invalid' });
     expect(JSON.stringify(slice.json)).toContain('addressType');
   });
 
   it('an EndpointSlice with the Service label lists the nodes, and goes with its owner', async () => {
-    const owner = (await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'owner' } })).json.metadata as { uid: string };
+    const created = await call('POST', '/api/v1/namespaces/default/configmaps', { metadata: { name: 'owner' } });
+    const owner = created.json.metadata as { uid: string };
     const slice = await call('POST', SLICES, {
-      metadata: { name: 'metrics-nodes', labels: { 'kubernetes.io/service-name': 'metrics', 'endpointslice.kubernetes.io/managed-by': 'halb.dev' },
+      metadata: {
+        name: 'metrics-nodes',
+        labels: { 'kubernetes.io/service-name': 'metrics', 'endpointslice.kubernetes.io/managed-by': 'halb.dev' },
         ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.uid, controller: true }] },
       addressType: 'IPv4',
       endpoints: [{ addresses: ['10.10.0.10'], hostname: 'web-0', conditions: { ready: true } }],

@@ -107,7 +107,7 @@ describe('haproxy.cfg', () => {
   it('has master-worker, an admin socket, a loopback health endpoint and metrics on the VPC address', () => {
     expect(cfg).toMatch(/^global\n {4}master-worker\n/m);
     expect(cfg).toContain('stats socket /run/haproxy/admin.sock mode 600 level admin');
-    expect(cfg).toContain('bind 127.0.0.1:8405\n    monitor-uri /healthz');
+    expect(cfg).toContain('bind 127.0.0.1:8405\n    no log\n    monitor-uri /healthz');
     expect(cfg).toContain('bind 10.10.0.12:8404');
     expect(cfg).toContain('http-request use-service prometheus-exporter if { path /metrics }');
   });
