@@ -99,11 +99,12 @@ describe.skipIf(!built)('the emulator against the real kube-apiserver, exchange 
     const operatorKubeconfig = join(e2e.stateDir, 'recorded-operator.kubeconfig');
     writeFileSync(operatorKubeconfig, readFileSync(kubeconfig, 'utf8').replace('current-context: admin', 'current-context: operator'), { mode: 0o600 });
     const kubectl = (args: string[], stdin?: string) => run(KUBECTL, [`--cache-dir=${join(e2e!.stateDir, 'recorded-cache')}`, ...args], { ...process.env, HOME: e2e!.stateDir, KUBECONFIG: kubeconfig }, stdin, 150_000);
-    const operator = startOperatorProcess({ kubeconfig: operatorKubeconfig, leaseNamespace: kube.operatorIdentity!.namespace, doEndpoint: e2e.sandbox.status.digitalocean.endpoint });
+    const operator = startOperatorProcess({ kubeconfig: operatorKubeconfig, leaseNamespace: kube.operatorIdentity!.namespace, doEndpoint: e2e.sandbox.status.digitalocean.endpoint, logLevel: process.env.HALB_FIDELITY_OPERATOR_LOG ?? 'warn' });
     try {
       expect((await kubectl(['apply', '-f', `${ROOT}examples/basic.yaml`])).code).toBe(0);
       const wait = await kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
-      expect(wait.stdout + wait.stderr).toContain('condition met');
+      const conditions = (await kubectl(['get', 'halb', 'basic', '-o', 'jsonpath={.status.conditions}'])).stdout;
+      expect(wait.stdout + wait.stderr, `conditions: ${conditions}\nthe operator said:\n${operator.stderr().slice(-3000)}`).toContain('condition met');
       for (const args of [['get', 'halb'], ['get', 'halb', '-o', 'wide'], ['get', 'halb', 'basic', '-o', 'jsonpath={.status.floatingIP}'], ['get', 'halb', 'basic', '-o', 'yaml'],
         ['describe', 'halb', 'basic'], ['get', 'events', '--field-selector', 'involvedObject.name=basic'], ['get', 'secrets'], ['get', 'lease', '-n', 'halb-system'],
         ['get', 'halb', 'nope'], ['diff', '-f', `${ROOT}examples/basic.yaml`], ['apply', '-f', `${ROOT}examples/basic.yaml`],
