@@ -108,10 +108,10 @@ export interface OperatorProcess {
  * `halb operator` as its own process, as deployed: its ServiceAccount's kubeconfig, the Lease in
  * its own namespace, a resync every second so a test sees each pass quickly.
  */
-export function startOperatorProcess(options: { kubeconfig: string; leaseNamespace: string; doEndpoint: string; namespace?: string }): OperatorProcess {
+export function startOperatorProcess(options: { kubeconfig: string; leaseNamespace: string; doEndpoint: string; namespace?: string; logLevel?: string }): OperatorProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
     '--kubeconfig', options.kubeconfig, '--do-endpoint', options.doEndpoint,
-    '--lease-namespace', options.leaseNamespace, '--resync', '1', '--metrics-port=-1', '--log-level', 'warn',
+    '--lease-namespace', options.leaseNamespace, '--resync', '1', '--metrics-port=-1', '--log-level', options.logLevel ?? 'warn',
     ...(options.namespace ? ['--namespace', options.namespace] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });

@@ -26,6 +26,32 @@ import { applyDefaults, prune } from './structural.ts';
 
 const NAME_REQUIRED: StatusCause = { reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' };
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** JSON with every object's keys sorted, as Go encodes an unstructured object. */
+function sortedJSON(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(sortedJSON).join(',')}]`;
+  if (isObject(value)) return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${sortedJSON(value[k])}`).join(',')}}`;
+  return JSON.stringify(value);
+}
+
+/**
+ * The real server's lastAppliedUpdater: a server-side apply by kubectl's own field manager keeps
+ * an existing client-side apply annotation in step with what was applied, so a later
+ * `kubectl apply` (client-side) starts from it.
+ */
+function syncLastApplied(obj: KubeObject, applied: Record<string, unknown>, manager: string): void {
+  if (manager !== 'kubectl' || !obj.metadata.annotations?.[LAST_APPLIED]) return;
+  const config = structuredClone(applied) as KubeObject;
+  const annotations = { ...((config.metadata as KubeObject['metadata'] | undefined)?.annotations ?? {}) };
+  delete annotations[LAST_APPLIED];
+  if (isObject(config.metadata)) {
+    if (Object.keys(annotations).length) config.metadata.annotations = annotations;
+    else delete config.metadata.annotations;
+  }
+  obj.metadata.annotations = { ...obj.metadata.annotations, [LAST_APPLIED]: `${sortedJSON(config)}\n` };
+}
+
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
 export interface WriteOptions {
@@ -287,8 +313,8 @@ export class KubeApi {
     delete obj.metadata.selfLink;
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
-    obj.metadata.managedFields = presetManagedFields ?? updateManagedFields(undefined, obj, [], def.schema?.schema,
-      { manager: opts.fieldManager, apiVersion: apiVersionOf(def), now, statusSubresource: def.statusSubresource });
+    obj.metadata.managedFields = presetManagedFields ?? updateManagedFields(undefined, obj, [], def.schema?.schema ?? def.ownership,
+      { manager: opts.fieldManager, apiVersion: apiVersionOf(def), now, statusSubresource: def.statusSubresource }, !def.custom);
     if (obj.metadata.managedFields.length === 0) delete obj.metadata.managedFields;
     this.crdHook(def, obj, undefined);
     return this.commit(def, obj, 201, opts, warnings);
@@ -359,8 +385,8 @@ export class KubeApi {
       // A client rewrote managedFields (kubectl's csaupgrade does): take them as sent.
       if (!Array.isArray(clientManaged)) throw invalid(def, name, [causes.typeInvalid('metadata.managedFields', clientManaged, 'must be a list')]);
     } else {
-      obj.metadata.managedFields = updateManagedFields(old, obj, old.metadata.managedFields ?? [], def.schema?.schema,
-        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource });
+      obj.metadata.managedFields = updateManagedFields(old, obj, old.metadata.managedFields ?? [], def.schema?.schema ?? def.ownership,
+        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource }, !def.custom);
     }
     if (!obj.metadata.managedFields?.length) delete obj.metadata.managedFields;
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
@@ -370,7 +396,10 @@ export class KubeApi {
       if (opts.dryRun) return { code: 200, body: obj, warnings };
       const gone = this.store.remove(def.storageKey, ns, name)!;
       this.afterRemove(def, gone);
-      return { code: 200, body: this.present(def, gone), warnings };
+      // The answer is the object as this write left it (no finalizers), as the real server's.
+      const last: KubeObject = { ...gone, ...obj, metadata: { ...obj.metadata, resourceVersion: gone.metadata.resourceVersion } };
+      delete last.metadata.finalizers;
+      return { code: 200, body: this.present(def, last), warnings };
     }
     return this.commit(def, obj, mode.created ? 201 : 200, opts, warnings);
   }
@@ -423,9 +452,10 @@ export class KubeApi {
     const stored = this.store.get(def.storageKey, ns, name);
     const live = stored ? this.present(def, stored) : undefined;
     const ctx = { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now: nowTime(), statusSubresource: def.statusSubresource };
-    const result = serverSideApply(live, applied, def.schema?.schema, ctx, opts.force === true, apiVersionOf(def));
+    const result = serverSideApply(live, applied, def.schema?.schema ?? def.ownership, ctx, opts.force === true, apiVersionOf(def));
     const obj = result.object as KubeObject;
     obj.metadata = { ...(obj.metadata ?? {}), name };
+    syncLastApplied(obj, applied, opts.fieldManager);
     if (!live) {
       if (subresource) throw notFound(def, name);
       return this.create(def, ns, obj, opts, undefined, result.managedFields);

@@ -49,6 +49,17 @@ function send(res: ServerResponse, code: number, body: unknown, contentType = JS
   res.end(text);
 }
 
+/**
+ * A list as the real server encodes it: a built-in kind's items carry no apiVersion or kind (its
+ * typed list leaves them out); a custom resource's list says "continue": "" when there is no
+ * next page (the unstructured list keeps the empty field).
+ */
+function listBody(def: ResourceDef, items: KubeObject[], resourceVersion: string): Record<string, unknown> {
+  if (def.custom) return { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { continue: '', resourceVersion }, items };
+  const bare = items.map(({ apiVersion: _apiVersion, kind: _kind, ...rest }) => rest);
+  return { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion }, items: bare };
+}
+
 function sendError(res: ServerResponse, err: ApiError): void {
   send(res, err.code, err.toStatus());
 }
@@ -166,7 +177,8 @@ export class KubeHttp {
           res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
           res.end('ok');
           return;
-        case '/openapi/v3': return send(res, 200, openapiRoot(this.api.registry));
+        // The real server writes its OpenAPI v3 discovery without a media type, so Go sniffs text.
+        case '/openapi/v3': return send(res, 200, openapiRoot(this.api.registry), 'text/plain; charset=utf-8');
         case '/openapi/v2':
           // An empty protobuf message is a valid empty OpenAPI Document; kubectl then validates
           // nothing client-side and leaves fieldValidation to the server.
@@ -291,7 +303,7 @@ export class KubeHttp {
         const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
         const { items, resourceVersion } = this.api.list(def, namespace, sel);
         if (table) return send(res, 200, buildTable(def.table, items, { includeObject: q.get('includeObject'), resourceVersion }), TABLE_TYPE, dep);
-        return send(res, 200, { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion }, items }, JSON_TYPE, dep);
+        return send(res, 200, listBody(def, items, resourceVersion), JSON_TYPE, dep);
       }
       case 'POST': {
         // The all-namespaces path of a namespaced resource serves only list and watch.

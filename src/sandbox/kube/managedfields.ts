@@ -39,18 +39,27 @@ function elementKey(item: unknown, schema: Schema | undefined, index: number): s
 }
 
 const SEP = '\u0000';
+/** A built-in kind's fields that are Go maps (nil until set), under which an update creates structure. */
+const TYPED_MAPS = new Set(['f:metadata', 'f:data', 'f:binaryData', 'f:stringData']);
 const MARK = Symbol('element');
 
-/** Flattens an object to its owned leaves: path (FieldsV1 keys joined) → value. */
-export function flatten(obj: Json, schema: Schema | undefined, top: 'all' | 'status' | 'nostatus' = 'all'): Map<string, unknown> {
+/**
+ * Flattens an object to its owned leaves: path (FieldsV1 keys joined) → value. A null is no
+ * value. With `nodes`, maps and keyed lists are paths too (marked), as an update owns the
+ * structures it creates: FieldsV1 writes them as ".".
+ */
+export function flatten(obj: Json, schema: Schema | undefined, top: 'all' | 'status' | 'nostatus' = 'all', nodes: boolean | 'typed' = false): Map<string, unknown> {
   const out = new Map<string, unknown>();
   const walk = (v: unknown, s: Schema | undefined, path: string[]): void => {
+    if (v === null) return;
     if (isObject(v) && s?.['x-kubernetes-map-type'] !== 'atomic' && Object.keys(v).length > 0) {
+      if (nodes === true || (nodes === 'typed' && TYPED_MAPS.has(path[0]!))) out.set(path.join(SEP), MARK);
       for (const [k, child] of Object.entries(v)) walk(child, childSchema(s, k), [...path, `f:${k}`]);
       return;
     }
     const lt = s?.['x-kubernetes-list-type'];
     if (Array.isArray(v) && (lt === 'map' || lt === 'set')) {
+      if (nodes === true || (nodes === 'typed' && TYPED_MAPS.has(path[0]!))) out.set(path.join(SEP), MARK);
       v.forEach((item, i) => {
         const p = [...path, elementKey(item, s, i)];
         if (lt === 'set') out.set(p.join(SEP), item);
@@ -69,7 +78,9 @@ export function flatten(obj: Json, schema: Schema | undefined, top: 'all' | 'sta
     if (top === 'status' && k !== 'status') continue;
     if (top === 'nostatus' && k === 'status') continue;
     if (k === 'metadata' && isObject(v)) {
-      for (const [mk, mv] of Object.entries(v)) if (!IGNORED_META.has(mk)) walk(mv, childSchema(META_SCHEMA, mk), ['f:metadata', `f:${mk}`]);
+      // ObjectMeta leaves an empty list or map out (omitempty): it owns nothing.
+      const empty = (x: unknown) => (Array.isArray(x) && x.length === 0) || (isObject(x) && Object.keys(x).length === 0);
+      for (const [mk, mv] of Object.entries(v)) if (!IGNORED_META.has(mk) && !empty(mv)) walk(mv, childSchema(META_SCHEMA, mk), ['f:metadata', `f:${mk}`]);
       continue;
     }
     walk(v, childSchema(schema, k), [`f:${k}`]);
@@ -79,16 +90,27 @@ export function flatten(obj: Json, schema: Schema | undefined, top: 'all' | 'sta
 
 export function toFieldsV1(paths: Iterable<string>): Record<string, unknown> {
   const root: Record<string, unknown> = {};
+  const owned: Record<string, unknown>[] = [];
   for (const p of [...paths].sort()) {
     let node = root;
-    const parts = p.split(SEP);
-    parts.forEach((part, i) => {
+    for (const part of p.split(SEP)) {
       node[part] ??= {};
       node = node[part] as Record<string, unknown>;
-      if (i === parts.length - 1 && part.startsWith('k:')) node['.'] = {};
-    });
+    }
+    owned.push(node);
   }
+  // A path owned itself and through its children is written with "." (a keyed list item always is).
+  for (const node of owned) if (Object.keys(node).some((k) => k !== '.')) node['.'] = {};
   return root;
+}
+
+/** managedFields in the real server's order: Apply before Update, then by time, manager, subresource. */
+export function sortManagedFields(entries: ManagedFieldsEntry[]): ManagedFieldsEntry[] {
+  const seconds = (e: ManagedFieldsEntry) => (e.time ? Math.floor(Date.parse(e.time) / 1000) : 0);
+  return [...entries].sort((p, q) => (p.operation !== q.operation ? (p.operation < q.operation ? -1 : 1)
+    : seconds(p) !== seconds(q) ? seconds(p) - seconds(q)
+      : p.manager !== q.manager ? (p.manager < q.manager ? -1 : 1)
+        : (p.subresource ?? '') < (q.subresource ?? '') ? -1 : (p.subresource ?? '') > (q.subresource ?? '') ? 1 : 0));
 }
 
 export function fromFieldsV1(f: unknown, prefix: string[] = [], out = new Set<string>()): Set<string> {
@@ -168,7 +190,7 @@ function entryMatches(e: ManagedFieldsEntry, manager: string, operation: string,
 
 export interface ApplyResult { object: Record<string, unknown>; managedFields: ManagedFieldsEntry[] }
 
-export interface ManagerContext { manager: string; apiVersion: string; subresource?: string; now: string; statusSubresource: boolean }
+export interface ManagerContext { manager: string; apiVersion: string; subresource?: string; now: string | undefined; statusSubresource: boolean }
 
 function scope(ctx: ManagerContext): 'all' | 'status' | 'nostatus' {
   if (ctx.subresource === 'status') return 'status';
@@ -178,7 +200,7 @@ function scope(ctx: ManagerContext): 'all' | 'status' | 'nostatus' {
 function setEntry(entries: ManagedFieldsEntry[], ctx: ManagerContext, operation: 'Apply' | 'Update', paths: Set<string>): ManagedFieldsEntry[] {
   const rest = entries.filter((e) => !entryMatches(e, ctx.manager, operation, ctx.subresource));
   if (paths.size === 0) return rest;
-  const entry: ManagedFieldsEntry = { manager: ctx.manager, operation, apiVersion: ctx.apiVersion, time: ctx.now, fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(paths) };
+  const entry: ManagedFieldsEntry = { manager: ctx.manager, operation, apiVersion: ctx.apiVersion, ...(ctx.now ? { time: ctx.now } : {}), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(paths) };
   if (ctx.subresource) entry.subresource = ctx.subresource;
   const idx = entries.findIndex((e) => entryMatches(e, ctx.manager, operation, ctx.subresource));
   if (idx >= 0) {
@@ -204,11 +226,16 @@ function withoutPaths(entries: ManagedFieldsEntry[], drop: Set<string>, except?:
   return out;
 }
 
-/** Ownership after a non-apply write (create, update, merge/JSON patch): the writer takes what it changed. */
-export function updateManagedFields(oldObj: Record<string, unknown> | undefined, newObj: Record<string, unknown>, entries: ManagedFieldsEntry[], schema: Schema | undefined, ctx: ManagerContext): ManagedFieldsEntry[] {
+/**
+ * Ownership after a non-apply write (create, update, merge/JSON patch): the writer takes what it
+ * changed, and the structures it created. A built-in kind's structs always exist (Go zero
+ * values), so there only metadata's maps and lists are created: `typed` says which.
+ */
+export function updateManagedFields(oldObj: Record<string, unknown> | undefined, newObj: Record<string, unknown>, entries: ManagedFieldsEntry[], schema: Schema | undefined, ctx: ManagerContext, typed = false): ManagedFieldsEntry[] {
   const sc = scope(ctx);
-  const before = oldObj ? flatten(oldObj, schema, sc) : new Map<string, unknown>();
-  const after = flatten(newObj, schema, sc);
+  const nodes = typed ? 'typed' : true;
+  const before = oldObj ? flatten(oldObj, schema, sc, nodes) : new Map<string, unknown>();
+  const after = flatten(newObj, schema, sc, nodes);
   const changed = new Set<string>();
   for (const [p, v] of after) if (!before.has(p) || !isDeepStrictEqual(before.get(p), v)) changed.add(p);
   const removed = new Set([...before.keys()].filter((p) => !after.has(p)));
@@ -219,7 +246,7 @@ export function updateManagedFields(oldObj: Record<string, unknown> | undefined,
   for (const p of removed) owned.delete(p);
   for (const p of changed) owned.add(p);
   out = setEntry(out, ctx, 'Update', owned);
-  return out;
+  return sortManagedFields(out);
 }
 
 /** Server-side apply of `applied` onto `live` (undefined: create). Throws 409 on conflicts unless forced. */
@@ -258,8 +285,11 @@ export function serverSideApply(live: Record<string, unknown> | undefined, appli
 
   const merged = applyMerge(result, applied, schema) as Record<string, unknown>;
   newEntries = withoutPaths(newEntries, new Set(), undefined);
-  newEntries = setEntry(newEntries, ctx, 'Apply', new Set(appliedFields.keys()));
-  return { object: merged, managedFields: newEntries };
+  // An apply that changes nothing leaves the applier's time as it was (none, for a first apply).
+  const content = (o: Record<string, unknown> | undefined) => JSON.stringify({ ...o, metadata: { ...(o?.metadata as object), managedFields: undefined, resourceVersion: undefined } });
+  const unchanged = live !== undefined && content(live) === content(merged);
+  newEntries = setEntry(newEntries, unchanged ? { ...ctx, now: mine?.time } : ctx, 'Apply', new Set(appliedFields.keys()));
+  return { object: merged, managedFields: sortManagedFields(newEntries) };
 }
 
 function conflictError(conflicts: Array<{ manager: string; operation: string; path: string }>, gv: string): ApiError {

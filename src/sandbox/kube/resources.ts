@@ -6,7 +6,7 @@ import { ApiError, causes } from './errors.ts';
 import type { FieldSet } from './selectors.ts';
 import type { StrategicListKeys } from './patch.ts';
 import type { KubeObject } from './store.ts';
-import type { CompiledSchema } from './structural.ts';
+import type { CompiledSchema, Schema } from './structural.ts';
 import { nodeHooks, nodeTable, serviceHooks, serviceTable, type ServicePort } from './services.ts';
 import type { TableSpec } from './table.ts';
 import { builtinTableSpec } from './table.ts';
@@ -37,6 +37,8 @@ export interface ResourceDef {
   strategicListKeys?: StrategicListKeys;
   /** Built-ins: top-level fields the strict decoder knows (besides apiVersion, kind, metadata). */
   knownFields?: string[];
+  /** Built-ins: how their fields are owned in managedFields (atomic structs), where a CRD has its schema. */
+  ownership?: Schema;
   selectableFields: string[];
   table: TableSpec;
   /** Fills server-side defaults and derived fields before validation; `stored` lists the
@@ -159,10 +161,21 @@ function eventFields(o: KubeObject): FieldSet {
 
 const coreEvents = base({
   group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
+  // ObjectReference is an atomic struct: its owner owns it whole.
+  ownership: { type: 'object', properties: { involvedObject: { type: 'object', 'x-kubernetes-map-type': 'atomic' }, related: { type: 'object', 'x-kubernetes-map-type': 'atomic' } } },
   allowCreateOnUpdate: true,
   knownFields: ['involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'type', 'eventTime', 'series', 'action', 'related', 'reportingComponent', 'reportingInstance'],
   selectableFields: EVENT_FIELDS,
   fields: eventFields,
+  // firstTimestamp and lastTimestamp are metav1.Time: stored and served to the second, in UTC;
+  // eventTime is a MicroTime the real server always writes, null when unset.
+  normalize(o) {
+    o.eventTime ??= null;
+    for (const k of ['firstTimestamp', 'lastTimestamp']) {
+      const t = typeof o[k] === 'string' ? Date.parse(o[k]) : Number.NaN;
+      if (!Number.isNaN(t)) o[k] = new Date(Math.floor(t / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    }
+  },
   validate(o) {
     checkMicroTime('Event', 'v1', o.eventTime);
     const out: StatusCause[] = [];

@@ -107,7 +107,44 @@ function col(name: string, type = 'string', description = '', priority = 0, form
   return { name, type, format, description, priority };
 }
 
-const AGE_COLUMN = col('Age', 'string', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
+// The descriptions are the real server's (its printers take them from the API's field docs).
+const AGE_COLUMN = col('Age', 'string', 'CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata');
+const SECRET_COLUMNS = [
+  col('Type', 'string', 'Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types'),
+  col('Data', 'string', 'Data contains the secret data. Each key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4'),
+];
+const EVENT_COLUMNS = [
+  col('Last Seen', 'string', 'The time at which the most recent occurrence of this event was recorded.'),
+  col('Type', 'string', 'Type of this event (Normal, Warning), new types could be added in the future'),
+  col('Reason', 'string', 'This should be a short, machine understandable string that gives the reason for the transition into the object\'s current status.'),
+  col('Object', 'string', 'The object that this event is about.'),
+  col('Subobject', 'string', 'If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: "spec.containers{name}" (where "name" refers to the name of the container that triggered the event) or if no container name is specified "spec.containers[2]" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.', 1),
+  col('Source', 'string', 'The component reporting this event. Should be a short machine understandable string.', 1),
+  col('Message', 'string', 'A human-readable description of the status of this operation.'),
+  col('First Seen', 'string', 'The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)', 1),
+  col('Count', 'string', 'The number of times this event has occurred.', 1),
+  { ...NAME_COLUMN, priority: 1 },
+];
+
+/** The real server's event printer (printEvent): ages, the target, the source, the count. */
+function eventCells(o: KubeObject, now: number): unknown[] {
+  const io = (o.involvedObject ?? {}) as { kind?: string; name?: string; fieldPath?: string };
+  const source = (o.source ?? {}) as { component?: string; host?: string };
+  const series = o.series as { count?: number; lastObservedTime?: string } | undefined;
+  const since = (ts: unknown) => age(ts, now) ?? '<unknown>';
+  const first = o.firstTimestamp ? since(o.firstTimestamp) : since(o.eventTime);
+  let last = o.lastTimestamp ? since(o.lastTimestamp) : first;
+  let count = typeof o.count === 'number' && o.count > 0 ? o.count : 1;
+  if (series) {
+    last = since(series.lastObservedTime);
+    count = series.count ?? 0;
+  }
+  const component = source.component || (o.reportingComponent as string | undefined) || '';
+  const instance = source.host || (o.reportingInstance as string | undefined) || '';
+  const kind = (io.kind ?? '').toLowerCase();
+  return [last, o.type ?? '', o.reason ?? '', io.name ? `${kind}/${io.name}` : kind, io.fieldPath ?? '',
+    instance ? `${component}, ${instance}` : component, String(o.message ?? '').trim(), first, count, o.metadata.name];
+}
 
 /** Built-in kinds' server-side printers (pkg/printers/internalversion), the columns kubectl shows. */
 export function builtinTableSpec(kind: string): TableSpec {
@@ -120,7 +157,7 @@ export function builtinTableSpec(kind: string): TableSpec {
       };
     case 'Secret':
       return {
-        columns: [NAME_COLUMN, col('Type'), col('Data', 'string'), AGE_COLUMN],
+        columns: [NAME_COLUMN, ...SECRET_COLUMNS, AGE_COLUMN],
         cells: (o, now) => [o.metadata.name, o.type ?? 'Opaque', Object.keys((o.data as object | undefined) ?? {}).length, created(o, now)],
       };
     case 'ConfigMap':
@@ -130,18 +167,11 @@ export function builtinTableSpec(kind: string): TableSpec {
       };
     case 'Lease':
       return {
-        columns: [NAME_COLUMN, col('Holder'), AGE_COLUMN],
+        columns: [NAME_COLUMN, col('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.'), AGE_COLUMN],
         cells: (o, now) => [o.metadata.name, (o.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? '', created(o, now)],
       };
     case 'Event':
-      return {
-        columns: [col('Last Seen'), col('Type'), col('Reason'), col('Object'), col('Message'), { ...NAME_COLUMN, priority: 1 }],
-        cells: (o, now) => {
-          const io = (o.involvedObject ?? {}) as { kind?: string; name?: string };
-          const last = (o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp) as string | undefined;
-          return [age(last, now), o.type ?? '', o.reason ?? '', `${(io.kind ?? '').toLowerCase()}/${io.name ?? ''}`, o.message ?? '', o.metadata.name];
-        },
-      };
+      return { columns: EVENT_COLUMNS, cells: eventCells };
     default:
       return {
         columns: [NAME_COLUMN, col('Created At', 'date', 'CreationTimestamp is a timestamp representing the server time when this object was created.')],
