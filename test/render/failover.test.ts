@@ -214,8 +214,10 @@ describe('two nodes on the real HAProxy and keepalived', () => {
 
   it('serve the frontend on the anchor IP, metrics on the VPC address and server state on the admin socket', async () => {
     for (const [i, ns] of NODE_NS.entries()) {
-      // No backend server exists, so HAProxy itself answers 503 on the anchor address.
-      expect(sh(`ip netns exec ${ns} curl -s -o /dev/null -w '%{http_code}' -m 2 http://10.78.0.${11 + i}/`)).toBe('503');
+      // No backend server exists, so HAProxy itself answers 503 on the anchor address, once its
+      // check (2 s to time out against an address nobody holds) has marked the server DOWN.
+      const anchorAnswer = () => sh(`ip netns exec ${ns} curl -s -o /dev/null -w '%{http_code}' -m 2 http://10.78.0.${11 + i}/ || true`);
+      expect(await waitFor('HAProxy to answer 503 on the anchor address', 10_000, () => anchorAnswer() === '503')).toBe(true);
       expect(sh(`ip netns exec ${ns} curl -s -o /dev/null -w '%{http_code}' -m 2 http://127.0.0.1:8405/healthz`)).toBe('200');
       expect(sh(`ip netns exec ${BRIDGE_NS} curl -s -m 2 http://10.77.0.${11 + i}:8404/metrics`)).toContain('haproxy_process_');
       const state = await new Promise<string>((resolve, reject) => {
