@@ -9,6 +9,15 @@ export default tseslint.config(
     },
   },
   {
+    // The project guide: lines are at most 140 characters. Regular expression literals are the
+    // exception (src/log.ts, src/render/hardening.ts): one cannot be split without building it
+    // from strings instead.
+    files: ['src/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'max-len': ['error', { code: 140, ignoreUrls: true, ignoreRegExpLiterals: true }],
+    },
+  },
+  {
     // The controller reads as a pipeline of short steps.
     files: ['src/controller/**/*.ts'],
     rules: {
