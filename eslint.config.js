@@ -10,9 +10,8 @@ export default tseslint.config(
   },
   {
     // The project guide: lines are at most 140 characters. Regular expression literals are the
-    // exception (src/log.ts, src/render/hardening.ts): one cannot be split without building it
-    // from strings instead.
-    files: ['src/**/*.ts', 'bench/**/*.ts'],
+    // exception (a few in src/ and test/): one cannot be split without building it from strings.
+    files: ['src/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
     rules: {
       'max-len': ['error', { code: 140, ignoreUrls: true, ignoreRegExpLiterals: true }],
     },
