@@ -14,16 +14,25 @@ end
 local ready = nil
 local degraded = nil
 local reconciling = nil
+local stalled = nil
 for _, c in ipairs(obj.status.conditions) do
   if c.type == "Ready" then ready = c end
   if c.type == "Degraded" then degraded = c end
   if c.type == "Reconciling" then reconciling = c end
+  if c.type == "Stalled" then stalled = c end
 end
 -- Degraded=True: traffic may still flow, but something needs attention (split brain, no
 -- MASTER, the reserved IP on a BACKUP, an unreachable node). It can be True while Ready is.
 if degraded ~= nil and degraded.status == "True" then
   hs.status = "Degraded"
   hs.message = (degraded.reason or "Degraded") .. ": " .. (degraded.message or "")
+  return hs
+end
+-- kstatus: Stalled=True means only a person can fix it (an invalid spec, a missing Secret, a
+-- refused config); the operator does not retry.
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
   return hs
 end
 if ready == nil then
@@ -43,7 +52,8 @@ if ready.status == "True" then
   hs.message = ready.message or ""
   return hs
 end
--- Reasons that stay until a person acts; every other reason is a step on the way to Ready.
+-- An operator that writes no Stalled condition (before kstatus): the reasons that stay until a
+-- person acts. With Stalled present, every Ready=False is a step on the way to Ready.
 local terminal = {
   InvalidSpec = true,      -- the spec breaks a rule the schema cannot express
   SecretNotFound = true,   -- a Secret or key the spec names does not exist
@@ -52,7 +62,7 @@ local terminal = {
   HostKeyChanged = true,   -- a node's SSH host key differs from the pinned one
   WouldLockOut = true,     -- spec.access.sshSourceCIDRs leaves out the operator's address
 }
-if ready.status == "False" and terminal[ready.reason] then
+if stalled == nil and ready.status == "False" and terminal[ready.reason] then
   hs.status = "Degraded"
 end
 hs.message = (ready.reason or "") .. ": " .. (ready.message or "")
