@@ -4,7 +4,9 @@
 // Prints a table and writes bench/results/convergence.json.
 // Run as root: npm run bench:convergence -- [apply trials, default 3] [edits, default 10]
 import { editUntilLive } from './lib/live.ts';
-import { isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin } from './lib/harness.ts';
+import {
+  isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin,
+} from './lib/harness.ts';
 
 skipWithoutRoot();
 const applies = Number(process.argv[2] ?? 3);
@@ -38,7 +40,10 @@ try {
   const editMs: number[] = [];
   for (let i = 1; i <= edits; i++) {
     const maxconn = 100 + i;
-    const backend = { name: 'web', balance: 'roundrobin', port: 80, maxconnPerServer: maxconn, healthCheck: { protocol: 'http', path: '/' }, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] };
+    const backend = {
+      name: 'web', balance: 'roundrobin', port: 80, maxconnPerServer: maxconn, healthCheck: { protocol: 'http', path: '/' },
+      servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }],
+    };
     editMs.push(Math.round(await editUntilLive(b, name, nodes, { spec: { backends: [backend] } }, `maxconn ${maxconn}`)));
     console.log(`  spec edit -> live on ${nodes.length} nodes #${i}: ${editMs.at(-1)} ms`);
   }

@@ -32,7 +32,10 @@ for (const objects of [1, 100, 1000]) {
     }
     const pages = Math.ceil((objects * NODES_PER_OBJECT) / 200) + Math.ceil(objects / 200);
     rows.push(
-      [String(objects).padStart(7), String(objects * NODES_PER_OBJECT).padStart(8), String(objects).padStart(12), String(provider.client.stats.requests).padStart(8), String(pages).padStart(6), ms.toFixed(0).padStart(9)].join('  '),
+      [
+        String(objects).padStart(7), String(objects * NODES_PER_OBJECT).padStart(8), String(objects).padStart(12),
+        String(provider.client.stats.requests).padStart(8), String(pages).padStart(6), ms.toFixed(0).padStart(9),
+      ].join('  '),
     );
   } finally {
     await sim.close();

@@ -26,7 +26,8 @@ const site = 'server { listen 80 default_server; location / { return 200 "$hostn
  */
 function startProbe(ns: string, url: string) {
   const seen: Array<{ answer: string; atMs: number }> = [];
-  const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', `while :; do a=$(curl -s -m 1 ${url}); echo "$a $(date +%s%N)"; sleep 0.01; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const loop = `while :; do a=$(curl -s -m 1 ${url}); echo "$a $(date +%s%N)"; sleep 0.01; done`;
+  const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', loop], { stdio: ['ignore', 'pipe', 'ignore'] });
   let buf = '';
   child.stdout.on('data', (chunk: Buffer) => {
     buf += chunk.toString();

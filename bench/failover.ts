@@ -9,7 +9,9 @@ import { startOrReloadScript } from '../src/hosts/remote.ts';
 import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type ProbeSample } from './lib/probe.ts';
 import { DEBIAN_13 } from '../src/sandbox/fabric/index.ts';
-import { DROPLET_IMAGE, applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin } from './lib/harness.ts';
+import {
+  DROPLET_IMAGE, applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin,
+} from './lib/harness.ts';
 
 skipWithoutRoot();
 const trials = Number(process.argv[2] ?? 3);
@@ -43,12 +45,24 @@ interface Profile {
 const onDebian13 = DROPLET_IMAGE === DEBIAN_13.slug;
 const CHECK = onDebian13 ? 'check 0.2 s' : 'check 1 s';
 const PROFILES: Profile[] = [
-  { id: 'default', label: `halb default (advert 0.2 s, ${CHECK})`, failover: { advertIntervalSeconds: null }, advertInterval: 0.2, actionMs: 0 },
+  {
+    id: 'default', label: `halb default (advert 0.2 s, ${CHECK})`, failover: { advertIntervalSeconds: null }, advertInterval: 0.2,
+    actionMs: 0,
+  },
   { id: 'fast', label: `halb fast (advert 0.1 s, ${CHECK})`, failover: { advertIntervalSeconds: 0.1 }, advertInterval: 0.1, actionMs: 0 },
-  { id: 'default-do-latency', label: `halb default, DO action ${DEFAULT_DELAYS.reservedIpActionMs / 1000} s`, failover: { advertIntervalSeconds: null }, advertInterval: 0.2, actionMs: DEFAULT_DELAYS.reservedIpActionMs },
+  {
+    id: 'default-do-latency', label: `halb default, DO action ${DEFAULT_DELAYS.reservedIpActionMs / 1000} s`,
+    failover: { advertIntervalSeconds: null }, advertInterval: 0.2, actionMs: DEFAULT_DELAYS.reservedIpActionMs,
+  },
   // Opt-in (HALB_BENCH_PROFILES=faster): advert 0.05 s, not measured for false failovers.
-  { id: 'faster', label: 'halb advert 0.05 s (opt-in)', failover: { advertIntervalSeconds: 0.05 }, advertInterval: 0.05, actionMs: 0, optIn: true },
-  { id: 'reference', label: 'reference: tutorial (advert 1 s, process check every 2 s)', failover: { advertIntervalSeconds: 1 }, advertInterval: 1, actionMs: 0, tutorialCheck: true },
+  {
+    id: 'faster', label: 'halb advert 0.05 s (opt-in)', failover: { advertIntervalSeconds: 0.05 }, advertInterval: 0.05, actionMs: 0,
+    optIn: true,
+  },
+  {
+    id: 'reference', label: 'reference: tutorial (advert 1 s, process check every 2 s)', failover: { advertIntervalSeconds: 1 },
+    advertInterval: 1, actionMs: 0, tutorialCheck: true,
+  },
 ];
 
 // The DigitalOcean tutorial's check is "pidof haproxy" every 2 s, with keepalived's default fall
@@ -58,12 +72,15 @@ const PROFILES: Profile[] = [
 const TUTORIAL_CHECK = [
   'printf \'#!/bin/sh\\nkill -0 "$(cat /run/haproxy.pid)"\\n\' > /etc/keepalived/tutorial-check.sh',
   'chmod 755 /etc/keepalived/tutorial-check.sh',
-  `sed -i '/^vrrp_script/,/^}/{s#^    script .*#    script "/etc/keepalived/tutorial-check.sh"#;s#^    interval .*#    interval 2#;/^    timeout 1/d;/^    fall 1/d;/^    rise 2/d}' /etc/keepalived/keepalived.conf`,
+  'sed -i \'/^vrrp_script/,/^}/{s#^    script .*#    script "/etc/keepalived/tutorial-check.sh"#;s#^    interval .*#    interval 2#;' +
+    '/^    timeout 1/d;/^    fall 1/d;/^    rise 2/d}\' /etc/keepalived/keepalived.conf',
   'kill -HUP "$(cat /run/keepalived.pid)"',
 ].join(' && ');
 
 const chosen = PROFILES.filter((p) => (only ? only.includes(p.id) : !p.optIn));
-if (only && chosen.length !== only.length) throw new Error(`HALB_BENCH_PROFILES: unknown profile in ${only.join(',')}; known: ${PROFILES.map((p) => p.id).join(', ')}`);
+if (only && chosen.length !== only.length) {
+  throw new Error(`HALB_BENCH_PROFILES: unknown profile in ${only.join(',')}; known: ${PROFILES.map((p) => p.id).join(', ')}`);
+}
 
 let bench: Bench | undefined;
 try {
@@ -77,13 +94,15 @@ try {
   // trial) turns that off, so HAProxy stays dead as on the other image.
   const holdHAProxyDown = async (node: string) => {
     if (!onDebian13) return;
-    await b.exec(node, ['sh', '-c', 'mkdir -p /run/systemd/system/haproxy.service.d && printf "[Service]\\nRestart=no\\n" > /run/systemd/system/haproxy.service.d/bench.conf && systemctl daemon-reload']);
+    await b.exec(node, ['sh', '-c', 'mkdir -p /run/systemd/system/haproxy.service.d && ' +
+      'printf "[Service]\\nRestart=no\\n" > /run/systemd/system/haproxy.service.d/bench.conf && systemctl daemon-reload']);
   };
   const idOf = (node: string) => state.dropletViews().find((d) => d.name === node)!.id;
 
   const vrrp = async (node: string) => {
     try {
-      return (await b.exec(node, ['sh', '-c', 'cat /run/halb/vrrp-state; kill -0 $(cat /run/haproxy.pid) && echo haproxy-up'])).trim().split('\n');
+      const states = await b.exec(node, ['sh', '-c', 'cat /run/halb/vrrp-state; kill -0 $(cat /run/haproxy.pid) && echo haproxy-up']);
+      return states.trim().split('\n');
     } catch {
       return ['DOWN'];
     }
@@ -100,11 +119,16 @@ try {
     const recent = sentBetween(probe.samples, nowMs() - 1500, nowMs() - 1000);
     if (recent.length < 10 || recent.some((s) => !s.ok)) return undefined;
     return { master, other: NODES[1 - mi]! };
-  }, timeoutMs, 200).catch((err: Error) => { throw new Error(`${err.message}: nodes ${JSON.stringify(lastStates)}, IP on droplet ${state.reservedIpHolder(ip)}`); });
+  }, timeoutMs, 200).catch((err: Error) => {
+    throw new Error(`${err.message}: nodes ${JSON.stringify(lastStates)}, IP on droplet ${state.reservedIpHolder(ip)}`);
+  });
 
   const probe = startProbe(b.clientNamespace, `http://${ip}/`, PERIOD_MS);
   const discarded: { profile: string; failure: Failure; outcome: string; ipMovedMs: number | undefined }[] = [];
-  const results: { profile: string; failure: Failure; trial: number; outageMs: number; failed: number; ipMovedMs: number | undefined; master: string; oldMaster: string }[] = [];
+  const results: {
+    profile: string; failure: Failure; trial: number; outageMs: number; failed: number; ipMovedMs: number | undefined; master: string;
+    oldMaster: string;
+  }[] = [];
   try {
     for (const profile of chosen) {
       b.sandbox.digitalocean.delays.reservedIpActionMs = profile.actionMs;
@@ -126,7 +150,9 @@ try {
           const t0 = nowMs();
           // When the simulator re-pointed the floating IP (its assign action completed).
           let ipMovedMs: number | undefined;
-          const watchIP = setInterval(() => { if (ipMovedMs === undefined && state.reservedIpHolder(ip) === idOf(other)) ipMovedMs = Math.round(nowMs() - t0); }, 5);
+          const watchIP = setInterval(() => {
+            if (ipMovedMs === undefined && state.reservedIpHolder(ip) === idOf(other)) ipMovedMs = Math.round(nowMs() - t0);
+          }, 5);
           if (failure.id === 'haproxy') await b.exec(master, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']);
           else if (failure.id === 'host') await b.sandbox.fabric.stopDroplet(master);
           else await b.exec(master, ['ip', 'link', 'set', 'eth1', 'down']);
@@ -139,31 +165,46 @@ try {
             return served ? 'failed-over' : undefined;
           }, 30_000, 100).catch((err: Error) => {
             const after = sentBetween(probe.samples, t0, nowMs());
-            throw new Error(`${err.message} (holder ${state.reservedIpHolder(ip)}, ${other} is ${idOf(other)}; ${after.length} requests since, ${after.filter((s) => !s.ok).length} failed, last: ${JSON.stringify(after.slice(-3))})`);
+            const failedSince = after.filter((s) => !s.ok).length;
+            throw new Error(`${err.message} (holder ${state.reservedIpHolder(ip)}, ${other} is ${idOf(other)}; ` +
+              `${after.length} requests since, ${failedSince} failed, last: ${JSON.stringify(after.slice(-3))})`);
           });
           await sleep(1200);
           clearInterval(watchIP);
-          const oldMaster = failure.id === 'host' ? 'crashed' : (await b.exec(master, ['sh', '-c', 'cat /run/halb/vrrp-state; pidof haproxy >/dev/null && echo haproxy-up || echo haproxy-down']).catch(() => '?')).trim().replace('\n', ', ');
+          const oldMaster = failure.id === 'host' ? 'crashed' : (await b.exec(master, [
+            'sh', '-c', 'cat /run/halb/vrrp-state; pidof haproxy >/dev/null && echo haproxy-up || echo haproxy-down',
+          ]).catch(() => '?')).trim().replace('\n', ', ');
           // The operator restarts a dead HAProxy when it passes by (after a change, or on its
           // resync). When that happened during the trial, the outage measured is the operator's
           // repair, not the failover: the trial is run again.
           if (failure.id === 'haproxy' && (outcome === 'served-without-failover' || oldMaster.includes('haproxy-up'))) {
-            console.log(`  ${profile.id.padEnd(18)} ${failure.id.padEnd(7)} #${trial}: discarded, the operator restarted HAProxy on ${master} during the trial (${outcome})`);
+            console.log(`  ${profile.id.padEnd(18)} ${failure.id.padEnd(7)} #${trial}: ` +
+              `discarded, the operator restarted HAProxy on ${master} during the trial (${outcome})`);
             discarded.push({ profile: profile.id, failure: failure.id, outcome, ipMovedMs });
-            await waitFor(`daemons started on ${master}`, () => b.exec(master, ['sh', '-c', startOrReloadScript()]).then(() => true, () => undefined), 30_000, 250);
+            await waitFor(`daemons started on ${master}`,
+              () => b.exec(master, ['sh', '-c', startOrReloadScript()]).then(() => true, () => undefined), 30_000, 250);
             if (discarded.length > 3 * trials) throw new Error('the operator cut too many HAProxy trials short');
             trial--;
             continue;
           }
           const window: ProbeSample[] = sentBetween(probe.samples, t0 - 50, nowMs() - 1100);
           const o = outageMs(window);
-          results.push({ profile: profile.id, failure: failure.id, trial, outageMs: Math.round(o.outageMs), failed: o.failed, ipMovedMs, master, oldMaster });
-          console.log(`  ${profile.id.padEnd(18)} ${failure.id.padEnd(7)} #${trial}: outage ${Math.round(o.outageMs)} ms (${o.failed} of ${o.sent} requests failed; IP moved after ${ipMovedMs} ms; ${master} -> ${other}; old MASTER now ${oldMaster})`);
+          results.push({
+            profile: profile.id, failure: failure.id, trial, outageMs: Math.round(o.outageMs), failed: o.failed, ipMovedMs, master,
+            oldMaster,
+          });
+          console.log(`  ${profile.id.padEnd(18)} ${failure.id.padEnd(7)} #${trial}: outage ${Math.round(o.outageMs)} ms ` +
+            `(${o.failed} of ${o.sent} requests failed; IP moved after ${ipMovedMs} ms; ${master} -> ${other}; ` +
+            `old MASTER now ${oldMaster})`);
           // Back to two healthy nodes, with the operator's own start script (its resync, 30 s as
           // in production, would do the same later; run sooner, it would cut outages short).
           if (failure.id === 'host') await b.sandbox.fabric.startDroplet(master);
-          if (failure.id === 'link') await b.exec(master, ['ip', 'link', 'set', 'eth1', 'up']);
-          else await waitFor(`daemons started on ${master}`, () => b.exec(master, ['sh', '-c', startOrReloadScript()]).then(() => true, () => undefined), 30_000, 250);
+          if (failure.id === 'link') {
+            await b.exec(master, ['ip', 'link', 'set', 'eth1', 'up']);
+          } else {
+            await waitFor(`daemons started on ${master}`,
+              () => b.exec(master, ['sh', '-c', startOrReloadScript()]).then(() => true, () => undefined), 30_000, 250);
+          }
           probe.samples.splice(0, probe.samples.length - 200);
         }
       }
@@ -188,17 +229,29 @@ try {
     { profile: 'default', target: '(b) host crash, default, DO latency 0: p95 <= 1000 ms', p95Ms: p95('default', 'host'), boundMs: 1000 },
     { profile: 'fast', target: '(b) host crash, fast profile, DO latency 0: p95 <= 500 ms', p95Ms: p95('fast', 'host'), boundMs: 500 },
     onDebian13
-      ? { profile: 'default', target: '(a) HAProxy death, default, DO latency 0 (keepalived 2.3, 0.2 s checks): p95 <= 600 ms', p95Ms: p95('default', 'haproxy'), boundMs: 600 }
-      : { profile: 'default', target: '(a) HAProxy death, default, DO latency 0 (keepalived 2.2.7, whole-second checks): p95 <= 1200 ms', p95Ms: p95('default', 'haproxy'), boundMs: 1200 },
+      ? {
+        profile: 'default', target: '(a) HAProxy death, default, DO latency 0 (keepalived 2.3, 0.2 s checks): p95 <= 600 ms',
+        p95Ms: p95('default', 'haproxy'), boundMs: 600,
+      }
+      : {
+        profile: 'default', target: '(a) HAProxy death, default, DO latency 0 (keepalived 2.2.7, whole-second checks): p95 <= 1200 ms',
+        p95Ms: p95('default', 'haproxy'), boundMs: 1200,
+      },
   ].filter((t) => ran.has(t.profile)).map(({ profile: _, ...t }) => ({ ...t, met: t.p95Ms <= t.boundMs }));
   console.log(`\nfailover outage seen by a client sending every ${PERIOD_MS} ms, ${trials} trial(s) each, in ms`);
   console.log(table(['profile', 'failure', 'n', 'p50', 'p95', 'max'], rows));
-  if (targets.length) console.log(`\n${table(['target', 'p95 ms', 'met'], targets.map((t) => [t.target, String(t.p95Ms), t.met ? 'yes' : 'NO']))}`);
+  if (targets.length) {
+    console.log(`\n${table(['target', 'p95 ms', 'met'], targets.map((t) => [t.target, String(t.p95Ms), t.met ? 'yes' : 'NO']))}`);
+  }
   console.log(`\ndroplet image ${DROPLET_IMAGE}; not measured here: the 10-minute idle run under a CPU hog (false failovers, bench:idle).`);
   // A run of chosen profiles does not overwrite the full run's summary; each image has its own.
   const base = onDebian13 ? `failover-${DEBIAN_13.slug}` : 'failover';
-  const file = writeResult(only ? `${base}-${only.join('-')}` : base, { image: DROPLET_IMAGE, trials, periodMs: PERIOD_MS, profiles: PROFILES, summary, targets, results, discarded });
-  if (discarded.length) console.log(`${discarded.length} HAProxy trial(s) discarded and run again: the operator restarted HAProxy during them.`);
+  const file = writeResult(only ? `${base}-${only.join('-')}` : base, {
+    image: DROPLET_IMAGE, trials, periodMs: PERIOD_MS, profiles: PROFILES, summary, targets, results, discarded,
+  });
+  if (discarded.length) {
+    console.log(`${discarded.length} HAProxy trial(s) discarded and run again: the operator restarted HAProxy during them.`);
+  }
   console.log(`wrote ${file}`);
   // CI runs few trials: fail only when a bound is broken by a wide margin (twice the target).
   if (targets.some((t) => t.p95Ms > failMargin() * t.boundMs)) process.exitCode = 1;

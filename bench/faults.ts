@@ -31,7 +31,10 @@ const manifest = (name: string, maxconn: number) => JSON.stringify({
     credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' } },
     floatingIP: { reclaimPolicy: 'Delete' },
     frontends: [{ name: 'www', port: 80, protocol: 'http', defaultBackend: 'web' }],
-    backends: [{ name: 'web', port: 80, maxconnPerServer: maxconn, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] }],
+    backends: [{
+      name: 'web', port: 80, maxconnPerServer: maxconn,
+      servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }],
+    }],
   },
 });
 
@@ -88,7 +91,8 @@ try {
       const lbs = b.sandbox.fabric.status().hosts.filter((h) => h.role === 'loadbalancer');
       const target = lbs[Math.floor(Math.random() * lbs.length)];
       if (!target) continue;
-      const out = await b.exec(target.name, ['sh', '-c', "pids=$(pgrep -f '^sshd: root@notty') && kill -9 $pids && echo $pids | wc -w || echo 0"]).catch(() => '0');
+      const killSessions = "pids=$(pgrep -f '^sshd: root@notty') && kill -9 $pids && echo $pids | wc -w || echo 0";
+      const out = await b.exec(target.name, ['sh', '-c', killSessions]).catch(() => '0');
       sessionsKilled += Number(out.trim()) || 0;
     }
   })());
@@ -153,14 +157,23 @@ try {
   // Spec edits under the same faults, each waited for until live on both nodes.
   for (let i = 1; i <= EDITS; i++) {
     for (const name of NAMES) {
-      await b.patch(name, { spec: { backends: [{ name: 'web', port: 80, maxconnPerServer: 100 + i, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] }] } });
+      await b.patch(name, {
+        spec: {
+          backends: [{
+            name: 'web', port: 80, maxconnPerServer: 100 + i,
+            servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }],
+          }],
+        },
+      });
     }
     let why = '';
     await Promise.all(NAMES.map((name) => waitFor(`${name} edit ${i} live`, async () => {
       for (const node of [`${name}-0`, `${name}-1`]) {
         const cfg = await b.exec(node, ['cat', '/etc/haproxy/haproxy.cfg']).catch((err: Error) => `(${err.message})`);
         if (!cfg.includes(`maxconn ${100 + i}`)) {
-          if (why !== `${node}: ${cfg.slice(0, 200)}`) console.log(`  waiting for edit ${i} on ${node}: ${(why = `${node}: ${cfg.slice(0, 200)}`)}`);
+          if (why !== `${node}: ${cfg.slice(0, 200)}`) {
+            console.log(`  waiting for edit ${i} on ${node}: ${(why = `${node}: ${cfg.slice(0, 200)}`)}`);
+          }
           return false;
         }
       }
@@ -184,7 +197,8 @@ try {
   const responses = sim.responses;
   const injected = responses.filter((r) => r.status >= 429).length;
 
-  console.log(`\nfaults: ${NAMES.length} HALoadBalancers created, edited ${EDITS}x and deleted by an operator killed at random, with DigitalOcean failing ${ERROR_RATE * 100}% of requests and SSH sessions killed`);
+  console.log(`\nfaults: ${NAMES.length} HALoadBalancers created, edited ${EDITS}x and deleted by an operator killed at random, ` +
+    `with DigitalOcean failing ${ERROR_RATE * 100}% of requests and SSH sessions killed`);
   console.log(table(['measure', 'value'], [
     ['DigitalOcean responses / 429 or 5xx among them / connections dropped', `${responses.length} / ${injected} / ${dropped}`],
     ['SSH sessions killed', String(sessionsKilled)],
@@ -204,7 +218,8 @@ try {
   ];
   console.log(`\n${table(['target', 'met'], targets.map(([t, ok]) => [t, ok ? 'yes' : 'NO']))}`);
   const file = writeResult(short ? 'faults-short' : 'faults', {
-    objects: NAMES.length, edits: EDITS, errorRate: ERROR_RATE, responses: responses.length, injectedErrors: injected, droppedConnections: dropped,
+    objects: NAMES.length, edits: EDITS, errorRate: ERROR_RATE, responses: responses.length, injectedErrors: injected,
+    droppedConnections: dropped,
     sshSessionsKilled: sessionsKilled, operatorKills, readyAfterS: readyAt, editsLiveAfterS: editsDoneS, deletedAfterS: deletedS,
     configSamples, badConfigs, duplicates, leftDroplets, leftReservedIPs: leftIPs,
     targets: Object.fromEntries(targets),

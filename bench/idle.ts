@@ -7,7 +7,9 @@
 import { cpus } from 'node:os';
 import { outageMs, startProbe } from './lib/probe.ts';
 import { DEBIAN_13 } from '../src/sandbox/fabric/index.ts';
-import { DROPLET_IMAGE, applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, table, writeResult, type Bench } from './lib/harness.ts';
+import {
+  DROPLET_IMAGE, applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, table, writeResult, type Bench,
+} from './lib/harness.ts';
 
 skipWithoutRoot();
 const seconds = Number(process.argv[2] ?? 600);
@@ -57,7 +59,8 @@ try {
   }
   const failed = probe.samples.filter((s) => !s.ok).length;
   const o = outageMs(probe.samples);
-  console.log(`\nidle on ${DROPLET_IMAGE}: ${seconds} s, ${HOGS} busy loops per droplet (load average inside: ${load}), VRRP state and holder read every 100 ms`);
+  console.log(`\nidle on ${DROPLET_IMAGE}: ${seconds} s, ${HOGS} busy loops per droplet (load average inside: ${load}), ` +
+    'VRRP state and holder read every 100 ms');
   console.log(table(['measure', 'value'], [
     ['state/holder samples', String(samples)],
     ['changes of VRRP state or IP holder (false failovers)', String(changes.length)],
@@ -69,7 +72,8 @@ try {
   // Each image has its own result.
   const suffix = DROPLET_IMAGE === DEBIAN_13.slug ? `-${DEBIAN_13.slug}` : '';
   const file = writeResult(`${seconds >= 600 ? 'idle' : 'idle-short'}${suffix}`, {
-    image: DROPLET_IMAGE, seconds, hogsPerDroplet: HOGS, loadAverage: load, samples, changes, requests: probe.samples.length, failedRequests: failed,
+    image: DROPLET_IMAGE, seconds, hogsPerDroplet: HOGS, loadAverage: load, samples, changes, requests: probe.samples.length,
+    failedRequests: failed,
     target: { falseFailovers: 0, met },
   });
   console.log(`wrote ${file}`);

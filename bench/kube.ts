@@ -13,7 +13,9 @@ const CRS = '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers';
 
 const emu = await startKubeEmulator({ port: 0 });
 const req = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> => {
-  const res = await fetch(emu.url + path, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'Content-Type': 'application/json', ...headers } });
+  const res = await fetch(emu.url + path, {
+    method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'Content-Type': 'application/json', ...headers },
+  });
   await res.arrayBuffer();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status}`);
   return res;
@@ -29,7 +31,8 @@ try {
   const createMs = await time(async () => {
     for (let i = 0; i < N; i++) await req('POST', CRS, { ...web, metadata: { name: `lb-${i}` } });
   });
-  console.log(`create (prune+default+validate+managedFields): ${N} objects in ${createMs.toFixed(0)} ms = ${(N / (createMs / 1000)).toFixed(0)}/s`);
+  console.log(`create (prune+default+validate+managedFields): ${N} objects in ${createMs.toFixed(0)} ms = ` +
+    `${(N / (createMs / 1000)).toFixed(0)}/s`);
   const listMs = await time(() => req('GET', CRS));
   console.log(`list ${N} objects (JSON): ${listMs.toFixed(1)} ms`);
   const tableMs = await time(() => req('GET', CRS, undefined, { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' }));
@@ -37,20 +40,24 @@ try {
 
   // Watch delivery: time from sending a status patch to its event arriving on an open watch.
   const ac = new AbortController();
-  const res = await fetch(`${emu.url}${CRS}?watch=true&resourceVersion=${emu.api.store.currentRV()}&fieldSelector=metadata.name%3Dlb-0`, { signal: ac.signal });
+  const watchURL = `${emu.url}${CRS}?watch=true&resourceVersion=${emu.api.store.currentRV()}&fieldSelector=metadata.name%3Dlb-0`;
+  const res = await fetch(watchURL, { signal: ac.signal });
   const reader = res.body!.getReader();
   const patches = 200;
   const lat: number[] = [];
   for (let i = 0; i < patches; i++) {
     const t = performance.now();
-    void req('PATCH', `${CRS}/lb-0/status`, { status: { floatingIP: `198.51.100.${i % 250}` } }, { 'Content-Type': 'application/merge-patch+json' });
+    void req('PATCH', `${CRS}/lb-0/status`, { status: { floatingIP: `198.51.100.${i % 250}` } }, {
+      'Content-Type': 'application/merge-patch+json',
+    });
     let got = '';
     while (!got.includes('\n')) got += Buffer.from((await reader.read()).value!).toString();
     lat.push(performance.now() - t);
   }
   ac.abort();
   lat.sort((a, b) => a - b);
-  console.log(`watch delivery over ${patches} status patches: p50 ${lat[Math.floor(patches / 2)]!.toFixed(2)} ms, p99 ${lat[Math.floor(patches * 0.99)]!.toFixed(2)} ms`);
+  console.log(`watch delivery over ${patches} status patches: ` +
+    `p50 ${lat[Math.floor(patches / 2)]!.toFixed(2)} ms, p99 ${lat[Math.floor(patches * 0.99)]!.toFixed(2)} ms`);
 } finally {
   await emu.close();
 }

@@ -8,7 +8,9 @@
 // Run as root: npm run bench:planned-failover -- [trials per kind, default 5]
 import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type Probe } from './lib/probe.ts';
-import { applyUntilReady, failMargin, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench } from './lib/harness.ts';
+import {
+  applyUntilReady, failMargin, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench,
+} from './lib/harness.ts';
 
 skipWithoutRoot();
 const trials = Number(process.argv[2] ?? 5);
@@ -43,9 +45,11 @@ const otherOf = (node: string) => NODES.find((n) => n !== node)!;
 
 async function settled(b: Bench): Promise<string> {
   return waitFor('a settled pair', async () => {
-    const s = (await b.get(NAME))?.status as { activeNode?: string; plannedFailover?: unknown; nodes?: { name: string; vrrpState: string; maintenance?: string }[] } | undefined;
+    const s = (await b.get(NAME))?.status as
+      { activeNode?: string; plannedFailover?: unknown; nodes?: { name: string; vrrpState: string; maintenance?: string }[] } | undefined;
     const master = s?.nodes?.find((n) => n.vrrpState === 'MASTER')?.name;
-    const ok = master && s?.activeNode === master && !s.plannedFailover && s.nodes?.every((n) => !n.maintenance && (n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP'));
+    const ok = master && s?.activeNode === master && !s.plannedFailover &&
+      s.nodes?.every((n) => !n.maintenance && (n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP'));
     return ok ? master : undefined;
   }, 120_000, 200);
 }
@@ -69,7 +73,10 @@ async function trial(b: Bench, probe: Probe, kind: Kind, ask: (from: string, to:
   await sleep(1500); // the answers of the requests sent around the move
   const samples = sentBetween(probe.samples, t0 - 500, doneAt);
   const o = outageMs(samples);
-  return { kind, from, to, sent: o.sent, failed: o.failed, masterMs: Math.round(masterAt - t0), ipMs: Math.round(ipAt - t0), doneMs: Math.round(doneAt - t0), outageMs: Math.round(o.outageMs) };
+  return {
+    kind, from, to, sent: o.sent, failed: o.failed, masterMs: Math.round(masterAt - t0), ipMs: Math.round(ipAt - t0),
+    doneMs: Math.round(doneAt - t0), outageMs: Math.round(o.outageMs),
+  };
 }
 
 let bench: Bench | undefined;
@@ -81,18 +88,21 @@ try {
   const results: Trial[] = [];
   try {
     for (let i = 0; i < trials; i++) {
-      results.push(await trial(b, probe, 'preferred-node', (_from, to) => b.patch(NAME, { metadata: { annotations: { 'halb.dev/preferred-node': to } } })));
+      results.push(await trial(b, probe, 'preferred-node', (_from, to) =>
+        b.patch(NAME, { metadata: { annotations: { 'halb.dev/preferred-node': to } } })));
       console.log(`  preferred-node ${i + 1}/${trials}: ${results.at(-1)!.failed} failed, done in ${results.at(-1)!.doneMs} ms`);
     }
     await b.patch(NAME, { metadata: { annotations: { 'halb.dev/preferred-node': null } } });
     for (let i = 0; i < trials; i++) {
-      results.push(await trial(b, probe, 'maintenance', (from) => b.patch(NAME, { metadata: { annotations: { [`maintenance.halb.dev/${from}`]: 'bench' } } })));
+      results.push(await trial(b, probe, 'maintenance', (from) =>
+        b.patch(NAME, { metadata: { annotations: { [`maintenance.halb.dev/${from}`]: 'bench' } } })));
       const { from } = results.at(-1)!;
       await b.patch(NAME, { metadata: { annotations: { [`maintenance.halb.dev/${from}`]: null } } });
       console.log(`  maintenance ${i + 1}/${trials}: ${results.at(-1)!.failed} failed, done in ${results.at(-1)!.doneMs} ms`);
     }
     // The reference: the same move by a failure (HAProxy killed on the MASTER); the operator restarts it after.
-    results.push(await trial(b, probe, 'unplanned (reference)', (from) => b.exec(from, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']).then(() => undefined)));
+    results.push(await trial(b, probe, 'unplanned (reference)', (from) =>
+      b.exec(from, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']).then(() => undefined)));
     console.log(`  unplanned reference: ${results.at(-1)!.failed} failed, outage ${results.at(-1)!.outageMs} ms`);
   } finally {
     await probe.stop();
@@ -103,10 +113,17 @@ try {
     const of = results.filter((r) => r.kind === kind);
     const s = (pick: (t: Trial) => number) => summarize(of.map(pick));
     const f = (x: ReturnType<typeof summarize>) => `${x.p50} / ${x.max}`;
-    return [kind, String(of.length), String(of.reduce((n, t) => n + t.sent, 0)), String(of.reduce((n, t) => n + t.failed, 0)), f(s((t) => t.outageMs)), f(s((t) => t.masterMs)), f(s((t) => t.ipMs)), f(s((t) => t.doneMs))];
+    return [
+      kind, String(of.length), String(of.reduce((n, t) => n + t.sent, 0)), String(of.reduce((n, t) => n + t.failed, 0)),
+      f(s((t) => t.outageMs)), f(s((t) => t.masterMs)), f(s((t) => t.ipMs)), f(s((t) => t.doneMs)),
+    ];
   });
-  console.log(`\nplanned failover: a client sending every ${PERIOD_MS} ms; DigitalOcean's action latency ${DEFAULT_DELAYS.reservedIpActionMs} ms`);
-  console.log(table(['kind', 'trials', 'requests', 'failed', 'outage p50 / max (ms)', '-> MASTER p50 / max (ms)', '-> IP moved p50 / max (ms)', '-> status done p50 / max (ms)'], rows));
+  console.log(`\nplanned failover: a client sending every ${PERIOD_MS} ms; ` +
+    `DigitalOcean's action latency ${DEFAULT_DELAYS.reservedIpActionMs} ms`);
+  console.log(table([
+    'kind', 'trials', 'requests', 'failed', 'outage p50 / max (ms)', '-> MASTER p50 / max (ms)', '-> IP moved p50 / max (ms)',
+    '-> status done p50 / max (ms)',
+  ], rows));
   const planned = results.filter((r) => r.kind !== 'unplanned (reference)');
   const failed = planned.reduce((n, t) => n + t.failed, 0);
   const slowest = Math.max(...planned.map((t) => t.doneMs));

@@ -33,7 +33,10 @@ try {
     for (let i = 1; i <= changes; i++) {
       // Every edit renders a different haproxy.cfg: maxconn on each server.
       const maxconn = 100 + i;
-      const backend = { name: 'web', balance: 'roundrobin', port: 80, maxconnPerServer: maxconn, healthCheck: { protocol: 'http', path: '/' }, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] };
+      const backend = {
+        name: 'web', balance: 'roundrobin', port: 80, maxconnPerServer: maxconn, healthCheck: { protocol: 'http', path: '/' },
+        servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }],
+      };
       editMs.push(Math.round(await editUntilLive(b, NAME, NODES, { spec: { backends: [backend] } }, `maxconn ${maxconn}`)));
       if (i % 10 === 0) console.log(`  ${i} changes live on both nodes`);
     }

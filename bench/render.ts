@@ -42,7 +42,8 @@ function measure(label: string, lb: HALoadBalancer, secrets: SecretData[], round
   }
   const ms = (performance.now() - started) / rounds;
   const nodes = lb.spec.droplets.count;
-  console.log(`${label}: ${ms.toFixed(2)} ms per render of ${nodes} nodes (${(ms / nodes).toFixed(2)} ms per node), ${Math.round(bytes / rounds / nodes / 1024)} KiB per node, ${rounds} rounds`);
+  console.log(`${label}: ${ms.toFixed(2)} ms per render of ${nodes} nodes (${(ms / nodes).toFixed(2)} ms per node), ` +
+    `${Math.round(bytes / rounds / nodes / 1024)} KiB per node, ${rounds} rounds`);
 }
 
 const seed = loadAndValidate(['examples/seed-tutorial.yaml']);

@@ -44,7 +44,8 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log('Usage: npm run bench:scale -- [--objects N] [--provision seed|create] [--steady-seconds S] [--ready-timeout-minutes M] [--max-old-space-mib MIB] [--short]');
+  console.log('Usage: npm run bench:scale -- [--objects N] [--provision seed|create] [--steady-seconds S] ' +
+    '[--ready-timeout-minutes M] [--max-old-space-mib MIB] [--short]');
   process.exit(0);
 }
 const whole = (name: string, text: string | undefined, fallback: number, min: number): number => {
@@ -56,7 +57,9 @@ const whole = (name: string, text: string | undefined, fallback: number, min: nu
 const short = args.short;
 const objects = whole('objects', args.objects, short ? 10 : 1000, 1);
 const provision = args.provision ?? (short ? 'create' : 'seed');
-if (provision !== 'seed' && provision !== 'create') throw new Error(`--provision: expected seed or create, got ${JSON.stringify(provision)}`);
+if (provision !== 'seed' && provision !== 'create') {
+  throw new Error(`--provision: expected seed or create, got ${JSON.stringify(provision)}`);
+}
 // At least one minute in a full run; CI takes 35 s (one resync and a little) and scales it.
 const steadyMs = whole('steady-seconds', args['steady-seconds'], short ? 35 : 60, 1) * 1000;
 const readyTimeoutMs = whole('ready-timeout-minutes', args['ready-timeout-minutes'], short ? 2 : 60, 1) * 60_000;
@@ -65,7 +68,12 @@ const readyTimeoutMs = whole('ready-timeout-minutes', args['ready-timeout-minute
 const maxOldSpaceMiB = args['max-old-space-mib'] === undefined ? undefined : whole('max-old-space-mib', args['max-old-space-mib'], 0, 16);
 // The default run writes scale.json; any other names itself (scale-create-100-heap128.json).
 const resultName = short ? 'scale-short'
-  : ['scale', ...(provision === 'create' ? ['create'] : []), ...(objects !== 1000 ? [String(objects)] : []), ...(maxOldSpaceMiB ? [`heap${maxOldSpaceMiB}`] : [])].join('-');
+  : [
+    'scale',
+    ...(provision === 'create' ? ['create'] : []),
+    ...(objects !== 1000 ? [String(objects)] : []),
+    ...(maxOldSpaceMiB ? [`heap${maxOldSpaceMiB}`] : []),
+  ].join('-');
 
 /** Minutes to send `requests` under 250 per minute and 5,000 per rolling hour, from a fresh budget. */
 function minutesUnderLimits(requests: number): number {
@@ -113,7 +121,8 @@ const cleanup = async () => {
 process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
 
 try {
-  console.log(`scale: ${objects} HALoadBalancers x 2 nodes, provision=${provision}; hosts are an SSH stand-in on 127.0.0.0/8 (no HAProxy, no keepalived, no data plane)`);
+  console.log(`scale: ${objects} HALoadBalancers x 2 nodes, provision=${provision}; ` +
+    'hosts are an SSH stand-in on 127.0.0.0/8 (no HAProxy, no keepalived, no data plane)');
   const operatorKey = generateKey('halb-operator');
   const responses: Pick<RecordedResponse, 'at' | 'method' | 'route' | 'status'>[] = [];
   standin = await startSshStandin({
@@ -144,19 +153,28 @@ try {
   const kubeconfig = join(stateDir, 'kubeconfig');
   kube.writeKubeconfig(kubeconfig);
   const post = async (path: string, body: unknown): Promise<Record<string, unknown>> => {
-    const r = await fetch(`${kubeURL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const r = await fetch(`${kubeURL}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
     if (!r.ok) throw new Error(`POST ${path}: ${r.status} ${await r.text()}`);
     return await r.json() as Record<string, unknown>;
   };
   await post('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', buildCRD());
-  for (let i = 0; i < 100 && !(await fetch(`${kubeURL}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`)).ok; i++) await sleep(50);
-  await post('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api' }, type: 'Opaque', stringData: { token: 'dop_v1_bench_scale' } });
-  await post('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh' }, type: 'kubernetes.io/ssh-auth', stringData: { 'ssh-privatekey': operatorKey.private } });
+  const crdURL = `${kubeURL}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}`;
+  for (let i = 0; i < 100 && !(await fetch(crdURL)).ok; i++) await sleep(50);
+  await post('/api/v1/namespaces/default/secrets', {
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api' }, type: 'Opaque', stringData: { token: 'dop_v1_bench_scale' },
+  });
+  await post('/api/v1/namespaces/default/secrets', {
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh' }, type: 'kubernetes.io/ssh-auth',
+    stringData: { 'ssh-privatekey': operatorKey.private },
+  });
 
   const names = Array.from({ length: objects }, (_, i) => `scale-${String(i + 1).padStart(4, '0')}`);
   const listPath = '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers';
   const startOperatorProcess = () => {
-    const child = spawn(process.execPath, [...(maxOldSpaceMiB ? [`--max-old-space-size=${maxOldSpaceMiB}`] : []), join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
+    const heapFlag = maxOldSpaceMiB ? [`--max-old-space-size=${maxOldSpaceMiB}`] : [];
+    const child = spawn(process.execPath, [...heapFlag, join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
       kubeconfig, doEndpoint: simulator.endpoint, apiBaseURL: simulator.url, sshPort: hosts.port,
     })], { stdio: ['pipe', 'pipe', 'inherit'] });
     return child;
@@ -174,7 +192,9 @@ try {
       const uid = (created.metadata as { uid: string }).uid;
       const ids: number[] = [];
       for (let index = 0; index < 2; index++) {
-        const d = simulator.state.seedDroplet({ name: nodeName(name, index), tags: [COMMON_TAG, uidTag(uid), nodeTag(index)], sshKeys: [fingerprint] });
+        const d = simulator.state.seedDroplet({
+          name: nodeName(name, index), tags: [COMMON_TAG, uidTag(uid), nodeTag(index)], sshKeys: [fingerprint],
+        });
         await hosts.addHost({ publicIPv4: d.publicIPv4, dropletId: d.id, name: d.name, authorizedKeys: d.sshPublicKeys });
         ids.push(d.id);
       }
@@ -209,7 +229,9 @@ try {
     } catch {
       return;
     }
-    if (entry.msg === 'completed resync' && typeof entry.durationMs === 'number') resyncs.push({ at: nowMs(), durationMs: entry.durationMs });
+    if (entry.msg === 'completed resync' && typeof entry.durationMs === 'number') {
+      resyncs.push({ at: nowMs(), durationMs: entry.durationMs });
+    }
     else if (entry.msg === 'resync still running at the next interval') overruns++;
     else if (entry.msg === 'memory' && typeof entry.heapUsed === 'number') {
       heapPeakMiB = Math.max(heapPeakMiB, entry.heapUsed / 2 ** 20);
@@ -239,7 +261,8 @@ try {
     for (const item of list.items) if (!readyAt.has(item.metadata.name) && isReady(item.status)) readyAt.set(item.metadata.name, now - t0);
     if (now - lastReport > 30_000) {
       lastReport = now;
-      console.log(`  ${Math.round((now - t0) / 1000)} s: ${readyAt.size}/${objects} Ready, ${responses.length} DigitalOcean requests, ${hosts.counters.connections} SSH connections, operator RSS ${Math.round(procStatus(pid, 'VmRSS') ?? 0)} MiB`);
+      console.log(`  ${Math.round((now - t0) / 1000)} s: ${readyAt.size}/${objects} Ready, ${responses.length} DigitalOcean requests, ` +
+        `${hosts.counters.connections} SSH connections, operator RSS ${Math.round(procStatus(pid, 'VmRSS') ?? 0)} MiB`);
     }
     if (readyAt.size < objects) await sleep(objects > 200 ? 2000 : 500);
   }
@@ -250,8 +273,11 @@ try {
   const cpuToReady = cpuSeconds(pid);
   const requestsToReady = responses.filter((r) => r.at <= tReady).length;
   const routesToReady: Record<string, number> = {};
-  for (const r of responses) if (r.at <= tReady) routesToReady[`${r.method} ${r.route}`] = (routesToReady[`${r.method} ${r.route}`] ?? 0) + 1;
-  console.log(`${allReady ? 'all' : `only ${readyAt.size} of`} ${objects} Ready after ${readyMs} ms, ${requestsToReady} DigitalOcean requests`);
+  for (const r of responses) {
+    if (r.at <= tReady) routesToReady[`${r.method} ${r.route}`] = (routesToReady[`${r.method} ${r.route}`] ?? 0) + 1;
+  }
+  console.log(`${allReady ? 'all' : `only ${readyAt.size} of`} ${objects} Ready after ${readyMs} ms, ` +
+    `${requestsToReady} DigitalOcean requests`);
 
   // Steady state: every request the simulator answers over the window, at the default resync.
   let steady: { requests: number; perMinute: number; windowMs: number; byRoute: Record<string, number>; rateLimited: number } | undefined;
@@ -266,7 +292,10 @@ try {
     const inWindow = responses.filter((r) => r.at >= from && r.at < to);
     const byRoute: Record<string, number> = {};
     for (const r of inWindow) byRoute[`${r.method} ${r.route}`] = (byRoute[`${r.method} ${r.route}`] ?? 0) + 1;
-    steady = { requests: inWindow.length, perMinute: Math.round((inWindow.length * 60_000 / (to - from)) * 10) / 10, windowMs: to - from, byRoute, rateLimited: inWindow.filter((r) => r.status === 429).length };
+    steady = {
+      requests: inWindow.length, perMinute: Math.round((inWindow.length * 60_000 / (to - from)) * 10) / 10, windowMs: to - from, byRoute,
+      rateLimited: inWindow.filter((r) => r.status === 429).length,
+    };
     // A resync that started after all were Ready; wait for one if none has completed yet.
     const started = (x: { at: number; durationMs: number }) => x.at - x.durationMs;
     const resyncDeadline = nowMs() + RESYNC_MS + 120_000;
@@ -293,43 +322,71 @@ try {
   const projected1000 = minutesUnderLimits(Math.round(perObject * 1000));
   const targets = [
     { target: `operator RSS peak (VmHWM) <= ${BOUNDS.rssMiB} MiB`, value: Math.round(rssHWM), bound: BOUNDS.rssMiB },
-    { target: `DigitalOcean requests per minute, steady state <= ${BOUNDS.doRequestsPerMinute}`, value: steady?.perMinute ?? NaN, bound: BOUNDS.doRequestsPerMinute },
-    { target: `resync of every object <= ${BOUNDS.resyncSeconds} s`, value: Math.round(resyncWorst / 100) / 10, bound: BOUNDS.resyncSeconds },
+    {
+      target: `DigitalOcean requests per minute, steady state <= ${BOUNDS.doRequestsPerMinute}`, value: steady?.perMinute ?? NaN,
+      bound: BOUNDS.doRequestsPerMinute,
+    },
+    {
+      target: `resync of every object <= ${BOUNDS.resyncSeconds} s`, value: Math.round(resyncWorst / 100) / 10, bound: BOUNDS.resyncSeconds,
+    },
   ].map((t) => ({ ...t, met: t.value <= t.bound }));
 
   console.log(`\nscale, ${objects} HALoadBalancers (${objects * 2} droplets, ${objects} reserved IPs), provision=${provision}`);
   console.log('hosts: SSH stand-in on 127.0.0.0/8 (bench/lib/ssh-standin.ts), not real droplets: no HAProxy, keepalived or data plane');
-  console.log(`operator: its own process, CLI defaults (resync 30 s, concurrency 4)${maxOldSpaceMiB ? `, node --max-old-space-size=${maxOldSpaceMiB}` : ', Node\'s default heap limit for this machine'}; RSS from /proc/<pid>/status`);
+  const heapNote = maxOldSpaceMiB ? `, node --max-old-space-size=${maxOldSpaceMiB}` : ', Node\'s default heap limit for this machine';
+  console.log(`operator: its own process, CLI defaults (resync 30 s, concurrency 4)${heapNote}; RSS from /proc/<pid>/status`);
   console.log(table(['measure', 'value'], [
-    [`time until all Ready, from ${provision === 'seed' ? 'operator start' : 'the first apply'}`, allReady ? `${(readyMs / 1000).toFixed(1)} s` : `not reached in ${readyTimeoutMs / 60_000} min (${readyAt.size} Ready)`],
-    ['  first / median object Ready', readyTimes.length ? `${(readyTimes[0]! / 1000).toFixed(1)} s / ${(readyTimes[Math.floor(readyTimes.length / 2)]! / 1000).toFixed(1)} s` : '-'],
+    [
+      `time until all Ready, from ${provision === 'seed' ? 'operator start' : 'the first apply'}`,
+      allReady ? `${(readyMs / 1000).toFixed(1)} s` : `not reached in ${readyTimeoutMs / 60_000} min (${readyAt.size} Ready)`,
+    ],
+    ['  first / median object Ready', readyTimes.length
+      ? `${(readyTimes[0]! / 1000).toFixed(1)} s / ${(readyTimes[Math.floor(readyTimes.length / 2)]! / 1000).toFixed(1)} s`
+      : '-'],
     ['DigitalOcean requests until all Ready', `${requestsToReady} (${perObject.toFixed(1)} per object)`],
     ...(provision === 'create' ? [['  projected for 1,000 objects at 250/min, 5,000/h', `${projected1000.toFixed(0)} min`]] : []),
     ['operator RSS peak (VmHWM) / at end', `${rssHWM.toFixed(0)} MiB / ${rssEnd.toFixed(0)} MiB`],
-    ['operator JS heap used, 2 s samples: peak (garbage included) / lowest after all Ready (~live set)', `${heapPeakMiB.toFixed(0)} MiB / ${heapLowMiB.toFixed(0)} MiB`],
-    [`DigitalOcean requests per minute, steady state (${((steady?.windowMs ?? 0) / 1000).toFixed(0)} s window)`, steady ? `${steady.perMinute} (${steady.requests} requests, ${steady.rateLimited} refused 429)` : '-'],
+    [
+      'operator JS heap used, 2 s samples: peak (garbage included) / lowest after all Ready (~live set)',
+      `${heapPeakMiB.toFixed(0)} MiB / ${heapLowMiB.toFixed(0)} MiB`,
+    ],
+    [
+      `DigitalOcean requests per minute, steady state (${((steady?.windowMs ?? 0) / 1000).toFixed(0)} s window)`,
+      steady ? `${steady.perMinute} (${steady.requests} requests, ${steady.rateLimited} refused 429)` : '-',
+    ],
     ['operator CPU, steady state (cores; the Deployment limits it to 0.5)', steadyCpuCores.toFixed(2)],
     ['operator CPU until all Ready (core-seconds)', cpuToReady.toFixed(1)],
-    ['resyncs of every object after all Ready (ms)', resyncAfterReady.length ? resyncAfterReady.map((x) => x.durationMs).join(', ') : 'none completed'],
+    ['resyncs of every object after all Ready (ms)',
+      resyncAfterReady.length ? resyncAfterReady.map((x) => x.durationMs).join(', ') : 'none completed'],
     ['resyncs overrunning the 30 s interval (whole run)', String(overruns)],
     ['failed reconciles (whole run, retried)', String(failedReconciles)],
     ['hosts configured (hash, both daemons) / MASTERs', `${configured}/${views.length} / ${masters}`],
     ['SSH connections to the stand-in', String(hosts.counters.connections)],
   ]));
-  console.log(`\nrequests until all Ready, by route: ${Object.entries(routesToReady).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ')}`);
-  if (steady) console.log(`steady-state requests by route: ${Object.entries(steady.byRoute).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ') || 'none'}`);
+  const byRouteToReady = Object.entries(routesToReady).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ');
+  console.log(`\nrequests until all Ready, by route: ${byRouteToReady}`);
+  if (steady) {
+    const byRoute = Object.entries(steady.byRoute).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join('; ');
+    console.log(`steady-state requests by route: ${byRoute || 'none'}`);
+  }
   console.log(`\n${table(['target', 'value', 'met'], targets.map((t) => [t.target, String(t.value), t.met ? 'yes' : 'NO']))}`);
   const file = writeResult(resultName, {
     objects, nodesPerObject: 2, provision, short,
     hosts: 'ssh stand-in on 127.0.0.0/8 (bench/lib/ssh-standin.ts); no HAProxy, keepalived or data plane',
     operator: { process: 'child', rssFrom: '/proc/<pid>/status', resyncIntervalMs: RESYNC_MS, concurrency: 4 },
-    allReady, readyMs, readyCount: readyAt.size, readyTimesMs: { first: readyTimes[0] ?? null, median: readyTimes[Math.floor(readyTimes.length / 2)] ?? null, last: readyTimes.at(-1) ?? null },
+    allReady, readyMs, readyCount: readyAt.size,
+    readyTimesMs: {
+      first: readyTimes[0] ?? null, median: readyTimes[Math.floor(readyTimes.length / 2)] ?? null, last: readyTimes.at(-1) ?? null,
+    },
     doRequestsUntilReady: requestsToReady, doRequestsUntilReadyByRoute: routesToReady, doRequestsPerObject: Math.round(perObject * 10) / 10,
     ...(provision === 'create' ? { projectedMinutesFor1000: Math.round(projected1000) } : {}),
-    rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) }, heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
-    steady: steady ?? null, operatorCpu: { coreSecondsUntilReady: Math.round(cpuToReady * 10) / 10, steadyCores: Math.round(steadyCpuCores * 100) / 100 },
+    rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) },
+    heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
+    steady: steady ?? null,
+    operatorCpu: { coreSecondsUntilReady: Math.round(cpuToReady * 10) / 10, steadyCores: Math.round(steadyCpuCores * 100) / 100 },
     resyncMs: resyncAfterReady.map((x) => x.durationMs), resyncOverruns: overruns, failedReconciles,
-    hostsConfigured: configured, hostsTotal: views.length, masters, sshConnections: hosts.counters.connections, standinExecs: hosts.counters.execs,
+    hostsConfigured: configured, hostsTotal: views.length, masters, sshConnections: hosts.counters.connections,
+    standinExecs: hosts.counters.execs,
     targets,
   });
   console.log(`wrote ${file}`);

@@ -26,7 +26,8 @@ export function redact(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value instanceof Error) return { type: value.name, message: scrubText(value.message) };
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, sensitiveKey.test(k) ? REDACTED : redact(v, depth + 1)]));
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => [k, sensitiveKey.test(k) ? REDACTED : redact(v, depth + 1)]));
   }
   return value;
 }

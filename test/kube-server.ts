@@ -22,7 +22,8 @@ export function describeE2EKube(): string {
       return `emulator (src/sandbox/kube)${process.env.HALB_KUBE ? ', as HALB_KUBE says' : '; test/upstream/build.sh builds the real one'}`;
     }
     const paths = upstreamBinaries(CONTROL_PLANE_TOOLS);
-    return `real kube-apiserver ${upstreamVersion(paths['kube-apiserver'], 'kube-apiserver')} with etcd ${upstreamVersion(paths.etcd, 'etcd')}, RBAC enforced`;
+    const apiserver = upstreamVersion(paths['kube-apiserver'], 'kube-apiserver');
+    return `real kube-apiserver ${apiserver} with etcd ${upstreamVersion(paths.etcd, 'etcd')}, RBAC enforced`;
   } catch (err) {
     return `none: ${(err as Error).message}`;
   }

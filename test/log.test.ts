@@ -14,7 +14,10 @@ const token = 'dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789
 describe('logs', () => {
   it('redact tokens, keys and Secret data at any depth, and in messages', () => {
     const { log, lines } = capture();
-    log.info({ object: { metadata: { name: 'do-api' }, data: { token } }, request: { headers: { Authorization: `Bearer ${token}` } }, node: 'web-1', nested: { deeper: { password: 'hunter22' } } }, 'read secret');
+    log.info({
+      object: { metadata: { name: 'do-api' }, data: { token } }, request: { headers: { Authorization: `Bearer ${token}` } },
+      node: 'web-1', nested: { deeper: { password: 'hunter22' } },
+    }, 'read secret');
     log.warn({ err: new Error(`auth failed for ${token}`) }, `connected with key ${pem}`);
     log.debug({ stdin: `printf '%s' ${token} > /etc/keepalived/halb-failover.token` }, 'ran script');
     const out = lines.join('');

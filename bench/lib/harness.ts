@@ -13,7 +13,9 @@ import { DEBIAN_13, ensureRootfs } from '../../src/sandbox/fabric/index.ts';
 import { waitFor as poll } from '../../test/wait.ts';
 
 /** The shared poller, with this suite's patience (60_000 ms) and pace (100 ms). */
-export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 100): Promise<T> =>
+export const waitFor = <T>(
+  what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 100,
+): Promise<T> =>
   poll(what, fn, timeoutMs, intervalMs);
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
@@ -46,7 +48,9 @@ export function skipWithoutRoot(): void {
   }
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(file, args, { env, timeout: 120_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
@@ -61,7 +65,9 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: strin
  */
 export const DROPLET_IMAGE = process.env.HALB_DROPLET_IMAGE || 'ubuntu-24-04-x64';
 
-export async function startBench(options: { delays: Partial<SimulatorDelays>; resyncIntervalMs?: number; operator?: boolean }): Promise<Bench> {
+export async function startBench(
+  options: { delays: Partial<SimulatorDelays>; resyncIntervalMs?: number; operator?: boolean },
+): Promise<Bench> {
   const stateDir = mkdtempSync(join(tmpdir(), 'halb-bench-'));
   const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'silent', name: 'bench' });
   // Built (or found cached) before the sandbox routes its ranges: it downloads.
@@ -88,7 +94,9 @@ export async function startBench(options: { delays: Partial<SimulatorDelays>; re
       return r.ok ? await r.json() as { spec?: Record<string, unknown>; status?: LBStatus } : undefined;
     },
     async patch(name, patch) {
-      const r = await fetch(path(name), { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(patch) });
+      const r = await fetch(path(name), {
+        method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify(patch),
+      });
       if (!r.ok) throw new Error(`patching ${name} failed: ${r.status} ${await r.text()}`);
     },
     async exec(droplet, argv) {
@@ -122,7 +130,10 @@ export const isReady = (s: LBStatus | undefined) => s?.conditions?.some((c) => c
 export async function applyUntilReady(b: Bench, name: string, failover: Record<string, unknown> = {}): Promise<LBStatus> {
   const applied = await b.kubectl(['apply', '-f', '-'], manifest(name, failover));
   if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
-  return waitFor(`${name} Ready`, async () => { const o = await b.get(name); return isReady(o?.status) ? o!.status! : undefined; }, 180_000, 250);
+  return waitFor(`${name} Ready`, async () => {
+    const o = await b.get(name);
+    return isReady(o?.status) ? o!.status! : undefined;
+  }, 180_000, 250);
 }
 
 /** The manifest of examples/basic.yaml under another name, with spec overrides. */
@@ -134,7 +145,10 @@ export function manifest(name: string, failover: Record<string, unknown> = {}): 
       credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' } },
       droplets: { count: 2, image: DROPLET_IMAGE },
       frontends: [{ name: 'www', port: 80, protocol: 'http', defaultBackend: 'web' }],
-      backends: [{ name: 'web', balance: 'roundrobin', port: 80, healthCheck: { protocol: 'http', path: '/' }, servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }] }],
+      backends: [{
+        name: 'web', balance: 'roundrobin', port: 80, healthCheck: { protocol: 'http', path: '/' },
+        servers: [{ name: 'web-1', address: '10.10.0.21' }, { name: 'web-2', address: '10.10.0.22' }],
+      }],
       failover,
     },
   });
@@ -146,7 +160,9 @@ export interface Summary { n: number; p50: number; p95: number; max: number; min
 export function summarize(xs: readonly number[]): Summary {
   const s = [...xs].sort((a, b) => a - b);
   const rank = (p: number) => s[Math.max(0, Math.ceil(p * s.length) - 1)]!;
-  return s.length ? { n: s.length, p50: rank(0.5), p95: rank(0.95), max: s.at(-1)!, min: s[0]! } : { n: 0, p50: NaN, p95: NaN, max: NaN, min: NaN };
+  return s.length
+    ? { n: s.length, p50: rank(0.5), p95: rank(0.95), max: s.at(-1)!, min: s[0]! }
+    : { n: 0, p50: NaN, p95: NaN, max: NaN, min: NaN };
 }
 
 export function table(header: string[], rows: string[][]): string {
@@ -156,7 +172,10 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 export function machine(): Record<string, unknown> {
-  return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform };
+  return {
+    cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
+    platform: process.platform,
+  };
 }
 
 /** Writes bench/results/<name>.json (HALB_BENCH_RESULTS_DIR elsewhere: CI's short runs must

@@ -10,7 +10,9 @@ export async function haproxyWorkers(b: Bench, node: string): Promise<Set<string
 }
 
 /** Edits the object and resolves with the ms from the edit until it is live on every node. */
-export async function editUntilLive(b: Bench, name: string, nodes: readonly string[], patch: unknown, marker: string, timeoutMs = 60_000): Promise<number> {
+export async function editUntilLive(
+  b: Bench, name: string, nodes: readonly string[], patch: unknown, marker: string, timeoutMs = 60_000,
+): Promise<number> {
   const before = new Map(await Promise.all(nodes.map(async (n) => [n, await haproxyWorkers(b, n)] as const)));
   const t0 = nowMs();
   await b.patch(name, patch);

@@ -16,7 +16,9 @@ export interface Probe {
 const CLIENT = new URL('./probe-client.ts', import.meta.url).pathname;
 
 export function startProbe(namespace: string, url: string, periodMs = 20, timeoutMs = 1000): Probe {
-  const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, CLIENT, url, String(periodMs), String(timeoutMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', namespace, process.execPath, CLIENT, url, String(periodMs), String(timeoutMs)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const samples: ProbeSample[] = [];
   let buf = '';
   child.stdout.setEncoding('utf8');

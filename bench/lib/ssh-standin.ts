@@ -11,7 +11,8 @@ import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import {
-  DEFAULT_DAEMON_PATHS, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript, type DaemonPaths, type RemoteFile,
+  DEFAULT_DAEMON_PATHS, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
+  type DaemonPaths, type RemoteFile,
 } from '../../src/hosts/remote.ts';
 
 export interface StandinHostSpec {
@@ -55,7 +56,8 @@ export interface SshStandin {
   /** Breaks every open connection, as a network cut or a crashed host does. */
   dropConnections(): void;
   /** A host's view: what a `cat` of its files and a look at its daemons would show. */
-  inspect(publicIPv4: string): { configHash?: string; vrrpState?: string; haproxyRunning: boolean; keepalivedRunning: boolean; files: string[] } | undefined;
+  inspect(publicIPv4: string):
+    { configHash?: string; vrrpState?: string; haproxyRunning: boolean; keepalivedRunning: boolean; files: string[] } | undefined;
   counters: StandinCounters;
   close(): Promise<void>;
 }
@@ -66,7 +68,10 @@ export function loopbackFor(publicIPv4: string): string {
   return `127.${octets.slice(1).join('.')}`;
 }
 
-const HAPROXY_SECTIONS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'userlist', 'peers', 'resolvers', 'program', 'http-errors', 'cache', 'ring', 'mailers']);
+const HAPROXY_SECTIONS = new Set([
+  'global', 'defaults', 'frontend', 'backend', 'listen', 'userlist', 'peers', 'resolvers', 'program', 'http-errors', 'cache', 'ring',
+  'mailers',
+]);
 
 /** Structure only, as far as `haproxy -c` goes without HAProxy: known sections, indented keywords. */
 export function checkHAProxyConfig(text: string): string | undefined {
@@ -77,7 +82,9 @@ export function checkHAProxyConfig(text: string): string | undefined {
     if (!line.trim()) continue;
     if (/^\S/.test(line)) {
       const keyword = line.trim().split(/\s+/)[0]!;
-      if (!HAPROXY_SECTIONS.has(keyword)) return `[ALERT] config : parsing [haproxy.cfg:${i + 1}]: unknown keyword '${keyword}' out of section.`;
+      if (!HAPROXY_SECTIONS.has(keyword)) {
+        return `[ALERT] config : parsing [haproxy.cfg:${i + 1}]: unknown keyword '${keyword}' out of section.`;
+      }
       sections++;
     } else if (sections === 0) {
       return `[ALERT] config : parsing [haproxy.cfg:${i + 1}]: keyword outside of any section.`;
@@ -151,7 +158,10 @@ export async function startSshStandin(options: {
   const startOrReload = startOrReloadScript(paths);
   const stopKeepalived = stopKeepalivedScript(paths);
   const hosts = new Map<string, HostState>();
-  const counters: StandinCounters = { connections: 0, refusedAuth: 0, factReads: 0, execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, unknown: 0 } };
+  const counters: StandinCounters = {
+    connections: 0, refusedAuth: 0, factReads: 0,
+    execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, unknown: 0 },
+  };
   const sockets = new Set<Socket>();
 
   const vrrpOf = (host: HostState): string | undefined => {
@@ -202,7 +212,9 @@ export async function startSshStandin(options: {
         `halb:firewall ${host.firewallLoaded ? 'yes' : 'no'}`,
         // Every operator connection reaches the stand-in over loopback.
         'halb:ssh-client 127.0.0.1',
-        ...(host.files.has(paths.sshdConfig) ? ['halb:sshd permitrootlogin=without-password,passwordauthentication=no,kbdinteractiveauthentication=no,'] : []),
+        ...(host.files.has(paths.sshdConfig)
+          ? ['halb:sshd permitrootlogin=without-password,passwordauthentication=no,kbdinteractiveauthentication=no,']
+          : []),
         'halb:booted yes',
       ];
       return { stdout: `${lines.join('\n')}\n`, stderr: '', code: 0 };
@@ -212,12 +224,20 @@ export async function startSshStandin(options: {
       const out: string[] = [];
       const haproxyCfg = host.files.get(paths.haproxyConfig);
       const keepalivedCfg = host.files.get(paths.keepalivedConfig);
-      if (host.haproxyRunning) out.push('halb:reloaded haproxy');
-      else if (!haproxyCfg) return { stdout: out.join('\n'), stderr: `[ALERT] Cannot open configuration file ${paths.haproxyConfig}`, code: 1 };
-      else { host.haproxyRunning = true; out.push('halb:started haproxy'); }
-      if (host.keepalivedRunning) out.push('halb:reloaded keepalived');
-      else if (!keepalivedCfg) return { stdout: out.join('\n'), stderr: `Configuration file '${paths.keepalivedConfig}' is not a regular non-executable file`, code: 1 };
-      else {
+      if (host.haproxyRunning) {
+        out.push('halb:reloaded haproxy');
+      } else if (!haproxyCfg) {
+        return { stdout: out.join('\n'), stderr: `[ALERT] Cannot open configuration file ${paths.haproxyConfig}`, code: 1 };
+      } else {
+        host.haproxyRunning = true;
+        out.push('halb:started haproxy');
+      }
+      if (host.keepalivedRunning) {
+        out.push('halb:reloaded keepalived');
+      } else if (!keepalivedCfg) {
+        const stderr = `Configuration file '${paths.keepalivedConfig}' is not a regular non-executable file`;
+        return { stdout: out.join('\n'), stderr, code: 1 };
+      } else {
         host.keepalivedRunning = true;
         // The first node wins the election; its peers hear its adverts and stay BACKUP.
         const state = /-0$/.test(host.spec.name) ? 'MASTER' : 'BACKUP';
@@ -297,7 +317,10 @@ export async function startSshStandin(options: {
           if (exec.command !== 'sh -s') {
             counters.execs.unknown++;
             stream.resume();
-            finish({ stdout: '', stderr: `sh: 1: ${exec.command.split(' ')[0]}: not found (stand-in host runs only the agent's programs on stdin)\n`, code: 127 });
+            finish({
+              stdout: '', code: 127,
+              stderr: `sh: 1: ${exec.command.split(' ')[0]}: not found (stand-in host runs only the agent's programs on stdin)\n`,
+            });
             return;
           }
           stream.on('data', (c: Buffer) => chunks.push(c));
@@ -333,7 +356,9 @@ export async function startSshStandin(options: {
       });
       const address = loopbackFor(spec.publicIPv4);
       const listener = createNetServer();
-      const host: HostState = { spec, keys, files: new Map(), haproxyRunning: false, keepalivedRunning: false, firewallLoaded: false, listener };
+      const host: HostState = {
+        spec, keys, files: new Map(), haproxyRunning: false, keepalivedRunning: false, firewallLoaded: false, listener,
+      };
       const server = new ssh2.Server({ hostKeys: [hostKey()] }, serveHost(host));
       listener.on('connection', (socket: Socket) => {
         socket.setNoDelay(true);
@@ -361,7 +386,10 @@ export async function startSshStandin(options: {
       if (!host) return undefined;
       const hash = host.files.get(paths.hashFile)?.content.trim();
       const vrrp = vrrpOf(host);
-      return { ...(hash ? { configHash: hash } : {}), ...(vrrp ? { vrrpState: vrrp } : {}), haproxyRunning: host.haproxyRunning, keepalivedRunning: host.keepalivedRunning, files: [...host.files.keys()].sort() };
+      return {
+        ...(hash ? { configHash: hash } : {}), ...(vrrp ? { vrrpState: vrrp } : {}),
+        haproxyRunning: host.haproxyRunning, keepalivedRunning: host.keepalivedRunning, files: [...host.files.keys()].sort(),
+      };
     },
     async close() {
       for (const s of sockets) s.destroy();

@@ -200,7 +200,9 @@ export class CompiledRules {
       value.forEach((item, i) => {
         // Only list-type=map items correlate with old ones, by their keys; others inherit the
         // ratcheting verdict of the list.
-        const old = keys && isMapping(item) ? oldItems.find((o) => isMapping(o) && keys.every((k) => isDeepStrictEqual(o[k], item[k]))) : undefined;
+        const old = keys && isMapping(item)
+          ? oldItems.find((o) => isMapping(o) && keys.every((k) => isDeepStrictEqual(o[k], item[k])))
+          : undefined;
         const next = keys ? { old, unchanged: old !== undefined && isDeepStrictEqual(old, item) } : inherit(correlation);
         if (schema.items) this.walk(schema.items, item, next, `${path}[${i}]`, out);
       });

@@ -48,11 +48,16 @@ function isBuiltInGroup(group: string): boolean {
 export function unknownKindProblem(apiVersion: unknown, kind: unknown): { path: string; message: string } | undefined {
   if (typeof kind !== 'string' || kind === '') return { path: 'kind', message: 'required field is missing' };
   if (typeof apiVersion !== 'string' || apiVersion === '') return { path: 'apiVersion', message: 'required field is missing' };
-  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(kind)) return { path: 'kind', message: 'a kind is made of ASCII letters and digits only; kubectl finds no such kind' };
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(kind)) {
+    return { path: 'kind', message: 'a kind is made of ASCII letters and digits only; kubectl finds no such kind' };
+  }
   const group = groupOf(apiVersion);
   if (group === GROUP) {
     return apiVersion === API_VERSION && kind === KIND ? undefined
-      : { path: apiVersion === API_VERSION ? 'kind' : 'apiVersion', message: `${GROUP} serves ${KIND} in ${API_VERSION} only; kubectl finds no kind ${kind} in ${apiVersion}` };
+      : {
+        path: apiVersion === API_VERSION ? 'kind' : 'apiVersion',
+        message: `${GROUP} serves ${KIND} in ${API_VERSION} only; kubectl finds no kind ${kind} in ${apiVersion}`,
+      };
   }
   if (!isBuiltInGroup(group)) return undefined;
   if (builtIn.get(apiVersion)?.includes(kind)) return undefined;

@@ -45,7 +45,8 @@ function readText(file: string): { text?: string; problem?: FileProblem } {
     return { problem: fileProblem(file, code === 'ENOENT' ? 'no such file' : `cannot read: ${(err as Error).message}`) };
   }
   if (size > MAX_MANIFEST_BYTES) {
-    return { problem: fileProblem(file, `file is ${(size / 1048576).toFixed(1)} MiB; manifests are limited to ${MAX_MANIFEST_BYTES / 1048576} MiB`) };
+    const sizeMiB = (size / 1048576).toFixed(1);
+    return { problem: fileProblem(file, `file is ${sizeMiB} MiB; manifests are limited to ${MAX_MANIFEST_BYTES / 1048576} MiB`) };
   }
   const bytes = readFileSync(file);
   if (bytes.includes(0)) return { problem: fileProblem(file, 'not a text file (it contains NUL bytes); expected YAML') };
@@ -90,7 +91,10 @@ export function loadManifestFile(file: string): LoadedManifests {
     }
     value.items.forEach((item: unknown, i) => {
       const itemLine = doc.itemLines[i] ?? line;
-      if (isList(item)) problems.push(fileProblem(`${file}:${itemLine}`, 'a List inside a List: kubectl does not flatten nested Lists', where, `items[${i}]`));
+      if (isList(item)) {
+        const message = 'a List inside a List: kubectl does not flatten nested Lists';
+        problems.push(fileProblem(`${file}:${itemLine}`, message, where, `items[${i}]`));
+      }
       else objects.push({ file, document: index, line: itemLine, value: item });
     });
   }
@@ -107,15 +111,19 @@ function objectLabel(o: LoadedObject): string {
   const v = isMapping(o.value) ? o.value : {};
   const kind = own(v, 'kind');
   const name = own(metadataOf(v), 'name');
-  return typeof name === 'string' && name ? `${typeof kind === 'string' ? kind : 'object'}/${name}` : `${typeof kind === 'string' ? kind : 'object'} (document ${o.document})`;
+  const kindLabel = typeof kind === 'string' ? kind : 'object';
+  return typeof name === 'string' && name ? `${kindLabel}/${name}` : `${kindLabel} (document ${o.document})`;
 }
 
 const where = (o: LoadedObject) => `${o.file}:${o.line}`;
 
-function stringMap(value: unknown, field: string, label: string, o: LoadedObject, problems: FileProblem[]): [string, unknown][] | undefined {
+function stringMap(
+  value: unknown, field: string, label: string, o: LoadedObject, problems: FileProblem[],
+): [string, unknown][] | undefined {
   if (value === undefined || value === null) return [];
   if (!isMapping(value)) {
-    problems.push(fileProblem(where(o), `must be a mapping of keys to ${field === 'data' ? 'base64 strings' : 'strings'}; got ${describeValue(value)}`, label, field));
+    const expected = field === 'data' ? 'base64 strings' : 'strings';
+    problems.push(fileProblem(where(o), `must be a mapping of keys to ${expected}; got ${describeValue(value)}`, label, field));
     return undefined;
   }
   return Object.entries(value);
@@ -153,7 +161,10 @@ function decodeSecret(o: LoadedObject, problems: FileProblem[]): SecretData | un
       } else {
         const bytes = decodeStrictBase64(entry);
         if (bytes) data[key] = bytes.toString('utf8');
-        else problems.push(fileProblem(where(o), 'must be base64 with padding, as the API server decodes it (the value is not shown)', label, path));
+        else {
+          const message = 'must be base64 with padding, as the API server decodes it (the value is not shown)';
+          problems.push(fileProblem(where(o), message, label, path));
+        }
       }
     }
   }
@@ -177,7 +188,9 @@ function firstOfName(seen: Map<string, LoadedObject>, o: LoadedObject, namespace
   const key = `${o.file}\u0000${ns}/${name}`;
   const first = seen.get(key);
   if (first) {
-    problems.push(fileProblem(where(o), `duplicate: ${objectLabel(o)} in namespace ${ns} is also defined at ${where(first)}; kubectl apply would keep only the last`, objectLabel(o), 'metadata.name'));
+    const message = `duplicate: ${objectLabel(o)} in namespace ${ns} is also defined at ${where(first)}; ` +
+      'kubectl apply would keep only the last';
+    problems.push(fileProblem(where(o), message, objectLabel(o), 'metadata.name'));
     return false;
   }
   seen.set(key, o);
@@ -201,7 +214,8 @@ export function loadAndValidate(files: readonly string[]): ValidatedManifests {
   for (const o of objects) {
     const v = o.value;
     if (!isMapping(v)) {
-      problems.push(fileProblem(where(o), `not a Kubernetes object (a mapping with apiVersion and kind); got ${describeValue(v)}`, `document ${o.document}`));
+      const message = `not a Kubernetes object (a mapping with apiVersion and kind); got ${describeValue(v)}`;
+      problems.push(fileProblem(where(o), message, `document ${o.document}`));
       continue;
     }
     const kind = own(v, 'kind');

@@ -48,7 +48,9 @@ function named(name: string, schema: JSONSchemaProps, doc?: string): JSONSchemaP
 
 type Extra = Omit<JSONSchemaProps, 'type'>;
 
-function object(description: string, properties: Record<string, JSONSchemaProps>, required: string[] = [], extra: Extra = {}): JSONSchemaProps {
+function object(
+  description: string, properties: Record<string, JSONSchemaProps>, required: string[] = [], extra: Extra = {},
+): JSONSchemaProps {
   return { type: 'object', description, properties, ...(required.length ? { required } : {}), ...extra };
 }
 function string(description: string, extra: Extra = {}): JSONSchemaProps {
@@ -105,29 +107,39 @@ const port = (description: string, extra: Extra = {}) => integer(description, 1,
 
 const secretKeySelector = (description: string) =>
   named('SecretKeySelector', object(description, {
-    name: string('Name of the Secret, in the HALoadBalancer\'s namespace.', { pattern: patterns.dns1123Subdomain, minLength: 1, maxLength: 253 }),
+    name: string('Name of the Secret, in the HALoadBalancer\'s namespace.', {
+      pattern: patterns.dns1123Subdomain, minLength: 1, maxLength: 253,
+    }),
     key: string('Key within the Secret\'s data.', { pattern: patterns.secretKey, minLength: 1, maxLength: 253 }),
   }, ['name', 'key']), 'Selects a key of a Secret in the HALoadBalancer\'s namespace.');
 
 const credentials = named('Credentials', object('Secrets the operator reads. Tokens and keys never appear in the spec itself.', {
   tokenSecretRef: secretKeySelector('The operator\'s DigitalOcean API token (droplet, reserved_ip, tag, firewall and ssh_key scopes).'),
-  failoverTokenSecretRef: secretKeySelector('The token written to the load-balancer droplets for the failover script. Defaults to tokenSecretRef, with a warning condition: a token scoped to reserved_ip alone is safer on the hosts.'),
-  sshKeySecretRef: secretKeySelector('The operator\'s SSH private key (kubernetes.io/ssh-auth key ssh-privatekey). The operator registers its public half with DigitalOcean.'),
+  failoverTokenSecretRef: secretKeySelector('The token written to the load-balancer droplets for the failover script. ' +
+    'Defaults to tokenSecretRef, with a warning condition: a token scoped to reserved_ip alone is safer on the hosts.'),
+  sshKeySecretRef: secretKeySelector('The operator\'s SSH private key (kubernetes.io/ssh-auth key ssh-privatekey). ' +
+    'The operator registers its public half with DigitalOcean.'),
 }, ['tokenSecretRef', 'sshKeySecretRef']));
 
 const droplets = named('DropletsSpec', object('The load-balancer droplets.', {
   count: integer('Number of load-balancer nodes.', 2, 5, { default: 2 }),
   size: string('DigitalOcean size slug.', { pattern: patterns.slug, maxLength: 64, default: 's-1vcpu-1gb' }),
-  image: string('DigitalOcean image slug or id. Ubuntu 24.04 ships keepalived 2.2.8 and HAProxy 2.8.', { pattern: patterns.slug, maxLength: 64, default: 'ubuntu-24-04-x64' }),
+  image: string('DigitalOcean image slug or id. Ubuntu 24.04 ships keepalived 2.2.8 and HAProxy 2.8.', {
+    pattern: patterns.slug, maxLength: 64, default: 'ubuntu-24-04-x64',
+  }),
   sshKeys: array('Extra DigitalOcean SSH keys (ids or MD5 fingerprints) for people. The operator adds its own key.',
     string('An SSH key id or fingerprint.', { pattern: patterns.sshKey }), { maxItems: 20, default: [] }),
   tags: array('Extra DigitalOcean tags for the load-balancer droplets.',
     string('A DigitalOcean tag.', { pattern: patterns.doTag, minLength: 1, maxLength: 255 }), { maxItems: 20, default: [] }),
-  replaceColocated: boolean('Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. Off: the condition NodesColocated only says so.', false),
+  replaceColocated: boolean('Replace a node that shares a physical machine with another node of this load balancer ' +
+    '(DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. ' +
+    'Off: the condition NodesColocated only says so.', false),
 }, [], { default: {} }));
 
 const floatingIP = named('FloatingIPSpec', object('The reserved (floating) IP that clients use.', {
-  address: string('Adopt this existing reserved IPv4. Empty: the operator creates one in the region.', { pattern: patterns.ipv4OrEmpty, default: '' }),
+  address: string('Adopt this existing reserved IPv4. Empty: the operator creates one in the region.', {
+    pattern: patterns.ipv4OrEmpty, default: '',
+  }),
   reclaimPolicy: stringEnum('What happens to the reserved IP when the HALoadBalancer is deleted.', ['Retain', 'Delete'], 'Retain'),
 }, [], { default: {} }));
 
@@ -138,7 +150,8 @@ const route = named('RouteSpec', object('Send requests whose path begins with pa
 
 const tlsPort = port('The TLS port.', { default: 443 });
 const tls = named('TLSSpec', object('TLS termination on the load balancers.', {
-  secretRef: named('LocalObjectReference', object('A kubernetes.io/tls Secret with tls.crt and tls.key (cert-manager\'s Certificates produce these).', {
+  secretRef: named('LocalObjectReference', object('A kubernetes.io/tls Secret with tls.crt and tls.key ' +
+    '(cert-manager\'s Certificates produce these).', {
     name: string('Name of the Secret.', { pattern: patterns.dns1123Subdomain, minLength: 1, maxLength: 253 }),
   }, ['name'])),
   port: tlsPort,
@@ -154,7 +167,8 @@ function orDefault(object: string, field: string, schema: JSONSchemaProps): stri
 const frontendProtocol = stringEnum('http: layer-7 proxying with routes; tcp: layer-4 passthrough.', ['http', 'tcp'], 'http');
 const isHTTP = `${orDefault('self', 'protocol', frontendProtocol)} == 'http'`;
 
-const frontend = named('FrontendSpec', object('One HAProxy frontend, bound on every node\'s anchor IPv4, where DigitalOcean delivers reserved-IP traffic.', {
+const frontend = named('FrontendSpec', object('One HAProxy frontend, bound on every node\'s anchor IPv4, ' +
+  'where DigitalOcean delivers reserved-IP traffic.', {
   name: dnsLabel('Frontend name.'),
   port: port('The listening port.'),
   protocol: frontendProtocol,
@@ -163,7 +177,9 @@ const frontend = named('FrontendSpec', object('One HAProxy frontend, bound on ev
   defaultBackend: dnsLabel('Backend for requests no route matches.'),
 }, ['name', 'port', 'defaultBackend'], {
   'x-kubernetes-validations': [
-    { rule: `!has(self.tls) || ${isHTTP}`, fieldPath: '.tls', reason: 'FieldValueForbidden', message: 'TLS termination needs protocol http' },
+    {
+      rule: `!has(self.tls) || ${isHTTP}`, fieldPath: '.tls', reason: 'FieldValueForbidden', message: 'TLS termination needs protocol http',
+    },
     {
       rule: `!has(self.routes) || size(self.routes) == 0 || ${isHTTP}`,
       fieldPath: '.routes', reason: 'FieldValueForbidden', message: 'routes need protocol http',
@@ -187,7 +203,9 @@ const server = named('ServerSpec', object('A static backend server.', {
   port: port('Port; unset means the backend\'s port.'),
 }, ['name', 'address']));
 
-export const balanceAlgorithms = ['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri', 'url_param', 'hdr', 'rdp-cookie', 'random'] as const;
+export const balanceAlgorithms = [
+  'roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'uri', 'url_param', 'hdr', 'rdp-cookie', 'random',
+] as const;
 export const balanceAlgorithmsWithParam = ['url_param', 'hdr', 'rdp-cookie'] as const;
 export const httpOnlyBalanceAlgorithms = ['uri', 'url_param', 'hdr'] as const;
 
@@ -204,13 +222,18 @@ const backend = named('BackendSpec', object('One HAProxy backend: static servers
   balance,
   balanceParam,
   port: port('Default port of the servers.', { default: 80 }),
-  maxconnPerServer: integer('Concurrent connections each server accepts; excess requests queue in HAProxy. 0 means no limit.', 0, 1000000, { default: 0 }),
+  maxconnPerServer: integer('Concurrent connections each server accepts; excess requests queue in HAProxy. 0 means no limit.', 0, 1000000, {
+    default: 0,
+  }),
   healthCheck: healthCheck,
   stickySessions: boolean('Cookie-based session affinity (http only).', false),
   proxyProtocol: boolean('Send PROXY protocol v2 to the servers.', false),
   servers: mapList('Static servers.', server, 0, 100),
-  dropletTag: string('Also balance over every droplet with this DigitalOcean tag, by its private IPv4.', { pattern: patterns.doTagOrEmpty, maxLength: 255, default: '' }),
-  restrictToLoadBalancers: boolean('Keep a DigitalOcean Cloud Firewall on the tagged droplets that admits port only from the load-balancer droplets.', false),
+  dropletTag: string('Also balance over every droplet with this DigitalOcean tag, by its private IPv4.', {
+    pattern: patterns.doTagOrEmpty, maxLength: 255, default: '',
+  }),
+  restrictToLoadBalancers: boolean('Keep a DigitalOcean Cloud Firewall on the tagged droplets ' +
+    'that admits port only from the load-balancer droplets.', false),
 }, ['name'], {
   'x-kubernetes-validations': [
     {
@@ -224,10 +247,24 @@ const backend = named('BackendSpec', object('One HAProxy backend: static servers
   ],
 }));
 
-const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepalived on the nodes decides who is MASTER; the operator only observes.', {
-  advertIntervalSeconds: { type: 'number', description: 'VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds.', minimum: 0.01, maximum: 40.95 },
-  checkIntervalSeconds: { type: 'number', description: 'How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there).', minimum: 0.1, maximum: 10 },
-  preempt: boolean('A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage.', false),
+const failover = named('FailoverSpec', object('VRRP (keepalived) settings. ' +
+  'keepalived on the nodes decides who is MASTER; the operator only observes.', {
+  advertIntervalSeconds: {
+    type: 'number',
+    description: 'VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, ' +
+      'because PASS authentication exists only in VRRPv2, which takes whole seconds.',
+    minimum: 0.01,
+    maximum: 40.95,
+  },
+  checkIntervalSeconds: {
+    type: 'number',
+    description: 'How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, ' +
+      '1 on older keepalived, which takes whole seconds only (a fraction is rounded up there).',
+    minimum: 0.1,
+    maximum: 10,
+  },
+  preempt: boolean('A recovered higher-priority node takes MASTER back. ' +
+    'Off by default: every failover moves the reserved IP, which costs a short outage.', false),
   virtualRouterID: integer('VRRP virtual_router_id. 0: derived from the object\'s UID.', 0, 255, { default: 0 }),
   authSecretRef: secretKeySelector('VRRP PASS authentication (VRRPv2 only; at most 8 characters).'),
 }, [], {
@@ -244,8 +281,10 @@ const failover = named('FailoverSpec', object('VRRP (keepalived) settings. keepa
 const cidrList = (description: string) =>
   array(description, string('An IPv4 CIDR.', { pattern: patterns.cidr }), { maxItems: 50, default: [] });
 
-const access = named('AccessSpec', object('Host firewall (nftables) on the load-balancer nodes. DigitalOcean Cloud Firewalls cannot pass VRRP, so the hosts filter themselves.', {
-  sshSourceCIDRs: cidrList('Who may SSH to the nodes; must include the operator\'s source address. Empty: open to all, flagged by the condition SSHExposed=True.'),
+const access = named('AccessSpec', object('Host firewall (nftables) on the load-balancer nodes. ' +
+  'DigitalOcean Cloud Firewalls cannot pass VRRP, so the hosts filter themselves.', {
+  sshSourceCIDRs: cidrList('Who may SSH to the nodes; must include the operator\'s source address. ' +
+    'Empty: open to all, flagged by the condition SSHExposed=True.'),
   metricsSourceCIDRs: cidrList('Who may scrape HAProxy metrics. Empty: the VPC only.'),
   frontendSourceCIDRs: cidrList('Who may reach the frontends (a Service\'s loadBalancerSourceRanges). Empty: everyone.'),
 }, [], { default: {} }));
@@ -277,7 +316,8 @@ const backendReferences: ValidationRule[] = [{
 
 const immutable = (field: string, why: string): ValidationRule => ({ rule: 'self == oldSelf', message: `${field} is immutable: ${why}` });
 
-export const specSchema = named('HALoadBalancerSpec', object('Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean.', {
+export const specSchema = named('HALoadBalancerSpec', object(
+  'Desired state of a highly available HAProxy + keepalived load balancer on DigitalOcean.', {
   region: string('DigitalOcean region slug, for example nyc3. Immutable.', {
     pattern: patterns.region, maxLength: 16,
     'x-kubernetes-validations': [immutable('region', 'the droplets and the reserved IP live there; create a new HALoadBalancer to move')],
@@ -325,11 +365,16 @@ const nodeStatus = named('NodeStatus', object('What the operator last observed o
   anchorIPv4: string('Anchor IPv4, where DigitalOcean delivers reserved-IP traffic.'),
   vrrpState: stringEnum('keepalived state, read from the host.', vrrpStates),
   configHash: string('sha256 of the files the operator last applied.'),
-  serversUp: string('Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node.'),
-  hostKey: string('SHA256 fingerprint of the node\'s SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts.'),
-  hostKeyPinned: stringEnum('How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first).', ['AtCreation', 'OnFirstContact']),
+  serversUp: string('Backend servers HAProxy on this node sees UP, out of all, for example 2/2. ' +
+    'Added so a failing backend shows without a shell on the node.'),
+  hostKey: string('SHA256 fingerprint of the node\'s SSH host key: a host presenting another key is refused. ' +
+    'Added because the pin must survive operator restarts.'),
+  hostKeyPinned: stringEnum('How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data ' +
+    'and tagged the droplet with its fingerprint in the create request, so the first connection was verified) ' +
+    'or OnFirstContact (droplets created before that: the key seen first).', ['AtCreation', 'OnFirstContact']),
   lastSyncTime: timestamp('When the operator last read this node.'),
-  maintenance: string('Why the node may not become MASTER: its maintenance annotation (maintenance.halb.dev/<node>) or a maintenance event DigitalOcean announced. Unset: in service.'),
+  maintenance: string('Why the node may not become MASTER: its maintenance annotation (maintenance.halb.dev/<node>) ' +
+    'or a maintenance event DigitalOcean announced. Unset: in service.'),
 }, ['name']));
 
 export const statusSchema = named('HALoadBalancerStatus', object('Observed state, written by the operator.', {
@@ -342,21 +387,29 @@ export const statusSchema = named('HALoadBalancerStatus', object('Observed state
     time: timestamp('When the change was observed.'),
     from: string('Previous holder.'),
     to: string('New holder.'),
-    reason: stringEnum('Why: a planned failover\'s reason, or Unplanned when keepalived moved MASTER by itself (a node or its HAProxy failed).', [...plannedFailoverReasons, 'Unplanned']),
+    reason: stringEnum('Why: a planned failover\'s reason, or Unplanned when keepalived moved MASTER by itself ' +
+      '(a node or its HAProxy failed).', [...plannedFailoverReasons, 'Unplanned']),
   })),
-  plannedFailover: named('PlannedFailover', object('A failover the operator asked keepalived for and has not yet seen complete: the MASTER\'s priority-offset file made it leave, the target\'s lifted it. Kept in status so a new leader carries it on.', {
+  plannedFailover: named('PlannedFailover', object('A failover the operator asked keepalived for and has not yet seen complete: ' +
+    'the MASTER\'s priority-offset file made it leave, the target\'s lifted it. Kept in status so a new leader carries it on.', {
     from: string('The MASTER handing over.'),
     to: string('The node taking over.'),
-    reason: stringEnum('PreferredNode: the halb.dev/preferred-node annotation names the target; Maintenance: the MASTER is in maintenance; MaintenanceEvent: DigitalOcean announced maintenance of the MASTER\'s droplet.', plannedFailoverReasons),
+    reason: stringEnum('PreferredNode: the halb.dev/preferred-node annotation names the target; ' +
+      'Maintenance: the MASTER is in maintenance; ' +
+      'MaintenanceEvent: DigitalOcean announced maintenance of the MASTER\'s droplet.', plannedFailoverReasons),
     requested: timestamp('When the operator asked for it.'),
-    timedOut: timestamp('The target did not become MASTER in time: the operator put the priorities back and tries again a minute after this.'),
+    timedOut: timestamp('The target did not become MASTER in time: ' +
+      'the operator put the priorities back and tries again a minute after this.'),
   }, ['from', 'to', 'reason', 'requested'])),
   graceStarted: named('GraceTimers', object(
     'When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over.', {
-      backstop: timestamp('The reserved IP was first seen on a node that is not MASTER while another node is; after --backstop-grace the operator moves it.'),
-      masterRepair: timestamp('HAProxy was first seen stopped on the MASTER; the operator restarts it only if keepalived has not failed over within 5 s.'),
+      backstop: timestamp('The reserved IP was first seen on a node that is not MASTER while another node is; ' +
+        'after --backstop-grace the operator moves it.'),
+      masterRepair: timestamp('HAProxy was first seen stopped on the MASTER; ' +
+        'the operator restarts it only if keepalived has not failed over within 5 s.'),
     })),
-  conditions: array('Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, warnings such as SSHExposed, and the day-two conditions PlannedFailover, NodeInMaintenance and NodesColocated.',
+  conditions: array('Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, ' +
+    'warnings such as SSHExposed, and the day-two conditions PlannedFailover, NodeInMaintenance and NodesColocated.',
     condition, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
 }));
 
@@ -370,7 +423,8 @@ export const metadataSchema: JSONSchemaProps = {
   },
 };
 
-export const rootSchema = named('HALoadBalancerFields', object('A highly available HAProxy + keepalived load balancer on DigitalOcean, with a reserved IP that follows the VRRP MASTER.', {
+export const rootSchema = named('HALoadBalancerFields', object('A highly available HAProxy + keepalived load balancer on DigitalOcean, ' +
+  'with a reserved IP that follows the VRRP MASTER.', {
   apiVersion: string('API version: halb.dev/v1alpha1.'),
   kind: string('HALoadBalancer.'),
   metadata: metadataSchema,
@@ -384,5 +438,8 @@ export const printerColumns = [
   { name: 'Active', type: 'string', jsonPath: '.status.activeNode', description: 'Node holding the reserved IP' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   { name: 'Nodes', type: 'string', jsonPath: '.status.nodesReady', description: 'Ready nodes / desired', priority: 1 },
-  { name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message', description: 'Ready condition message', priority: 1 },
+  {
+    name: 'Message', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+    description: 'Ready condition message', priority: 1,
+  },
 ] as const;

@@ -21,7 +21,9 @@ export function findSecret(secrets: readonly SecretData[], namespace: string | u
 }
 
 /** A Secret's `data`, base64-decoded, as SecretData. Keys are read as own properties only. */
-export function decodeSecretData(name: string, data: Readonly<Record<string, string>> | undefined, extra: { namespace?: string; type?: string } = {}): SecretData {
+export function decodeSecretData(
+  name: string, data: Readonly<Record<string, string>> | undefined, extra: { namespace?: string; type?: string } = {},
+): SecretData {
   const decoded: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [key, value] of Object.entries(data ?? {})) decoded[key] = Buffer.from(value, 'base64').toString('utf8');
   return { name, data: decoded, ...(extra.namespace ? { namespace: extra.namespace } : {}), ...(extra.type ? { type: extra.type } : {}) };
@@ -61,7 +63,9 @@ const apiTokenPattern = /^[A-Za-z0-9_.-]{1,512}$/;
 
 /** Why a value cannot be the failover token, or undefined. Never quotes the value. */
 export function apiTokenProblem(value: string): string | undefined {
-  return apiTokenPattern.test(value) ? undefined : 'must be a DigitalOcean API token (1 to 512 letters, digits, "_", "." and "-"); the value is not shown';
+  return apiTokenPattern.test(value)
+    ? undefined
+    : 'must be a DigitalOcean API token (1 to 512 letters, digits, "_", "." and "-"); the value is not shown';
 }
 
 // keepalived's config reader expands "$NAME" and "${NAME}" (and its built-ins such as
@@ -74,7 +78,8 @@ const vrrpPasswordPattern = /^[A-Za-z0-9._:+=,/@%^*-]{1,8}$/;
 export function vrrpPasswordProblem(value: string): string | undefined {
   if (value.length > 8) return `has ${value.length} characters; VRRP PASS authentication uses at most 8`;
   if (!vrrpPasswordPattern.test(value)) {
-    return 'must be 1 to 8 of letters, digits and . _ : + = , / @ % ^ * - (keepalived interprets "$", quotes, "#", "!", braces, backslashes and spaces)';
+    return 'must be 1 to 8 of letters, digits and . _ : + = , / @ % ^ * - ' +
+      '(keepalived interprets "$", quotes, "#", "!", braces, backslashes and spaces)';
   }
   return undefined;
 }
@@ -90,7 +95,8 @@ function weakKeyProblem(key: KeyObject): string | undefined {
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case 'rsa': case 'rsa-pss':
-      return (details.modulusLength ?? 0) < 2048 ? `an RSA key of ${details.modulusLength ?? 0} bits; OpenSSL 3 needs at least 2048` : undefined;
+      const bits = details.modulusLength ?? 0;
+      return bits < 2048 ? `an RSA key of ${bits} bits; OpenSSL 3 needs at least 2048` : undefined;
     case 'ec':
       return ['prime256v1', 'secp384r1', 'secp521r1'].includes(details.namedCurve ?? '') ? undefined
         : `an EC key on curve ${details.namedCurve ?? 'unknown'}; use P-256, P-384 or P-521`;

@@ -5,6 +5,28 @@ import { rootSchema, typeNames, type JSONSchemaProps } from './schema.ts';
 
 type View = 'input' | 'defaulted';
 
+// The project keeps lines at most 140 characters, generated ones too.
+const MAX_LINE = 140;
+
+// A JSDoc comment: on one line when it fits, otherwise one word-wrapped ` * ` line after another.
+function docComment(text: string, indent: string): string {
+  const oneLine = `${indent}/** ${text} */`;
+  if (oneLine.length <= MAX_LINE) return `${oneLine}\n`;
+  const prefix = `${indent} * `;
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && prefix.length + line.length + 1 + word.length > MAX_LINE) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  lines.push(line);
+  return `${indent}/**\n${lines.map((l) => `${prefix}${l}`).join('\n')}\n${indent} */\n`;
+}
+
 export function renderTypes(): string {
   const emitted = new Map<string, string>();
   const order: string[] = [];
@@ -41,14 +63,17 @@ export function renderTypes(): string {
   }
 
   function hasDefaults(schema: JSONSchemaProps): boolean {
-    return Object.values(schema.properties ?? {}).some((p) => p.default !== undefined || (p.type === 'object' && hasDefaults(p)) || (p.type === 'array' && p.items?.type === 'object' && hasDefaults(p.items)));
+    return Object.values(schema.properties ?? {}).some((p) =>
+      p.default !== undefined ||
+      (p.type === 'object' && hasDefaults(p)) ||
+      (p.type === 'array' && p.items?.type === 'object' && hasDefaults(p.items)));
   }
 
   function fields(schema: JSONSchemaProps, view: View, indent: string): string {
     const required = new Set(schema.required ?? []);
     return Object.entries(schema.properties ?? {}).map(([key, prop]) => {
       const present = required.has(key) || (view === 'defaulted' && prop.default !== undefined);
-      const doc = prop.description ? `${indent}/** ${prop.description.replaceAll('*/', '* /')} */\n` : '';
+      const doc = prop.description ? docComment(prop.description.replaceAll('*/', '* /'), indent) : '';
       return `${doc}${indent}${key}${present ? '' : '?'}: ${typeOf(prop, view)};`;
     }).join('\n');
   }
@@ -58,7 +83,7 @@ export function renderTypes(): string {
   }
 
   function emitInterface(name: string, schema: JSONSchemaProps, view: View, description?: string): string {
-    const doc = description ? `/** ${description} */\n` : '';
+    const doc = description ? docComment(description, '') : '';
     return `${doc}export interface ${name} {\n${fields(schema, view, '  ')}\n}\n`;
   }
 

@@ -12,9 +12,14 @@ export interface SecretKeySelector {
 export interface Credentials {
   /** The operator's DigitalOcean API token (droplet, reserved_ip, tag, firewall and ssh_key scopes). */
   tokenSecretRef: SecretKeySelector;
-  /** The token written to the load-balancer droplets for the failover script. Defaults to tokenSecretRef, with a warning condition: a token scoped to reserved_ip alone is safer on the hosts. */
+  /**
+   * The token written to the load-balancer droplets for the failover script. Defaults to tokenSecretRef, with a warning condition: a token
+   * scoped to reserved_ip alone is safer on the hosts.
+   */
   failoverTokenSecretRef?: SecretKeySelector;
-  /** The operator's SSH private key (kubernetes.io/ssh-auth key ssh-privatekey). The operator registers its public half with DigitalOcean. */
+  /**
+   * The operator's SSH private key (kubernetes.io/ssh-auth key ssh-privatekey). The operator registers its public half with DigitalOcean.
+   */
   sshKeySecretRef: SecretKeySelector;
 }
 
@@ -30,7 +35,10 @@ export interface DropletsSpec {
   sshKeys: string[];
   /** Extra DigitalOcean tags for the load-balancer droplets. */
   tags: string[];
-  /** Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. Off: the condition NodesColocated only says so. */
+  /**
+   * Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP
+   * at a time, until they are apart. Off: the condition NodesColocated only says so.
+   */
   replaceColocated: boolean;
 }
 
@@ -94,7 +102,10 @@ export interface HealthCheckSpec {
   rise: number;
   /** Consecutive failures before a server is down. */
   fall: number;
-  /** Port the checks go to, without PROXY protocol. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  /**
+   * Port the checks go to, without PROXY protocol. Unset: each server's own port. A Service with externalTrafficPolicy Local: its
+   * healthCheckNodePort.
+   */
   port?: number;
 }
 
@@ -136,11 +147,19 @@ export interface BackendSpec {
 
 /** VRRP (keepalived) settings. keepalived on the nodes decides who is MASTER; the operator only observes. */
 export interface FailoverSpec {
-  /** VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds. */
+  /**
+   * VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which
+   * takes whole seconds.
+   */
   advertIntervalSeconds?: number;
-  /** How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there). */
+  /**
+   * How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole
+   * seconds only (a fraction is rounded up there).
+   */
   checkIntervalSeconds?: number;
-  /** A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage. */
+  /**
+   * A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage.
+   */
   preempt: boolean;
   /** VRRP virtual_router_id. 0: derived from the object's UID. */
   virtualRouterID: number;
@@ -196,15 +215,27 @@ export interface NodeStatus {
   vrrpState?: "MASTER" | "BACKUP" | "FAULT" | "UNKNOWN";
   /** sha256 of the files the operator last applied. */
   configHash?: string;
-  /** Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the node. */
+  /**
+   * Backend servers HAProxy on this node sees UP, out of all, for example 2/2. Added so a failing backend shows without a shell on the
+   * node.
+   */
   serversUp?: string;
-  /** SHA256 fingerprint of the node's SSH host key: a host presenting another key is refused. Added because the pin must survive operator restarts. */
+  /**
+   * SHA256 fingerprint of the node's SSH host key: a host presenting another key is refused. Added because the pin must survive operator
+   * restarts.
+   */
   hostKey?: string;
-  /** How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first). */
+  /**
+   * How hostKey was pinned: AtCreation (the operator made the key, delivered it in user_data and tagged the droplet with its fingerprint in
+   * the create request, so the first connection was verified) or OnFirstContact (droplets created before that: the key seen first).
+   */
   hostKeyPinned?: "AtCreation" | "OnFirstContact";
   /** When the operator last read this node. */
   lastSyncTime?: string;
-  /** Why the node may not become MASTER: its maintenance annotation (maintenance.halb.dev/<node>) or a maintenance event DigitalOcean announced. Unset: in service. */
+  /**
+   * Why the node may not become MASTER: its maintenance annotation (maintenance.halb.dev/<node>) or a maintenance event DigitalOcean
+   * announced. Unset: in service.
+   */
   maintenance?: string;
 }
 
@@ -220,13 +251,19 @@ export interface FailoverRecord {
   reason?: "PreferredNode" | "Maintenance" | "MaintenanceEvent" | "Unplanned";
 }
 
-/** A failover the operator asked keepalived for and has not yet seen complete: the MASTER's priority-offset file made it leave, the target's lifted it. Kept in status so a new leader carries it on. */
+/**
+ * A failover the operator asked keepalived for and has not yet seen complete: the MASTER's priority-offset file made it leave, the target's
+ * lifted it. Kept in status so a new leader carries it on.
+ */
 export interface PlannedFailover {
   /** The MASTER handing over. */
   from: string;
   /** The node taking over. */
   to: string;
-  /** PreferredNode: the halb.dev/preferred-node annotation names the target; Maintenance: the MASTER is in maintenance; MaintenanceEvent: DigitalOcean announced maintenance of the MASTER's droplet. */
+  /**
+   * PreferredNode: the halb.dev/preferred-node annotation names the target; Maintenance: the MASTER is in maintenance; MaintenanceEvent:
+   * DigitalOcean announced maintenance of the MASTER's droplet.
+   */
   reason: "PreferredNode" | "Maintenance" | "MaintenanceEvent";
   /** When the operator asked for it. */
   requested: string;
@@ -272,11 +309,17 @@ export interface HALoadBalancerStatus {
   nodes?: NodeStatus[];
   /** The last change of activeNode. */
   lastFailover?: FailoverRecord;
-  /** A failover the operator asked keepalived for and has not yet seen complete: the MASTER's priority-offset file made it leave, the target's lifted it. Kept in status so a new leader carries it on. */
+  /**
+   * A failover the operator asked keepalived for and has not yet seen complete: the MASTER's priority-offset file made it leave, the
+   * target's lifted it. Kept in status so a new leader carries it on.
+   */
   plannedFailover?: PlannedFailover;
   /** When the operator began waiting before it steps in: kept in status so that a new leader goes on waiting instead of starting over. */
   graceStarted?: GraceTimers;
-  /** Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, warnings such as SSHExposed, and the day-two conditions PlannedFailover, NodeInMaintenance and NodesColocated. */
+  /**
+   * Ready, Reconciling, Stalled, DropletsReady, FloatingIPAssigned, ConfigApplied, FailoverReady, Degraded, warnings such as SSHExposed,
+   * and the day-two conditions PlannedFailover, NodeInMaintenance and NodesColocated.
+   */
   conditions?: Condition[];
 }
 
@@ -308,7 +351,10 @@ export interface DropletsSpecInput {
   sshKeys?: string[];
   /** Extra DigitalOcean tags for the load-balancer droplets. */
   tags?: string[];
-  /** Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP at a time, until they are apart. Off: the condition NodesColocated only says so. */
+  /**
+   * Replace a node that shares a physical machine with another node of this load balancer (DigitalOcean lists them as neighbours), a BACKUP
+   * at a time, until they are apart. Off: the condition NodesColocated only says so.
+   */
   replaceColocated?: boolean;
 }
 
@@ -358,7 +404,10 @@ export interface HealthCheckSpecInput {
   rise?: number;
   /** Consecutive failures before a server is down. */
   fall?: number;
-  /** Port the checks go to, without PROXY protocol. Unset: each server's own port. A Service with externalTrafficPolicy Local: its healthCheckNodePort. */
+  /**
+   * Port the checks go to, without PROXY protocol. Unset: each server's own port. A Service with externalTrafficPolicy Local: its
+   * healthCheckNodePort.
+   */
   port?: number;
 }
 
@@ -390,11 +439,19 @@ export interface BackendSpecInput {
 
 /** VRRP (keepalived) settings. keepalived on the nodes decides who is MASTER; the operator only observes. */
 export interface FailoverSpecInput {
-  /** VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which takes whole seconds. */
+  /**
+   * VRRP advert interval. Unset: 0.2 (VRRPv3), or 1 when authSecretRef is set, because PASS authentication exists only in VRRPv2, which
+   * takes whole seconds.
+   */
   advertIntervalSeconds?: number;
-  /** How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole seconds only (a fraction is rounded up there). */
+  /**
+   * How often keepalived checks that HAProxy serves. Unset: 0.2 on keepalived 2.3.2 and later, 1 on older keepalived, which takes whole
+   * seconds only (a fraction is rounded up there).
+   */
   checkIntervalSeconds?: number;
-  /** A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage. */
+  /**
+   * A recovered higher-priority node takes MASTER back. Off by default: every failover moves the reserved IP, which costs a short outage.
+   */
   preempt?: boolean;
   /** VRRP virtual_router_id. 0: derived from the object's UID. */
   virtualRouterID?: number;

@@ -33,7 +33,8 @@ const objectMetaFields = [
 function strictSchema(schema: JSONSchemaProps, atMetadata = false): Record<string, unknown> {
   const out: Record<string, unknown> = { ...schema };
   if (schema.properties) {
-    out.properties = Object.fromEntries(Object.entries(schema.properties).map(([k, v]) => [k, strictSchema(v, k === 'metadata' && !atMetadata && schema === rootSchema)]));
+    out.properties = Object.fromEntries(Object.entries(schema.properties)
+      .map(([k, v]) => [k, strictSchema(v, k === 'metadata' && !atMetadata && schema === rootSchema)]));
     if (!atMetadata) out.additionalProperties = false;
   }
   if (schema.items) out.items = strictSchema(schema.items);
@@ -71,14 +72,16 @@ const validateRoot = ajv.compile(strictSchema(rootSchema));
 
 const patternHelp = new Map<string, string>([
   // Also the pattern of DigitalOcean slugs, which is the same expression.
-  [patterns.dns1123Label, 'must consist of lowercase letters, digits and "-", starting and ending with a letter or digit (a DNS-1123 label)'],
+  [patterns.dns1123Label,
+    'must consist of lowercase letters, digits and "-", starting and ending with a letter or digit (a DNS-1123 label)'],
   [patterns.dns1123Subdomain, 'must be a DNS-1123 subdomain: lowercase letters, digits, "-" and "."'],
   [patterns.secretKey, 'must consist of letters, digits, "-", "_" and "."'],
   [patterns.ipv4, 'must be an IPv4 address'],
   [patterns.ipv4OrEmpty, 'must be an IPv4 address, or empty'],
   [patterns.cidr, 'must be an IPv4 CIDR such as 10.0.0.0/8'],
   [patterns.hostOrIPv4, 'must be an IPv4 address or a DNS name'],
-  [patterns.pathPrefix, 'must start with "/" and be visible ASCII (no spaces, control or invisible characters), without braces, "#", quotes or backslashes'],
+  [patterns.pathPrefix,
+    'must start with "/" and be visible ASCII (no spaces, control or invisible characters), without braces, "#", quotes or backslashes'],
   [patterns.region, 'must be a DigitalOcean region slug such as nyc3'],
   [patterns.sshKey, 'must be a DigitalOcean SSH key id or an MD5 fingerprint (aa:bb:...:ff)'],
   [patterns.doTag, 'must be a DigitalOcean tag: letters, digits, ":", "-" and "_"'],
@@ -201,7 +204,9 @@ export function validateSchema(input: unknown): { problems: Problem[]; object?: 
   }
   const obj = copy as Record<string, unknown>;
   const problems: Problem[] = [];
-  if (obj.apiVersion !== API_VERSION) problems.push({ path: 'apiVersion', message: `must be ${API_VERSION}; got ${describeValue(obj.apiVersion)}` });
+  if (obj.apiVersion !== API_VERSION) {
+    problems.push({ path: 'apiVersion', message: `must be ${API_VERSION}; got ${describeValue(obj.apiVersion)}` });
+  }
   if (obj.kind !== KIND) problems.push({ path: 'kind', message: `must be ${KIND}; got ${describeValue(obj.kind)}` });
   const meta = obj.metadata as Record<string, unknown> | undefined;
   if (meta === undefined || meta === null || typeof meta !== 'object' || meta.name === undefined) {
@@ -243,13 +248,17 @@ function checkUnique<T extends { name: string }>(items: readonly T[], base: stri
   const seen = new Map<string, number>();
   items.forEach((item, i) => {
     const first = seen.get(item.name);
-    if (first !== undefined) problems.push({ path: `${base}[${i}].name`, message: `duplicate name ${describeValue(item.name)}, also used by ${base}[${first}]` });
+    if (first !== undefined) {
+      problems.push({ path: `${base}[${i}].name`, message: `duplicate name ${describeValue(item.name)}, also used by ${base}[${first}]` });
+    }
     else seen.set(item.name, i);
   });
 }
 
 /** A referenced Secret value as the hosts get it (secretValue), or undefined when it is not known. */
-function referencedValue(secrets: SecretLookup | undefined, ref: { name: string; key: string }, path: string, problems: Problem[]): string | undefined {
+function referencedValue(
+  secrets: SecretLookup | undefined, ref: { name: string; key: string }, path: string, problems: Problem[],
+): string | undefined {
   const secret = secrets?.(ref.name);
   if (!secret) return undefined;
   const value = secretValue(secret, ref.key);
@@ -266,7 +275,9 @@ function checkTLSSecret(secret: SecretData, path: string, problems: Problem[]): 
   const cert = secretRaw(secret, 'tls.crt');
   const key = secretRaw(secret, 'tls.key');
   if (cert === undefined || key === undefined) {
-    problems.push({ path, message: `Secret ${describeValue(secret.name)} needs the keys tls.crt and tls.key (a kubernetes.io/tls Secret)` });
+    problems.push({
+      path, message: `Secret ${describeValue(secret.name)} needs the keys tls.crt and tls.key (a kubernetes.io/tls Secret)`,
+    });
     return;
   }
   const problem = tlsPairProblem(cert, key);
@@ -284,7 +295,9 @@ export function validateRules(object: unknown): Problem[] {
 }
 
 /** Frontend ports the nodes use themselves: a frontend there would widen who reaches sshd or the metrics. */
-const nodePortNames = new Map<number, string>([[NODE_PORTS.ssh, 'sshd'], [NODE_PORTS.metrics, 'HAProxy\'s metrics'], [NODE_PORTS.health, 'HAProxy\'s health check']]);
+const nodePortNames = new Map<number, string>([
+  [NODE_PORTS.ssh, 'sshd'], [NODE_PORTS.metrics, 'HAProxy\'s metrics'], [NODE_PORTS.health, 'HAProxy\'s health check'],
+]);
 
 /**
  * The CRD's CEL rules, then the rules neither the schema nor CEL express. The object must
@@ -316,15 +329,29 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     const used = modes.get(be.name) ?? new Set();
     const tcpOnly = used.has('tcp') && !used.has('http');
     if (used.has('tcp') && used.has('http')) {
-      problems.push({ path: base, message: `backend ${describeValue(be.name)} is used by both http and tcp frontends; HAProxy needs one mode per backend` });
+      problems.push({
+        path: base, message: `backend ${describeValue(be.name)} is used by both http and tcp frontends; HAProxy needs one mode per backend`,
+      });
     }
     if (tcpOnly && (httpOnlyBalanceAlgorithms as readonly string[]).includes(be.balance)) {
-      problems.push({ path: `${base}.balance`, message: `balance ${be.balance} needs an http backend, but only tcp frontends use this one` });
+      problems.push({
+        path: `${base}.balance`, message: `balance ${be.balance} needs an http backend, but only tcp frontends use this one`,
+      });
     }
-    if (tcpOnly && be.stickySessions) problems.push({ path: `${base}.stickySessions`, message: 'cookie-based stickiness needs an http backend, but only tcp frontends use this one' });
-    if (!be.servers?.length && !be.dropletTag) problems.push({ path: `${base}.servers`, message: 'a backend needs static servers, a dropletTag, or both' });
-    if (be.restrictToLoadBalancers && !be.dropletTag) problems.push({ path: `${base}.restrictToLoadBalancers`, message: 'needs dropletTag: the firewall is kept on the tagged droplets' });
-    if (be.dropletTag && reservedTag.test(be.dropletTag)) problems.push({ path: `${base}.dropletTag`, message: 'tags starting with "halb" are reserved for the operator\'s own droplets' });
+    if (tcpOnly && be.stickySessions) {
+      problems.push({
+        path: `${base}.stickySessions`, message: 'cookie-based stickiness needs an http backend, but only tcp frontends use this one',
+      });
+    }
+    if (!be.servers?.length && !be.dropletTag) {
+      problems.push({ path: `${base}.servers`, message: 'a backend needs static servers, a dropletTag, or both' });
+    }
+    if (be.restrictToLoadBalancers && !be.dropletTag) {
+      problems.push({ path: `${base}.restrictToLoadBalancers`, message: 'needs dropletTag: the firewall is kept on the tagged droplets' });
+    }
+    if (be.dropletTag && reservedTag.test(be.dropletTag)) {
+      problems.push({ path: `${base}.dropletTag`, message: 'tags starting with "halb" are reserved for the operator\'s own droplets' });
+    }
     if (be.servers) checkUnique(be.servers, `${base}.servers`, problems);
     be.servers?.forEach((server, j) => {
       if (looksNumeric(server.address) && !isIPv4(server.address)) {
@@ -337,10 +364,15 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
   // Firewall on that tag would land on the load balancers (cutting VRRP, frontends and SSH).
   const backendTags = new Map(spec.backends.flatMap((be, i) => (be.dropletTag ? [[be.dropletTag.toLowerCase(), i] as const] : [])));
   spec.droplets.tags.forEach((tag, i) => {
-    if (reservedTag.test(tag)) problems.push({ path: `spec.droplets.tags[${i}]`, message: 'tags starting with "halb" are reserved for the operator' });
+    if (reservedTag.test(tag)) {
+      problems.push({ path: `spec.droplets.tags[${i}]`, message: 'tags starting with "halb" are reserved for the operator' });
+    }
     const backend = backendTags.get(tag.toLowerCase());
     if (backend !== undefined) {
-      problems.push({ path: `spec.droplets.tags[${i}]`, message: `${describeValue(tag)} is spec.backends[${backend}].dropletTag: the load balancers would become their own backends` });
+      problems.push({
+        path: `spec.droplets.tags[${i}]`,
+        message: `${describeValue(tag)} is spec.backends[${backend}].dropletTag: the load balancers would become their own backends`,
+      });
     }
   });
 
@@ -357,11 +389,14 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     const password = referencedValue(secrets, failover.authSecretRef, 'spec.failover.authSecretRef', problems);
     const passwordProblem = password?.trim() ? vrrpPasswordProblem(password) : undefined;
     if (passwordProblem) {
-      const where = `the VRRP password in Secret ${describeValue(failover.authSecretRef.name)} key ${describeValue(failover.authSecretRef.key)}`;
+      const where = `the VRRP password in Secret ${describeValue(failover.authSecretRef.name)} ` +
+        `key ${describeValue(failover.authSecretRef.key)}`;
       problems.push({ path: 'spec.failover.authSecretRef', message: `${where} ${passwordProblem}` });
     }
   } else if (Math.abs(Math.round(interval * 100) - interval * 100) > 1e-9) {
-    problems.push({ path: 'spec.failover.advertIntervalSeconds', message: `VRRPv3 takes centiseconds; ${interval} is not a multiple of 0.01` });
+    problems.push({
+      path: 'spec.failover.advertIntervalSeconds', message: `VRRPv3 takes centiseconds; ${interval} is not a multiple of 0.01`,
+    });
   }
 
   // Both tokens as the renderer's guard takes them: the failover token goes into a file on the
@@ -371,11 +406,18 @@ export function validateSemantics(hlb: HALoadBalancer, secrets?: SecretLookup): 
     if (!ref) continue;
     const token = referencedValue(secrets, ref, `spec.credentials.${field}`, problems);
     const tokenProblem = token?.trim() ? apiTokenProblem(token) : undefined;
-    if (tokenProblem) problems.push({ path: `spec.credentials.${field}`, message: `Secret ${describeValue(ref.name)} key ${describeValue(ref.key)} ${tokenProblem}` });
+    if (tokenProblem) {
+      const message = `Secret ${describeValue(ref.name)} key ${describeValue(ref.key)} ${tokenProblem}`;
+      problems.push({ path: `spec.credentials.${field}`, message });
+    }
   }
   const sshKey = referencedValue(secrets, spec.credentials.sshKeySecretRef, 'spec.credentials.sshKeySecretRef', problems);
   if (sshKey !== undefined && sshKey.trim() !== '' && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(sshKey)) {
-    problems.push({ path: 'spec.credentials.sshKeySecretRef', message: `Secret ${describeValue(spec.credentials.sshKeySecretRef.name)} key ${describeValue(spec.credentials.sshKeySecretRef.key)} is not a PEM or OpenSSH private key` });
+    const ref = spec.credentials.sshKeySecretRef;
+    problems.push({
+      path: 'spec.credentials.sshKeySecretRef',
+      message: `Secret ${describeValue(ref.name)} key ${describeValue(ref.key)} is not a PEM or OpenSSH private key`,
+    });
   }
   return problems;
 }

@@ -109,7 +109,10 @@ function scalarValue(node: Scalar, path: string): unknown {
     case `${TAG}binary`: return Buffer.from(text.replace(/\s/g, ''), 'base64').toString('utf8');
     case `${TAG}null`: case `${TAG}bool`: case `${TAG}int`: case `${TAG}float`: {
       const value = resolvePlain(text);
-      const kind = value === null ? 'null' : typeof value === 'boolean' ? 'bool' : typeof value === 'number' ? (Number.isInteger(value) ? 'int' : 'float') : 'str';
+      const kind = value === null ? 'null'
+        : typeof value === 'boolean' ? 'bool'
+        : typeof value === 'number' ? (Number.isInteger(value) ? 'int' : 'float')
+        : 'str';
       if (kind === tag.slice(TAG.length) || (kind === 'int' && tag === `${TAG}float`)) return value;
       throw new YAMLValueError(node, path, `${JSON.stringify(text)} is not a valid ${tag.slice(TAG.length)}`);
     }
@@ -123,7 +126,8 @@ function keyString(key: unknown, node: Node | undefined, path: string): string {
   if (typeof key === 'string') return key;
   if (typeof key === 'boolean') return String(key);
   if (typeof key === 'number' && Number.isFinite(key)) return String(key);
-  throw new YAMLValueError(node, path, `a mapping key must be a string, number or boolean; got ${key === null ? 'null' : typeof key === 'number' ? String(key) : 'a collection'}`);
+  const got = key === null ? 'null' : typeof key === 'number' ? String(key) : 'a collection';
+  throw new YAMLValueError(node, path, `a mapping key must be a string, number or boolean; got ${got}`);
 }
 
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
@@ -136,10 +140,14 @@ function convert(node: Node | null | undefined, path: string, depth: number, ctx
   if (++ctx.values > MAX_VALUES) throw new YAMLValueError(node ?? undefined, path, `aliases expand the document past ${MAX_VALUES} values`);
   if (node === null || node === undefined) return null;
   if (isAlias(node)) {
-    if (++ctx.aliases > MAX_ALIAS_COUNT) throw new YAMLValueError(node, path, `more than ${MAX_ALIAS_COUNT} aliases; this looks like an alias expansion attack`);
+    if (++ctx.aliases > MAX_ALIAS_COUNT) {
+      throw new YAMLValueError(node, path, `more than ${MAX_ALIAS_COUNT} aliases; this looks like an alias expansion attack`);
+    }
     const anchor = ctx.anchors.get(node.source);
     if (!anchor) {
-      throw new YAMLValueError(node, path, ctx.pending.has(node.source) ? `alias *${node.source} refers to its own anchor` : `alias *${node.source} has no anchor before it`);
+      throw new YAMLValueError(node, path, ctx.pending.has(node.source)
+        ? `alias *${node.source} refers to its own anchor`
+        : `alias *${node.source} has no anchor before it`);
     }
     ctx.values += anchor.size;
     if (ctx.values > MAX_VALUES) throw new YAMLValueError(node, path, `aliases expand the document past ${MAX_VALUES} values`);
@@ -168,7 +176,9 @@ function convert(node: Node | null | undefined, path: string, depth: number, ctx
   return value;
 }
 
-function convertMap(pairs: readonly { key: unknown; value: unknown }[], path: string, depth: number, ctx: Context): Record<string, unknown> {
+function convertMap(
+  pairs: readonly { key: unknown; value: unknown }[], path: string, depth: number, ctx: Context,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const explicit = new Set<string>();
   const merged: Record<string, unknown>[] = [];
@@ -179,7 +189,9 @@ function convertMap(pairs: readonly { key: unknown; value: unknown }[], path: st
       continue;
     }
     const key = keyString(convert(keyNode, path, depth + 1, ctx), keyNode ?? undefined, path);
-    if (explicit.has(key)) throw new YAMLValueError(keyNode ?? undefined, childPath(path, key), 'duplicate key: kubectl\'s strict decoding refuses it');
+    if (explicit.has(key)) {
+      throw new YAMLValueError(keyNode ?? undefined, childPath(path, key), 'duplicate key: kubectl\'s strict decoding refuses it');
+    }
     explicit.add(key);
     setOwn(out, key, convert(pair.value as Node, childPath(path, key), depth + 1, ctx));
   }
@@ -218,7 +230,8 @@ export function readYAMLDocuments(text: string): { documents: YAMLDocument[]; pr
   try {
     parsed = parseAllDocuments(text, { lineCounter, schema: 'failsafe', uniqueKeys: false, prettyErrors: false, strict: true });
   } catch (err) {
-    return { documents, problems: [{ line: 1, column: 1, path: '', message: `cannot parse YAML: ${(err as Error).message.split('\n')[0]}` }] };
+    const firstLine = (err as Error).message.split('\n')[0];
+    return { documents, problems: [{ line: 1, column: 1, path: '', message: `cannot parse YAML: ${firstLine}` }] };
   }
   const docs = Array.isArray(parsed) ? parsed : [];
   docs.forEach((doc, i) => {
@@ -233,7 +246,9 @@ export function readYAMLDocuments(text: string): { documents: YAMLDocument[]; pr
     try {
       const contents = doc.contents as Node | null;
       const value = convert(contents, '', 0, ctx);
-      documents.push({ index: i + 1, line: contents ? at(contents.range?.[0]).line : 1, value, itemLines: itemLines(contents, lineCounter) });
+      documents.push({
+        index: i + 1, line: contents ? at(contents.range?.[0]).line : 1, value, itemLines: itemLines(contents, lineCounter),
+      });
     } catch (err) {
       if (err instanceof YAMLValueError) {
         const pos = at(err.node?.range?.[0]);

@@ -18,7 +18,8 @@ const sandboxCommand: Command = async (argv) => {
     return undefined;
   });
   if (!module) {
-    console.error('halb sandbox: the sandbox is not part of this installation (the operator image leaves it out); run it from a clone of halb');
+    console.error('halb sandbox: the sandbox is not part of this installation (the operator image leaves it out); ' +
+      'run it from a clone of halb');
     return 2;
   }
   return module.sandboxCommand(argv);

@@ -40,7 +40,9 @@ Services of type LoadBalancer (each Service's halb.dev/... annotations override 
 function positiveNumber(name: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}; got ${JSON.stringify(value)}\n\n${usage}`);
+  if (!Number.isFinite(n) || n < min) {
+    throw new UsageError(`--${name} must be a number >= ${min}; got ${JSON.stringify(value)}\n\n${usage}`);
+  }
   return n;
 }
 

@@ -44,7 +44,8 @@ function nodeDirectoryClashes(loadBalancers: ValidatedManifests['loadBalancers']
     const earlier = first.get(object.metadata.name);
     if (earlier) {
       clashes.push({ file, object: `HALoadBalancer/${object.metadata.name}`, path: 'metadata.name',
-        message: `would write the same node directories as HALoadBalancer/${object.metadata.name} in namespace ${earlier.namespace} (${earlier.file}); render them separately` });
+        message: `would write the same node directories as HALoadBalancer/${object.metadata.name} in namespace ${earlier.namespace} ` +
+          `(${earlier.file}); render them separately` });
     } else {
       first.set(object.metadata.name, { file, namespace });
     }
@@ -89,7 +90,8 @@ export function renderCommand(argv: string[]): Promise<number> {
         let available = secrets.filter((s) => sameNamespace(s.namespace, namespace));
         const token = findSecret(available, namespace, ref.name);
         if (!token || secretValue(token, ref.key) === undefined) {
-          console.error(escapeForTerminal(`halb: warning: ${file}: HALoadBalancer/${lb.metadata.name}: Secret ${ref.name} (key ${ref.key}) is not in the files; the failover token file holds a placeholder`));
+          console.error(escapeForTerminal(`halb: warning: ${file}: HALoadBalancer/${lb.metadata.name}: ` +
+            `Secret ${ref.name} (key ${ref.key}) is not in the files; the failover token file holds a placeholder`));
           const data = Object.assign(Object.create(null) as Record<string, string>, token?.data, { [ref.key]: PLACEHOLDER_TOKEN });
           available = [...available.filter((s) => s !== token), { name: ref.name, namespace, data }];
         }

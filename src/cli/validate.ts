@@ -29,7 +29,9 @@ export function validateCommand(argv: string[]): Promise<number> {
     for (const p of problems) console.error(formatProblem(p));
     if (problems.length) return 1;
     if (!args.values.quiet) {
-      for (const lb of loadBalancers) console.log(`${escapeForTerminal(lb.file)}: HALoadBalancer/${escapeForTerminal(lb.object.metadata.name)}: valid`);
+      for (const lb of loadBalancers) {
+        console.log(`${escapeForTerminal(lb.file)}: HALoadBalancer/${escapeForTerminal(lb.object.metadata.name)}: valid`);
+      }
     }
     return 0;
   });

@@ -49,7 +49,9 @@ export async function act(ctx: PassContext, input: ActInput, actions: readonly A
   // A node that failed otherwise than by refusing the files fails the pass, after the others are done.
   const failed = applied.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
-  if (done.some((a) => a.kind !== 'ApplyConfig' && a.kind !== 'HandOverMaster' && a.kind !== 'SetPriorityOffset')) ctx.shared.forgetInventory(input.provider);
+  if (done.some((a) => a.kind !== 'ApplyConfig' && a.kind !== 'HandOverMaster' && a.kind !== 'SetPriorityOffset')) {
+    ctx.shared.forgetInventory(input.provider);
+  }
   return { observed, done };
 }
 
@@ -74,12 +76,14 @@ async function createDroplets(ctx: PassContext, input: ActInput, creates: Action
   const fingerprint = await provider.ensureSshKey(publicKeyOf(input.keys.current), `halb-operator-${uid.slice(0, 8)}`);
   const sshdDropIn = { path: DEFAULT_PATHS.sshdConfig, content: renderSshdDropIn() };
   const result = await provider.ensureDroplets({
-    uid, objectName: object.metadata.name, count: spec.droplets.count, region: spec.region, size: spec.droplets.size, image: spec.droplets.image,
+    uid, objectName: object.metadata.name, count: spec.droplets.count, region: spec.region, size: spec.droplets.size,
+    image: spec.droplets.image,
     ...(spec.vpcUUID ? { vpcUUID: spec.vpcUUID } : {}), sshKeys: [fingerprint, ...spec.droplets.sshKeys], extraTags: spec.droplets.tags,
     // Each droplet's SSH host key is made here, delivered in its user_data and pinned by a tag
     // in the same create request: the first connection is verified, nothing trusted on first use.
     hostKeys: true,
-    userData: (node, _index, hostKey) => cloudInit({ objectName: object.metadata.name, nodeName: node, sshdDropIn, ...(hostKey ? { hostKey } : {}) }),
+    userData: (node, _index, hostKey) =>
+      cloudInit({ objectName: object.metadata.name, nodeName: node, sshdDropIn, ...(hostKey ? { hostKey } : {}) }),
   });
   for (const id of result.created) {
     const node = result.nodes.find((n) => n?.id === id);
@@ -91,7 +95,8 @@ async function createDroplets(ctx: PassContext, input: ActInput, creates: Action
 
 async function deleteDroplet(ctx: PassContext, input: ActInput, action: ActionOf<'DeleteDroplet'>): Promise<boolean> {
   await input.provider.deleteDroplet(action.dropletId);
-  await ctx.events.record(input.object, 'Normal', 'DropletDeleted', `deleted droplet ${action.node} (id ${action.dropletId}): ${action.reason}`);
+  await ctx.events.record(input.object, 'Normal', 'DropletDeleted',
+    `deleted droplet ${action.node} (id ${action.dropletId}): ${action.reason}`);
   ctx.log.info({ node: action.node, dropletId: action.dropletId, reason: action.reason }, 'deleted droplet');
   return true;
 }
@@ -107,11 +112,15 @@ async function reserveIP(ctx: PassContext, input: ActInput, observed: Observed, 
 
 async function adoptIP(ctx: PassContext, input: ActInput, observed: Observed, action: ActionOf<'AdoptReservedIP'>): Promise<boolean> {
   const adopted = await input.provider.adoptReservedIp(action.ip, input.object.spec.region).catch((err: unknown) => {
-    if (isNotFound(err)) throw terminal(terminalReasons.cloudResourceNotFound, 'spec.floatingIP.address', `reserved IP ${action.ip} does not exist in this DigitalOcean account`);
+    if (isNotFound(err)) {
+      throw terminal(terminalReasons.cloudResourceNotFound, 'spec.floatingIP.address',
+        `reserved IP ${action.ip} does not exist in this DigitalOcean account`);
+    }
     throw err;
   });
   observed.reservedIP = { ip: adopted.ip, dropletId: adopted.dropletId, locked: adopted.locked };
-  await ctx.events.record(input.object, 'Normal', 'ReservedIPAdopted', `reserved IP ${adopted.ip}${adopted.dropletId ? ` on droplet ${adopted.dropletId}` : ''}`);
+  await ctx.events.record(input.object, 'Normal', 'ReservedIPAdopted',
+    `reserved IP ${adopted.ip}${adopted.dropletId ? ` on droplet ${adopted.dropletId}` : ''}`);
   ctx.log.info({ ip: adopted.ip }, 'adopted reserved IP');
   return true;
 }
@@ -133,7 +142,8 @@ async function handOver(ctx: PassContext, input: ActInput, action: ActionOf<'Han
   const connection = input.observation.connections.get(action.node);
   if (!connection) return false;
   await connection.session.stopKeepalived(ctx.signal);
-  await ctx.events.record(input.object, 'Normal', 'MasterHandedOver', `stopped keepalived on ${action.node} so a BACKUP takes over before the node is replaced`);
+  await ctx.events.record(input.object, 'Normal', 'MasterHandedOver',
+    `stopped keepalived on ${action.node} so a BACKUP takes over before the node is replaced`);
   ctx.log.info({ node: action.node }, 'handed over MASTER');
   return true;
 }
@@ -155,7 +165,8 @@ async function powerOn(ctx: PassContext, input: ActInput, action: ActionOf<'Powe
     if (statusCodeOf(err) === 422) return false; // a pending event: the power-on under way
     throw err;
   }
-  await ctx.events.record(input.object, 'Normal', 'DropletPoweredOn', `powered on ${action.node} (id ${action.dropletId}): its maintenance ended`);
+  await ctx.events.record(input.object, 'Normal', 'DropletPoweredOn',
+    `powered on ${action.node} (id ${action.dropletId}): its maintenance ended`);
   ctx.log.info({ node: action.node, dropletId: action.dropletId }, 'powered on droplet');
   return true;
 }
@@ -185,11 +196,14 @@ async function applyConfig(ctx: PassContext, input: ActInput, observed: Observed
   }
 }
 
-async function recordApplied(ctx: PassContext, object: HALoadBalancer, node: string, repaired: boolean, hash: string, steps: string[]): Promise<void> {
+async function recordApplied(
+  ctx: PassContext, object: HALoadBalancer, node: string, repaired: boolean, hash: string, steps: string[],
+): Promise<void> {
   if (repaired) {
     // Same files, but a daemon was not running: drift on the host, repaired.
     const started = steps.filter((s) => s.startsWith('started')).map((s) => s.replace('started ', ''));
-    await ctx.events.record(object, 'Warning', 'DaemonRestarted', `started ${started.join(' and ') || 'the daemons'} on ${node}: not running`);
+    await ctx.events.record(object, 'Warning', 'DaemonRestarted',
+      `started ${started.join(' and ') || 'the daemons'} on ${node}: not running`);
     ctx.log.warn({ node, started }, 'restarted stopped daemons');
   } else {
     await ctx.events.record(object, 'Normal', 'ConfigApplied', `applied config ${hash.slice(0, 19)} on ${node}`);

@@ -34,10 +34,12 @@ export async function reconcileBackendFirewalls(ctx: PassContext, object: HALoad
   const existing = await ctx.shared.firewallList(provider);
   let changed = false;
   for (const backend of wanted) {
-    const result = await provider.ensureBackendFirewall({ uid, backend: backend.name, backendTag: backend.dropletTag, port: backend.port }, existing);
+    const result = await provider.ensureBackendFirewall(
+      { uid, backend: backend.name, backendTag: backend.dropletTag, port: backend.port }, existing);
     if (!result.changed) continue;
     changed = true;
-    await ctx.events.record(object, 'Normal', 'FirewallApplied', `Cloud Firewall on tag ${backend.dropletTag} admits port ${backend.port} only from the load balancers`);
+    await ctx.events.record(object, 'Normal', 'FirewallApplied',
+      `Cloud Firewall on tag ${backend.dropletTag} admits port ${backend.port} only from the load balancers`);
     ctx.log.info({ backend: backend.name, tag: backend.dropletTag, firewall: result.id }, 'applied backend firewall');
   }
   const pruned = await provider.pruneBackendFirewalls(uid, wanted.map((b) => b.name), existing);

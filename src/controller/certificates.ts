@@ -39,9 +39,16 @@ export function certificateCondition(certificates: readonly CertificateExpiry[],
   const first = sorted[0]!;
   const left = Date.parse(first.notAfter) - now.getTime();
   const what = `certificate of frontend ${first.frontend} (Secret ${first.secret})`;
-  if (left <= 0) return { type: T.certificateExpiring, status: 'True', reason: 'Expired', message: `the ${what} expired at ${first.notAfter}` };
-  if (left <= EXPIRY_WARNING_DAYS * 86_400_000) {
-    return { type: T.certificateExpiring, status: 'True', reason: 'ExpiresSoon', message: `the ${what} expires at ${first.notAfter}, in ${Math.floor(left / 86_400_000)} days: renew it` };
+  if (left <= 0) {
+    return { type: T.certificateExpiring, status: 'True', reason: 'Expired', message: `the ${what} expired at ${first.notAfter}` };
   }
-  return { type: T.certificateExpiring, status: 'False', reason: 'Valid', message: `the first to expire is the ${what}, at ${first.notAfter}` };
+  if (left <= EXPIRY_WARNING_DAYS * 86_400_000) {
+    return {
+      type: T.certificateExpiring, status: 'True', reason: 'ExpiresSoon',
+      message: `the ${what} expires at ${first.notAfter}, in ${Math.floor(left / 86_400_000)} days: renew it`,
+    };
+  }
+  return {
+    type: T.certificateExpiring, status: 'False', reason: 'Valid', message: `the first to expire is the ${what}, at ${first.notAfter}`,
+  };
 }

@@ -50,7 +50,9 @@ export function setCondition(conditions: readonly Condition[], input: ConditionI
 }
 
 /** Sets many conditions at once, in order. */
-export function setConditions(conditions: readonly Condition[], inputs: readonly ConditionInput[], generation: number, now: string): Condition[] {
+export function setConditions(
+  conditions: readonly Condition[], inputs: readonly ConditionInput[], generation: number, now: string,
+): Condition[] {
   return inputs.reduce<Condition[]>((acc, input) => setCondition(acc, input, generation, now), [...conditions]);
 }
 
@@ -63,7 +65,9 @@ export function summarizeReady(inputs: readonly ConditionInput[]): ConditionInpu
   for (const type of readinessConditions) {
     const c = inputs.find((i) => i.type === type);
     if (!c) return { type: conditionTypes.ready, status: 'Unknown', reason: 'Reconciling', message: `${type} not yet observed` };
-    if (c.status !== 'True') return { type: conditionTypes.ready, status: c.status === 'False' ? 'False' : 'Unknown', reason: c.reason, message: c.message };
+    if (c.status !== 'True') {
+      return { type: conditionTypes.ready, status: c.status === 'False' ? 'False' : 'Unknown', reason: c.reason, message: c.message };
+    }
   }
   return { type: conditionTypes.ready, status: 'True', reason: 'Ready', message: 'the load balancer is serving' };
 }
@@ -92,7 +96,15 @@ export function kstatusConditions(inputs: readonly ConditionInput[], plannedFail
   }
   const notStalled: ConditionInput = { type: conditionTypes.stalled, status: 'False', reason: 'AsExpected', message: '' };
   // A planned failover under way is progress too, while the load balancer serves (Argo CD: Progressing).
-  if (plannedFailover?.status === 'True') return [{ type: conditionTypes.reconciling, status: 'True', reason: plannedFailover.reason, message: plannedFailover.message }, notStalled];
+  if (plannedFailover?.status === 'True') {
+    return [
+      { type: conditionTypes.reconciling, status: 'True', reason: plannedFailover.reason, message: plannedFailover.message },
+      notStalled,
+    ];
+  }
   if (ready?.status === 'True') return [{ type: conditionTypes.reconciling, status: 'False', reason: 'Ready', message: '' }, notStalled];
-  return [{ type: conditionTypes.reconciling, status: 'True', reason: ready?.reason ?? 'Reconciling', message: ready?.message ?? '' }, notStalled];
+  return [
+    { type: conditionTypes.reconciling, status: 'True', reason: ready?.reason ?? 'Reconciling', message: ready?.message ?? '' },
+    notStalled,
+  ];
 }

@@ -6,7 +6,9 @@ import { networkCIDR, nodeName } from '../api/derived.ts';
 import type { HALoadBalancer, SecretData } from '../api/types.ts';
 import { DigitalOceanError } from '../digitalocean/errors.ts';
 import type { DigitalOceanProvider, NodeDroplet } from '../digitalocean/provider.ts';
-import { RenderError, defaultSettings, renderNodes, type ObservedFacts, type ObservedNode, type RenderSettings, type RenderedNode } from '../render/index.ts';
+import {
+  RenderError, defaultSettings, renderNodes, type ObservedFacts, type ObservedNode, type RenderSettings, type RenderedNode,
+} from '../render/index.ts';
 import type { ControllerSettings } from './context.ts';
 import { TerminalError, terminal, terminalReasons } from './errors.ts';
 import type { Observation } from './observe.ts';
@@ -26,13 +28,15 @@ export const NOTHING_DESIRED: Desired = { nodes: [], hashes: {} };
 export function peopleSshKeys(object: HALoadBalancer, provider: DigitalOceanProvider): Promise<string[]> {
   return provider.sshPublicKeys(object.spec.droplets.sshKeys).catch((err: unknown) => {
     if (err instanceof DigitalOceanError && err.status === 404) {
-      throw terminal(terminalReasons.cloudResourceNotFound, 'spec.droplets.sshKeys', `names a key that is not in this DigitalOcean account: ${err.message}`);
+      throw terminal(terminalReasons.cloudResourceNotFound, 'spec.droplets.sshKeys',
+        `names a key that is not in this DigitalOcean account: ${err.message}`);
     }
     throw err;
   });
 }
 
-export async function desiredFiles(object: HALoadBalancer, secrets: readonly SecretData[], observation: Observation, provider: DigitalOceanProvider,
+export async function desiredFiles(
+  object: HALoadBalancer, secrets: readonly SecretData[], observation: Observation, provider: DigitalOceanProvider,
   keys: { ssh: OperatorKeys; peopleKeys: readonly string[] }, settings: ControllerSettings): Promise<Desired> {
   const spec = object.spec;
   const reservedIP = observation.observed.reservedIP;
@@ -57,7 +61,9 @@ export async function desiredFiles(object: HALoadBalancer, secrets: readonly Sec
       name, dropletID: droplet.id, privateIPv4, anchorIPv4, ...(droplet.publicIPv4 ? { publicIPv4: droplet.publicIPv4 } : {}),
       authorizedKeys: [operatorKey, ...olderKey, ...peopleKeys],
     });
-    if (host?.keepalivedVersion && host.haproxyVersion) versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
+    if (host?.keepalivedVersion && host.haproxyVersion) {
+      versions[name] = { keepalived: host.keepalivedVersion, haproxy: host.haproxyVersion };
+    }
   }
   const vpcCIDR = vpcRange(observation.droplets);
   const facts: ObservedFacts = { floatingIP: reservedIP.ip, nodes, taggedDroplets, ...(vpcCIDR ? { vpcCIDR } : {}) };
@@ -77,12 +83,16 @@ function vpcRange(droplets: readonly NodeDroplet[]): string | undefined {
   return withNetmask ? networkCIDR(withNetmask.privateIPv4!, withNetmask.privateNetmask!) : undefined;
 }
 
-function render(object: HALoadBalancer, secrets: readonly SecretData[], observed: ObservedFacts, settings: Partial<RenderSettings>): Desired {
+function render(
+  object: HALoadBalancer, secrets: readonly SecretData[], observed: ObservedFacts, settings: Partial<RenderSettings>,
+): Desired {
   try {
     const nodes = renderNodes({ lb: object, secrets: [...secrets], observed, settings: defaultSettings(settings) });
     return { nodes, hashes: Object.fromEntries(nodes.map((n) => [n.name, n.configHash])) };
   } catch (err) {
-    if (err instanceof RenderError) throw new TerminalError(terminalReasons.invalidSpec, [{ path: err.field, message: err.message.slice(err.field.length + 2) }]);
+    if (err instanceof RenderError) {
+      throw new TerminalError(terminalReasons.invalidSpec, [{ path: err.field, message: err.message.slice(err.field.length + 2) }]);
+    }
     throw err;
   }
 }

@@ -57,7 +57,9 @@ function operatorToken(ctx: PassContext, object: HALoadBalancer): string | undef
 /** reclaimPolicy Delete releases the address; Retain takes it off the droplets and keeps it. */
 async function releaseReservedIP(ctx: PassContext, object: HALoadBalancer, provider: DigitalOceanProvider, inventory: Inventory,
   droplets: readonly NodeDroplet[]): Promise<'busy' | 'done'> {
-  const ip = object.spec.floatingIP.address || droplets.map((d) => inventory.reservedIpByDroplet.get(d.id)?.ip).find((x) => x) || object.status?.floatingIP;
+  const ip = object.spec.floatingIP.address ||
+    droplets.map((d) => inventory.reservedIpByDroplet.get(d.id)?.ip).find((x) => x) ||
+    object.status?.floatingIP;
   const reserved = ip ? inventory.reservedIpByAddress.get(ip) : undefined;
   if (!reserved) return 'done';
   if (reserved.locked) return 'busy';

@@ -89,7 +89,9 @@ function nodeViews(input: DayTwoInput): NodeView[] {
 }
 
 /** Why each node may not be MASTER now: its annotation, else DigitalOcean's notice. */
-function ineligibleNodes(input: DayTwoInput, nodes: readonly NodeView[]): Map<string, { reason: 'Maintenance' | 'MaintenanceEvent'; text: string }> {
+function ineligibleNodes(
+  input: DayTwoInput, nodes: readonly NodeView[],
+): Map<string, { reason: 'Maintenance' | 'MaintenanceEvent'; text: string }> {
   const marked = dayTwoRequests(input.object.metadata).maintenance;
   const out = new Map<string, { reason: 'Maintenance' | 'MaintenanceEvent'; text: string }>();
   for (const n of nodes) {
@@ -105,7 +107,8 @@ function ineligibleNodes(input: DayTwoInput, nodes: readonly NodeView[]): Map<st
 function healthyBackup(input: DayTwoInput, n: NodeView): boolean {
   const host = n.host;
   if (n.droplet?.status !== 'active' || !host?.reachable || host.vrrpState !== 'BACKUP') return false;
-  if (!host.keepalivedRunning || !host.haproxyRunning || !input.desiredHashes[n.name] || host.configHash !== input.desiredHashes[n.name]) return false;
+  if (!host.keepalivedRunning || !host.haproxyRunning) return false;
+  if (!input.desiredHashes[n.name] || host.configHash !== input.desiredHashes[n.name]) return false;
   const servers = Object.values(host.servers ?? {});
   return servers.length === 0 || servers.some((s) => s.startsWith('UP'));
 }
@@ -122,20 +125,33 @@ function whyNotHealthy(input: DayTwoInput, n: NodeView): string {
 type Want = { to: string; reason: PlannedFailoverReason } | { refused: string; message: string } | undefined;
 
 /** Where MASTER should go, if anywhere, from the node that leads now. */
-function wanted(input: DayTwoInput, nodes: readonly NodeView[], ineligible: ReturnType<typeof ineligibleNodes>, leader: string | undefined): Want {
+function wanted(
+  input: DayTwoInput, nodes: readonly NodeView[], ineligible: ReturnType<typeof ineligibleNodes>, leader: string | undefined,
+): Want {
   const preferred = dayTwoRequests(input.object.metadata).preferredNode;
   const byName = new Map(nodes.map((n) => [n.name, n]));
   let refusal: Want;
   if (preferred !== undefined) {
     const target = byName.get(preferred);
     if (!target) {
-      refusal = { refused: 'NodeNotFound', message: `halb.dev/preferred-node names ${preferred}, which is not a node of this load balancer (${nodes.map((n) => n.name).join(', ')}): nothing moves` };
+      refusal = {
+        refused: 'NodeNotFound',
+        message: `halb.dev/preferred-node names ${preferred}, which is not a node of this load balancer ` +
+          `(${nodes.map((n) => n.name).join(', ')}): nothing moves`,
+      };
     } else if (ineligible.has(preferred)) {
-      refusal = { refused: 'NodeInMaintenance', message: `halb.dev/preferred-node names ${preferred}, which is ${ineligible.get(preferred)!.text}: nothing moves` };
+      refusal = {
+        refused: 'NodeInMaintenance',
+        message: `halb.dev/preferred-node names ${preferred}, which is ${ineligible.get(preferred)!.text}: nothing moves`,
+      };
     } else if (preferred === leader) {
       return undefined;
     } else if (!healthyBackup(input, target)) {
-      refusal = { refused: 'NotHealthyBackup', message: `halb.dev/preferred-node names ${preferred}, which is not a healthy BACKUP (${whyNotHealthy(input, target)}): nothing moves` };
+      refusal = {
+        refused: 'NotHealthyBackup',
+        message: `halb.dev/preferred-node names ${preferred}, ` +
+          `which is not a healthy BACKUP (${whyNotHealthy(input, target)}): nothing moves`,
+      };
     } else {
       return { to: preferred, reason: 'PreferredNode' };
     }
@@ -144,11 +160,16 @@ function wanted(input: DayTwoInput, nodes: readonly NodeView[], ineligible: Retu
   if (!leaving) return refusal;
   const to = nodes.find((n) => n.name !== leader && !ineligible.has(n.name) && healthyBackup(input, n));
   if (to) return { to: to.name, reason: leaving.reason };
-  return refusal ?? { refused: 'NoHealthyBackup', message: `${leader} is ${leaving.text} but no other node is a healthy BACKUP to take over: it stays MASTER` };
+  return refusal ?? {
+    refused: 'NoHealthyBackup',
+    message: `${leader} is ${leaving.text} but no other node is a healthy BACKUP to take over: it stays MASTER`,
+  };
 }
 
 /** The day-two part of one plan. `planned` is status.plannedFailover from the last pass. */
-export function planDayTwo(input: DayTwoInput, planned: PlannedFailover | undefined, previousMaintenance: ReadonlyMap<string, string>): DayTwo {
+export function planDayTwo(
+  input: DayTwoInput, planned: PlannedFailover | undefined, previousMaintenance: ReadonlyMap<string, string>,
+): DayTwo {
   const nodes = nodeViews(input);
   const now = input.now.getTime();
   const ineligible = ineligibleNodes(input, nodes);
@@ -180,7 +201,9 @@ export function planDayTwo(input: DayTwoInput, planned: PlannedFailover | undefi
   const preferred = dayTwoRequests(input.object.metadata).preferredNode;
   const offsets: Record<string, number> = {};
   for (const n of nodes) {
-    offsets[n.name] = ineligible.has(n.name) ? PRIORITY_OFFSET.lowest : n.name === preferred && n.name === leader ? PRIORITY_OFFSET.preferred : PRIORITY_OFFSET.none;
+    offsets[n.name] = ineligible.has(n.name) ? PRIORITY_OFFSET.lowest
+      : n.name === preferred && n.name === leader ? PRIORITY_OFFSET.preferred
+      : PRIORITY_OFFSET.none;
   }
   if (record && !record.timedOut) {
     offsets[record.to] = PRIORITY_OFFSET.preferred;
@@ -194,7 +217,8 @@ export function planDayTwo(input: DayTwoInput, planned: PlannedFailover | undefi
   for (const n of nodes) {
     // Unmarked but not answering yet (powered off, booting, or DigitalOcean's list still says
     // active about a droplet just powered off): kept, and powered on if off, until it answers.
-    if (ineligible.has(n.name) || !previousMaintenance.has(n.name) || !n.droplet || (n.droplet.status === 'active' && n.host?.reachable)) continue;
+    if (ineligible.has(n.name) || !previousMaintenance.has(n.name) || !n.droplet) continue;
+    if (n.droplet.status === 'active' && n.host?.reachable) continue;
     exempt.add(n.name);
     returning.set(n.name, `back from maintenance: ${n.droplet.status === 'off' ? 'powering on' : 'not answering yet'}`);
     if (n.droplet.status === 'off') powerOn.push(n.name);
@@ -214,9 +238,16 @@ function conditionOf(record: PlannedFailover | undefined, want: Want, movingIP: 
   const type = dayTwoConditionTypes.plannedFailover;
   if (record?.timedOut) {
     const retry = Math.max(0, Math.ceil((Date.parse(record.timedOut) + HANDOVER_RETRY_MS - now) / 1000));
-    return { type, status: 'False', reason: 'TimedOut', message: `${record.to} did not become MASTER within ${HANDOVER_TIMEOUT_MS / 1000} s of ${record.from} handing over; priorities put back, trying again in ${retry} s` };
+    return {
+      type, status: 'False', reason: 'TimedOut',
+      message: `${record.to} did not become MASTER within ${HANDOVER_TIMEOUT_MS / 1000} s of ${record.from} handing over; ` +
+        `priorities put back, trying again in ${retry} s`,
+    };
   }
-  if (record) return { type, status: 'True', reason: 'FailoverRequested', message: `${describePlannedFailover(record)}${movingIP ? `; ${record.to} is MASTER, waiting for the reserved IP to move` : ''}` };
+  if (record) {
+    const waitingForIP = movingIP ? `; ${record.to} is MASTER, waiting for the reserved IP to move` : '';
+    return { type, status: 'True', reason: 'FailoverRequested', message: `${describePlannedFailover(record)}${waitingForIP}` };
+  }
   if (want && 'refused' in want) return { type, status: 'False', reason: want.refused, message: want.message };
   return undefined;
 }
@@ -240,8 +271,13 @@ export function dayTwoStatusConditions(dayTwo: DayTwo, replaceColocated: boolean
   }
   if (dayTwo.colocated.length) {
     const groups = dayTwo.colocated.map((g) => g.join(' and ')).join('; ');
-    const plan = replacing ? `; replacing ${replacing}` : replaceColocated ? '; a BACKUP is replaced once the load balancer is otherwise healthy' : '; spec.droplets.replaceColocated: true replaces one';
-    out.push({ type: dayTwoConditionTypes.nodesColocated, status: 'True', reason: 'SharedHost', message: `${groups} share a physical machine (DigitalOcean neighbours)${plan}` });
+    const plan = replacing ? `; replacing ${replacing}`
+      : replaceColocated ? '; a BACKUP is replaced once the load balancer is otherwise healthy'
+      : '; spec.droplets.replaceColocated: true replaces one';
+    out.push({
+      type: dayTwoConditionTypes.nodesColocated, status: 'True', reason: 'SharedHost',
+      message: `${groups} share a physical machine (DigitalOcean neighbours)${plan}`,
+    });
   }
   return out;
 }

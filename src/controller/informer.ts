@@ -35,14 +35,17 @@ export interface InformerOptions {
   maxDelayMs?: number;
 }
 
-export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: string) => void, log: Logger, options: InformerOptions = {}): KeyedInformer {
+export function createHALoadBalancerInformer(
+  kc: k8s.KubeConfig, enqueue: (key: string) => void, log: Logger, options: InformerOptions = {},
+): KeyedInformer {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const path = options.namespace
     ? `/apis/${GROUP}/${VERSION}/namespaces/${options.namespace}/${PLURAL}`
     : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
   const list = () => (options.namespace
     ? api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: options.namespace, plural: PLURAL })
-    : api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+    : api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+  ) as Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
   // The operator's own status writes come back as updates; they change nothing to act on, so
   // only a new generation, a deletion, a finalizer change or a day-two annotation (a preferred
   // node, a node in maintenance) enqueues (the resync covers the rest).
@@ -62,7 +65,9 @@ export function createHALoadBalancerInformer(kc: k8s.KubeConfig, enqueue: (key: 
  * An informer on Secrets that reports the key of each Secret that changes, so the objects that
  * name it are reconciled at once (a rotated certificate or token reaches the nodes in seconds).
  */
-export function createSecretInformer(kc: k8s.KubeConfig, onSecret: (key: string) => void, log: Logger, options: InformerOptions = {}): KeyedInformer<k8s.V1Secret> {
+export function createSecretInformer(
+  kc: k8s.KubeConfig, onSecret: (key: string) => void, log: Logger, options: InformerOptions = {},
+): KeyedInformer<k8s.V1Secret> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const path = options.namespace ? `/api/v1/namespaces/${options.namespace}/secrets` : '/api/v1/secrets';
   const list = () => (options.namespace ? core.listNamespacedSecret({ namespace: options.namespace }) : core.listSecretForAllNamespaces());
@@ -71,7 +76,8 @@ export function createSecretInformer(kc: k8s.KubeConfig, onSecret: (key: string)
 
 /** An informer of any kind (the Service controller's Services, Nodes and HALoadBalancers too). */
 export function createKeyedInformer<T extends k8s.KubernetesObject>(
-  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>, notify: (obj: T, event: 'add' | 'update' | 'delete' | 'resync') => void, log: Logger, options: InformerOptions,
+  kc: k8s.KubeConfig, path: string, list: () => Promise<k8s.KubernetesListObject<T>>,
+  notify: (obj: T, event: 'add' | 'update' | 'delete' | 'resync') => void, log: Logger, options: InformerOptions,
 ): KeyedInformer<T> {
   const informer = k8s.makeInformer<T>(kc, path, list, options.labelSelector);
   let stopped = true;

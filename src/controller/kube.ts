@@ -49,7 +49,9 @@ export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
   });
   return {
     async patchStatus(object, status) {
-      const body = { metadata: { resourceVersion: object.metadata.resourceVersion }, status: mergePatch(object.status ?? {}, status) ?? {} };
+      const body = {
+        metadata: { resourceVersion: object.metadata.resourceVersion }, status: mergePatch(object.status ?? {}, status) ?? {},
+      };
       await api.patchNamespacedCustomObjectStatus({ ...target(object), body }, mergePatchHeader);
     },
     async setFinalizers(object, finalizers) {
@@ -57,7 +59,8 @@ export function createKubeWriter(kc: k8s.KubeConfig): KubeWriter {
       await api.patchNamespacedCustomObject({ ...target(object), body }, mergePatchHeader);
     },
     async applyMetricsEndpoints({ service, slice }) {
-      const at = (o: { metadata?: k8s.V1ObjectMeta }) => ({ name: o.metadata!.name!, namespace: o.metadata!.namespace!, fieldManager: FIELD_MANAGER });
+      const at = (o: { metadata?: k8s.V1ObjectMeta }) =>
+        ({ name: o.metadata!.name!, namespace: o.metadata!.namespace!, fieldManager: FIELD_MANAGER });
       // Created by a create, so RBAC's create verb is what making one takes (an apply that
       // creates is authorized as create too, but audited as a patch); changed by an apply.
       await createOrApply(

@@ -47,7 +47,10 @@ async function acquireOrRenew({ api, options, durationSeconds }: LeaseTarget): P
       namespace: options.namespace,
       body: {
         metadata: { name: options.name, namespace: options.namespace },
-        spec: { holderIdentity: options.identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+        spec: {
+          holderIdentity: options.identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now),
+          leaseTransitions: 0,
+        },
       },
     });
     return true;

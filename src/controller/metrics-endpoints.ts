@@ -27,10 +27,15 @@ export const metricsServiceName = (object: HALoadBalancer) => `${object.metadata
 export function desiredMetricsEndpoints(object: HALoadBalancer, status: HALoadBalancerStatus, metricsPort: number): MetricsEndpoints {
   const name = metricsServiceName(object);
   const namespace = object.metadata.namespace ?? 'default';
-  const labels = { 'app.kubernetes.io/name': 'halb', 'app.kubernetes.io/component': 'load-balancer-metrics', [METRICS_LABEL]: 'haproxy', [OBJECT_LABEL]: object.metadata.name };
+  const labels = {
+    'app.kubernetes.io/name': 'halb', 'app.kubernetes.io/component': 'load-balancer-metrics',
+    [METRICS_LABEL]: 'haproxy', [OBJECT_LABEL]: object.metadata.name,
+  };
   // No blockOwnerDeletion: with it, OwnerReferencesPermissionEnforcement would ask the operator
   // for update on haloadbalancers/finalizers, which it otherwise never needs.
-  const ownerReferences = [{ apiVersion: API_VERSION, kind: KIND, name: object.metadata.name, uid: object.metadata.uid!, controller: true }];
+  const ownerReferences = [
+    { apiVersion: API_VERSION, kind: KIND, name: object.metadata.name, uid: object.metadata.uid!, controller: true },
+  ];
   const port = { name: METRICS_PORT_NAME, port: metricsPort, protocol: 'TCP' };
   return {
     service: {
@@ -41,7 +46,10 @@ export function desiredMetricsEndpoints(object: HALoadBalancer, status: HALoadBa
     },
     slice: {
       apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-      metadata: { name, namespace, labels: { ...labels, 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': SLICE_MANAGER }, ownerReferences },
+      metadata: {
+        name, namespace, labels: { ...labels, 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': SLICE_MANAGER },
+        ownerReferences,
+      },
       addressType: 'IPv4',
       endpoints: (status.nodes ?? []).filter((n) => n.privateIPv4).map((n) => ({
         addresses: [n.privateIPv4!],
@@ -80,5 +88,6 @@ export async function syncMetricsEndpoints(ctx: PassContext, object: HALoadBalan
   if (!ctx.metricsEndpoints.changed(namespace, object.metadata.name, endpoints)) return;
   await ctx.kube.applyMetricsEndpoints(endpoints);
   ctx.metricsEndpoints.markWritten(namespace, object.metadata.name, endpoints);
-  ctx.log.info({ service: endpoints.service.metadata?.name, endpoints: endpoints.slice.endpoints?.length ?? 0 }, 'wrote the metrics Service and EndpointSlice');
+  ctx.log.info({ service: endpoints.service.metadata?.name, endpoints: endpoints.slice.endpoints?.length ?? 0 },
+    'wrote the metrics Service and EndpointSlice');
 }

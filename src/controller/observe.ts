@@ -41,7 +41,9 @@ export function findReservedIP(object: HALoadBalancer, inventory: Inventory, dro
 
 const objectKeyOf = (object: HALoadBalancer) => `${object.metadata.namespace ?? 'default'}/${object.metadata.name}`;
 
-export async function observe(ctx: PassContext, object: HALoadBalancer, provider: DigitalOceanProvider, keys: OperatorKeys): Promise<Observation> {
+export async function observe(
+  ctx: PassContext, object: HALoadBalancer, provider: DigitalOceanProvider, keys: OperatorKeys,
+): Promise<Observation> {
   const inventory = await ctx.shared.inventory(provider);
   const droplets = inventory.nodesByUid.get(object.metadata.uid ?? '') ?? [];
   const reservedIP = findReservedIP(object, inventory, droplets);
@@ -49,9 +51,13 @@ export async function observe(ctx: PassContext, object: HALoadBalancer, provider
   // in this region may be ours, reserved by a pass whose answer or status write was lost.
   const settling = inventory.reservedIps.some((r) => r.locked && r.dropletId === null && r.region === object.spec.region);
   const connections = new Map<string, NodeConnection>();
-  const [hosts, neighborGroups] = await Promise.all([observeHosts(ctx, object, droplets, keys, connections), colocatedDroplets(ctx, provider, droplets)]);
+  const [hosts, neighborGroups] = await Promise.all([
+    observeHosts(ctx, object, droplets, keys, connections), colocatedDroplets(ctx, provider, droplets),
+  ]);
   ctx.vrrpWatches?.keepOnly(objectKeyOf(object), new Set(connections.keys()));
-  const current = reservedIP && moving(reservedIP, droplets, hosts) ? await provider.getReservedIp(reservedIP.ip) ?? reservedIP : reservedIP;
+  const current = reservedIP && moving(reservedIP, droplets, hosts)
+    ? await provider.getReservedIp(reservedIP.ip) ?? reservedIP
+    : reservedIP;
   const observed: Observed = {
     droplets: droplets.map((d) => ({ ...d })),
     hosts,
@@ -64,11 +70,15 @@ export async function observe(ctx: PassContext, object: HALoadBalancer, provider
 
 /** The object's droplets that share a physical machine, from DigitalOcean's neighbours report.
  *  A report that cannot be read is left out: placement is advice, not worth failing a pass. */
-async function colocatedDroplets(ctx: PassContext, provider: DigitalOceanProvider, droplets: readonly NodeDroplet[]): Promise<number[][] | undefined> {
+async function colocatedDroplets(
+  ctx: PassContext, provider: DigitalOceanProvider, droplets: readonly NodeDroplet[],
+): Promise<number[][] | undefined> {
   if (droplets.length < 2) return [];
   try {
     const ours = new Set(droplets.map((d) => d.id));
-    return (await ctx.shared.neighborGroups(provider)).map((group) => group.filter((id) => ours.has(id))).filter((group) => group.length > 1);
+    return (await ctx.shared.neighborGroups(provider))
+      .map((group) => group.filter((id) => ours.has(id)))
+      .filter((group) => group.length > 1);
   } catch (err) {
     if (isAborted(err, ctx.signal)) throw err;
     ctx.log.warn({ err }, 'neighbours report not read');
@@ -109,7 +119,9 @@ async function observeHosts(ctx: PassContext, object: HALoadBalancer, droplets: 
       ctx.vrrpWatches?.follow(objectKeyOf(object), droplet.name, login.session);
     } catch (err) {
       if (!(err instanceof HostError)) throw err;
-      hosts[droplet.name] = { reachable: false, error: err.message, ...(err instanceof HostKeyChangedError ? { hostKeyChanged: true } : {}) };
+      hosts[droplet.name] = {
+        reachable: false, error: err.message, ...(err instanceof HostKeyChangedError ? { hostKeyChanged: true } : {}),
+      };
     }
   }));
   return hosts;

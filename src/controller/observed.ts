@@ -89,7 +89,9 @@ export const DEAD_DROPLET_STATUSES: ReadonlySet<string> = new Set(['off', 'archi
  * renderer's facts: among the index's live droplets the one holding the reserved IP, else the
  * oldest live one, else the oldest. The planner deletes the others.
  */
-export function standingDroplet<T extends { id: number; index: number; status: string }>(droplets: readonly T[], index: number, holderId: number | null | undefined): T | undefined {
+export function standingDroplet<T extends { id: number; index: number; status: string }>(
+  droplets: readonly T[], index: number, holderId: number | null | undefined,
+): T | undefined {
   const ofIndex = droplets.filter((d) => d.index === index).sort((a, b) => a.id - b.id);
   const live = ofIndex.filter((d) => !DEAD_DROPLET_STATUSES.has(d.status));
   return live.find((d) => d.id === holderId) ?? live[0] ?? ofIndex[0];

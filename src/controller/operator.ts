@@ -98,19 +98,27 @@ function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: 
   };
   const { doEndpoint: _endpoint, sshTimeoutMs, inventoryMaxAgeMs, namespace: _namespace, concurrency: _concurrency, ...rest } = options;
   const settings: ControllerSettings = {
-    resyncIntervalMs: rest.resyncIntervalMs, backstopGraceMs: rest.backstopGraceMs, reconcileDeadlineMs: options.reconcileDeadlineMs ?? DEFAULT_DEADLINE_MS,
+    resyncIntervalMs: rest.resyncIntervalMs, backstopGraceMs: rest.backstopGraceMs,
+    reconcileDeadlineMs: options.reconcileDeadlineMs ?? DEFAULT_DEADLINE_MS,
     ...(rest.render ? { render: rest.render } : {}), ...(rest.sshEndpoint ? { sshEndpoint: rest.sshEndpoint } : {}),
   };
   return {
     objects, secrets, kube: createKubeWriter(kc), cloud: providerCache(options, log),
-    hosts: seams.hosts ?? pooledSshHostConnector({ timeoutMs: sshTimeoutMs ?? 10_000, ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}) }),
+    hosts: seams.hosts ?? pooledSshHostConnector({
+      timeoutMs: sshTimeoutMs ?? 10_000,
+      ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}),
+    }),
     events: createEventRecorder(kc, log, options.identity), metrics, clock, log, settings,
-    shared: new SharedReads({ clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}) }),
+    shared: new SharedReads({
+      clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}),
+    }),
     loginKeys: new LoginKeys(), firewallGenerations: new FirewallGenerations(), metricsEndpoints: new AppliedMetricsEndpoints(),
   };
 }
 
-export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions, log: Logger, seams: OperatorSeams = {}): Promise<RunningOperator> {
+export async function startOperator(
+  kc: k8s.KubeConfig, options: OperatorOptions, log: Logger, seams: OperatorSeams = {},
+): Promise<RunningOperator> {
   const metrics = new OperatorMetrics();
   let running: { queue: WorkQueue; informers: Informers; resyncTimer: NodeJS.Timeout; services?: RunningServiceController } | undefined;
   const ctx = controllerContext(kc, options, seams, () => running?.informers, metrics, log);
@@ -146,12 +154,16 @@ export async function startOperator(kc: k8s.KubeConfig, options: OperatorOptions
 
   const synced = () => (running?.informers.objects.synced() ?? false) && (running?.informers.secrets.synced() ?? false)
     && (running?.services?.synced() ?? true);
-  const telemetry = options.metricsPort >= 0 ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || synced() }, options.metricsPort) : undefined;
+  const telemetry = options.metricsPort >= 0
+    ? await startTelemetryServer(metrics, { live: () => true, ready: () => !leading || synced() }, options.metricsPort)
+    : undefined;
 
   let elector: LeaderElector | undefined;
   let electorRun: Promise<void> | undefined;
   if (options.leaderElection) {
-    elector = createLeaderElector(kc, { namespace: options.leaseNamespace, name: options.leaseName, identity: options.identity ?? `${hostname()}-${process.pid}` }, log);
+    elector = createLeaderElector(kc, {
+      namespace: options.leaseNamespace, name: options.leaseName, identity: options.identity ?? `${hostname()}-${process.pid}`,
+    }, log);
     electorRun = elector.run({
       onStarted: () => { void startController(); },
       // Losing the lease means another replica may act: abort the work in flight at once.

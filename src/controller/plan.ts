@@ -109,7 +109,8 @@ function planDroplets(input: PlanInput): Draft {
   const dayTwo = planDayTwo(input, object.status?.plannedFailover, maintenanceBefore);
   const dayTwoBusy = dayTwo.maintenance.size > 0 || (dayTwo.planned !== undefined && !dayTwo.planned.timedOut);
   const draft: Draft = {
-    input, actions: [], busy: dayTwo.busy, moving: false, holderId, kept: new Map(), desired: [], masters: [], allActive: false, dayTwo, dayTwoBusy,
+    input, actions: [], busy: dayTwo.busy, moving: false, holderId, kept: new Map(), desired: [], masters: [], allActive: false,
+    dayTwo, dayTwoBusy,
   };
   for (const index of new Set(observed.droplets.map((d) => d.index))) {
     const standing = standingDroplet(observed.droplets, index, holderId);
@@ -118,7 +119,9 @@ function planDroplets(input: PlanInput): Draft {
     const keep = standing && (!DEAD_DROPLET_STATUSES.has(standing.status) || exempt) ? standing : undefined;
     if (keep) draft.kept.set(index, keep);
     for (const d of observed.droplets.filter((o) => o.index === index && o !== keep).sort((a, b) => a.id - b.id)) {
-      draft.actions.push({ kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: DEAD_DROPLET_STATUSES.has(d.status) ? 'Dead' : 'Duplicate' });
+      draft.actions.push({
+        kind: 'DeleteDroplet', dropletId: d.id, node: d.name, reason: DEAD_DROPLET_STATUSES.has(d.status) ? 'Dead' : 'Duplicate',
+      });
     }
   }
   for (let index = 0; index < count; index++) {
@@ -151,7 +154,8 @@ function planReplacements(draft: Draft, leaving: ObservedDroplet | undefined): O
   const { input, desired, masters, holderId } = draft;
   const wanted = input.object.spec.droplets;
   // An image drifts only when DigitalOcean reports one and neither its slug nor its id is the spec's.
-  const imageDrift = (d: ObservedDroplet) => (d.image !== undefined || d.imageId !== undefined) && d.image !== wanted.image && d.imageId !== wanted.image;
+  const imageDrift = (d: ObservedDroplet) =>
+    (d.image !== undefined || d.imageId !== undefined) && d.image !== wanted.image && d.imageId !== wanted.image;
   const drifted = desired.filter((d) => (d.size !== undefined && d.size !== wanted.size) || imageDrift(d));
   const settled = isSettled(draft);
   const handedOver = drifted.find((d) => stateOf(input, d.index) === 'STOP' && d.id !== holderId);
@@ -174,7 +178,8 @@ function planReplacements(draft: Draft, leaving: ObservedDroplet | undefined): O
 
 /** Every node active and MASTER or BACKUP, exactly one MASTER. */
 function isSettled(draft: Draft): boolean {
-  return draft.allActive && draft.masters.length === 1 && draft.desired.every((d) => ['MASTER', 'BACKUP'].includes(stateOf(draft.input, d.index) ?? ''));
+  return draft.allActive && draft.masters.length === 1 &&
+    draft.desired.every((d) => ['MASTER', 'BACKUP'].includes(stateOf(draft.input, d.index) ?? ''));
 }
 
 // 4b. With spec.droplets.replaceColocated, replace a BACKUP that shares a physical machine with
@@ -218,10 +223,14 @@ function planReservedIP(draft: Draft): { backstopSince?: Date; waitMs?: number }
     actions.push({ kind: 'AdoptReservedIP', ip: spec.floatingIP.address });
   } else if (!reservedIP) {
     // An address being reserved in the region may be ours (a pass whose answer was lost): wait.
-    if (node0?.status === 'active' && !input.observed.reservedIPSettling) actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
+    if (node0?.status === 'active' && !input.observed.reservedIPSettling) {
+      actions.push({ kind: 'CreateReservedIP', ontoDropletId: node0.id, node: node0.name });
+    }
   } else if (reservedIP.dropletId === null && !reservedIP.locked) {
     const target = masters.length === 1 ? masters[0] : node0;
-    if (target?.status === 'active') actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: target.id, node: target.name, reason: 'FirstAssignment' });
+    if (target?.status === 'active') {
+      actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: target.id, node: target.name, reason: 'FirstAssignment' });
+    }
   } else if (!reservedIP.locked) {
     return planBackstop(draft, reservedIP);
   } else {
@@ -242,7 +251,9 @@ function planBackstop(draft: Draft, reservedIP: NonNullable<Observed['reservedIP
   // The failover script on the new MASTER is usually moving the IP right now: look again soon
   // (status follows), and step in only when the grace is over.
   if (waited < input.backstopGraceMs) return { backstopSince, waitMs: Math.min(input.backstopGraceMs - waited, PROGRESS_REQUEUE_MS) };
-  draft.actions.push({ kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop' });
+  draft.actions.push({
+    kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop',
+  });
   draft.busy = true;
   return {};
 }
@@ -256,9 +267,11 @@ function planBackstop(draft: Draft, reservedIP: NonNullable<Observed['reservedIP
 function firstToStart(input: PlanInput, staying: readonly ObservedDroplet[], starts: readonly Action[]): Action | undefined {
   const hostOf = (d: ObservedDroplet) => input.observed.hosts[nodeName(input.object.metadata.name, d.index)];
   if (staying.some((d) => hostOf(d)?.keepalivedRunning === true)) return undefined;
-  const startable = staying.filter((d) => hostOf(d)?.reachable === true && starts.some((a) => a.kind === 'ApplyConfig' && a.dropletId === d.id));
+  const startable = staying.filter((d) =>
+    hostOf(d)?.reachable === true && starts.some((a) => a.kind === 'ApplyConfig' && a.dropletId === d.id));
   if (startable.length < 2) return undefined;
-  const first = startable.find((d) => d.id === input.observed.reservedIP?.dropletId) ?? [...startable].sort((a, b) => a.index - b.index)[0]!;
+  const first = startable.find((d) => d.id === input.observed.reservedIP?.dropletId) ??
+    [...startable].sort((a, b) => a.index - b.index)[0]!;
   return starts.find((a) => a.kind === 'ApplyConfig' && a.dropletId === first.id);
 }
 
@@ -270,7 +283,8 @@ function firstToStart(input: PlanInput, staying: readonly ObservedDroplet[], sta
 //    once every running peer carries the current config, so it already hears the MASTER's
 //    unicast adverts when it starts: started earlier, it would hear none, declare itself MASTER
 //    after three advert intervals and claim the reserved IP.
-function finish(actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[],
+function finish(
+  actions: Action[], requeueAfterMs: number | undefined, backstopSince: Date | undefined, input: PlanInput, staying: ObservedDroplet[],
   // Every node, those in maintenance too: a BACKUP in maintenance still takes over from a failed MASTER.
   peers: readonly ObservedDroplet[] = staying): Omit<Plan, 'dayTwo'> {
   const reloads: Action[] = [];
@@ -292,7 +306,8 @@ function finish(actions: Action[], requeueAfterMs: number | undefined, backstopS
       }
     }
     // A flushed firewall is drift like a stopped daemon.
-    const stopped = host?.reachable === true && (host.haproxyRunning === false || host.keepalivedRunning === false || host.firewallLoaded === false);
+    const stopped = host?.reachable === true &&
+      (host.haproxyRunning === false || host.keepalivedRunning === false || host.firewallLoaded === false);
     // Never load a firewall that shuts the operator out (status says why).
     const lockOut = lockedOutAddress(input.object.spec, host) !== undefined;
     if (d.status === 'active' && want !== undefined && !host?.hostKeyChanged && !lockOut && (host?.configHash !== want || stopped)) {

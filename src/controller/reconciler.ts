@@ -100,14 +100,16 @@ async function converge(ctx: PassContext, object: HALoadBalancer): Promise<PassR
   try {
     const desired = await desiredFiles(object, secrets, observation, provider, { ssh: credentials.ssh, peopleKeys }, ctx.settings);
     const planned = plan({
-      object, observed: observation.observed, desiredHashes: desired.hashes, now: ctx.clock.now(), backstopGraceMs: ctx.settings.backstopGraceMs,
+      object, observed: observation.observed, desiredHashes: desired.hashes, now: ctx.clock.now(),
+      backstopGraceMs: ctx.settings.backstopGraceMs,
       ...graceTimersOf(object),
     });
     const acted = await act(ctx, { object, provider, keys: credentials.ssh, observation, desired }, planned.actions);
     await reconcileBackendFirewalls(ctx, object, provider);
     const replacing = acted.done.flatMap((a) => (a.kind === 'DeleteDroplet' && a.reason === 'Colocated' ? [a.node] : []))[0];
     await report(ctx, {
-      object, observed: acted.observed, desiredHashes: desired.hashes, certificates: certificateExpiries(object.spec, secrets), graceStarted: graceTimers(planned),
+      object, observed: acted.observed, desiredHashes: desired.hashes, certificates: certificateExpiries(object.spec, secrets),
+      graceStarted: graceTimers(planned),
       dayTwo: planned.dayTwo, ...(replacing ? { replacingColocated: replacing } : {}),
     });
     return nextLook(ctx, planned, acted.done.length > 0);

@@ -43,7 +43,8 @@ async function noticeFailover(ctx: PassContext, object: HALoadBalancer, status: 
   const reason = planned === 'Unplanned' ? failoverReason(before, status.nodes ?? []) : 'planned';
   ctx.metrics.failovers.inc({ namespace: object.metadata.namespace ?? 'default', name: object.metadata.name, reason });
   const why = planned === 'Unplanned' ? 'unplanned: keepalived moved MASTER' : `planned: ${planned}`;
-  await ctx.events.record(object, 'Normal', 'FailoverObserved', `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode} (${why})`);
+  await ctx.events.record(object, 'Normal', 'FailoverObserved',
+    `reserved IP ${status.floatingIP} moved from ${before} to ${status.activeNode} (${why})`);
   ctx.log.info({ from: before, to: status.activeNode, reason, planned }, 'observed failover');
 }
 
@@ -70,7 +71,9 @@ async function noticeDayTwo(ctx: PassContext, object: HALoadBalancer, status: HA
     await ctx.events.record(object, 'Normal', 'NodeInMaintenance', maintenance?.message ?? 'no node is in maintenance');
   }
   const colocated = now(D.nodesColocated);
-  if (colocated && colocated.message !== before(D.nodesColocated)?.message) await ctx.events.record(object, 'Warning', 'NodesColocated', colocated.message);
+  if (colocated && colocated.message !== before(D.nodesColocated)?.message) {
+    await ctx.events.record(object, 'Warning', 'NodesColocated', colocated.message);
+  }
 }
 
 /** A Warning Event when a warning condition turns on (or changes its reason): SSH open to
@@ -78,7 +81,8 @@ async function noticeDayTwo(ctx: PassContext, object: HALoadBalancer, status: HA
 async function noticeWarnings(ctx: PassContext, object: HALoadBalancer, status: HALoadBalancerStatus): Promise<void> {
   const before = (type: string) => object.status?.conditions?.find((c) => c.type === type);
   for (const c of status.conditions ?? []) {
-    const warning = ((c.type === T.sshExposed || c.type === T.certificateExpiring) && c.status === 'True') || (c.type === T.configApplied && c.reason === 'WouldLockOut');
+    const warning = ((c.type === T.sshExposed || c.type === T.certificateExpiring) && c.status === 'True') ||
+      (c.type === T.configApplied && c.reason === 'WouldLockOut');
     const previous = before(c.type);
     if (warning && (previous?.status !== c.status || previous.reason !== c.reason)) {
       await ctx.events.record(object, 'Warning', c.type === T.configApplied ? c.reason : c.type, c.message);

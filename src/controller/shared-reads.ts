@@ -63,7 +63,9 @@ export class SharedReads {
 
   /** One read of an account-wide list serves every object for a while: longer the more pages
    *  it cost (inventoryMaxAgeMs). A failed read is forgotten at once. */
-  private read<T>(cache: Map<DigitalOceanProvider, SharedRead<T>>, provider: DigitalOceanProvider, load: () => Promise<T>, pages: (value: T) => number): Promise<T> {
+  private read<T>(
+    cache: Map<DigitalOceanProvider, SharedRead<T>>, provider: DigitalOceanProvider, load: () => Promise<T>, pages: (value: T) => number,
+  ): Promise<T> {
     const now = this.clock.now().getTime();
     const cached = cache.get(provider);
     if (cached && now - cached.at < cached.maxAgeMs) return cached.value;

@@ -28,7 +28,9 @@ export interface StatusInput {
   replacingColocated?: string;
 }
 
-const NO_DAY_TWO: DayTwo = { maintenance: new Map(), returning: new Map(), exempt: new Set(), powerOn: [], offsets: {}, colocated: [], busy: false };
+const NO_DAY_TWO: DayTwo = {
+  maintenance: new Map(), returning: new Map(), exempt: new Set(), powerOn: [], offsets: {}, colocated: [], busy: false,
+};
 
 const list = (names: string[]) => names.join(', ');
 
@@ -76,7 +78,12 @@ function dropletsCondition(nodes: NodeView[]): ConditionInput {
   const resting = nodes.filter((n) => n.maintenance !== undefined && notActive(n)).map((n) => `${n.name} (${n.droplet!.status})`);
   if (missing.length) return { type: T.dropletsReady, status: 'False', reason: 'Creating', message: `droplets missing: ${list(missing)}` };
   if (down.length) return { type: T.dropletsReady, status: 'False', reason: 'NotActive', message: `droplets not active: ${list(down)}` };
-  if (resting.length) return { type: T.dropletsReady, status: 'True', reason: 'NodeInMaintenance', message: `droplets in service active; in maintenance: ${list(resting)}` };
+  if (resting.length) {
+    return {
+      type: T.dropletsReady, status: 'True', reason: 'NodeInMaintenance',
+      message: `droplets in service active; in maintenance: ${list(resting)}`,
+    };
+  }
   return { type: T.dropletsReady, status: 'True', reason: 'AllActive', message: `${nodes.length} droplets active` };
 }
 
@@ -84,10 +91,18 @@ function floatingIPCondition(nodes: NodeView[], observed: Observed): ConditionIn
   const reservedIP = observed.reservedIP;
   if (!reservedIP) return { type: T.floatingIPAssigned, status: 'False', reason: 'Creating', message: 'no reserved IP yet' };
   if (reservedIP.dropletId === null) {
-    return { type: T.floatingIPAssigned, status: 'False', reason: reservedIP.locked ? 'Assigning' : 'Unassigned', message: `${reservedIP.ip} is not assigned to a droplet` };
+    return {
+      type: T.floatingIPAssigned, status: 'False', reason: reservedIP.locked ? 'Assigning' : 'Unassigned',
+      message: `${reservedIP.ip} is not assigned to a droplet`,
+    };
   }
   const holder = nodes.find((n) => n.droplet?.id === reservedIP.dropletId);
-  if (!holder) return { type: T.floatingIPAssigned, status: 'False', reason: 'AssignedElsewhere', message: `${reservedIP.ip} is assigned to droplet ${reservedIP.dropletId}, which is not one of this load balancer's nodes` };
+  if (!holder) {
+    return {
+      type: T.floatingIPAssigned, status: 'False', reason: 'AssignedElsewhere',
+      message: `${reservedIP.ip} is assigned to droplet ${reservedIP.dropletId}, which is not one of this load balancer's nodes`,
+    };
+  }
   return { type: T.floatingIPAssigned, status: 'True', reason: 'Assigned', message: `${reservedIP.ip} is on ${holder.name}` };
 }
 
@@ -98,19 +113,41 @@ function configCondition(nodes: NodeView[], spec: HALoadBalancer['spec']): Condi
   });
   if (lockedOut.length) return { type: T.configApplied, status: 'False', reason: 'WouldLockOut', message: lockOutMessage(spec, lockedOut) };
   const keyChanged = nodes.filter((n) => n.host?.hostKeyChanged).map((n) => n.name);
-  if (keyChanged.length) return { type: T.configApplied, status: 'False', reason: 'HostKeyChanged', message: `host key differs from the pinned one, host refused: ${list(keyChanged)}` };
+  if (keyChanged.length) {
+    return {
+      type: T.configApplied, status: 'False', reason: 'HostKeyChanged',
+      message: `host key differs from the pinned one, host refused: ${list(keyChanged)}`,
+    };
+  }
   const failed = nodes.filter((n) => n.host?.applyError);
-  if (failed.length) return { type: T.configApplied, status: 'False', reason: 'ValidationFailed', message: failed.map((n) => `${n.name}: ${n.host!.applyError}`).join('; ') };
+  if (failed.length) {
+    return {
+      type: T.configApplied, status: 'False', reason: 'ValidationFailed',
+      message: failed.map((n) => `${n.name}: ${n.host!.applyError}`).join('; '),
+    };
+  }
   // Nodes in maintenance are left alone: they get the config once they are back.
   const serving = inService(nodes);
   const unreachable = serving.filter((n) => n.droplet && !n.host?.reachable);
-  if (unreachable.length) return { type: T.configApplied, status: 'False', reason: 'HostUnreachable', message: unreachable.map((n) => `${n.name}: ${n.host?.error ?? 'not reached yet'}`).join('; ') };
+  if (unreachable.length) {
+    return {
+      type: T.configApplied, status: 'False', reason: 'HostUnreachable',
+      message: unreachable.map((n) => `${n.name}: ${n.host?.error ?? 'not reached yet'}`).join('; '),
+    };
+  }
   const isStale = (n: NodeView) => !n.desiredHash || n.host?.configHash !== n.desiredHash;
   const stale = serving.filter(isStale).map((n) => n.name);
-  if (stale.length) return { type: T.configApplied, status: 'False', reason: 'Applying', message: `config not yet applied on ${list(stale)}` };
+  if (stale.length) {
+    return { type: T.configApplied, status: 'False', reason: 'Applying', message: `config not yet applied on ${list(stale)}` };
+  }
   const hash = serving[0]?.desiredHash?.slice(0, 19) ?? '';
   const waiting = nodes.filter((n) => n.maintenance !== undefined && isStale(n)).map((n) => n.name);
-  if (waiting.length) return { type: T.configApplied, status: 'True', reason: 'NodeInMaintenance', message: `config ${hash} applied on every node in service; ${list(waiting)} in maintenance gets it when back` };
+  if (waiting.length) {
+    return {
+      type: T.configApplied, status: 'True', reason: 'NodeInMaintenance',
+      message: `config ${hash} applied on every node in service; ${list(waiting)} in maintenance gets it when back`,
+    };
+  }
   return { type: T.configApplied, status: 'True', reason: 'Applied', message: `config ${hash} applied on every node` };
 }
 
@@ -119,15 +156,33 @@ function failoverCondition(nodes: NodeView[], plannedFailover?: ConditionInput):
   const unknown = serving.filter((n) => !n.host?.reachable || !n.host.vrrpState).map((n) => n.name);
   const masters = nodes.filter((n) => n.host?.reachable && n.host.vrrpState === 'MASTER').map((n) => n.name);
   // A MASTER a planned failover asked to leave is FAULT on purpose.
-  const faulty = serving.filter((n) => !n.handingOver && (n.host?.vrrpState === 'FAULT' || n.host?.vrrpState === 'STOP')).map((n) => `${n.name} (${n.host!.vrrpState})`);
+  const faulty = serving
+    .filter((n) => !n.handingOver && (n.host?.vrrpState === 'FAULT' || n.host?.vrrpState === 'STOP'))
+    .map((n) => `${n.name} (${n.host!.vrrpState})`);
   const moving = nodes.find((n) => n.handingOver);
-  if (masters.length > 1) return { type: T.failoverReady, status: 'False', reason: 'SplitBrain', message: `more than one MASTER: ${list(masters)}` };
-  if (unknown.length) return { type: T.failoverReady, status: 'Unknown', reason: 'StateUnknown', message: `VRRP state not read from ${list(unknown)}` };
-  if (!masters.length && moving) return { type: T.failoverReady, status: 'Unknown', reason: 'FailoverRequested', message: plannedFailover?.message ?? `MASTER is moving from ${moving.name}` };
+  if (masters.length > 1) {
+    return { type: T.failoverReady, status: 'False', reason: 'SplitBrain', message: `more than one MASTER: ${list(masters)}` };
+  }
+  if (unknown.length) {
+    return { type: T.failoverReady, status: 'Unknown', reason: 'StateUnknown', message: `VRRP state not read from ${list(unknown)}` };
+  }
+  if (!masters.length && moving) {
+    return {
+      type: T.failoverReady, status: 'Unknown', reason: 'FailoverRequested',
+      message: plannedFailover?.message ?? `MASTER is moving from ${moving.name}`,
+    };
+  }
   if (!masters.length) return { type: T.failoverReady, status: 'False', reason: 'NoMaster', message: 'no node is MASTER' };
-  if (faulty.length) return { type: T.failoverReady, status: 'False', reason: 'NodeFault', message: `not able to take over: ${list(faulty)}` };
+  if (faulty.length) {
+    return { type: T.failoverReady, status: 'False', reason: 'NodeFault', message: `not able to take over: ${list(faulty)}` };
+  }
   const resting = nodes.filter((n) => n.maintenance !== undefined).map((n) => n.name);
-  if (resting.length) return { type: T.failoverReady, status: 'True', reason: 'NodeInMaintenance', message: `${masters[0]} is MASTER; in maintenance: ${list(resting)}` };
+  if (resting.length) {
+    return {
+      type: T.failoverReady, status: 'True', reason: 'NodeInMaintenance',
+      message: `${masters[0]} is MASTER; in maintenance: ${list(resting)}`,
+    };
+  }
   return { type: T.failoverReady, status: 'True', reason: 'OneMaster', message: `${masters[0]} is MASTER, ${nodes.length - 1} BACKUP` };
 }
 
@@ -140,7 +195,10 @@ function degradedCondition(nodes: NodeView[], observed: Observed, failover: Cond
   }
   // During a planned failover the IP stays on the old MASTER until the new one has moved it.
   if (holder?.host?.vrrpState && holder.host.vrrpState !== 'MASTER' && !holder.handingOver) {
-    return { type: T.degraded, status: 'True', reason: 'HolderNotMaster', message: `${reservedIP!.ip} is on ${holder.name}, which is ${holder.host.vrrpState}` };
+    return {
+      type: T.degraded, status: 'True', reason: 'HolderNotMaster',
+      message: `${reservedIP!.ip} is on ${holder.name}, which is ${holder.host.vrrpState}`,
+    };
   }
   // A backend with no server UP, as the MASTER's HAProxy sees it: clients get 503s for it.
   const masterServers = nodes.find((n) => n.host?.vrrpState === 'MASTER')?.host?.servers;
@@ -157,7 +215,9 @@ function degradedCondition(nodes: NodeView[], observed: Observed, failover: Cond
   if (lost.length && holder) return { type: T.degraded, status: 'True', reason: 'NodeUnreachable', message: `unreachable: ${list(lost)}` };
   // A node in maintenance is expected to be away: not a degradation, but said.
   const resting = nodes.filter((n) => n.maintenance !== undefined).map((n) => `${n.name} (${n.maintenance})`);
-  if (resting.length) return { type: T.degraded, status: 'False', reason: 'NodeInMaintenance', message: `in maintenance: ${list(resting)}` };
+  if (resting.length) {
+    return { type: T.degraded, status: 'False', reason: 'NodeInMaintenance', message: `in maintenance: ${list(resting)}` };
+  }
   return { type: T.degraded, status: 'False', reason: 'AsExpected', message: '' };
 }
 
@@ -215,10 +275,18 @@ export function computeStatus(input: StatusInput): HALoadBalancerStatus {
   inputs.unshift(summarizeReady(inputs));
   inputs.splice(1, 0, ...kstatusConditions(inputs, dayTwo.condition));
   inputs.push(degradedCondition(nodes, observed, failover));
-  inputs.push(sshExposedCondition(object.spec, nodes.map((n) => ({ name: n.name, host: n.host, current: !!n.desiredHash && n.host?.configHash === n.desiredHash }))));
+  inputs.push(sshExposedCondition(object.spec, nodes.map((n) =>
+    ({ name: n.name, host: n.host, current: !!n.desiredHash && n.host?.configHash === n.desiredHash }))));
   inputs.push(object.spec.credentials.failoverTokenSecretRef
-    ? { type: T.failoverTokenShared, status: 'False', reason: 'SeparateToken', message: 'the nodes carry the failover token, not the operator token' }
-    : { type: T.failoverTokenShared, status: 'True', reason: 'OperatorToken', message: 'the nodes carry the operator token for failover; a token with only the reserved_ip scope (credentials.failoverTokenSecretRef) is safer' });
+    ? {
+      type: T.failoverTokenShared, status: 'False', reason: 'SeparateToken',
+      message: 'the nodes carry the failover token, not the operator token',
+    }
+    : {
+      type: T.failoverTokenShared, status: 'True', reason: 'OperatorToken',
+      message: 'the nodes carry the operator token for failover; ' +
+        'a token with only the reserved_ip scope (credentials.failoverTokenSecretRef) is safer',
+    });
 
   const certificates = certificateCondition(input.certificates ?? [], new Date(now));
   if (certificates) inputs.push(certificates);
@@ -267,7 +335,10 @@ export function statusChanged(previous: HALoadBalancerStatus | undefined, next: 
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, canonical(v)]));
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => [k, canonical(v)]));
   }
   return value;
 }

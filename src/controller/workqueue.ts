@@ -160,7 +160,9 @@ export class WorkQueue {
   }
 
   private async handle(reconciler: Reconciler, key: string, controller: AbortController): Promise<void> {
-    const deadline = this.deadlineMs === undefined ? undefined : setTimeout(() => controller.abort(new DeadlineExceededError(key, this.deadlineMs!)), this.deadlineMs);
+    const deadline = this.deadlineMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new DeadlineExceededError(key, this.deadlineMs!)), this.deadlineMs);
     try {
       const result = await reconciler(key, controller.signal);
       this.forget(key);

@@ -81,7 +81,9 @@ function isUnsafeCreate(method: string, url: string): boolean {
 export function createDigitalOceanClient(options: ClientOptions): DigitalOceanClient {
   if (typeof options.token !== 'string' || options.token.trim() === '') throw new Error('DigitalOcean token is empty');
   const endpoint = (options.endpoint ?? DEFAULT_ENDPOINT).replace(/\/$/, '');
-  if (!/^https?:\/\/.+\/v2$/.test(endpoint)) throw new Error(`DigitalOcean endpoint must be an http(s) URL ending in /v2, got "${endpoint}"`);
+  if (!/^https?:\/\/.+\/v2$/.test(endpoint)) {
+    throw new Error(`DigitalOcean endpoint must be an http(s) URL ending in /v2, got "${endpoint}"`);
+  }
   const logger = options.logger ?? pino({ level: 'silent' });
   const maxAttempts = options.maxAttempts ?? 6;
   const backoff = options.backoff ?? { baseMs: 500, maxMs: 30_000 };

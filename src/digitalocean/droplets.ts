@@ -186,13 +186,18 @@ export async function ensureNodeDroplets(client: DigitalOceanClient, spec: NodeS
 
 /** Waits until every listed droplet of `uid` is `active`, with one list request per poll and a
  * growing interval (no busy polling). Returns the nodes, re-read. */
-export function waitForActive(client: DigitalOceanClient, uid: string, ids: readonly number[], wait: WaitSettings = DEFAULT_WAIT): Promise<NodeDroplet[]> {
+export function waitForActive(
+  client: DigitalOceanClient, uid: string, ids: readonly number[], wait: WaitSettings = DEFAULT_WAIT,
+): Promise<NodeDroplet[]> {
   return poll(`droplets ${ids.join(', ')} of ${uid} to become active`, async () => {
     const { byIndex } = groupByIndex(await listDropletsByTag(client, uidTag(uid)), uid);
     const nodes = [...byIndex.values()].filter((n) => ids.includes(n.id));
     const missing = ids.filter((id) => !nodes.some((n) => n.id === id));
     if (missing.length > 0) {
-      throw new DigitalOceanError('terminal', `droplets ${missing.join(', ')} of ${uid} disappeared while waiting for them to become active`, { method: 'GET', path: '/droplets' });
+      throw new DigitalOceanError('terminal',
+        `droplets ${missing.join(', ')} of ${uid} disappeared while waiting for them to become active`, {
+        method: 'GET', path: '/droplets',
+      });
     }
     return nodes.every((n) => n.status === 'active') ? nodes.sort((a, b) => a.index - b.index) : undefined;
   }, wait, client.sleep, { method: 'GET', path: '/droplets' });

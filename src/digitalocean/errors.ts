@@ -102,7 +102,8 @@ export function classifyError(err: HttpErrorLike): DigitalOceanError {
   const res = err.response;
   if (!res) {
     const timedOut = err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT';
-    return new DigitalOceanError('transient', `${where} ${timedOut ? 'timed out' : `failed: ${err.code ?? err.message ?? 'no response'}`}`, { method, path, answered: false });
+    const failure = timedOut ? 'timed out' : `failed: ${err.code ?? err.message ?? 'no response'}`;
+    return new DigitalOceanError('transient', `${where} ${failure}`, { method, path, answered: false });
   }
   const data = (res.data ?? {}) as { id?: unknown; message?: unknown; request_id?: unknown; error?: unknown };
   // Most errors are {id, message}; POST /v2/tags answers 400 with {error, messages, root_causes}.
@@ -112,7 +113,8 @@ export function classifyError(err: HttpErrorLike): DigitalOceanError {
   if (typeof data.request_id === 'string') details.requestId = data.request_id;
   const suffix = apiMessage ? `: ${apiMessage}` : '';
   if (res.status === 401) {
-    return new DigitalOceanError('terminal', `${where} was rejected (401): the DigitalOcean token is missing, invalid or revoked${suffix}`, details);
+    return new DigitalOceanError('terminal',
+      `${where} was rejected (401): the DigitalOcean token is missing, invalid or revoked${suffix}`, details);
   }
   if (res.status === 403) {
     const scope = requiredScope(method, path);

@@ -57,8 +57,13 @@ export function firewallMatches(actual: Omit<ApiFirewall, 'id'>, desired: Omit<A
       name: f.name,
       droplet_ids: [...(f.droplet_ids ?? [])].sort(),
       tags: [...(f.tags ?? [])].sort(),
-      inbound: f.inbound_rules.map((r) => JSON.stringify([r.protocol, r.ports === 'all' ? '0' : r.ports, [...(r.sources.tags ?? [])].sort(), [...(r.sources.addresses ?? [])].sort()])).sort(),
-      outbound: f.outbound_rules.map((r) => JSON.stringify([r.protocol, r.ports === 'all' ? '0' : r.ports, [...(r.destinations.tags ?? [])].sort(), [...(r.destinations.addresses ?? [])].sort()])).sort(),
+      inbound: f.inbound_rules.map((r) => JSON.stringify([
+        r.protocol, r.ports === 'all' ? '0' : r.ports, [...(r.sources.tags ?? [])].sort(), [...(r.sources.addresses ?? [])].sort(),
+      ])).sort(),
+      outbound: f.outbound_rules.map((r) => JSON.stringify([
+        r.protocol, r.ports === 'all' ? '0' : r.ports,
+        [...(r.destinations.tags ?? [])].sort(), [...(r.destinations.addresses ?? [])].sort(),
+      ])).sort(),
     });
   return norm(actual) === norm(desired);
 }
@@ -76,7 +81,9 @@ export async function listFirewalls(client: DigitalOceanClient): Promise<ApiFire
 }
 
 /** Creates or corrects the backend firewall. Returns its id. */
-export async function ensureBackendFirewall(client: DigitalOceanClient, spec: BackendFirewallSpec, existing?: ApiFirewall[]): Promise<{ id: string; changed: boolean }> {
+export async function ensureBackendFirewall(
+  client: DigitalOceanClient, spec: BackendFirewallSpec, existing?: ApiFirewall[],
+): Promise<{ id: string; changed: boolean }> {
   const desired = desiredFirewall(spec);
   const found = (existing ?? (await listFirewalls(client))).find((f) => f.name === desired.name);
   const body = {
@@ -119,7 +126,9 @@ async function ensureTags(client: DigitalOceanClient, names: readonly string[]):
 }
 
 /** Deletes the object's backend firewalls except those for `keepBackends`. */
-export async function pruneBackendFirewalls(client: DigitalOceanClient, uid: string, keepBackends: readonly string[], existing?: ApiFirewall[]): Promise<string[]> {
+export async function pruneBackendFirewalls(
+  client: DigitalOceanClient, uid: string, keepBackends: readonly string[], existing?: ApiFirewall[],
+): Promise<string[]> {
   const prefix = backendFirewallName(uid, '');
   const keep = new Set(keepBackends.map((b) => backendFirewallName(uid, b)));
   const deleted: string[] = [];

@@ -18,7 +18,9 @@ const TAG_PATTERN = /^[a-zA-Z0-9_\-:]+$/;
 
 export function uidTag(uid: string): string {
   const tag = `${UID_PREFIX}${uid}`;
-  if (uid === '' || !TAG_PATTERN.test(tag) || tag.length > 255) throw new Error(`metadata.uid "${uid}" cannot be put in a DigitalOcean tag`);
+  if (uid === '' || !TAG_PATTERN.test(tag) || tag.length > 255) {
+    throw new Error(`metadata.uid "${uid}" cannot be put in a DigitalOcean tag`);
+  }
   return tag;
 }
 
@@ -41,7 +43,9 @@ export function parseNodeTags(tags: readonly string[]): { uid: string; index: nu
 
 export function dropletTags(uid: string, index: number, extra: readonly string[] = [], hostKeyFingerprint?: string): string[] {
   for (const t of extra) {
-    if (!TAG_PATTERN.test(t) || t.length > 255) throw new Error(`spec.droplets.tags: "${t}" is not a valid DigitalOcean tag (letters, digits, ':', '-', '_')`);
+    if (!TAG_PATTERN.test(t) || t.length > 255) {
+      throw new Error(`spec.droplets.tags: "${t}" is not a valid DigitalOcean tag (letters, digits, ':', '-', '_')`);
+    }
     if (t === COMMON_TAG || t.startsWith(UID_PREFIX) || t.startsWith(NODE_PREFIX) || t.startsWith(HOST_KEY_PREFIX)) {
       throw new Error(`spec.droplets.tags: "${t}" is reserved for halb's own tags`);
     }
@@ -52,7 +56,9 @@ export function dropletTags(uid: string, index: number, extra: readonly string[]
 /** `SHA256:base64` → `halb-hostkey-<hex>`: tags take no '+', '/' or '='. */
 export function hostKeyTag(fingerprint: string): string {
   const digest = Buffer.from(fingerprint.replace(/^SHA256:/, ''), 'base64');
-  if (!fingerprint.startsWith('SHA256:') || digest.length !== 32) throw new Error(`host key fingerprint "${fingerprint}" is not an OpenSSH SHA256 fingerprint`);
+  if (!fingerprint.startsWith('SHA256:') || digest.length !== 32) {
+    throw new Error(`host key fingerprint "${fingerprint}" is not an OpenSSH SHA256 fingerprint`);
+  }
   return `${HOST_KEY_PREFIX}${digest.toString('hex')}`;
 }
 

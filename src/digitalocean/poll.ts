@@ -24,7 +24,9 @@ export async function poll<T>(what: string, attempt: () => Promise<T | undefined
   for (;;) {
     const value = await attempt();
     if (value !== undefined) return value;
-    if (Date.now() + interval > deadline) throw new DigitalOceanError('transient', `${what}: still waiting after ${wait.timeoutMs} ms`, request);
+    if (Date.now() + interval > deadline) {
+      throw new DigitalOceanError('transient', `${what}: still waiting after ${wait.timeoutMs} ms`, request);
+    }
     await sleep(interval);
     interval = Math.min(wait.maxIntervalMs, interval * 2);
   }

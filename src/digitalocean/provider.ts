@@ -13,7 +13,8 @@ import { COMMON_TAG, uidTag } from './naming.ts';
 import { ensureBackendFirewall, listFirewalls, pruneBackendFirewalls } from './firewalls.ts';
 import type { ApiFirewall, BackendFirewallSpec } from './firewalls.ts';
 import {
-  adoptReservedIp, assignReservedIp, createReservedIp, deleteReservedIp, getReservedIp, listReservedIps, requestAssign, requestDelete, requestUnassign,
+  adoptReservedIp, assignReservedIp, createReservedIp, deleteReservedIp, getReservedIp, listReservedIps,
+  requestAssign, requestDelete, requestUnassign,
   toReservedIpInfo, unassignReservedIp, waitForAction,
 } from './reserved-ips.ts';
 import type { ActionRequest, ReservedIpInfo } from './reserved-ips.ts';
@@ -54,7 +55,9 @@ export interface InfrastructureResult extends EnsureDropletsResult {
 /** The MD5 fingerprint DigitalOcean gives an OpenSSH public key. */
 export function sshKeyFingerprint(publicKey: string): string {
   const blob = publicKey.trim().split(/\s+/)[1];
-  if (blob === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) throw new Error('SSH public key is not in OpenSSH format ("ssh-ed25519 AAAA... comment")');
+  if (blob === undefined || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) {
+    throw new Error('SSH public key is not in OpenSSH format ("ssh-ed25519 AAAA... comment")');
+  }
   return createHash('md5').update(Buffer.from(blob, 'base64')).digest('hex').match(/../g)!.join(':');
 }
 
@@ -173,10 +176,13 @@ export class DigitalOceanProvider {
 
   /** Droplets, then `active`, then the reserved IP: every step safe to repeat after a crash. */
   async ensureInfrastructure(spec: InfrastructureSpec): Promise<InfrastructureResult> {
-    const userData = spec.userData ?? ((name: string, _index: number, hostKey?: NodeHostKey) => cloudInit({ objectName: spec.objectName, nodeName: name, ...(hostKey ? { hostKey } : {}) }));
+    const userData = spec.userData ?? ((name: string, _index: number, hostKey?: NodeHostKey) =>
+      cloudInit({ objectName: spec.objectName, nodeName: name, ...(hostKey ? { hostKey } : {}) }));
     const droplets = await this.ensureDroplets({ ...spec, userData });
     const nodes = await this.waitForActive(spec.uid, droplets.nodes.map((n) => n.id));
-    const reservedIp = await this.ensureReservedIp({ ...(spec.floatingIPAddress ? { address: spec.floatingIPAddress } : {}), region: spec.region, nodes });
+    const reservedIp = await this.ensureReservedIp({
+      ...(spec.floatingIPAddress ? { address: spec.floatingIPAddress } : {}), region: spec.region, nodes,
+    });
     return { ...droplets, nodes, reservedIp };
   }
 
@@ -187,7 +193,9 @@ export class DigitalOceanProvider {
   async neighborGroups(): Promise<number[][]> {
     const res = await this.client.http.get('/reports/droplet_neighbors_ids');
     const groups = (res.data as { neighbor_ids?: unknown }).neighbor_ids;
-    return Array.isArray(groups) ? groups.filter(Array.isArray).map((g) => (g as unknown[]).filter((id): id is number => typeof id === 'number')) : [];
+    return Array.isArray(groups)
+      ? groups.filter(Array.isArray).map((g) => (g as unknown[]).filter((id): id is number => typeof id === 'number'))
+      : [];
   }
 
   /** Powers a droplet on (a node stopped during maintenance); the action completes later. */

@@ -37,7 +37,9 @@ export function toReservedIpInfo(r: ApiReservedIp): ReservedIpInfo {
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 function checkIp(ip: string, field = 'spec.floatingIP.address'): string {
-  if (!IPV4.test(ip)) throw new DigitalOceanError('terminal', `${field}: "${ip}" is not an IPv4 address`, { method: 'GET', path: '/reserved_ips' });
+  if (!IPV4.test(ip)) {
+    throw new DigitalOceanError('terminal', `${field}: "${ip}" is not an IPv4 address`, { method: 'GET', path: '/reserved_ips' });
+  }
   return ip;
 }
 
@@ -45,7 +47,8 @@ export async function listReservedIps(client: DigitalOceanClient): Promise<ApiRe
   const all: ApiReservedIp[] = [];
   let page: number | undefined = 1;
   while (page !== undefined) {
-    const res: { data: { reserved_ips?: ApiReservedIp[]; links?: unknown } } = await client.http.get('/reserved_ips', { params: { page, per_page: PER_PAGE } });
+    const res: { data: { reserved_ips?: ApiReservedIp[]; links?: unknown } } =
+      await client.http.get('/reserved_ips', { params: { page, per_page: PER_PAGE } });
     all.push(...(res.data.reserved_ips ?? []));
     const next = nextPage(res.data.links);
     page = next !== undefined && next > page ? next : undefined;
@@ -65,7 +68,9 @@ export async function getReservedIp(client: DigitalOceanClient, ip: string): Pro
 }
 
 /** Reserves a new address: in a region, or straight onto a droplet (one call, one action). */
-export async function createReservedIp(client: DigitalOceanClient, target: { region: string } | { dropletId: number }): Promise<{ reservedIp: ApiReservedIp; actionId?: number }> {
+export async function createReservedIp(
+  client: DigitalOceanClient, target: { region: string } | { dropletId: number },
+): Promise<{ reservedIp: ApiReservedIp; actionId?: number }> {
   const body = 'region' in target ? { region: target.region } : { droplet_id: target.dropletId };
   const res = await client.http.post('/reserved_ips', body);
   const data = res.data as { reserved_ip: ApiReservedIp; links?: { actions?: { id: number }[] } };
@@ -78,10 +83,14 @@ export async function createReservedIp(client: DigitalOceanClient, target: { reg
 export async function adoptReservedIp(client: DigitalOceanClient, ip: string, region: string): Promise<ApiReservedIp> {
   const found = await getReservedIp(client, ip);
   if (!found) {
-    throw new DigitalOceanError('terminal', `spec.floatingIP.address: reserved IP ${ip} does not exist in this DigitalOcean account`, { method: 'GET', path: `/reserved_ips/${ip}`, status: 404 });
+    throw new DigitalOceanError('terminal', `spec.floatingIP.address: reserved IP ${ip} does not exist in this DigitalOcean account`, {
+      method: 'GET', path: `/reserved_ips/${ip}`, status: 404,
+    });
   }
   if (found.region.slug !== region) {
-    throw new DigitalOceanError('terminal', `spec.floatingIP.address: reserved IP ${ip} is in region ${found.region.slug}, but spec.region is ${region}`, { method: 'GET', path: `/reserved_ips/${ip}` });
+    throw new DigitalOceanError('terminal',
+      `spec.floatingIP.address: reserved IP ${ip} is in region ${found.region.slug}, but spec.region is ${region}`,
+      { method: 'GET', path: `/reserved_ips/${ip}` });
   }
   return found;
 }
@@ -91,7 +100,9 @@ export function waitForAction(client: DigitalOceanClient, actionId: number, wait
   const path = `/actions/${actionId}`;
   return poll(`DigitalOcean action ${actionId}`, async () => {
     const action = ((await client.http.get(path)).data as { action: ApiAction }).action;
-    if (action.status === 'errored') throw new DigitalOceanError('transient', `DigitalOcean action ${actionId} (${action.type}) errored`, { method: 'GET', path });
+    if (action.status === 'errored') {
+      throw new DigitalOceanError('transient', `DigitalOcean action ${actionId} (${action.type}) errored`, { method: 'GET', path });
+    }
     return action.status === 'completed' ? action : undefined;
   }, wait, client.sleep, { method: 'GET', path });
 }
@@ -106,7 +117,9 @@ export type ActionRequest =
 
 /** Asks for one reserved-IP action. A 422 other than "pending event" is checked against where
  *  the address is now: already there is done, anything else is a terminal refusal. */
-async function requestAction(client: DigitalOceanClient, ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' }): Promise<ActionRequest> {
+async function requestAction(
+  client: DigitalOceanClient, ip: string, body: { type: 'assign'; droplet_id: number } | { type: 'unassign' },
+): Promise<ActionRequest> {
   const path = `/reserved_ips/${checkIp(ip)}/actions`;
   try {
     const res = await client.http.post(path, body);
@@ -117,7 +130,8 @@ async function requestAction(client: DigitalOceanClient, ip: string, body: { typ
     const current = await getReservedIp(client, ip);
     const wanted = body.type === 'assign' ? body.droplet_id : null;
     if (current && (current.droplet?.id ?? null) === wanted) return { outcome: 'done' };
-    throw new DigitalOceanError('terminal', `${body.type} of reserved IP ${ip} was rejected; it is on ${current?.droplet?.id ?? 'no droplet'}`, {
+    const holder = current?.droplet?.id ?? 'no droplet';
+    throw new DigitalOceanError('terminal', `${body.type} of reserved IP ${ip} was rejected; it is on ${holder}`, {
       method: 'POST', path, status: 422,
     });
   }
@@ -134,7 +148,9 @@ export function requestUnassign(client: DigitalOceanClient, ip: string): Promise
 }
 
 /** Runs an action to the end: asks again while the address is busy, then waits for it. */
-async function completeAction(client: DigitalOceanClient, ip: string, request: () => Promise<ActionRequest>, wait: WaitSettings): Promise<{ changed: boolean }> {
+async function completeAction(
+  client: DigitalOceanClient, ip: string, request: () => Promise<ActionRequest>, wait: WaitSettings,
+): Promise<{ changed: boolean }> {
   const asked = await poll(`reserved IP ${ip} busy`, async () => {
     const result = await request();
     if (result.outcome === 'busy') client.logger.info({ ip }, 'reserved IP busy; action retried');
@@ -149,7 +165,9 @@ async function completeAction(client: DigitalOceanClient, ip: string, request: (
  * Puts the reserved IP on the droplet and waits until DigitalOcean reports it there. An assign
  * that DigitalOcean rejects because the address is already on that droplet counts as success.
  */
-export async function assignReservedIp(client: DigitalOceanClient, ip: string, dropletId: number, wait: WaitSettings): Promise<{ changed: boolean }> {
+export async function assignReservedIp(
+  client: DigitalOceanClient, ip: string, dropletId: number, wait: WaitSettings,
+): Promise<{ changed: boolean }> {
   const result = await completeAction(client, ip, () => requestAssign(client, ip, dropletId), wait);
   if (result.changed) client.logger.info({ ip, dropletId }, 'reserved IP assigned');
   return result;

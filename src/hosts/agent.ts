@@ -172,7 +172,9 @@ export class HostAgent {
         throw new HostKeyChangedError(options.host, options.pinnedHostKey, presented);
       }
       const message = `ssh to ${options.host} failed: ${(err as Error).message}`;
-      throw isAuthenticationFailure(err) ? new HostAuthenticationError(options.host, message) : new HostUnreachableError(options.host, message, { cause: err });
+      throw isAuthenticationFailure(err)
+        ? new HostAuthenticationError(options.host, message)
+        : new HostUnreachableError(options.host, message, { cause: err });
     }
     // A host that goes away mid-session (a droplet deleted or crashed) resets the socket; ssh2
     // reports that as an 'error' event, which must not take the whole operator down. The command

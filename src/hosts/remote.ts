@@ -74,7 +74,9 @@ export function shQuote(value: string): string {
 }
 
 function checkPath(path: string): string {
-  if (!/^\/[A-Za-z0-9._/-]+$/.test(path) || path.includes('..')) throw new Error(`refusing to write to ${JSON.stringify(path)}: not a plain absolute path`);
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(path) || path.includes('..')) {
+    throw new Error(`refusing to write to ${JSON.stringify(path)}: not a plain absolute path`);
+  }
   return path;
 }
 
@@ -123,7 +125,9 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
     `chmod ${mode.toString(8)} ${name}`,
   );
   for (const file of files) write(file.path, file.content, file.mode, staged(file.path));
-  for (const file of files.filter((f) => checked.includes(f.path))) write(file.path, withStagedPaths(file.content, file.path, files), file.mode, twin(file.path));
+  for (const file of files.filter((f) => checked.includes(f.path))) {
+    write(file.path, withStagedPaths(file.content, file.path, files), file.mode, twin(file.path));
+  }
 
   const refuse = (tool: string, command: string, filter = '') =>
     `if ! out=$(${command} 2>&1); then echo '${MARK}invalid ${tool}'; printf '%s\\n' "$out" | ${filter}head -20; exit 3; fi`;
@@ -135,12 +139,15 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
     lines.push(
       'check=$(mktemp) && mkdir -p /run/sshd',
       `printf 'Include %s\\nInclude /etc/ssh/sshd_config\\n' ${staged(paths.sshdConfig)} > "$check"`,
-      `if ! out=$(/usr/sbin/sshd -t -f "$check" 2>&1); then rm -f "$check"; echo '${MARK}invalid sshd'; printf '%s\\n' "$out" | head -20; exit 3; fi`,
+      'if ! out=$(/usr/sbin/sshd -t -f "$check" 2>&1); then ' +
+        `rm -f "$check"; echo '${MARK}invalid sshd'; printf '%s\\n' "$out" | head -20; exit 3; fi`,
       'rm -f "$check"',
     );
   }
   if (has(paths.authorizedKeys)) lines.push(refuse('authorized_keys', `ssh-keygen -l -f ${staged(paths.authorizedKeys)}`));
-  if (has(paths.haproxyConfig)) lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, "grep -E 'ALERT|ERROR|error' | "));
+  if (has(paths.haproxyConfig)) {
+    lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, "grep -E 'ALERT|ERROR|error' | "));
+  }
   if (has(paths.keepalivedConfig)) lines.push(refuse('keepalived', `keepalived -t -f ${twin(paths.keepalivedConfig)}`));
 
   // Everything validated: swap all or nothing. Each target that exists is kept (a hard link,
@@ -148,12 +155,15 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
   const order = [...targets.filter((p) => !checked.includes(p)), ...checked];
   const previous = (p: string) => shQuote(p + PREVIOUS);
   lines.push(
-    `restore() { for f in ${order.map(shQuote).join(' ')}; do if [ -e "$f${PREVIOUS}" ]; then mv -f "$f${PREVIOUS}" "$f"; else rm -f "$f"; fi; done; }`,
-    ...order.map((p) => `rm -f ${previous(p)}; if [ -e ${shQuote(p)} ]; then ln -f ${shQuote(p)} ${previous(p)} 2>/dev/null || cp -p ${shQuote(p)} ${previous(p)} || exit 1; fi`),
+    `restore() { for f in ${order.map(shQuote).join(' ')}; do ` +
+      `if [ -e "$f${PREVIOUS}" ]; then mv -f "$f${PREVIOUS}" "$f"; else rm -f "$f"; fi; done; }`,
+    ...order.map((p) => `rm -f ${previous(p)}; ` +
+      `if [ -e ${shQuote(p)} ]; then ln -f ${shQuote(p)} ${previous(p)} 2>/dev/null || cp -p ${shQuote(p)} ${previous(p)} || exit 1; fi`),
   );
   // sshd reloads only when its drop-in changed: a reload briefly closes its listener.
   if (has(paths.sshdConfig)) {
-    lines.push(`cmp -s ${staged(paths.sshdConfig)} ${shQuote(paths.sshdConfig)} || { mkdir -p ${shQuote(dirOf(paths.sshdReloadMarker))} && : > ${shQuote(paths.sshdReloadMarker)}; }`);
+    lines.push(`cmp -s ${staged(paths.sshdConfig)} ${shQuote(paths.sshdConfig)} || ` +
+      `{ mkdir -p ${shQuote(dirOf(paths.sshdReloadMarker))} && : > ${shQuote(paths.sshdReloadMarker)}; }`);
   }
   for (const path of order) lines.push(`mv -f ${staged(path)} ${shQuote(path)} || { restore; echo '${MARK}swap-failed'; exit 1; }`);
   lines.push(
@@ -168,6 +178,7 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
 /**
  * Starts HAProxy and keepalived if they are not running, reloads them if they are. Reloads do
  * not drop connections and do not cause a VRRP transition.
+ * (A backslash at a line's end below is JavaScript's line continuation, as in readStateScript.)
  */
 export function startOrReloadScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
   const haproxyPid = shQuote(paths.haproxyPidFile);
@@ -188,7 +199,8 @@ else
   # In the foreground of its own session rather than -D, so that its log (to stdout) reaches
   # ${paths.haproxyLogFile}, as the journal receives it under systemd.
   rm -f ${haproxyPid}
-  setsid haproxy -W -p ${haproxyPid} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} >>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
+  setsid haproxy -W -p ${haproxyPid} -S ${shQuote(paths.haproxyMasterSocket)} -f ${shQuote(paths.haproxyConfig)} \
+>>${shQuote(paths.haproxyLogFile)} 2>&1 </dev/null &
   for i in $(seq 100); do alive ${haproxyPid} && break; sleep 0.05; done
   alive ${haproxyPid} || { tail -5 ${shQuote(paths.haproxyLogFile)}; exit 1; }
   echo '${MARK}started haproxy'
@@ -260,7 +272,9 @@ while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); don
  * MASTER given the hand-over value leaves with a priority-0 advert, and no daemon reloads.
  */
 export function writePriorityOffsetScript(offset: number, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  if (!Number.isInteger(offset) || offset < -254 || offset > 254) throw new Error(`a priority offset is a whole number from -254 to 254, got ${offset}`);
+  if (!Number.isInteger(offset) || offset < -254 || offset > 254) {
+    throw new Error(`a priority offset is a whole number from -254 to 254, got ${offset}`);
+  }
   const file = shQuote(paths.priorityOffset);
   return `set -eu
 mkdir -p ${shQuote(dirOf(paths.priorityOffset))}
@@ -275,7 +289,9 @@ echo "${MARK}priority-offset $(cat ${file})"
  * its log file), each after a marker line, for `kubectl halb logs`.
  */
 export function readLogsScript(lines: number, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) throw new Error(`lines must be a whole number from 1 to 10000, got ${lines}`);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
+    throw new Error(`lines must be a whole number from 1 to 10000, got ${lines}`);
+  }
   return `set -u
 echo '${MARK}log failover ${paths.failoverLog}'
 tail -n ${lines} ${shQuote(paths.failoverLog)} 2>/dev/null || true
@@ -329,12 +345,16 @@ export interface KnownFacts {
 /**
  * Reads everything the operator reports about a node, in one round trip. Server states come
  * from HAProxy's stats CSV on the VPC address (field 18 is a server's status: UP, DOWN, MAINT,
- * no check ...), as `backend/server=STATUS` pairs.
+ * no check ...), as `backend/server=STATUS` pairs. A backslash at a line's end in the template is
+ * JavaScript's line continuation: the script gets the two pieces as one line.
  */
-export function readStateScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics,
-  known?: KnownFacts): string {
+export function readStateScript(
+  paths: DaemonPaths = DEFAULT_DAEMON_PATHS, metadataBaseURL = 'http://169.254.169.254', metricsPort: number = NODE_PORTS.metrics,
+  known?: KnownFacts,
+): string {
   const md = (path: string) => `curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/metadata/v1/${path}`)} 2>/dev/null`;
-  const facts = known ? `priv=${shQuote(known.privateIPv4)}` : `echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
+  const facts = known ? `priv=${shQuote(known.privateIPv4)}` : `\
+echo "${MARK}keepalived-version $(keepalived --version 2>&1 | ${KEEPALIVED_VERSION_LINE})"
 echo "${MARK}haproxy-version $(haproxy -v 2>&1 | head -1)"
 echo "${MARK}anchor $(${md('interfaces/public/0/anchor_ipv4/address')})"
 priv=$(${md('interfaces/private/0/ipv4/address')})
@@ -346,10 +366,12 @@ echo "${MARK}vrrp $(cat ${shQuote(paths.vrrpStateFile)} 2>/dev/null | head -c 16
 echo "${MARK}hash $(cat ${shQuote(paths.hashFile)} 2>/dev/null | head -c 80)"
 echo "${MARK}config-applied $(stat -c %Y ${shQuote(paths.hashFile)} 2>/dev/null)"
 ${facts}
-[ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
+[ -n "$priv" ] && echo "${MARK}servers $(curl -fsS --max-time 2 "http://$priv:${metricsPort}/stats;csv" 2>/dev/null | \
+awk -F, '$1 !~ /^#/ && $1 !~ /^halb_/ && $2 != "FRONTEND" && $2 != "BACKEND" && NF > 18 { printf "%s/%s=%s,", $1, $2, $18 }')"
 echo "${MARK}priority-offset $(head -c 16 ${shQuote(paths.priorityOffset)} 2>/dev/null)"
 # DigitalOcean's metadata reference gives /v1/maintenance_event; if that fails, the read tries /metadata/v1/, beside the other keys.
-echo "${MARK}maintenance-event $({ curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/v1/maintenance_event`)} 2>/dev/null || ${md('maintenance_event')}; } | head -c 64 | tr -cd 'a-z_')"
+echo "${MARK}maintenance-event $({ curl -fsS --max-time 2 ${shQuote(`${metadataBaseURL}/v1/maintenance_event`)} 2>/dev/null || \
+${md('maintenance_event')}; } | head -c 64 | tr -cd 'a-z_')"
 if [ -d /run/systemd/system ]; then
   systemctl is-active -q haproxy && echo "${MARK}haproxy-running yes" || echo "${MARK}haproxy-running no"
   systemctl is-active -q keepalived && echo "${MARK}keepalived-running yes" || echo "${MARK}keepalived-running no"
@@ -360,7 +382,8 @@ fi
 nft list table inet halb >/dev/null 2>&1 && echo "${MARK}firewall yes" || echo "${MARK}firewall no"
 echo "${MARK}ssh-client \${SSH_CONNECTION%% *}"
 echo "${MARK}sshd $(/usr/sbin/sshd -T 2>/dev/null | ${SSHD_ACCESS_SETTINGS})"
-if [ -f /var/lib/cloud/instance/boot-finished ] || ! command -v cloud-init >/dev/null 2>&1; then echo "${MARK}booted yes"; else echo "${MARK}booted no"; fi
+if [ -f /var/lib/cloud/instance/boot-finished ] || ! command -v cloud-init >/dev/null 2>&1; then \
+echo "${MARK}booted yes"; else echo "${MARK}booted no"; fi
 `;
 }
 

@@ -53,9 +53,12 @@ export function connect(flags: ClusterFlags): Cluster {
   };
   return {
     namespace,
-    get: (name) => (objects.getNamespacedCustomObject(target(name)) as Promise<HALoadBalancer>).catch(notFound(`haloadbalancers.${GROUP} "${name}"`)),
+    get: (name) => (objects.getNamespacedCustomObject(target(name)) as Promise<HALoadBalancer>)
+      .catch(notFound(`haloadbalancers.${GROUP} "${name}"`)),
     annotate: async (name, annotations) => {
-      await objects.patchNamespacedCustomObject({ ...target(name), body: { metadata: { annotations } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))
+      await objects.patchNamespacedCustomObject(
+        { ...target(name), body: { metadata: { annotations } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      )
         .catch(notFound(`haloadbalancers.${GROUP} "${name}"`));
     },
     secretValue: async (name, key) => {

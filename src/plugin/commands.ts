@@ -33,13 +33,17 @@ export function parseDuration(text: string): number {
 }
 
 function positionals(args: string[], names: string[], usage: string): string[] {
-  if (args.length !== names.length) throw new UsageError(`expected ${names.join(' ')}, got ${args.length ? args.join(' ') : 'nothing'}\n\n${usage}`);
+  if (args.length !== names.length) {
+    throw new UsageError(`expected ${names.join(' ')}, got ${args.length ? args.join(' ') : 'nothing'}\n\n${usage}`);
+  }
   return args;
 }
 
 /** Reads the object again and again until `done` says what happened, printing each new
  *  progress line; resolves with done's answer, or throws once `timeoutMs` is over. */
-async function follow<T>(cluster: Cluster, name: string, timeoutMs: number, done: (o: HALoadBalancer) => T | undefined, say: (line: string) => void): Promise<T> {
+async function follow<T>(
+  cluster: Cluster, name: string, timeoutMs: number, done: (o: HALoadBalancer) => T | undefined, say: (line: string) => void,
+): Promise<T> {
   const started = Date.now();
   let last = '';
   for (;;) {
@@ -50,7 +54,9 @@ async function follow<T>(cluster: Cluster, name: string, timeoutMs: number, done
     const line = planned ? `${planned.reason}: ${planned.message}` : '';
     if (line && line !== last) say(`  ${line}`);
     last = line || last;
-    if (Date.now() - started > timeoutMs) throw new PluginError(`not done after ${Math.round(timeoutMs / 1000)} s; see kubectl halb status ${name}`);
+    if (Date.now() - started > timeoutMs) {
+      throw new PluginError(`not done after ${Math.round(timeoutMs / 1000)} s; see kubectl halb status ${name}`);
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
 }
@@ -80,7 +86,10 @@ export async function statusCommand(argv: string[]): Promise<number> {
   // Notes come from annotations anyone with write access sets: nothing in them may drive the terminal.
   const say = (line: string) => console.log(escapeForTerminal(line));
   say(`${view.namespace}/${view.name}  floating IP ${view.floatingIP ?? '(none yet)'}  ${view.ready}`);
-  if (view.plannedFailover) say(`planned failover: ${view.plannedFailover.from} -> ${view.plannedFailover.to} (${view.plannedFailover.reason}) since ${view.plannedFailover.requested}`);
+  if (view.plannedFailover) {
+    const { from, to, reason, requested } = view.plannedFailover;
+    say(`planned failover: ${from} -> ${to} (${reason}) since ${requested}`);
+  }
   console.log('');
   console.log(table(['NODE', 'ROLE', 'VRRP', 'IP HOLDER', 'CONFIG', 'SERVERS UP', 'LAST FAILOVER', 'NOTE'], view.nodes.map((n) => [
     n.name, n.role, n.vrrpState, n.ipHolder ? 'yes' : '', n.configHash, n.serversUp, n.lastFailover, n.maintenance ?? '',
@@ -110,7 +119,9 @@ ${clusterHelp}
 ${outputHelp}`;
 
 export async function failoverCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(kubectlBooleans(argv), { ...clusterOptions, ...outputOption, ...waitOptions, to: { type: 'string' }, clear: { type: 'boolean' } }, failoverUsage, true);
+  const args = parseCommandArgs(kubectlBooleans(argv), {
+    ...clusterOptions, ...outputOption, ...waitOptions, to: { type: 'string' }, clear: { type: 'boolean' },
+  }, failoverUsage, true);
   if (!args) return 0;
   const [name] = positionals(args.positionals, ['NAME'], failoverUsage);
   const json = jsonOutput(args.values.output);
@@ -131,7 +142,8 @@ export async function failoverCommand(argv: string[]): Promise<number> {
   const started = Date.now();
   await cluster.annotate(name!, { [PREFERRED_NODE_ANNOTATION]: to });
   const from = object.status?.activeNode;
-  say(`haloadbalancer.halb.dev/${name} failover to ${to} requested (${PREFERRED_NODE_ANNOTATION}=${to})${from === to ? `; ${to} already holds the reserved IP` : ''}`);
+  const already = from === to ? `; ${to} already holds the reserved IP` : '';
+  say(`haloadbalancer.halb.dev/${name} failover to ${to} requested (${PREFERRED_NODE_ANNOTATION}=${to})${already}`);
   if (args.values['no-wait'] || from === to) {
     if (json) console.log(JSON.stringify({ name, to, requested: true, done: from === to }));
     return 0;
@@ -141,7 +153,8 @@ export async function failoverCommand(argv: string[]): Promise<number> {
   const before = plannedCondition(object);
   const outcome = await follow(cluster, name!, parseDuration(args.values.timeout), (o) => {
     const refusal = plannedCondition(o);
-    const fresh = refusal?.status === 'False' && refusal.message.includes(to) && (refusal.message !== before?.message || refusal.reason !== before.reason);
+    const fresh = refusal?.status === 'False' && refusal.message.includes(to) &&
+      (refusal.message !== before?.message || refusal.reason !== before.reason);
     if (fresh) return { refusal };
     return o.status?.activeNode === to && !o.status.plannedFailover ? { done: o } : undefined;
   }, say);
@@ -172,7 +185,9 @@ ${clusterHelp}
 ${outputHelp}`;
 
 export async function maintenanceCommand(argv: string[]): Promise<number> {
-  const args = parseCommandArgs(kubectlBooleans(argv), { ...clusterOptions, ...outputOption, ...waitOptions, note: { type: 'string' } }, maintenanceUsage, true);
+  const args = parseCommandArgs(kubectlBooleans(argv), {
+    ...clusterOptions, ...outputOption, ...waitOptions, note: { type: 'string' },
+  }, maintenanceUsage, true);
   if (!args) return 0;
   const [name, node, mode] = positionals(args.positionals, ['NAME', 'NODE', 'on|off'], maintenanceUsage);
   if (mode !== 'on' && mode !== 'off') throw new UsageError(`the last argument is on or off, got "${mode}"\n\n${maintenanceUsage}`);
@@ -183,7 +198,9 @@ export async function maintenanceCommand(argv: string[]): Promise<number> {
   const nodes = (object.status?.nodes ?? []).map((n) => n.name);
   if (!nodes.includes(node!)) throw new PluginError(`${node} is not a node of ${name} (${nodes.join(', ') || 'none yet'})`);
   const note = (args.values.note ?? 'on').trim() || 'on';
-  if (mode === 'on' && ['off', 'false'].includes(note.toLowerCase())) throw new UsageError(`--note "${note}" would read as no maintenance; say why instead`);
+  if (mode === 'on' && ['off', 'false'].includes(note.toLowerCase())) {
+    throw new UsageError(`--note "${note}" would read as no maintenance; say why instead`);
+  }
   const started = Date.now();
   await cluster.annotate(name!, { [maintenanceAnnotation(node!)]: mode === 'on' ? note : null });
   say(`haloadbalancer.halb.dev/${name} ${node} maintenance ${mode}${mode === 'on' ? ` (${note})` : ''}`);
@@ -196,7 +213,10 @@ export async function maintenanceCommand(argv: string[]): Promise<number> {
   }
   const nodeOf = (o: HALoadBalancer) => o.status?.nodes?.find((n) => n.name === node);
   const outcome = await follow(cluster, name!, parseDuration(args.values.timeout), (o) => {
-    if (mode === 'off') return nodeOf(o)?.maintenance === undefined && ['BACKUP', 'MASTER'].includes(nodeOf(o)?.vrrpState ?? '') ? { ok: o } : undefined;
+    if (mode === 'off') {
+      const back = nodeOf(o)?.maintenance === undefined && ['BACKUP', 'MASTER'].includes(nodeOf(o)?.vrrpState ?? '');
+      return back ? { ok: o } : undefined;
+    }
     const stuck = o.status?.conditions?.find((c) => c.type === 'PlannedFailover' && c.status === 'False' && c.reason === 'NoHealthyBackup');
     if (stuck && o.status?.activeNode === node) return { stuck };
     return nodeOf(o)?.maintenance !== undefined && o.status?.activeNode !== node && !o.status?.plannedFailover ? { ok: o } : undefined;
@@ -208,7 +228,8 @@ export async function maintenanceCommand(argv: string[]): Promise<number> {
   } else if (mode === 'on') {
     say(`${node} is in maintenance; ${after.status?.activeNode} holds ${after.status?.floatingIP} (${seconds(started)})`);
   } else {
-    say(`${node} is back as ${nodeOf(after)?.vrrpState}; ${after.status?.activeNode} holds ${after.status?.floatingIP} (${seconds(started)})`);
+    const holder = `${after.status?.activeNode} holds ${after.status?.floatingIP}`;
+    say(`${node} is back as ${nodeOf(after)?.vrrpState}; ${holder} (${seconds(started)})`);
   }
   return 0;
 }

@@ -31,7 +31,9 @@ type Logs = ReturnType<typeof parseLogs>;
 async function withOperatorKey(cluster: Cluster, object: HALoadBalancer, node: NodeStatus, lines: number): Promise<Logs> {
   const ref = object.spec.credentials.sshKeySecretRef;
   const privateKey = await cluster.secretValue(ref.name, ref.key);
-  const agent = await HostAgent.connect({ host: node.publicIPv4!, privateKey, ...(node.hostKey ? { pinnedHostKey: node.hostKey } : {}), timeoutMs: 10_000 });
+  const agent = await HostAgent.connect({
+    host: node.publicIPv4!, privateKey, ...(node.hostKey ? { pinnedHostKey: node.hostKey } : {}), timeoutMs: 10_000,
+  });
   try {
     return await agent.readLogs(lines);
   } finally {
@@ -41,14 +43,18 @@ async function withOperatorKey(cluster: Cluster, object: HALoadBalancer, node: N
 
 function withOwnSsh(node: NodeStatus, lines: number, options: readonly string[]): Promise<Logs> {
   return new Promise((resolve, reject) => {
-    const args = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', ...options.flatMap((o) => ['-o', o]), `root@${node.publicIPv4}`, 'sh', '-s'];
+    const args = [
+      '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', ...options.flatMap((o) => ['-o', o]), `root@${node.publicIPv4}`, 'sh', '-s',
+    ];
     const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.on('error', (err) => reject(new PluginError(`ssh could not run: ${err.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve(parseLogs(stdout)) : reject(new PluginError(`ssh to ${node.name} (${node.publicIPv4}) failed (exit ${code}): ${stderr.trim().slice(0, 300)}`))));
+    child.on('close', (code) => (code === 0
+      ? resolve(parseLogs(stdout))
+      : reject(new PluginError(`ssh to ${node.name} (${node.publicIPv4}) failed (exit ${code}): ${stderr.trim().slice(0, 300)}`))));
     child.stdin.end(readLogsScript(lines));
   });
 }
@@ -62,8 +68,12 @@ export async function logsCommand(argv: string[]): Promise<number> {
   const [name, only, ...extra] = args.positionals;
   if (!name || extra.length) throw new UsageError(`expected NAME [NODE]\n\n${usage}`);
   const lines = Number(args.values.tail);
-  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) throw new UsageError(`--tail must be a whole number from 1 to 10000, got "${args.values.tail}"`);
-  if (args.values.output !== undefined && args.values.output !== 'json') throw new UsageError(`--output must be json, got "${args.values.output}"`);
+  if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
+    throw new UsageError(`--tail must be a whole number from 1 to 10000, got "${args.values.tail}"`);
+  }
+  if (args.values.output !== undefined && args.values.output !== 'json') {
+    throw new UsageError(`--output must be json, got "${args.values.output}"`);
+  }
   const cluster = connect(args.values);
   const object = await cluster.get(name);
   const all = object.status?.nodes ?? [];
@@ -72,7 +82,9 @@ export async function logsCommand(argv: string[]): Promise<number> {
   const results = await Promise.all(nodes.map(async (node) => {
     if (!node.publicIPv4) return { node: node.name, error: 'no public IPv4 in status yet' };
     try {
-      const logs = args.values.ssh ? await withOwnSsh(node, lines, args.values['ssh-option'] ?? []) : await withOperatorKey(cluster, object, node, lines);
+      const logs = args.values.ssh
+        ? await withOwnSsh(node, lines, args.values['ssh-option'] ?? [])
+        : await withOperatorKey(cluster, object, node, lines);
       return { node: node.name, logs };
     } catch (err) {
       if (err instanceof PluginError && !args.values.ssh) throw err; // the Secret: a problem for every node alike

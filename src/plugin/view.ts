@@ -29,7 +29,10 @@ export interface StatusView {
   nodes: NodeRow[];
 }
 
-const USUAL: Record<string, string> = { Ready: 'True', Reconciling: 'False', Stalled: 'False', DropletsReady: 'True', FloatingIPAssigned: 'True', ConfigApplied: 'True', FailoverReady: 'True', Degraded: 'False', FailoverTokenShared: 'False' };
+const USUAL: Record<string, string> = {
+  Ready: 'True', Reconciling: 'False', Stalled: 'False', DropletsReady: 'True', FloatingIPAssigned: 'True', ConfigApplied: 'True',
+  FailoverReady: 'True', Degraded: 'False', FailoverTokenShared: 'False',
+};
 
 /** "3m ago", "2h ago", from an RFC 3339 time. */
 export function age(time: string | undefined, now: Date): string {
@@ -47,7 +50,9 @@ export function statusView(object: HALoadBalancer, now: Date): StatusView {
   const last = status.lastFailover;
   const row = (n: NodeStatus): NodeRow => {
     const holder = status.activeNode === n.name;
-    const took = last?.to === n.name ? `became active ${age(last.time, now)}` : last?.from === n.name ? `handed over ${age(last.time, now)}` : '';
+    const took = last?.to === n.name ? `became active ${age(last.time, now)}`
+      : last?.from === n.name ? `handed over ${age(last.time, now)}`
+      : '';
     return {
       name: n.name,
       role: n.maintenance ? 'maintenance' : holder ? 'active' : 'standby',
@@ -65,7 +70,8 @@ export function statusView(object: HALoadBalancer, now: Date): StatusView {
     ...(status.floatingIP ? { floatingIP: status.floatingIP } : {}),
     ...(status.activeNode ? { activeNode: status.activeNode } : {}),
     ready: ready ? `Ready=${ready.status} ${ready.reason}: ${ready.message}` : 'waiting for the operator',
-    notes: (status.conditions ?? []).filter((c) => c.type !== 'Ready' && USUAL[c.type] !== c.status && !(c.status === 'False' && !(c.type in USUAL)))
+    notes: (status.conditions ?? [])
+      .filter((c) => c.type !== 'Ready' && USUAL[c.type] !== c.status && !(c.status === 'False' && !(c.type in USUAL)))
       .map((c) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message })),
     ...(status.plannedFailover ? { plannedFailover: status.plannedFailover } : {}),
     ...(last ? { lastFailover: last } : {}),
@@ -86,10 +92,15 @@ export function table(header: string[], rows: string[][]): string {
 export function refuseTarget(object: HALoadBalancer, node: string): { reason: string; message: string } | undefined {
   const nodes = object.status?.nodes ?? [];
   const n = nodes.find((x) => x.name === node);
-  if (!n) return { reason: 'NodeNotFound', message: `${node} is not a node of ${object.metadata.name} (${nodes.map((x) => x.name).join(', ') || 'none yet'})` };
+  if (!n) {
+    const known = nodes.map((x) => x.name).join(', ') || 'none yet';
+    return { reason: 'NodeNotFound', message: `${node} is not a node of ${object.metadata.name} (${known})` };
+  }
   if (n.maintenance) return { reason: 'NodeInMaintenance', message: `${node} is ${n.maintenance}` };
   if (object.status?.activeNode === node) return undefined;
-  if (n.vrrpState !== 'BACKUP') return { reason: 'NotHealthyBackup', message: `${node} is ${n.vrrpState ?? 'UNKNOWN'}, not a healthy BACKUP` };
+  if (n.vrrpState !== 'BACKUP') {
+    return { reason: 'NotHealthyBackup', message: `${node} is ${n.vrrpState ?? 'UNKNOWN'}, not a healthy BACKUP` };
+  }
   if (n.serversUp?.startsWith('0/')) return { reason: 'NotHealthyBackup', message: `${node} sees no backend server UP (${n.serversUp})` };
   return undefined;
 }

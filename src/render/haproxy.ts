@@ -51,7 +51,9 @@ export function guardedBackendModes(spec: HALoadBalancerSpec): Map<string, Backe
   const modes = new Map<string, BackendMode>();
   spec.backends.forEach((backend, i) => {
     const uses = used.get(backend.name);
-    if (uses?.size === 2) guard.refuse(`spec.backends[${i}]`, `backend ${backend.name} is used by both http and tcp frontends; a backend serves one protocol`);
+    if (uses?.size === 2) {
+      guard.refuse(`spec.backends[${i}]`, `backend ${backend.name} is used by both http and tcp frontends; a backend serves one protocol`);
+    }
     // The map is computed once: derived.backendMode per backend would recompute it each time,
     // which dominates rendering a large spec.
     modes.set(backend.name, modeOfUses(uses));
@@ -88,7 +90,8 @@ function renderFrontend(frontend: FrontendSpec, i: number, input: HAProxyNodeInp
         if (frontend.tls.port === 443) {
           lines.push('    http-request redirect scheme https code 301 unless { ssl_fc }');
         } else {
-          lines.push(`    http-request redirect location https://%[req.hdr(host),field(1,:)]:${frontend.tls.port}%[pathq] code 301 unless { ssl_fc }`);
+          lines.push('    http-request redirect location https://%[req.hdr(host),field(1,:)]:' +
+            `${frontend.tls.port}%[pathq] code 301 unless { ssl_fc }`);
         }
       }
     }
@@ -107,7 +110,9 @@ function renderFrontend(frontend: FrontendSpec, i: number, input: HAProxyNodeInp
 
 function balanceLine(backend: BackendSpec, field: string, mode: BackendMode): string {
   const algorithm = guard.oneOf(`${field}.balance`, backend.balance, BALANCE);
-  if (HTTP_ONLY_BALANCE.has(algorithm) && mode !== 'http') guard.refuse(`${field}.balance`, `${algorithm} needs an http backend, but this one serves tcp frontends`);
+  if (HTTP_ONLY_BALANCE.has(algorithm) && mode !== 'http') {
+    guard.refuse(`${field}.balance`, `${algorithm} needs an http backend, but this one serves tcp frontends`);
+  }
   switch (algorithm) {
     case 'url_param':
       return `    balance url_param ${guard.balanceParam(`${field}.balanceParam`, backend.balanceParam)}`;
@@ -115,7 +120,9 @@ function balanceLine(backend: BackendSpec, field: string, mode: BackendMode): st
       return `    balance hdr(${guard.balanceParam(`${field}.balanceParam`, backend.balanceParam)})`;
     case 'rdp-cookie':
       // The parameter is optional for rdp-cookie: HAProxy then uses mstshash.
-      return backend.balanceParam ? `    balance rdp-cookie(${guard.balanceParam(`${field}.balanceParam`, backend.balanceParam)})` : '    balance rdp-cookie';
+      return backend.balanceParam
+        ? `    balance rdp-cookie(${guard.balanceParam(`${field}.balanceParam`, backend.balanceParam)})`
+        : '    balance rdp-cookie';
     default:
       return `    balance ${algorithm}`;
   }
@@ -132,7 +139,9 @@ function renderBackend(backend: BackendSpec, i: number, mode: BackendMode, input
     lines.push(`    http-check send meth GET uri ${guard.pathPrefix(`${field}.healthCheck.path`, check.path)}`);
   }
   if (backend.stickySessions) {
-    if (mode !== 'http') guard.refuse(`${field}.stickySessions`, 'cookie affinity needs an http backend, but this one serves tcp frontends');
+    if (mode !== 'http') {
+      guard.refuse(`${field}.stickySessions`, 'cookie affinity needs an http backend, but this one serves tcp frontends');
+    }
     lines.push(`    cookie HALB_${name.replaceAll('-', '_').toUpperCase()} insert indirect nocache httponly`);
   }
   const defaults = [

@@ -55,8 +55,12 @@ export function renderFirewall(input: FirewallInput): string {
   const metricsPort = guard.port('settings.metricsPort', input.metricsPort);
   // SSH and metrics are decided first, and end in a drop: no frontend rule after them can ever
   // widen who reaches sshd or the metrics, whatever port a frontend names.
-  const sshRules = ssh.length ? [`tcp dport ${sshPort} ip saddr ${set(ssh)} accept`, `tcp dport ${sshPort} drop`] : [`tcp dport ${sshPort} accept`];
-  const metricsRules = [...(metrics.length ? [`tcp dport ${metricsPort} ip saddr ${set(metrics)} accept`] : []), `tcp dport ${metricsPort} drop`];
+  const sshRules = ssh.length
+    ? [`tcp dport ${sshPort} ip saddr ${set(ssh)} accept`, `tcp dport ${sshPort} drop`]
+    : [`tcp dport ${sshPort} accept`];
+  const metricsRules = [
+    ...(metrics.length ? [`tcp dport ${metricsPort} ip saddr ${set(metrics)} accept`] : []), `tcp dport ${metricsPort} drop`,
+  ];
   const rules = [
     'iif "lo" accept',
     'ct state established,related accept',
@@ -65,7 +69,8 @@ export function renderFirewall(input: FirewallInput): string {
     'icmp type { destination-unreachable, time-exceeded, parameter-problem } accept',
     'icmp type echo-request limit rate 10/second accept',
     // IPv6 neighbour discovery, or a droplet with IPv6 on loses its own address resolution.
-    'icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept',
+    'icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem, ' +
+      'nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept',
     // VRRP by number: the name `vrrp` needs /etc/protocols (package netbase), which minimal
     // images lack, and then nft refuses the whole file.
     ...(peers.length ? [`ip protocol ${VRRP_PROTOCOL} ip saddr ${set(peers)} accept`] : []),

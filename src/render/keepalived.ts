@@ -74,7 +74,9 @@ export function vrrpSettings(input: {
 }): VRRPSettings {
   const field = 'spec.failover.advertIntervalSeconds';
   const advert = input.advertIntervalSeconds;
-  if (typeof advert !== 'number' || !Number.isFinite(advert) || advert < 0.01 || advert > 40.95) guard.refuse(field, `must be 0.01..40.95 seconds, got ${JSON.stringify(advert)}`);
+  if (typeof advert !== 'number' || !Number.isFinite(advert) || advert < 0.01 || advert > 40.95) {
+    guard.refuse(field, `must be 0.01..40.95 seconds, got ${JSON.stringify(advert)}`);
+  }
   const centis = Math.round(advert * 100);
   if (Math.abs(advert * 100 - centis) > 1e-6) guard.refuse(field, `must be a multiple of 0.01 s, got ${advert}`);
   if (input.version === 2 && centis % 100 !== 0) {

@@ -18,7 +18,10 @@ function field(value: Record<string, unknown>, key: string): unknown {
 }
 
 /** Checks each field's type; `optional` fields may be absent. Other fields (the rest of a status) are passed over. */
-function checkFields(where: string, value: unknown, fields: Record<string, 'string' | 'number' | 'strings' | 'optional string' | 'optional number' | 'optional strings'>): void {
+function checkFields(
+  where: string, value: unknown,
+  fields: Record<string, 'string' | 'number' | 'strings' | 'optional string' | 'optional number' | 'optional strings'>,
+): void {
   if (!isObject(value)) fail(where, 'must be a JSON object');
   for (const [key, type] of Object.entries(fields)) {
     const v = field(value, key);
@@ -46,7 +49,8 @@ export function readFacts(file: string): ObservedFacts {
   checkFields(file, rest, { floatingIP: 'string', vpcCIDR: 'optional string' });
   if (!Array.isArray(nodes)) fail(`${file}: nodes`, 'must be a list of nodes');
   nodes.forEach((node: unknown, i) => checkFields(`${file}: nodes[${i}]`, node, {
-    name: 'string', privateIPv4: 'string', anchorIPv4: 'string', dropletID: 'optional number', publicIPv4: 'optional string', authorizedKeys: 'optional strings',
+    name: 'string', privateIPv4: 'string', anchorIPv4: 'string', dropletID: 'optional number', publicIPv4: 'optional string',
+    authorizedKeys: 'optional strings',
   }));
   if (taggedDroplets !== undefined) {
     if (!isObject(taggedDroplets)) fail(`${file}: taggedDroplets`, 'must be an object of tag: [{"name", "privateIPv4"}]');

@@ -125,7 +125,9 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
   const nodes = names.map((name) => observedNode(observed, name));
   const privateIPs = new Set<string>();
   for (const node of nodes) {
-    if (privateIPs.has(node.privateIPv4)) guard.refuse(`observed.nodes[${node.name}].privateIPv4`, `${node.privateIPv4} is used by another node`);
+    if (privateIPs.has(node.privateIPv4)) {
+      guard.refuse(`observed.nodes[${node.name}].privateIPv4`, `${node.privateIPv4} is used by another node`);
+    }
     privateIPs.add(node.privateIPv4);
   }
   const floatingIP = guard.ipv4('observed.floatingIP', observed.floatingIP || spec.floatingIP.address);
@@ -135,7 +137,8 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
   const sshPort = guard.port('settings.sshPort', settings.sshPort);
   const nodePorts = new Map([[sshPort, 'sshd'], [metricsPort, 'HAProxy\'s metrics'], [healthPort, 'HAProxy\'s health check']]);
   spec.frontends.forEach((frontend, i) => {
-    for (const [field, port] of [[`spec.frontends[${i}].port`, frontend.port], [`spec.frontends[${i}].tls.port`, frontend.tls?.port]] as const) {
+    const ports = [[`spec.frontends[${i}].port`, frontend.port], [`spec.frontends[${i}].tls.port`, frontend.tls?.port]] as const;
+    for (const [field, port] of ports) {
       const use = port === undefined ? undefined : nodePorts.get(port);
       if (use) guard.refuse(field, `port ${port} is used on the nodes by ${use}`);
     }
@@ -143,9 +146,13 @@ export function renderNodes(input: RenderInput): RenderedNode[] {
   const apiBaseURL = guard.httpURL('settings.apiBaseURL', settings.apiBaseURL.replace(/\/+$/, ''));
 
   const tokenRef = spec.credentials.failoverTokenSecretRef ?? spec.credentials.tokenSecretRef;
-  const tokenField = spec.credentials.failoverTokenSecretRef ? 'spec.credentials.failoverTokenSecretRef' : 'spec.credentials.tokenSecretRef';
+  const tokenField = spec.credentials.failoverTokenSecretRef
+    ? 'spec.credentials.failoverTokenSecretRef'
+    : 'spec.credentials.tokenSecretRef';
   const token = guard.apiToken(tokenField, referencedValue(secrets, lb, tokenField, tokenRef));
-  const authPass = spec.failover.authSecretRef ? referencedValue(secrets, lb, 'spec.failover.authSecretRef', spec.failover.authSecretRef) : undefined;
+  const authPass = spec.failover.authSecretRef
+    ? referencedValue(secrets, lb, 'spec.failover.authSecretRef', spec.failover.authSecretRef)
+    : undefined;
 
   const pemFiles: RenderedFile[] = [];
   const pemPaths: Record<string, string> = {};

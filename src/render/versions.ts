@@ -44,7 +44,9 @@ export const MIN_HAPROXY = '2.4.0';
 
 export function keepalivedFeatures(field: string, text: string): KeepalivedFeatures {
   const version = parseVersion(field, text);
-  if (!atLeast(version, 2, 2, 7)) refuse(field, `keepalived ${formatVersion(version)} is older than the oldest supported, ${MIN_KEEPALIVED}`);
+  if (!atLeast(version, 2, 2, 7)) {
+    refuse(field, `keepalived ${formatVersion(version)} is older than the oldest supported, ${MIN_KEEPALIVED}`);
+  }
   return { version, noVirtualIPAddress: atLeast(version, 2, 2, 8), fractionalScriptInterval: atLeast(version, 2, 3, 2) };
 }
 

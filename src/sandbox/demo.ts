@@ -21,7 +21,9 @@ interface Status {
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(file, args, { env, timeout: timeoutMs }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
@@ -35,7 +37,8 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
   const started = Date.now();
   const stamp = () => `[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s]`;
   const client = sandbox.fabric.status().hosts.find((h) => h.role === 'client')!.namespace;
-  const curl = (ip: string, timeout = 1) => run('ip', ['netns', 'exec', client, 'curl', '-s', '-m', String(timeout), `http://${ip}/`], env, (timeout + 1) * 1000);
+  const curl = (ip: string, timeout = 1) =>
+    run('ip', ['netns', 'exec', client, 'curl', '-s', '-m', String(timeout), `http://${ip}/`], env, (timeout + 1) * 1000);
   const status = async (): Promise<Status> => {
     const r = await kubectl('get', 'halb', 'basic', '-o', 'jsonpath={.status}');
     return r.code === 0 && r.stdout ? JSON.parse(r.stdout) as Status : {};
@@ -58,7 +61,9 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
     if (ready?.status === 'True') break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  if (current.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') throw new Error('the load balancer did not become Ready within 5 minutes');
+  if (current.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') {
+    throw new Error('the load balancer did not become Ready within 5 minutes');
+  }
 
   say(`\n$ kubectl get halb -o wide\n${(await kubectl('get', 'halb', '-o', 'wide')).stdout.trimEnd()}\n`);
   const ip = current.floatingIP!;
@@ -96,8 +101,12 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
   polling = false;
   await poller;
   if (after.activeNode === master) throw new Error('no failover was observed within 60 s');
-  const outage = firstFailure !== undefined && recovered !== undefined ? `${recovered - firstFailure} ms (${failures} failed requests)` : 'none seen by the client';
-  say(`${stamp()} failover: ${master} -> ${after.activeNode}; status showed it ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (the operator looks again every 5 s; keepalived and the failover script moved the IP without it)`);
+  const outage = firstFailure !== undefined && recovered !== undefined
+    ? `${recovered - firstFailure} ms (${failures} failed requests)`
+    : 'none seen by the client';
+  const shownAfter = ((Date.now() - killedAt) / 1000).toFixed(1);
+  say(`${stamp()} failover: ${master} -> ${after.activeNode}; status showed it ${shownAfter} s after the kill ` +
+    '(the operator looks again every 5 s; keepalived and the failover script moved the IP without it)');
   say(`${stamp()} outage seen by the client: ${outage}`);
   say(`\n$ kubectl get halb -o wide\n${(await kubectl('get', 'halb', '-o', 'wide')).stdout.trimEnd()}`);
 
@@ -112,7 +121,8 @@ export async function runDemo(sandbox: RunningSandbox, say: (line: string) => vo
   say((moved.stdout + moved.stderr).trimEnd());
   say(`${stamp()} requests during the planned failover: ${seen.sent}, failed: ${seen.failed}`);
   say(`\n$ kubectl halb status basic\n${(await plugin('status', 'basic')).stdout.trimEnd()}`);
-  say(`\n$ kubectl describe halb basic (events)\n${(await kubectl('describe', 'halb', 'basic')).stdout.split('Events:')[1]?.trimEnd() ?? ''}`);
+  const events = (await kubectl('describe', 'halb', 'basic')).stdout.split('Events:')[1]?.trimEnd() ?? '';
+  say(`\n$ kubectl describe halb basic (events)\n${events}`);
   await serviceDemo({ kubectl, curl, stamp, say });
 }
 
@@ -151,7 +161,8 @@ async function serviceDemo({ kubectl, curl, stamp, say }: DemoTools): Promise<vo
 async function waitForBackup(status: () => Promise<Status>): Promise<void> {
   for (const deadline = Date.now() + 60_000; Date.now() < deadline;) {
     const s = await status();
-    if (s.nodes?.length && s.nodes.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP') && s.nodes.some((n) => n.vrrpState === 'BACKUP')) return;
+    const settled = s.nodes?.length && s.nodes.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP');
+    if (settled && s.nodes!.some((n) => n.vrrpState === 'BACKUP')) return;
     await new Promise((r) => setTimeout(r, 500));
   }
 }

@@ -23,7 +23,10 @@ import { installOperatorIdentity, type OperatorIdentity } from './kube-real/iden
 import { CONTROL_PLANE_TOOLS, upstreamBinaries } from './kube-real/upstream.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type SimulatorDelays } from './digitalocean/simulator.ts';
 import { startSandboxPrometheus, type SandboxPrometheus } from './prometheus.ts';
-import { ANCHOR_RANGE, DEFAULT_BACKENDS, HOST_ROUTED_RANGES, inRange, destroyFabric, fabricHooks, fabricUp, openFabric, type Fabric, type FabricStatus } from './fabric/index.ts';
+import {
+  ANCHOR_RANGE, DEFAULT_BACKENDS, HOST_ROUTED_RANGES, inRange, destroyFabric, fabricHooks, fabricUp, openFabric,
+  type Fabric, type FabricStatus,
+} from './fabric/index.ts';
 
 /** halb's alert rules, which the sandbox's Prometheus evaluates. */
 const RULES_FILE = fileURLToPath(new URL('../../deploy/prometheus/halb-rules.yaml', import.meta.url));
@@ -157,7 +160,9 @@ async function ensureObjects(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]
     try {
       await client.create(object);
     } catch (err) {
-      if ((err as { code?: number }).code !== 409) throw new Error(`creating ${object.kind} ${object.metadata?.name} failed: ${(err as Error).message}`, { cause: err });
+      if ((err as { code?: number }).code !== 409) {
+        throw new Error(`creating ${object.kind} ${object.metadata?.name} failed: ${(err as Error).message}`, { cause: err });
+      }
     }
   }
 }
@@ -170,7 +175,8 @@ async function ensureObjects(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]
 async function applyCRD(kc: k8s.KubeConfig): Promise<void> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the sandbox kubeconfig names no cluster');
-  const url = new URL(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}?fieldManager=halb-sandbox&force=true`, cluster.server);
+  const url = new URL(
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${CRD_NAME}?fieldManager=halb-sandbox&force=true`, cluster.server);
   const options: import('node:https').RequestOptions = { method: 'PATCH', headers: { 'Content-Type': 'application/apply-patch+yaml' } };
   await kc.applyToHTTPSOptions(options);
   const body = JSON.stringify(buildCRD());
@@ -179,7 +185,9 @@ async function applyCRD(kc: k8s.KubeConfig): Promise<void> {
     const req = send(url, options, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-      res.on('end', () => (res.statusCode && res.statusCode < 300 ? resolve() : reject(new Error(`applying the CRD failed (${res.statusCode}): ${text.slice(0, 500)}`))));
+      res.on('end', () => (res.statusCode && res.statusCode < 300
+        ? resolve()
+        : reject(new Error(`applying the CRD failed (${res.statusCode}): ${text.slice(0, 500)}`))));
     });
     req.on('error', reject);
     req.end(body);
@@ -249,7 +257,9 @@ function operatorKey(stateDir: string): { privateKey: string; publicKey: string 
 }
 
 /** The CRD and the Secrets the examples need, the operator's identity, and the operator. */
-async function seedAndStartOperator(opts: SandboxOptions, kube: SandboxKube, digitalocean: DigitalOceanSimulator): Promise<{ operator?: RunningOperator; operatorKubeconfig: string }> {
+async function seedAndStartOperator(
+  opts: SandboxOptions, kube: SandboxKube, digitalocean: DigitalOceanSimulator,
+): Promise<{ operator?: RunningOperator; operatorKubeconfig: string }> {
   const kubeconfig = join(opts.stateDir, 'kubeconfig');
   const admin = new k8s.KubeConfig();
   admin.loadFromFile(kubeconfig);
@@ -257,8 +267,14 @@ async function seedAndStartOperator(opts: SandboxOptions, kube: SandboxKube, dig
   await applyCRD(admin);
   await crdEstablished(admin);
   await ensureObjects(admin, [
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque', stringData: { token: SANDBOX_TOKEN } } as k8s.KubernetesObject,
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth', stringData: { 'ssh-privatekey': key.privateKey } } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque',
+      stringData: { token: SANDBOX_TOKEN },
+    } as k8s.KubernetesObject,
+    {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth',
+      stringData: { 'ssh-privatekey': key.privateKey },
+    } as k8s.KubernetesObject,
   ]);
   // On the real server the operator is who a cluster install makes it: its ServiceAccount, its
   // RBAC, a token as its pod gets one. Its Lease lives in its own namespace, as deployed.
@@ -287,7 +303,9 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
   const { stateDir, log } = opts;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const existing = readSandboxStatus(stateDir);
-  if (existing?.running) throw new Error(`a sandbox already runs from ${stateDir} (pid ${existing.pid}); run halb sandbox down first, or use it`);
+  if (existing?.running) {
+    throw new Error(`a sandbox already runs from ${stateDir} (pid ${existing.pid}); run halb sandbox down first, or use it`);
+  }
   // Before anything is built: the real server's binaries must be there.
   if (opts.kube === 'real') upstreamBinaries(CONTROL_PLANE_TOOLS);
 
@@ -308,7 +326,8 @@ export async function startSandbox(opts: SandboxOptions): Promise<RunningSandbox
       onDropletCreated: (d) => hooks.dropletCreated(d),
       onDropletDeleted: (d) => hooks.dropletDeleted(d.id),
       onDropletDied: (d) => hooks.dropletPowerChanged(d.id, false),
-      onDropletPowerChanged: (d, power) => (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
+      onDropletPowerChanged: (d, power) =>
+        (power === 'reboot' ? hooks.dropletRebooted(d.id) : hooks.dropletPowerChanged(d.id, power === 'on')),
       onMaintenanceEventChanged: (d, event) => hooks.maintenanceEventChanged(d.id, event),
       onReservedIpAssignmentChanged: (c) => hooks.reservedIPAssigned(c.ip, c.dropletId),
     },

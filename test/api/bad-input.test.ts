@@ -74,7 +74,8 @@ server:
     expect((objects[0]!.value as { server: unknown }).server).toEqual({ name: 's1', address: '10.10.0.21', port: 9090 });
   });
 
-  it.each([['.inf', 'Infinity'], ['-.Inf', '-Infinity'], ['.NaN', 'NaN']])('port: %s is refused as %s, naming the line and field', (text, word) => {
+  const nonFinite = [['.inf', 'Infinity'], ['-.Inf', '-Infinity'], ['.NaN', 'NaN']];
+  it.each(nonFinite)('port: %s is refused as %s, naming the line and field', (text, word) => {
     const line = only(manifest({ frontend: `port: ${text}` })).lines.join('\n');
     expect(line).toMatch(/m\d+\.yaml:\d+:\d+: spec\.frontends\[0\]\.port: /);
     expect(line).toContain(`is ${word}, which JSON cannot carry`);
@@ -89,7 +90,8 @@ server:
 
 describe('non-finite numbers in messages', () => {
   it.each([[Number.NaN, 'NaN'], [Number.POSITIVE_INFINITY, 'Infinity']])('%s is reported as such, not as null', (value, word) => {
-    const { problems } = validateHALoadBalancer(JSON.parse(JSON.stringify(loadManifestFile(file(manifest())).objects[0]!.value), (k, v: unknown) => (k === 'port' ? value : v)));
+    const loaded = loadManifestFile(file(manifest())).objects[0]!.value;
+    const { problems } = validateHALoadBalancer(JSON.parse(JSON.stringify(loaded), (k, v: unknown) => (k === 'port' ? value : v)));
     expect(problems.map((p) => `${p.path}: ${p.message}`)).toContain(`spec.frontends[0].port: must be an integer, got ${word}`);
   });
 });
@@ -127,9 +129,11 @@ describe('namespaces: validation and rendering see the object\'s own namespace o
   });
 
   it('render does not use a Secret of another namespace', () => {
-    const { loadBalancers, secrets } = only(manifest({ meta: '  namespace: prod\n', spec: auth }) + secret('vrrp', 'stringData:\n  password: dflt-pw1'));
+    const { loadBalancers, secrets } =
+      only(manifest({ meta: '  namespace: prod\n', spec: auth }) + secret('vrrp', 'stringData:\n  password: dflt-pw1'));
     const lb = loadBalancers[0]!.object;
-    expect(() => renderNodes({ lb, secrets: [...secrets, { name: 'do-api', namespace: 'prod', data: { token: 'dop_v1_x' } }], observed: placeholderFacts(lb), settings: defaultSettings() }))
+    const token = { name: 'do-api', namespace: 'prod', data: { token: 'dop_v1_x' } };
+    expect(() => renderNodes({ lb, secrets: [...secrets, token], observed: placeholderFacts(lb), settings: defaultSettings() }))
       .toThrow('spec.failover.authSecretRef: Secret vrrp was not found in namespace prod');
   });
 });

@@ -17,14 +17,23 @@ const schema: RuleSchema = {
   properties: {
     name: { type: 'string', 'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'name is immutable' }] },
     size: { type: 'integer', 'x-kubernetes-validations': [{ rule: 'self <= 10' }] },
-    ratio: { type: 'number', 'x-kubernetes-validations': [{ rule: 'self == double(int(self))', messageExpression: "'ratio ' + string(self) + ' is not whole'" }] },
+    ratio: {
+      type: 'number',
+      'x-kubernetes-validations': [{ rule: 'self == double(int(self))', messageExpression: "'ratio ' + string(self) + ' is not whole'" }],
+    },
     keyed: {
       type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['id'],
-      items: { type: 'object', properties: { id: { type: 'string' }, v: { type: 'integer' } }, 'x-kubernetes-validations': [{ rule: 'self.v >= oldSelf.v', message: 'v may only grow' }] },
+      items: {
+        type: 'object', properties: { id: { type: 'string' }, v: { type: 'integer' } },
+        'x-kubernetes-validations': [{ rule: 'self.v >= oldSelf.v', message: 'v may only grow' }],
+      },
     },
     atomic: {
       type: 'array',
-      items: { type: 'object', properties: { v: { type: 'integer' } }, 'x-kubernetes-validations': [{ rule: 'self.v >= oldSelf.v', message: 'never runs' }] },
+      items: {
+        type: 'object', properties: { v: { type: 'integer' } },
+        'x-kubernetes-validations': [{ rule: 'self.v >= oldSelf.v', message: 'never runs' }],
+      },
     },
     nested: {
       type: 'object', properties: { a: { type: 'string' }, b: { type: 'string' } },
@@ -36,7 +45,8 @@ const schema: RuleSchema = {
   },
 };
 const rules = new CompiledRules(schema);
-const fields = (value: unknown, old?: unknown) => rules.evaluate(value, old).map((v) => `${v.field}|${v.reason}|${v.detail}|${v.ratcheted}`);
+const fields = (value: unknown, old?: unknown) =>
+  rules.evaluate(value, old).map((v) => `${v.field}|${v.reason}|${v.detail}|${v.ratcheted}`);
 
 describe('the CEL evaluator', () => {
   it('binds self at each node and types integers and numbers as the API server does', () => {
@@ -74,7 +84,8 @@ describe('the CEL evaluator', () => {
   it('refuses a rule that does not compile, naming it', () => {
     const broken: RuleSchema = { type: 'object', properties: { a: { type: 'string', 'x-kubernetes-validations': [{ rule: 'self ==' }] } } };
     expect(() => new CompiledRules(broken)).toThrow(RuleCompileError);
-    expect(() => new CompiledRules(broken)).toThrow(/openAPIV3Schema\.properties\[a\]\.x-kubernetes-validations\[0\]\.rule: compilation failed/);
+    expect(() => new CompiledRules(broken))
+      .toThrow(/openAPIV3Schema\.properties\[a\]\.x-kubernetes-validations\[0\]\.rule: compilation failed/);
   });
 });
 

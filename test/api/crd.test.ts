@@ -8,7 +8,15 @@ import { renderAPIReference } from '../../src/api/reference.ts';
 import type { JSONSchemaProps } from '../../src/api/schema.ts';
 
 const committed = readFileSync(new URL('../../crds/haloadbalancer.yaml', import.meta.url), 'utf8');
-const crd = parse(committed) as ReturnType<typeof buildCRD> & { spec: { versions: { schema: { openAPIV3Schema: JSONSchemaProps }; additionalPrinterColumns: { name: string; jsonPath: string; priority?: number }[]; subresources: unknown }[] } };
+const crd = parse(committed) as ReturnType<typeof buildCRD> & {
+  spec: {
+    versions: {
+      schema: { openAPIV3Schema: JSONSchemaProps };
+      additionalPrinterColumns: { name: string; jsonPath: string; priority?: number }[];
+      subresources: unknown;
+    }[];
+  };
+};
 
 describe('the generated CRD', () => {
   it('is what the schema generates (crds:check)', () => {

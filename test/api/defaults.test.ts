@@ -39,7 +39,10 @@ function at(value: unknown, path: string): unknown {
 const minimal: HALoadBalancerSpecInput = {
   region: 'nyc3',
   credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' } },
-  frontends: [{ name: 'www', port: 80, tls: { secretRef: { name: 'www-tls' } }, routes: [{ pathPrefix: '/api/', backend: 'web' }], defaultBackend: 'web' }],
+  frontends: [{
+    name: 'www', port: 80, tls: { secretRef: { name: 'www-tls' } }, routes: [{ pathPrefix: '/api/', backend: 'web' }],
+    defaultBackend: 'web',
+  }],
   backends: [{ name: 'web', servers: [{ name: 'web-1', address: '10.10.0.21' }] }],
 };
 

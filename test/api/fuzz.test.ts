@@ -55,9 +55,15 @@ function baseDocuments(): Record<string, unknown>[] {
       },
     },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api' }, stringData: { token: TOKEN } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh' }, stringData: { 'ssh-privatekey': '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n' } },
+    {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh' },
+      stringData: { 'ssh-privatekey': '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n' },
+    },
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'vrrp' }, stringData: { password: 's3cr3t-x' } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'www-tls' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': cert, 'tls.key': key } },
+    {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'www-tls' }, type: 'kubernetes.io/tls',
+      stringData: { 'tls.crt': cert, 'tls.key': key },
+    },
   ];
 }
 
@@ -71,9 +77,12 @@ function pathsOf(value: unknown, prefix: Path = [], out: Path[] = []): Path[] {
   return out;
 }
 
-const hostile = ['constructor', '__proto__', 'toString', 'hasOwnProperty', '$_RANDOM', '${x}', 'a#b', 'a!b', 'a"b', "a'b", 'a\\b', 'a b', '{', '}',
-  'x\n', 'x\r\n', '\u0085', '\u200b', '\u2028', '\u202e', '\u001b[2J', '\t', '', ' ', 'ӏb', 'HALoadBaIancer', 'default', 'prod', 'web', 'api', 'lb',
-  '0.0.0.0/0', '10.10.0.0/16', '203.0.113.0/33', '/api', '/a b', '/%2e', '/\u00e9', '1_000', '017', 'yes', '.nan', 'dop_v1_ok', 'ok-pass'];
+const hostile = [
+  'constructor', '__proto__', 'toString', 'hasOwnProperty', '$_RANDOM', '${x}', 'a#b', 'a!b', 'a"b', "a'b", 'a\\b', 'a b', '{', '}',
+  'x\n', 'x\r\n', '\u0085', '\u200b', '\u2028', '\u202e', '\u001b[2J', '\t', '', ' ', 'ӏb', 'HALoadBaIancer', 'default', 'prod', 'web',
+  'api', 'lb', '0.0.0.0/0', '10.10.0.0/16', '203.0.113.0/33', '/api', '/a b', '/%2e', '/\u00e9', '1_000', '017', 'yes', '.nan', 'dop_v1_ok',
+  'ok-pass',
+];
 const value = fc.oneof(
   fc.constantFrom(...hostile),
   fc.constantFrom(22, 80, 443, 8404, 8405, 0, -1, 65535, 65536, 1.5, 0.05, 2, 5, 255, 256, Number.NaN, Number.POSITIVE_INFINITY, 1e300),
@@ -84,18 +93,24 @@ const value = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }),
   fc.string({ maxLength: 12 }),
   fc.array(fc.constantFrom('lb', 'api', 'x', 1), { maxLength: 3 }),
-  fc.dictionary(fc.constantFrom('name', 'key', 'port', 'constructor', '__proto__', 'x'), fc.constantFrom('web', 1, 'www-tls', null), { maxKeys: 3 }),
+  fc.dictionary(fc.constantFrom('name', 'key', 'port', 'constructor', '__proto__', 'x'), fc.constantFrom('web', 1, 'www-tls', null), {
+    maxKeys: 3,
+  }),
 );
 
 interface Mutation { at: number; op: 'set' | 'delete' | 'add'; value: unknown; key: string }
 const mutation = fc.record({
-  at: fc.nat(), op: fc.constantFrom('set', 'set', 'set', 'delete', 'add'), value, key: fc.constantFrom('extra', 'constructor', '__proto__', 'namespace', 'uid'),
+  at: fc.nat(), op: fc.constantFrom('set', 'set', 'set', 'delete', 'add'), value,
+  key: fc.constantFrom('extra', 'constructor', '__proto__', 'namespace', 'uid'),
 }) as fc.Arbitrary<Mutation>;
-const textEdit = fc.option(fc.record({ at: fc.nat(), insert: fc.string({ unit: 'binary', maxLength: 6 }), cut: fc.nat({ max: 4 }) }), { freq: 4 });
+const textEdit = fc.option(fc.record({
+  at: fc.nat(), insert: fc.string({ unit: 'binary', maxLength: 6 }), cut: fc.nat({ max: 4 }),
+}), { freq: 4 });
 
 // Targeted changes keep most of a manifest valid, so that many reach the renderer: each sets one
 // field that reaches a host file to a value from a wide but plausible range.
-const ascii = (maxLength: number) => fc.string({ unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@AZaz[\\]^_`{|}~\u0085\u200b\u2028\t\n'), maxLength });
+const ascii = (maxLength: number) =>
+  fc.string({ unit: fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@AZaz[\\]^_`{|}~\u0085\u200b\u2028\t\n'), maxLength });
 const port = fc.oneof(fc.constantFrom(22, 80, 443, 8404, 8405, 5432), fc.integer({ min: 1, max: 65535 }));
 const targeted: [Path, fc.Arbitrary<unknown>][] = [
   [[0, 'spec', 'frontends', 1, 'port'], port],
@@ -114,11 +129,13 @@ const targeted: [Path, fc.Arbitrary<unknown>][] = [
   [[1, 'stringData', 'token'], fc.oneof(fc.constant(TOKEN), ascii(20), fc.constant(`${TOKEN}\n`))],
   [[3, 'stringData', 'password'], fc.oneof(ascii(9), fc.constantFrom('abcdefgh\n', '$_RANDOM', 'pa$$', 'ok_pass'))],
 ];
-const targetedChange = fc.integer({ min: 0, max: targeted.length - 1 }).chain((i) => targeted[i]![1].map((v) => ({ path: targeted[i]![0], value: v })));
+const targetedChange = fc.integer({ min: 0, max: targeted.length - 1 })
+  .chain((i) => targeted[i]![1].map((v) => ({ path: targeted[i]![0], value: v })));
 
 function setAt(docs: Record<string, unknown>[], path: Path, value: unknown): Record<string, unknown>[] {
   const copy = structuredClone(docs);
-  const parent = path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], copy) as Record<string | number, unknown>;
+  const parent = path.slice(0, -1)
+    .reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], copy) as Record<string | number, unknown>;
   parent[path[path.length - 1]!] = value;
   return copy;
 }
@@ -128,14 +145,17 @@ function mutate(docs: Record<string, unknown>[], mutations: Mutation[]): Record<
   for (const m of mutations) {
     const paths = pathsOf(root.docs, ['docs']).slice(1);
     const path = paths[m.at % paths.length]!;
-    const parent = path.slice(0, -1).reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], root) as Record<string | number, unknown>;
+    const parent = path.slice(0, -1)
+      .reduce<unknown>((o, k) => (o as Record<string | number, unknown>)[k], root) as Record<string | number, unknown>;
     const last = path[path.length - 1]!;
     if (m.op === 'delete') {
       if (Array.isArray(parent)) parent.splice(Number(last), 1);
       else delete parent[last];
     } else if (m.op === 'add') {
       const target = parent[last];
-      if (target !== null && typeof target === 'object' && !Array.isArray(target)) Object.defineProperty(target, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+      if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
+        Object.defineProperty(target, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+      }
       else parent[last] = m.value;
     } else {
       parent[last] = m.value;
@@ -165,7 +185,8 @@ function namesAPlace(p: FileProblem): boolean {
 
 /** Renders as `halb render` does: the object's namespace, a placeholder when the token is absent. */
 function render(lb: HALoadBalancer, secrets: SecretData[]): RenderedNode[] {
-  return renderNodes({ lb, secrets, observed: { ...placeholderFacts(lb), taggedDroplets: { api: [{ name: 'api-1', privateIPv4: '10.10.0.41' }] } },
+  return renderNodes({
+    lb, secrets, observed: { ...placeholderFacts(lb), taggedDroplets: { api: [{ name: 'api-1', privateIPv4: '10.10.0.41' }] } },
     settings: defaultSettings({ defaultVersions: installedVersions() }) });
 }
 
@@ -190,7 +211,11 @@ describe('fuzzing the loader, validation and the render guards', () => {
     const described = <T>(what: T, apply: (docs: Record<string, unknown>[]) => Record<string, unknown>[]) =>
       Object.assign(apply, { [fc.toStringMethod]: () => fc.stringify(what) });
     const change = fc.oneof(
-      { weight: 3, arbitrary: fc.array(targetedChange, { minLength: 1, maxLength: 2 }).map((cs) => described(cs, (docs) => cs.reduce((d, c) => setAt(d, c.path, c.value), docs))) },
+      {
+        weight: 3,
+        arbitrary: fc.array(targetedChange, { minLength: 1, maxLength: 2 })
+          .map((cs) => described(cs, (docs) => cs.reduce((d, c) => setAt(d, c.path, c.value), docs))),
+      },
       { weight: 2, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }).map((ms) => described(ms, (docs) => mutate(docs, ms))) },
     );
     fc.assert(fc.property(change, textEdit, (apply, edit) => {
@@ -211,7 +236,8 @@ describe('fuzzing the loader, validation and the render guards', () => {
         }
       }
     }), { seed: SEED, numRuns: 1_000_000, interruptAfterTimeLimit: SECONDS * 1000, markInterruptAsFailure: false, endOnFailure: true });
-    console.log(`fuzz: seed ${SEED}, ${runs} manifests in ${SECONDS} s, ${acceptedCount} accepted and rendered, ${accepted.length} distinct renders for the daemons`);
+    console.log(`fuzz: seed ${SEED}, ${runs} manifests in ${SECONDS} s, ${acceptedCount} accepted and rendered, ` +
+      `${accepted.length} distinct renders for the daemons`);
     expect(runs).toBeGreaterThan(50);
   }, SECONDS * 1000 + 30_000);
 
@@ -231,7 +257,8 @@ for i in 11 12 13 14 15; do ip addr add 10.10.0.$i/24 dev eth1; ip addr add 10.2
 failed=0
 for dir in "$@"; do
   mount --bind "$dir/etc/haproxy" /etc/haproxy && mount --bind "$dir/etc/keepalived" /etc/keepalived || exit 2
-  haproxy -c -q -f /etc/haproxy/haproxy.cfg >/dev/null 2>&1 || { echo "haproxy refused $dir"; haproxy -c -f /etc/haproxy/haproxy.cfg 2>&1 | grep -E 'ALERT' | head -5; failed=1; }
+  haproxy -c -q -f /etc/haproxy/haproxy.cfg >/dev/null 2>&1 || \
+{ echo "haproxy refused $dir"; haproxy -c -f /etc/haproxy/haproxy.cfg 2>&1 | grep -E 'ALERT' | head -5; failed=1; }
   keepalived -t -l -f /etc/keepalived/keepalived.conf >/dev/null 2>&1 || { echo "keepalived refused $dir"; failed=1; }
   nft -c -f "$dir/etc/halb/firewall.nft" >/dev/null 2>&1 || { echo "nft refused $dir"; failed=1; }
   umount /etc/keepalived; umount /etc/haproxy
@@ -239,7 +266,9 @@ done
 exit $failed
 `;
     writeFileSync(join(dir, 'check.sh'), script);
-    const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', join(dir, 'check.sh'), ...dirs], { encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', join(dir, 'check.sh'), ...dirs], {
+      encoding: 'utf8', timeout: 120_000,
+    });
     expect({ status: r.status, out: r.stdout, err: r.stderr }).toEqual({ status: 0, out: '', err: '' });
   }, 150_000);
 });

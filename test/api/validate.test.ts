@@ -91,7 +91,9 @@ describe('schema defaults', () => {
     const { problems, object } = validateHALoadBalancer(input);
     expect(problems).toEqual([]);
     expect(input.spec).not.toHaveProperty('droplets');
-    expect(object!.spec.droplets).toEqual({ count: 2, size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [], tags: [], replaceColocated: false });
+    expect(object!.spec.droplets).toEqual({
+      count: 2, size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [], tags: [], replaceColocated: false,
+    });
     expect(object!.spec.frontends[0]!.protocol).toBe('http');
     expect(object!.spec.backends[0]!.healthCheck).toEqual({ protocol: 'tcp', path: '/', intervalSeconds: 2, rise: 2, fall: 3 });
     expect(object!.spec.failover).toEqual({ preempt: false, virtualRouterID: 0 });
@@ -102,14 +104,46 @@ describe('schema defaults', () => {
 describe('semantic rules', () => {
   type Case = { name: string; mutate: (s: ReturnType<typeof base>['spec'] & Record<string, unknown>) => void; path: string };
   const cases: Case[] = [
-    { name: 'a hostname server address is fine', mutate: (s) => { s.backends[0]!.servers[0]!.address = 'web-1.internal.example'; }, path: '' },
-    { name: 'an advert interval of whole seconds with PASS auth is fine', mutate: (s) => { s.failover = { advertIntervalSeconds: 2, authSecretRef: { name: 'v', key: 'p' } }; }, path: '' },
-    { name: 'PASS auth without an interval defaults to 1 s and is fine', mutate: (s) => { s.failover = { authSecretRef: { name: 'v', key: 'p' } }; }, path: '' },
-    { name: 'url_param with its parameter is fine', mutate: (s) => { Object.assign(s.backends[0]!, { balance: 'url_param', balanceParam: 'user' }); }, path: '' },
-    { name: 'rdp-cookie on a tcp backend is fine', mutate: (s) => { Object.assign(s.frontends[0]!, { protocol: 'tcp' }); Object.assign(s.backends[0]!, { balance: 'rdp-cookie', balanceParam: 'mstshash' }); }, path: '' },
-    { name: 'a tls port equal to another frontend port', mutate: (s) => { s.frontends.push({ name: 'b', port: 443, defaultBackend: 'web' }); Object.assign(s.frontends[0]!, { tls: { secretRef: { name: 't' }, port: 443 } }); }, path: 'spec.frontends' },
-    { name: 'duplicate server names', mutate: (s) => { s.backends[0]!.servers.push({ name: 's1', address: '10.0.0.2' }); }, path: 'spec.backends[0].servers[1].name' },
-    { name: 'a dropletTag in the operator namespace', mutate: (s) => { Object.assign(s.backends[0]!, { dropletTag: 'halb:uid' }); }, path: 'spec.backends[0].dropletTag' },
+    {
+      name: 'a hostname server address is fine', mutate: (s) => { s.backends[0]!.servers[0]!.address = 'web-1.internal.example'; },
+      path: '',
+    },
+    {
+      name: 'an advert interval of whole seconds with PASS auth is fine',
+      mutate: (s) => { s.failover = { advertIntervalSeconds: 2, authSecretRef: { name: 'v', key: 'p' } }; }, path: '',
+    },
+    {
+      name: 'PASS auth without an interval defaults to 1 s and is fine',
+      mutate: (s) => { s.failover = { authSecretRef: { name: 'v', key: 'p' } }; }, path: '',
+    },
+    {
+      name: 'url_param with its parameter is fine',
+      mutate: (s) => { Object.assign(s.backends[0]!, { balance: 'url_param', balanceParam: 'user' }); }, path: '',
+    },
+    {
+      name: 'rdp-cookie on a tcp backend is fine',
+      mutate: (s) => {
+        Object.assign(s.frontends[0]!, { protocol: 'tcp' });
+        Object.assign(s.backends[0]!, { balance: 'rdp-cookie', balanceParam: 'mstshash' });
+      },
+      path: '',
+    },
+    {
+      name: 'a tls port equal to another frontend port',
+      mutate: (s) => {
+        s.frontends.push({ name: 'b', port: 443, defaultBackend: 'web' });
+        Object.assign(s.frontends[0]!, { tls: { secretRef: { name: 't' }, port: 443 } });
+      },
+      path: 'spec.frontends',
+    },
+    {
+      name: 'duplicate server names', mutate: (s) => { s.backends[0]!.servers.push({ name: 's1', address: '10.0.0.2' }); },
+      path: 'spec.backends[0].servers[1].name',
+    },
+    {
+      name: 'a dropletTag in the operator namespace', mutate: (s) => { Object.assign(s.backends[0]!, { dropletTag: 'halb:uid' }); },
+      path: 'spec.backends[0].dropletTag',
+    },
   ];
   it.each(cases)('$name', ({ mutate, path }) => {
     const obj = base();

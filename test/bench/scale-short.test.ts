@@ -29,7 +29,9 @@ describe('scale benchmark, short', () => {
   it('brings every object Ready and keeps memory, DigitalOcean requests and resync within twice their bounds', async () => {
     const output: string[] = [];
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(NODE, [join(ROOT, 'bench/scale.ts'), '--short'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HALB_BENCH_RESULTS_DIR: RESULTS } });
+      const child = spawn(NODE, [join(ROOT, 'bench/scale.ts'), '--short'], {
+        cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HALB_BENCH_RESULTS_DIR: RESULTS },
+      });
       child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
       child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
       child.once('exit', resolve);

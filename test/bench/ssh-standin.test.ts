@@ -13,7 +13,8 @@ const metadata: Record<string, string> = {
   '/metadata/v1/interfaces/public/0/anchor_ipv4/address': '10.20.0.5',
   '/metadata/v1/interfaces/private/0/ipv4/address': '10.10.0.12',
 };
-const haproxy = 'global\n    daemon\n\nfrontend www\n    bind :80\n    default_backend web\n\nbackend web\n    server web-1 10.10.0.21:80 check\n';
+const haproxy = 'global\n    daemon\n\nfrontend www\n    bind :80\n    default_backend web\n\n' +
+  'backend web\n    server web-1 10.10.0.21:80 check\n';
 const keepalived = 'vrrp_instance halb-lb {\n    state BACKUP\n    priority 150\n}\n';
 const files = (cfg = haproxy): RemoteFile[] => [
   { path: '/etc/haproxy/haproxy.cfg', mode: 0o644, content: cfg },
@@ -22,7 +23,10 @@ const files = (cfg = haproxy): RemoteFile[] => [
 
 let standin: SshStandin;
 const connect = (ip: string, extra: { pinnedHostKey?: string; privateKey?: string } = {}) =>
-  HostAgent.connect({ host: standin.loopbackFor(ip), port: standin.port, privateKey: extra.privateKey ?? operatorKey.private, timeoutMs: 5000, ...(extra.pinnedHostKey ? { pinnedHostKey: extra.pinnedHostKey } : {}) });
+  HostAgent.connect({
+    host: standin.loopbackFor(ip), port: standin.port, privateKey: extra.privateKey ?? operatorKey.private, timeoutMs: 5000,
+    ...(extra.pinnedHostKey ? { pinnedHostKey: extra.pinnedHostKey } : {}),
+  });
 
 beforeAll(async () => {
   standin = await startSshStandin({ metadata: (id, path) => (id === 41 ? metadata[path] : undefined) });
@@ -36,12 +40,16 @@ describe('the SSH stand-in, through the host agent', () => {
     const agent = await connect('10.250.0.5');
     try {
       const before = await agent.readState();
-      expect(before).toMatchObject({ booted: true, haproxyRunning: false, keepalivedRunning: false, anchorIPv4: '10.20.0.5', privateIPv4: '10.10.0.12', dropletId: 41 });
+      expect(before).toMatchObject({
+        booted: true, haproxyRunning: false, keepalivedRunning: false, anchorIPv4: '10.20.0.5', privateIPv4: '10.10.0.12', dropletId: 41,
+      });
       expect(before.configHash).toBeUndefined();
       const applied = await agent.apply(files(), 'sha256:aaaa', before);
       expect(applied).toEqual({ outcome: 'applied', steps: ['started haproxy', 'started keepalived'] });
       const after = await agent.readState();
-      expect(after).toMatchObject({ configHash: 'sha256:aaaa', haproxyRunning: true, keepalivedRunning: true, vrrpState: 'MASTER', servers: { 'web/web-1': 'UP' } });
+      expect(after).toMatchObject({
+        configHash: 'sha256:aaaa', haproxyRunning: true, keepalivedRunning: true, vrrpState: 'MASTER', servers: { 'web/web-1': 'UP' },
+      });
       expect(await agent.apply(files(), 'sha256:aaaa', after)).toEqual({ outcome: 'unchanged' });
       expect(standin.inspect('10.250.0.5')?.files).toContain('/etc/keepalived/keepalived.conf');
     } finally {
@@ -66,7 +74,8 @@ describe('the SSH stand-in, through the host agent', () => {
   it('refuses a config with a keyword out of any section, keeping the running one', async () => {
     const agent = await connect('10.250.0.5');
     try {
-      await expect(agent.apply(files(`bogus line\n${haproxy}`), 'sha256:dddd', await agent.readState())).rejects.toMatchObject({ name: 'ConfigRefusedError', daemon: 'haproxy' });
+      await expect(agent.apply(files(`bogus line\n${haproxy}`), 'sha256:dddd', await agent.readState()))
+        .rejects.toMatchObject({ name: 'ConfigRefusedError', daemon: 'haproxy' });
       expect((await agent.readState()).configHash).toBe('sha256:aaaa');
     } finally {
       agent.close();

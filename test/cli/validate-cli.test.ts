@@ -19,13 +19,15 @@ describe('halb validate', () => {
     const r = halb('validate', '-f', 'test/fixtures/invalid/duplicate-ports.yaml', '-f', 'test/fixtures/invalid/tls-on-tcp.yaml');
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
-      'test/fixtures/invalid/duplicate-ports.yaml:2: HALoadBalancer/web: spec.frontends: port 80 is used more than once: every frontend port and TLS port must differ',
+      'test/fixtures/invalid/duplicate-ports.yaml:2: HALoadBalancer/web: spec.frontends: ' +
+        'port 80 is used more than once: every frontend port and TLS port must differ',
       'test/fixtures/invalid/tls-on-tcp.yaml:2: HALoadBalancer/web: spec.frontends[0].tls: TLS termination needs protocol http',
     ]);
   });
 
   it('never prints a stack trace, whatever the input', () => {
-    const r = halb('validate', '-f', 'test/fixtures/invalid/not-yaml.bin', '-f', 'test/fixtures/invalid/alias-bomb.yaml', '-f', 'test/fixtures/invalid/syntax-error.yaml', '-f', '/');
+    const r = halb('validate', '-f', 'test/fixtures/invalid/not-yaml.bin', '-f', 'test/fixtures/invalid/alias-bomb.yaml',
+      '-f', 'test/fixtures/invalid/syntax-error.yaml', '-f', '/');
     expect(r.status).toBe(1);
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stderr).toContain('/: not a regular file');

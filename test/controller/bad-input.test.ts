@@ -21,8 +21,10 @@ const secrets: Record<string, Record<string, string>> = {
 
 beforeAll(async () => {
   h = await startHarness();
-  h.kube.seed(Object.entries(secrets).map(([name, stringData]) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, stringData })));
-  await waitFor('the Secrets in the cache', () => Object.keys(secrets).every((name) => h.ctx.secrets.get('default', name) !== undefined), 10_000, 20);
+  h.kube.seed(Object.entries(secrets).map(([name, stringData]) =>
+    ({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'default' }, stringData })));
+  await waitFor('the Secrets in the cache', () =>
+    Object.keys(secrets).every((name) => h.ctx.secrets.get('default', name) !== undefined), 10_000, 20);
 }, 60_000);
 afterAll(async () => { await h?.close(); });
 
@@ -30,15 +32,25 @@ const condition = (object: HALoadBalancer | undefined, type: string) => object?.
 const tls = (secret: string) => ({ frontends: [{ name: 'www', port: 80, defaultBackend: 'web', tls: { secretRef: { name: secret } } }] });
 
 const rows: [string, string, Record<string, unknown>, string][] = [
-  ['a frontend on the SSH port', 'p22', { frontends: [{ name: 'ssh', port: 22, protocol: 'tcp', defaultBackend: 'web' }] }, 'spec.frontends[0].port'],
-  ['a frontend on the metrics port', 'p8404', { frontends: [{ name: 'www', port: 8404, defaultBackend: 'web' }] }, 'spec.frontends[0].port'],
-  ['a VRRP password keepalived expands', 'vrrp', { failover: { authSecretRef: { name: 'vrrp-dollar', key: 'password' } } }, 'spec.failover.authSecretRef'],
-  ['an inherited name as a Secret key', 'proto', { failover: { authSecretRef: { name: 'vrrp-proto', key: 'constructor' } } }, 'spec.failover.authSecretRef.key'],
+  ['a frontend on the SSH port', 'p22', { frontends: [{ name: 'ssh', port: 22, protocol: 'tcp', defaultBackend: 'web' }] },
+    'spec.frontends[0].port'],
+  ['a frontend on the metrics port', 'p8404', { frontends: [{ name: 'www', port: 8404, defaultBackend: 'web' }] },
+    'spec.frontends[0].port'],
+  ['a VRRP password keepalived expands', 'vrrp', { failover: { authSecretRef: { name: 'vrrp-dollar', key: 'password' } } },
+    'spec.failover.authSecretRef'],
+  ['an inherited name as a Secret key', 'proto', { failover: { authSecretRef: { name: 'vrrp-proto', key: 'constructor' } } },
+    'spec.failover.authSecretRef.key'],
   ['a 1024-bit RSA certificate', 'weak', tls('weak-tls'), 'spec.frontends[0].tls.secretRef'],
   ['a private key appended to tls.crt', 'appended', tls('appended-tls'), 'spec.frontends[0].tls.secretRef'],
-  ['a failover token with curl-config characters', 'token', { credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' },
-    failoverTokenSecretRef: { name: 'shell-token', key: 'token' } } }, 'spec.credentials.failoverTokenSecretRef'],
-  ['load balancers carrying their backend\'s tag', 'tags', { droplets: { tags: ['web'] }, backends: [{ name: 'web', dropletTag: 'web', restrictToLoadBalancers: true }] }, 'spec.droplets.tags[0]'],
+  ['a failover token with curl-config characters', 'token', {
+    credentials: {
+      tokenSecretRef: { name: 'do-api', key: 'token' }, sshKeySecretRef: { name: 'halb-ssh', key: 'ssh-privatekey' },
+      failoverTokenSecretRef: { name: 'shell-token', key: 'token' },
+    },
+  }, 'spec.credentials.failoverTokenSecretRef'],
+  ['load balancers carrying their backend\'s tag', 'tags', {
+    droplets: { tags: ['web'] }, backends: [{ name: 'web', dropletTag: 'web', restrictToLoadBalancers: true }],
+  }, 'spec.droplets.tags[0]'],
 ];
 
 describe('the operator refuses issue 13\'s inputs before anything is made', () => {

@@ -11,7 +11,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A self-signed certificate valid for `days`, made by the real openssl. */
 function cert(name: string, days: number): string {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-days', String(days), '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)], { stdio: 'pipe' });
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-days', String(days),
+    '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`),
+  ], { stdio: 'pipe' });
   return readFileSync(join(dir, `${name}.crt`), 'utf8');
 }
 
@@ -35,14 +38,18 @@ describe('certificate expiry', () => {
   const short = cert('short', 10);
 
   it('reads notAfter of every TLS frontend\'s certificate', () => {
-    const found = certificateExpiries(spec, [{ name: 'www-tls', data: { 'tls.crt': long } }, { name: 'api-tls', data: { 'tls.crt': short } }]);
+    const found = certificateExpiries(spec, [
+      { name: 'www-tls', data: { 'tls.crt': long } }, { name: 'api-tls', data: { 'tls.crt': short } },
+    ]);
     expect(found.map((c) => [c.frontend, c.secret])).toEqual([['www', 'www-tls'], ['api', 'api-tls']]);
     const days = (iso: string) => Math.round((Date.parse(iso) - now.getTime()) / 86_400_000);
     expect(found.map((c) => days(c.notAfter))).toEqual([90, 10]);
   });
 
   it('warns 14 days ahead, naming the frontend, the Secret and the date', () => {
-    const found = certificateExpiries(spec, [{ name: 'www-tls', data: { 'tls.crt': long } }, { name: 'api-tls', data: { 'tls.crt': short } }]);
+    const found = certificateExpiries(spec, [
+      { name: 'www-tls', data: { 'tls.crt': long } }, { name: 'api-tls', data: { 'tls.crt': short } },
+    ]);
     const c = certificateCondition(found, now)!;
     expect(c).toMatchObject({ type: 'CertificateExpiring', status: 'True', reason: 'ExpiresSoon' });
     expect(c.message).toContain('frontend api (Secret api-tls)');

@@ -8,7 +8,9 @@ const ready = (status: Condition['status'], reason = 'X'): ConditionInput => ({ 
 
 describe('setCondition', () => {
   it('adds a condition with the generation and the time', () => {
-    expect(setCondition([], ready('False'), 3, t0)).toEqual([{ type: 'Ready', status: 'False', observedGeneration: 3, lastTransitionTime: t0, reason: 'X', message: '' }]);
+    expect(setCondition([], ready('False'), 3, t0)).toEqual([
+      { type: 'Ready', status: 'False', observedGeneration: 3, lastTransitionTime: t0, reason: 'X', message: '' },
+    ]);
   });
 
   it.each([

@@ -20,7 +20,9 @@ const operatorAssigns = (records: PassRecord[]) => records.flatMap((r) => r.requ
 /** A Ready pair whose reserved IP sits on its MASTER. */
 async function readyPair(spec: Record<string, unknown> = {}): Promise<{ master: string; backup: string }> {
   await h.create(basicObject('web', spec));
-  const object = (await h.passUntil('web', (o) => ready(o) && o?.status?.activeNode === o?.status?.nodes?.find((n) => n.vrrpState === 'MASTER')?.name)).length && await h.get('web');
+  const settled = await h.passUntil('web', (o) =>
+    ready(o) && o?.status?.activeNode === o?.status?.nodes?.find((n) => n.vrrpState === 'MASTER')?.name);
+  const object = settled.length && await h.get('web');
   const master = (object as HALoadBalancer).status!.activeNode!;
   return { master, backup: master === 'web-0' ? 'web-1' : 'web-0' };
 }
@@ -31,7 +33,8 @@ describe('planned failover', () => {
     await annotate({ 'halb.dev/preferred-node': backup });
     const first = await h.pass('web');
     expect(first.events).toContain('FailoverRequested');
-    expect(first.eventDetails.find((e) => e.reason === 'FailoverRequested')?.message).toBe(`moving MASTER from ${master} to ${backup}: halb.dev/preferred-node names it`);
+    expect(first.eventDetails.find((e) => e.reason === 'FailoverRequested')?.message)
+      .toBe(`moving MASTER from ${master} to ${backup}: halb.dev/preferred-node names it`);
     // keepalived (the stand-in) moved MASTER when the old one's file said -254; the target's says +50.
     expect(h.hosts.byName(backup)!.vrrpState).toBe('MASTER');
     expect(offsetOf(backup)).toBe(50);
@@ -39,17 +42,20 @@ describe('planned failover', () => {
     expect(object?.status?.plannedFailover).toMatchObject({ from: master, to: backup, reason: 'PreferredNode' });
     expect(condition(object, 'Reconciling')).toMatchObject({ status: 'True', reason: 'FailoverRequested' });
 
-    const rest = await h.passUntil('web', (o) => o?.status?.activeNode === backup && o.status.plannedFailover === undefined && offsetOf(master) === 0);
+    const rest = await h.passUntil('web', (o) =>
+      o?.status?.activeNode === backup && o.status.plannedFailover === undefined && offsetOf(master) === 0);
     object = await h.get('web');
     expect(object?.status?.lastFailover).toMatchObject({ from: master, to: backup, reason: 'PreferredNode' });
-    expect(events(rest).find((e) => e.reason === 'FailoverObserved')?.message).toMatch(new RegExp(`moved from ${master} to ${backup} \\(planned: PreferredNode\\)$`));
+    expect(events(rest).find((e) => e.reason === 'FailoverObserved')?.message)
+      .toMatch(new RegExp(`moved from ${master} to ${backup} \\(planned: PreferredNode\\)$`));
     expect(h.hosts.byName(master)!.vrrpState).toBe('BACKUP');
     expect(condition(object, 'Reconciling')?.status).toBe('False');
     // keepalived's failover script moved the IP; the operator sent no assign of its own.
     expect(operatorAssigns([first, ...rest])).toEqual([]);
   });
 
-  it('refuses a node that does not exist, one in maintenance, and one that is not a healthy BACKUP: nothing moves, status says why', async () => {
+  it('refuses a node that does not exist, one in maintenance, and one that is not a healthy BACKUP: ' +
+    'nothing moves, status says why', async () => {
     const { master, backup } = await readyPair();
     const cases: [Record<string, string | null>, string][] = [
       [{ 'halb.dev/preferred-node': 'web-7' }, 'NodeNotFound'],
@@ -81,7 +87,8 @@ describe('maintenance', () => {
     const { master, backup } = await readyPair();
     await annotate({ [`maintenance.halb.dev/${master}`]: 'kernel update' });
     const records = await h.passUntil('web', (o) => o?.status?.activeNode === backup && !o.status.plannedFailover);
-    expect(events(records).map((e) => e.reason)).toEqual(expect.arrayContaining(['FailoverRequested', 'NodeInMaintenance', 'FailoverObserved']));
+    expect(events(records).map((e) => e.reason))
+      .toEqual(expect.arrayContaining(['FailoverRequested', 'NodeInMaintenance', 'FailoverObserved']));
     const object = await h.get('web');
     expect(object?.status?.lastFailover).toMatchObject({ from: master, to: backup, reason: 'Maintenance' });
     expect(object?.status?.nodes?.find((n) => n.name === master)?.maintenance).toBe('in maintenance (kernel update)');
@@ -104,13 +111,15 @@ describe('maintenance', () => {
     expect(h.hosts.byName(backup)!.vrrpState).toBe('MASTER');
   });
 
-  it('a node in maintenance powered off leaves the pair serving and Ready; unmarked, it is powered on and returns as BACKUP with no failover', async () => {
+  it('a node in maintenance powered off leaves the pair serving and Ready; ' +
+    'unmarked, it is powered on and returns as BACKUP with no failover', async () => {
     const { master, backup } = await readyPair();
     await annotate({ [`maintenance.halb.dev/${backup}`]: 'reboot' });
     await h.passUntil('web', () => offsetOf(backup) === -253);
     const id = h.sim.state.dropletViews().find((d) => d.name === backup)!.id;
     h.sim.state.dropletAction(id, { type: 'power_off' });
-    const away = await h.passUntil('web', (o) => o?.status?.nodes?.find((n) => n.name === backup)?.vrrpState === 'UNKNOWN' && h.sim.state.dropletView(id)?.status === 'off');
+    const away = await h.passUntil('web', (o) =>
+      o?.status?.nodes?.find((n) => n.name === backup)?.vrrpState === 'UNKNOWN' && h.sim.state.dropletView(id)?.status === 'off');
     let object = await h.get('web');
     expect(ready(object)).toBe(true);
     expect(condition(object, 'Degraded')).toMatchObject({ status: 'False', reason: 'NodeInMaintenance' });
@@ -118,7 +127,9 @@ describe('maintenance', () => {
     expect(events(away).map((e) => e.reason)).not.toContain('DropletDeleted');
 
     await annotate({ [`maintenance.halb.dev/${backup}`]: null });
-    const back = await h.passUntil('web', (o) => o?.status?.nodes?.find((n) => n.name === backup)?.vrrpState === 'BACKUP' && condition(o, 'NodeInMaintenance') === undefined && offsetOf(backup) === 0);
+    const back = await h.passUntil('web', (o) =>
+      o?.status?.nodes?.find((n) => n.name === backup)?.vrrpState === 'BACKUP' &&
+      condition(o, 'NodeInMaintenance') === undefined && offsetOf(backup) === 0);
     expect(events(back).map((e) => e.reason)).toContain('DropletPoweredOn');
     expect(events(back).map((e) => e.reason)).not.toContain('DropletDeleted');
     object = await h.get('web');
@@ -148,7 +159,9 @@ describe('nodes on one physical machine', () => {
     h.sim.state.placeOnOneHost(ids);
     h.clock.advance(10_000); // past the shared neighbours report's age
     const told = await h.passUntil('web', (o) => condition(o, 'NodesColocated') !== undefined);
-    expect(condition(await h.get('web'), 'NodesColocated')).toMatchObject({ status: 'True', reason: 'SharedHost', message: expect.stringMatching(/^web-0 and web-1 share a physical machine/) });
+    expect(condition(await h.get('web'), 'NodesColocated')).toMatchObject({
+      status: 'True', reason: 'SharedHost', message: expect.stringMatching(/^web-0 and web-1 share a physical machine/),
+    });
     expect(events(told)).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'NodesColocated' }));
     expect(events(told).map((e) => e.reason)).not.toContain('DropletDeleted');
 

@@ -13,7 +13,9 @@ import { computeStatus } from '../../src/controller/status.ts';
 const now = new Date('2026-11-24T10:00:00Z');
 const ago = (ms: number) => new Date(now.getTime() - ms).toISOString();
 
-function object(annotations: Record<string, string> = {}, droplets: Record<string, unknown> = {}, status?: HALoadBalancerStatus): HALoadBalancer {
+function object(
+  annotations: Record<string, string> = {}, droplets: Record<string, unknown> = {}, status?: HALoadBalancerStatus,
+): HALoadBalancer {
   const o = validateHALoadBalancer({
     apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name: 'web', annotations },
     spec: {
@@ -33,7 +35,8 @@ type N = [state: HostVRRPState | 'off' | 'down', offset?: number, extra?: Partia
 /** Droplet ids are 1 + index; the IP is on `holder` (an index). */
 function observed(nodes: N[], holder = 0, neighborGroups?: number[][]): Observed {
   return {
-    droplets: nodes.map(([state], index) => ({ id: index + 1, index, name: `web-${index}`, status: state === 'off' ? 'off' : 'active', createdAt: '' })),
+    droplets: nodes.map(([state], index) =>
+      ({ id: index + 1, index, name: `web-${index}`, status: state === 'off' ? 'off' : 'active', createdAt: '' })),
     reservedIP: { ip: '198.51.100.10', dropletId: holder + 1, locked: false },
     hosts: Object.fromEntries(nodes.flatMap(([state, offset, extra], index): [string, ObservedHost][] => {
       if (state === 'off') return [];
@@ -48,7 +51,8 @@ function observed(nodes: N[], holder = 0, neighborGroups?: number[][]): Observed
 }
 
 const hashes = { 'web-0': 'h', 'web-1': 'h', 'web-2': 'h' };
-const planFor = (o: HALoadBalancer, seen: Observed): Plan => plan({ object: o, observed: seen, desiredHashes: hashes, now, backstopGraceMs: 30_000 });
+const planFor = (o: HALoadBalancer, seen: Observed): Plan =>
+  plan({ object: o, observed: seen, desiredHashes: hashes, now, backstopGraceMs: 30_000 });
 
 const kinds = (actions: Action[]) => actions.map((a) => {
   switch (a.kind) {
@@ -64,14 +68,18 @@ const kinds = (actions: Action[]) => actions.map((a) => {
 });
 
 const PREFER_1 = { 'halb.dev/preferred-node': 'web-1' };
-const record = (extra: Partial<PlannedFailover> = {}): PlannedFailover => ({ from: 'web-0', to: 'web-1', reason: 'PreferredNode', requested: ago(1000), ...extra });
+const record = (extra: Partial<PlannedFailover> = {}): PlannedFailover =>
+  ({ from: 'web-0', to: 'web-1', reason: 'PreferredNode', requested: ago(1000), ...extra });
 const withRecord = (annotations: Record<string, string>, planned: PlannedFailover) => object(annotations, {}, { plannedFailover: planned });
 
 describe('planned failover', () => {
   const rows: [string, HALoadBalancer, Observed, string[], { planned?: Partial<PlannedFailover> | 'none'; condition?: string }][] = [
     ['a preferred BACKUP: it is lifted first, then the MASTER is asked to leave',
       object(PREFER_1), observed([['MASTER'], ['BACKUP']]), ['offset web-1 50', 'offset web-0 -254'],
-      { planned: { from: 'web-0', to: 'web-1', reason: 'PreferredNode', requested: now.toISOString() }, condition: 'True FailoverRequested' }],
+      {
+        planned: { from: 'web-0', to: 'web-1', reason: 'PreferredNode', requested: now.toISOString() },
+        condition: 'True FailoverRequested',
+      }],
     ['under way (the MASTER is FAULT): nothing more to write, the record stays',
       withRecord(PREFER_1, record()), observed([['FAULT', -254], ['BACKUP', 50]]), [],
       { planned: record(), condition: 'True FailoverRequested' }],
@@ -84,18 +92,21 @@ describe('planned failover', () => {
     ['the preferred node already holds the IP: nothing moves',
       object(PREFER_1), observed([['BACKUP'], ['MASTER', 50]], 1), [], { planned: 'none' }],
     [`the target still BACKUP ${HANDOVER_TIMEOUT_MS / 1000} s later: priorities put back, timed out`,
-      withRecord(PREFER_1, record({ requested: ago(HANDOVER_TIMEOUT_MS + 1000) })), observed([['FAULT', -254], ['BACKUP', 50]]), ['offset web-0 0', 'offset web-1 0'],
+      withRecord(PREFER_1, record({ requested: ago(HANDOVER_TIMEOUT_MS + 1000) })), observed([['FAULT', -254], ['BACKUP', 50]]),
+      ['offset web-0 0', 'offset web-1 0'],
       { planned: { timedOut: now.toISOString() }, condition: 'False TimedOut' }],
     ['timed out a short while ago: no new attempt yet',
       withRecord(PREFER_1, record({ requested: ago(40_000), timedOut: ago(30_000) })), observed([['MASTER', 0], ['BACKUP', 0]]), [],
       { planned: { timedOut: ago(30_000) }, condition: 'False TimedOut' }],
     ['timed out long enough ago: asked again',
-      withRecord(PREFER_1, record({ requested: ago(HANDOVER_RETRY_MS + 20_000), timedOut: ago(HANDOVER_RETRY_MS + 1) })), observed([['MASTER', 0], ['BACKUP', 0]]),
+      withRecord(PREFER_1, record({ requested: ago(HANDOVER_RETRY_MS + 20_000), timedOut: ago(HANDOVER_RETRY_MS + 1) })),
+      observed([['MASTER', 0], ['BACKUP', 0]]),
       ['offset web-1 50', 'offset web-0 -254'], { planned: { requested: now.toISOString() }, condition: 'True FailoverRequested' }],
     ['the preference removed before the target took over: the request ends, priorities put back',
       withRecord({}, record()), observed([['FAULT', -254], ['BACKUP', 50]]), ['offset web-0 0', 'offset web-1 0'], { planned: 'none' }],
     ['with three nodes the preferred one is lifted above the other BACKUP',
-      object({ 'halb.dev/preferred-node': 'web-2' }, { count: 3 }), observed([['MASTER'], ['BACKUP'], ['BACKUP']]), ['offset web-2 50', 'offset web-0 -254'],
+      object({ 'halb.dev/preferred-node': 'web-2' }, { count: 3 }), observed([['MASTER'], ['BACKUP'], ['BACKUP']]),
+      ['offset web-2 50', 'offset web-0 -254'],
       { planned: { from: 'web-0', to: 'web-2' }, condition: 'True FailoverRequested' }],
   ];
   it.each(rows)('%s', (_name, o, seen, actions, want) => {
@@ -110,20 +121,30 @@ describe('planned failover', () => {
 
 describe('refused requests move nothing and say why', () => {
   const rows: [string, HALoadBalancer, Observed, string[], string, RegExp][] = [
-    ['a node that does not exist', object({ 'halb.dev/preferred-node': 'web-7' }), observed([['MASTER'], ['BACKUP']]), [], 'NodeNotFound', /web-7, which is not a node of this load balancer \(web-0, web-1\)/],
-    ['a node in maintenance', object({ ...PREFER_1, 'maintenance.halb.dev/web-1': 'disk check' }), observed([['MASTER'], ['BACKUP']]), ['offset web-1 -253'], 'NodeInMaintenance', /web-1, which is in maintenance \(disk check\)/],
-    ['a node in FAULT', object(PREFER_1), observed([['MASTER'], ['FAULT']]), [], 'NotHealthyBackup', /web-1, which is not a healthy BACKUP \(it is FAULT, not BACKUP\)/],
+    ['a node that does not exist', object({ 'halb.dev/preferred-node': 'web-7' }), observed([['MASTER'], ['BACKUP']]), [],
+      'NodeNotFound', /web-7, which is not a node of this load balancer \(web-0, web-1\)/],
+    ['a node in maintenance', object({ ...PREFER_1, 'maintenance.halb.dev/web-1': 'disk check' }), observed([['MASTER'], ['BACKUP']]),
+      ['offset web-1 -253'], 'NodeInMaintenance', /web-1, which is in maintenance \(disk check\)/],
+    ['a node in FAULT', object(PREFER_1), observed([['MASTER'], ['FAULT']]), [],
+      'NotHealthyBackup', /web-1, which is not a healthy BACKUP \(it is FAULT, not BACKUP\)/],
     // (Its config is tried whenever it answers again; the apply finds no session to it now.)
-    ['a node that cannot be reached', object(PREFER_1), observed([['MASTER'], ['down']]), ['apply web-1'], 'NotHealthyBackup', /not reachable \(connect ECONNREFUSED\)/],
-    ['a BACKUP with a config not yet current', object(PREFER_1), observed([['MASTER'], ['BACKUP', 0, { configHash: 'old' }]]), ['apply web-1'], 'NotHealthyBackup', /config is not current/],
-    ['a BACKUP whose HAProxy sees no server UP', object(PREFER_1), observed([['MASTER'], ['BACKUP', 0, { servers: { 'web/s1': 'DOWN' } }]]), [], 'NotHealthyBackup', /no backend server is UP/],
-    ['the MASTER in maintenance, no healthy BACKUP: it stays MASTER at the lowest priority', object({ 'maintenance.halb.dev/web-0': 'x' }), observed([['MASTER'], ['FAULT']]), ['offset web-0 -253'], 'NoHealthyBackup', /web-0 is in maintenance \(x\) but no other node is a healthy BACKUP/],
+    ['a node that cannot be reached', object(PREFER_1), observed([['MASTER'], ['down']]), ['apply web-1'],
+      'NotHealthyBackup', /not reachable \(connect ECONNREFUSED\)/],
+    ['a BACKUP with a config not yet current', object(PREFER_1), observed([['MASTER'], ['BACKUP', 0, { configHash: 'old' }]]),
+      ['apply web-1'], 'NotHealthyBackup', /config is not current/],
+    ['a BACKUP whose HAProxy sees no server UP', object(PREFER_1),
+      observed([['MASTER'], ['BACKUP', 0, { servers: { 'web/s1': 'DOWN' } }]]), [], 'NotHealthyBackup', /no backend server is UP/],
+    ['the MASTER in maintenance, no healthy BACKUP: it stays MASTER at the lowest priority',
+      object({ 'maintenance.halb.dev/web-0': 'x' }), observed([['MASTER'], ['FAULT']]), ['offset web-0 -253'],
+      'NoHealthyBackup', /web-0 is in maintenance \(x\) but no other node is a healthy BACKUP/],
   ];
   it.each(rows)('%s', (_name, o, seen, actions, reason, message) => {
     const out = planFor(o, seen);
     expect(kinds(out.actions)).toEqual(actions);
     expect(out.dayTwo.planned).toBeUndefined();
-    expect(out.dayTwo.condition).toMatchObject({ type: 'PlannedFailover', status: 'False', reason, message: expect.stringMatching(message) });
+    expect(out.dayTwo.condition).toMatchObject({
+      type: 'PlannedFailover', status: 'False', reason, message: expect.stringMatching(message),
+    });
   });
 });
 
@@ -156,7 +177,8 @@ describe('maintenance', () => {
   it('a node in maintenance powered off is kept, not replaced, and gets no config or repair', () => {
     const off = planFor(object({ 'maintenance.halb.dev/web-1': 'reboot' }), observed([['MASTER'], ['off']]));
     expect(kinds(off.actions)).toEqual([]);
-    const stopped = planFor(object({ 'maintenance.halb.dev/web-1': 'patching' }), observed([['MASTER'], ['BACKUP', -253, { haproxyRunning: false, configHash: 'old' }]]));
+    const stopped = planFor(object({ 'maintenance.halb.dev/web-1': 'patching' }),
+      observed([['MASTER'], ['BACKUP', -253, { haproxyRunning: false, configHash: 'old' }]]));
     expect(kinds(stopped.actions)).toEqual([]);
     // Without the mark, the same droplet is dead and replaced.
     expect(kinds(planFor(object(), observed([['MASTER'], ['off']])).actions)).toEqual(['delete web-1 Dead', 'create web-1']);
@@ -184,7 +206,8 @@ describe('maintenance', () => {
     const drifted = observed([['MASTER'], ['BACKUP']]);
     drifted.droplets[1]!.size = 's-2vcpu-2gb';
     expect(kinds(planFor(object({}, { size: 's-1vcpu-1gb' }), drifted).actions)).toEqual(['delete web-1 Replace']);
-    expect(kinds(planFor(object({ 'maintenance.halb.dev/web-0': 'x' }, { size: 's-1vcpu-1gb' }), { ...drifted, hosts: { ...drifted.hosts } }).actions)).not.toContain('delete web-1 Replace');
+    const inMaintenance = object({ 'maintenance.halb.dev/web-0': 'x' }, { size: 's-1vcpu-1gb' });
+    expect(kinds(planFor(inMaintenance, { ...drifted, hosts: { ...drifted.hosts } }).actions)).not.toContain('delete web-1 Replace');
   });
 });
 
@@ -197,13 +220,16 @@ describe('nodes on one physical machine', () => {
     expect(kinds(planFor(object({}, { replaceColocated: true }), together).actions)).toEqual(['delete web-1 Colocated']);
     // Never the MASTER, never while the pair is not settled.
     expect(kinds(planFor(object({}, { replaceColocated: true }), observed([['MASTER'], ['FAULT']], 0, [[1, 2]])).actions)).toEqual([]);
-    expect(kinds(planFor(object({}, { replaceColocated: true, count: 3 }), observed([['MASTER'], ['BACKUP'], ['BACKUP']], 0, [[1, 3]])).actions)).toEqual(['delete web-2 Colocated']);
-    expect(kinds(planFor(object({ 'maintenance.halb.dev/web-1': 'x' }, { replaceColocated: true, count: 3 }), observed([['MASTER'], ['BACKUP', -253], ['BACKUP']], 0, [[1, 3]])).actions)).toEqual([]);
+    expect(kinds(planFor(object({}, { replaceColocated: true, count: 3 }), observed([['MASTER'], ['BACKUP'], ['BACKUP']], 0, [[1, 3]]))
+      .actions)).toEqual(['delete web-2 Colocated']);
+    expect(kinds(planFor(object({ 'maintenance.halb.dev/web-1': 'x' }, { replaceColocated: true, count: 3 }),
+      observed([['MASTER'], ['BACKUP', -253], ['BACKUP']], 0, [[1, 3]])).actions)).toEqual([]);
   });
 });
 
 describe('status of day two', () => {
-  const statusOf = (o: HALoadBalancer, seen: Observed) => computeStatus({ object: o, observed: seen, desiredHashes: hashes, now: now.toISOString(), dayTwo: planFor(o, seen).dayTwo });
+  const statusOf = (o: HALoadBalancer, seen: Observed) =>
+    computeStatus({ object: o, observed: seen, desiredHashes: hashes, now: now.toISOString(), dayTwo: planFor(o, seen).dayTwo });
   const condition = (s: HALoadBalancerStatus, type: string) => s.conditions?.find((c) => c.type === type);
 
   it('names a planned failover: Reconciling while it runs, lastFailover with its reason when the IP has moved', () => {
@@ -233,7 +259,9 @@ describe('status of day two', () => {
 
   it('nodes sharing a machine show NodesColocated, naming them; the condition goes once they are apart', () => {
     const s = statusOf(object(), observed([['MASTER'], ['BACKUP']], 0, [[1, 2]]));
-    expect(condition(s, 'NodesColocated')).toMatchObject({ status: 'True', reason: 'SharedHost', message: expect.stringContaining('web-0 and web-1 share a physical machine') });
+    expect(condition(s, 'NodesColocated')).toMatchObject({
+      status: 'True', reason: 'SharedHost', message: expect.stringContaining('web-0 and web-1 share a physical machine'),
+    });
     expect(condition(statusOf(object({}, {}, s), observed([['MASTER'], ['BACKUP']], 0, [])), 'NodesColocated')).toBeUndefined();
   });
 });

@@ -79,12 +79,17 @@ export function basicObject(name = 'web', spec: Record<string, unknown> = {}): R
   };
 }
 
-export async function startHarness(options: { simulator?: SimulatorOptions; settings?: Partial<ControllerSettings> } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { simulator?: SimulatorOptions; settings?: Partial<ControllerSettings> } = {},
+): Promise<Harness> {
   const hosts = new StandInHosts();
   const kube = await startKubeEmulator({ logger: log });
   const sim = await startDigitalOceanSimulator({
     delays: { dropletActiveMs: 30, reservedIpActionMs: 150, dropletActionMs: 30 }, ...options.simulator,
-    hooks: { onDropletCreated: (d) => hosts.add(d), onDropletDeleted: (d) => hosts.remove(d), onDropletPowerChanged: (d, change) => hosts.power(d, change) },
+    hooks: {
+      onDropletCreated: (d) => hosts.add(d), onDropletDeleted: (d) => hosts.remove(d),
+      onDropletPowerChanged: (d, change) => hosts.power(d, change),
+    },
   });
   hosts.onMaster = (host) => failoverScript(sim, host);
   const kc = new k8s.KubeConfig();
@@ -94,7 +99,10 @@ export async function startHarness(options: { simulator?: SimulatorOptions; sett
   const key = ssh2.utils.generateKeyPairSync('ed25519');
   kube.seed([
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, stringData: { token: TOKEN } },
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, stringData: { 'ssh-privatekey': key.private } },
+    {
+      apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' },
+      stringData: { 'ssh-privatekey': key.private },
+    },
   ]);
   const objects = createHALoadBalancerInformer(kc, () => undefined, log);
   const secrets = createSecretInformer(kc, () => undefined, log);
@@ -107,13 +115,16 @@ export async function startHarness(options: { simulator?: SimulatorOptions; sett
   };
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const target = { group: 'halb.dev', version: 'v1alpha1', namespace: 'default', plural: 'haloadbalancers' };
-  const settings: ControllerSettings = { resyncIntervalMs: 30_000, backstopGraceMs: 10_000, reconcileDeadlineMs: 20_000, render: { apiBaseURL: sim.url }, ...options.settings };
+  const settings: ControllerSettings = {
+    resyncIntervalMs: 30_000, backstopGraceMs: 10_000, reconcileDeadlineMs: 20_000, render: { apiBaseURL: sim.url }, ...options.settings,
+  };
   const newContext = (): ControllerContext => contextFor(kc, sim, hosts, objects, secrets, events, clock, settings);
   const harness: Harness = {
     kube, kubeConfig: kc, recorded, sim, hosts, clock, ctx: newContext(),
     create: async (object) => { await api.createNamespacedCustomObject({ ...target, body: object }); },
     patch: async (name, patch) => {
-      await api.patchNamespacedCustomObject({ ...target, name, body: patch }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+      await api.patchNamespacedCustomObject({ ...target, name, body: patch },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
     },
     delete: async (name) => { await api.deleteNamespacedCustomObject({ ...target, name }); },
     get: async (name) => (await api.getNamespacedCustomObject({ ...target, name }).catch(() => undefined)) as HALoadBalancer | undefined,
@@ -141,7 +152,8 @@ export async function startHarness(options: { simulator?: SimulatorOptions; sett
         const wait = record.error ? 100 : Math.min(record.result.requeueAfterMs ?? 0, 1000);
         await new Promise((r) => setTimeout(r, wait));
       }
-      throw new Error(`not done after ${max} passes; last: ${JSON.stringify(records.at(-1), (_k, v: unknown) => (v instanceof Error ? v.message : v))}`);
+      const last = JSON.stringify(records.at(-1), (_k, v: unknown) => (v instanceof Error ? v.message : v));
+      throw new Error(`not done after ${max} passes; last: ${last}`);
     },
     restart: () => { harness.ctx = newContext(); },
     async close() {
@@ -154,7 +166,8 @@ export async function startHarness(options: { simulator?: SimulatorOptions; sett
   return harness;
 }
 
-function contextFor(kc: k8s.KubeConfig, sim: DigitalOceanSimulator, hosts: StandInHosts, objects: KeyedInformer, secrets: KeyedInformer<k8s.V1Secret>,
+function contextFor(
+  kc: k8s.KubeConfig, sim: DigitalOceanSimulator, hosts: StandInHosts, objects: KeyedInformer, secrets: KeyedInformer<k8s.V1Secret>,
   events: EventRecorder, clock: Clock, settings: ControllerSettings): ControllerContext {
   const providers = new Map<string, DigitalOceanProvider>();
   return {
@@ -166,7 +179,9 @@ function contextFor(kc: k8s.KubeConfig, sim: DigitalOceanSimulator, hosts: Stand
     kube: createKubeWriter(kc),
     cloud: (token) => {
       if (!providers.has(token)) {
-        providers.set(token, new DigitalOceanProvider({ token, endpoint: sim.endpoint, backoff: { baseMs: 10, maxMs: 100 }, rateLimitReserve: 0, maxAttempts: 3 }));
+        providers.set(token, new DigitalOceanProvider({
+          token, endpoint: sim.endpoint, backoff: { baseMs: 10, maxMs: 100 }, rateLimitReserve: 0, maxAttempts: 3,
+        }));
       }
       return providers.get(token)!;
     },

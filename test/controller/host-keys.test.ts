@@ -11,7 +11,8 @@ import { basicObject, startHarness, type Harness } from './harness.ts';
 let h: Harness;
 afterEach(async () => { await h?.close(); });
 
-const ready = (object: HALoadBalancer | undefined) => object?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const ready = (object: HALoadBalancer | undefined) =>
+  object?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 describe('host keys', () => {
   it('are made by the operator, delivered in user_data and pinned by a tag from creation on', async () => {

@@ -32,7 +32,9 @@ const lb = (name: string) => ({
 });
 
 async function post(path: string, body: unknown) {
-  const r = await fetch(`${emu.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(`${emu.url}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
   if (r.status >= 300) throw new Error(`${path}: ${r.status} ${await r.text()}`);
   return r.json() as Promise<Record<string, unknown>>;
 }
@@ -110,7 +112,8 @@ describe('events', () => {
     await recorder.record(created, 'Normal', 'DropletCreated', 'created droplet evented-0 (id 101)');
     await recorder.record(created, 'Normal', 'DropletCreated', 'created droplet evented-0 (id 101)');
     await recorder.record(created, 'Warning', 'FailoverObserved', 'reserved IP moved from evented-0 to evented-1');
-    const list = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=evented' });
+    const list = await kc.makeApiClient(k8s.CoreV1Api)
+      .listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=evented' });
     const byReason = Object.fromEntries(list.items.map((e) => [e.reason, e]));
     expect(Object.keys(byReason).sort()).toEqual(['DropletCreated', 'FailoverObserved']);
     expect(byReason.DropletCreated!.count).toBe(2);
@@ -126,10 +129,15 @@ describe('Secret informer', () => {
     const informer = createSecretInformer(kc, (k) => keys.push(k), log);
     await informer.start();
     try {
-      await post('/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'www-tls', namespace: 'default' }, stringData: { 'tls.crt': 'a' } });
+      await post('/api/v1/namespaces/default/secrets', {
+        apiVersion: 'v1', kind: 'Secret', metadata: { name: 'www-tls', namespace: 'default' }, stringData: { 'tls.crt': 'a' },
+      });
       await waitFor('the new Secret', () => keys.includes('default/www-tls') || undefined);
       const seen = keys.length;
-      const r = await fetch(`${emu.url}/api/v1/namespaces/default/secrets/www-tls`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ stringData: { 'tls.crt': 'b' } }) });
+      const r = await fetch(`${emu.url}/api/v1/namespaces/default/secrets/www-tls`, {
+        method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' },
+        body: JSON.stringify({ stringData: { 'tls.crt': 'b' } }),
+      });
       expect(r.status).toBe(200);
       await waitFor('the rotated Secret', () => keys.length > seen || undefined);
       expect(keys.at(-1)).toBe('default/www-tls');

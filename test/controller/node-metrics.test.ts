@@ -29,7 +29,9 @@ const status: HALoadBalancerStatus = {
 const observed: Observed = {
   droplets: [],
   hosts: {
-    'edge-0': { reachable: true, configAppliedAt: 1_800_000_000, servers: { 'web/a': 'UP', 'web/b': 'DOWN', 'api/c': 'UP 1/3', 'api/d': 'MAINT' } },
+    'edge-0': {
+      reachable: true, configAppliedAt: 1_800_000_000, servers: { 'web/a': 'UP', 'web/b': 'DOWN', 'api/c': 'UP 1/3', 'api/d': 'MAINT' },
+    },
     'edge-1': { reachable: true, servers: { 'web/a': 'DOWN', 'web/b': 'DOWN', 'api/c': 'no check', 'other/x': 'UP' } },
     'edge-2': { reachable: false, error: 'ssh failed' },
   },
@@ -38,7 +40,10 @@ const observed: Observed = {
 describe('per-node series', () => {
   it('state, holder, reachability, servers up per backend of the spec, applied time', () => {
     expect(nodeSeries(object(), status, observed)).toEqual([
-      { node: 'edge-0', vrrpState: 'MASTER', holdsIP: true, reachable: true, serversUp: { web: 1, api: 1 }, configAppliedSeconds: 1_800_000_000 },
+      {
+        node: 'edge-0', vrrpState: 'MASTER', holdsIP: true, reachable: true, serversUp: { web: 1, api: 1 },
+        configAppliedSeconds: 1_800_000_000,
+      },
       { node: 'edge-1', vrrpState: 'BACKUP', holdsIP: false, reachable: true, serversUp: { web: 0, api: 1 } },
       { node: 'edge-2', vrrpState: 'UNKNOWN', holdsIP: false, reachable: false },
     ]);
@@ -56,7 +61,8 @@ describe('per-node series', () => {
 
   it('a set replaces the last one, a node that left loses its series, and forgetting leaves none', async () => {
     const metrics = new OperatorMetrics({ processMetrics: false });
-    const text = async () => (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('halb_node_') || l.startsWith('halb_failovers'));
+    const text = async () => (await metrics.registry.metrics()).split('\n')
+      .filter((l) => l.startsWith('halb_node_') || l.startsWith('halb_failovers'));
     metrics.setNodeSeries('apps', 'edge', nodeSeries(object(), status, observed));
     const first = await text();
     expect(first).toContain('halb_node_vrrp_state{namespace="apps",name="edge",node="edge-0",state="MASTER"} 1');
@@ -92,8 +98,12 @@ describe('the metrics Service and EndpointSlice', () => {
     const owner = [{ apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: 'edge', uid: 'uid-1', controller: true }];
     expect(service.metadata).toMatchObject({ name: 'edge-metrics', namespace: 'apps', ownerReferences: owner });
     expect(service.metadata!.labels).toMatchObject({ 'halb.dev/metrics': 'haproxy', 'halb.dev/haloadbalancer': 'edge' });
-    expect(service.spec).toEqual({ clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404, protocol: 'TCP', targetPort: 8404 }] });
-    expect(slice.metadata!.labels).toMatchObject({ 'kubernetes.io/service-name': 'edge-metrics', 'endpointslice.kubernetes.io/managed-by': 'operator.halb.dev' });
+    expect(service.spec).toEqual({
+      clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404, protocol: 'TCP', targetPort: 8404 }],
+    });
+    expect(slice.metadata!.labels).toMatchObject({
+      'kubernetes.io/service-name': 'edge-metrics', 'endpointslice.kubernetes.io/managed-by': 'operator.halb.dev',
+    });
     expect(slice.metadata!.ownerReferences).toEqual(owner);
     expect(slice.endpoints).toEqual([
       { addresses: ['10.10.0.10'], hostname: 'edge-0', conditions: { ready: true } },
@@ -106,7 +116,8 @@ describe('the reconciler keeps them', () => {
   let h: Harness;
   afterEach(async () => { await h?.close(); });
 
-  it('writes the Service and EndpointSlice once Ready, exports the series, counts a failover with its reason, forgets a deleted object', async () => {
+  it('writes the Service and EndpointSlice once Ready, exports the series, ' +
+    'counts a failover with its reason, forgets a deleted object', async () => {
     h = await startHarness();
     await h.create(basicObject());
     await h.passUntil('web', (o) => o?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false);

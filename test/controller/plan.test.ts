@@ -6,7 +6,9 @@ import { MASTER_REPAIR_GRACE_MS, PROGRESS_REQUEUE_MS, plan, type Action, type Pl
 
 const now = new Date('2026-11-24T10:00:00Z');
 
-function object(droplets: Record<string, unknown> = {}, floatingIP: Record<string, unknown> = {}, access: Record<string, unknown> = {}): HALoadBalancer {
+function object(
+  droplets: Record<string, unknown> = {}, floatingIP: Record<string, unknown> = {}, access: Record<string, unknown> = {},
+): HALoadBalancer {
   return validateHALoadBalancer({
     apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', metadata: { name: 'web' },
     spec: {
@@ -22,9 +24,11 @@ function object(droplets: Record<string, unknown> = {}, floatingIP: Record<strin
 type D = [id: number, index: number, status?: string, state?: HostVRRPState, extra?: Partial<ObservedDroplet>];
 function observe(droplets: D[], holder: number | null | 'none' = 1, locked = false): Observed {
   return {
-    droplets: droplets.map(([id, index, status = 'active', , extra]) => ({ id, index, name: `web-${index}`, status, createdAt: '', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ...extra })),
+    droplets: droplets.map(([id, index, status = 'active', , extra]) =>
+      ({ id, index, name: `web-${index}`, status, createdAt: '', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ...extra })),
     ...(holder === 'none' ? {} : { reservedIP: { ip: '198.51.100.10', dropletId: holder, locked } }),
-    hosts: Object.fromEntries(droplets.filter(([, , , state]) => state).map(([, index, , state]) => [`web-${index}`, { reachable: true, vrrpState: state, configHash: 'h' }])),
+    hosts: Object.fromEntries(droplets.filter(([, , , state]) => state)
+      .map(([, index, , state]) => [`web-${index}`, { reachable: true, vrrpState: state, configHash: 'h' }])),
   };
 }
 
@@ -45,39 +49,77 @@ const kinds = (actions: Action[]) => actions.map((a) => {
 
 describe('plan', () => {
   const rows: [string, PlanInput, string[]][] = [
-    ['nothing exists: create both droplets, wait for them before the IP', input(object(), observe([], 'none')), ['create web-0', 'create web-1']],
+    ['nothing exists: create both droplets, wait for them before the IP', input(object(), observe([], 'none')),
+      ['create web-0', 'create web-1']],
     ['a converged pair needs nothing', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), []],
-    ['droplets active, no IP: reserve it onto node 0', input(object(), observe([[1, 0], [2, 1]], 'none')), ['reserve onto web-0', 'apply web-0', 'apply web-1']],
-    ['an adopted address is adopted', input(object({}, { address: '198.51.100.77' }), observe([[1, 0], [2, 1]], 'none')), ['adopt 198.51.100.77', 'apply web-0', 'apply web-1']],
-    ['an address being reserved in the region may be ours: none is made meanwhile', input(object(), { ...observe([[1, 0], [2, 1]], 'none'), reservedIPSettling: true }), ['apply web-0', 'apply web-1']],
-    ['unassigned IP goes to the sole MASTER', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null)), ['assign web-1 FirstAssignment']],
-    ['unassigned IP with no MASTER goes to node 0', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP']], null)), ['assign web-0 FirstAssignment']],
+    ['droplets active, no IP: reserve it onto node 0', input(object(), observe([[1, 0], [2, 1]], 'none')),
+      ['reserve onto web-0', 'apply web-0', 'apply web-1']],
+    ['an adopted address is adopted', input(object({}, { address: '198.51.100.77' }), observe([[1, 0], [2, 1]], 'none')),
+      ['adopt 198.51.100.77', 'apply web-0', 'apply web-1']],
+    ['an address being reserved in the region may be ours: none is made meanwhile',
+      input(object(), { ...observe([[1, 0], [2, 1]], 'none'), reservedIPSettling: true }), ['apply web-0', 'apply web-1']],
+    ['unassigned IP goes to the sole MASTER', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null)),
+      ['assign web-1 FirstAssignment']],
+    ['unassigned IP with no MASTER goes to node 0',
+      input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP']], null)), ['assign web-0 FirstAssignment']],
     ['a locked IP is left alone', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], null, true)), []],
-    ['the IP on the MASTER chosen by keepalived is never moved back', input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 2)), []],
+    ['the IP on the MASTER chosen by keepalived is never moved back',
+      input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 2)), []],
     ['a lost droplet is recreated', input(object(), observe([[1, 0, 'active', 'MASTER']])), ['create web-1']],
-    ['a dead droplet is deleted; its replacement is created', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'off']])), ['delete 2 Dead', 'create web-1']],
-    ['a duplicate for one index is deleted, keeping the IP holder', input(object(), observe([[1, 0, 'active', 'MASTER'], [3, 1, 'active', 'BACKUP'], [2, 1, 'active']], 3)), ['delete 2 Duplicate']],
-    ['scale up adds a BACKUP', input(object({ count: 3 }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['create web-2']],
-    ['scale down removes a BACKUP', input(object({ count: 2 }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP'], [3, 2, 'active', 'BACKUP']])), ['delete 3 ScaleDown']],
-    ['scale down hands over first when the leaving node is MASTER', input(object({ count: 2 }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP'], [3, 2, 'active', 'MASTER']], 3)), ['handover web-2']],
-    ['a size change replaces a BACKUP first', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['delete 2 Replace']],
-    ['then hands over the MASTER', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP', { size: 's-2vcpu-2gb' }]])), ['handover web-0']],
-    ['and replaces the old MASTER once it is BACKUP', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
-    ['an image named by id is not drift', input(object({ image: '12345' }), observe([[1, 0, 'active', 'MASTER', { image: 'ubuntu-24-04-x64', imageId: '12345' }], [2, 1, 'active', 'BACKUP', { image: 'ubuntu-24-04-x64', imageId: '12345' }]])), []],
-    ['an image change replaces a BACKUP first', input(object({ image: 'ubuntu-26-04-x64' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['delete 2 Replace']],
-    ['no replacement while the pair is unhealthy', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'FAULT']])), []],
-    ['a handed-over MASTER is replaced once the other node leads', input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'STOP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)), ['delete 1 Replace']],
+    ['a dead droplet is deleted; its replacement is created', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'off']])),
+      ['delete 2 Dead', 'create web-1']],
+    ['a duplicate for one index is deleted, keeping the IP holder',
+      input(object(), observe([[1, 0, 'active', 'MASTER'], [3, 1, 'active', 'BACKUP'], [2, 1, 'active']], 3)), ['delete 2 Duplicate']],
+    ['scale up adds a BACKUP', input(object({ count: 3 }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])),
+      ['create web-2']],
+    ['scale down removes a BACKUP',
+      input(object({ count: 2 }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP'], [3, 2, 'active', 'BACKUP']])),
+      ['delete 3 ScaleDown']],
+    ['scale down hands over first when the leaving node is MASTER',
+      input(object({ count: 2 }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP'], [3, 2, 'active', 'MASTER']], 3)),
+      ['handover web-2']],
+    ['a size change replaces a BACKUP first',
+      input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])), ['delete 2 Replace']],
+    ['then hands over the MASTER',
+      input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP', { size: 's-2vcpu-2gb' }]])),
+      ['handover web-0']],
+    ['and replaces the old MASTER once it is BACKUP',
+      input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)),
+      ['delete 1 Replace']],
+    ['an image named by id is not drift', input(object({ image: '12345' }), observe([
+      [1, 0, 'active', 'MASTER', { image: 'ubuntu-24-04-x64', imageId: '12345' }],
+      [2, 1, 'active', 'BACKUP', { image: 'ubuntu-24-04-x64', imageId: '12345' }],
+    ])), []],
+    ['an image change replaces a BACKUP first',
+      input(object({ image: 'ubuntu-26-04-x64' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']])),
+      ['delete 2 Replace']],
+    ['no replacement while the pair is unhealthy',
+      input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'FAULT']])), []],
+    ['a handed-over MASTER is replaced once the other node leads',
+      input(object({ size: 's-2vcpu-2gb' }), observe([[1, 0, 'active', 'STOP'], [2, 1, 'active', 'MASTER', { size: 's-2vcpu-2gb' }]], 2)),
+      ['delete 1 Replace']],
     ['stopped daemons on a staying node are restarted', input(object(), {
       ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
-      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', haproxyRunning: true, keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'FAULT', configHash: 'h', haproxyRunning: false, keepalivedRunning: true } },
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', haproxyRunning: true, keepalivedRunning: true },
+        'web-1': { reachable: true, vrrpState: 'FAULT', configHash: 'h', haproxyRunning: false, keepalivedRunning: true },
+      },
     }), ['apply web-1']],
     ['a new node starts only after the running nodes carry its address', input(object({ count: 3 }), {
       ...observe([[1, 0], [2, 1], [3, 2]]),
-      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'old', keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'old', keepalivedRunning: true }, 'web-2': { reachable: true } },
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'old', keepalivedRunning: true },
+        'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'old', keepalivedRunning: true },
+        'web-2': { reachable: true },
+      },
     }), ['apply web-0', 'apply web-1']],
     ['then it starts', input(object({ count: 3 }), {
       ...observe([[1, 0], [2, 1], [3, 2]]),
-      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true }, 'web-2': { reachable: true } },
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true },
+        'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true },
+        'web-2': { reachable: true },
+      },
     }), ['apply web-2']],
     ['at creation one node starts first, the one the reserved IP is on', input(object(), {
       ...observe([[1, 0], [2, 1]], 1),
@@ -101,13 +143,25 @@ describe('plan', () => {
     }), ['apply web-0', 'apply web-1']],
     ['a firewall that would lock the operator out is never applied', input(object(), {
       ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
-      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'old', keepalivedRunning: true, operatorAddress: '10.254.0.1' }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'old', keepalivedRunning: true, operatorAddress: '203.0.113.253' } },
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'old', keepalivedRunning: true, operatorAddress: '10.254.0.1' },
+        'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'old', keepalivedRunning: true, operatorAddress: '203.0.113.253' },
+      },
     }, { object: object({}, {}, { sshSourceCIDRs: ['203.0.113.0/24'] }) }), ['apply web-1']],
     ['a flushed firewall is reloaded', input(object(), {
       ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
-      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true, haproxyRunning: true, firewallLoaded: false }, 'web-1': { reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true, haproxyRunning: true, firewallLoaded: true } },
+      hosts: {
+        'web-0': {
+          reachable: true, vrrpState: 'MASTER', configHash: 'h', keepalivedRunning: true, haproxyRunning: true, firewallLoaded: false,
+        },
+        'web-1': {
+          reachable: true, vrrpState: 'BACKUP', configHash: 'h', keepalivedRunning: true, haproxyRunning: true, firewallLoaded: true,
+        },
+      },
     }), ['apply web-0']],
-    ['a stale config is applied', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]), { desiredHashes: { 'web-0': 'h', 'web-1': 'new' } }), ['apply web-1']],
+    ['a stale config is applied', input(object(), observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]), {
+      desiredHashes: { 'web-0': 'h', 'web-1': 'new' },
+    }), ['apply web-1']],
   ];
   it.each(rows)('%s', (_name, planInput, expected) => {
     expect(kinds(plan(planInput).actions)).toEqual(expected);
@@ -116,7 +170,10 @@ describe('plan', () => {
   it('gives keepalived time to fail over before restarting HAProxy on the MASTER, then restarts it', () => {
     const dead = {
       ...observe([[1, 0, 'active', 'MASTER'], [2, 1, 'active', 'BACKUP']]),
-      hosts: { 'web-0': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false }, 'web-1': { reachable: true, vrrpState: 'BACKUP' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true } },
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false },
+        'web-1': { reachable: true, vrrpState: 'BACKUP' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true },
+      },
     };
     const first = plan(input(object(), dead));
     expect(kinds(first.actions)).toEqual([]);
@@ -151,7 +208,9 @@ describe('plan', () => {
       expect(p.backstopSince).toBeUndefined();
     });
     it('forgets the mismatch once the IP is on the MASTER again', () => {
-      const p = plan(input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 2), { backstopSince: new Date(now.getTime() - 10_000) }));
+      const p = plan(input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 2), {
+        backstopSince: new Date(now.getTime() - 10_000),
+      }));
       expect(p.backstopSince).toBeUndefined();
     });
     it('does nothing when no node is MASTER: keepalived has not decided', () => {

@@ -35,7 +35,8 @@ async function createReady(name = 'web', spec: Record<string, unknown> = {}): Pr
 describe('creation, step by step', () => {
   beforeEach(async () => { h = await startHarness(); });
 
-  it('finalizer, droplets, reserved IP, config on the first node, then the others, then Ready: each step its own pass, none waiting', async () => {
+  it('finalizer, droplets, reserved IP, config on the first node, then the others, then Ready: ' +
+    'each step its own pass, none waiting', async () => {
     await h.create(basicObject());
     const first = await h.pass('web');
     expect(first).toMatchObject({ events: [], requests: [], result: { requeueAfterMs: 0 } });
@@ -144,7 +145,8 @@ describe('changes', () => {
     expect(h.hosts.byName('web-2')!.vrrpState).toBe('BACKUP');
     await h.patch('web', { spec: { droplets: { count: 2 } } });
     const shrink = await nextActing();
-    expect(shrink.eventDetails.map((e) => e.message)).toContainEqual(expect.stringMatching(/^deleted droplet web-2 \(id \d+\): ScaleDown$/));
+    expect(shrink.eventDetails.map((e) => e.message))
+      .toContainEqual(expect.stringMatching(/^deleted droplet web-2 \(id \d+\): ScaleDown$/));
     await h.passUntil('web', (o) => ready(o) && o?.status?.nodesReady === '2/2');
     expect(droplets().map((d) => d.name).sort()).toEqual(['web-0', 'web-1']);
   });
@@ -155,9 +157,12 @@ describe('changes', () => {
     const seen: string[] = [];
     await h.passUntil('web', (o) => {
       return ready(o) && droplets().length === 2 && droplets().every((d) => h.sim.state.getDroplet(d.id).size_slug === 's-2vcpu-2gb');
-    }, 120).then((records) => seen.push(...records.flatMap((r) => r.eventDetails.map((e) => `${e.reason} ${e.message.split(' ').slice(0, 3).join(' ')}`))));
+    }, 120).then((records) =>
+      seen.push(...records.flatMap((r) => r.eventDetails.map((e) => `${e.reason} ${e.message.split(' ').slice(0, 3).join(' ')}`))));
     const order = seen.filter((e) => /^(DropletDeleted|MasterHandedOver)/.test(e));
-    expect(order).toEqual(['DropletDeleted deleted droplet web-1', 'MasterHandedOver stopped keepalived on', 'DropletDeleted deleted droplet web-0']);
+    expect(order).toEqual([
+      'DropletDeleted deleted droplet web-1', 'MasterHandedOver stopped keepalived on', 'DropletDeleted deleted droplet web-0',
+    ]);
     expect((await h.get('web'))!.status?.activeNode).toBe('web-1');
   });
 });
@@ -210,7 +215,9 @@ describe('DigitalOcean errors', () => {
     const refused = await h.pass('web');
     expect(refused.result).toEqual({ stalled: true, requeueAfterMs: 60_000 });
     const object = await h.get('web');
-    expect(condition(object, 'Stalled')).toMatchObject({ status: 'True', reason: 'CloudRequestRefused', message: expect.stringMatching(/limit/) });
+    expect(condition(object, 'Stalled')).toMatchObject({
+      status: 'True', reason: 'CloudRequestRefused', message: expect.stringMatching(/limit/),
+    });
     expect(condition(object, 'Reconciling')?.status).toBe('False');
   });
 
@@ -218,7 +225,9 @@ describe('DigitalOcean errors', () => {
     await h.create(basicObject('web', { droplets: { sshKeys: ['3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa'] } }));
     const records = await h.passUntil('web', (o) => condition(o, 'Stalled')?.status === 'True');
     expect(records.at(-1)!.result).toEqual({ stalled: true, requeueAfterMs: 60_000 });
-    expect(condition(await h.get('web'), 'Ready')).toMatchObject({ reason: 'CloudResourceNotFound', message: expect.stringMatching(/^spec\.droplets\.sshKeys: /) });
+    expect(condition(await h.get('web'), 'Ready')).toMatchObject({
+      reason: 'CloudResourceNotFound', message: expect.stringMatching(/^spec\.droplets\.sshKeys: /),
+    });
   });
 });
 

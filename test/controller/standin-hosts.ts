@@ -53,7 +53,8 @@ export class StandInHosts implements HostConnector {
     // As cloud-init does: the host key user_data gives (ssh_keys), else one of its own.
     const given = firstBootFromUserData(droplet.userData).hostKeyPublic;
     this.hosts.set(droplet.publicIPv4, {
-      droplet, hostKey: given ? publicKeyFingerprint(given) : `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`, authorizedKeys: [...droplet.sshPublicKeys],
+      droplet, hostKey: given ? publicKeyFingerprint(given) : `SHA256:${randomBytes(32).toString('base64').replace(/=+$/, '')}`,
+      authorizedKeys: [...droplet.sshPublicKeys],
       files: new Map(), haproxyRunning: false, keepalivedRunning: false, firewallLoaded: false, up: true,
     });
   }
@@ -87,9 +88,13 @@ export class StandInHosts implements HostConnector {
     await this.pause(signal);
     const host = this.hosts.get(target.host);
     if (!host?.up) throw new HostUnreachableError(target.host, `ssh to ${target.host} failed: connect ECONNREFUSED`);
-    if (target.pinnedHostKey && target.pinnedHostKey !== host.hostKey) throw new HostKeyChangedError(target.host, target.pinnedHostKey, host.hostKey);
+    if (target.pinnedHostKey && target.pinnedHostKey !== host.hostKey) {
+      throw new HostKeyChangedError(target.host, target.pinnedHostKey, host.hostKey);
+    }
     const offered = keyBlob(publicKeyOf(target.privateKey));
-    if (!host.authorizedKeys.some((k) => keyBlob(k) === offered)) throw new HostAuthenticationError(target.host, `ssh to ${target.host} failed: All configured authentication methods failed`);
+    if (!host.authorizedKeys.some((k) => keyBlob(k) === offered)) {
+      throw new HostAuthenticationError(target.host, `ssh to ${target.host} failed: All configured authentication methods failed`);
+    }
     this.opened++;
     return this.session(host);
   }
@@ -124,7 +129,8 @@ export class StandInHosts implements HostConnector {
     return {
       haproxyRunning: host.haproxyRunning, keepalivedRunning: host.keepalivedRunning, booted: true, firewallLoaded: host.firewallLoaded,
       anchorIPv4: d.anchorIPv4, privateIPv4: d.privateIPv4, dropletId: d.id, keepalivedVersion: '2.2.7', haproxyVersion: '2.6.12',
-      sshClientAddress: '203.0.113.253', sshd: { passwordauthentication: 'no', kbdinteractiveauthentication: 'no', permitrootlogin: 'without-password' },
+      sshClientAddress: '203.0.113.253',
+      sshd: { passwordauthentication: 'no', kbdinteractiveauthentication: 'no', permitrootlogin: 'without-password' },
       ...(host.configHash ? { configHash: host.configHash } : {}),
       ...(host.vrrpState ? { vrrpState: host.vrrpState } : {}),
       ...(host.servers ? { servers: { ...host.servers } } : {}),
@@ -143,7 +149,10 @@ export class StandInHosts implements HostConnector {
     if (keys) host.authorizedKeys = keys.content.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
     if (host.configHash !== hash) host.configAppliedAt = Math.floor(Date.now() / 1000);
     host.configHash = hash;
-    const steps = [host.haproxyRunning ? 'reloaded haproxy' : 'started haproxy', host.keepalivedRunning ? 'reloaded keepalived' : 'started keepalived', 'loaded firewall'];
+    const steps = [
+      host.haproxyRunning ? 'reloaded haproxy' : 'started haproxy', host.keepalivedRunning ? 'reloaded keepalived' : 'started keepalived',
+      'loaded firewall',
+    ];
     host.haproxyRunning = true;
     host.firewallLoaded = true;
     if (!host.keepalivedRunning) this.startKeepalived(host);

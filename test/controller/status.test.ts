@@ -27,7 +27,8 @@ const host = (vrrpState: ObservedHost['vrrpState'], extra: Partial<ObservedHost>
 
 function observed(states: (ObservedHost | undefined)[], holder: number | null = 101): Observed {
   return {
-    droplets: states.map((_, i) => ({ id: 101 + i, name: `web-${i}`, index: i, status: 'active', createdAt: now, publicIPv4: `203.0.113.${11 + i}` })),
+    droplets: states.map((_, i) =>
+      ({ id: 101 + i, name: `web-${i}`, index: i, status: 'active', createdAt: now, publicIPv4: `203.0.113.${11 + i}` })),
     reservedIP: { ip: '198.51.100.10', dropletId: holder, locked: false },
     hosts: Object.fromEntries(states.flatMap((h, i) => (h ? [[`web-${i}`, h]] : []))),
   };
@@ -46,7 +47,15 @@ describe('computeStatus', () => {
   });
 
   it('counts the servers each node sees UP', () => {
-    const s = computeStatus({ object: object(), observed: observed([host('MASTER', { servers: { 'web/s1': 'UP', 'web/s2': 'UP 1/2' } }), host('BACKUP', { servers: { 'web/s1': 'UP', 'web/s2': 'DOWN' } })]), desiredHashes: hashes, now });
+    const s = computeStatus({
+      object: object(),
+      observed: observed([
+        host('MASTER', { servers: { 'web/s1': 'UP', 'web/s2': 'UP 1/2' } }),
+        host('BACKUP', { servers: { 'web/s1': 'UP', 'web/s2': 'DOWN' } }),
+      ]),
+      desiredHashes: hashes,
+      now,
+    });
     expect(s.nodes!.map((n) => n.serversUp)).toEqual(['2/2', '1/2']);
     expect(cond(s, 'Degraded').status).toBe('False');
   });
@@ -63,13 +72,15 @@ describe('computeStatus', () => {
       { Degraded: ['True', 'HolderNotMaster'], FailoverReady: ['True', 'OneMaster'] }],
     ['a stale config hash', observed([host('MASTER'), host('BACKUP', { configHash: 'sha256:old' })]), hashes,
       { ConfigApplied: ['False', 'Applying'], Ready: ['False', 'Applying'] }],
-    ['a failed validation on a host carries the daemon message', observed([host('MASTER', { applyError: "haproxy: [ALERT] parsing line 3" }), host('BACKUP')]), hashes,
+    ['a failed validation on a host carries the daemon message',
+      observed([host('MASTER', { applyError: "haproxy: [ALERT] parsing line 3" }), host('BACKUP')]), hashes,
       { ConfigApplied: ['False', 'ValidationFailed'] }],
     ['a changed host key refuses the host', observed([host('MASTER'), { reachable: false, hostKeyChanged: true }]), hashes,
       { ConfigApplied: ['False', 'HostKeyChanged'] }],
     ['an unreachable backup', observed([host('MASTER'), { reachable: false, error: 'connect ETIMEDOUT' }]), hashes,
       { ConfigApplied: ['False', 'HostUnreachable'], FailoverReady: ['Unknown', 'StateUnknown'], Degraded: ['True', 'NodeUnreachable'] }],
-    ['a backend with no server UP on the MASTER: degraded', observed([host('MASTER', { servers: { 'web/s1': 'DOWN', 'web/s2': 'MAINT', 'api/a1': 'UP' } }), host('BACKUP')]), hashes,
+    ['a backend with no server UP on the MASTER: degraded',
+      observed([host('MASTER', { servers: { 'web/s1': 'DOWN', 'web/s2': 'MAINT', 'api/a1': 'UP' } }), host('BACKUP')]), hashes,
       { Degraded: ['True', 'BackendDown'], Ready: ['True', 'Ready'] }],
     ['an unassigned reserved IP', observed([host('MASTER'), host('BACKUP')], null), hashes,
       { FloatingIPAssigned: ['False', 'Unassigned'] }],
@@ -86,33 +97,52 @@ describe('computeStatus', () => {
   });
 
   it('records a failover when the holder changes, and keeps it afterwards', () => {
-    const first = computeStatus({ object: object(), observed: observed([host('MASTER'), host('BACKUP')], 101), desiredHashes: hashes, now });
-    const moved = computeStatus({ object: { ...object(), status: first }, observed: observed([host('FAULT'), host('MASTER')], 102), desiredHashes: hashes, now: later });
+    const first = computeStatus({
+      object: object(), observed: observed([host('MASTER'), host('BACKUP')], 101), desiredHashes: hashes, now,
+    });
+    const moved = computeStatus({
+      object: { ...object(), status: first }, observed: observed([host('FAULT'), host('MASTER')], 102), desiredHashes: hashes, now: later,
+    });
     expect(moved.activeNode).toBe('web-1');
     expect(moved.lastFailover).toEqual({ time: later, from: 'web-0', to: 'web-1', reason: 'Unplanned' });
-    const again = computeStatus({ object: { ...object(), status: moved }, observed: observed([host('BACKUP'), host('MASTER')], 102), desiredHashes: hashes, now: '2026-11-24T11:00:00Z' });
+    const again = computeStatus({
+      object: { ...object(), status: moved }, observed: observed([host('BACKUP'), host('MASTER')], 102), desiredHashes: hashes,
+      now: '2026-11-24T11:00:00Z',
+    });
     expect(again.lastFailover).toEqual(moved.lastFailover);
   });
 
   it('an unchanged observation gives an unchanged status, so nothing is written', () => {
     const first = computeStatus({ object: object(), observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now });
-    const second = computeStatus({ object: { ...object(), status: first }, observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now: later });
+    const second = computeStatus({
+      object: { ...object(), status: first }, observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now: later,
+    });
     expect(statusChanged(first, second)).toBe(false);
-    const third = computeStatus({ object: { ...object(), status: second }, observed: observed([host('BACKUP'), host('MASTER')]), desiredHashes: hashes, now: later });
+    const third = computeStatus({
+      object: { ...object(), status: second }, observed: observed([host('BACKUP'), host('MASTER')]), desiredHashes: hashes, now: later,
+    });
     expect(statusChanged(second, third)).toBe(true);
   });
 
   it('warns when SSH is open to all and when the nodes carry the operator token', () => {
-    const s = computeStatus({ object: object({ access: { sshSourceCIDRs: [] } }), observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now });
+    const s = computeStatus({
+      object: object({ access: { sshSourceCIDRs: [] } }), observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now,
+    });
     expect(cond(s, 'SSHExposed')).toMatchObject({ status: 'True', reason: 'OpenToAll' });
     expect(cond(s, 'FailoverTokenShared')).toMatchObject({ status: 'True', reason: 'OperatorToken' });
   });
 
   const sshRows: [string, (ObservedHost | undefined)[], Record<string, string>, [string, string]][] = [
-    ['restricted once every node has loaded the current firewall', [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: true })], hashes, ['False', 'Restricted']],
-    ['not claimed while a node has no firewall loaded', [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: false })], hashes, ['Unknown', 'NotEnforcedYet']],
-    ['not claimed while a node carries an older firewall', [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: true })], { ...hashes, 'web-1': 'sha256:new' }, ['Unknown', 'NotEnforcedYet']],
-    ['exposed when sshd takes passwords', [host('MASTER', { firewallLoaded: true, sshd: { passwordauthentication: 'yes' } }), host('BACKUP', { firewallLoaded: true })], hashes, ['True', 'PasswordLogin']],
+    ['restricted once every node has loaded the current firewall',
+      [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: true })], hashes, ['False', 'Restricted']],
+    ['not claimed while a node has no firewall loaded',
+      [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: false })], hashes, ['Unknown', 'NotEnforcedYet']],
+    ['not claimed while a node carries an older firewall',
+      [host('MASTER', { firewallLoaded: true }), host('BACKUP', { firewallLoaded: true })], { ...hashes, 'web-1': 'sha256:new' },
+      ['Unknown', 'NotEnforcedYet']],
+    ['exposed when sshd takes passwords',
+      [host('MASTER', { firewallLoaded: true, sshd: { passwordauthentication: 'yes' } }), host('BACKUP', { firewallLoaded: true })], hashes,
+      ['True', 'PasswordLogin']],
   ];
   it.each(sshRows)('SSHExposed: %s', (_name, hosts, desired, [status, reason]) => {
     const s = computeStatus({ object: object(), observed: observed(hosts), desiredHashes: desired, now });
@@ -120,11 +150,21 @@ describe('computeStatus', () => {
   });
 
   it('refuses a firewall that leaves out the operator\'s address, naming it and the field', () => {
-    const s = computeStatus({ object: object(), observed: observed([host('MASTER', { operatorAddress: '10.254.0.1' }), host('BACKUP', { operatorAddress: '10.254.0.1' })]), desiredHashes: hashes, now });
+    const s = computeStatus({
+      object: object(),
+      observed: observed([host('MASTER', { operatorAddress: '10.254.0.1' }), host('BACKUP', { operatorAddress: '10.254.0.1' })]),
+      desiredHashes: hashes,
+      now,
+    });
     expect(cond(s, 'ConfigApplied')).toMatchObject({ status: 'False', reason: 'WouldLockOut' });
     expect(cond(s, 'ConfigApplied').message).toContain('spec.access.sshSourceCIDRs (203.0.113.0/24) leaves out 10.254.0.1');
     expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'WouldLockOut' });
-    const inside = computeStatus({ object: object(), observed: observed([host('MASTER', { operatorAddress: '203.0.113.253' }), host('BACKUP', { operatorAddress: '203.0.113.253' })]), desiredHashes: hashes, now });
+    const inside = computeStatus({
+      object: object(),
+      observed: observed([host('MASTER', { operatorAddress: '203.0.113.253' }), host('BACKUP', { operatorAddress: '203.0.113.253' })]),
+      desiredHashes: hashes,
+      now,
+    });
     expect(cond(inside, 'ConfigApplied')).toMatchObject({ status: 'True' });
   });
 });
@@ -137,7 +177,10 @@ describe('stalledStatus', () => {
     const message = 'spec.frontends[0].defaultBackend: backend "x" is not defined';
     expect(s.conditions).toEqual([
       { type: 'Ready', status: 'False', reason: 'InvalidSpec', message, observedGeneration: 3, lastTransitionTime: now },
-      { type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a person to act: see Stalled', observedGeneration: 3, lastTransitionTime: now },
+      {
+        type: 'Reconciling', status: 'False', reason: 'InvalidSpec', message: 'waiting for a person to act: see Stalled',
+        observedGeneration: 3, lastTransitionTime: now,
+      },
       { type: 'Stalled', status: 'True', reason: 'InvalidSpec', message, observedGeneration: 3, lastTransitionTime: now },
     ]);
     expect(s.activeNode).toBe('web-0');

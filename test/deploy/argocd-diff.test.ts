@@ -21,7 +21,10 @@ function live(applied: Json, edit: (o: Live) => void = () => {}): Json {
   const o = structuredClone(applied) as unknown as Live;
   o.metadata = {
     ...o.metadata, namespace: 'default', uid: 'u', generation: 1, creationTimestamp: '2026-01-01T00:00:00Z',
-    annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ ...(applied as object), metadata: { annotations: {}, name: 'web', namespace: 'default' } }) },
+    annotations: {
+      'kubectl.kubernetes.io/last-applied-configuration':
+        JSON.stringify({ ...(applied as object), metadata: { annotations: {}, name: 'web', namespace: 'default' } }),
+    },
   };
   o.spec.droplets = { size: 's-1vcpu-1gb', ...o.spec.droplets };
   o.status = { observedGeneration: 1 };
@@ -57,6 +60,7 @@ describe('CreateThreeWayJSONMergePatch and MergePatch', () => {
   });
 
   it('applies null as delete, merges maps and replaces lists', () => {
-    expect(applyMergePatch({ a: 1, b: { c: 1, d: 2 }, l: [1, 2] }, { a: null, b: { d: 3 }, l: [9] })).toEqual({ b: { c: 1, d: 3 }, l: [9] });
+    expect(applyMergePatch({ a: 1, b: { c: 1, d: 2 }, l: [1, 2] }, { a: null, b: { d: 3 }, l: [9] }))
+      .toEqual({ b: { c: 1, d: 3 }, l: [9] });
   });
 });

@@ -23,7 +23,10 @@ interface Health { status: string; message: string }
 export function toLua(value: unknown): string {
   if (value === null || value === undefined) return 'nil';
   if (typeof value === 'boolean' || typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `"${[...value].map((c) => (/[\w .,:;/()\-+=*#@!?'[\]{}<>|~^&%$]/.test(c) ? c : `\\${c.codePointAt(0)! < 256 ? c.codePointAt(0) : '?'}`)).join('')}"`;
+  if (typeof value === 'string') {
+    const escape = (c: string) => `\\${c.codePointAt(0)! < 256 ? c.codePointAt(0) : '?'}`;
+    return `"${[...value].map((c) => (/[\w .,:;/()\-+=*#@!?'[\]{}<>|~^&%$]/.test(c) ? c : escape(c))).join('')}"`;
+  }
   if (Array.isArray(value)) return `{${value.map(toLua).join(', ')}}`;
   return `{${Object.entries(value as Record<string, unknown>).map(([k, v]) => `[${toLua(k)}] = ${toLua(v)}`).join(', ')}}`;
 }
@@ -63,7 +66,8 @@ function health(obj: unknown): Promise<Health> {
 }
 
 describe('deploy/argocd/health.lua with Lua 5.1', () => {
-  const cases = (parse(readFileSync(join(DIR, 'health_test.yaml'), 'utf8')) as { tests: { healthStatus: Health; inputPath: string }[] }).tests;
+  const cases = (parse(readFileSync(join(DIR, 'health_test.yaml'), 'utf8')) as
+    { tests: { healthStatus: Health; inputPath: string }[] }).tests;
 
   it('has the cases the health table names', () => {
     expect(cases.map((c) => c.healthStatus.status).sort()).toEqual(expect.arrayContaining(['Degraded', 'Healthy', 'Progressing']));
@@ -78,7 +82,8 @@ describe('deploy/argocd/health.lua with Lua 5.1', () => {
   }
 
   it('is the script the argocd-cm patch carries, under the key Argo CD looks up', () => {
-    const cm = parse(readFileSync(join(DIR, 'argocd-cm-patch.yaml'), 'utf8')) as { metadata: { name: string }; data: Record<string, string> };
+    const cm = parse(readFileSync(join(DIR, 'argocd-cm-patch.yaml'), 'utf8')) as
+      { metadata: { name: string }; data: Record<string, string> };
     expect(cm.metadata.name).toBe('argocd-cm');
     expect(Object.keys(cm.data)).toEqual(['resource.customizations.health.halb.dev_HALoadBalancer']);
     expect(cm.data['resource.customizations.health.halb.dev_HALoadBalancer']).toBe(SCRIPT);
@@ -114,7 +119,8 @@ describe('health of statuses the operator computes', () => {
   const host = (vrrpState: ObservedHost['vrrpState']): ObservedHost =>
     ({ reachable: true, vrrpState, configHash: 'sha256:aa', anchorIPv4: '10.20.0.5', privateIPv4: '10.10.0.11' });
   const observed = (hosts: (ObservedHost | undefined)[], holder: number | null = 101): Observed => ({
-    droplets: hosts.map((_, i) => ({ id: 101 + i, name: `web-${i}`, index: i, status: 'active', createdAt: now, publicIPv4: `203.0.113.${11 + i}` })),
+    droplets: hosts.map((_, i) =>
+      ({ id: 101 + i, name: `web-${i}`, index: i, status: 'active', createdAt: now, publicIPv4: `203.0.113.${11 + i}` })),
     reservedIP: { ip: '198.51.100.10', dropletId: holder, locked: false },
     hosts: Object.fromEntries(hosts.flatMap((h, i) => (h ? [[`web-${i}`, h]] : []))),
   });
@@ -137,17 +143,23 @@ describe('health of statuses the operator computes', () => {
   });
 
   it('the reserved IP on a BACKUP is Degraded even while Ready', async () => {
-    const status = computeStatus({ object: object(1), observed: observed([host('MASTER'), host('BACKUP')], 102), desiredHashes: hashes, now });
+    const status = computeStatus({
+      object: object(1), observed: observed([host('MASTER'), host('BACKUP')], 102), desiredHashes: hashes, now,
+    });
     expect(status.conditions!.find((c) => c.type === 'Degraded')!.status).toBe('True');
     expect((await health(withStatus(1, status))).status).toBe('Degraded');
   });
 
   it('InvalidSpec, SecretNotFound and CloudRequestRefused are Degraded', async () => {
-    const invalid = stalledStatus(object(1), [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "api" does not exist' }], now, 'InvalidSpec');
-    expect(await health(withStatus(1, invalid))).toEqual({ status: 'Degraded', message: 'InvalidSpec: spec.frontends[0].defaultBackend: backend "api" does not exist' });
-    const missing = stalledStatus(object(1), [{ path: 'spec', message: 'Secret "do-api" not found in namespace default' }], now, 'SecretNotFound');
+    const invalid = stalledStatus(object(1), [{ path: 'spec.frontends[0].defaultBackend', message: 'backend "api" does not exist' }],
+      now, 'InvalidSpec');
+    expect(await health(withStatus(1, invalid)))
+      .toEqual({ status: 'Degraded', message: 'InvalidSpec: spec.frontends[0].defaultBackend: backend "api" does not exist' });
+    const missing = stalledStatus(object(1), [{ path: 'spec', message: 'Secret "do-api" not found in namespace default' }],
+      now, 'SecretNotFound');
     expect((await health(withStatus(1, missing))).status).toBe('Degraded');
-    const refused = stalledStatus(object(1), [{ path: '', message: 'DigitalOcean refused: the token lacks the "droplet:create" scope' }], now, 'CloudRequestRefused');
+    const refused = stalledStatus(object(1), [{ path: '', message: 'DigitalOcean refused: the token lacks the "droplet:create" scope' }],
+      now, 'CloudRequestRefused');
     expect((await health(withStatus(1, refused))).status).toBe('Degraded');
   });
 
@@ -160,7 +172,9 @@ describe('health of statuses the operator computes', () => {
     const input = { object: { ...planning, status: previous }, observed: seen, desiredHashes: hashes, now: new Date(now) };
     const status = computeStatus({ ...input, now, dayTwo: planDayTwo(input, previous.plannedFailover, new Map()) });
     expect(status.conditions!.find((c) => c.type === 'Degraded')!.status).toBe('False');
-    expect(await health(withStatus(1, status))).toEqual({ status: 'Progressing', message: 'FailoverRequested: moving MASTER from web-0 to web-1: halb.dev/preferred-node names it' });
+    expect(await health(withStatus(1, status))).toEqual({
+      status: 'Progressing', message: 'FailoverRequested: moving MASTER from web-0 to web-1: halb.dev/preferred-node names it',
+    });
   });
 
   it('a node in maintenance that is powered off leaves the pair Healthy, saying so', async () => {
@@ -178,6 +192,7 @@ describe('health of statuses the operator computes', () => {
 
   it('a Healthy status written for an older generation is Progressing after an edit', async () => {
     const status = computeStatus({ object: object(1), observed: observed([host('MASTER'), host('BACKUP')]), desiredHashes: hashes, now });
-    expect(await health(withStatus(2, status))).toEqual({ status: 'Progressing', message: 'Waiting for the halb operator to observe generation 2' });
+    expect(await health(withStatus(2, status)))
+      .toEqual({ status: 'Progressing', message: 'Waiting for the halb operator to observe generation 2' });
   });
 });

@@ -27,7 +27,8 @@ function argocd(args: string[]): Promise<{ code: number; stdout: string; stderr:
 }
 
 describe.skipIf(!built)('deploy/argocd/health.lua in Argo CD\'s Lua VM', () => {
-  const cases = (parse(readFileSync(join(DIR, 'health_test.yaml'), 'utf8')) as { tests: { healthStatus: Health; inputPath: string }[] }).tests;
+  const cases = (parse(readFileSync(join(DIR, 'health_test.yaml'), 'utf8')) as
+    { tests: { healthStatus: Health; inputPath: string }[] }).tests;
   const scratch = mkdtempSync(join(tmpdir(), 'halb-argocd-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -37,7 +38,8 @@ describe.skipIf(!built)('deploy/argocd/health.lua in Argo CD\'s Lua VM', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Health);
-    expect(answers.map((a, i) => ({ input: cases[i]!.inputPath, ...a }))).toEqual(cases.map((c) => ({ input: c.inputPath, ...c.healthStatus })));
+    expect(answers.map((a, i) => ({ input: cases[i]!.inputPath, ...a })))
+      .toEqual(cases.map((c) => ({ input: c.inputPath, ...c.healthStatus })));
   });
 
   it('refuses a script that reaches for a library Argo CD does not open to customizations', async () => {

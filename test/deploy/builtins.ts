@@ -18,12 +18,24 @@ interface Model { validate(): void }
 type ModelClass = new (data: never) => Model;
 
 const KINDS: Array<{ group: string; kind: string; plural: string; namespaced: boolean; known: string[]; model: ModelClass }> = [
-  { group: '', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, known: ['secrets', 'imagePullSecrets', 'automountServiceAccountToken'], model: ServiceAccount },
+  {
+    group: '', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true,
+    known: ['secrets', 'imagePullSecrets', 'automountServiceAccountToken'], model: ServiceAccount,
+  },
   { group: 'apps', kind: 'Deployment', plural: 'deployments', namespaced: true, known: ['spec', 'status'], model: Deployment },
-  { group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false, known: ['rules', 'aggregationRule'], model: ClusterRole },
-  { group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false, known: ['subjects', 'roleRef'], model: ClusterRoleBinding },
+  {
+    group: 'rbac.authorization.k8s.io', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false,
+    known: ['rules', 'aggregationRule'], model: ClusterRole,
+  },
+  {
+    group: 'rbac.authorization.k8s.io', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false,
+    known: ['subjects', 'roleRef'], model: ClusterRoleBinding,
+  },
   { group: 'rbac.authorization.k8s.io', kind: 'Role', plural: 'roles', namespaced: true, known: ['rules'], model: Role },
-  { group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true, known: ['subjects', 'roleRef'], model: RoleBinding },
+  {
+    group: 'rbac.authorization.k8s.io', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true,
+    known: ['subjects', 'roleRef'], model: RoleBinding,
+  },
 ];
 
 function def(k: (typeof KINDS)[number]): ResourceDef {
@@ -33,7 +45,8 @@ function def(k: (typeof KINDS)[number]): ResourceDef {
     namespaced: k.namespaced, shortNames: [], categories: [], verbs: ALL_VERBS, statusSubresource: false,
     storageKey: `${k.group || 'core'}/${k.plural}`, custom: false, allowUnconditionalUpdate: true, allowCreateOnUpdate: false,
     knownFields: k.known, selectableFields: [], table: builtinTableSpec(k.kind),
-    fields: (o: KubeObject) => ({ 'metadata.name': String(o.metadata.name ?? ''), 'metadata.namespace': String(o.metadata.namespace ?? '') }),
+    fields: (o: KubeObject) =>
+      ({ 'metadata.name': String(o.metadata.name ?? ''), 'metadata.namespace': String(o.metadata.namespace ?? '') }),
     validate(o: KubeObject) {
       try {
         new k.model(structuredClone(o) as never).validate();
@@ -41,7 +54,9 @@ function def(k: (typeof KINDS)[number]): ResourceDef {
       } catch (err) {
         const errors = (err as { errors?: Array<{ instancePath: string; message?: string }> }).errors ?? [];
         return errors.length
-          ? errors.map((e) => ({ reason: 'FieldValueInvalid', field: e.instancePath.slice(1).replace(/\//g, '.'), message: `Invalid value: ${e.message ?? ''}` }))
+          ? errors.map((e) => ({
+            reason: 'FieldValueInvalid', field: e.instancePath.slice(1).replace(/\//g, '.'), message: `Invalid value: ${e.message ?? ''}`,
+          }))
           : [{ reason: 'FieldValueInvalid', message: (err as Error).message }];
       }
     },

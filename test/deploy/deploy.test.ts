@@ -31,7 +31,10 @@ interface Container {
 interface Deployment extends Obj {
   spec: {
     replicas: number;
-    template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; securityContext?: Record<string, unknown>; containers: Container[] } };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { serviceAccountName: string; securityContext?: Record<string, unknown>; containers: Container[] };
+    };
   };
 }
 
@@ -61,7 +64,8 @@ const one = <T extends Obj = Obj>(objs: Obj[], kind: string): T => {
 /** Every permission as "group/resource[:name] verb", sorted: the least-privilege contract. */
 function permissions(rules: Rule[]): string[] {
   return rules.flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) =>
-    (r.resourceNames?.length ? r.resourceNames : ['']).flatMap((n) => r.verbs.map((v) => `${g || 'core'}/${res}${n ? `:${n}` : ''} ${v}`))))).sort();
+    (r.resourceNames?.length ? r.resourceNames : ['']).flatMap((n) =>
+      r.verbs.map((v) => `${g || 'core'}/${res}${n ? `:${n}` : ''} ${v}`))))).sort();
 }
 
 const OPERATOR_PERMISSIONS = [
@@ -105,7 +109,8 @@ function expectBindingsToOperator(objs: Obj[], operatorNamespace: string): void 
   expect(bindings.length).toBeGreaterThan(0);
   for (const b of bindings) {
     expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: operatorNamespace }]);
-    const role = objs.find((o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name && (o.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace));
+    const role = objs.find((o) => o.kind === b.roleRef.kind && o.metadata.name === b.roleRef.name &&
+      (o.kind === 'ClusterRole' || o.metadata.namespace === b.metadata.namespace));
     expect(role, `${b.kind}/${b.metadata.name} → ${b.roleRef.kind}/${b.roleRef.name}`).toBeDefined();
   }
 }
@@ -130,7 +135,11 @@ describe('kubectl kustomize deploy/', () => {
       'Deployment/halb-operator', 'Namespace/halb-system', 'Role/halb-operator-leader-election',
       'RoleBinding/halb-operator-leader-election', 'Service/halb-operator-metrics', 'ServiceAccount/halb-operator',
     ]);
-    for (const o of objs) if (!['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) expect(o.metadata.namespace, o.kind).toBe('halb-system');
+    for (const o of objs) {
+      if (!['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) {
+        expect(o.metadata.namespace, o.kind).toBe('halb-system');
+      }
+    }
   });
 
   it('carries crds/haloadbalancer.yaml unchanged but for labels', () => {
@@ -188,7 +197,8 @@ describe('kubectl kustomize deploy/', () => {
 });
 
 describe('overlays', () => {
-  it('namespaced: a Role and RoleBinding in the watched namespace replace the cluster-wide ones, and the operator watches only it', async () => {
+  it('namespaced: a Role and RoleBinding in the watched namespace replace the cluster-wide ones, ' +
+    'and the operator watches only it', async () => {
     const objs = await render('deploy/overlays/namespaced');
     expectNoWildcards(objs);
     // Only reading Nodes stays cluster-wide (Nodes have no namespace).
@@ -209,7 +219,11 @@ describe('overlays', () => {
     const objs = await render('deploy/overlays/existing-namespace');
     expectNoWildcards(objs);
     expect(ofKind(objs, 'Namespace')).toEqual([]);
-    for (const o of objs) if (!['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) expect(o.metadata.namespace, o.kind).toBe('platform');
+    for (const o of objs) {
+      if (!['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind)) {
+        expect(o.metadata.namespace, o.kind).toBe('platform');
+      }
+    }
     expectBindingsToOperator(objs, 'platform');
     expect(permissions(clusterRole(objs, 'halb-operator').rules as Rule[])).toEqual(OPERATOR_PERMISSIONS);
   });
@@ -250,7 +264,8 @@ describe('the real kubectl applies deploy/ to the Kubernetes emulator', () => {
   });
 
   it('after it, the CRD is established and a HALoadBalancer can be created', async () => {
-    await waitFor('the CRD to be established', async () => (await h.kubectl(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s'])).code === 0 || undefined);
+    await waitFor('the CRD to be established', async () =>
+      (await h.kubectl(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s'])).code === 0 || undefined);
     const lb = readFileSync(join(ROOT, 'examples/basic.yaml'), 'utf8');
     const r = await h.kubectl(['apply', '-f', '-'], lb);
     expect(r.stderr).toBe('');
@@ -269,7 +284,8 @@ describe('the real kubectl applies deploy/ to the Kubernetes emulator', () => {
   });
 
   it('the stand-in kinds check what a real server checks: a Deployment with a malformed field is refused', async () => {
-    const bad = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: default}\nspec: {replicas: two, selector: {}, template: {spec: {containers: []}}}\n';
+    const bad = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad, namespace: default}\n' +
+      'spec: {replicas: two, selector: {}, template: {spec: {containers: []}}}\n';
     const r = await h.kubectl(['apply', '-f', '-'], bad);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/spec\.replicas/);

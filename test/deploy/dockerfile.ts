@@ -23,10 +23,13 @@ export function parseDockerfile(text: string): Dockerfile {
   const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   const args: Record<string, string> = {};
   const out: Dockerfile = { stages: 0, baseImages: [], runs: [], copies: [], env: {}, entrypoint: [], cmd: [] };
-  const expand = (s: string) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args[(a ?? b)!] ?? '');
+  const expand = (s: string) =>
+    s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args[(a ?? b)!] ?? '');
   const execForm = (rest: string, what: string): string[] => {
     const parsed: unknown = JSON.parse(rest);
-    if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) throw new Error(`${what} must be in exec form (a JSON array of strings): ${rest}`);
+    if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string')) {
+      throw new Error(`${what} must be in exec form (a JSON array of strings): ${rest}`);
+    }
     return parsed as string[];
   };
   for (const line of lines) {

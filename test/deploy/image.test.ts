@@ -48,7 +48,9 @@ beforeAll(() => {
       continue;
     }
     for (const source of copy.sources) {
-      cpSync(join(ROOT, source), join(stage, copy.dest === './' ? source : copy.dest), { recursive: true, filter: (path) => dockerIncludes(path.slice(ROOT.length + 1)) });
+      cpSync(join(ROOT, source), join(stage, copy.dest === './' ? source : copy.dest), {
+        recursive: true, filter: (path) => dockerIncludes(path.slice(ROOT.length + 1)),
+      });
     }
   }
 });
@@ -91,20 +93,25 @@ describe('Dockerfile', () => {
 
   it('.dockerignore lets through every path the Dockerfile copies, and keeps node_modules and .git out', () => {
     for (const copy of dockerfile.copies.filter((c) => !c.from)) for (const s of copy.sources) expect(dockerIncludes(s), s).toBe(true);
-    for (const path of ['node_modules', '.git', 'test', '.halb-sandbox', 'src/sandbox', 'src/sandbox/kube/api.ts']) expect(dockerIncludes(path), path).toBe(false);
+    for (const path of ['node_modules', '.git', 'test', '.halb-sandbox', 'src/sandbox', 'src/sandbox/kube/api.ts']) {
+      expect(dockerIncludes(path), path).toBe(false);
+    }
   });
 
   it('holds no sandbox code: no file of src/sandbox, and nothing in the image imports one', () => {
     const files = stagedFiles();
     expect(files).toContain('src/controller/reconciler.ts');
     expect(files.filter((f) => f.startsWith('src/sandbox/'))).toEqual([]);
-    const importers = files.filter((f) => f.endsWith('.ts') && /^\s*import\s[^;]*from\s+'[^']*\/sandbox\//m.test(readFileSync(join(stage, f), 'utf8')));
+    const importers = files.filter((f) =>
+      f.endsWith('.ts') && /^\s*import\s[^;]*from\s+'[^']*\/sandbox\//m.test(readFileSync(join(stage, f), 'utf8')));
     expect(importers).toEqual([]);
   });
 
   it('every package the source imports is installed by npm ci --omit=dev', async () => {
     const ls = await new Promise<string>((resolve, reject) => {
-      execFile('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, env: { ...process.env, PATH: `${NODE_BIN}:${process.env.PATH}` }, maxBuffer: 1 << 24 }, (err, stdout) => {
+      execFile('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+        cwd: ROOT, env: { ...process.env, PATH: `${NODE_BIN}:${process.env.PATH}` }, maxBuffer: 1 << 24,
+      }, (err, stdout) => {
         // npm ls exits 1 on extraneous packages; the list is still complete.
         if (err && !stdout) reject(err); else resolve(stdout);
       });
@@ -154,7 +161,9 @@ describe('the image entrypoint, run here', () => {
       dir = mkdtempSync(join(tmpdir(), 'halb-image-kube-'));
       emu = await startKubeEmulator({ port: 0 });
       emu.writeKubeconfig(join(dir, 'kubeconfig'));
-      emu.seed([buildCRD() as unknown as Record<string, unknown>, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'halb-system' } }]);
+      emu.seed([
+        buildCRD() as unknown as Record<string, unknown>, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'halb-system' } },
+      ]);
     });
     afterAll(async () => {
       await emu?.close();
@@ -173,8 +182,10 @@ describe('the image entrypoint, run here', () => {
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
-        await waitFor('/readyz', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) || undefined, 20_000);
-        const lease = () => fetch(`${emu.url}/apis/coordination.k8s.io/v1/namespaces/halb-system/leases/halb-operator`).then((r) => r.json() as Promise<{ spec?: { holderIdentity?: string } }>);
+        await waitFor('/readyz', async () =>
+          (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) || undefined, 20_000);
+        const lease = () => fetch(`${emu.url}/apis/coordination.k8s.io/v1/namespaces/halb-system/leases/halb-operator`)
+          .then((r) => r.json() as Promise<{ spec?: { holderIdentity?: string } }>);
         await waitFor('the Lease to be held', async () => ((await lease()).spec?.holderIdentity ? true : undefined), 20_000);
         // SIGTERM while the informer's first list is still running leaves a watch open and the
         // process alive (reported to the lead); wait until the controller has started.

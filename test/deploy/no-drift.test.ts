@@ -8,7 +8,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startE2E, type E2E } from '../e2e/helpers.ts';
 
 interface ManagedFields { manager: string; operation: string; subresource?: string; fieldsV1?: Record<string, unknown> }
-interface Got { metadata: { generation: number; managedFields?: ManagedFields[]; finalizers?: string[] }; spec: unknown; status?: { observedGeneration?: number } }
+interface Got {
+  metadata: { generation: number; managedFields?: ManagedFields[]; finalizers?: string[] }; spec: unknown;
+  status?: { observedGeneration?: number };
+}
 
 let e2e: E2E;
 beforeAll(async () => { e2e = await startE2E(); }, 120_000);

@@ -170,7 +170,9 @@ describe('droplet creation', () => {
     const provider = providerFor(sim);
     const key = await provider.ensureSshKey(sshPublicKey(3), 'halb-operator');
     const vpc = '0d3f8a2e-8c1b-4b7e-9a51-3e2f6c7d8e9f';
-    const result = await provider.ensureInfrastructure({ ...spec('6a1f0c3e-0d6b-4b8e-9d2c-1f2e3d4c5b6a', 'edge'), vpcUUID: vpc, sshKeys: [key], extraTags: ['env:prod'] });
+    const result = await provider.ensureInfrastructure({
+      ...spec('6a1f0c3e-0d6b-4b8e-9d2c-1f2e3d4c5b6a', 'edge'), vpcUUID: vpc, sshKeys: [key], extraTags: ['env:prod'],
+    });
     expect(result.created).toHaveLength(2);
     const views = result.nodes.map((n) => sim.state.dropletView(n.id)!);
     expect(views.map((v) => v.name)).toEqual(['edge-0', 'edge-1']);
@@ -184,11 +186,14 @@ describe('droplet creation', () => {
     expect(result.nodes.every((n) => n.status === 'active' && n.privateIPv4 && n.publicIPv4)).toBe(true);
     expect(sim.state.reservedIpHolder(result.reservedIp.ip)).toBe(result.nodes[0]!.id);
     // A second run changes nothing.
-    const again = await provider.ensureInfrastructure({ ...spec('6a1f0c3e-0d6b-4b8e-9d2c-1f2e3d4c5b6a', 'edge'), vpcUUID: vpc, sshKeys: [key] });
+    const again = await provider.ensureInfrastructure({
+      ...spec('6a1f0c3e-0d6b-4b8e-9d2c-1f2e3d4c5b6a', 'edge'), vpcUUID: vpc, sshKeys: [key],
+    });
     expect(again.created).toEqual([]);
     expect(again.reservedIp.ip).toBe(result.reservedIp.ip);
     // Bad input is named.
-    await expect(provider.ensureDroplets({ ...spec('u2'), vpcUUID: 'not-a-uuid', userData: () => '' })).rejects.toThrow(/vpc_uuid "not-a-uuid" is not a valid VPC UUID/);
+    await expect(provider.ensureDroplets({ ...spec('u2'), vpcUUID: 'not-a-uuid', userData: () => '' }))
+      .rejects.toThrow(/vpc_uuid "not-a-uuid" is not a valid VPC UUID/);
   });
 });
 
@@ -229,10 +234,12 @@ describe('reserved IPs', () => {
 
   it('adopts a named address only if it exists in the same region', async () => {
     const provider = providerFor(sim);
-    await expect(provider.ensureReservedIp({ address: '198.51.100.250', region: 'nyc3', nodes: [] })).rejects.toThrow(/spec\.floatingIP\.address: reserved IP 198\.51\.100\.250 does not exist/);
+    await expect(provider.ensureReservedIp({ address: '198.51.100.250', region: 'nyc3', nodes: [] }))
+      .rejects.toThrow(/spec\.floatingIP\.address: reserved IP 198\.51\.100\.250 does not exist/);
     const created = await provider.client.http.post('/reserved_ips', { region: 'fra1' });
     const ip = (created.data as { reserved_ip: { ip: string } }).reserved_ip.ip;
-    await expect(provider.ensureReservedIp({ address: ip, region: 'nyc3', nodes: [] })).rejects.toThrow(/is in region fra1, but spec.region is nyc3/);
+    await expect(provider.ensureReservedIp({ address: ip, region: 'nyc3', nodes: [] }))
+      .rejects.toThrow(/is in region fra1, but spec.region is nyc3/);
     await expect(provider.ensureReservedIp({ address: ip, region: 'fra1', nodes: [] })).resolves.toMatchObject({ ip, dropletId: null });
   });
 });

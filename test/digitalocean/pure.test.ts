@@ -27,18 +27,47 @@ const axiosError = (method: string, url: string, status?: number, body?: unknown
 
 describe('classifyError', () => {
   const cases: { name: string; err: HttpErrorLike; kind: 'transient' | 'terminal'; scope?: string; message: RegExp }[] = [
-    { name: '429', err: axiosError('get', '/droplets', 429, { id: 'too_many_requests', message: 'API Rate limit exceeded.' }), kind: 'transient', message: /GET \/droplets failed \(429\)/ },
+    {
+      name: '429', err: axiosError('get', '/droplets', 429, { id: 'too_many_requests', message: 'API Rate limit exceeded.' }),
+      kind: 'transient', message: /GET \/droplets failed \(429\)/,
+    },
     { name: '500', err: axiosError('get', '/account', 500), kind: 'transient', message: /\(500\)/ },
     { name: '503', err: axiosError('post', '/reserved_ips/198.51.100.10/actions', 503), kind: 'transient', message: /\(503\)/ },
     { name: 'timeout', err: axiosError('get', '/droplets', undefined, undefined, 'ECONNABORTED'), kind: 'transient', message: /timed out/ },
     { name: 'reset', err: axiosError('get', '/droplets', undefined, undefined, 'ECONNRESET'), kind: 'transient', message: /ECONNRESET/ },
-    { name: '422 pending', err: axiosError('post', '/reserved_ips/1.2.3.4/actions', 422, { id: 'unprocessable_entity', message: 'The reserved IP already has a pending event.' }), kind: 'transient', message: /must wait/ },
-    { name: '422 validation', err: axiosError('post', '/droplets', 422, { id: 'unprocessable_entity', message: 'You specified an invalid name' }), kind: 'terminal', message: /invalid name/ },
-    { name: '404', err: axiosError('get', '/droplets/1', 404, { id: 'not_found', message: 'The resource you were accessing could not be found.' }), kind: 'terminal', message: /\(404\)/ },
-    { name: '401', err: axiosError('get', '/droplets', 401, { id: 'unauthorized', message: 'Unable to authenticate you.' }), kind: 'terminal', message: /token is missing, invalid or revoked/ },
-    { name: '403 reserved IP assign', err: axiosError('post', '/reserved_ips/1.2.3.4/actions', 403, { id: 'forbidden', message: 'no' }), kind: 'terminal', scope: 'reserved_ip:update', message: /lacks the "reserved_ip:update" scope/ },
-    { name: '403 droplet create', err: axiosError('post', '/droplets', 403), kind: 'terminal', scope: 'droplet:create', message: /"droplet:create"/ },
-    { name: '403 list by tag', err: axiosError('get', '/droplets?tag_name=halb', 403), kind: 'terminal', scope: 'droplet:read', message: /"droplet:read"/ },
+    {
+      name: '422 pending',
+      err: axiosError('post', '/reserved_ips/1.2.3.4/actions', 422, {
+        id: 'unprocessable_entity', message: 'The reserved IP already has a pending event.',
+      }),
+      kind: 'transient', message: /must wait/,
+    },
+    {
+      name: '422 validation',
+      err: axiosError('post', '/droplets', 422, { id: 'unprocessable_entity', message: 'You specified an invalid name' }),
+      kind: 'terminal', message: /invalid name/,
+    },
+    {
+      name: '404',
+      err: axiosError('get', '/droplets/1', 404, { id: 'not_found', message: 'The resource you were accessing could not be found.' }),
+      kind: 'terminal', message: /\(404\)/,
+    },
+    {
+      name: '401', err: axiosError('get', '/droplets', 401, { id: 'unauthorized', message: 'Unable to authenticate you.' }),
+      kind: 'terminal', message: /token is missing, invalid or revoked/,
+    },
+    {
+      name: '403 reserved IP assign', err: axiosError('post', '/reserved_ips/1.2.3.4/actions', 403, { id: 'forbidden', message: 'no' }),
+      kind: 'terminal', scope: 'reserved_ip:update', message: /lacks the "reserved_ip:update" scope/,
+    },
+    {
+      name: '403 droplet create', err: axiosError('post', '/droplets', 403), kind: 'terminal', scope: 'droplet:create',
+      message: /"droplet:create"/,
+    },
+    {
+      name: '403 list by tag', err: axiosError('get', '/droplets?tag_name=halb', 403), kind: 'terminal', scope: 'droplet:read',
+      message: /"droplet:read"/,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -111,7 +140,9 @@ describe('RollingRateLimiter', () => {
       { limit: 5, windowMs: 10_000 },
       { limit: 2, windowMs: 1000 },
     ]);
-    expect(l.take(0)).toMatchObject({ allowed: true, headers: { 'ratelimit-remaining': '4', 'ratelimit-limit': '5', 'ratelimit-reset': '10' } });
+    expect(l.take(0)).toMatchObject({
+      allowed: true, headers: { 'ratelimit-remaining': '4', 'ratelimit-limit': '5', 'ratelimit-reset': '10' },
+    });
     expect(l.take(100).allowed).toBe(true);
     // The burst window refuses: the headers still describe the hourly one; retry-after says when.
     expect(l.take(200)).toMatchObject({ allowed: false, retryAfterSeconds: 1, headers: { 'ratelimit-remaining': '3' } });
@@ -161,7 +192,8 @@ describe('host key pin', () => {
     expect(tags).toContain(hostKeyTag(key.fingerprint));
     expect(hostKeyTag(key.fingerprint)).toMatch(/^halb-hostkey-[0-9a-f]{64}$/);
     expect(parseHostKeyTag(tags)).toBe(key.fingerprint);
-    expect(toNodeDroplet({ id: 1, name: 'web-0', status: 'new', tags, created_at: '', region: 'nyc3', networks: { v4: [] } })?.hostKeyPin).toBe(key.fingerprint);
+    expect(toNodeDroplet({ id: 1, name: 'web-0', status: 'new', tags, created_at: '', region: 'nyc3', networks: { v4: [] } })?.hostKeyPin)
+      .toBe(key.fingerprint);
   });
 
   it('reads no pin from no tag, two tags or a malformed one', () => {
@@ -177,8 +209,10 @@ describe('host key pin', () => {
     const dir = mkdtempSync(join(tmpdir(), 'halb-hostkey-'));
     try {
       writeFileSync(join(dir, 'key'), key.privateKey, { mode: 0o600 });
-      expect(execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'key')], { encoding: 'utf8' }).trim().split(' ').slice(0, 2)).toEqual(key.publicKey.split(' ').slice(0, 2));
-      expect(execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'key')], { encoding: 'utf8' }).split(' ')[1]).toBe(key.fingerprint);
+      const publicKey = execFileSync('ssh-keygen', ['-y', '-f', join(dir, 'key')], { encoding: 'utf8' });
+      expect(publicKey.trim().split(' ').slice(0, 2)).toEqual(key.publicKey.split(' ').slice(0, 2));
+      const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(dir, 'key')], { encoding: 'utf8' });
+      expect(fingerprint.split(' ')[1]).toBe(key.fingerprint);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -210,7 +244,9 @@ describe('droplet reading', () => {
         ],
       },
     };
-    expect(toNodeDroplet(d, new Set(['198.51.100.10']))).toMatchObject({ publicIPv4: '203.0.113.10', privateIPv4: '10.10.0.11', index: 0, uid: 'u', region: 'nyc3' });
+    expect(toNodeDroplet(d, new Set(['198.51.100.10']))).toMatchObject({
+      publicIPv4: '203.0.113.10', privateIPv4: '10.10.0.11', index: 0, uid: 'u', region: 'nyc3',
+    });
   });
   it('follows next links by page number', () => {
     expect(nextPage({ pages: { next: 'https://api.digitalocean.com/v2/droplets?page=3&per_page=200' } })).toBe(3);
@@ -237,7 +273,10 @@ describe('cloud-init', () => {
   });
 
   it('turns password logins off from the first boot with the operator\'s sshd drop-in', () => {
-    const text = cloudInit({ objectName: 'web', nodeName: 'web-0', sshdDropIn: { path: '/etc/ssh/sshd_config.d/00-halb.conf', content: 'PasswordAuthentication no\n' } });
+    const text = cloudInit({
+      objectName: 'web', nodeName: 'web-0',
+      sshdDropIn: { path: '/etc/ssh/sshd_config.d/00-halb.conf', content: 'PasswordAuthentication no\n' },
+    });
     expect(text).toContain('ssh_pwauth: false');
     expect(text).toMatch(/path: \/etc\/ssh\/sshd_config.d\/00-halb.conf\n\s+content: \|\n\s+PasswordAuthentication no/);
     expect(text).toMatch(/- nftables/);
@@ -296,7 +335,8 @@ describe('metadata documents', () => {
     it(path, () => expect(metadataResponse(input, path)).toMatchObject({ status, body }));
   }
   it('serves v1.json', () => {
-    const json = JSON.parse(metadataResponse(input, '/metadata/v1.json').body) as { droplet_id: number; reserved_ip: unknown; interfaces: { public: { anchor_ipv4: { ip_address: string } }[] } };
+    const json = JSON.parse(metadataResponse(input, '/metadata/v1.json').body) as
+      { droplet_id: number; reserved_ip: unknown; interfaces: { public: { anchor_ipv4: { ip_address: string } }[] } };
     expect(json.droplet_id).toBe(7);
     expect(json.reserved_ip).toEqual({ ipv4: { active: true, ip_address: '198.51.100.10' }, ipv6: { active: false } });
     expect(json.interfaces.public[0]!.anchor_ipv4.ip_address).toBe('10.20.0.5');

@@ -8,7 +8,8 @@ import type { DigitalOceanSimulator, DropletView, ReservedIpChange } from '../..
 import { sandboxDoCommand } from '../../src/sandbox/cli/do.ts';
 import { providerFor, sshPublicKey, startSimulator } from './helpers.ts';
 
-const nodeSpec = (uid: string) => ({ uid, objectName: 'web', count: 2, region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [] as string[] });
+const nodeSpec = (uid: string) =>
+  ({ uid, objectName: 'web', count: 2, region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', sshKeys: [] as string[] });
 
 describe('day-two events: power, physical hosts, maintenance notices', () => {
   let sim: DigitalOceanSimulator;
@@ -25,7 +26,9 @@ describe('day-two events: power, physical hosts, maintenance notices', () => {
   afterAll(() => sim.close());
 
   const action = async (id: number, type: string) => {
-    const r = await fetch(`${sim.endpoint}/droplets/${id}/actions`, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: JSON.stringify({ type }) });
+    const r = await fetch(`${sim.endpoint}/droplets/${id}/actions`, {
+      method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: JSON.stringify({ type }),
+    });
     expect(r.status).toBe(201);
     const actionId = ((await r.json()) as { action: { id: number } }).action.id;
     for (let i = 0; i < 200 && sim.state.getAction(actionId).status !== 'completed'; i++) await new Promise((res) => setTimeout(res, 10));
@@ -97,7 +100,10 @@ describe('sandbox hooks and metadata', () => {
     const provider = providerFor(sim);
     const fingerprint = await provider.ensureSshKey(sshPublicKey(9), 'halb-operator');
     expect(await provider.ensureSshKey(sshPublicKey(9), 'halb-operator')).toBe(fingerprint); // idempotent
-    const res = await provider.client.dots.droplet.createDroplet({ name: 'web-0', region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ssh_keys: [fingerprint], tags: ['halb'], user_data: '#cloud-config\n' });
+    const res = await provider.client.dots.droplet.createDroplet({
+      name: 'web-0', region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ssh_keys: [fingerprint], tags: ['halb'],
+      user_data: '#cloud-config\n',
+    });
     const id = (res.data.droplet as { id: number }).id;
     await new Promise((r) => setTimeout(r, 150)); // longer than the boot delay
     expect(created.map((d) => d.id)).toEqual([id]);
@@ -118,7 +124,9 @@ describe('sandbox hooks and metadata', () => {
     expect(await meta('/metadata/v1/id')).toMatchObject({ status: 200, body: String(id) });
     expect(await meta('/metadata/v1/reserved_ip/ipv4/ip_address')).toMatchObject({ status: 200, body: ip });
     expect((await meta('/metadata/v1/interfaces/public/0/anchor_ipv4/address')).body).toBe(created[0]!.anchorIPv4);
-    expect(await meta('/metadata/v1/interfaces')).toMatchObject({ status: 301, location: `/_sandbox/droplets/${id}/metadata/v1/interfaces/` });
+    expect(await meta('/metadata/v1/interfaces')).toMatchObject({
+      status: 301, location: `/_sandbox/droplets/${id}/metadata/v1/interfaces/`,
+    });
     expect(sim.metadata(id, '/metadata/v1/public-keys').body).toBe(sshPublicKey(9));
     // The anchor address is only in the metadata service, never in /v2.
     const droplet = (await provider.client.dots.droplet.getDroplet({ droplet_id: id })).data.droplet;
@@ -194,7 +202,9 @@ describe('fault injection', () => {
 
   it('lets droplets die as a setting, and tells the sandbox', async () => {
     const died: number[] = [];
-    const dying = await startSimulator({ faults: { dropletDeath: { afterMs: 50, tag: 'fragile' } }, hooks: { onDropletDied: (d) => void died.push(d.id) } });
+    const dying = await startSimulator({
+      faults: { dropletDeath: { afterMs: 50, tag: 'fragile' } }, hooks: { onDropletDied: (d) => void died.push(d.id) },
+    });
     try {
       const provider = providerFor(dying);
       const fragile = await provider.ensureDroplets({ ...nodeSpec('fragile'), count: 1, extraTags: ['fragile'], userData: () => '' });
@@ -225,7 +235,9 @@ describe('firewalls for restrictToLoadBalancers', () => {
     expect(first.changed).toBe(true);
     expect(await provider.ensureBackendFirewall(spec)).toEqual({ id: first.id, changed: false });
     const fw = sim.state.getFirewall(first.id) as { name: string; tags: string[]; inbound_rules: unknown[] };
-    expect(fw).toMatchObject({ name: 'halb-fw-web', tags: ['web'], inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { tags: ['halb-uid-fw'] } }] });
+    expect(fw).toMatchObject({
+      name: 'halb-fw-web', tags: ['web'], inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { tags: ['halb-uid-fw'] } }],
+    });
     // Someone edits it by hand: the next ensure puts it back with a full PUT.
     await fetch(`${sim.endpoint}/firewalls/${first.id}/rules`, {
       method: 'POST',
@@ -234,7 +246,8 @@ describe('firewalls for restrictToLoadBalancers', () => {
     });
     expect(await provider.ensureBackendFirewall(spec)).toEqual({ id: first.id, changed: true });
     expect((sim.state.getFirewall(first.id) as { inbound_rules: unknown[] }).inbound_rules).toHaveLength(1);
-    await expect(provider.ensureBackendFirewall({ ...spec, backendTag: 'no spaces allowed' })).rejects.toThrow(/spec\.backends\[\]\.dropletTag: .*invalid characters/);
+    await expect(provider.ensureBackendFirewall({ ...spec, backendTag: 'no spaces allowed' }))
+      .rejects.toThrow(/spec\.backends\[\]\.dropletTag: .*invalid characters/);
     expect(await provider.pruneBackendFirewalls('fw', ['web'])).toEqual([]);
     expect(await provider.pruneBackendFirewalls('fw', [])).toEqual(['halb-fw-web']);
     expect(sim.state.listFirewalls()).toEqual([]);

@@ -16,7 +16,8 @@ import { extractSubset } from './openapi/subset.ts';
 // The vendored excerpt (openapi/README.md); the full bundle beside the repository, when present,
 // is used to check that the excerpt is current.
 const SUBSET_FILE = new URL('./openapi/digitalocean-subset.json', import.meta.url);
-const BUNDLE_FILE = process.env.HALB_DO_OPENAPI ?? new URL('../../../shared/digitalocean-openapi/DigitalOcean-public.v2.bundled.yaml', import.meta.url).pathname;
+const BUNDLE_FILE = process.env.HALB_DO_OPENAPI ??
+  new URL('../../../shared/digitalocean-openapi/DigitalOcean-public.v2.bundled.yaml', import.meta.url).pathname;
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 type Json = Record<string, unknown>;
@@ -51,7 +52,8 @@ class SpecValidator {
   private deref(obj: Json): Json {
     let cur = obj;
     while (typeof cur.$ref === 'string') {
-      cur = (cur.$ref as string).slice(2).split('/').reduce<unknown>((o, k) => (o as Json)[k.replace(/~1/g, '/').replace(/~0/g, '~')], this.spec) as Json;
+      cur = (cur.$ref as string).slice(2).split('/')
+        .reduce<unknown>((o, k) => (o as Json)[k.replace(/~1/g, '/').replace(/~0/g, '~')], this.spec) as Json;
     }
     return cur;
   }
@@ -65,7 +67,9 @@ class SpecValidator {
     const op = this.operation(r.method, r.route);
     if (!op) return [`no operation ${r.method} ${r.route} in the spec`];
     const declared = op.responses[String(r.status)];
-    if (!declared && r.status < 400) return [`${op.operationId}: status ${r.status} is not declared (declared: ${Object.keys(op.responses).join(', ')})`];
+    if (!declared && r.status < 400) {
+      return [`${op.operationId}: status ${r.status} is not declared (declared: ${Object.keys(op.responses).join(', ')})`];
+    }
     const response = this.deref(declared ?? op.responses.default!);
     const problems: string[] = [];
     if (r.status !== 401) {
@@ -75,7 +79,9 @@ class SpecValidator {
     }
     const content = (response.content as Record<string, { schema?: Json }> | undefined)?.['application/json'];
     if (!content?.schema) {
-      if (r.body !== undefined) problems.push(`${op.operationId} ${r.status}: the spec declares no body, got ${JSON.stringify(r.body).slice(0, 100)}`);
+      if (r.body !== undefined) {
+        problems.push(`${op.operationId} ${r.status}: the spec declares no body, got ${JSON.stringify(r.body).slice(0, 100)}`);
+      }
       return problems;
     }
     const key = `${r.method} ${r.route} ${declared ? r.status : 'default'}`;
@@ -101,7 +107,10 @@ describe('the simulator against the OpenAPI spec', () => {
     spec = JSON.parse(readFileSync(SUBSET_FILE, 'utf8')) as Spec;
     validator = new SpecValidator(spec);
     // Delays long enough that the "still pending" requests below land inside them even on a busy machine.
-    sim = await startSimulator({ tokens: { full: '*', readonly: ['droplet:read'] }, reservedIpLimit: 20, delays: { dropletActiveMs: 800, reservedIpActionMs: 800, dropletActionMs: 50 } });
+    sim = await startSimulator({
+      tokens: { full: '*', readonly: ['droplet:read'] }, reservedIpLimit: 20,
+      delays: { dropletActiveMs: 800, reservedIpActionMs: 800, dropletActionMs: 50 },
+    });
     limited = await startSimulator({ rateLimits: [{ limit: 2, windowMs: 60_000 }, { limit: 1, windowMs: 30_000 }] });
   });
   afterAll(async () => {
@@ -115,7 +124,9 @@ describe('the simulator against the OpenAPI spec', () => {
     expect(done()).toBe(true);
   }
 
-  async function call(method: string, path: string, body?: unknown, token = 'full', on: DigitalOceanSimulator = sim): Promise<{ status: number; json: Json }> {
+  async function call(
+    method: string, path: string, body?: unknown, token = 'full', on: DigitalOceanSimulator = sim,
+  ): Promise<{ status: number; json: Json }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
     const res = await fetch(`${on.endpoint}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -147,8 +158,12 @@ describe('the simulator against the OpenAPI spec', () => {
     await expectStatus(call('GET', '/tags/missing'), 404);
 
     // Droplets
-    const base = { region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ssh_keys: [key.fingerprint], user_data: '#cloud-config\n' };
-    const one = (await expectStatus(call('POST', '/droplets', { ...base, name: 'lb-0', tags: ['halb', 'halb-uid-x', 'halb-node-0'] }), 202)).droplet as Json;
+    const base = {
+      region: 'nyc3', size: 's-1vcpu-1gb', image: 'ubuntu-24-04-x64', ssh_keys: [key.fingerprint], user_data: '#cloud-config\n',
+    };
+    const one = (await expectStatus(call('POST', '/droplets', {
+      ...base, name: 'lb-0', tags: ['halb', 'halb-uid-x', 'halb-node-0'],
+    }), 202)).droplet as Json;
     const many = (await expectStatus(call('POST', '/droplets', { ...base, names: ['w-1', 'w-2'], tags: ['web'] }), 202)).droplets as Json[];
     await expectStatus(call('POST', '/droplets', { ...base, name: 'bad name!' }), 422);
     await expectStatus(call('GET', `/droplets/${String(one.id)}`), 200); // still "new", no networks
@@ -161,13 +176,18 @@ describe('the simulator against the OpenAPI spec', () => {
     await expectStatus(call('GET', '/droplets', undefined, 'readonly'), 200);
     await expectStatus(call('GET', '/reserved_ips', undefined, 'readonly'), 403);
     await expectStatus(call('GET', '/droplets', undefined, ''), 401);
-    await expectStatus(call('POST', '/tags/web/resources', { resources: [{ resource_id: String(one.id), resource_type: 'droplet' }] }), 204);
-    await expectStatus(call('DELETE', '/tags/web/resources', { resources: [{ resource_id: String(one.id), resource_type: 'droplet' }] }), 204);
+    await expectStatus(call('POST', '/tags/web/resources', {
+      resources: [{ resource_id: String(one.id), resource_type: 'droplet' }],
+    }), 204);
+    await expectStatus(call('DELETE', '/tags/web/resources', {
+      resources: [{ resource_id: String(one.id), resource_type: 'droplet' }],
+    }), 204);
     // Neighbours: two droplets on one physical machine, as DigitalOcean's placement may put them.
     expect((await expectStatus(call('GET', `/droplets/${String(one.id)}/neighbors`), 200)).droplets).toEqual([]);
     expect((await expectStatus(call('GET', '/reports/droplet_neighbors_ids'), 200)).neighbor_ids).toEqual([]);
     sim.state.placeOnOneHost([Number(one.id), Number(many[1]!.id)]);
-    expect(((await expectStatus(call('GET', `/droplets/${String(one.id)}/neighbors`), 200)).droplets as Json[]).map((d) => d.id)).toEqual([many[1]!.id]);
+    const neighbors = (await expectStatus(call('GET', `/droplets/${String(one.id)}/neighbors`), 200)).droplets as Json[];
+    expect(neighbors.map((d) => d.id)).toEqual([many[1]!.id]);
     expect((await expectStatus(call('GET', '/reports/droplet_neighbors_ids'), 200)).neighbor_ids).toEqual([[one.id, many[1]!.id]]);
     await expectStatus(call('GET', '/droplets/999/neighbors'), 404);
     const reboot = (await expectStatus(call('POST', `/droplets/${String(many[0]!.id)}/actions`, { type: 'reboot' }), 201)).action as Json;
@@ -187,34 +207,49 @@ describe('the simulator against the OpenAPI spec', () => {
       await expectStatus(call('GET', path), 200);
       await expectStatus(call('GET', `${path}/${String(onDroplet.ip)}`), 200); // locked
       await expectStatus(call('DELETE', `${path}/${String(onDroplet.ip)}`), 422); // pending event
-      const assign = (await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'assign', droplet_id: one.id }), 201)).action as Json;
+      const assign = (await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, {
+        type: 'assign', droplet_id: one.id,
+      }), 201)).action as Json;
       await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'unassign' }), 422); // locked
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}/actions`), 200);
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}/actions/${String(assign.id)}`), 200);
-      await until(() => sim.state.reservedIpHolder(String(byRegion.ip)) === one.id && sim.state.reservedIpHolder(String(onDroplet.ip)) === target.id);
+      await until(() =>
+        sim.state.reservedIpHolder(String(byRegion.ip)) === one.id && sim.state.reservedIpHolder(String(onDroplet.ip)) === target.id);
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}`), 200); // assigned: full droplet object
       await expectStatus(call('GET', `/droplets/${String(one.id)}`), 200);
-      await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'assign', droplet_id: one.id }), 422); // already has one
+      await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, {
+        type: 'assign', droplet_id: one.id,
+      }), 422); // already has one
       await expectStatus(call('POST', `${path}/${String(byRegion.ip)}/actions`, { type: 'unassign' }), 201);
-      await until(() => sim.state.reservedIpHolder(String(byRegion.ip)) === null && !(sim.state.getReservedIp(String(byRegion.ip)).locked as boolean));
+      await until(() =>
+        sim.state.reservedIpHolder(String(byRegion.ip)) === null && !(sim.state.getReservedIp(String(byRegion.ip)).locked as boolean));
       await expectStatus(call('DELETE', `${path}/${String(byRegion.ip)}`), 204);
       await expectStatus(call('GET', `${path}/${String(byRegion.ip)}`), 404);
       await expectStatus(call('DELETE', `${path}/${String(onDroplet.ip)}`), 204);
     }
 
     // Firewalls
-    const rules = { inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { tags: ['halb-uid-x'] } }], outbound_rules: [{ protocol: 'tcp', ports: '0', destinations: { addresses: ['0.0.0.0/0'] } }] };
+    const rules = {
+      inbound_rules: [{ protocol: 'tcp', ports: '80', sources: { tags: ['halb-uid-x'] } }],
+      outbound_rules: [{ protocol: 'tcp', ports: '0', destinations: { addresses: ['0.0.0.0/0'] } }],
+    };
     const fw = (await expectStatus(call('POST', '/firewalls', { name: 'halb-x-web', tags: ['web'], ...rules }), 202)).firewall as Json;
     await expectStatus(call('POST', '/firewalls', { name: 'bad', tags: ['no-such-tag'], ...rules }), 400);
     await expectStatus(call('GET', '/firewalls'), 200);
     await expectStatus(call('GET', `/firewalls/${String(fw.id)}`), 200);
-    await expectStatus(call('PUT', `/firewalls/${String(fw.id)}`, { name: 'halb-x-web', tags: ['web'], droplet_ids: [one.id], ...rules }), 200);
+    await expectStatus(call('PUT', `/firewalls/${String(fw.id)}`, {
+      name: 'halb-x-web', tags: ['web'], droplet_ids: [one.id], ...rules,
+    }), 200);
     await expectStatus(call('POST', `/firewalls/${String(fw.id)}/droplets`, { droplet_ids: [many[0]!.id] }), 204);
     await expectStatus(call('DELETE', `/firewalls/${String(fw.id)}/droplets`, { droplet_ids: [many[0]!.id] }), 204);
     await expectStatus(call('POST', `/firewalls/${String(fw.id)}/tags`, { tags: ['halb'] }), 204);
     await expectStatus(call('DELETE', `/firewalls/${String(fw.id)}/tags`, { tags: ['halb'] }), 204);
-    await expectStatus(call('POST', `/firewalls/${String(fw.id)}/rules`, { inbound_rules: [{ protocol: 'tcp', ports: '443', sources: { addresses: ['0.0.0.0/0'] } }] }), 204);
-    await expectStatus(call('DELETE', `/firewalls/${String(fw.id)}/rules`, { inbound_rules: [{ protocol: 'tcp', ports: '443', sources: { addresses: ['0.0.0.0/0'] } }] }), 204);
+    await expectStatus(call('POST', `/firewalls/${String(fw.id)}/rules`, {
+      inbound_rules: [{ protocol: 'tcp', ports: '443', sources: { addresses: ['0.0.0.0/0'] } }],
+    }), 204);
+    await expectStatus(call('DELETE', `/firewalls/${String(fw.id)}/rules`, {
+      inbound_rules: [{ protocol: 'tcp', ports: '443', sources: { addresses: ['0.0.0.0/0'] } }],
+    }), 204);
     await expectStatus(call('DELETE', `/firewalls/${String(fw.id)}`), 204);
     await expectStatus(call('GET', `/firewalls/${String(fw.id)}`), 404);
 
@@ -245,7 +280,9 @@ describe('the simulator against the OpenAPI spec', () => {
     expect(missing).toEqual([]);
     const statuses = new Set(sim.responses.map((r) => r.status));
     for (const s of [200, 201, 202, 204, 400, 401, 403, 404, 422, 500]) expect(statuses.has(s), `status ${s}`).toBe(true);
-    for (const r of sim.responses.filter((x) => x.status >= 400 && x.route !== '/v2/tags')) expect((r.body as Json).request_id).toBeTypeOf('string');
+    for (const r of sim.responses.filter((x) => x.status >= 400 && x.route !== '/v2/tags')) {
+      expect((r.body as Json).request_id).toBeTypeOf('string');
+    }
   });
 
   it.skipIf(!existsSync(BUNDLE_FILE))('uses a current excerpt of the full spec', () => {
@@ -256,8 +293,10 @@ describe('the simulator against the OpenAPI spec', () => {
   it('serves each route under the scope the spec names, and the provider\'s scope table agrees', () => {
     const scopeOf = (method: string, template: string) => validator.operation(method, template)?.security?.[0]?.bearer_auth[0];
     const wrong = [
-      ...sim.routes.filter((r) => scopeOf(r.method, r.template) !== r.scope).map((r) => `simulator ${r.method} ${r.template}: ${r.scope} vs ${scopeOf(r.method, r.template)}`),
-      ...SCOPE_TABLE.filter((e) => scopeOf(e.method, e.template) !== e.scope).map((e) => `provider ${e.method} ${e.template}: ${e.scope} vs ${scopeOf(e.method, e.template)}`),
+      ...sim.routes.filter((r) => scopeOf(r.method, r.template) !== r.scope)
+        .map((r) => `simulator ${r.method} ${r.template}: ${r.scope} vs ${scopeOf(r.method, r.template)}`),
+      ...SCOPE_TABLE.filter((e) => scopeOf(e.method, e.template) !== e.scope)
+        .map((e) => `provider ${e.method} ${e.template}: ${e.scope} vs ${scopeOf(e.method, e.template)}`),
     ];
     expect(wrong).toEqual([]);
   });

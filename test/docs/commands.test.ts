@@ -16,7 +16,10 @@ function files(dir: string, ext: RegExp): string[] {
 
 /** The documents people read commands from: the README, docs/, deploy/, examples/ and test/ notes,
  *  and the "Run:" lines at the top of each benchmark. */
-const DOCUMENTS = ['README.md', ...files('docs', /\.md$/), ...files('deploy', /\.md$/), ...files('examples', /\.md$/), ...files('test', /README\.md$/), ...files('bench', /\.ts$/).filter((f) => !f.startsWith('bench/lib/'))];
+const DOCUMENTS = [
+  'README.md', ...files('docs', /\.md$/), ...files('deploy', /\.md$/), ...files('examples', /\.md$/), ...files('test', /README\.md$/),
+  ...files('bench', /\.ts$/).filter((f) => !f.startsWith('bench/lib/')),
+];
 
 const scripts = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
 
@@ -34,7 +37,9 @@ function problemsIn(file: string): string[] {
     const joined = `${line} ${lines[i + 1] ?? ''}`;
     for (const m of joined.matchAll(NODE_TS)) {
       if (m.index >= line.length) continue;
-      if ((m[1] ?? '').replace(/\W/g, '') !== 'npx') problems.push(`${file}:${i + 1}: "${m[0].trim()}" needs Node 22: use an npm script or npx node`);
+      if ((m[1] ?? '').replace(/\W/g, '') !== 'npx') {
+        problems.push(`${file}:${i + 1}: "${m[0].trim()}" needs Node 22: use an npm script or npx node`);
+      }
     }
     for (const m of line.matchAll(NPM_RUN)) {
       if (!scripts.includes(m[1]!)) problems.push(`${file}:${i + 1}: "npm run ${m[1]}" is not a script in package.json`);

@@ -25,7 +25,8 @@ async function status(): Promise<Status> {
 const readyWith = (nodes: string) => waitFor(`Ready with ${nodes}, the IP on the MASTER`, async () => {
   const s = await status();
   const master = s.nodes?.find((n) => n.vrrpState === 'MASTER')?.name;
-  return s.nodesReady === nodes && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && master && s.activeNode === master ? s : undefined;
+  return s.nodesReady === nodes && s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+    master && s.activeNode === master ? s : undefined;
 }, 150_000, 500);
 const droplets = () => e2e.sandbox.digitalocean.state.dropletViews().filter((d) => d.name.startsWith('basic-'));
 
@@ -40,7 +41,10 @@ describe('spec changes that move droplets', () => {
     expect(three.activeNode).toBe(master);
     // The new node is a peer of the others: its keepalived config names both.
     const conf = await e2e.inHost('basic-2', ['cat', '/etc/keepalived/keepalived.conf']);
-    for (const peer of first.nodes!) expect(conf.stdout).toContain((await e2e.inHost(peer.name, ['cat', '/etc/keepalived/keepalived.conf'])).stdout.match(/unicast_src_ip (\S+)/)![1]);
+    for (const peer of first.nodes!) {
+      const peerConf = (await e2e.inHost(peer.name, ['cat', '/etc/keepalived/keepalived.conf'])).stdout;
+      expect(conf.stdout).toContain(peerConf.match(/unicast_src_ip (\S+)/)![1]);
+    }
     expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"count":2}}}'])).code).toBe(0);
     const two = await readyWith('2/2');
     expect(two.activeNode).toBe(master);
@@ -52,7 +56,8 @@ describe('spec changes that move droplets', () => {
     const before = await status();
     const oldIds = new Set(before.nodes!.map((n) => n.dropletID));
     const client = e2e.clientLoop(before.floatingIP!, { timeoutSeconds: 1, pauseMs: 100 });
-    expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"size":"s-2vcpu-2gb"}}}'])).code).toBe(0);
+    expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"size":"s-2vcpu-2gb"}}}'])).code)
+      .toBe(0);
     const after = await waitFor('every node replaced and Ready', async () => {
       const s = await status();
       const ids = s.nodes?.map((n) => n.dropletID) ?? [];

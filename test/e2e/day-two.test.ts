@@ -53,7 +53,10 @@ const nodeOf = (s: Status, name: string) => s.nodes?.find((n) => n.name === name
 const other = (node: string) => (node === 'basic-0' ? 'basic-1' : 'basic-0');
 const dropletId = (name: string) => e2e.sandbox.digitalocean.state.dropletViews().find((d) => d.name === name)!.id;
 async function events(): Promise<string> {
-  return (await e2e.kubectl(['get', 'events', '--field-selector', 'involvedObject.name=basic', '-o', 'custom-columns=REASON:.reason,MESSAGE:.message', '--no-headers'])).stdout;
+  return (await e2e.kubectl([
+    'get', 'events', '--field-selector', 'involvedObject.name=basic', '-o', 'custom-columns=REASON:.reason,MESSAGE:.message',
+    '--no-headers',
+  ])).stdout;
 }
 /** The Events recorded since `before` (an earlier events() answer): each is one line. */
 async function eventsSince(before: string): Promise<string> {
@@ -64,7 +67,8 @@ async function eventsSince(before: string): Promise<string> {
 const settled = () => waitFor('a settled pair', async () => {
   const s = await status();
   const master = s.nodes?.find((n) => n.vrrpState === 'MASTER')?.name;
-  return master && s.activeNode === master && !s.plannedFailover && s.nodes?.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP') ? s : undefined;
+  return master && s.activeNode === master && !s.plannedFailover &&
+    s.nodes?.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP') ? s : undefined;
 }, 90_000);
 
 describe('day two in the sandbox', () => {
@@ -77,7 +81,8 @@ describe('day two in the sandbox', () => {
     ip = (await settled()).floatingIP!;
   }, 180_000);
 
-  it('kubectl halb failover: MASTER moves with 0 failed requests from a client loop, status names the new holder and the reason', async () => {
+  it('kubectl halb failover: MASTER moves with 0 failed requests from a client loop, ' +
+    'status names the new holder and the reason', async () => {
     const from = (await settled()).activeNode!;
     const client = e2e.clientLoop(ip);
     await new Promise((r) => setTimeout(r, 1000));
@@ -97,13 +102,16 @@ describe('day two in the sandbox', () => {
     expect(await events()).toMatch(/FailoverRequested\s+moving MASTER from basic-\d to basic-\d: halb.dev\/preferred-node names it/);
     expect(await events()).toMatch(/FailoverObserved\s+reserved IP \S+ moved from basic-\d to basic-\d \(planned: PreferredNode\)/);
     const table = await plugin(['status', 'basic']);
-    expect(table.stdout).toMatch(new RegExp(`${other(from)}\\s+active\\s+MASTER\\s+yes\\s+[0-9a-f]{12}\\s+2/2\\s+became active \\d+s ago \\(PreferredNode\\)`));
+    expect(table.stdout).toMatch(
+      new RegExp(`${other(from)}\\s+active\\s+MASTER\\s+yes\\s+[0-9a-f]{12}\\s+2/2\\s+became active \\d+s ago \\(PreferredNode\\)`));
     expect((await plugin(['failover', 'basic', '--clear'])).code).toBe(0);
   }, 180_000);
 
   it('refuses a node that does not exist, in the plugin and in status, and nothing moves', async () => {
     const holder = (await settled()).activeNode!;
-    expect(await plugin(['failover', 'basic', '--to', 'basic-9'])).toMatchObject({ code: 1, stderr: expect.stringContaining('refused (NodeNotFound): basic-9 is not a node of basic') });
+    expect(await plugin(['failover', 'basic', '--to', 'basic-9'])).toMatchObject({
+      code: 1, stderr: expect.stringContaining('refused (NodeNotFound): basic-9 is not a node of basic'),
+    });
     expect((await e2e.kubectl(['annotate', 'halb', 'basic', 'halb.dev/preferred-node=basic-9'])).code).toBe(0);
     const s = await waitFor('the refusal in status', async () => {
       const x = await status();
@@ -134,7 +142,8 @@ describe('day two in the sandbox', () => {
     expect((await status()).activeNode).toBe(other(master));
   }, 180_000);
 
-  it('maintenance on the BACKUP moves nothing; powered off, the load balancer keeps serving and says NodeInMaintenance; unmarked, it is powered on and returns as BACKUP', async () => {
+  it('maintenance on the BACKUP moves nothing; powered off, the load balancer keeps serving and says NodeInMaintenance; ' +
+    'unmarked, it is powered on and returns as BACKUP', async () => {
     const master = (await settled()).activeNode!;
     const backup = other(master);
     const before = await events();
@@ -143,9 +152,12 @@ describe('day two in the sandbox', () => {
     expect(await eventsSince(before)).not.toMatch(/FailoverRequested|FailoverObserved/);
 
     const { endpoint, token } = e2e.sandbox.status.digitalocean;
-    const action = await fetch(`${endpoint}/droplets/${dropletId(backup)}/actions`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"type":"power_off"}' });
+    const action = await fetch(`${endpoint}/droplets/${dropletId(backup)}/actions`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"type":"power_off"}',
+    });
     expect(action.status).toBe(201);
-    await waitFor('the droplet off', () => e2e.sandbox.digitalocean.state.dropletView(dropletId(backup))?.status === 'off' || undefined, 30_000);
+    await waitFor('the droplet off', () =>
+      e2e.sandbox.digitalocean.state.dropletView(dropletId(backup))?.status === 'off' || undefined, 30_000);
     const client = e2e.clientLoop(ip);
     const away = await waitFor('status to show the node away', async () => {
       const x = await status();
@@ -175,11 +187,13 @@ describe('day two in the sandbox', () => {
       expect((await e2e.inHost(master, ['sh', '-c', 'kill $(cat /run/haproxy.pid)'])).code).toBe(0);
       // keepalived makes the node in maintenance MASTER and its failover script moves the IP.
       await waitFor('traffic through the node in maintenance', async () =>
-        e2e.sandbox.digitalocean.state.reservedIpHolder(ip) === dropletId(backup) && (await e2e.curlFloatingIP(ip, 1)) !== undefined, 30_000, 100);
+        e2e.sandbox.digitalocean.state.reservedIpHolder(ip) === dropletId(backup) && (await e2e.curlFloatingIP(ip, 1)) !== undefined,
+        30_000, 100);
       // The operator repairs the failed node; then the node in maintenance hands MASTER back to it, planned.
       await waitFor('MASTER handed back from the node in maintenance', async () => {
         const x = await status();
-        return x.activeNode === master && !x.plannedFailover && nodeOf(x, master)?.vrrpState === 'MASTER' && nodeOf(x, backup)?.vrrpState === 'BACKUP' ? x : undefined;
+        return x.activeNode === master && !x.plannedFailover &&
+          nodeOf(x, master)?.vrrpState === 'MASTER' && nodeOf(x, backup)?.vrrpState === 'BACKUP' ? x : undefined;
       }, 90_000);
       expect(await events()).toContain(`moving MASTER from ${backup} to ${master}: the MASTER is in maintenance`);
     } finally {
@@ -190,7 +204,9 @@ describe('day two in the sandbox', () => {
   it('hands MASTER away ahead of a maintenance event DigitalOcean announces in the droplet\'s metadata', async () => {
     const master = (await settled()).activeNode!;
     const client = e2e.clientLoop(ip);
-    const put = await fetch(`${e2e.sandbox.digitalocean.url}/_sandbox/droplets/${dropletId(master)}/maintenance_event`, { method: 'PUT', body: 'live_migrate' });
+    const put = await fetch(`${e2e.sandbox.digitalocean.url}/_sandbox/droplets/${dropletId(master)}/maintenance_event`, {
+      method: 'PUT', body: 'live_migrate',
+    });
     expect(put.status).toBe(204);
     expect((await e2e.inHost(master, ['curl', '-s', 'http://169.254.169.254/v1/maintenance_event'])).stdout).toBe('live_migrate');
     const s = await waitFor('MASTER handed away', async () => {
@@ -202,10 +218,12 @@ describe('day two in the sandbox', () => {
     expect(s.lastFailover).toMatchObject({ from: master, reason: 'MaintenanceEvent' });
     expect(nodeOf(s, master)?.maintenance).toBe('DigitalOcean announced maintenance: live_migrate');
     await fetch(`${e2e.sandbox.digitalocean.url}/_sandbox/droplets/${dropletId(master)}/maintenance_event`, { method: 'PUT', body: '' });
-    await waitFor('the notice gone from status', async () => (nodeOf(await status(), master)?.maintenance === undefined) || undefined, 30_000);
+    await waitFor('the notice gone from status', async () =>
+      (nodeOf(await status(), master)?.maintenance === undefined) || undefined, 30_000);
   }, 180_000);
 
-  it('kubectl halb logs prints the failover script\'s and HAProxy\'s log lines, with the operator\'s access or the user\'s own ssh', async () => {
+  it('kubectl halb logs prints the failover script\'s and HAProxy\'s log lines, ' +
+    'with the operator\'s access or the user\'s own ssh', async () => {
     const holder = (await settled()).activeNode!;
     const r = await plugin(['logs', 'basic', holder, '--tail', '20']);
     expect(r.code).toBe(0);
@@ -219,7 +237,8 @@ describe('day two in the sandbox', () => {
     expect(parsed[0]!.logs.map((l) => l.name)).toEqual(['failover', 'haproxy']);
   }, 60_000);
 
-  it('two nodes on one physical machine show NodesColocated; opted in, the BACKUP is replaced until they are apart, with no failover', async () => {
+  it('two nodes on one physical machine show NodesColocated; ' +
+    'opted in, the BACKUP is replaced until they are apart, with no failover', async () => {
     const holder = (await settled()).activeNode!;
     e2e.sandbox.digitalocean.state.placeOnOneHost([dropletId('basic-0'), dropletId('basic-1')]);
     const told = await waitFor('NodesColocated', async () => {
@@ -228,10 +247,12 @@ describe('day two in the sandbox', () => {
     }, 60_000);
     expect(condition(told, 'NodesColocated')?.message).toMatch(/^basic-0 and basic-1 share a physical machine/);
     const client = e2e.clientLoop(ip);
-    expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"replaceColocated":true}}}'])).code).toBe(0);
+    expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"droplets":{"replaceColocated":true}}}'])).code)
+      .toBe(0);
     const apart = await waitFor('the nodes apart, the pair Ready again', async () => {
       const x = await status();
-      return !condition(x, 'NodesColocated') && condition(x, 'Ready')?.status === 'True' && x.nodes?.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP') ? x : undefined;
+      return !condition(x, 'NodesColocated') && condition(x, 'Ready')?.status === 'True' &&
+        x.nodes?.every((n) => n.vrrpState === 'MASTER' || n.vrrpState === 'BACKUP') ? x : undefined;
     }, 180_000);
     const { failed } = await client.stop();
     expect(failed).toBe(0);

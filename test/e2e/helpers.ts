@@ -16,7 +16,9 @@ import { describeE2EKube, e2eKube } from '../kube-server.ts';
 import { waitFor as poll } from '../wait.ts';
 
 /** The shared poller, with this suite's patience (60_000 ms) and pace (250 ms). */
-export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250): Promise<T> =>
+export const waitFor = <T>(
+  what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000, intervalMs = 250,
+): Promise<T> =>
   poll(what, fn, timeoutMs, intervalMs);
 
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
@@ -51,11 +53,15 @@ export interface E2E {
   /** The sandbox's log records so far (operator, simulator, fabric), parsed. */
   logRecords(): Record<string, unknown>[];
   /** A client requesting the floating IP over and over until stopped; counts what failed. */
-  clientLoop(ip: string, options?: { timeoutSeconds?: number; pauseMs?: number; https?: boolean }): { stop(): Promise<{ sent: number; failed: number }> };
+  clientLoop(
+    ip: string, options?: { timeoutSeconds?: number; pauseMs?: number; https?: boolean },
+  ): { stop(): Promise<{ sent: number; failed: number }> };
   close(): Promise<void>;
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string, timeout = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  file: string, args: string[], env: NodeJS.ProcessEnv, stdin?: string, timeout = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(file, args, { env, timeout }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
@@ -95,7 +101,10 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind; p
     inHost: (host, argv) => {
       const h = namespaceOf(host);
       if (h.role === 'loadbalancer') {
-        return sandbox.fabric.execInDroplet(host, argv).then((r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }), (err: Error) => ({ code: 1, stdout: '', stderr: err.message }));
+        return sandbox.fabric.execInDroplet(host, argv).then(
+          (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+          (err: Error) => ({ code: 1, stdout: '', stderr: err.message }),
+        );
       }
       return run('ip', ['netns', 'exec', h.namespace, ...argv], env);
     },
@@ -110,7 +119,8 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind; p
     printLogIfFailed(ctx) {
       if (ctx.task.result?.state !== 'fail') return;
       const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l && !l.includes('"served request"'));
-      console.log(`--- sandbox log for "${ctx.task.name}" (last ${Math.min(lines.length, 300)} of ${lines.length} lines) ---\n${lines.slice(-300).join('\n')}`);
+      console.log(`--- sandbox log for "${ctx.task.name}" (last ${Math.min(lines.length, 300)} of ${lines.length} lines) ---\n` +
+        `${lines.slice(-300).join('\n')}`);
     },
     clientLoop(ip, options = {}) {
       let sent = 0;

@@ -38,7 +38,8 @@ describe('an HALoadBalancer in the sandbox', () => {
     // assignment) to the node keepalived elected, whose failover script moves it.
     const s = await waitFor('the IP on the MASTER', async () => {
       const x = await status('basic');
-      return x.activeNode && x.activeNode === x.nodes?.find((n) => n.vrrpState === 'MASTER')?.name && x.nodes?.every((n) => n.serversUp === '2/2') ? x : undefined;
+      return x.activeNode && x.activeNode === x.nodes?.find((n) => n.vrrpState === 'MASTER')?.name &&
+        x.nodes?.every((n) => n.serversUp === '2/2') ? x : undefined;
     }, 30_000, 250);
     ip = s.floatingIP!;
     expect(ip).toMatch(/^198\.51\.100\.\d+$/);
@@ -61,7 +62,9 @@ describe('an HALoadBalancer in the sandbox', () => {
     const killed = await e2e.inHost(master, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']);
     expect(killed.code).toBe(0);
     const started = Date.now();
-    await waitFor('traffic through the other node', async () => (await e2e.curlFloatingIP(ip, 1)) !== undefined && (await e2e.inHost(other, ['cat', '/run/halb/vrrp-state'])).stdout.trim() === 'MASTER');
+    await waitFor('traffic through the other node', async () =>
+      (await e2e.curlFloatingIP(ip, 1)) !== undefined &&
+      (await e2e.inHost(other, ['cat', '/run/halb/vrrp-state'])).stdout.trim() === 'MASTER');
     const outageMs = Date.now() - started;
     console.log(`failover: traffic resumed ${outageMs} ms after HAProxy was killed on ${master}`);
     const after = await waitFor('status to show the new holder', async () => {
@@ -77,7 +80,9 @@ describe('an HALoadBalancer in the sandbox', () => {
     const before = await status('basic');
     const holder = before.activeNode;
     const client = e2e.clientLoop(ip);
-    const patch = await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"backends":[{"name":"web","balance":"leastconn","port":80,"healthCheck":{"protocol":"http","path":"/"},"servers":[{"name":"web-1","address":"10.10.0.21"},{"name":"web-2","address":"10.10.0.22"}]}]}}']);
+    const patch = await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p',
+      '{"spec":{"backends":[{"name":"web","balance":"leastconn","port":80,"healthCheck":{"protocol":"http","path":"/"},' +
+      '"servers":[{"name":"web-1","address":"10.10.0.21"},{"name":"web-2","address":"10.10.0.22"}]}]}}']);
     expect(patch.code).toBe(0);
     await waitFor('leastconn live on every node', async () => {
       const cfgs = await Promise.all(['basic-0', 'basic-1'].map((n) => e2e.inHost(n, ['cat', '/etc/haproxy/haproxy.cfg'])));
@@ -105,7 +110,10 @@ describe('an HALoadBalancer in the sandbox', () => {
     expect([...answers].sort()).toEqual(['web-1', 'web-2']);
     const uid = (await e2e.kubectl(['get', 'halb', 'tagged', '-o', 'jsonpath={.metadata.uid}'])).stdout;
     const { endpoint, token } = e2e.sandbox.status.digitalocean;
-    const firewalls = async () => ((await (await fetch(`${endpoint}/firewalls`, { headers: { authorization: `Bearer ${token}` } })).json()) as { firewalls: { name: string; tags: string[]; inbound_rules: { ports: string; sources: { tags?: string[] } }[] }[] }).firewalls;
+    const firewalls = async () => ((await (await fetch(`${endpoint}/firewalls`, {
+      headers: { authorization: `Bearer ${token}` },
+    })).json()) as
+      { firewalls: { name: string; tags: string[]; inbound_rules: { ports: string; sources: { tags?: string[] } }[] }[] }).firewalls;
     const mine = (await firewalls()).filter((f) => f.name === `halb-${uid}-web`);
     expect(mine).toHaveLength(1);
     expect(mine[0]!.tags).toEqual(['web']);
@@ -126,7 +134,8 @@ describe('an HALoadBalancer in the sandbox', () => {
     expect(admission.code).not.toBe(0);
     expect(admission.stderr).toMatch(/spec\.frontends/);
     // ...one only the semantic layer checks (a backend with nothing to balance over) reaches the operator.
-    const semantic = readFileSync(`${ROOT}test/fixtures/invalid/backend-without-servers.yaml`, 'utf8').replace('name: web', 'name: noroute');
+    const semantic = readFileSync(`${ROOT}test/fixtures/invalid/backend-without-servers.yaml`, 'utf8')
+      .replace('name: web', 'name: noroute');
     expect((await e2e.kubectl(['apply', '-f', '-'], semantic)).code).toBe(0);
     const s = await waitFor('InvalidSpec', async () => {
       const x = await status('noroute');
@@ -147,6 +156,7 @@ describe('an HALoadBalancer in the sandbox', () => {
     // reclaimPolicy Retain keeps the address, unassigned.
     expect(e2e.sandbox.digitalocean.state.reservedIpHolder(ip)).toBeNull();
     // The simulator's delete hook removes the hosts right after answering.
-    await waitFor('the droplet hosts to go', () => e2e.sandbox.fabric.status().hosts.every((h) => h.role !== 'loadbalancer') || undefined, 15_000);
+    await waitFor('the droplet hosts to go', () =>
+      e2e.sandbox.fabric.status().hosts.every((h) => h.role !== 'loadbalancer') || undefined, 15_000);
   }, 120_000);
 });

@@ -83,7 +83,8 @@ describe('Prometheus in the sandbox', () => {
     const log = await waitFor('the requests in HAProxy\'s log', async () => {
       const read = (node: string) => e2e.sandbox.fabric.execInDroplet(node, ['sh', '-c',
         '[ -d /run/systemd/system ] && journalctl -u haproxy -o cat --no-pager || cat /var/log/haproxy.log']);
-      const lines = (await Promise.all([read(master), read(backup)])).flatMap((r) => r.stdout.split('\n')).filter((l) => l.includes('frontend=www '));
+      const lines = (await Promise.all([read(master), read(backup)]))
+        .flatMap((r) => r.stdout.split('\n')).filter((l) => l.includes('frontend=www '));
       return lines.length >= 5 ? lines : undefined;
     });
     expect(log.at(-1)).toMatch(/client=203\.0\.113\.254:\d+ frontend=www backend=web server=web-[12] status=200 bytes=\d+ timers_ms=\d+\/\d+\/\d+\/\d+\/\d+ termination=---- request="GET \/ HTTP\/1\.1"/);
@@ -124,7 +125,8 @@ describe('Prometheus in the sandbox', () => {
     expect(firing.labels).toMatchObject({ namespace: 'default', name: 'basic', severity: 'critical' });
     const figure = (fired - seen) / 1000;
     console.log(`split brain: two MASTERs in Prometheus ${((seen - forced) / 1000).toFixed(1)} s after VRRP was cut; `
-      + `HalbSplitBrain fired ${figure.toFixed(1)} s after that (for ${forSeconds} s, evaluation every ${SANDBOX_SCRAPE_INTERVAL_SECONDS} s)`);
+      + `HalbSplitBrain fired ${figure.toFixed(1)} s after that (for ${forSeconds} s, `
+      + `evaluation every ${SANDBOX_SCRAPE_INTERVAL_SECONDS} s)`);
     // One more second for this test's own polling of the two queries.
     expect(figure).toBeLessThanOrEqual(forSeconds + SANDBOX_SCRAPE_INTERVAL_SECONDS + 1);
     await e2e.sandbox.fabric.execInDroplet(backup, ['nft', 'delete', 'table', 'inet', 'halb_test_split']);

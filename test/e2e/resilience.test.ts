@@ -94,13 +94,17 @@ describe('the operator as a process', () => {
     // The MASTER host crashes: every process in it dies.
     await e2e.sandbox.fabric.stopDroplet(master);
     await waitFor('the reserved IP on the other node', () => state.reservedIpHolder(before.floatingIP) === otherId || undefined, 30_000);
-    expect(await waitFor('traffic through the other node', async () => (await e2e.curlFloatingIP(before.floatingIP, 1)) ?? undefined, 15_000)).toMatch(/^web-[12]$/);
+    expect(await waitFor('traffic through the other node', async () =>
+      (await e2e.curlFloatingIP(before.floatingIP, 1)) ?? undefined, 15_000))
+      .toMatch(/^web-[12]$/);
 
     await e2e.sandbox.kube.start();
     op = startOperator();
     const after = await waitFor('status to catch up', async () => {
       const r = await e2e.kubectl(['get', 'halb', 'crash', '-o', 'jsonpath={.status}']);
-      const s = r.code === 0 && r.stdout ? JSON.parse(r.stdout) as { activeNode?: string; lastFailover?: { from: string; to: string } } : {};
+      const s = r.code === 0 && r.stdout
+        ? JSON.parse(r.stdout) as { activeNode?: string; lastFailover?: { from: string; to: string } }
+        : {};
       return s.activeNode === other ? s : undefined;
     }, 60_000);
     expect(after.lastFailover).toMatchObject({ from: master, to: other });

@@ -58,7 +58,10 @@ function manifest(sshSourceCIDRs: string[]): string {
 function certificate(name: string, days: number): { crt: string; key: string; serial: string } {
   const crt = join(keys, `${name}.crt`);
   const key = join(keys, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=www.example.test', '-days', String(days), '-keyout', key, '-out', crt], { stdio: 'pipe' });
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=www.example.test',
+    '-days', String(days), '-keyout', key, '-out', crt,
+  ], { stdio: 'pipe' });
   return { crt, key, serial: new X509Certificate(readFileSync(crt)).serialNumber };
 }
 
@@ -73,7 +76,9 @@ async function applySecret(args: string[]): Promise<void> {
 
 /** The reasons of the Warning Events recorded for the object. */
 async function warnings(): Promise<string[]> {
-  const r = await e2e.kubectl(['get', 'events', '--field-selector', `involvedObject.name=${NAME},type=Warning`, '-o', 'jsonpath={.items[*].reason}']);
+  const r = await e2e.kubectl([
+    'get', 'events', '--field-selector', `involvedObject.name=${NAME},type=Warning`, '-o', 'jsonpath={.items[*].reason}',
+  ]);
   return r.stdout.split(' ').filter(Boolean);
 }
 
@@ -85,7 +90,8 @@ async function sshBanner(from: string, ip: string): Promise<boolean> {
 
 /** The serial of the certificate HAProxy serves on the floating IP, as the client sees it. */
 async function servedSerial(ip: string): Promise<string | undefined> {
-  const r = await e2e.inHost('client', ['sh', '-c', `openssl s_client -connect ${ip}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`]);
+  const r = await e2e.inHost('client', ['sh', '-c',
+    `openssl s_client -connect ${ip}:443 -servername www.example.test </dev/null 2>/dev/null | openssl x509 -noout -serial`]);
   return r.code === 0 ? r.stdout.trim().replace(/^serial=/, '') : undefined;
 }
 
@@ -144,7 +150,8 @@ describe('host hardening and rotation', () => {
     // 0.2 s check moves it within a pass): wait for both.
     const after = await waitFor('the other node to hold the IP as MASTER', async () => {
       const s = await status();
-      return s.activeNode && s.activeNode !== master && s.nodes?.find((n) => n.name === s.activeNode)?.vrrpState === 'MASTER' ? s : undefined;
+      return s.activeNode && s.activeNode !== master &&
+        s.nodes?.find((n) => n.name === s.activeNode)?.vrrpState === 'MASTER' ? s : undefined;
     }, 60_000, 250);
     expect(after.activeNode).not.toBe(master);
     // The operator restarts HAProxy (drift) and the pair settles again.
@@ -163,7 +170,9 @@ describe('host hardening and rotation', () => {
     expect(await warnings()).toContain('WouldLockOut');
     // Nothing reached the hosts: same files, and the operator and the client still get in.
     expect(refused.nodes!.map((n) => n.configHash)).toEqual(before.nodes!.map((n) => n.configHash));
-    for (const n of refused.nodes!) expect((await e2e.inHost(n.name, ['cat', '/etc/halb/firewall.nft'])).stdout).not.toContain('198.51.100.0/24');
+    for (const n of refused.nodes!) {
+      expect((await e2e.inHost(n.name, ['cat', '/etc/halb/firewall.nft'])).stdout).not.toContain('198.51.100.0/24');
+    }
     expect(await sshBanner('client', node0)).toBe(true);
     // Put back, it converges.
     expect((await e2e.kubectl(['apply', '-f', '-'], manifest([`${OPERATOR_EGRESS_IPV4}/32`, `${CLIENT_IPV4}/32`]))).code).toBe(0);
@@ -184,7 +193,8 @@ describe('host hardening and rotation', () => {
       }
       return true;
     }, 60_000, 500);
-    await waitFor('the renewed certificate served on the floating IP', async () => (await servedSerial(s.floatingIP!)) === renewed.serial, 30_000, 500);
+    await waitFor('the renewed certificate served on the floating IP', async () =>
+      (await servedSerial(s.floatingIP!)) === renewed.serial, 30_000, 500);
     await new Promise((r) => setTimeout(r, 1000));
     const { sent, failed } = await loop.stop();
     console.log(`TLS rotation: ${sent} HTTPS requests during the rotation, ${failed} failed`);
@@ -201,7 +211,8 @@ describe('host hardening and rotation', () => {
     await applySecret(['generic', 'halb-ssh', '--type=kubernetes.io/ssh-auth', `--from-file=ssh-privatekey=${join(keys, 'new')}`]);
     await waitFor('only the new key on every node', async () => {
       for (const n of s.nodes!) {
-        const lines = (await e2e.inHost(n.name, ['cat', '/root/.ssh/authorized_keys'])).stdout.split('\n').filter((l) => l && !l.startsWith('#'));
+        const lines = (await e2e.inHost(n.name, ['cat', '/root/.ssh/authorized_keys'])).stdout
+          .split('\n').filter((l) => l && !l.startsWith('#'));
         if (lines.length !== 1 || !lines[0]!.startsWith(newPublic)) return false;
       }
       return true;
@@ -215,7 +226,10 @@ describe('host hardening and rotation', () => {
     // A person (here the client, whose range is listed) logs in with the new key too.
     let last = '';
     await waitFor('an SSH login with the new key', async () => {
-      const ssh = await e2e.inHost('client', ['ssh', '-i', join(keys, 'new'), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', `root@${node0}`, 'true']);
+      const ssh = await e2e.inHost('client', [
+        'ssh', '-i', join(keys, 'new'), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+        '-o', 'ConnectTimeout=3', `root@${node0}`, 'true',
+      ]);
       last = ssh.stderr;
       return ssh.code === 0;
     }, 15_000, 1000).catch((err: Error) => { throw new Error(`${err.message}: ${last}`); });

@@ -57,7 +57,8 @@ describe('routesOverlapping', () => {
 
 describe('host link planning', () => {
   it('picks the first free /30 and names the interface after the prefix', () => {
-    expect(planHostLink(machine, 'hft1')).toEqual({ ifname: 'hft1-up', subnet: '10.254.0.0/30', hostIPv4: '10.254.0.1', coreIPv4: '10.254.0.2' });
+    expect(planHostLink(machine, 'hft1'))
+      .toEqual({ ifname: 'hft1-up', subnet: '10.254.0.0/30', hostIPv4: '10.254.0.1', coreIPv4: '10.254.0.2' });
   });
 
   it('skips candidates that are routed already', () => {
@@ -70,7 +71,8 @@ describe('host link planning', () => {
   });
 
   it.each(['203.0.113.0/24', '198.51.100.0/24', '198.51.100.77'])('refuses when %s is routed, naming the route', (dst) => {
-    expect(() => planHostLink([...machine, { dst, dev: 'halb-up', table: 'main' }], 'hft1')).toThrow(new RegExp(`already routes it \\(${dst.replace(/\./g, '\\.')} dev halb-up\\)`));
+    expect(() => planHostLink([...machine, { dst, dev: 'halb-up', table: 'main' }], 'hft1'))
+      .toThrow(new RegExp(`already routes it \\(${dst.replace(/\./g, '\\.')} dev halb-up\\)`));
   });
 
   it.each([
@@ -103,8 +105,10 @@ describe('allocateDropletAddresses', () => {
   it.each<[string, string[], { publicIPv4: string; anchorIPv4: string; privateIPv4: string }]>([
     ['nothing used', [], { publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' }],
     ['the first public used', ['203.0.113.10'], { publicIPv4: '203.0.113.11', anchorIPv4: '10.17.0.11', privateIPv4: '10.10.1.11' }],
-    ['a later anchor used', ['203.0.113.10', '10.17.0.11'], { publicIPv4: '203.0.113.12', anchorIPv4: '10.17.0.12', privateIPv4: '10.10.1.12' }],
-    ['backends and gateways only', ['10.10.0.21', '10.10.0.22', '203.0.113.1', '203.0.113.254'], { publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' }],
+    ['a later anchor used', ['203.0.113.10', '10.17.0.11'],
+      { publicIPv4: '203.0.113.12', anchorIPv4: '10.17.0.12', privateIPv4: '10.10.1.12' }],
+    ['backends and gateways only', ['10.10.0.21', '10.10.0.22', '203.0.113.1', '203.0.113.254'],
+      { publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' }],
   ])('with %s', (_label, taken, expected) => expect(allocateDropletAddresses(taken)).toEqual(expected));
 
   it('fails clearly when the pool is exhausted', () => {

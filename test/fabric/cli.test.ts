@@ -35,7 +35,8 @@ describe('halb sandbox fabric', () => {
     expect((await cli('--help')).stdout).toMatch(/^Usage: halb sandbox fabric <command>/);
     expect(await cli('frobnicate')).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command "frobnicate"/) });
     expect(await cli('up', '--frob')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--frob/) });
-    expect(await cli('droplet-add', 'x', '--ssh-key', '/nonexistent')).toMatchObject({ code: 1, stderr: expect.stringMatching(/no fabric in/) });
+    expect(await cli('droplet-add', 'x', '--ssh-key', '/nonexistent'))
+      .toMatchObject({ code: 1, stderr: expect.stringMatching(/no fabric in/) });
   });
 
   it('brings the fabric up twice, adds a droplet, points a floating IP, and takes it all down twice', async () => {
@@ -49,7 +50,8 @@ describe('halb sandbox fabric', () => {
     const added = await cli('droplet-add', 'lb-a', '--ssh-key', join(work, 'id.pub'));
     expect(added.stdout).toBe('droplet lb-a: ssh root@203.0.113.10 (anchor 10.17.0.10, VPC 10.10.1.10)\n');
     expect((await cli('fip', '198.51.100.7', 'lb-a')).code).toBe(0);
-    expect((await cli('fip', '198.51.100.7', 'web-1'))).toMatchObject({ code: 1, stderr: expect.stringMatching(/no droplet named "web-1"/) });
+    expect((await cli('fip', '198.51.100.7', 'web-1')))
+      .toMatchObject({ code: 1, stderr: expect.stringMatching(/no droplet named "web-1"/) });
 
     const status = JSON.parse((await cli('status', '--json')).stdout);
     expect(status.prefix).toBe(prefix);
@@ -59,9 +61,10 @@ describe('halb sandbox fabric', () => {
     ]);
     // A person on the client side logs in with the OpenSSH client.
     const login = await new Promise<string>((resolve, reject) => {
-      execFile('ip', ['netns', 'exec', status.hosts[2].namespace, 'ssh', '-i', join(work, 'id'), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
-        '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', '-o', 'LogLevel=ERROR', 'root@203.0.113.10', 'hostname'],
-      (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)));
+      execFile('ip', [
+        'netns', 'exec', status.hosts[2].namespace, 'ssh', '-i', join(work, 'id'), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
+        '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', '-o', 'LogLevel=ERROR', 'root@203.0.113.10', 'hostname',
+      ], (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout)));
     });
     expect(login).toBe('lb-a\n');
     expect(key.publicKey).toMatch(/^ssh-ed25519 /);

@@ -8,9 +8,11 @@ import { PWAUTH_DROP_IN, firstBootFromUserData } from '../../src/sandbox/fabric/
 
 /** Runs a first-boot script, then prints every file under the scratch folders as `path\tcontent-base64\tmode`. */
 function applied(script: string): Map<string, { content: string; mode: string }> {
-  const list = 'find /run/t /etc/ssh -type f -printf "%p\\t%m\\n" | while IFS="$(printf "\\t")" read -r p m; do printf "%s\\t%s\\t%s\\n" "$p" "$(base64 -w0 < "$p")" "$m"; done';
+  const list = 'find /run/t /etc/ssh -type f -printf "%p\\t%m\\n" | while IFS="$(printf "\\t")" read -r p m; do ' +
+    'printf "%s\\t%s\\t%s\\n" "$p" "$(base64 -w0 < "$p")" "$m"; done';
   const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    `mount -t tmpfs tmpfs /run && mkdir -p /run/t && mount -t tmpfs tmpfs /etc/ssh && sh -s && ${list}`], { input: script, encoding: 'utf8' });
+    `mount -t tmpfs tmpfs /run && mkdir -p /run/t && mount -t tmpfs tmpfs /etc/ssh && sh -s && ${list}`,
+  ], { input: script, encoding: 'utf8' });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   const out = new Map<string, { content: string; mode: string }>();
@@ -52,7 +54,9 @@ describe('user_data on the host-binaries image', () => {
     const files = applied(boot.beforeSsh);
     expect(files.get('/run/t/plain')).toEqual({ content: "it's $(not run) `nor this`\n", mode: '644' });
     expect(files.get('/run/t/deep/secret')).toEqual({ content: 'decoded\n', mode: '600' });
-    expect(files.get('/etc/ssh/ssh_host_ed25519_key')).toEqual({ content: '-----BEGIN OPENSSH PRIVATE KEY-----\nnot really a key\n-----END OPENSSH PRIVATE KEY-----\n', mode: '600' });
+    expect(files.get('/etc/ssh/ssh_host_ed25519_key')).toEqual({
+      content: '-----BEGIN OPENSSH PRIVATE KEY-----\nnot really a key\n-----END OPENSSH PRIVATE KEY-----\n', mode: '600',
+    });
     expect(files.get('/etc/ssh/ssh_host_ed25519_key.pub')?.content).toBe('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLE halb\n');
     expect(files.get(PWAUTH_DROP_IN)?.content).toContain('PasswordAuthentication no\n');
   });

@@ -50,32 +50,37 @@ afterAll(async () => {
   }
 }, 120_000);
 
-const exec = async (command: string) => (await fabric.execInDroplet(droplet.name, ['sh', '-c', command], { timeoutMs: 30_000 })).stdout.trim();
+const exec = async (command: string) =>
+  (await fabric.execInDroplet(droplet.name, ['sh', '-c', command], { timeoutMs: 30_000 })).stdout.trim();
 
 describe(`a ${DEBIAN_13.slug} droplet`, () => {
   it('boots its own systemd, runs cloud-init on its user_data, and takes SSH with the pinned host key', async () => {
     await fabric.waitForDroplet(droplet.name, 180_000);
     expect(await exec('cat /proc/1/comm')).toBe('systemd');
     expect(await exec('. /etc/os-release; echo $VERSION_ID')).toBe('13');
-    await waitFor('cloud-init to finish', async () => (await exec('test -f /var/lib/cloud/instance/boot-finished && echo yes || echo no')) === 'yes', 180_000, 1000);
+    await waitFor('cloud-init to finish', async () =>
+      (await exec('test -f /var/lib/cloud/instance/boot-finished && echo yes || echo no')) === 'yes', 180_000, 1000);
     expect(await exec('cloud-init status --format=json | grep -o \'"status": "[a-z]*"\' | head -1')).toBe('"status": "done"');
     // write_files and runcmd from user_data, the packages from the image.
     expect(await exec('cat /etc/halb/node')).toBe(`object=deb\nnode=${droplet.name}`);
     expect(await exec('sysctl -n net.ipv4.ip_nonlocal_bind')).toBe('1');
     expect(await exec('systemctl is-active ssh.service')).toBe('active');
     // Its root administers its network, as on a VM: a firewall table, a link.
-    expect(await exec('nft add table inet probe && nft delete table inet probe && ip link set eth1 mtu 1400 && ip link set eth1 mtu 1500 && echo ok')).toBe('ok');
+    expect(await exec('nft add table inet probe && nft delete table inet probe && ' +
+      'ip link set eth1 mtu 1400 && ip link set eth1 mtu 1500 && echo ok')).toBe('ok');
     expect(await exec('/usr/sbin/sshd -T | grep -i "^passwordauthentication"')).toBe('passwordauthentication no');
     expect(await exec('ls /etc/ssh/ | grep "^ssh_host_"')).toBe('ssh_host_ed25519_key\nssh_host_ed25519_key.pub');
     const { ssh, hostKey: presented } = await sshConnect(droplet.publicIPv4, key.privateKey);
     ssh.connection?.on('error', () => undefined);
     try {
       expect(hostKeyFingerprint(presented)).toBe(hostKey.fingerprint);
-      expect((await ssh.execCommand('haproxy -v | head -1; keepalived --version 2>&1 | grep "^Keepalived v"')).stdout).toMatch(/HAProxy version 3\.0\.\d+.*\nKeepalived v2\.3\.\d+/s);
+      expect((await ssh.execCommand('haproxy -v | head -1; keepalived --version 2>&1 | grep "^Keepalived v"')).stdout)
+        .toMatch(/HAProxy version 3\.0\.\d+.*\nKeepalived v2\.3\.\d+/s);
     } finally {
       ssh.dispose();
     }
-    expect(fabric.status().hosts.find((h) => h.name === droplet.name)).toMatchObject({ image: DEBIAN_13.slug, booted: true, hostKey: hostKey.publicKey });
+    expect(fabric.status().hosts.find((h) => h.name === droplet.name))
+      .toMatchObject({ image: DEBIAN_13.slug, booted: true, hostKey: hostKey.publicKey });
     expect(publicKeyFingerprint(hostKey.publicKey)).toBe(hostKey.fingerprint);
   }, 400_000);
 
@@ -88,10 +93,12 @@ describe(`a ${DEBIAN_13.slug} droplet`, () => {
     await fabric.waitForDroplet(droplet.name, 180_000);
     expect(await exec('cat /root/marker')).toBe('kept');
     // cloud-init runs at every boot, but its per-instance part (user_data) only once.
-    await waitFor('cloud-init to finish again', async () => (await exec('test -f /var/lib/cloud/instance/boot-finished && echo yes || echo no')) === 'yes', 180_000, 1000);
+    await waitFor('cloud-init to finish again', async () =>
+      (await exec('test -f /var/lib/cloud/instance/boot-finished && echo yes || echo no')) === 'yes', 180_000, 1000);
     expect(await exec('ls /var/lib/cloud/instances')).toBe(String(droplet.id));
     expect(await exec('grep -c "running \'modules:final\'" /var/log/cloud-init-output.log')).toBe('2');
-    expect(await exec('grep -c "Removed \'/etc/systemd/system/multi-user.target.wants/keepalived.service\'" /var/log/cloud-init-output.log')).toBe('1');
+    expect(await exec('grep -c "Removed \'/etc/systemd/system/multi-user.target.wants/keepalived.service\'" ' +
+      '/var/log/cloud-init-output.log')).toBe('1');
     const { ssh, hostKey: presented } = await sshConnect(droplet.publicIPv4, key.privateKey);
     ssh.connection?.on('error', () => undefined);
     ssh.dispose();

@@ -46,7 +46,9 @@ beforeAll(async () => {
     fabric = await createFabric({ stateDir, prefix, logger, hostLink: false });
     relaySshThrough(fabric.clientNamespace);
   }
-  for (const d of [lb1, lb2]) await fabric.addDroplet({ ...d, sshPublicKeys: [key.publicKey], metadata: { region: 'ams3', tags: ['lb', 'halb:test'] } });
+  for (const d of [lb1, lb2]) {
+    await fabric.addDroplet({ ...d, sshPublicKeys: [key.publicKey], metadata: { region: 'ams3', tags: ['lb', 'halb:test'] } });
+  }
   await fabric.addBackend({ name: 'web-1', privateIPv4: '10.10.0.21' });
   for (const d of [lb1, lb2]) await fabric.waitForDroplet(d.name);
 });
@@ -124,7 +126,9 @@ describe('a droplet', () => {
 describe('isolation', () => {
   it('two droplets each run sshd and nginx on port 80 without seeing each other', async () => {
     for (const d of [lb1, lb2]) {
-      await sshRun(d.publicIPv4, key.privateKey, `cat > /etc/nginx/sites-enabled/default && nginx && echo secret-${d.name} > /var/lib/secret && echo tmp-${d.name} > /tmp/secret`, nginxSite);
+      await sshRun(d.publicIPv4, key.privateKey,
+        `cat > /etc/nginx/sites-enabled/default && nginx && echo secret-${d.name} > /var/lib/secret && echo tmp-${d.name} > /tmp/secret`,
+        nginxSite);
     }
     expect(await curlIn(fabric.clientNamespace, `http://${lb1.publicIPv4}/`)).toBe('lb-1 203.0.113.10\n');
     expect(await curlIn(fabric.clientNamespace, `http://${lb2.publicIPv4}/`)).toBe('lb-2 203.0.113.11\n');
@@ -133,7 +137,8 @@ describe('isolation', () => {
     expect(existsSync('/var/lib/secret')).toBe(false);
 
     for (const [me, other] of [[lb1, lb2], [lb2, lb1]] as const) {
-      const view = await sshRun(me.publicIPv4, key.privateKey, 'cat /var/lib/secret /tmp/secret; ps -e -o args=; cat /run/nginx.pid /run/sshd.pid');
+      const view = await sshRun(me.publicIPv4, key.privateKey,
+        'cat /var/lib/secret /tmp/secret; ps -e -o args=; cat /run/nginx.pid /run/sshd.pid');
       expect(view).toContain(`secret-${me.name}\ntmp-${me.name}\n`);
       expect(view).not.toContain(`secret-${other.name}`);
       expect(view).toContain(`/droplets/${me.name}/init.sh`);
@@ -171,7 +176,8 @@ describe('isolation', () => {
     } finally {
       server.close();
     }
-    const hostRoutes = JSON.parse(execFileSync('ip', ['-4', '-j', 'route', 'show', 'dev', `${prefix}-up`]).toString()) as Array<{ dst: string }>;
+    const hostRoutes = JSON.parse(execFileSync('ip', ['-4', '-j', 'route', 'show', 'dev', `${prefix}-up`]).toString()) as
+      Array<{ dst: string }>;
     expect(hostRoutes.map((r) => r.dst).sort()).toEqual([fabric.status().hostLink!.subnet, '198.51.100.0/24', '203.0.113.0/24'].sort());
   });
 });
@@ -195,7 +201,9 @@ describe('floating IP', () => {
     }
     const tries = answers.length;
     const moved = performance.now() - t0;
-    console.log(`floating IP re-point: DNAT committed ${committed.toFixed(1)} ms after the call; setFloatingIP resolved in ${applied.toFixed(1)} ms; first answer from the new holder ${moved.toFixed(1)} ms after the call (${tries} curl, each a new process)`);
+    console.log(`floating IP re-point: DNAT committed ${committed.toFixed(1)} ms after the call; ` +
+      `setFloatingIP resolved in ${applied.toFixed(1)} ms; ` +
+      `first answer from the new holder ${moved.toFixed(1)} ms after the call (${tries} curl, each a new process)`);
     expect(answer).toBe('lb-2 10.17.0.11\n');
     // No request after the call reached the old holder (a failure on a busy machine may precede the answer).
     expect(answers.filter((a) => a.startsWith('lb-1'))).toEqual([]);
@@ -207,7 +215,9 @@ describe('floating IP', () => {
     // The metadata follows.
     const md = 'http://169.254.169.254/metadata/v1/reserved_ip/ipv4';
     expect(await sshRun(lb2.publicIPv4, key.privateKey, `curl -sf ${md}/active; echo; curl -sf ${md}/ip_address`)).toBe(`true\n${FIP}`);
-    expect(await sshRun(lb1.publicIPv4, key.privateKey, `curl -sf ${md}/active; echo; curl -s -o /dev/null -w '%{http_code}' ${md}/ip_address`)).toBe('false\n404');
+    const unassigned = await sshRun(lb1.publicIPv4, key.privateKey,
+      `curl -sf ${md}/active; echo; curl -s -o /dev/null -w '%{http_code}' ${md}/ip_address`);
+    expect(unassigned).toBe('false\n404');
 
     await fabric.setFloatingIP(FIP, null);
     await expect(curlIn(fabric.clientNamespace, `http://${FIP}/`, 1)).rejects.toThrow();
@@ -228,8 +238,10 @@ describe('floating IP', () => {
   it('refuses bad input naming the field', async () => {
     await expect(fabric.setFloatingIP('203.0.113.9', lb1.anchorIPv4)).rejects.toThrow(/^floating IP: /);
     await expect(fabric.setFloatingIP(FIP, '10.10.1.10')).rejects.toThrow(/^anchorIPv4: /);
-    await expect(fabric.addDroplet({ ...lb3, publicIPv4: lb1.publicIPv4, sshPublicKeys: [key.publicKey] })).rejects.toThrow(/^publicIPv4: 203\.0\.113\.10 is already used by droplet lb-1/);
-    await expect(fabric.addDroplet({ ...lb3, name: 'lb-1', sshPublicKeys: [key.publicKey] })).rejects.toThrow(/^name: a host named "lb-1" exists already/);
+    await expect(fabric.addDroplet({ ...lb3, publicIPv4: lb1.publicIPv4, sshPublicKeys: [key.publicKey] }))
+      .rejects.toThrow(/^publicIPv4: 203\.0\.113\.10 is already used by droplet lb-1/);
+    await expect(fabric.addDroplet({ ...lb3, name: 'lb-1', sshPublicKeys: [key.publicKey] }))
+      .rejects.toThrow(/^name: a host named "lb-1" exists already/);
     await expect(fabric.addDroplet({ ...lb3, sshPublicKeys: ['not a key'] })).rejects.toThrow(/^sshPublicKeys: /);
     expect((await listNamespaces()).filter((n) => n === `${prefix}-lb-3`)).toEqual([]);
   });
@@ -237,7 +249,8 @@ describe('floating IP', () => {
   it('leaves alone a namespace it did not make, and removes backends', async () => {
     execFileSync('ip', ['netns', 'add', `${prefix}-lb-x`]);
     try {
-      await expect(fabric.addDroplet({ ...lb3, name: 'lb-x', sshPublicKeys: [key.publicKey] })).rejects.toThrow(/exists already and this fabric did not make it/);
+      await expect(fabric.addDroplet({ ...lb3, name: 'lb-x', sshPublicKeys: [key.publicKey] }))
+        .rejects.toThrow(/exists already and this fabric did not make it/);
       expect(await listNamespaces()).toContain(`${prefix}-lb-x`);
       expect(fabric.status().hosts.map((h) => h.name)).not.toContain('lb-x');
     } finally {
@@ -265,14 +278,18 @@ describe('boot and deletion, driven through the simulator hooks', () => {
   });
 
   it('removing a droplet removes its namespace, processes and files', async () => {
-    const bridgeMac = () => (JSON.parse(execFileSync('ip', ['-n', fabric.coreNamespace, '-j', 'link', 'show', 'brpub']).toString()) as Array<{ address: string }>)[0]!.address;
+    const bridgeMac = () =>
+      (JSON.parse(execFileSync('ip', ['-n', fabric.coreNamespace, '-j', 'link', 'show', 'brpub']).toString()) as
+        Array<{ address: string }>)[0]!.address;
     const macBefore = bridgeMac();
     const hooks = fabricHooks(fabric);
     // The interface's MAC is the one the metadata reports.
-    expect(await sshRun(lb3.publicIPv4, key.privateKey, 'cat /sys/class/net/eth0/address; curl -sf http://169.254.169.254/metadata/v1/interfaces/public/0/mac'))
+    expect(await sshRun(lb3.publicIPv4, key.privateKey,
+      'cat /sys/class/net/eth0/address; curl -sf http://169.254.169.254/metadata/v1/interfaces/public/0/mac'))
       .toMatch(/^([0-9a-f:]{17})\n\1$/);
     await hooks.reservedIPAssigned(FIP, lb3.id);
-    expect(await curlIn(fabric.clientNamespace, `http://${FIP}/`, 1).catch((e: Error) => e.message)).toMatch(/Connection refused|Failed to connect/); // lb-3 runs no web server
+    expect(await curlIn(fabric.clientNamespace, `http://${FIP}/`, 1).catch((e: Error) => e.message))
+      .toMatch(/Connection refused|Failed to connect/); // lb-3 runs no web server
     expect(fabric.floatingIPs()).toEqual({ [FIP]: lb3.anchorIPv4 });
     const pids = await fabric.dropletPids('lb-3');
     expect(pids.length).toBeGreaterThanOrEqual(3); // unshare, init, sshd at least
@@ -292,7 +309,10 @@ describe('boot and deletion, driven through the simulator hooks', () => {
 describe('web backends as droplets', () => {
   it('a droplet tagged web answers its name on the VPC, and its role is backend', async () => {
     const hooks = fabricHooks(fabric);
-    await hooks.dropletCreated({ name: 'web-9', id: 109, publicIPv4: '203.0.113.40', anchorIPv4: '10.17.0.40', privateIPv4: '10.10.0.29', sshPublicKeys: [key.publicKey], tags: ['web'] });
+    await hooks.dropletCreated({
+      name: 'web-9', id: 109, publicIPv4: '203.0.113.40', anchorIPv4: '10.17.0.40', privateIPv4: '10.10.0.29',
+      sshPublicKeys: [key.publicKey], tags: ['web'],
+    });
     try {
       await fabric.waitForDroplet('web-9');
       expect(await sshRun(lb1.publicIPv4, key.privateKey, 'curl -sf http://10.10.0.29/')).toBe('web-9');
@@ -308,13 +328,15 @@ describe('the machine link', () => {
   it('refuses a second fabric while the public ranges are routed, leaving nothing behind', async (ctx) => {
     // Without our link, the routes belong to another sandbox that may go away meanwhile.
     if (!linked) ctx.skip();
-    await expect(createFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger })).rejects.toThrow(/cannot route 203\.0\.113\.0\/24 into the sandbox: the machine's namespace already routes it \(203\.0\.113\.0\/24 dev hft[a-z0-9]+-up\)/);
+    await expect(createFabric({ stateDir: otherStateDir, prefix: otherPrefix, logger })).rejects.toThrow(
+      /cannot route 203\.0\.113\.0\/24 into the sandbox: the machine's namespace already routes it \(203\.0\.113\.0\/24 dev hft[a-z0-9]+-up\)/);
     expect((await listNamespaces()).filter((n) => n.startsWith(`${otherPrefix}-`))).toEqual([]);
     expect(existsSync(join(otherStateDir, 'fabric'))).toBe(false);
   });
 
   it('refuses a fabric whose prefix another state folder is using, touching nothing of it', async () => {
-    await expect(createFabric({ stateDir: otherStateDir, prefix, logger, hostLink: false })).rejects.toThrow(/^prefix: namespaces .* exist but .* does not record them; another sandbox uses the prefix/);
+    await expect(createFabric({ stateDir: otherStateDir, prefix, logger, hostLink: false }))
+      .rejects.toThrow(/^prefix: namespaces .* exist but .* does not record them; another sandbox uses the prefix/);
     expect(await listNamespaces()).toEqual(expect.arrayContaining([`${prefix}-core`, `${prefix}-client`, `${prefix}-lb-1`]));
     expect(existsSync(join(otherStateDir, 'fabric'))).toBe(false);
     expect(await curlIn(fabric.clientNamespace, `http://${lb1.publicIPv4}/`)).toBe('lb-1 203.0.113.10\n');
@@ -322,9 +344,16 @@ describe('the machine link', () => {
 
   it('status lists every host with namespace, addresses and role', () => {
     const s = fabric.status();
-    expect(s.hosts.map(({ name, namespace, role, publicIPv4, privateIPv4, anchorIPv4 }) => ({ name, namespace, role, publicIPv4, privateIPv4, anchorIPv4 }))).toEqual([
-      { name: 'lb-1', namespace: `${prefix}-lb-1`, role: 'loadbalancer', publicIPv4: lb1.publicIPv4, privateIPv4: lb1.privateIPv4, anchorIPv4: lb1.anchorIPv4 },
-      { name: 'lb-2', namespace: `${prefix}-lb-2`, role: 'loadbalancer', publicIPv4: lb2.publicIPv4, privateIPv4: lb2.privateIPv4, anchorIPv4: lb2.anchorIPv4 },
+    expect(s.hosts.map(({ name, namespace, role, publicIPv4, privateIPv4, anchorIPv4 }) =>
+      ({ name, namespace, role, publicIPv4, privateIPv4, anchorIPv4 }))).toEqual([
+      {
+        name: 'lb-1', namespace: `${prefix}-lb-1`, role: 'loadbalancer',
+        publicIPv4: lb1.publicIPv4, privateIPv4: lb1.privateIPv4, anchorIPv4: lb1.anchorIPv4,
+      },
+      {
+        name: 'lb-2', namespace: `${prefix}-lb-2`, role: 'loadbalancer',
+        publicIPv4: lb2.publicIPv4, privateIPv4: lb2.privateIPv4, anchorIPv4: lb2.anchorIPv4,
+      },
       { name: 'web-1', namespace: `${prefix}-web-1`, role: 'backend', publicIPv4: null, privateIPv4: '10.10.0.21', anchorIPv4: null },
       { name: 'client', namespace: `${prefix}-client`, role: 'client', publicIPv4: '203.0.113.254', privateIPv4: null, anchorIPv4: null },
     ]);
@@ -357,11 +386,14 @@ describe('the real daemons', () => {
   notify /etc/keepalived/notify.sh
 }
 `;
-      const haproxy = `global\n  daemon\n  pidfile /run/haproxy.pid\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n` +
+      const haproxy = 'global\n  daemon\n  pidfile /run/haproxy.pid\ndefaults\n  mode http\n' +
+        '  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n' +
         `frontend fe\n  bind ${me.anchorIPv4}:8080\n  http-request return status 200 content-type text/plain string "${me.name} haproxy"\n`;
       await sshRun(me.publicIPv4, key.privateKey, 'mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf', keepalived);
-      await sshRun(me.publicIPv4, key.privateKey, 'cat > /etc/keepalived/notify.sh && chmod +x /etc/keepalived/notify.sh', '#!/bin/sh\necho "$3" > /run/keepalived.state\n');
-      await sshRun(me.publicIPv4, key.privateKey, 'cat > /etc/haproxy/haproxy.cfg && haproxy -c -q -f /etc/haproxy/haproxy.cfg && haproxy -f /etc/haproxy/haproxy.cfg', haproxy);
+      await sshRun(me.publicIPv4, key.privateKey, 'cat > /etc/keepalived/notify.sh && chmod +x /etc/keepalived/notify.sh',
+        '#!/bin/sh\necho "$3" > /run/keepalived.state\n');
+      await sshRun(me.publicIPv4, key.privateKey,
+        'cat > /etc/haproxy/haproxy.cfg && haproxy -c -q -f /etc/haproxy/haproxy.cfg && haproxy -f /etc/haproxy/haproxy.cfg', haproxy);
       await sshRun(me.publicIPv4, key.privateKey, 'keepalived -D -f /etc/keepalived/keepalived.conf -p /run/keepalived.pid');
     }
     expect(await poll('lb-1', 'MASTER')).toBe('MASTER');
@@ -398,7 +430,9 @@ describe('a crash half-way', () => {
     const made: string[] = [];
     // Kill the builder a little after a step it announced, so the kill lands inside the next step.
     for (const [step, delayMs] of [['core', 0], ['web-1', 40], ['lb-1', 120], ['lb-2', 15]] as const) {
-      const child = spawn(node, [join('test', 'fabric', 'crash-child.ts'), crashStateDir, crashPrefix, key.publicKey, linked ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(node, [join('test', 'fabric', 'crash-child.ts'), crashStateDir, crashPrefix, key.publicKey, linked ? '1' : '0'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const exited = new Promise((r) => child.once('exit', r));
       await new Promise<void>((resolve, reject) => {
         let out = '';

@@ -88,7 +88,8 @@ export function leftovers(prefix: string, stateDir: string): string[] {
   for (const ns of netns) if (ns.startsWith(`${prefix}-`)) found.push(`namespace ${ns}`);
   const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show']).toString()) as Array<{ ifname: string }>;
   for (const l of links) if (l.ifname.startsWith(`${prefix}-`)) found.push(`link ${l.ifname}`);
-  const routes = JSON.parse(execFileSync('ip', ['-4', '-j', 'route', 'show', 'table', 'all']).toString()) as Array<{ dst: string; dev?: string }>;
+  const routes = JSON.parse(execFileSync('ip', ['-4', '-j', 'route', 'show', 'table', 'all']).toString()) as
+    Array<{ dst: string; dev?: string }>;
   for (const r of routes) if (r.dev?.startsWith(`${prefix}-`)) found.push(`route ${r.dst} dev ${r.dev}`);
   const tables = execFileSync('nft', ['list', 'tables']).toString();
   for (const line of tables.split('\n')) if (line.includes(prefix)) found.push(`nft ${line}`);
@@ -102,7 +103,9 @@ export function leftovers(prefix: string, stateDir: string): string[] {
     }
     if (cmdline.includes(stateDir) || cmdline.includes(`${prefix}-`)) found.push(`process ${entry}: ${cmdline.trim()}`);
   }
-  if (existsSync(join(stateDir, 'fabric'))) found.push(`files ${join(stateDir, 'fabric')}: ${readdirSync(join(stateDir, 'fabric')).join(', ')}`);
+  if (existsSync(join(stateDir, 'fabric'))) {
+    found.push(`files ${join(stateDir, 'fabric')}: ${readdirSync(join(stateDir, 'fabric')).join(', ')}`);
+  }
   return found;
 }
 

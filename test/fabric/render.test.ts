@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { renderMetadataTree } from '../../src/sandbox/fabric/metadata.ts';
-import { renderFloatingMapBatch, renderDropletInit, renderSshdConfig, shellQuote, validateFloatingAssignment } from '../../src/sandbox/fabric/render.ts';
+import {
+  renderFloatingMapBatch, renderDropletInit, renderSshdConfig, shellQuote, validateFloatingAssignment,
+} from '../../src/sandbox/fabric/render.ts';
 import { ensureSystemPackages, installLine, missingPackages } from '../../src/sandbox/fabric/system.ts';
 
 const droplet = { id: 4242, name: 'lb-1', publicIPv4: '203.0.113.10', anchorIPv4: '10.17.0.10', privateIPv4: '10.10.1.10' };
@@ -37,8 +39,11 @@ describe('metadata tree', () => {
   });
 
   it('indexes each directory with its children, directories with a slash', () => {
-    const tree = renderMetadataTree({ ...droplet, metadata: { tags: ['web', 'lb:x'], publicKeys: ['ssh-ed25519 AAAA a', 'ssh-ed25519 BBBB b'] } });
-    expect(tree.get('metadata/v1/')!.split('\n')).toEqual(expect.arrayContaining(['id', 'hostname', 'interfaces/', 'reserved_ip/', 'tags/']));
+    const tree = renderMetadataTree({
+      ...droplet, metadata: { tags: ['web', 'lb:x'], publicKeys: ['ssh-ed25519 AAAA a', 'ssh-ed25519 BBBB b'] },
+    });
+    expect(tree.get('metadata/v1/')!.split('\n'))
+      .toEqual(expect.arrayContaining(['id', 'hostname', 'interfaces/', 'reserved_ip/', 'tags/']));
     expect(tree.get('metadata/v1/interfaces/')).toBe('public/\nprivate/');
     expect(tree.get('metadata/v1/interfaces/public/0/anchor_ipv4/')).toBe('address\nnetmask\ngateway');
     expect(tree.get('metadata/v1/tags/')).toBe('web\nlb:x');
@@ -100,7 +105,9 @@ describe('system packages', () => {
 
   it('without root, installs nothing and returns the exact install line', async () => {
     const said: string[] = [];
-    const check = await ensureSystemPackages({ isRoot: false, find: (b) => (b === 'nginx' ? undefined : `/usr/bin/${b}`), say: (l) => said.push(l) });
+    const check = await ensureSystemPackages({
+      isRoot: false, find: (b) => (b === 'nginx' ? undefined : `/usr/bin/${b}`), say: (l) => said.push(l),
+    });
     expect(check).toEqual({
       ok: false, missing: ['nginx-light'],
       installLine: 'apt-get update && apt-get install -y --no-install-recommends nginx-light',

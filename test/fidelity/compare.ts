@@ -64,7 +64,10 @@ export function normalize(value: unknown, key = ''): unknown {
   if (Array.isArray(value)) {
     const items = value.map((v) => normalize(v));
     const named = value.every((v) => typeof (v as { metadata?: { name?: unknown } })?.metadata?.name === 'string');
-    return named ? items.sort((a, b) => JSON.stringify((a as { metadata: unknown }).metadata).localeCompare(JSON.stringify((b as { metadata: unknown }).metadata))) : items;
+    return named
+      ? items.sort((a, b) =>
+        JSON.stringify((a as { metadata: unknown }).metadata).localeCompare(JSON.stringify((b as { metadata: unknown }).metadata)))
+      : items;
   }
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
@@ -73,8 +76,9 @@ export function normalize(value: unknown, key = ''): unknown {
       if (k === 'resourceVersion' || k === 'uid') out[k] = v === '' || v === undefined ? v : '<assigned>';
       else if (ASSIGNED_TIMES.has(k) && typeof v === 'string') out[k] = '<time>';
       else if (k === 'continue' && typeof v === 'string') out[k] = v ? '<token>' : '';
-      else if (key === '' && k === 'data' && obj.kind === 'Secret' && v && typeof v === 'object') out[k] = Object.fromEntries(Object.keys(v).map((d) => [d, '<data>']));
-      else out[k] = normalize(v, k);
+      else if (key === '' && k === 'data' && obj.kind === 'Secret' && v && typeof v === 'object') {
+        out[k] = Object.fromEntries(Object.keys(v).map((d) => [d, '<data>']));
+      } else out[k] = normalize(v, k);
     }
     if (obj.kind === 'Table') return normalizeTable(out);
     return out;
@@ -85,7 +89,8 @@ export function normalize(value: unknown, key = ''): unknown {
 function normalizeTable(table: Record<string, unknown>): Record<string, unknown> {
   const columns = (table.columnDefinitions as { name: string }[] | undefined) ?? [];
   const ages = new Set(columns.flatMap((c, i) => (['Age', 'Last Seen', 'First Seen'].includes(c.name) ? [i] : [])));
-  const rows = (table.rows as { cells: unknown[] }[] | undefined)?.map((r) => ({ ...r, cells: r.cells.map((c, i) => (ages.has(i) ? '<age>' : c)) }));
+  const rows = (table.rows as { cells: unknown[] }[] | undefined)
+    ?.map((r) => ({ ...r, cells: r.cells.map((c, i) => (ages.has(i) ? '<age>' : c)) }));
   return { ...table, ...(rows ? { rows } : {}) };
 }
 
@@ -96,19 +101,26 @@ function normalizeDiscovery(doc: Record<string, unknown>, used: Set<string>, gv?
   const pick = (r: DiscoveryResource, version: string) => {
     const name = r.resource ?? r.name ?? '';
     if (!used.has(`${version} ${name.split('/')[0]}`)) return undefined;
-    const { verbs, shortNames, categories, kind, namespaced, scope, singularName, singularResource, responseKind, subresources } = r as Record<string, unknown>;
+    const {
+      verbs, shortNames, categories, kind, namespaced, scope, singularName, singularResource, responseKind, subresources,
+    } = r as Record<string, unknown>;
     return {
       name, kind: kind ?? (responseKind as { kind?: string } | undefined)?.kind, scope: scope ?? (namespaced ? 'Namespaced' : 'Cluster'),
       singular: singularName ?? singularResource, verbs: [...(verbs as string[] ?? [])].sort(),
       shortNames: shortNames ?? [], categories: categories ?? [],
-      ...(subresources ? { subresources: (subresources as { subresource: string; verbs: string[] }[]).map((s) => `${s.subresource}:${[...s.verbs].sort().join(',')}`).sort() } : {}),
+      ...(subresources ? {
+        subresources: (subresources as { subresource: string; verbs: string[] }[])
+          .map((s) => `${s.subresource}:${[...s.verbs].sort().join(',')}`).sort(),
+      } : {}),
     };
   };
   if (doc.kind === 'APIResourceList') {
-    return (doc.resources as DiscoveryResource[]).map((r) => pick(r, gv ?? String(doc.groupVersion))).filter(Boolean).sort((a, b) => a!.name.localeCompare(b!.name));
+    return (doc.resources as DiscoveryResource[]).map((r) => pick(r, gv ?? String(doc.groupVersion))).filter(Boolean)
+      .sort((a, b) => a!.name.localeCompare(b!.name));
   }
   if (doc.kind === 'APIGroupDiscoveryList') {
-    return (doc.items as { metadata: { name?: string }; versions: { version: string; resources: DiscoveryResource[] }[] }[]).flatMap((g) => g.versions.flatMap((v) => {
+    const groups = doc.items as { metadata: { name?: string }; versions: { version: string; resources: DiscoveryResource[] }[] }[];
+    return groups.flatMap((g) => g.versions.flatMap((v) => {
       const version = g.metadata.name ? `${g.metadata.name}/${v.version}` : v.version;
       return v.resources.map((r) => pick(r, version)).filter(Boolean).map((r) => ({ groupVersion: version, ...r }));
     })).sort((a, b) => `${a.groupVersion} ${a.name}`.localeCompare(`${b.groupVersion} ${b.name}`));
@@ -124,17 +136,22 @@ function normalizeDiscovery(doc: Record<string, unknown>, used: Set<string>, gv?
 function normalizeOpenAPI(doc: Record<string, unknown>, used: Set<string>): unknown {
   if (doc.paths && !(doc as { openapi?: string }).openapi) {
     // The v3 root: which group versions have a document.
-    return Object.keys(doc.paths as object).filter((p) => [...used].some((u) => p === (u.startsWith('v1 ') ? 'api/v1' : `apis/${u.split(' ')[0]}`))).sort();
+    return Object.keys(doc.paths as object)
+      .filter((p) => [...used].some((u) => p === (u.startsWith('v1 ') ? 'api/v1' : `apis/${u.split(' ')[0]}`))).sort();
   }
-  const paths = (doc.paths ?? {}) as Record<string, Record<string, { parameters?: { name: string }[]; 'x-kubernetes-group-version-kind'?: { kind: string } }>>;
+  const paths = (doc.paths ?? {}) as
+    Record<string, Record<string, { parameters?: { name: string }[]; 'x-kubernetes-group-version-kind'?: { kind: string } }>>;
   const kinds = new Set<string>();
   for (const [path, ops] of Object.entries(paths)) {
     const patch = ops.patch;
     if (!patch) continue;
-    const resource = path.split('/').filter(Boolean).at(-2) === 'namespaces' ? '' : path.split('/').filter((p) => !p.startsWith('{')).at(-1) ?? '';
+    const resource = path.split('/').filter(Boolean).at(-2) === 'namespaces'
+      ? ''
+      : path.split('/').filter((p) => !p.startsWith('{')).at(-1) ?? '';
     if (![...used].some((u) => u.endsWith(` ${resource}`))) continue;
     const params = [...(patch.parameters ?? []), ...((ops as { parameters?: { name: string }[] }).parameters ?? [])].map((p) => p.name);
-    kinds.add(`${patch['x-kubernetes-group-version-kind']?.kind ?? '?'} ${path.includes('/status') ? 'status ' : ''}fieldValidation=${params.includes('fieldValidation')}`);
+    kinds.add(`${patch['x-kubernetes-group-version-kind']?.kind ?? '?'} ${path.includes('/status') ? 'status ' : ''}` +
+      `fieldValidation=${params.includes('fieldValidation')}`);
   }
   return [...kinds].sort();
 }
@@ -149,15 +166,17 @@ export interface ClientView {
 export function view(exchange: Exchange, answer: Answer, used: Set<string>): ClientView {
   const pathname = new URL(exchange.path, 'http://x').pathname;
   const mediaType = String(answer.headers['content-type'] ?? '').replace(/\s+/g, '');
-  const warnings = ([] as string[]).concat(answer.headers.warning ?? []).flatMap((w) => w.split(/,(?=\s*\d{3} )/)).map((w) => w.trim()).sort();
+  const warnings = ([] as string[]).concat(answer.headers.warning ?? [])
+    .flatMap((w) => w.split(/,(?=\s*\d{3} )/)).map((w) => w.trim()).sort();
   let body: unknown;
   if (exchange.watch) {
     body = streamEvents(answer.text).filter((e) => e.type !== 'BOOKMARK').map((e) => ({ type: e.type, object: normalize(e.object) }));
   } else if (answer.json && typeof answer.json === 'object') {
     const doc = answer.json as Record<string, unknown>;
     if (pathname.startsWith('/openapi/')) body = normalizeOpenAPI(doc, used);
-    else if (['APIResourceList', 'APIGroupDiscoveryList', 'APIGroupList'].includes(String(doc.kind))) body = normalizeDiscovery(doc, used, pathname.startsWith('/api/') ? 'v1' : undefined);
-    else if (pathname === '/api' && doc.kind === 'APIVersions') body = { versions: doc.versions };
+    else if (['APIResourceList', 'APIGroupDiscoveryList', 'APIGroupList'].includes(String(doc.kind))) {
+      body = normalizeDiscovery(doc, used, pathname.startsWith('/api/') ? 'v1' : undefined);
+    } else if (pathname === '/api' && doc.kind === 'APIVersions') body = { versions: doc.versions };
     else if (pathname === '/version') body = Object.keys(doc).sort();
     else body = normalize(doc);
   } else {
@@ -188,14 +207,22 @@ const show = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v).s
 export function divergences(exchange: Exchange, emulator: ClientView, real: ClientView): Divergence[] {
   const base = { seq: exchange.seq, client: exchange.client, method: exchange.method, route: route(exchange) };
   const out: Divergence[] = [];
-  if (emulator.status !== real.status) out.push({ ...base, aspect: 'status', emulator: String(emulator.status), real: String(real.status) });
+  if (emulator.status !== real.status) {
+    out.push({ ...base, aspect: 'status', emulator: String(emulator.status), real: String(real.status) });
+  }
   const mediaOf = (t: string) => t.split(';')[0];
-  if (mediaOf(emulator.mediaType) !== mediaOf(real.mediaType)) out.push({ ...base, aspect: 'media type', emulator: emulator.mediaType, real: real.mediaType });
-  if (JSON.stringify(emulator.warnings) !== JSON.stringify(real.warnings)) out.push({ ...base, aspect: 'warning', emulator: show(emulator.warnings), real: show(real.warnings) });
+  if (mediaOf(emulator.mediaType) !== mediaOf(real.mediaType)) {
+    out.push({ ...base, aspect: 'media type', emulator: emulator.mediaType, real: real.mediaType });
+  }
+  if (JSON.stringify(emulator.warnings) !== JSON.stringify(real.warnings)) {
+    out.push({ ...base, aspect: 'warning', emulator: show(emulator.warnings), real: show(real.warnings) });
+  }
   const differing: { path: string; a: unknown; b: unknown }[] = [];
   leafDifferences(emulator.body, real.body, '', differing);
   for (const d of differing) {
-    const aspect = exchange.watch ? `events ${d.path}` : /^(reason|code|message|details)/.test(d.path) && (real.body as { kind?: string })?.kind === 'Status' ? d.path.split('.')[0]! : `body ${d.path}`;
+    const aspect = exchange.watch ? `events ${d.path}`
+      : /^(reason|code|message|details)/.test(d.path) && (real.body as { kind?: string })?.kind === 'Status' ? d.path.split('.')[0]!
+      : `body ${d.path}`;
     out.push({ ...base, aspect, emulator: show(d.a), real: show(d.b) });
   }
   return out;

@@ -21,7 +21,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildCRD } from '../../src/api/crd.ts';
 import { startKubeEmulator, type KubeEmulator } from '../../src/sandbox/kube/index.ts';
 import { ROOT, startE2E, waitFor, type E2E } from '../e2e/helpers.ts';
-import { realKubeBuilt, run, KUBECTL, SKIP_REASON, startControlPlane, startOperatorProcess, type ControlPlane } from '../kube-real/helpers.ts';
+import {
+  realKubeBuilt, run, KUBECTL, SKIP_REASON, startControlPlane, startOperatorProcess, type ControlPlane,
+} from '../kube-real/helpers.ts';
 import { rawClient, type RawClient } from '../kube-real/http.ts';
 import { divergences, route, usedResources, view, type Divergence } from './compare.ts';
 import { startRecordingProxy, type Exchange, type RecordingProxy } from './record.ts';
@@ -43,8 +45,14 @@ const matches = (a: Accepted, d: Divergence) => (a.method ?? d.method) === d.met
 const SEED = [
   buildCRD() as unknown as Record<string, unknown>,
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'halb-system' } },
-  { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque', stringData: { token: 'dop_v1_sandbox' } },
-  { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth', stringData: { 'ssh-privatekey': 'replayed' } },
+  {
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, type: 'Opaque',
+    stringData: { token: 'dop_v1_sandbox' },
+  },
+  {
+    apiVersion: 'v1', kind: 'Secret', metadata: { name: 'halb-ssh', namespace: 'default' }, type: 'kubernetes.io/ssh-auth',
+    stringData: { 'ssh-privatekey': 'replayed' },
+  },
 ];
 
 /** Creates the objects the recorded sandbox began with, through the server's API. */
@@ -53,10 +61,14 @@ async function seed(client: RawClient): Promise<void> {
     const plural = `${String(object.kind).toLowerCase()}s`;
     const path = object.kind === 'CustomResourceDefinition' ? '/apis/apiextensions.k8s.io/v1/customresourcedefinitions'
       : object.kind === 'Namespace' ? '/api/v1/namespaces' : `/api/v1/namespaces/default/${plural}`;
-    const answer = await client.send({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(object) });
+    const answer = await client.send({
+      method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(object),
+    });
     if (answer.status >= 300 && answer.status !== 409) throw new Error(`seeding ${path}: ${answer.status} ${answer.text}`);
   }
-  await waitFor('the CRD served', async () => (await client.send({ method: 'GET', path: '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers' })).status === 200 || undefined, 60_000, 200);
+  await waitFor('the CRD served', async () =>
+    (await client.send({ method: 'GET', path: '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers' })).status === 200 || undefined,
+  60_000, 200);
   // The real server publishes a new CRD's OpenAPI a few seconds after serving it; the recording
   // began long after.
   await waitFor('the CRD in OpenAPI v3', async () => {
@@ -92,29 +104,51 @@ describe.skipIf(!built)('the emulator against the real kube-apiserver, exchange 
     writeFileSync(kubeconfig, stringify({
       apiVersion: 'v1', kind: 'Config',
       clusters: [{ name: 'proxy', cluster: { server: proxy.url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'admin', user: {} }, { name: 'operator', user: { token: readFileSync(join(kube.operatorIdentity!.tokenDir, 'token'), 'utf8') } }],
-      contexts: [{ name: 'admin', context: { cluster: 'proxy', user: 'admin', namespace: 'default' } }, { name: 'operator', context: { cluster: 'proxy', user: 'operator' } }],
+      users: [
+        { name: 'admin', user: {} },
+        { name: 'operator', user: { token: readFileSync(join(kube.operatorIdentity!.tokenDir, 'token'), 'utf8') } },
+      ],
+      contexts: [
+        { name: 'admin', context: { cluster: 'proxy', user: 'admin', namespace: 'default' } },
+        { name: 'operator', context: { cluster: 'proxy', user: 'operator' } },
+      ],
       'current-context': 'admin',
     }), { mode: 0o600 });
     const operatorKubeconfig = join(e2e.stateDir, 'recorded-operator.kubeconfig');
-    writeFileSync(operatorKubeconfig, readFileSync(kubeconfig, 'utf8').replace('current-context: admin', 'current-context: operator'), { mode: 0o600 });
-    const kubectl = (args: string[], stdin?: string) => run(KUBECTL, [`--cache-dir=${join(e2e!.stateDir, 'recorded-cache')}`, ...args], { ...process.env, HOME: e2e!.stateDir, KUBECONFIG: kubeconfig }, stdin, 150_000);
-    const operator = startOperatorProcess({ kubeconfig: operatorKubeconfig, leaseNamespace: kube.operatorIdentity!.namespace, doEndpoint: e2e.sandbox.status.digitalocean.endpoint, logLevel: process.env.HALB_FIDELITY_OPERATOR_LOG ?? 'warn' });
+    writeFileSync(operatorKubeconfig, readFileSync(kubeconfig, 'utf8').replace('current-context: admin', 'current-context: operator'), {
+      mode: 0o600,
+    });
+    const kubectl = (args: string[], stdin?: string) => run(KUBECTL, [`--cache-dir=${join(e2e!.stateDir, 'recorded-cache')}`, ...args], {
+      ...process.env, HOME: e2e!.stateDir, KUBECONFIG: kubeconfig,
+    }, stdin, 150_000);
+    const operator = startOperatorProcess({
+      kubeconfig: operatorKubeconfig, leaseNamespace: kube.operatorIdentity!.namespace,
+      doEndpoint: e2e.sandbox.status.digitalocean.endpoint,
+      logLevel: process.env.HALB_FIDELITY_OPERATOR_LOG ?? 'warn',
+    });
     try {
       expect((await kubectl(['apply', '-f', `${ROOT}examples/basic.yaml`])).code).toBe(0);
       const wait = await kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
       const conditions = (await kubectl(['get', 'halb', 'basic', '-o', 'jsonpath={.status.conditions}'])).stdout;
-      expect(wait.stdout + wait.stderr, `conditions: ${conditions}\nthe operator said:\n${operator.stderr().slice(-3000)}`).toContain('condition met');
-      for (const args of [['get', 'halb'], ['get', 'halb', '-o', 'wide'], ['get', 'halb', 'basic', '-o', 'jsonpath={.status.floatingIP}'], ['get', 'halb', 'basic', '-o', 'yaml'],
-        ['describe', 'halb', 'basic'], ['get', 'events', '--field-selector', 'involvedObject.name=basic'], ['get', 'secrets'], ['get', 'lease', '-n', 'halb-system'],
+      expect(wait.stdout + wait.stderr, `conditions: ${conditions}\nthe operator said:\n${operator.stderr().slice(-3000)}`)
+        .toContain('condition met');
+      for (const args of [
+        ['get', 'halb'], ['get', 'halb', '-o', 'wide'], ['get', 'halb', 'basic', '-o', 'jsonpath={.status.floatingIP}'],
+        ['get', 'halb', 'basic', '-o', 'yaml'],
+        ['describe', 'halb', 'basic'], ['get', 'events', '--field-selector', 'involvedObject.name=basic'], ['get', 'secrets'],
+        ['get', 'lease', '-n', 'halb-system'],
         ['get', 'halb', 'nope'], ['diff', '-f', `${ROOT}examples/basic.yaml`], ['apply', '-f', `${ROOT}examples/basic.yaml`],
         ['label', 'halb', 'basic', 'team=web'], ['annotate', 'halb', 'basic', 'note=recorded'],
-        ['apply', '--server-side', '-f', `${ROOT}examples/basic.yaml`], ['apply', '--server-side', '--force-conflicts', '-f', `${ROOT}examples/basic.yaml`]]) {
+        ['apply', '--server-side', '-f', `${ROOT}examples/basic.yaml`],
+        ['apply', '--server-side', '--force-conflicts', '-f', `${ROOT}examples/basic.yaml`],
+      ]) {
         await kubectl(args);
       }
       const bad = readFileSync(`${ROOT}test/fixtures/invalid/wrong-type-port.yaml`, 'utf8').replace('name: web', 'name: badport');
       expect((await kubectl(['apply', '-f', '-'], bad)).code).not.toBe(0);
-      expect((await kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', '{"spec":{"backends":[{"name":"web","balance":"leastconn","port":80,"healthCheck":{"protocol":"http","path":"/"},"servers":[{"name":"web-1","address":"10.10.0.21"},{"name":"web-2","address":"10.10.0.22"}]}]}}'])).code).toBe(0);
+      expect((await kubectl(['patch', 'halb', 'basic', '--type=merge', '-p',
+        '{"spec":{"backends":[{"name":"web","balance":"leastconn","port":80,"healthCheck":{"protocol":"http","path":"/"},' +
+        '"servers":[{"name":"web-1","address":"10.10.0.21"},{"name":"web-2","address":"10.10.0.22"}]}]}}'])).code).toBe(0);
       await kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
       expect((await kubectl(['delete', 'halb', 'basic', '--timeout=90s'])).code).toBe(0);
     } finally {
@@ -150,16 +184,31 @@ describe.skipIf(!built)('the emulator against the real kube-apiserver, exchange 
       const r = fromReal[i]!;
       expect(e.exchange.seq).toBe(r.exchange.seq);
       const here = divergences(e.exchange, view(e.exchange, e.answer, used), view(r.exchange, r.answer, used));
-      if (here.length) views[e.exchange.seq] = { request: `${e.exchange.method} ${e.exchange.path}`, emulator: view(e.exchange, e.answer, used), real: view(r.exchange, r.answer, used) };
+      if (here.length) {
+        views[e.exchange.seq] = {
+          request: `${e.exchange.method} ${e.exchange.path}`,
+          emulator: view(e.exchange, e.answer, used),
+          real: view(r.exchange, r.answer, used),
+        };
+      }
       found.push(...here);
-      const recorded = { status: r.exchange.status, headers: { 'content-type': r.exchange.responseHeaders['content-type'], ...(r.exchange.responseHeaders.warning ? { warning: r.exchange.responseHeaders.warning } : {}) }, text: r.exchange.responseBody, json: (() => { try { return JSON.parse(r.exchange.responseBody); } catch { return undefined; } })() };
+      const recorded = {
+        status: r.exchange.status,
+        headers: {
+          'content-type': r.exchange.responseHeaders['content-type'],
+          ...(r.exchange.responseHeaders.warning ? { warning: r.exchange.responseHeaders.warning } : {}),
+        },
+        text: r.exchange.responseBody,
+        json: (() => { try { return JSON.parse(r.exchange.responseBody); } catch { return undefined; } })(),
+      };
       if (!divergences(r.exchange, view(r.exchange, r.answer, used), view(r.exchange, recorded, used)).length) reproduced++;
     }
     const accepted = (parse(readFileSync(ACCEPTED, 'utf8')) as { accepted?: Accepted[] } | null)?.accepted ?? [];
     const unexplained = found.filter((d) => !accepted.some((a) => matches(a, d)));
     const report = {
       exchanges: exchanges.length,
-      byClient: Object.fromEntries([...new Set(exchanges.map((x) => x.client))].sort().map((c) => [c, exchanges.filter((x) => x.client === c).length])),
+      byClient: Object.fromEntries([...new Set(exchanges.map((x) => x.client))].sort()
+        .map((c) => [c, exchanges.filter((x) => x.client === c).length])),
       routes: new Set(exchanges.map((x) => `${x.method} ${route(x)}`)).size,
       realReplayReproducedRecording: reproduced,
       divergentExchanges: new Set(found.map((d) => d.seq)).size,
@@ -168,13 +217,18 @@ describe.skipIf(!built)('the emulator against the real kube-apiserver, exchange 
     };
     const out = join(real.dir, '..', `halb-fidelity-${process.pid}.json`);
     writeFileSync(out, JSON.stringify(report, null, 2));
-    console.log(`fidelity: ${report.exchanges} exchanges (${report.routes} routes) compared; ${report.divergentExchanges} differ; report ${out}`);
+    console.log(`fidelity: ${report.exchanges} exchanges (${report.routes} routes) compared; ` +
+      `${report.divergentExchanges} differ; report ${out}`);
     if (process.env.HALB_FIDELITY_DOC === '1') writeDoc(report, accepted);
-    expect(unexplained.map((d) => `#${d.seq} ${d.client}: ${d.method} ${d.route}: ${d.aspect}: emulator ${d.emulator}, real ${d.real}`)).toEqual([]);
+    expect(unexplained.map((d) => `#${d.seq} ${d.client}: ${d.method} ${d.route}: ${d.aspect}: emulator ${d.emulator}, real ${d.real}`))
+      .toEqual([]);
   }, 600_000);
 });
 
-interface Report { views?: unknown; exchanges: number; byClient: Record<string, number>; routes: number; realReplayReproducedRecording: number; divergentExchanges: number; divergences: Divergence[] }
+interface Report {
+  views?: unknown; exchanges: number; byClient: Record<string, number>; routes: number; realReplayReproducedRecording: number;
+  divergentExchanges: number; divergences: Divergence[];
+}
 
 /** Rewrites the generated part of docs/sandbox-fidelity.md (between its markers) from a run. */
 function writeDoc(report: Report, accepted: Accepted[]): void {
@@ -190,13 +244,16 @@ function writeDoc(report: Report, accepted: Accepted[]): void {
   const lines = [
     begin,
     '',
-    `- Exchanges recorded and replayed: **${report.exchanges}** (${Object.entries(report.byClient).map(([c, n]) => `${c}: ${n}`).join('; ')}), over ${report.routes} distinct routes.`,
-    `- The real server's replay reproduced the recording (as clients read it) for ${report.realReplayReproducedRecording} of them; the rest differ only by timing (which Event or status write a watch or list caught).`,
+    `- Exchanges recorded and replayed: **${report.exchanges}** ` +
+      `(${Object.entries(report.byClient).map(([c, n]) => `${c}: ${n}`).join('; ')}), over ${report.routes} distinct routes.`,
+    `- The real server's replay reproduced the recording (as clients read it) for ${report.realReplayReproducedRecording} of them; ` +
+      'the rest differ only by timing (which Event or status write a watch or list caught).',
     `- Exchanges where the emulator's answer differs from the real server's: **${report.divergentExchanges}**; the differences, grouped:`,
     '',
     '| request | where | count | emulator | real server | why it is accepted |',
     '|---|---|---|---|---|---|',
-    ...[...grouped.values()].map(({ d, count, why }) => `| \`${d.method} ${d.route}\` | ${d.aspect.replaceAll('|', '\\|')} | ${count} | \`${d.emulator.replaceAll('|', '\\|').slice(0, 120)}\` | \`${d.real.replaceAll('|', '\\|').slice(0, 120)}\` | ${why} |`),
+    ...[...grouped.values()].map(({ d, count, why }) => `| \`${d.method} ${d.route}\` | ${d.aspect.replaceAll('|', '\\|')} | ${count} | ` +
+      `\`${d.emulator.replaceAll('|', '\\|').slice(0, 120)}\` | \`${d.real.replaceAll('|', '\\|').slice(0, 120)}\` | ${why} |`),
     '',
     end,
   ];

@@ -41,7 +41,9 @@ export interface RecordingProxy {
 
 export function clientOf(headers: Record<string, string>): string {
   const agent = headers['user-agent'] ?? '';
-  if (agent.startsWith('kubectl')) return `kubectl${headers['kubectl-command'] ? ` ${headers['kubectl-command'].replace(/^kubectl /, '')}` : ''}`;
+  if (agent.startsWith('kubectl')) {
+    return `kubectl${headers['kubectl-command'] ? ` ${headers['kubectl-command'].replace(/^kubectl /, '')}` : ''}`;
+  }
   // client-node's own requests name it; its watches go through undici's fetch, which names itself.
   return agent.includes('kubernetes-client') || agent === 'undici' || agent === 'node' ? 'operator' : agent || 'unknown';
 }
@@ -68,7 +70,8 @@ export async function startRecordingProxy(upstream: string, real?: RealKube): Pr
       const url = new URL(req.url ?? '/', upstream);
       const tls = url.protocol === 'https:' ? { ca, ...(req.headers.authorization ? {} : admin) } : {};
       const forward = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: req.method, headers, ...tls }, (answer) => {
-        const responseHeaders = Object.fromEntries(RESPONSE_HEADERS.filter((h) => answer.headers[h] !== undefined).map((h) => [h, String(answer.headers[h])]));
+        const responseHeaders = Object.fromEntries(RESPONSE_HEADERS.filter((h) => answer.headers[h] !== undefined)
+          .map((h) => [h, String(answer.headers[h])]));
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         open.add(res);
         const parts: Buffer[] = [];

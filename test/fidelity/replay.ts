@@ -75,7 +75,9 @@ export function rewrite(exchange: Exchange, map: Map<string, string>): { path: s
   const json = parse(exchange.requestBody);
   return {
     path: rewritePath(exchange.path, map),
-    ...(exchange.requestBody === undefined ? {} : { body: json === undefined ? exchange.requestBody : JSON.stringify(rewriteBody(json, map)) }),
+    ...(exchange.requestBody === undefined
+      ? {}
+      : { body: json === undefined ? exchange.requestBody : JSON.stringify(rewriteBody(json, map)) }),
   };
 }
 
@@ -109,7 +111,9 @@ export async function replay(exchanges: Exchange[], client: RawClient, seed: () 
       let stop = () => {};
       let opened = () => {};
       const open = new Promise<void>((resolve) => { opened = resolve; });
-      const done = client.send({ method: exchange.method, path, headers, ...(body === undefined ? {} : { body }), stopper: (s) => { stop = s; opened(); } });
+      const done = client.send({
+        method: exchange.method, path, headers, ...(body === undefined ? {} : { body }), stopper: (s) => { stop = s; opened(); },
+      });
       await Promise.race([open, done]);
       watches.push({ exchange, stop: () => stop(), done });
       continue;

@@ -63,14 +63,18 @@ describe('the host agent on a real droplet', () => {
     expect(again.hostKey).toBe(pinned);
     again.close();
     const impostor = hostKeyFingerprint(Buffer.from('another host'));
-    await expect(HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: impostor })).rejects.toBeInstanceOf(HostKeyChangedError);
+    await expect(HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: impostor }))
+      .rejects.toBeInstanceOf(HostKeyChangedError);
   });
 
   it('reads versions, metadata and daemon state in one round trip', async () => {
     const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
     try {
       const state = await agent.readState();
-      expect(state).toMatchObject({ anchorIPv4: droplet.anchorIPv4, privateIPv4: droplet.privateIPv4, dropletId: droplet.id, haproxyRunning: false, keepalivedRunning: false, booted: true });
+      expect(state).toMatchObject({
+        anchorIPv4: droplet.anchorIPv4, privateIPv4: droplet.privateIPv4, dropletId: droplet.id, haproxyRunning: false,
+        keepalivedRunning: false, booted: true,
+      });
       expect(state.keepalivedVersion).toMatch(/^\d+\.\d+\.\d+$/);
       expect(state.haproxyVersion).toMatch(/^\d+\.\d+/);
     } finally {
@@ -116,7 +120,8 @@ describe('the host agent on a real droplet', () => {
       expect(await agent.apply(node.files, node.configHash, running)).toEqual({ outcome: 'unchanged' });
 
       // A config HAProxy refuses (bypassing the renderer's own guards) never replaces the running one.
-      const broken = node.files.map((f) => (f.path.endsWith('haproxy.cfg') ? { ...f, content: f.content.replace('default_backend web', 'default_backend nowhere') } : f));
+      const broken = node.files.map((f) =>
+        (f.path.endsWith('haproxy.cfg') ? { ...f, content: f.content.replace('default_backend web', 'default_backend nowhere') } : f));
       const refused = await agent.apply(broken, 'sha256:broken', running).then(() => undefined, (err: unknown) => err);
       expect(refused).toBeInstanceOf(ConfigRefusedError);
       expect(refused).toMatchObject({ daemon: 'haproxy', detail: expect.stringMatching(/nowhere/) });

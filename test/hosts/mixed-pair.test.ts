@@ -42,7 +42,9 @@ beforeAll(async () => {
   await ensureRootfs({ log });
   fabric = await createFabric({ stateDir: join(dir, 'state'), prefix, logger: log });
   for (const n of nodes) {
-    const userData = cloudInit({ objectName: 'mix', nodeName: n.name, sshdDropIn: { path: '/etc/ssh/sshd_config.d/00-halb.conf', content: renderSshdDropIn() } });
+    const userData = cloudInit({
+      objectName: 'mix', nodeName: n.name, sshdDropIn: { path: '/etc/ssh/sshd_config.d/00-halb.conf', content: renderSshdDropIn() },
+    });
     await fabric.addDroplet({ ...n, sshPublicKeys: [key.publicKey], metadata: { region: 'nyc3', userData } });
   }
   for (const n of nodes) await fabric.waitForDroplet(n.name, 180_000);
@@ -52,7 +54,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 120_000);
 
-const exec = async (node: string, command: string) => (await fabric.execInDroplet(node, ['sh', '-c', command], { timeoutMs: 30_000 })).stdout.trim();
+const exec = async (node: string, command: string) =>
+  (await fabric.execInDroplet(node, ['sh', '-c', command], { timeoutMs: 30_000 })).stdout.trim();
 const vrrpState = (node: string) => exec(node, 'cat /run/halb/vrrp-state 2>/dev/null || true');
 /** HAProxy stops on a node and stays stopped (systemd would otherwise restart it at once). */
 const stopHAProxy = (node: string) => exec(node, '[ -d /run/systemd/system ] && systemctl stop haproxy || kill "$(cat /run/haproxy.pid)"');
@@ -78,7 +81,10 @@ describe('a mixed pair, one node on each image', () => {
     expect(versions['mix-1']!.keepalived).toMatch(/^2\.3\./);
     const rendered = renderNodes({
       lb, secrets: [{ name: 'do-api', data: { token: 'dop_v1_test' } }],
-      observed: { floatingIP: '198.51.100.50', nodes: nodes.map((n) => ({ name: n.name, privateIPv4: n.privateIPv4, anchorIPv4: n.anchorIPv4 })) },
+      observed: {
+        floatingIP: '198.51.100.50',
+        nodes: nodes.map((n) => ({ name: n.name, privateIPv4: n.privateIPv4, anchorIPv4: n.anchorIPv4 })),
+      },
       settings: defaultSettings({ defaultVersions: versions['mix-0']!, versions }),
     });
     const keepalivedConf = (i: number) => rendered[i]!.files.find((f) => f.path.endsWith('keepalived.conf'))!.content;
@@ -87,7 +93,8 @@ describe('a mixed pair, one node on each image', () => {
     for (const [i, n] of nodes.entries()) {
       const agent = await HostAgent.connect({ host: n.publicIPv4, privateKey: key.privateKey });
       try {
-        expect(await agent.apply(rendered[i]!.files, rendered[i]!.configHash, await agent.readState())).toMatchObject({ outcome: 'applied' });
+        expect(await agent.apply(rendered[i]!.files, rendered[i]!.configHash, await agent.readState()))
+          .toMatchObject({ outcome: 'applied' });
       } finally {
         agent.close();
       }
@@ -119,7 +126,9 @@ describe('a mixed pair, one node on each image', () => {
   it('reboots the Debian node into the same state: firewall, HAProxy and keepalived started by systemd at boot', async () => {
     await fabric.rebootDroplet('mix-1');
     await fabric.waitForDroplet('mix-1', 180_000);
-    await waitFor('the units up after boot', async () => (await exec('mix-1', 'systemctl is-active halb-firewall haproxy keepalived ssh || true')) === 'active\nactive\nactive\nactive', 120_000, 500);
+    await waitFor('the units up after boot', async () =>
+      (await exec('mix-1', 'systemctl is-active halb-firewall haproxy keepalived ssh || true')) === 'active\nactive\nactive\nactive',
+    120_000, 500);
     // nft prints protocol 112 by its name where /etc/protocols has it.
     expect(await exec('mix-1', 'nft list table inet halb | grep -cE "ip protocol (112|vrrp) ip saddr 10.10.3.50 accept"')).toBe('1');
     await waitFor('mix-1 BACKUP again', async () => (await vrrpState('mix-1')) === 'BACKUP', 60_000, 250);

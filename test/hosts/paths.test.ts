@@ -10,12 +10,15 @@ const node = () => {
   const lb = makeLB('paths');
   const secrets = [{ name: 'do-api', data: { token: TOKEN } }];
   const facts = placeholderFacts(lb);
-  facts.nodes = facts.nodes.map((n) => ({ ...n, authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx8zJ5b0q6Zb8iQYp2q2xjSYV7XkqQv1H1z7+L0sM0Y halb'] }));
+  facts.nodes = facts.nodes.map((n) => ({
+    ...n, authorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx8zJ5b0q6Zb8iQYp2q2xjSYV7XkqQv1H1z7+L0sM0Y halb'],
+  }));
   return renderNodes({ lb, secrets, observed: facts, settings: defaultSettings() })[0]!;
 };
 
 describe('the renderer and the host agent share one table of node paths', () => {
-  it.each(['haproxyConfig', 'keepalivedConfig', 'firewall', 'sshdConfig', 'authorizedKeys'] as const)('%s is a file the renderer writes', (key) => {
+  const keys = ['haproxyConfig', 'keepalivedConfig', 'firewall', 'sshdConfig', 'authorizedKeys'] as const;
+  it.each(keys)('%s is a file the renderer writes', (key) => {
     expect(node().files.map((f) => f.path)).toContain(DEFAULT_DAEMON_PATHS[key]);
     expect(DEFAULT_DAEMON_PATHS[key]).toBe(DEFAULT_PATHS[key]);
   });
@@ -30,6 +33,8 @@ describe('the renderer and the host agent share one table of node paths', () => 
     const rendered = node();
     const script = stageValidateSwapScript(rendered.files, rendered.configHash);
     for (const check of ['haproxy -c', 'keepalived -t', 'nft -c', 'sshd -t', 'ssh-keygen -l']) expect(script).toContain(check);
-    for (const path of [DEFAULT_PATHS.haproxyConfig, DEFAULT_PATHS.keepalivedConfig, DEFAULT_PATHS.firewall]) expect(script).toContain(path);
+    for (const path of [DEFAULT_PATHS.haproxyConfig, DEFAULT_PATHS.keepalivedConfig, DEFAULT_PATHS.firewall]) {
+      expect(script).toContain(path);
+    }
   });
 });

@@ -38,7 +38,9 @@ describe('the session pool', () => {
     for (let pass = 0; pass < 5; pass++) {
       const session = await pool.open(target());
       const state = await session.readState();
-      expect(state).toMatchObject({ anchorIPv4: '10.20.0.51', privateIPv4: '10.10.0.51', dropletId: 51, keepalivedVersion: '2.2.8', haproxyVersion: '2.8.5' });
+      expect(state).toMatchObject({
+        anchorIPv4: '10.20.0.51', privateIPv4: '10.10.0.51', dropletId: 51, keepalivedVersion: '2.2.8', haproxyVersion: '2.8.5',
+      });
       session.close(); // back to the pool
     }
     expect(standin.counters.connections - before).toBe(1);

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_DAEMON_PATHS, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, shQuote, stageValidateSwapScript, withStagedPaths,
+  DEFAULT_DAEMON_PATHS, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, shQuote,
+  stageValidateSwapScript, withStagedPaths,
   writePriorityOffsetScript, type DaemonPaths,
 } from '../../src/hosts/remote.ts';
 
@@ -27,10 +28,13 @@ const paths: DaemonPaths = {
   haproxyLogFile: join(root, 'var/log/haproxy.log'),
 };
 
-const haproxyCfg = (port: number) => `global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend www\n  bind 127.0.0.1:${port}\n  default_backend web\nbackend web\n  server s1 127.0.0.1:9 check\n`;
+const haproxyCfg = (port: number) => 'global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n' +
+  `  timeout server 30s\nfrontend www\n  bind 127.0.0.1:${port}\n  default_backend web\nbackend web\n  server s1 127.0.0.1:9 check\n`;
 // keepalived -t wants an interface that exists and is not loopback; it only reads it.
 const iface = readdirSync('/sys/class/net').find((n) => n !== 'lo') ?? 'eth0';
-const keepalivedCfg = `global_defs {\n  enable_script_security\n  script_user root\n}\nvrrp_instance VI_1 {\n  state BACKUP\n  interface ${iface}\n  virtual_router_id 51\n  priority 100\n  advert_int 1\n  virtual_ipaddress {\n    192.0.0.8/32\n  }\n}\n`;
+const keepalivedCfg = 'global_defs {\n  enable_script_security\n  script_user root\n}\n' +
+  `vrrp_instance VI_1 {\n  state BACKUP\n  interface ${iface}\n  virtual_router_id 51\n  priority 100\n  advert_int 1\n` +
+  '  virtual_ipaddress {\n    192.0.0.8/32\n  }\n}\n';
 
 function run(script: string) {
   return spawnSync('sh', ['-s'], { input: script, encoding: 'utf8' });
@@ -78,7 +82,9 @@ describe('stageValidateSwapScript', () => {
 
   // Checked before anything is swapped in: a valid haproxy.cfg in the same batch stays staged.
   it.each([
-    ['nft', 'firewall', 'table inet halb {\n  chain input {\n    type filter hook input priority filter; policy drop;\n    tcp dport 22 ip saddr 203.0.113.0/33 accept\n  }\n}\n'],
+    ['nft', 'firewall',
+      'table inet halb {\n  chain input {\n    type filter hook input priority filter; policy drop;\n' +
+        '    tcp dport 22 ip saddr 203.0.113.0/33 accept\n  }\n}\n'],
     ['sshd', 'sshdConfig', 'PasswordAuthentication maybe\n'],
     ['authorized_keys', 'authorizedKeys', 'not a key\n'],
   ] as const)('refuses what %s refuses, before swapping anything', (tool, key, content) => {
@@ -93,9 +99,15 @@ describe('stageValidateSwapScript', () => {
   });
 
   it('swaps in a firewall nft accepts, an sshd drop-in sshd accepts and a valid authorized_keys', () => {
-    const key = spawnSync('sh', ['-c', `ssh-keygen -q -t ed25519 -N '' -f ${join(root, 'k')} && cat ${join(root, 'k.pub')}`], { encoding: 'utf8' }).stdout;
+    const key = spawnSync('sh', ['-c', `ssh-keygen -q -t ed25519 -N '' -f ${join(root, 'k')} && cat ${join(root, 'k.pub')}`], {
+      encoding: 'utf8',
+    }).stdout;
     const files = [
-      { path: paths.firewall, mode: 0o644, content: 'table inet halb\ndelete table inet halb\ntable inet halb {\n  chain input {\n    type filter hook input priority filter; policy drop;\n    tcp dport 22 ip saddr 203.0.113.0/24 accept\n  }\n}\n' },
+      {
+        path: paths.firewall, mode: 0o644,
+        content: 'table inet halb\ndelete table inet halb\ntable inet halb {\n  chain input {\n' +
+          '    type filter hook input priority filter; policy drop;\n    tcp dport 22 ip saddr 203.0.113.0/24 accept\n  }\n}\n',
+      },
       { path: paths.sshdConfig, mode: 0o644, content: 'PasswordAuthentication no\n' },
       { path: paths.authorizedKeys, mode: 0o600, content: key },
     ];
@@ -142,15 +154,22 @@ describe('stageValidateSwapScript', () => {
   });
 
   it('points the checked twin of a config at the staged files, whole paths only', () => {
-    const files = [{ path: '/etc/haproxy/certs/www.pem', mode: 0o600, content: '' }, { path: '/etc/keepalived/halb-check.sh', mode: 0o755, content: '' }];
-    expect(withStagedPaths('bind :443 ssl crt /etc/haproxy/certs/www.pem alpn h2\nx /etc/haproxy/certs/www.pem2 /etc/haproxy/certs/www.pem.bak', '/etc/haproxy/haproxy.cfg', files))
+    const files = [
+      { path: '/etc/haproxy/certs/www.pem', mode: 0o600, content: '' }, { path: '/etc/keepalived/halb-check.sh', mode: 0o755, content: '' },
+    ];
+    expect(withStagedPaths(
+      'bind :443 ssl crt /etc/haproxy/certs/www.pem alpn h2\nx /etc/haproxy/certs/www.pem2 /etc/haproxy/certs/www.pem.bak',
+      '/etc/haproxy/haproxy.cfg', files))
       .toBe('bind :443 ssl crt /etc/haproxy/certs/www.pem.halb-new alpn h2\nx /etc/haproxy/certs/www.pem2 /etc/haproxy/certs/www.pem.bak');
-    expect(withStagedPaths('script "/etc/keepalived/halb-check.sh"', '/etc/keepalived/keepalived.conf', files)).toBe('script "/etc/keepalived/halb-check.sh.halb-new"');
+    expect(withStagedPaths('script "/etc/keepalived/halb-check.sh"', '/etc/keepalived/keepalived.conf', files))
+      .toBe('script "/etc/keepalived/halb-check.sh.halb-new"');
   });
 
   it('refuses paths that are not plain absolute paths', () => {
-    expect(() => stageValidateSwapScript([{ path: '/etc/x; rm -rf /', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
-    expect(() => stageValidateSwapScript([{ path: '/etc/../root/x', mode: 0o600, content: '' }], 'h', paths)).toThrow(/plain absolute path/);
+    expect(() => stageValidateSwapScript([{ path: '/etc/x; rm -rf /', mode: 0o600, content: '' }], 'h', paths))
+      .toThrow(/plain absolute path/);
+    expect(() => stageValidateSwapScript([{ path: '/etc/../root/x', mode: 0o600, content: '' }], 'h', paths))
+      .toThrow(/plain absolute path/);
   });
 });
 
@@ -167,7 +186,8 @@ describe('readStateScript on newer daemons', () => {
       return join(dir, name);
     };
     const keepalived = spawnSync('sh', ['-c', 'command -v keepalived'], { encoding: 'utf8' }).stdout.trim();
-    const binds = `mount --bind ${standIn('sshd', sshdOutput)} /usr/sbin/sshd && mount --bind ${standIn('keepalived', keepalivedOutput)} ${keepalived}`;
+    const binds = `mount --bind ${standIn('sshd', sshdOutput)} /usr/sbin/sshd && ` +
+      `mount --bind ${standIn('keepalived', keepalivedOutput)} ${keepalived}`;
     const r = spawnSync('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', `${binds} && sh -s`], {
       input: readStateScript(paths, 'http://127.0.0.1:9'), encoding: 'utf8',
       // As sshd sets it for the session the script runs in.
@@ -178,12 +198,16 @@ describe('readStateScript on newer daemons', () => {
   }
 
   it('reads sshd settings printed in mixed case with lower-case names', () => {
-    const m = readWith('Port 22\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM yes\n', 'Keepalived v2.2.7\n');
-    expect(parsePairs(m.get('sshd'))).toEqual({ passwordauthentication: 'yes', kbdinteractiveauthentication: 'no', permitrootlogin: 'prohibit-password' });
+    const m = readWith(
+      'Port 22\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM yes\n',
+      'Keepalived v2.2.7\n');
+    expect(parsePairs(m.get('sshd')))
+      .toEqual({ passwordauthentication: 'yes', kbdinteractiveauthentication: 'no', permitrootlogin: 'prohibit-password' });
   });
 
   it('reads the keepalived version after a notice line', () => {
-    const m = readWith('passwordauthentication no\n', 'Unable to read build config options file\nKeepalived v2.3.3 (03/30,2025)\n\nCopyright(C) 2001-2025 Alexandre Cassen\n');
+    const m = readWith('passwordauthentication no\n',
+      'Unable to read build config options file\nKeepalived v2.3.3 (03/30,2025)\n\nCopyright(C) 2001-2025 Alexandre Cassen\n');
     expect(parseVersion(m.get('keepalived-version'))).toBe('2.3.3');
   });
 });
@@ -199,7 +223,8 @@ describe('the priority offset and the logs', () => {
   });
 
   it('prints the failover log and HAProxy\'s, each after its marker', () => {
-    run(`mkdir -p ${shQuote(join(root, 'var/log'))} && printf 'a\\nb\\nc\\n' > ${shQuote(paths.failoverLog)} && printf 'h1\\n' > ${shQuote(paths.haproxyLogFile)}`);
+    run(`mkdir -p ${shQuote(join(root, 'var/log'))} && printf 'a\\nb\\nc\\n' > ${shQuote(paths.failoverLog)} && ` +
+      `printf 'h1\\n' > ${shQuote(paths.haproxyLogFile)}`);
     const logs = parseLogs(run(readLogsScript(2, paths)).stdout);
     expect(logs).toEqual([
       { name: 'failover', source: paths.failoverLog, lines: ['b', 'c'] },
@@ -229,7 +254,8 @@ describe('helpers', () => {
   });
 
   it('parseMarked reads only marked lines', () => {
-    expect([...parseMarked('noise\nhalb:vrrp MASTER\nhalb:hash sha256:x\nhalb:swapped\n')]).toEqual([['vrrp', 'MASTER'], ['hash', 'sha256:x'], ['swapped', '']]);
+    expect([...parseMarked('noise\nhalb:vrrp MASTER\nhalb:hash sha256:x\nhalb:swapped\n')])
+      .toEqual([['vrrp', 'MASTER'], ['hash', 'sha256:x'], ['swapped', '']]);
   });
 });
 

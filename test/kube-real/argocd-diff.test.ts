@@ -17,7 +17,9 @@ import { startDigitalOceanSimulator, type DigitalOceanSimulator } from '../../sr
 import { applyAsAdmin, installOperatorIdentity, type OperatorIdentity } from '../../src/sandbox/kube-real/identity.ts';
 import { upstreamBinaries, upstreamBuilt } from '../../src/sandbox/kube-real/upstream.ts';
 import { waitFor } from '../wait.ts';
-import { realKubeBuilt, ROOT, SKIP_REASON, startControlPlane, startOperatorProcess, type ControlPlane, type OperatorProcess } from './helpers.ts';
+import {
+  realKubeBuilt, ROOT, SKIP_REASON, startControlPlane, startOperatorProcess, type ControlPlane, type OperatorProcess,
+} from './helpers.ts';
 
 const built = realKubeBuilt() && (process.env.HALB_KUBE === 'real' || upstreamBuilt(['halb-argocd']));
 if (!built) console.log(`skipped: ${SKIP_REASON}, or halb-argocd is not (test/upstream/build.sh halb-argocd)`);
@@ -38,7 +40,8 @@ function differences(a: unknown, b: unknown, path = ''): string[] {
   if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) return a.flatMap((x, i) => differences(x, b[i], `${path}[]`));
   if (isObject(a) && isObject(b)) {
     const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
-    return [...keys].flatMap((k) => differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+    return [...keys].flatMap((k) =>
+      differences((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
   }
   return [path];
 }
@@ -67,7 +70,9 @@ describe.skipIf(!built)('Argo CD\'s diff of a synced HALoadBalancer on the real 
     await applyAsAdmin(cp.kube, [crd as unknown as Record<string, unknown>]);
     await cp.kubectl(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=60s']);
     identity = await installOperatorIdentity(cp.kube, cp.dir, 'base');
-    operator = startOperatorProcess({ kubeconfig: identity.kubeconfig, leaseNamespace: identity.namespace, doEndpoint: digitalocean.endpoint });
+    operator = startOperatorProcess({
+      kubeconfig: identity.kubeconfig, leaseNamespace: identity.namespace, doEndpoint: digitalocean.endpoint,
+    });
   }, 180_000);
   afterAll(async () => {
     await operator?.stop();
@@ -77,14 +82,17 @@ describe.skipIf(!built)('Argo CD\'s diff of a synced HALoadBalancer on the real 
 
   const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.yaml')).sort();
   it.each(examples)('examples/%s, synced and reconciled, is in sync for Argo CD', async (file) => {
-    const docs = parseAllDocuments(readFileSync(join(ROOT, 'examples', file), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string; annotations?: Record<string, string> } });
+    const docs = parseAllDocuments(readFileSync(join(ROOT, 'examples', file), 'utf8'))
+      .map((d) => d.toJS() as { kind: string; metadata: { name: string; annotations?: Record<string, string> } });
     const objects = docs.filter((d) => d.kind === 'HALoadBalancer');
     if (!objects.length) return;
     for (const manifest of objects) {
       // What Argo CD applies: the manifest with its tracking annotation (annotation tracking, the
       // default of Argo CD 3), through kubectl's client-side apply.
       const name = manifest.metadata.name;
-      manifest.metadata.annotations = { ...manifest.metadata.annotations, 'argocd.argoproj.io/tracking-id': `halb-objects:halb.dev/HALoadBalancer:default/${name}` };
+      manifest.metadata.annotations = {
+        ...manifest.metadata.annotations, 'argocd.argoproj.io/tracking-id': `halb-objects:halb.dev/HALoadBalancer:default/${name}`,
+      };
       const config = join(cp.dir, `${name}.config.yaml`);
       writeFileSync(config, stringify(manifest));
       const applied = await cp.kubectl(['apply', '-f', config]);
@@ -92,7 +100,9 @@ describe.skipIf(!built)('Argo CD\'s diff of a synced HALoadBalancer on the real 
       // The operator has been at it: finalizer added, status written.
       const live = await waitFor(`${name} reconciled`, async () => {
         const r = await cp.kubectl(['get', 'halb', name, '-o', 'json']);
-        const obj = r.code === 0 ? JSON.parse(r.stdout) as { metadata: { finalizers?: string[] }; status?: { conditions?: unknown[] } } : undefined;
+        const obj = r.code === 0
+          ? JSON.parse(r.stdout) as { metadata: { finalizers?: string[] }; status?: { conditions?: unknown[] } }
+          : undefined;
         return obj?.metadata.finalizers?.length && obj.status?.conditions?.length ? r.stdout : undefined;
       }, 30_000, 250);
       const livePath = join(cp.dir, `${name}.live.json`);
@@ -111,7 +121,8 @@ describe.skipIf(!built)('Argo CD\'s diff of a synced HALoadBalancer on the real 
   }, 90_000);
 
   it('is the diff Argo CD computes: a changed manifest is out of sync, naming the field', async () => {
-    const manifest = parse(readFileSync(join(ROOT, 'examples/basic.yaml'), 'utf8').split(/^---$/m).find((d) => d.includes('kind: HALoadBalancer'))!) as { metadata: { name: string }; spec: { droplets?: { count?: number } } };
+    const basic = readFileSync(join(ROOT, 'examples/basic.yaml'), 'utf8').split(/^---$/m).find((d) => d.includes('kind: HALoadBalancer'))!;
+    const manifest = parse(basic) as { metadata: { name: string }; spec: { droplets?: { count?: number } } };
     manifest.metadata.name = 'edited';
     writeFileSync(join(cp.dir, 'edited.yaml'), stringify(manifest));
     expect((await cp.kubectl(['apply', '-f', join(cp.dir, 'edited.yaml')])).code).toBe(0);

@@ -26,7 +26,9 @@ interface Doc { apiVersion: string; kind: string; metadata?: { name?: string; na
 function collection(doc: Doc): string | undefined {
   const namespace = doc.metadata?.namespace ?? 'default';
   if (doc.kind === 'Secret' && doc.apiVersion === 'v1') return `/api/v1/namespaces/${namespace}/secrets`;
-  if (doc.kind === 'HALoadBalancer' && typeof doc.apiVersion === 'string' && doc.apiVersion.includes('/')) return `/apis/${doc.apiVersion}/namespaces/${namespace}/haloadbalancers`;
+  if (doc.kind === 'HALoadBalancer' && typeof doc.apiVersion === 'string' && doc.apiVersion.includes('/')) {
+    return `/apis/${doc.apiVersion}/namespaces/${namespace}/haloadbalancers`;
+  }
   return undefined;
 }
 
@@ -50,7 +52,9 @@ function documents(file: string): Doc[] | undefined {
   }
   if (!values.length || values.some((v) => typeof v !== 'object' || Array.isArray(v))) return undefined;
   // kubectl cannot send a NaN or an infinity: JSON has neither.
-  if (values.some((v) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? '\u0000' : x)).includes('\\u0000'))) return undefined;
+  const nonFinite = (v: unknown) =>
+    JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? '\u0000' : x)).includes('\\u0000');
+  if (values.some(nonFinite)) return undefined;
   return values as Doc[];
 }
 
@@ -91,7 +95,9 @@ describe.skipIf(!built)('the CRD on the real kube-apiserver, and the emulator be
   }, 60_000);
 
   function kubectlEmulator(args: string[]) {
-    return run(KUBECTL, [`--cache-dir=${join(emulatorHome, 'cache')}`, ...args], { ...process.env, HOME: emulatorHome, KUBECONFIG: join(emulatorHome, 'kubeconfig') });
+    return run(KUBECTL, [`--cache-dir=${join(emulatorHome, 'cache')}`, ...args], {
+      ...process.env, HOME: emulatorHome, KUBECONFIG: join(emulatorHome, 'kubeconfig'),
+    });
   }
   it('accepts crds/haloadbalancer.yaml from kubectl apply, without a warning, and establishes it', async () => {
     expect(crdApplied.stderr).toBe('');
@@ -113,7 +119,8 @@ describe.skipIf(!built)('the CRD on the real kube-apiserver, and the emulator be
     for (const doc of documents(path)!.filter((d) => d.kind === 'HALoadBalancer')) {
       const get = (answer: Answer) => (answer.json as { spec: unknown }).spec;
       const p = `${collection(doc)}/${doc.metadata!.name}`;
-      expect(get(await emulated.send({ method: 'GET', path: p })), `${doc.metadata!.name}: spec after defaulting`).toEqual(get(await real.send({ method: 'GET', path: p })));
+      expect(get(await emulated.send({ method: 'GET', path: p })), `${doc.metadata!.name}: spec after defaulting`)
+        .toEqual(get(await real.send({ method: 'GET', path: p })));
     }
     await cp.kubectl(['delete', '-f', path, '--wait=false']);
     await kubectlEmulator(['delete', '-f', path, '--wait=false']);
@@ -129,7 +136,10 @@ describe.skipIf(!built)('the CRD on the real kube-apiserver, and the emulator be
         const path = collection(doc);
         if (!path) continue;
         // As kubectl sends a create: strict field validation.
-        const req = { method: 'POST', path: `${path}?fieldManager=kubectl-client-side-apply&fieldValidation=Strict`, headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc) };
+        const req = {
+          method: 'POST', path: `${path}?fieldManager=kubectl-client-side-apply&fieldValidation=Strict`,
+          headers: { 'content-type': 'application/json' }, body: JSON.stringify(doc),
+        };
         const [fromReal, fromEmulator] = [await real.send(req), await emulated.send(req)];
         if (fromReal.status < 300) created.push({ client: real, path: `${path}/${doc.metadata?.name}` });
         if (fromEmulator.status < 300) created.push({ client: emulated, path: `${path}/${doc.metadata?.name}` });
@@ -139,7 +149,9 @@ describe.skipIf(!built)('the CRD on the real kube-apiserver, and the emulator be
         // server names a duplicate list-map key by its item).
         if (fromReal.status === 422 && doc.kind === 'HALoadBalancer') {
           const expected = index[file]!.expect;
-          expect(refusal(fromReal).fields.some((f) => expected.startsWith(f) || f.startsWith(expected)), `${what}: the real server names ${expected} (it named ${refusal(fromReal).fields.join(', ')})`).toBe(true);
+          const named = refusal(fromReal).fields;
+          expect(named.some((f) => expected.startsWith(f) || f.startsWith(expected)),
+            `${what}: the real server names ${expected} (it named ${named.join(', ')})`).toBe(true);
         }
       }
     } finally {
@@ -149,9 +161,13 @@ describe.skipIf(!built)('the CRD on the real kube-apiserver, and the emulator be
 
   it('decoding errors: bad base64 in a Secret, a wrongly typed metadata field, answered alike', async () => {
     const secret = (value: unknown) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'decoding' }, data: { k: value } });
-    const object = (metadata: Record<string, unknown>) => ({ ...parse(readFileSync(join(EXAMPLES, 'tcp.yaml'), 'utf8').split(/^---$/m).find((d) => d.includes('kind: HALoadBalancer'))!) as object, metadata: { name: 'decoding', ...metadata } });
+    const tcpExample = () =>
+      readFileSync(join(EXAMPLES, 'tcp.yaml'), 'utf8').split(/^---$/m).find((d) => d.includes('kind: HALoadBalancer'))!;
+    const object = (metadata: Record<string, unknown>) =>
+      ({ ...parse(tcpExample()) as object, metadata: { name: 'decoding', ...metadata } });
     const cases: [string, unknown][] = [
-      ...['czNjcjM', 'abc', 'a', 'ab=c', 'YQ==YQ==', 'YQ=', 'Y!==', 'YQ\n==', '====', 'YWJj\nZA=', 42].map((v): [string, unknown] => ['/api/v1/namespaces/default/secrets', secret(v)]),
+      ...['czNjcjM', 'abc', 'a', 'ab=c', 'YQ==YQ==', 'YQ=', 'Y!==', 'YQ\n==', '====', 'YWJj\nZA=', 42]
+        .map((v): [string, unknown] => ['/api/v1/namespaces/default/secrets', secret(v)]),
       ...[{ uid: 1 }, { generation: '1' }, { labels: { a: 1 } }, { labels: [] }, { finalizers: 'x' }, { annotations: { a: true } }]
         .map((m): [string, unknown] => ['/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers', object(m)]),
     ];

@@ -58,7 +58,8 @@ export interface AuditRecord {
 
 export async function startControlPlane(): Promise<ControlPlane> {
   const dir = mkdtempSync(join(tmpdir(), 'halb-real-'));
-  const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'kube-real' }, pino.destination({ dest: join(dir, 'test.log'), sync: true }));
+  const log = createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'kube-real' },
+    pino.destination({ dest: join(dir, 'test.log'), sync: true }));
   let kube: RealKube;
   try {
     kube = await startRealKube({ dir: join(dir, 'kube'), logger: log });
@@ -79,7 +80,8 @@ export async function startControlPlane(): Promise<ControlPlane> {
       } catch {
         return [];
       }
-      return text.split('\n').slice(since).filter(Boolean).map((l) => JSON.parse(l) as AuditRecord).filter((r) => r.stage === 'ResponseComplete');
+      return text.split('\n').slice(since).filter(Boolean)
+        .map((l) => JSON.parse(l) as AuditRecord).filter((r) => r.stage === 'ResponseComplete');
     },
     async close() {
       await kube.close();
@@ -108,7 +110,9 @@ export interface OperatorProcess {
  * `halb operator` as its own process, as deployed: its ServiceAccount's kubeconfig, the Lease in
  * its own namespace, a resync every second so a test sees each pass quickly.
  */
-export function startOperatorProcess(options: { kubeconfig: string; leaseNamespace: string; doEndpoint: string; namespace?: string; logLevel?: string }): OperatorProcess {
+export function startOperatorProcess(
+  options: { kubeconfig: string; leaseNamespace: string; doEndpoint: string; namespace?: string; logLevel?: string },
+): OperatorProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
     '--kubeconfig', options.kubeconfig, '--do-endpoint', options.doEndpoint,
     '--lease-namespace', options.leaseNamespace, '--resync', '1', '--metrics-port=-1', '--log-level', options.logLevel ?? 'warn',

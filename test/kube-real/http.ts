@@ -49,7 +49,9 @@ export function rawClient(server: string, real?: RealKube, bearerToken?: string)
     send(req) {
       return new Promise((resolve, reject) => {
         const url = new URL(req.path, server);
-        const headers: Record<string, string> = { ...(req.headers ?? {}), ...(bearerToken ? { authorization: `Bearer ${bearerToken}` } : {}) };
+        const headers: Record<string, string> = {
+          ...(req.headers ?? {}), ...(bearerToken ? { authorization: `Bearer ${bearerToken}` } : {}),
+        };
         // A body goes with its length, as kubectl sends it (no chunked DELETE).
         if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
         const options = { method: req.method, headers, ...tls };

@@ -24,7 +24,10 @@ import { startDigitalOceanSimulator, type DigitalOceanSimulator } from '../../sr
 import { adminKubeConfig } from '../../src/sandbox/kube-real/control-plane.ts';
 import { applyAsAdmin, installOperatorIdentity, kustomize, type OperatorIdentity } from '../../src/sandbox/kube-real/identity.ts';
 import { waitFor } from '../wait.ts';
-import { auditLines, realKubeBuilt, SKIP_REASON, startControlPlane, startOperatorProcess, type AuditRecord, type ControlPlane, type OperatorProcess } from './helpers.ts';
+import {
+  auditLines, realKubeBuilt, SKIP_REASON, startControlPlane, startOperatorProcess,
+  type AuditRecord, type ControlPlane, type OperatorProcess,
+} from './helpers.ts';
 
 const built = realKubeBuilt();
 if (!built) console.log(`skipped: ${SKIP_REASON}`);
@@ -35,7 +38,8 @@ interface Role { kind: string; metadata: { name: string; namespace?: string }; r
 /** One permission as deploy/ grants it: "<role> <group>/<resource>[:<name>] <verb>". */
 function permissions(role: Role): string[] {
   return role.rules.flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) =>
-    (r.resourceNames?.length ? r.resourceNames : ['']).flatMap((n) => r.verbs.map((v) => `${role.metadata.name} ${g || 'core'}/${res}${n ? `:${n}` : ''} ${v}`)))));
+    (r.resourceNames?.length ? r.resourceNames : ['']).flatMap((n) =>
+      r.verbs.map((v) => `${role.metadata.name} ${g || 'core'}/${res}${n ? `:${n}` : ''} ${v}`)))));
 }
 
 /** The role with one verb taken out of the rule that grants it (a rule left without verbs goes). */
@@ -80,13 +84,31 @@ const NODES_ROLE = 'halb-operator-nodes';
 // operator uses it, and what it does with it. The test proves the refusal without it.
 const ROWS: Row[] = [
   { permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers list`, needs: 'the informer lists HALoadBalancers', scenario: { objects: [] } },
-  { permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers watch`, needs: 'the informer watches HALoadBalancers', scenario: { objects: [] } },
-  { permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers patch`, needs: 'the reconciler adds (and removes) its finalizer', scenario: { objects: ['fresh'] } },
-  { permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers/status patch`, needs: 'the reconciler writes status', scenario: { objects: ['settled'] } },
+  {
+    permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers watch`, needs: 'the informer watches HALoadBalancers',
+    scenario: { objects: [] },
+  },
+  {
+    permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers patch`, needs: 'the reconciler adds (and removes) its finalizer',
+    scenario: { objects: ['fresh'] },
+  },
+  {
+    permission: `${CLUSTER_ROLE} halb.dev/haloadbalancers/status patch`, needs: 'the reconciler writes status',
+    scenario: { objects: ['settled'] },
+  },
   { permission: `${CLUSTER_ROLE} core/secrets list`, needs: 'the Secret informer lists Secrets', scenario: { objects: [] } },
-  { permission: `${CLUSTER_ROLE} core/secrets watch`, needs: 'the Secret informer watches Secrets (rotations reach the nodes at once)', scenario: { objects: [] } },
-  { permission: `${CLUSTER_ROLE} core/events create`, needs: 'an Event records what the operator did (here CleanupBlocked)', scenario: { objects: ['leaving'] } },
-  { permission: `${CLUSTER_ROLE} core/events patch`, needs: 'a repeated Event bumps its count (CleanupBlocked, on every pass)', scenario: { objects: ['leaving'] } },
+  {
+    permission: `${CLUSTER_ROLE} core/secrets watch`, needs: 'the Secret informer watches Secrets (rotations reach the nodes at once)',
+    scenario: { objects: [] },
+  },
+  {
+    permission: `${CLUSTER_ROLE} core/events create`, needs: 'an Event records what the operator did (here CleanupBlocked)',
+    scenario: { objects: ['leaving'] },
+  },
+  {
+    permission: `${CLUSTER_ROLE} core/events patch`, needs: 'a repeated Event bumps its count (CleanupBlocked, on every pass)',
+    scenario: { objects: ['leaving'] },
+  },
   // The Service controller's (src/controller/services/).
   { permission: `${CLUSTER_ROLE} core/services list`, needs: 'the Service informer lists Services', scenario: { objects: [] } },
   { permission: `${CLUSTER_ROLE} core/services watch`, needs: 'the Service informer watches Services', scenario: { objects: [] } },
@@ -106,15 +128,30 @@ const ROWS: Row[] = [
   { permission: `${NODES_ROLE} core/nodes list`, needs: 'the Node informer lists Nodes (the backends)', scenario: { objects: [] } },
   { permission: `${NODES_ROLE} core/nodes watch`, needs: 'the Node informer watches Nodes (joins, leaves, exclusions)',
     scenario: { objects: [] } },
-  { permission: `${CLUSTER_ROLE} core/services create`, needs: 'a HALoadBalancer gets its metrics Service', scenario: { objects: ['converging'] } },
-  { permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices create`, needs: 'the metrics Service gets its EndpointSlice of nodes', scenario: { objects: ['converging'] } },
+  {
+    permission: `${CLUSTER_ROLE} core/services create`, needs: 'a HALoadBalancer gets its metrics Service',
+    scenario: { objects: ['converging'] },
+  },
+  {
+    permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices create`, needs: 'the metrics Service gets its EndpointSlice of nodes',
+    scenario: { objects: ['converging'] },
+  },
   {
     permission: `${CLUSTER_ROLE} discovery.k8s.io/endpointslices patch`, needs: 'an EndpointSlice that exists is brought up to date',
     scenario: { objects: ['watched'] },
   },
-  { permission: `${LEADER_ROLE} coordination.k8s.io/leases create`, needs: 'leader election creates the Lease when there is none', scenario: { objects: [], noLease: true } },
-  { permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator get`, needs: 'leader election reads the Lease', scenario: { objects: [] } },
-  { permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator update`, needs: 'leader election takes and renews the Lease', scenario: { objects: [] } },
+  {
+    permission: `${LEADER_ROLE} coordination.k8s.io/leases create`, needs: 'leader election creates the Lease when there is none',
+    scenario: { objects: [], noLease: true },
+  },
+  {
+    permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator get`, needs: 'leader election reads the Lease',
+    scenario: { objects: [] },
+  },
+  {
+    permission: `${LEADER_ROLE} coordination.k8s.io/leases:halb-operator update`, needs: 'leader election takes and renews the Lease',
+    scenario: { objects: [] },
+  },
 ];
 
 /** The audit log's request as a permission (role unknown): "<group>/<resource>[/<sub>][:<name>] <verb>". */
@@ -133,7 +170,9 @@ function covers(permission: string, r: AuditRecord): boolean {
 
 const halbWithSecrets = (name: string, namespace: string, extra: Record<string, unknown> = {}) => {
   const object = halb(name, namespace, extra);
-  object.spec.credentials = { tokenSecretRef: { name: 'rbac-token', key: 'token' }, sshKeySecretRef: { name: 'rbac-ssh', key: 'ssh-privatekey' } };
+  object.spec.credentials = {
+    tokenSecretRef: { name: 'rbac-token', key: 'token' }, sshKeySecretRef: { name: 'rbac-ssh', key: 'ssh-privatekey' },
+  };
   return object;
 };
 
@@ -142,7 +181,9 @@ const halb = (name: string, namespace: string, extra: Record<string, unknown> = 
   metadata: { name, namespace, ...extra },
   spec: {
     region: 'nyc3',
-    credentials: { tokenSecretRef: { name: 'rbac-missing-token', key: 'token' }, sshKeySecretRef: { name: 'rbac-missing-ssh', key: 'ssh-privatekey' } },
+    credentials: {
+      tokenSecretRef: { name: 'rbac-missing-token', key: 'token' }, sshKeySecretRef: { name: 'rbac-missing-ssh', key: 'ssh-privatekey' },
+    },
     frontends: [{ name: 'www', port: 80, defaultBackend: 'web' }],
     backends: [{ name: 'web', servers: [{ name: 'web-1', address: '10.10.0.21' }] }],
   },
@@ -176,9 +217,13 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
   async function makeMetricsObjects(owner: string, namespace: string, uid: string): Promise<void> {
     const name = `${owner}-metrics`;
     const ownerReferences = [{ apiVersion: 'halb.dev/v1alpha1', kind: 'HALoadBalancer', name: owner, uid, controller: true }];
-    await core.createNamespacedService({ namespace, body: { metadata: { name, ownerReferences }, spec: { clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404 }] } } });
+    await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name, ownerReferences }, spec: { clusterIP: 'None', ports: [{ name: 'haproxy-metrics', port: 8404 }] } },
+    });
     await discovery.createNamespacedEndpointSlice({
-      namespace, body: { metadata: { name, ownerReferences, labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [] },
+      namespace,
+      body: { metadata: { name, ownerReferences, labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [] },
     });
   }
   const operators = new Set<OperatorProcess>();
@@ -191,7 +236,9 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
     await applyAsAdmin(cp.kube, [buildCRD() as unknown as Record<string, unknown>]);
     await cp.kubectl(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=60s']);
     identity = await installOperatorIdentity(cp.kube, cp.dir, 'base');
-    roles = Object.fromEntries((await kustomize('base')).filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').map((o) => [(o as unknown as Role).metadata.name, o as unknown as Role]));
+    roles = Object.fromEntries((await kustomize('base'))
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .map((o) => [(o as unknown as Role).metadata.name, o as unknown as Role]));
     const admin = adminKubeConfig(cp.kube);
     custom = admin.makeApiClient(k8s.CustomObjectsApi);
     coordination = admin.makeApiClient(k8s.CoordinationV1Api);
@@ -214,7 +261,10 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
   }, 60_000);
 
   function startOperator(namespace?: string): OperatorProcess {
-    const operator = startOperatorProcess({ kubeconfig: identity.kubeconfig, leaseNamespace: identity.namespace, doEndpoint: digitalocean.endpoint, ...(namespace ? { namespace } : {}) });
+    const operator = startOperatorProcess({
+      kubeconfig: identity.kubeconfig, leaseNamespace: identity.namespace, doEndpoint: digitalocean.endpoint,
+      ...(namespace ? { namespace } : {}),
+    });
     operators.add(operator);
     return operator;
   }
@@ -248,7 +298,9 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
   /** Makes the scenario's objects in `namespace`; returns a function that removes them. */
   async function arrange(scenario: Scenario, namespace: string): Promise<() => Promise<void>> {
     const made: string[] = [];
-    if (scenario.noLease) await coordination.deleteNamespacedLease({ name: 'halb-operator', namespace: identity.namespace }).catch(() => undefined);
+    if (scenario.noLease) {
+      await coordination.deleteNamespacedLease({ name: 'halb-operator', namespace: identity.namespace }).catch(() => undefined);
+    }
     for (const kind of scenario.objects) {
       const name = `rbac-${kind}`;
       if (kind.startsWith('service')) {
@@ -262,9 +314,13 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
       const withSecrets = kind === 'converging' || kind === 'watched';
       if (withSecrets) await ensureSecrets(namespace);
       const body = withSecrets ? halbWithSecrets(name, namespace, finalizers) : halb(name, namespace, finalizers);
-      const created = await custom.createNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', body });
+      const created = await custom.createNamespacedCustomObject({
+        group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', body,
+      });
       if (kind === 'watched') await makeMetricsObjects(name, namespace, (created as { metadata: { uid: string } }).metadata.uid);
-      if (kind === 'leaving') await custom.deleteNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name });
+      if (kind === 'leaving') {
+        await custom.deleteNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name });
+      }
       made.push(name);
     }
     return async () => {
@@ -280,23 +336,28 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
           { group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name, body: { metadata: { finalizers: null } } },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
         ).catch(() => undefined);
-        await custom.deleteNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name }).catch(() => undefined);
+        await custom.deleteNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers', name })
+          .catch(() => undefined);
       }
       await waitFor('the scenario objects gone', async () => {
-        const list = await custom.listNamespacedCustomObject({ group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers' }) as { items: unknown[] };
+        const list = await custom.listNamespacedCustomObject({
+          group: 'halb.dev', version: 'v1alpha1', namespace, plural: 'haloadbalancers',
+        }) as { items: unknown[] };
         return list.items.length === 0 || undefined;
       }, 30_000, 200);
     };
   }
 
   const mine = (records: AuditRecord[]) => records.filter((r) => r.user.username === identity.user);
-  const summary = (records: AuditRecord[]) => [...new Set(mine(records).map((r) => `${requested(r)} -> ${r.responseStatus?.code}`))].sort().join('\n  ');
+  const summary = (records: AuditRecord[]) =>
+    [...new Set(mine(records).map((r) => `${requested(r)} -> ${r.responseStatus?.code}`))].sort().join('\n  ');
 
   it('has a row for every permission deploy/base grants, and no row for one it does not', () => {
     const granted = [...permissions(roles[CLUSTER_ROLE]!), ...permissions(roles[LEADER_ROLE]!), ...permissions(roles[NODES_ROLE]!)].sort();
     const rows = ROWS.map((r) => r.permission).sort();
     for (const p of granted) {
-      expect(rows, `deploy/base/rbac.yaml grants "${p}", but test/kube-real/rbac.test.ts has no row proving the operator needs it: add one to ROWS (the scenario in which the operator uses it, and what for)`).toContain(p);
+      expect(rows, `deploy/base/rbac.yaml grants "${p}", but test/kube-real/rbac.test.ts has no row proving the operator needs it: ` +
+        'add one to ROWS (the scenario in which the operator uses it, and what for)').toContain(p);
     }
     for (const r of rows) {
       expect(granted, `ROWS has "${r}", which deploy/base/rbac.yaml no longer grants: remove the row`).toContain(r);
@@ -304,15 +365,18 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
   });
 
   it('the namespaced overlay grants, in its Role, exactly what the ClusterRole grants', async () => {
-    const overlay = (await kustomize('overlays/namespaced')).filter((o) => o.kind === 'Role' && (o as unknown as Role).metadata.name === CLUSTER_ROLE) as unknown as Role[];
+    const overlay = (await kustomize('overlays/namespaced'))
+      .filter((o) => o.kind === 'Role' && (o as unknown as Role).metadata.name === CLUSTER_ROLE) as unknown as Role[];
     expect(overlay).toHaveLength(1);
     expect(permissions(overlay[0]!).sort()).toEqual(permissions(roles[CLUSTER_ROLE]!).sort());
   });
 
   it('with the roles as shipped: nothing is refused, and every permission is used', async () => {
     const since = auditLines(cp.kube);
-    const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving', 'converging', 'watched'],
-      noLease: true }, 'default');
+    const cleanup = await arrange({
+      objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving', 'converging', 'watched'],
+      noLease: true,
+    }, 'default');
     const operator = startOperator();
     try {
       await waitFor('every permission used', () => {
@@ -357,12 +421,14 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
       ['get', 'configmaps'], ['list', 'pods'], ['create', 'pods'], ['create', 'pods', '--subresource=exec'],
       ['create', 'deployments.apps'], ['create', 'serviceaccounts', '--subresource=token'],
       ['delete', 'events'], ['update', 'events'], ['list', 'events'],
-      ['get', 'leases.coordination.k8s.io/someone-else', '-n', 'halb-system'], ['update', 'leases.coordination.k8s.io/someone-else', '-n', 'halb-system'],
-      ['delete', 'leases.coordination.k8s.io/halb-operator', '-n', 'halb-system'], ['list', 'leases.coordination.k8s.io', '-n', 'halb-system'],
+      ['get', 'leases.coordination.k8s.io/someone-else', '-n', 'halb-system'],
+      ['update', 'leases.coordination.k8s.io/someone-else', '-n', 'halb-system'],
+      ['delete', 'leases.coordination.k8s.io/halb-operator', '-n', 'halb-system'],
+      ['list', 'leases.coordination.k8s.io', '-n', 'halb-system'],
       ['create', 'leases.coordination.k8s.io', '-n', 'default'], ['get', 'leases.coordination.k8s.io/halb-operator', '-n', 'default'],
       ['get', 'nodes'], ['patch', 'nodes'], ['create', 'namespaces'], ['delete', 'namespaces'],
-      ['get', 'services'], ['update', 'services'], ['delete', 'services'], ['delete', 'endpointslices.discovery.k8s.io'], ['update', 'services',
-        '--subresource=status'],
+      ['get', 'services'], ['update', 'services'], ['delete', 'services'], ['delete', 'endpointslices.discovery.k8s.io'],
+      ['update', 'services', '--subresource=status'],
       ['create', 'customresourcedefinitions.apiextensions.k8s.io'], ['update', 'customresourcedefinitions.apiextensions.k8s.io'],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'], ['escalate', 'clusterroles.rbac.authorization.k8s.io'],
       ['bind', 'clusterroles.rbac.authorization.k8s.io'], ['impersonate', 'users'], ['impersonate', 'serviceaccounts'],
@@ -394,7 +460,9 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
 
     it('watches and writes in its namespace with nothing refused; outside it, can-i says no', async () => {
       const since = auditLines(cp.kube);
-      const cleanup = await arrange({ objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving', 'converging', 'watched'] }, 'apps');
+      const cleanup = await arrange({
+        objects: ['fresh', 'settled', 'leaving', 'service', 'service-stale', 'service-leaving', 'converging', 'watched'],
+      }, 'apps');
       const operator = startOperator('apps');
       try {
         await waitFor('the namespaced operator to use its Role', () => {
@@ -409,8 +477,12 @@ describe.skipIf(!built)('the operator under the real RBAC authorizer', () => {
       }
       expect(mine(cp.audit(since)).filter((r) => r.responseStatus?.code === 403).map(requested)).toEqual([]);
       const as = `--as=${namespaced.user}`;
-      for (const args of [['list', 'secrets', '-n', 'default'], ['list', 'haloadbalancers.halb.dev', '-A'], ['create', 'events', '-n', 'default'], ['watch', 'secrets', '-A']]) {
-        expect({ args: args.join(' '), answer: (await cp.kubectl(['auth', 'can-i', ...args, as])).stdout.trim() }).toEqual({ args: args.join(' '), answer: 'no' });
+      for (const args of [
+        ['list', 'secrets', '-n', 'default'], ['list', 'haloadbalancers.halb.dev', '-A'], ['create', 'events', '-n', 'default'],
+        ['watch', 'secrets', '-A'],
+      ]) {
+        const answer = (await cp.kubectl(['auth', 'can-i', ...args, as])).stdout.trim();
+        expect({ args: args.join(' '), answer }).toEqual({ args: args.join(' '), answer: 'no' });
       }
       expect((await cp.kubectl(['auth', 'can-i', 'watch', 'secrets', '-n', 'apps', as])).stdout.trim()).toBe('yes');
     }, 120_000);

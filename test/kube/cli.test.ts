@@ -24,7 +24,8 @@ async function freePort(): Promise<number> {
 }
 
 function runCli(args: string[]): { output: () => string; exited: Promise<number>; stop: () => Promise<number> } {
-  const script = `import { sandboxKubeCommand } from ${JSON.stringify(join(ROOT, 'src/sandbox/cli/kube.ts'))}; process.exitCode = await sandboxKubeCommand(${JSON.stringify(args)});`;
+  const script = `import { sandboxKubeCommand } from ${JSON.stringify(join(ROOT, 'src/sandbox/cli/kube.ts'))}; ` +
+    `process.exitCode = await sandboxKubeCommand(${JSON.stringify(args)});`;
   const child = spawn(NODE, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -62,7 +63,10 @@ describe('halb sandbox kube', () => {
     const kubeconfig = join(dir, 'kc.yaml');
     const state = join(dir, 'state.json');
     const args = ['--port', String(port), '--kubeconfig', kubeconfig, '--state', state, '--log-level', 'warn'];
-    const kubectl = (a: string[]) => promisify(execFile)(KUBECTL, [...a, `--cache-dir=${join(dir, 'cache')}`], { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dir } });
+    const kubectl = (a: string[]) =>
+      promisify(execFile)(KUBECTL, [...a, `--cache-dir=${join(dir, 'cache')}`], {
+        env: { ...process.env, KUBECONFIG: kubeconfig, HOME: dir },
+      });
     let cli = runCli(args);
     try {
       await waitFor('the listening line', () => cli.output().includes(`listening on http://127.0.0.1:${port}`), 30_000);
@@ -73,8 +77,10 @@ describe('halb sandbox kube', () => {
       const both = ['apply', '-f', join(ROOT, 'crds'), '-f', join(FIXTURES, 'web.yaml')];
       const first = await kubectl(both).catch((err: { stdout: string; stderr: string }) => err);
       expect(first.stdout).toBe('customresourcedefinition.apiextensions.k8s.io/haloadbalancers.halb.dev created\n');
-      expect(first.stderr).toContain('no matches for kind "HALoadBalancer" in version "halb.dev/v1alpha1"\nensure CRDs are installed first');
-      expect((await kubectl(both)).stdout).toBe('customresourcedefinition.apiextensions.k8s.io/haloadbalancers.halb.dev unchanged\nhaloadbalancer.halb.dev/web created\n');
+      expect(first.stderr).toContain(
+        'no matches for kind "HALoadBalancer" in version "halb.dev/v1alpha1"\nensure CRDs are installed first');
+      expect((await kubectl(both)).stdout)
+        .toBe('customresourcedefinition.apiextensions.k8s.io/haloadbalancers.halb.dev unchanged\nhaloadbalancer.halb.dev/web created\n');
       expect((await kubectl(['get', 'halb'])).stdout).toMatch(/^NAME\s+READY\s+FLOATING-IP\s+ACTIVE\s+AGE\nweb\s+\d+s\n$/);
       const rv = Number((await kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.resourceVersion}'])).stdout);
       expect(await cli.stop()).toBe(0);

@@ -60,12 +60,17 @@ describe('@kubernetes/client-node against the emulator', () => {
   });
 
   it('creates, reads and patches custom resources and their status', async () => {
-    const created = await co.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: { ...lb('a'), status: { floatingIP: 'dropped' } } }) as k8s.KubernetesObject & { status?: unknown; spec: { droplets: { count: number } } };
+    const created = await co.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: { ...lb('a'), status: { floatingIP: 'dropped' } },
+    }) as k8s.KubernetesObject & { status?: unknown; spec: { droplets: { count: number } } };
     expect(created.metadata?.generation).toBe(1);
     expect(created.status).toBeUndefined(); // status subresource: create drops status
     expect(created.spec.droplets.count).toBe(2); // defaulted
     const patched = await co.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a', body: { status: { observedGeneration: 1, floatingIP: '198.51.100.9' } } },
+      {
+        group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a',
+        body: { status: { observedGeneration: 1, floatingIP: '198.51.100.9' } },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     ) as k8s.KubernetesObject & { status: { floatingIP: string } };
     expect(patched.status.floatingIP).toBe('198.51.100.9');
@@ -73,20 +78,33 @@ describe('@kubernetes/client-node against the emulator', () => {
     expect(Number(patched.metadata?.resourceVersion)).toBeGreaterThan(Number(created.metadata?.resourceVersion));
     // A spec change through the main resource keeps the status and bumps the generation.
     const specPatched = await co.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a', body: [{ op: 'replace', path: '/spec/droplets/count', value: 3 }, { op: 'replace', path: '/status/floatingIP', value: 'ignored' }] },
+      {
+        group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a',
+        body: [{ op: 'replace', path: '/spec/droplets/count', value: 3 }, { op: 'replace', path: '/status/floatingIP', value: 'ignored' }],
+      },
     ) as k8s.KubernetesObject & { status: { floatingIP: string } };
     expect(specPatched.metadata?.generation).toBe(2);
     expect(specPatched.status.floatingIP).toBe('198.51.100.9');
     // A stale resourceVersion on replace is a 409 Conflict.
-    const stale = await rejection(co.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a', body: { ...patched, status: { floatingIP: 'x' } } }));
-    expect(stale).toEqual({ code: 409, reason: 'Conflict', message: 'Operation cannot be fulfilled on haloadbalancers.halb.dev "a": the object has been modified; please apply your changes to the latest version and try again' });
-    const missing = await rejection(co.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'nope' }));
+    const stale = await rejection(co.replaceNamespacedCustomObjectStatus({
+      group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'a', body: { ...patched, status: { floatingIP: 'x' } },
+    }));
+    expect(stale).toEqual({
+      code: 409, reason: 'Conflict',
+      message: 'Operation cannot be fulfilled on haloadbalancers.halb.dev "a": the object has been modified; ' +
+        'please apply your changes to the latest version and try again',
+    });
+    const missing = await rejection(co.getNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'nope',
+    }));
     expect(missing).toEqual({ code: 404, reason: 'NotFound', message: 'haloadbalancers.halb.dev "nope" not found' });
   });
 
   it('rejects strategic merge on custom resources and applies server-side', async () => {
     const objs = k8s.KubernetesObjectApi.makeApiClient(kc);
-    const smp = await rejection(objs.patch({ apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer', metadata: { name: 'a', namespace: 'default' }, spec: { region: 'fra1' } } as k8s.KubernetesObject));
+    const smp = await rejection(objs.patch({
+      apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer', metadata: { name: 'a', namespace: 'default' }, spec: { region: 'fra1' },
+    } as k8s.KubernetesObject));
     expect(smp.code).toBe(415);
     const applied = await objs.patch({ ...lb('ssa'), metadata: { name: 'ssa', namespace: 'default' } } as k8s.KubernetesObject,
       undefined, undefined, 'halb-test', true, k8s.PatchStrategy.ServerSideApply) as k8s.KubernetesObject;
@@ -94,17 +112,29 @@ describe('@kubernetes/client-node against the emulator', () => {
     // The operator's status write: server-side apply on /status, recorded with subresource status.
     const statusApply = (manager: string, force: boolean, ip: string): Promise<unknown> => co.patchNamespacedCustomObjectStatus(
       { group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'ssa', fieldManager: manager, force,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer', metadata: { name: 'ssa', namespace: 'default' }, status: { floatingIP: ip, observedGeneration: 1 } } },
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer', metadata: { name: 'ssa', namespace: 'default' },
+          status: { floatingIP: ip, observedGeneration: 1 },
+        } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
     );
     const st = await statusApply('halb-operator', true, '198.51.100.20') as k8s.KubernetesObject & { status: { floatingIP: string } };
     expect(st.status.floatingIP).toBe('198.51.100.20');
-    expect(st.metadata?.managedFields?.find((m) => m.manager === 'halb-operator')).toMatchObject({ operation: 'Apply', subresource: 'status' });
+    expect(st.metadata?.managedFields?.find((m) => m.manager === 'halb-operator'))
+      .toMatchObject({ operation: 'Apply', subresource: 'status' });
     const clash = await rejection(statusApply('someone-else', false, '198.51.100.21'));
-    expect(clash).toMatchObject({ code: 409, reason: 'Conflict', message: 'Apply failed with 1 conflict: conflict with "halb-operator": .status.floatingIP' });
-    expect(((await statusApply('someone-else', true, '198.51.100.21')) as { status: { floatingIP: string } }).status.floatingIP).toBe('198.51.100.21');
-    const noManager = await rejection(co.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'ssa', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer' } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply)));
-    expect(noManager).toMatchObject({ code: 422, message: 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch' });
+    expect(clash).toMatchObject({
+      code: 409, reason: 'Conflict', message: 'Apply failed with 1 conflict: conflict with "halb-operator": .status.floatingIP',
+    });
+    expect(((await statusApply('someone-else', true, '198.51.100.21')) as { status: { floatingIP: string } }).status.floatingIP)
+      .toBe('198.51.100.21');
+    const noManager = await rejection(co.patchNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'ssa',
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer' },
+    }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply)));
+    expect(noManager).toMatchObject({
+      code: 422, message: 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+    });
   });
 
   it('stores Secrets with stringData merged into base64 data', async () => {
@@ -117,12 +147,24 @@ describe('@kubernetes/client-node against the emulator', () => {
 
   it('enforces the six-digit MicroTime on Leases', async () => {
     const coord = kc.makeApiClient(k8s.CoordinationV1Api);
-    const bad = await rejection(coord.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'halb-leader' }, spec: { holderIdentity: 'a', renewTime: new Date('2026-11-24T02:16:35.414Z') } } }));
+    const bad = await rejection(coord.createNamespacedLease({
+      namespace: 'default',
+      body: { metadata: { name: 'halb-leader' }, spec: { holderIdentity: 'a', renewTime: new Date('2026-11-24T02:16:35.414Z') } },
+    }));
     expect(bad.code).toBe(400);
     expect(bad.message).toContain('cannot parse ".414Z" as ".000000"');
-    const lease = await coord.createNamespacedLease({ namespace: 'default', body: { metadata: { name: 'halb-leader' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: new k8s.V1MicroTime('2026-11-24T02:16:35.414Z') } } });
+    const lease = await coord.createNamespacedLease({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'halb-leader' },
+        spec: { holderIdentity: 'a', leaseDurationSeconds: 15, renewTime: new k8s.V1MicroTime('2026-11-24T02:16:35.414Z') },
+      },
+    });
     expect(lease.spec?.renewTime as unknown).toBe('2026-11-24T02:16:35.414000Z');
-    const taken = await rejection(coord.replaceNamespacedLease({ namespace: 'default', name: 'halb-leader', body: { ...lease, metadata: { ...lease.metadata, resourceVersion: '1' }, spec: { ...lease.spec, holderIdentity: 'b' } } }));
+    const taken = await rejection(coord.replaceNamespacedLease({
+      namespace: 'default', name: 'halb-leader',
+      body: { ...lease, metadata: { ...lease.metadata, resourceVersion: '1' }, spec: { ...lease.spec, holderIdentity: 'b' } },
+    }));
     expect(taken.code).toBe(409);
   });
 
@@ -136,10 +178,19 @@ describe('@kubernetes/client-node against the emulator', () => {
         regarding: { apiVersion: `${GROUP}/${VERSION}`, kind: 'HALoadBalancer', name: 'a', namespace: 'default' },
       },
     });
-    const list = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=a,involvedObject.kind=HALoadBalancer' });
-    expect(list.items.map((e) => [e.reason, e.message, e.reportingComponent])).toEqual([['Provisioned', 'created 2 droplets', 'halb.dev/operator']]);
+    const list = await core.listNamespacedEvent({
+      namespace: 'default', fieldSelector: 'involvedObject.name=a,involvedObject.kind=HALoadBalancer',
+    });
+    expect(list.items.map((e) => [e.reason, e.message, e.reportingComponent]))
+      .toEqual([['Provisioned', 'created 2 droplets', 'halb.dev/operator']]);
     expect((await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=b' })).items).toEqual([]);
-    const invalid = await rejection(events.createNamespacedEvent({ namespace: 'default', body: { metadata: { name: 'a.2' }, eventTime: new k8s.V1MicroTime(), reportingController: 'x', reportingInstance: 'y', action: 'A', reason: 'R', type: 'Bogus' } }));
+    const invalid = await rejection(events.createNamespacedEvent({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'a.2' }, eventTime: new k8s.V1MicroTime(), reportingController: 'x', reportingInstance: 'y', action: 'A',
+        reason: 'R', type: 'Bogus',
+      },
+    }));
     expect(invalid.code).toBe(422);
     const badField = await rejection(core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'spec.nope=1' }));
     expect(badField).toMatchObject({ code: 400, message: 'field label not supported: spec.nope' });
@@ -147,7 +198,8 @@ describe('@kubernetes/client-node against the emulator', () => {
 
   it('keeps an informer in sync across a 410 Expired', async () => {
     const path = `/apis/${GROUP}/${VERSION}/namespaces/default/${PLURAL}`;
-    const list = (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> => co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
+    const list = (): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> =>
+      co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL });
     const inf = k8s.makeInformer(kc, path, list);
     const seen: string[] = [];
     inf.on(k8s.ADD, (o) => seen.push(`add ${o.metadata?.name}`));
@@ -159,7 +211,9 @@ describe('@kubernetes/client-node against the emulator', () => {
       const before = requests.length;
       h.emu.compact();
       await waitFor('relist after 410', () => requests.slice(before).some((r) => r.startsWith(`GET ${path} 200`)));
-      await co.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: lb('after-410') });
+      await co.createNamespacedCustomObject({
+        group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: lb('after-410'),
+      });
       await waitFor('add after 410', () => seen.includes('add after-410'));
       await co.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'after-410' });
       await waitFor('delete after 410', () => seen.includes('delete after-410'));
@@ -193,7 +247,9 @@ describe('an informer across an emulator restart with --state', () => {
     kc.loadFromFile(kubeconfig);
     await kc.makeApiClient(k8s.ApiextensionsV1Api).createCustomResourceDefinition({ body: crd });
     const co = kc.makeApiClient(k8s.CustomObjectsApi);
-    const first = await co.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: lb('before') }) as k8s.KubernetesObject;
+    const first = await co.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: lb('before'),
+    }) as k8s.KubernetesObject;
 
     const inf = k8s.makeInformer(kc, `/apis/${GROUP}/${VERSION}/namespaces/default/${PLURAL}`,
       () => co.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL }));
@@ -213,11 +269,15 @@ describe('an informer across an emulator restart with --state', () => {
       await waitFor('the informer to notice', () => errors > 0);
       emu = await startKubeEmulator({ port, stateFile });
       second = emu;
-      const after = await co.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: lb('after') }) as k8s.KubernetesObject;
+      const after = await co.createNamespacedCustomObject({
+        group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, body: lb('after'),
+      }) as k8s.KubernetesObject;
       expect(Number(after.metadata?.resourceVersion)).toBeGreaterThan(Number(first.metadata?.resourceVersion));
       await waitFor('add after restart', () => seen.includes('add after'), 15_000);
       expect(inf.list().map((o) => o.metadata?.name).sort()).toEqual(['after', 'before']);
-      const kept = await co.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'before' }) as k8s.KubernetesObject;
+      const kept = await co.getNamespacedCustomObject({
+        group: GROUP, version: VERSION, namespace: 'default', plural: PLURAL, name: 'before',
+      }) as k8s.KubernetesObject;
       expect(kept.metadata?.uid).toBe(first.metadata?.uid);
     } finally {
       stopped = true;

@@ -39,7 +39,8 @@ describe('re-applying a manifest changes nothing', () => {
   });
 
   it('covers every example and the demo manifest', () => {
-    expect(manifests.map((m) => m.slice(examplesDir.length + 1))).toEqual(expect.arrayContaining(['basic.yaml', 'seed-tutorial.yaml', 'tcp.yaml']));
+    expect(manifests.map((m) => m.slice(examplesDir.length + 1)))
+      .toEqual(expect.arrayContaining(['basic.yaml', 'seed-tutorial.yaml', 'tcp.yaml']));
     expect(manifests).toContain(DEMO_MANIFEST);
   });
 

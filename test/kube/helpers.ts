@@ -11,7 +11,9 @@ import { startKubeEmulator } from '../../src/sandbox/kube/index.ts';
 import { waitFor as poll } from '../wait.ts';
 
 /** The shared poller, with this suite's patience (10_000 ms) and pace (50 ms). */
-export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, intervalMs = 50): Promise<T> =>
+export const waitFor = <T>(
+  what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, intervalMs = 50,
+): Promise<T> =>
   poll(what, fn, timeoutMs, intervalMs);
 
 export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';

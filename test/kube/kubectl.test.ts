@@ -29,7 +29,8 @@ describe('kubectl against the emulator', () => {
     expect(await ok(['apply', '-f', CRD_FILE])).toBe('customresourcedefinition.apiextensions.k8s.io/haloadbalancers.halb.dev created\n');
     expect(await ok(['wait', '--for=condition=Established', 'crd/haloadbalancers.halb.dev', '--timeout=5s']))
       .toContain('condition met');
-    expect(await ok(['api-resources', '--api-group=halb.dev'])).toMatch(/haloadbalancers\s+halb\s+halb.dev\/v1alpha1\s+true\s+HALoadBalancer/);
+    expect(await ok(['api-resources', '--api-group=halb.dev']))
+      .toMatch(/haloadbalancers\s+halb\s+halb.dev\/v1alpha1\s+true\s+HALoadBalancer/);
     const explained = await ok(['explain', 'halb.spec.floatingIP.reclaimPolicy']);
     expect(explained).toContain('KIND:       HALoadBalancer');
     expect(explained).toMatch(/FIELD: reclaimPolicy <string>\nENUM:\n    Retain\n    Delete/);
@@ -76,7 +77,10 @@ describe('kubectl against the emulator', () => {
     const status = (observedGeneration: number): string => JSON.stringify({
       status: {
         observedGeneration, floatingIP: '198.51.100.7', activeNode: 'web-1',
-        conditions: [{ type: 'Ready', status: 'True', reason: 'Up', message: 'all nodes up', lastTransitionTime: '2026-11-24T03:00:00Z', observedGeneration }],
+        conditions: [{
+          type: 'Ready', status: 'True', reason: 'Up', message: 'all nodes up', lastTransitionTime: '2026-11-24T03:00:00Z',
+          observedGeneration,
+        }],
       },
     });
     await ok(['patch', 'halb', 'web', '--subresource=status', '--type=merge', '-p', status(gen - 1)]);
@@ -130,7 +134,8 @@ describe('kubectl against the emulator', () => {
   it('delete blocks while a finalizer is present and finishes once it is removed', async () => {
     await ok(['patch', 'halb', 'web', '--type=merge', '-p', '{"metadata":{"finalizers":["halb.dev/cleanup"]}}']);
     const del = h.spawnKubectl(['delete', 'halb', 'web', '--timeout=20s']);
-    await waitFor('deletionTimestamp', async () => (await h.kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.deletionTimestamp}'])).stdout || undefined);
+    await waitFor('deletionTimestamp', async () =>
+      (await h.kubectl(['get', 'halb', 'web', '-o', 'jsonpath={.metadata.deletionTimestamp}'])).stdout || undefined);
     await new Promise((r) => setTimeout(r, 300));
     expect(del.child.exitCode).toBe(null);
     const add = await h.kubectl(['patch', 'halb', 'web', '--type=merge', '-p', '{"metadata":{"finalizers":["halb.dev/cleanup","x/y"]}}']);
@@ -143,16 +148,21 @@ describe('kubectl against the emulator', () => {
   });
 
   it('rejects invalid custom resources the way the real server does', async () => {
-    const bad = webYaml.replace('name: web\n', 'name: bad\n').replace('region: nyc3', 'region: NYC').replace('port: 80\n      defaultBackend', 'port: 0\n      defaultBackend');
+    const bad = webYaml.replace('name: web\n', 'name: bad\n').replace('region: nyc3', 'region: NYC')
+      .replace('port: 80\n      defaultBackend', 'port: 0\n      defaultBackend');
     const r = await h.kubectl(['apply', '-f', '-'], bad);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('The HALoadBalancer "bad" is invalid: \n');
     expect(r.stderr).toContain('* spec.region: Invalid value: "NYC": spec.region in body should match \'^[a-z]{3}[0-9]$\'');
-    expect(r.stderr).toContain('* spec.frontends[0].port: Invalid value: 0: spec.frontends[0].port in body should be greater than or equal to 1');
-    const missing = await h.kubectl(['apply', '-f', '-'], 'apiVersion: halb.dev/v1alpha1\nkind: HALoadBalancer\nmetadata: {name: empty}\nspec: {region: nyc3}\n');
+    expect(r.stderr).toContain('* spec.frontends[0].port: Invalid value: 0: ' +
+      'spec.frontends[0].port in body should be greater than or equal to 1');
+    const missing = await h.kubectl(['apply', '-f', '-'],
+      'apiVersion: halb.dev/v1alpha1\nkind: HALoadBalancer\nmetadata: {name: empty}\nspec: {region: nyc3}\n');
     expect(missing.stderr).toContain('spec.credentials: Required value');
-    const unknown = await h.kubectl(['apply', '-f', '-'], webYaml.replace('name: web\n', 'name: extra\n').replace('  region: nyc3', '  region: nyc3\n  foo: 1'));
-    expect(unknown.stderr).toBe('Error from server (BadRequest): error when creating "STDIN": HALoadBalancer in version "v1alpha1" cannot be handled as a HALoadBalancer: strict decoding error: unknown field "spec.foo"\n');
+    const unknown = await h.kubectl(['apply', '-f', '-'],
+      webYaml.replace('name: web\n', 'name: extra\n').replace('  region: nyc3', '  region: nyc3\n  foo: 1'));
+    expect(unknown.stderr).toBe('Error from server (BadRequest): error when creating "STDIN": ' +
+      'HALoadBalancer in version "v1alpha1" cannot be handled as a HALoadBalancer: strict decoding error: unknown field "spec.foo"\n');
     const smp = await h.kubectl(['patch', 'halb', 'missing-or-not', '-p', '{"spec":{}}']);
     expect(smp.stderr).toMatch(/not found|application\/strategic-merge-patch\+json is not supported/);
   });
@@ -160,7 +170,9 @@ describe('kubectl against the emulator', () => {
   it('answers strategic merge patches on custom resources with 415', async () => {
     await ok(['apply', '-f', WEB]);
     const r = await h.kubectl(['patch', 'halb', 'web', '-p', '{"spec":{"region":"sfo3"}}']);
-    expect(r.stderr).toContain('application/strategic-merge-patch+json is not supported by halb.dev/v1alpha1, Kind=HALoadBalancer: the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
+    expect(r.stderr).toContain('application/strategic-merge-patch+json is not supported by halb.dev/v1alpha1, Kind=HALoadBalancer: ' +
+      'the body of the request was in an unknown format - accepted media types include: ' +
+      'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
   });
 
   it('applies a kustomize directory', async () => {
@@ -175,9 +187,12 @@ describe('kubectl against the emulator', () => {
 
   it('accepts the protobuf bodies kubectl create sends for built-ins', async () => {
     expect(await ok(['create', 'namespace', 'team-a'])).toBe('namespace/team-a created\n');
-    expect(await ok(['-n', 'team-a', 'create', 'secret', 'generic', 'vrrp', '--from-literal=password=s3cr3t!', '--type=halb.dev/vrrp'])).toBe('secret/vrrp created\n');
-    expect(await ok(['-n', 'team-a', 'create', 'configmap', 'cfg', '--from-literal=a=1', '--from-literal=b=2'])).toBe('configmap/cfg created\n');
-    const secret = JSON.parse(await ok(['-n', 'team-a', 'get', 'secret', 'vrrp', '-o', 'json'])) as { type: string; data: Record<string, string> };
+    expect(await ok(['-n', 'team-a', 'create', 'secret', 'generic', 'vrrp', '--from-literal=password=s3cr3t!', '--type=halb.dev/vrrp']))
+      .toBe('secret/vrrp created\n');
+    expect(await ok(['-n', 'team-a', 'create', 'configmap', 'cfg', '--from-literal=a=1', '--from-literal=b=2']))
+      .toBe('configmap/cfg created\n');
+    const secret = JSON.parse(await ok(['-n', 'team-a', 'get', 'secret', 'vrrp', '-o', 'json'])) as
+      { type: string; data: Record<string, string> };
     expect([secret.type, Buffer.from(secret.data.password!, 'base64').toString()]).toEqual(['halb.dev/vrrp', 's3cr3t!']);
     expect(await ok(['-n', 'team-a', 'get', 'cm', 'cfg', '-o', 'jsonpath={.data}'])).toBe('{"a":"1","b":"2"}');
     expect(await ok(['delete', 'namespace', 'team-a'])).toBe('namespace "team-a" deleted\n');
@@ -190,7 +205,8 @@ describe('kubectl against the emulator', () => {
     const dup = await h.kubectl(['create', '-f', WEB]);
     expect(dup.stderr).toContain('Error from server (AlreadyExists): error when creating');
     expect(dup.stderr).toContain('haloadbalancers.halb.dev "web" already exists');
-    expect(await ok(['apply', '--dry-run=server', '-f', '-'], webYaml.replace('name: web\n', 'name: dry\n'))).toBe('haloadbalancer.halb.dev/dry created (server dry run)\n');
+    expect(await ok(['apply', '--dry-run=server', '-f', '-'], webYaml.replace('name: web\n', 'name: dry\n')))
+      .toBe('haloadbalancer.halb.dev/dry created (server dry run)\n');
     expect((await h.kubectl(['get', 'halb', 'dry'])).stderr).toContain('"dry" not found');
   });
 
@@ -198,7 +214,8 @@ describe('kubectl against the emulator', () => {
     expect(await ok(['delete', '-f', CRD_FILE])).toBe('customresourcedefinition.apiextensions.k8s.io "haloadbalancers.halb.dev" deleted\n');
     // kubectl's cached discovery still maps halb; the server no longer serves the path.
     const r = await h.kubectl(['get', 'halb']);
-    expect(r.stderr).toContain('Unable to list "halb.dev/v1alpha1, Resource=haloadbalancers": the server could not find the requested resource');
+    expect(r.stderr).toContain(
+      'Unable to list "halb.dev/v1alpha1, Resource=haloadbalancers": the server could not find the requested resource');
     expect(await ok(['api-resources'])).not.toContain('halb.dev');
     expect((await h.kubectl(['get', 'halb', '--cache-dir', join(h.dir, 'fresh-cache')])).stderr)
       .toBe('error: the server doesn\'t have a resource type "halb"\n');

@@ -63,7 +63,8 @@ beforeAll(async () => {
   symlinkSync(join(ROOT, 'bin/kubectl-halb.mjs'), join(pathDir, 'kubectl-halb'));
   // The kubeconfig's context puts kubectl (and the plugin) in namespace team; a second context
   // names another namespace.
-  const kc = JSON.parse(JSON.stringify((await import('yaml')).parse(readFileSync(h.kubeconfig, 'utf8')))) as { contexts: { name: string; context: Record<string, string> }[]; 'current-context': string };
+  const kc = JSON.parse(JSON.stringify((await import('yaml')).parse(readFileSync(h.kubeconfig, 'utf8')))) as
+    { contexts: { name: string; context: Record<string, string> }[]; 'current-context': string };
   const first = kc.contexts[0]!;
   first.context.namespace = 'team';
   kc.contexts.push({ name: 'elsewhere', context: { ...first.context, namespace: 'other' } });
@@ -73,7 +74,9 @@ beforeAll(async () => {
   await waitFor('the CRD', async () => (await h.kubectl(['get', 'halb', '-A'])).code === 0);
   for (const ns of ['team', 'other']) expect((await h.kubectl(['create', 'namespace', ns])).code).toBe(0);
   expect((await h.kubectl(['apply', '-f', '-'], JSON.stringify(object))).code).toBe(0);
-  const patched = await h.kubectl(['patch', 'halb', 'web', '-n', 'team', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+  const patched = await h.kubectl([
+    'patch', 'halb', 'web', '-n', 'team', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status }),
+  ]);
   expect(patched.stderr).toBe('');
 }, 60_000);
 
@@ -96,8 +99,10 @@ describe('kubectl halb', () => {
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('team/web  floating IP 198.51.100.10  Ready=True Ready: the load balancer is serving');
     expect(lines).toContainEqual(expect.stringMatching(/^NODE\s+ROLE\s+VRRP\s+IP HOLDER\s+CONFIG\s+SERVERS UP\s+LAST FAILOVER\s+NOTE$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^web-0\s+active\s+MASTER\s+yes\s+0123456789ab\s+2\/2\s+became active \d+[smhd] ago \(PreferredNode\)$/));
-    expect(lines).toContainEqual(expect.stringMatching(/^web-1\s+standby\s+BACKUP\s+0123456789ab\s+2\/2\s+handed over \d+[smhd] ago \(PreferredNode\)$/));
+    expect(lines).toContainEqual(expect.stringMatching(
+      /^web-0\s+active\s+MASTER\s+yes\s+0123456789ab\s+2\/2\s+became active \d+[smhd] ago \(PreferredNode\)$/));
+    expect(lines).toContainEqual(expect.stringMatching(
+      /^web-1\s+standby\s+BACKUP\s+0123456789ab\s+2\/2\s+handed over \d+[smhd] ago \(PreferredNode\)$/));
     expect(lines).toContain('Degraded=True NodeFault: not able to take over: web-2 (FAULT)');
   });
 
@@ -105,44 +110,71 @@ describe('kubectl halb', () => {
     const r = await kubectl(['halb', 'status', 'web', '-o', 'json']);
     const view = JSON.parse(r.stdout) as { nodes: { name: string; role: string; ipHolder: boolean }[]; activeNode: string };
     expect(view.activeNode).toBe('web-0');
-    expect(view.nodes.map((n) => [n.name, n.role, n.ipHolder])).toEqual([['web-0', 'active', true], ['web-1', 'standby', false], ['web-2', 'standby', false]]);
-    expect(await kubectl(['halb', 'status', 'web', '--context', 'elsewhere'])).toMatchObject({ code: 1, stderr: 'error: haloadbalancers.halb.dev "web" not found in namespace other\n' });
+    expect(view.nodes.map((n) => [n.name, n.role, n.ipHolder]))
+      .toEqual([['web-0', 'active', true], ['web-1', 'standby', false], ['web-2', 'standby', false]]);
+    expect(await kubectl(['halb', 'status', 'web', '--context', 'elsewhere'])).toMatchObject({
+      code: 1, stderr: 'error: haloadbalancers.halb.dev "web" not found in namespace other\n',
+    });
     expect((await kubectl(['halb', 'status', 'web', '--context', 'elsewhere', '-n', 'team'])).code).toBe(0);
     expect((await kubectl(['halb', '--context', 'elsewhere', '-n', 'team', 'status', 'web'])).code).toBe(0);
-    expect(await kubectl(['halb', 'status', 'web', '--context', 'nowhere'])).toMatchObject({ code: 1, stderr: 'error: context "nowhere" does not exist in the kubeconfig\n' });
+    expect(await kubectl(['halb', 'status', 'web', '--context', 'nowhere'])).toMatchObject({
+      code: 1, stderr: 'error: context "nowhere" does not exist in the kubeconfig\n',
+    });
     expect((await kubectl(['halb', 'status', 'web', '-o', 'yaml'])).stderr).toMatch(/--output must be json/);
   });
 
   it('failover refuses a node that does not exist, one in maintenance, one not a healthy BACKUP: nothing is written', async () => {
     const before = await annotations();
-    expect(await kubectl(['halb', 'failover', 'web', '--to', 'web-7'])).toMatchObject({ code: 1, stderr: 'error: refused (NodeNotFound): web-7 is not a node of web (web-0, web-1, web-2); nothing moves\n' });
-    expect(await kubectl(['halb', 'failover', 'web', '--to', 'web-2'])).toMatchObject({ code: 1, stderr: 'error: refused (NotHealthyBackup): web-2 is FAULT, not a healthy BACKUP; nothing moves\n' });
-    await h.kubectl(['patch', 'halb', 'web', '-n', 'team', '--subresource=status', '--type=json', '-p', '[{"op":"add","path":"/status/nodes/1/maintenance","value":"in maintenance (disk)"}]']);
-    expect(await kubectl(['halb', 'failover', 'web', '--to', 'web-1'])).toMatchObject({ code: 1, stderr: 'error: refused (NodeInMaintenance): web-1 is in maintenance (disk); nothing moves\n' });
-    expect(await kubectl(['halb', 'failover', 'web'])).toMatchObject({ code: 1, stderr: 'error: no node of web can take over now (no healthy BACKUP); nothing moves\n' });
-    await h.kubectl(['patch', 'halb', 'web', '-n', 'team', '--subresource=status', '--type=json', '-p', '[{"op":"remove","path":"/status/nodes/1/maintenance"}]']);
+    expect(await kubectl(['halb', 'failover', 'web', '--to', 'web-7'])).toMatchObject({
+      code: 1, stderr: 'error: refused (NodeNotFound): web-7 is not a node of web (web-0, web-1, web-2); nothing moves\n',
+    });
+    expect(await kubectl(['halb', 'failover', 'web', '--to', 'web-2'])).toMatchObject({
+      code: 1, stderr: 'error: refused (NotHealthyBackup): web-2 is FAULT, not a healthy BACKUP; nothing moves\n',
+    });
+    await h.kubectl([
+      'patch', 'halb', 'web', '-n', 'team', '--subresource=status', '--type=json',
+      '-p', '[{"op":"add","path":"/status/nodes/1/maintenance","value":"in maintenance (disk)"}]',
+    ]);
+    expect(await kubectl(['halb', 'failover', 'web', '--to', 'web-1'])).toMatchObject({
+      code: 1, stderr: 'error: refused (NodeInMaintenance): web-1 is in maintenance (disk); nothing moves\n',
+    });
+    expect(await kubectl(['halb', 'failover', 'web'])).toMatchObject({
+      code: 1, stderr: 'error: no node of web can take over now (no healthy BACKUP); nothing moves\n',
+    });
+    await h.kubectl([
+      'patch', 'halb', 'web', '-n', 'team', '--subresource=status', '--type=json',
+      '-p', '[{"op":"remove","path":"/status/nodes/1/maintenance"}]',
+    ]);
     expect(await annotations()).toEqual(before);
   });
 
   it('failover writes the preferred node (a healthy BACKUP when none is named); --clear removes it', async () => {
     const r = await kubectl(['halb', 'failover', 'web', '--wait=false']);
-    expect(r).toMatchObject({ code: 0, stdout: 'haloadbalancer.halb.dev/web failover to web-1 requested (halb.dev/preferred-node=web-1)\n' });
+    expect(r).toMatchObject({
+      code: 0, stdout: 'haloadbalancer.halb.dev/web failover to web-1 requested (halb.dev/preferred-node=web-1)\n',
+    });
     expect((await annotations())['halb.dev/preferred-node']).toBe('web-1');
     expect(await kubectl(['halb', 'failover', 'web', '--clear'])).toMatchObject({ code: 0 });
     expect(await annotations()).not.toHaveProperty('halb.dev/preferred-node');
   });
 
   it('maintenance on and off write and remove the node\'s annotation; a node that does not exist is refused', async () => {
-    expect(await kubectl(['halb', 'maintenance', 'web', 'web-2', 'on', '--note', 'disk swap', '--wait=false'])).toMatchObject({ code: 0, stdout: 'haloadbalancer.halb.dev/web web-2 maintenance on (disk swap)\n' });
+    expect(await kubectl(['halb', 'maintenance', 'web', 'web-2', 'on', '--note', 'disk swap', '--wait=false'])).toMatchObject({
+      code: 0, stdout: 'haloadbalancer.halb.dev/web web-2 maintenance on (disk swap)\n',
+    });
     expect((await annotations())['maintenance.halb.dev/web-2']).toBe('disk swap');
     expect((await kubectl(['halb', 'maintenance', 'web', 'web-2', 'off', '--wait=false'])).code).toBe(0);
     expect(await annotations()).not.toHaveProperty('maintenance.halb.dev/web-2');
-    expect(await kubectl(['halb', 'maintenance', 'web', 'web-9', 'on'])).toMatchObject({ code: 1, stderr: 'error: web-9 is not a node of web (web-0, web-1, web-2)\n' });
+    expect(await kubectl(['halb', 'maintenance', 'web', 'web-9', 'on'])).toMatchObject({
+      code: 1, stderr: 'error: web-9 is not a node of web (web-0, web-1, web-2)\n',
+    });
     expect((await kubectl(['halb', 'maintenance', 'web', 'web-2', 'sideways'])).code).toBe(2);
   });
 
   it('validate -f and render -f are halb\'s offline commands', async () => {
-    expect(await kubectl(['halb', 'validate', '-f', join(ROOT, 'examples/basic.yaml')])).toMatchObject({ code: 0, stdout: expect.stringContaining('HALoadBalancer/basic: valid') });
+    expect(await kubectl(['halb', 'validate', '-f', join(ROOT, 'examples/basic.yaml')])).toMatchObject({
+      code: 0, stdout: expect.stringContaining('HALoadBalancer/basic: valid'),
+    });
     const out = join(h.dir, 'rendered');
     mkdirSync(out);
     expect((await kubectl(['halb', 'render', '-f', join(ROOT, 'examples/basic.yaml'), '--out', out])).code).toBe(0);

@@ -15,16 +15,22 @@ const dir = mkdtempSync(join(tmpdir(), 'halb-render-bad-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('inherited property names', () => {
-  it.each(['constructor', 'toString', '__proto__'])('a backend dropletTag %s with no tagged droplets renders the static servers only', (tag) => {
-    const lb = makeLB('web', { backends: [{ name: 'web', servers: [{ name: 's1', address: '10.10.0.21' }], dropletTag: tag.replaceAll('_', '-') }] });
+  const tags = ['constructor', 'toString', '__proto__'];
+  it.each(tags)('a backend dropletTag %s with no tagged droplets renders the static servers only', (tag) => {
+    const lb = makeLB('web', {
+      backends: [{ name: 'web', servers: [{ name: 's1', address: '10.10.0.21' }], dropletTag: tag.replaceAll('_', '-') }],
+    });
     lb.spec.backends[0]!.dropletTag = tag; // past the schema, as a hostile caller could
-    const nodes = renderNodes({ lb, secrets: baseSecrets(), observed: { ...placeholderFacts(lb), taggedDroplets: {} }, settings: defaultSettings() });
+    const nodes = renderNodes({
+      lb, secrets: baseSecrets(), observed: { ...placeholderFacts(lb), taggedDroplets: {} }, settings: defaultSettings(),
+    });
     expect(nodes[0]!.files.find((f) => f.path.endsWith('haproxy.cfg'))!.content).toContain('server s1 10.10.0.21:80');
   });
 
   it('a Secret key named constructor is a missing key', () => {
     const lb = makeLB('web', { failover: { authSecretRef: { name: 'vrrp', key: 'constructor' } } });
-    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() })).toThrow('Secret vrrp has no key constructor');
+    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() }))
+      .toThrow('Secret vrrp has no key constructor');
   });
 });
 
@@ -32,7 +38,8 @@ describe('metadata', () => {
   it('a numeric uid is refused naming metadata.uid', () => {
     const lb = makeLB('web');
     (lb.metadata as { uid: unknown }).uid = 12345;
-    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() })).toThrow(expect.objectContaining({ field: 'metadata.uid' }));
+    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() }))
+      .toThrow(expect.objectContaining({ field: 'metadata.uid' }));
   });
 });
 
@@ -44,10 +51,13 @@ describe('observed facts files', () => {
     ['nodes not a list', { floatingIP: '198.51.100.5', nodes: { 0: node } }, 'nodes'],
     ['a node that is null', { floatingIP: '198.51.100.5', nodes: [null] }, 'nodes[0]'],
     ['a numeric node name', { floatingIP: '198.51.100.5', nodes: [{ ...node, name: 7 }] }, 'nodes[0].name'],
-    ['authorizedKeys not a list of strings', { floatingIP: '198.51.100.5', nodes: [{ ...node, authorizedKeys: 'ssh-ed25519 AAAA' }] }, 'nodes[0].authorizedKeys'],
+    ['authorizedKeys not a list of strings', { floatingIP: '198.51.100.5', nodes: [{ ...node, authorizedKeys: 'ssh-ed25519 AAAA' }] },
+      'nodes[0].authorizedKeys'],
     ['a NaN-like droplet id', { floatingIP: '198.51.100.5', nodes: [{ ...node, dropletID: '1' }] }, 'nodes[0].dropletID'],
-    ['taggedDroplets entries not lists', { floatingIP: '198.51.100.5', nodes: [node], taggedDroplets: { web: { name: 'a' } } }, 'taggedDroplets["web"]'],
-    ['a tagged droplet without an address', { floatingIP: '198.51.100.5', nodes: [node], taggedDroplets: { web: [{ name: 'a' }] } }, 'taggedDroplets["web"][0].privateIPv4'],
+    ['taggedDroplets entries not lists', { floatingIP: '198.51.100.5', nodes: [node], taggedDroplets: { web: { name: 'a' } } },
+      'taggedDroplets["web"]'],
+    ['a tagged droplet without an address', { floatingIP: '198.51.100.5', nodes: [node], taggedDroplets: { web: [{ name: 'a' }] } },
+      'taggedDroplets["web"][0].privateIPv4'],
     ['a numeric vpcCIDR', { floatingIP: '198.51.100.5', nodes: [node], vpcCIDR: 10 }, 'vpcCIDR'],
   ];
   it.each(rows)('refuses %s, naming the field', (_name, facts, field) => {
@@ -59,7 +69,9 @@ describe('observed facts files', () => {
 
   it('halb render with a malformed facts file exits 1 with the field, no stack trace', async () => {
     const file = join(dir, 'facts-cli.json');
-    writeFileSync(file, JSON.stringify({ floatingIP: '198.51.100.5', nodes: [{ name: 'basic-0', privateIPv4: '10.0.0.1', anchorIPv4: '10.1.0.1', authorizedKeys: 1 }] }));
+    writeFileSync(file, JSON.stringify({
+      floatingIP: '198.51.100.5', nodes: [{ name: 'basic-0', privateIPv4: '10.0.0.1', anchorIPv4: '10.1.0.1', authorizedKeys: 1 }],
+    }));
     const err: string[] = [];
     const spy = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => { err.push(a.join(' ')); });
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
@@ -89,7 +101,8 @@ describe('halb render never writes one object over another', () => {
       spy.mockRestore();
       log.mockRestore();
     }
-    expect(err.join('\n')).toContain(`${b}: HALoadBalancer/basic: metadata.name: would write the same node directories as HALoadBalancer/basic in namespace `);
+    expect(err.join('\n')).toContain(
+      `${b}: HALoadBalancer/basic: metadata.name: would write the same node directories as HALoadBalancer/basic in namespace `);
     expect(existsSync(join(dir, 'clash'))).toBe(false);
   });
 });

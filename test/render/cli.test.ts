@@ -35,11 +35,16 @@ describe('halb render', () => {
     expect(await run(['-f', bad, '--out', join(dir, 'o1')])).toMatchObject({ code: 1, err: expect.stringContaining(bad) });
     const facts = join(dir, 'facts.json');
     writeFileSync(facts, '{"floatingIP": "198.51.100.5", "nodes": [{"name": "basic-0"}]}');
-    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o2'), '--observed', facts])).toMatchObject({ code: 1, err: expect.stringContaining(`${facts}: nodes[0].privateIPv4`) });
-    writeFileSync(facts, '{"floatingIP": "198.51.100.5", "nodes": [{"name": "basic-0", "privateIPv4": "10.0.0.1", "anchorIPv4": "10.1.0.1"}]}');
-    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o3'), '--observed', facts])).toMatchObject({ code: 1, err: expect.stringContaining('observed.nodes[basic-1]') });
-    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o4'), '--keepalived-version', '1.3.5'])).toMatchObject({ code: 1, err: expect.stringContaining('settings.defaultVersions.keepalived') });
-    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o5'), '--do-endpoint', "http://x/'y"])).toMatchObject({ code: 1, err: expect.stringContaining('settings.apiBaseURL') });
+    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o2'), '--observed', facts]))
+      .toMatchObject({ code: 1, err: expect.stringContaining(`${facts}: nodes[0].privateIPv4`) });
+    writeFileSync(facts,
+      '{"floatingIP": "198.51.100.5", "nodes": [{"name": "basic-0", "privateIPv4": "10.0.0.1", "anchorIPv4": "10.1.0.1"}]}');
+    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o3'), '--observed', facts]))
+      .toMatchObject({ code: 1, err: expect.stringContaining('observed.nodes[basic-1]') });
+    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o4'), '--keepalived-version', '1.3.5']))
+      .toMatchObject({ code: 1, err: expect.stringContaining('settings.defaultVersions.keepalived') });
+    expect(await run(['-f', 'examples/basic.yaml', '--out', join(dir, 'o5'), '--do-endpoint', "http://x/'y"]))
+      .toMatchObject({ code: 1, err: expect.stringContaining('settings.apiBaseURL') });
   });
 
   it('writes the seed tutorial\'s files laid out as on the host, with every feature present', async () => {
@@ -49,7 +54,9 @@ describe('halb render', () => {
       { name: 'seed-0', dropletID: 11, publicIPv4: '203.0.113.21', privateIPv4: '10.116.0.2', anchorIPv4: '10.17.0.5' },
       { name: 'seed-1', dropletID: 12, publicIPv4: '203.0.113.22', privateIPv4: '10.116.0.3', anchorIPv4: '10.17.0.6' },
     ] }));
-    const result = await run(['-f', 'examples/seed-tutorial.yaml', '--out', out, '--observed', facts, '--do-endpoint', 'http://10.9.0.1:8080']);
+    const result = await run([
+      '-f', 'examples/seed-tutorial.yaml', '--out', out, '--observed', facts, '--do-endpoint', 'http://10.9.0.1:8080',
+    ]);
     expect(result.code, result.err).toBe(0);
     expect(result.out).toMatch(/^seed-0\tsha256:[0-9a-f]{64}\t/m);
     expect(result.out).toMatch(/^seed-1\tsha256:[0-9a-f]{64}\t/m);
@@ -62,12 +69,19 @@ describe('halb render', () => {
     expect(mode('etc/keepalived/halb-notify.sh')).toBe('755');
     const read = (p: string) => readFileSync(join(out, 'seed-1', p), 'utf8');
     const haproxy = read('etc/haproxy/haproxy.cfg');
-    for (const text of ['bind 10.17.0.6:80', 'bind 10.17.0.6:443 ssl crt /etc/haproxy/certs/www.pem', 'redirect scheme https', 'use_backend api if { path_beg /api/ }',
-      'default_backend web', 'balance roundrobin', 'default-server check inter 2s rise 2 fall 3 maxconn 20', 'server server1 10.10.0.21:80', 'bind 10.116.0.3:8404']) {
+    for (const text of [
+      'bind 10.17.0.6:80', 'bind 10.17.0.6:443 ssl crt /etc/haproxy/certs/www.pem', 'redirect scheme https',
+      'use_backend api if { path_beg /api/ }',
+      'default_backend web', 'balance roundrobin', 'default-server check inter 2s rise 2 fall 3 maxconn 20', 'server server1 10.10.0.21:80',
+      'bind 10.116.0.3:8404',
+    ]) {
       expect(haproxy).toContain(text);
     }
     const keepalived = read('etc/keepalived/keepalived.conf');
-    for (const text of ['unicast_src_ip 10.116.0.3', 'unicast_peer {\n        10.116.0.2\n    }', 'priority 190', 'auth_type PASS', 'auth_pass ChangeMe', 'version 2', 'advert_int 1', 'no_virtual_ipaddress']) {
+    for (const text of [
+      'unicast_src_ip 10.116.0.3', 'unicast_peer {\n        10.116.0.2\n    }', 'priority 190', 'auth_type PASS', 'auth_pass ChangeMe',
+      'version 2', 'advert_int 1', 'no_virtual_ipaddress',
+    ]) {
       expect(keepalived).toContain(text);
     }
     const failover = read('etc/keepalived/halb-failover.sh');

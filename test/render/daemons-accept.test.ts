@@ -37,20 +37,29 @@ function matrix(): Case[] {
   // Every balance algorithm, in the mode it allows.
   const algorithms: [string, string, string][] = [
     ['roundrobin', '', 'tcp'], ['static-rr', '', 'tcp'], ['leastconn', '', 'tcp'], ['first', '', 'tcp'], ['source', '', 'tcp'],
-    ['uri', '', 'http'], ['url_param', 'session', 'http'], ['hdr', 'Host', 'http'], ['rdp-cookie', 'mstshash', 'tcp'], ['random', '', 'http'],
+    ['uri', '', 'http'], ['url_param', 'session', 'http'], ['hdr', 'Host', 'http'], ['rdp-cookie', 'mstshash', 'tcp'],
+    ['random', '', 'http'],
   ];
   add('balance', {
     frontends: algorithms.map(([, , protocol], i) => ({ name: `f${i}`, port: 8000 + i, protocol, defaultBackend: `b${i}` })),
-    backends: algorithms.map(([balance, balanceParam], i) => ({ name: `b${i}`, balance, balanceParam, servers: [server('s1', '10.10.0.21')] })),
+    backends: algorithms.map(([balance, balanceParam], i) =>
+      ({ name: `b${i}`, balance, balanceParam, servers: [server('s1', '10.10.0.21')] })),
   });
   add('tls-routes', {
     frontends: [
-      { name: 'www', port: 80, protocol: 'http', tls: { ...tls, port: 443, redirectHTTP: true }, routes: [{ pathPrefix: '/api/', backend: 'api' }, { pathPrefix: '/static/v1.2/~x', backend: 'web' }], defaultBackend: 'web' },
+      {
+        name: 'www', port: 80, protocol: 'http', tls: { ...tls, port: 443, redirectHTTP: true },
+        routes: [{ pathPrefix: '/api/', backend: 'api' }, { pathPrefix: '/static/v1.2/~x', backend: 'web' }], defaultBackend: 'web',
+      },
       { name: 'alt', port: 8080, protocol: 'http', tls: { ...tls, port: 8443, redirectHTTP: true }, defaultBackend: 'api' },
       { name: 'noredirect', port: 8081, protocol: 'http', tls: { ...tls, port: 8444 }, defaultBackend: 'api' },
     ],
     backends: [
-      { name: 'web', stickySessions: true, maxconnPerServer: 20, healthCheck: { protocol: 'http', path: '/healthz?full=1', intervalSeconds: 5, rise: 3, fall: 4 }, servers: [server('s1', '10.10.0.21'), server('s2', 'web.example.invalid', 8080)] },
+      {
+        name: 'web', stickySessions: true, maxconnPerServer: 20,
+        healthCheck: { protocol: 'http', path: '/healthz?full=1', intervalSeconds: 5, rise: 3, fall: 4 },
+        servers: [server('s1', '10.10.0.21'), server('s2', 'web.example.invalid', 8080)],
+      },
       { name: 'api', proxyProtocol: true, healthCheck: { protocol: 'http', path: '/' }, servers: [server('a1', '10.10.0.22')] },
     ],
   });
@@ -66,20 +75,29 @@ function matrix(): Case[] {
       sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32', '203.0.113.253/32'], metricsSourceCIDRs: ['10.0.0.0/8', '10.10.0.0/16'],
       frontendSourceCIDRs: ['198.51.100.0/24', '203.0.113.9/32'],
     },
-    frontends: [{ name: 'www', port: 80, protocol: 'http', tls: { ...tls, port: 443 }, defaultBackend: 'web' }, { name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' }],
+    frontends: [
+      { name: 'www', port: 80, protocol: 'http', tls: { ...tls, port: 443 }, defaultBackend: 'web' },
+      { name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' },
+    ],
     backends: [{ name: 'web', servers: [server('s1', '10.10.0.21')] }, { name: 'db', servers: [server('p1', '10.10.0.31', 5432)] }],
   });
   add('tcp-five-nodes', {
     droplets: { count: 5 },
     frontends: [{ name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' }],
-    backends: [{ name: 'db', proxyProtocol: true, maxconnPerServer: 0, healthCheck: { protocol: 'tcp', intervalSeconds: 1, rise: 1, fall: 1 }, servers: [server('p1', '10.10.0.31', 5432)] },
+    backends: [{
+      name: 'db', proxyProtocol: true, maxconnPerServer: 0, healthCheck: { protocol: 'tcp', intervalSeconds: 1, rise: 1, fall: 1 },
+      servers: [server('p1', '10.10.0.31', 5432)],
+    },
       { name: 'unused', dropletTag: 'nothing-tagged' }],
     failover: { preempt: true, virtualRouterID: 255 },
   });
   add('tagged', {
     backends: [{ name: 'web', dropletTag: 'web', servers: [server('static', '10.10.0.40')] }],
     failover: { advertIntervalSeconds: 2.5 },
-  }, (lb) => ({ ...placeholderFacts(lb), taggedDroplets: { web: [{ name: 'web-b', privateIPv4: '10.10.0.42' }, { name: 'web-a', privateIPv4: '10.10.0.41' }] } }));
+  }, (lb) => ({
+    ...placeholderFacts(lb),
+    taggedDroplets: { web: [{ name: 'web-b', privateIPv4: '10.10.0.42' }, { name: 'web-a', privateIPv4: '10.10.0.41' }] },
+  }));
   add('vrrp-auth', { failover: { authSecretRef: { name: 'vrrp', key: 'password' }, advertIntervalSeconds: 3 } });
   add('advert-fast', { failover: { advertIntervalSeconds: 0.05, virtualRouterID: 1 } });
   return cases;
@@ -98,9 +116,13 @@ async function renderExamples(): Promise<void> {
     const { loadBalancers } = loadAndValidate([file]);
     const lb = loadBalancers[0]!.object;
     const facts = join(root, `example${i}.json`);
-    writeFileSync(facts, JSON.stringify({ ...placeholderFacts(lb), taggedDroplets: { web: [{ name: 'tagged-web-1', privateIPv4: '10.10.0.51' }] } }));
+    writeFileSync(facts, JSON.stringify({
+      ...placeholderFacts(lb), taggedDroplets: { web: [{ name: 'tagged-web-1', privateIPv4: '10.10.0.51' }] },
+    }));
     const out = join(root, `example${i}`);
-    const code = await renderCommand(['-f', file, '--out', out, '--observed', facts, '--keepalived-version', versions.keepalived, '--haproxy-version', versions.haproxy]);
+    const code = await renderCommand([
+      '-f', file, '--out', out, '--observed', facts, '--keepalived-version', versions.keepalived, '--haproxy-version', versions.haproxy,
+    ]);
     if (code !== 0) throw new Error(`halb render -f ${file} exited ${code}`);
     exampleDirs.set(file, readdirSync(out).sort().map((node) => join(out, node)));
   }
@@ -152,7 +174,9 @@ for dir in "$@"; do
   umount /etc/haproxy
 done
 `);
-  const run = spawnSync('ip', ['netns', 'exec', NS, 'unshare', '--mount', '--propagation', 'private', 'sh', script, ...nodeDirs], { encoding: 'utf8', timeout: 120_000 });
+  const run = spawnSync('ip', ['netns', 'exec', NS, 'unshare', '--mount', '--propagation', 'private', 'sh', script, ...nodeDirs], {
+    encoding: 'utf8', timeout: 120_000,
+  });
   if (run.status !== 0) throw new Error(`check shell failed (${run.status}): ${run.stderr}`);
   for (const block of run.stdout.split(/^@@ /m).slice(1)) {
     const [header = '', ...rest] = block.split('\n');
@@ -169,7 +193,8 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${versions.haproxy}) accept what halb render writes for`, () => {
+describe(`daemons on this machine (keepalived ${versions.keepalived}, HAProxy ${versions.haproxy}) ` +
+  'accept what halb render writes for', () => {
   it.each(EXAMPLES)('%s', (file) => {
     const dirs = exampleDirs.get(file) ?? [];
     expect(dirs.length).toBeGreaterThanOrEqual(2);

@@ -43,7 +43,10 @@ async function standIn(scenario: Scenario): Promise<{ port: number; seen: Seen[]
       const path = req.url ?? '';
       seen.push({ method: req.method ?? '', path, auth: req.headers.authorization === `Bearer ${TOKEN}`, body });
       const text = (status: number, value: string) => { res.writeHead(status, { 'content-type': 'text/plain' }); res.end(value); };
-      const json = (status: number, value: unknown) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(value, null, 2)); };
+      const json = (status: number, value: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(value, null, 2));
+      };
       if (path === '/healthz') return text(200, 'ok');
       if (path === '/metadata/v1/id') return text(200, String(DROPLET));
       if (path === '/metadata/v1/reserved_ip/ipv4/active') return text(200, scenario.holds ? 'true' : 'false');
@@ -54,7 +57,12 @@ async function standIn(scenario: Scenario): Promise<{ port: number; seen: Seen[]
         posts++;
         const answer = () => (status === 201
           // Pretty-printed, with the region before the id, as the real API may order keys.
-          ? json(201, { action: { region: { name: 'New York 3', slug: 'nyc3' }, id: 777, status: 'in-progress', type: 'assign_ip', resource_id: 1, resource_type: 'reserved_ip' } })
+          ? json(201, {
+            action: {
+              region: { name: 'New York 3', slug: 'nyc3' }, id: 777, status: 'in-progress', type: 'assign_ip', resource_id: 1,
+              resource_type: 'reserved_ip',
+            },
+          })
           : json(status, { id: status === 429 ? 'too_many_requests' : 'unprocessable_entity', message: 'no' }));
         if (first && scenario.duringFirstPost) {
           setTimeout(() => { scenario.duringFirstPost!(); answer(); }, 300);
@@ -136,7 +144,9 @@ describe.concurrent('the failover script', () => {
       polls: ['in-progress'],
       duringFirstPost: () => {
         leaks = processesShowingToken();
-        curlRunning = readdirSync('/proc').some((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'curl'; } catch { return false; } });
+        curlRunning = readdirSync('/proc').some((p) => {
+          try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'curl'; } catch { return false; }
+        });
       },
     });
     const { dir, log } = renderScripts(api.port, api.port);
@@ -150,7 +160,10 @@ describe.concurrent('the failover script', () => {
     expect(api.seen.filter((r) => r.path.startsWith('/v2/')).every((r) => r.auth)).toBe(true);
     expect(api.seen.filter((r) => r.method === 'GET' && r.path.endsWith('/actions/777'))).toHaveLength(2);
     const text = log();
-    for (const step of ['started: moving 198.51.100.10 here', `droplet id is ${DROPLET}`, 'API answered 422', 'API answered 429', 'API answered 503', 'retrying in 1s', 'retrying in 2s', 'retrying in 4s', 'assign action 777 accepted (201)', 'action 777 completed']) {
+    for (const step of [
+      'started: moving 198.51.100.10 here', `droplet id is ${DROPLET}`, 'API answered 422', 'API answered 429', 'API answered 503',
+      'retrying in 1s', 'retrying in 2s', 'retrying in 4s', 'assign action 777 accepted (201)', 'action 777 completed',
+    ]) {
       expect(text).toContain(step);
     }
     for (const line of text.trim().split('\n')) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ halb-failover\[\d+\]: /);

@@ -35,7 +35,8 @@ function sh(command: string): string {
 
 /** Removes the namespaces this run made, and every process in them. */
 function cleanup(): void {
-  for (const ns of sh('ip netns list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n === BRIDGE_NS || NODE_NS.includes(n))) {
+  const ours = sh('ip netns list').split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n === BRIDGE_NS || NODE_NS.includes(n));
+  for (const ns of ours) {
     for (const pid of sh(`ip netns pids ${ns} 2>/dev/null || true`).split('\n').filter(Boolean)) {
       try {
         process.kill(Number(pid), 'SIGKILL');
@@ -71,8 +72,10 @@ function vrrpState(i: number): string {
 
 function diagnostics(): string {
   return nodeDirs.map((dir, i) => {
-    const read = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').slice(-25).join('\n') : '(none)');
-    return `--- node ${i}: state ${vrrpState(i)}\nkeepalived:\n${read('keepalived.out')}\nhaproxy:\n${read('haproxy.out')}\nfailover log:\n${read('var/log/halb-failover.log')}`;
+    const read = (f: string) =>
+      (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').split('\n').slice(-25).join('\n') : '(none)');
+    return `--- node ${i}: state ${vrrpState(i)}\nkeepalived:\n${read('keepalived.out')}\nhaproxy:\n${read('haproxy.out')}\n` +
+      `failover log:\n${read('var/log/halb-failover.log')}`;
   }).join('\n') + `\n--- stand-in requests:\n${requests.map((r) => JSON.stringify(r)).join('\n')}`;
 }
 
@@ -150,7 +153,9 @@ beforeAll(async () => {
   });
   const observed: ObservedFacts = {
     floatingIP: FLOATING_IP,
-    nodes: [0, 1].map((i) => ({ name: `hrtf-${i}`, dropletID: DROPLET_IDS[i]!, privateIPv4: `10.77.0.${11 + i}`, anchorIPv4: `10.78.0.${11 + i}` })),
+    nodes: [0, 1].map((i) => ({
+      name: `hrtf-${i}`, dropletID: DROPLET_IDS[i]!, privateIPv4: `10.77.0.${11 + i}`, anchorIPv4: `10.78.0.${11 + i}`,
+    })),
   };
   const settings = defaultSettings({ defaultVersions: versions, apiBaseURL: `http://${GATEWAY}`, failoverDeadlineSeconds: 30 });
   const nodes = renderNodes({ lb, secrets: baseSecrets(), observed, settings });
@@ -174,7 +179,10 @@ wait
 `);
   NODE_NS.forEach((ns, i) => {
     mkdirSync(join(nodeDirs[i]!, 'run'), { recursive: true });
-    const child = spawn('ip', ['netns', 'exec', ns, 'unshare', '--pid', '--mount', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private', 'sh', runner, nodeDirs[i]!], { stdio: 'ignore' });
+    const child = spawn('ip', [
+      'netns', 'exec', ns, 'unshare', '--pid', '--mount', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private',
+      'sh', runner, nodeDirs[i]!,
+    ], { stdio: 'ignore' });
     children.push(child);
   });
 }, 60_000);
@@ -209,7 +217,8 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     expect(assign).toMatchObject({ path: `/v2/reserved_ips/${FLOATING_IP}/actions`, auth: 'ok', status: 201 });
     expect(JSON.parse(assign.body as string)).toEqual({ type: 'assign', droplet_id: DROPLET_IDS[master] });
     await waitFor('the assignment to complete', 15_000, () =>
-      existsSync(join(nodeDirs[master]!, 'var/log/halb-failover.log')) && readFileSync(join(nodeDirs[master]!, 'var/log/halb-failover.log'), 'utf8').includes('completed'));
+      existsSync(join(nodeDirs[master]!, 'var/log/halb-failover.log')) &&
+      readFileSync(join(nodeDirs[master]!, 'var/log/halb-failover.log'), 'utf8').includes('completed'));
   });
 
   it('serve the frontend on the anchor IP, metrics on the VPC address and server state on the admin socket', async () => {
@@ -292,7 +301,8 @@ describe('two nodes on the real HAProxy and keepalived', () => {
     expect(sh(`ip netns exec ${NODE_NS[1]} curl -s -m 2 http://169.254.169.254/metadata/v1/reserved_ip/ipv4/active`)).toBe('false');
   });
 
-  it('hand MASTER over through the priority-offset file; at the lowest priority a node stays BACKUP yet takes over when it must', async () => {
+  it('hand MASTER over through the priority-offset file; ' +
+    'at the lowest priority a node stays BACKUP yet takes over when it must', async () => {
     const offset = (i: number, value: number) => writeFileSync(join(nodeDirs[i]!, 'etc/halb/priority-offset'), `${value}\n`);
     const from = vrrpState(0) === 'MASTER' ? 0 : 1;
     const to = 1 - from;

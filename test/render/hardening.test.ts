@@ -16,8 +16,10 @@ const rules = (input: Partial<FirewallInput>) => renderFirewall({ ...base, ...in
 
 describe('host firewall', () => {
   const rows: [string, Partial<FirewallInput>, string[], string[]][] = [
-    ['drops by default and keeps loopback and replies', {}, ['type filter hook input priority filter; policy drop;', 'iif "lo" accept', 'ct state established,related accept'], []],
-    ['takes VRRP only from the peers', { peerIPv4s: ['10.10.0.12', '10.10.0.13'] }, ['ip protocol 112 ip saddr { 10.10.0.12, 10.10.0.13 } accept'], ['ip protocol 112 accept']],
+    ['drops by default and keeps loopback and replies', {},
+      ['type filter hook input priority filter; policy drop;', 'iif "lo" accept', 'ct state established,related accept'], []],
+    ['takes VRRP only from the peers', { peerIPv4s: ['10.10.0.12', '10.10.0.13'] },
+      ['ip protocol 112 ip saddr { 10.10.0.12, 10.10.0.13 } accept'], ['ip protocol 112 accept']],
     ['opens every frontend port once, to everyone, on the address the frontends bind', { frontendPorts: [443, 80, 443] },
       ['ip daddr 10.20.0.11 tcp dport { 80, 443 } accept'], ['tcp dport { 80, 443 } accept']],
     ['opens the frontends to the listed sources only (a Service\'s loadBalancerSourceRanges)',
@@ -25,8 +27,10 @@ describe('host firewall', () => {
       ['ip daddr 10.20.0.11 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } tcp dport { 80, 443 } accept'],
       ['ip daddr 10.20.0.11 tcp dport { 80, 443 } accept']],
     ['opens SSH to all when no source is listed', {}, ['tcp dport 22 accept'], []],
-    ['opens SSH to the listed sources only', { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32'] }, ['tcp dport 22 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } accept'], ['tcp dport 22 accept']],
-    ['opens metrics to the listed sources only', { metricsSourceCIDRs: ['10.0.0.0/8'] }, ['tcp dport 8404 ip saddr 10.0.0.0/8 accept', 'tcp dport 8404 drop'], []],
+    ['opens SSH to the listed sources only', { sshSourceCIDRs: ['203.0.113.0/24', '198.51.100.7/32'] },
+      ['tcp dport 22 ip saddr { 203.0.113.0/24, 198.51.100.7/32 } accept'], ['tcp dport 22 accept']],
+    ['opens metrics to the listed sources only', { metricsSourceCIDRs: ['10.0.0.0/8'] },
+      ['tcp dport 8404 ip saddr 10.0.0.0/8 accept', 'tcp dport 8404 drop'], []],
     ['lets path MTU discovery through', {}, ['icmp type { destination-unreachable, time-exceeded, parameter-problem } accept'], []],
   ];
   it.each(rows)('%s', (_name, input, present, absent) => {
@@ -42,19 +46,26 @@ describe('host firewall', () => {
     const at = (line: string) => out.indexOf(line);
     const frontend = at('ip daddr 10.20.0.11 tcp dport { 22, 80, 8404 } accept');
     expect(frontend).toBeGreaterThan(0);
-    for (const line of ['tcp dport 22 ip saddr 203.0.113.0/24 accept', 'tcp dport 22 drop', 'tcp dport 8404 ip saddr 10.10.0.0/16 accept', 'tcp dport 8404 drop']) {
+    for (const line of [
+      'tcp dport 22 ip saddr 203.0.113.0/24 accept', 'tcp dport 22 drop',
+      'tcp dport 8404 ip saddr 10.10.0.0/16 accept', 'tcp dport 8404 drop',
+    ]) {
       expect(at(line)).toBeGreaterThan(0);
       expect(at(line)).toBeLessThan(frontend);
     }
     expect(out.filter((l) => /^tcp dport [^ ]+ accept$/.test(l))).toEqual([]); // nothing open on every address
   });
 
-  it.each([['port', 22], ['port', 8404], ['port', 8405], ['tls.port', 22]])('render refuses a frontend %s %i, which the node itself uses', (field, port) => {
-    const frontend = field === 'port' ? { name: 'www', port, defaultBackend: 'web' } : { name: 'www', port: 80, defaultBackend: 'web', tls: { secretRef: { name: 'www-tls' }, port } };
+  const ports = [['port', 22], ['port', 8404], ['port', 8405], ['tls.port', 22]];
+  it.each(ports)('render refuses a frontend %s %i, which the node itself uses', (field, port) => {
+    const frontend = field === 'port'
+      ? { name: 'www', port, defaultBackend: 'web' }
+      : { name: 'www', port: 80, defaultBackend: 'web', tls: { secretRef: { name: 'www-tls' }, port } };
     // makeLB validates; build the object past validation, as a hostile caller could.
     const lb = makeLB('web');
     lb.spec.frontends = [{ ...lb.spec.frontends[0]!, ...frontend } as typeof lb.spec.frontends[0]];
-    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() })).toThrow(`spec.frontends[0].${field}`);
+    expect(() => renderNodes({ lb, secrets: baseSecrets(), observed: placeholderFacts(lb), settings: defaultSettings() }))
+      .toThrow(`spec.frontends[0].${field}`);
   });
 
   // A minimal image without netbase has no /etc/protocols: nft must still take the file (D2).
@@ -91,16 +102,22 @@ describe('host firewall', () => {
     const settings = defaultSettings();
     const facts = placeholderFacts(lb);
     const withVpc = renderNodes({ lb, secrets: baseSecrets(), observed: { ...facts, vpcCIDR: '10.10.0.0/16' }, settings });
-    expect(withVpc[0]!.files.find((f) => f.path === '/etc/halb/firewall.nft')!.content).toContain('tcp dport 8404 ip saddr 10.10.0.0/16 accept');
+    expect(withVpc[0]!.files.find((f) => f.path === '/etc/halb/firewall.nft')!.content)
+      .toContain('tcp dport 8404 ip saddr 10.10.0.0/16 accept');
     const without = renderNodes({ lb, secrets: baseSecrets(), observed: facts, settings });
-    expect(without[0]!.files.find((f) => f.path === '/etc/halb/firewall.nft')!.content).toContain('tcp dport 8404 ip saddr { 10.10.0.11/32, 10.10.0.12/32 } accept');
+    expect(without[0]!.files.find((f) => f.path === '/etc/halb/firewall.nft')!.content)
+      .toContain('tcp dport 8404 ip saddr { 10.10.0.11/32, 10.10.0.12/32 } accept');
   });
 });
 
 describe('sshd and authorized_keys', () => {
   it('turns passwords off and allows root by key only', () => {
     const text = renderSshdDropIn();
-    for (const line of ['PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'PubkeyAuthentication yes']) expect(text).toContain(`${line}\n`);
+    for (const line of [
+      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'PubkeyAuthentication yes',
+    ]) {
+      expect(text).toContain(`${line}\n`);
+    }
   });
 
   const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBSJtqGrC4oHiwE3y6CO8Nc8X2tpL2mbGS2Pcm5KElIb halb-operator';
@@ -121,7 +138,10 @@ describe('sshd and authorized_keys', () => {
   it('is managed only when the keys are known', () => {
     const lb = makeLB('web', {});
     const facts = placeholderFacts(lb);
-    const managed = renderNodes({ lb, secrets: baseSecrets(), observed: { ...facts, nodes: facts.nodes.map((n) => ({ ...n, authorizedKeys: [key] })) }, settings: defaultSettings() });
+    const managed = renderNodes({
+      lb, secrets: baseSecrets(), observed: { ...facts, nodes: facts.nodes.map((n) => ({ ...n, authorizedKeys: [key] })) },
+      settings: defaultSettings(),
+    });
     expect(managed[0]!.files.find((f) => f.path === '/root/.ssh/authorized_keys')).toMatchObject({ mode: 0o600 });
     const unmanaged = renderNodes({ lb, secrets: baseSecrets(), observed: facts, settings: defaultSettings() });
     expect(unmanaged[0]!.files.some((f) => f.path === '/root/.ssh/authorized_keys')).toBe(false);

@@ -15,9 +15,16 @@ const tls = { secretRef: { name: 'www-tls' }, port: 443, redirectHTTP: true };
 
 function seedLike(overrides: Record<string, unknown> = {}): HALoadBalancer {
   return makeLB('web', {
-    frontends: [{ name: 'www', port: 80, protocol: 'http', tls, routes: [{ pathPrefix: '/api/', backend: 'api' }, { pathPrefix: '/', backend: 'web' }], defaultBackend: 'web' }],
+    frontends: [{
+      name: 'www', port: 80, protocol: 'http', tls, routes: [{ pathPrefix: '/api/', backend: 'api' }, { pathPrefix: '/', backend: 'web' }],
+      defaultBackend: 'web',
+    }],
     backends: [
-      { name: 'web', maxconnPerServer: 20, stickySessions: true, healthCheck: { protocol: 'http', path: '/health', intervalSeconds: 3, rise: 4, fall: 5 }, servers: [{ name: 's1', address: '10.10.0.21' }, { name: 's2', address: 'web2.internal', port: 8080 }] },
+      {
+        name: 'web', maxconnPerServer: 20, stickySessions: true,
+        healthCheck: { protocol: 'http', path: '/health', intervalSeconds: 3, rise: 4, fall: 5 },
+        servers: [{ name: 's1', address: '10.10.0.21' }, { name: 's2', address: 'web2.internal', port: 8080 }],
+      },
       { name: 'api', balance: 'url_param', balanceParam: 'user', proxyProtocol: true, servers: [{ name: 'a1', address: '10.10.0.31' }] },
     ],
     ...overrides,
@@ -56,7 +63,8 @@ describe('determinism', () => {
     const lb = seedLike();
     const base = renderNodes(input(lb))[0]!.configHash;
     const moved = renderNodes({ ...input(lb), observed: { ...placeholderFacts(lb), floatingIP: '198.51.100.99' } })[0]!.configHash;
-    const rotated = renderNodes(input(lb, {}, baseSecrets().map((s) => (s.name === 'do-api' ? { ...s, data: { token: `${TOKEN}0` } } : s))))[0]!.configHash;
+    const rotatedSecrets = baseSecrets().map((s) => (s.name === 'do-api' ? { ...s, data: { token: `${TOKEN}0` } } : s));
+    const rotated = renderNodes(input(lb, {}, rotatedSecrets))[0]!.configHash;
     const upgraded = renderNodes(input(lb, { defaultVersions: { keepalived: '2.2.7', haproxy: '2.6.12' } }))[0]!.configHash;
     expect(new Set([base, moved, rotated, upgraded]).size).toBe(4);
   });
@@ -84,7 +92,8 @@ describe('haproxy.cfg', () => {
   const cfg = haproxyCfg(nodes[1]!);
 
   it('binds frontends on the node\'s anchor IPv4, TLS with the PEM, and redirects HTTP to HTTPS', () => {
-    expect(cfg).toContain('frontend www\n    mode http\n    bind 10.20.0.12:80\n    bind 10.20.0.12:443 ssl crt /etc/haproxy/certs/www.pem\n');
+    expect(cfg).toContain(
+      'frontend www\n    mode http\n    bind 10.20.0.12:80\n    bind 10.20.0.12:443 ssl crt /etc/haproxy/certs/www.pem\n');
     expect(cfg).toContain('http-request redirect scheme https code 301 unless { ssl_fc }');
   });
 
@@ -97,10 +106,13 @@ describe('haproxy.cfg', () => {
   });
 
   it('renders balance, health checks, default-server, cookies, PROXY protocol and servers', () => {
-    expect(cfg).toContain(['backend web', '    mode http', '    balance roundrobin', '    option httpchk', '    http-check send meth GET uri /health',
+    expect(cfg).toContain([
+      'backend web', '    mode http', '    balance roundrobin', '    option httpchk', '    http-check send meth GET uri /health',
       '    cookie HALB_WEB insert indirect nocache httponly', '    default-server check inter 3s rise 4 fall 5 maxconn 20',
       '    server s1 10.10.0.21:80 cookie s1', '    server s2 web2.internal:8080 cookie s2 init-addr last,libc,none'].join('\n'));
-    expect(cfg).toContain(['backend api', '    mode http', '    balance url_param user', '    default-server check inter 2s rise 2 fall 3 send-proxy-v2 check-send-proxy',
+    expect(cfg).toContain([
+      'backend api', '    mode http', '    balance url_param user',
+      '    default-server check inter 2s rise 2 fall 3 send-proxy-v2 check-send-proxy',
       '    server a1 10.10.0.31:80'].join('\n'));
   });
 
@@ -125,10 +137,15 @@ describe('haproxy.cfg', () => {
       frontends: [{ name: 'pg', port: 5432, protocol: 'tcp', defaultBackend: 'db' }],
       backends: [{ name: 'db', balance: 'source', port: 5432, dropletTag: 'pg', healthCheck: { protocol: 'tcp' } }],
     });
-    const observed = { ...placeholderFacts(lb), taggedDroplets: { pg: [{ name: 'pg-b', privateIPv4: '10.10.0.42' }, { name: 'pg-a', privateIPv4: '10.10.0.41' }] } };
+    const observed = {
+      ...placeholderFacts(lb),
+      taggedDroplets: { pg: [{ name: 'pg-b', privateIPv4: '10.10.0.42' }, { name: 'pg-a', privateIPv4: '10.10.0.41' }] },
+    };
     const cfg = haproxyCfg(renderNodes({ ...input(lb), observed })[0]!);
-    expect(cfg).toContain(`frontend pg\n    mode tcp\n    bind 10.20.0.11:5432\n    log-format "${TCP_LOG_FORMAT}"\n    default_backend db`);
-    expect(cfg).toContain('backend db\n    mode tcp\n    balance source\n    default-server check inter 2s rise 2 fall 3\n    server pg-a 10.10.0.41:5432\n    server pg-b 10.10.0.42:5432\n');
+    expect(cfg).toContain(
+      `frontend pg\n    mode tcp\n    bind 10.20.0.11:5432\n    log-format "${TCP_LOG_FORMAT}"\n    default_backend db`);
+    expect(cfg).toContain('backend db\n    mode tcp\n    balance source\n    default-server check inter 2s rise 2 fall 3\n' +
+      '    server pg-a 10.10.0.41:5432\n    server pg-b 10.10.0.42:5432\n');
   });
 
   it('sends health checks to healthCheck.port when set (a Service\'s healthCheckNodePort), traffic to each server\'s port', () => {
@@ -151,7 +168,9 @@ describe('haproxy.cfg', () => {
 
   it('gives each backend the mode src/api/derived.ts gives it', () => {
     const lb = makeLB('mix', {
-      frontends: [{ name: 'h', port: 80, protocol: 'http', defaultBackend: 'a' }, { name: 't', port: 81, protocol: 'tcp', defaultBackend: 'b' }],
+      frontends: [
+        { name: 'h', port: 80, protocol: 'http', defaultBackend: 'a' }, { name: 't', port: 81, protocol: 'tcp', defaultBackend: 'b' },
+      ],
       backends: ['a', 'b', 'c'].map((name) => ({ name, servers: [{ name: 's1', address: '10.10.0.21' }] })),
     });
     const modes = guardedBackendModes(lb.spec);
@@ -185,7 +204,9 @@ describe('keepalived.conf', () => {
       expect(conf).toContain('script_user root');
       expect(conf).not.toMatch(/pidof|killall/);
       expect(conf).toContain('vrrp_script halb_haproxy_serving {\n    script "/etc/keepalived/halb-check.sh"\n');
-      for (const state of ['MASTER', 'BACKUP', 'FAULT', 'STOP']) expect(conf).toContain(`notify_${state.toLowerCase()} "/etc/keepalived/halb-notify.sh ${state}"`);
+      for (const state of ['MASTER', 'BACKUP', 'FAULT', 'STOP']) {
+        expect(conf).toContain(`notify_${state.toLowerCase()} "/etc/keepalived/halb-notify.sh ${state}"`);
+      }
       expect(conf).toContain('notify_master_rx_lower_pri "/etc/keepalived/halb-failover.sh"');
       expect(conf).toContain('    higher_prio_send_advert\n');
       expect(conf).toContain('    check_unicast_src\n');
@@ -204,14 +225,16 @@ describe('keepalived.conf', () => {
     const lb = makeLB('web', {}, { uid: 'f3b1c2d4-0000-4000-8000-000000000001' });
     expect(deriveVirtualRouterID(lb)).toBe(deriveVirtualRouterID(structuredClone(lb)));
     expect(keepalivedConf(renderNodes(input(lb))[0]!)).toContain(`virtual_router_id ${deriveVirtualRouterID(lb)}\n`);
-    expect(keepalivedConf(renderNodes(input(makeLB('web', { failover: { virtualRouterID: 42 } })))[0]!)).toContain('virtual_router_id 42\n');
+    expect(keepalivedConf(renderNodes(input(makeLB('web', { failover: { virtualRouterID: 42 } })))[0]!))
+      .toContain('virtual_router_id 42\n');
   });
 
   it.each([
     ['unset: VRRPv3 at 0.2 s', {}, ['version 3', 'advert_int 0.2'], ['authentication']],
     ['2.5 s: VRRPv3', { advertIntervalSeconds: 2.5 }, ['version 3', 'advert_int 2.5'], ['authentication']],
     ['0.05 s', { advertIntervalSeconds: 0.05 }, ['version 3', 'advert_int 0.05'], []],
-    ['PASS auth: VRRPv2 at 1 s', { authSecretRef: { name: 'vrrp', key: 'password' } }, ['version 2', 'advert_int 1', 'auth_type PASS', 'auth_pass s3cr3t-x'], ['version 3']],
+    ['PASS auth: VRRPv2 at 1 s', { authSecretRef: { name: 'vrrp', key: 'password' } },
+      ['version 2', 'advert_int 1', 'auth_type PASS', 'auth_pass s3cr3t-x'], ['version 3']],
     ['PASS auth at 3 s', { authSecretRef: { name: 'vrrp', key: 'password' }, advertIntervalSeconds: 3 }, ['version 2', 'advert_int 3'], []],
   ])('advert interval %s', (_name, failover, present, absent) => {
     const conf = keepalivedConf(renderNodes(input(makeLB('web', { failover })))[0]!);
@@ -252,17 +275,21 @@ describe('version awareness', () => {
     ['2.2.8', 2.5, 'interval 3'],
   ])('keepalived %s with checkIntervalSeconds %s: HAProxy checked at %s', (keepalived, checkIntervalSeconds, line) => {
     const failover = checkIntervalSeconds === undefined ? {} : { checkIntervalSeconds };
-    const conf = keepalivedConf(renderNodes(input(makeLB('web', { failover }), { defaultVersions: { keepalived, haproxy: '3.0.11' } }))[0]!);
+    const conf = keepalivedConf(renderNodes(input(makeLB('web', { failover }), {
+      defaultVersions: { keepalived, haproxy: '3.0.11' },
+    }))[0]!);
     expect(conf).toMatch(new RegExp(`vrrp_script halb_haproxy_serving \\{[^}]*\n    ${line}\n    timeout 1\n`));
   });
 
   it.each([0.05, 11])('refuses checkIntervalSeconds %s, naming the field', (checkIntervalSeconds) => {
     expect(() => makeLB('web', { failover: { checkIntervalSeconds } })).toThrow(/spec\.failover\.checkIntervalSeconds.*must be [<>]=/);
     // The renderer's own guard, for input that did not pass the schema.
-    expect(() => checkInterval(checkIntervalSeconds, keepalivedFeatures('v', '2.3.3'))).toThrowError(expect.objectContaining({ field: 'spec.failover.checkIntervalSeconds' }));
+    expect(() => checkInterval(checkIntervalSeconds, keepalivedFeatures('v', '2.3.3')))
+      .toThrowError(expect.objectContaining({ field: 'spec.failover.checkIntervalSeconds' }));
   });
 
-  it.each(['2.4.22', '2.6.12', 'HAProxy version 2.6.12-1+deb12u4 2026/10/17', '2.8.16', '3.0.5', '3.2.0'])('accepts HAProxy %s', (haproxy) => {
+  const haproxyVersions = ['2.4.22', '2.6.12', 'HAProxy version 2.6.12-1+deb12u4 2026/10/17', '2.8.16', '3.0.5', '3.2.0'];
+  it.each(haproxyVersions)('accepts HAProxy %s', (haproxy) => {
     expect(() => renderNodes(input(lb, { defaultVersions: { keepalived: '2.2.8', haproxy } }))).not.toThrow();
   });
 
@@ -289,21 +316,31 @@ type Mutation = (lb: HALoadBalancer, i: RenderInput) => void;
 describe('injection guards refuse what would change a file\'s structure, naming the field', () => {
   const cases: [string, Mutation, string][] = [
     ['newline in a frontend name', (lb) => { lb.spec.frontends[0]!.name = 'www\n    bind *:22'; }, 'spec.frontends[0].name'],
-    ['brace in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/api/ } || { always_true'; }, 'spec.frontends[0].routes[0].pathPrefix'],
+    ['brace in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/api/ } || { always_true'; },
+      'spec.frontends[0].routes[0].pathPrefix'],
     ['# in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/api#x'; }, 'spec.frontends[0].routes[0].pathPrefix'],
-    ['quote in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/a"b'; }, 'spec.frontends[0].routes[0].pathPrefix'],
-    ['newline in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/a\nb'; }, 'spec.frontends[0].routes[0].pathPrefix'],
-    ['space in a health-check path', (lb) => { lb.spec.backends[0]!.healthCheck.path = '/ HTTP/1.1'; }, 'spec.backends[0].healthCheck.path'],
-    ['options after a server address', (lb) => { lb.spec.backends[0]!.servers![0]!.address = '10.0.0.1:80 backup'; }, 'spec.backends[0].servers[0].address'],
-    ['shell in a server address', (lb) => { lb.spec.backends[0]!.servers![0]!.address = '$(reboot)'; }, 'spec.backends[0].servers[0].address'],
+    ['quote in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/a"b'; },
+      'spec.frontends[0].routes[0].pathPrefix'],
+    ['newline in a path prefix', (lb) => { lb.spec.frontends[0]!.routes![0]!.pathPrefix = '/a\nb'; },
+      'spec.frontends[0].routes[0].pathPrefix'],
+    ['space in a health-check path', (lb) => { lb.spec.backends[0]!.healthCheck.path = '/ HTTP/1.1'; },
+      'spec.backends[0].healthCheck.path'],
+    ['options after a server address', (lb) => { lb.spec.backends[0]!.servers![0]!.address = '10.0.0.1:80 backup'; },
+      'spec.backends[0].servers[0].address'],
+    ['shell in a server address', (lb) => { lb.spec.backends[0]!.servers![0]!.address = '$(reboot)'; },
+      'spec.backends[0].servers[0].address'],
     ['semicolon in a server name', (lb) => { lb.spec.backends[0]!.servers![0]!.name = 's1;x'; }, 'spec.backends[0].servers[0].name'],
     ['parenthesis in balanceParam', (lb) => { lb.spec.backends[1]!.balanceParam = 'x) if TRUE'; }, 'spec.backends[1].balanceParam'],
-    ['a bad balance algorithm', (lb) => { (lb.spec.backends[0] as { balance: string }).balance = 'roundrobin\nbackend x'; }, 'spec.backends[0].balance'],
+    ['a bad balance algorithm', (lb) => { (lb.spec.backends[0] as { balance: string }).balance = 'roundrobin\nbackend x'; },
+      'spec.backends[0].balance'],
     ['newline in the object name', (lb) => { lb.metadata.name = 'web\n}'; }, 'metadata.name'],
     ['shell in the floating IP', (_lb, i) => { i.observed.floatingIP = "1.2.3.4'; reboot; '"; }, 'observed.floatingIP'],
     ['newline in a private IPv4', (_lb, i) => { i.observed.nodes[0]!.privateIPv4 = '10.10.0.11\n}'; }, 'observed.nodes[web-0].privateIPv4'],
     ['a missing node', (_lb, i) => { i.observed.nodes.pop(); }, 'observed.nodes[web-1]'],
-    ['shell in a tagged droplet name', (_lb, i) => { i.observed.taggedDroplets = { t: [{ name: 'a`id`', privateIPv4: '10.0.0.9' }] }; i.lb.spec.backends[0]!.dropletTag = 't'; }, 'observed.taggedDroplets["t"][0].name'],
+    ['shell in a tagged droplet name', (_lb, i) => {
+      i.observed.taggedDroplets = { t: [{ name: 'a`id`', privateIPv4: '10.0.0.9' }] };
+      i.lb.spec.backends[0]!.dropletTag = 't';
+    }, 'observed.taggedDroplets["t"][0].name'],
     ['quote in the API URL', (_lb, i) => { i.settings.apiBaseURL = "http://api/'$(id)'"; }, 'settings.apiBaseURL'],
     ['space in a path', (_lb, i) => { i.settings.paths.failoverToken = '/etc/my token'; }, 'settings.paths.failoverToken'],
     ['brace in the interface', (_lb, i) => { i.settings.vpcInterface = 'eth1 }'; }, 'settings.vpcInterface'],
@@ -351,10 +388,17 @@ describe('injection guards refuse what would change a file\'s structure, naming 
 
 describe('secrets', () => {
   it('names the field when a Secret or key is missing', () => {
-    expect(() => renderNodes(input(seedLike(), {}, baseSecrets().filter((s) => s.name !== 'do-api')))).toThrowError(expect.objectContaining({ field: 'spec.credentials.tokenSecretRef' }));
-    const lb = makeLB('web', { credentials: { tokenSecretRef: { name: 'do-api', key: 'token' }, failoverTokenSecretRef: { name: 'do-api', key: 'failover' }, sshKeySecretRef: { name: 'halb-ssh', key: 'k' } } });
+    expect(() => renderNodes(input(seedLike(), {}, baseSecrets().filter((s) => s.name !== 'do-api'))))
+      .toThrowError(expect.objectContaining({ field: 'spec.credentials.tokenSecretRef' }));
+    const lb = makeLB('web', {
+      credentials: {
+        tokenSecretRef: { name: 'do-api', key: 'token' }, failoverTokenSecretRef: { name: 'do-api', key: 'failover' },
+        sshKeySecretRef: { name: 'halb-ssh', key: 'k' },
+      },
+    });
     expect(() => renderNodes(input(lb))).toThrowError(/spec.credentials.failoverTokenSecretRef: Secret do-api has no key failover/);
-    expect(() => renderNodes(input(seedLike(), {}, baseSecrets().filter((s) => s.name !== 'www-tls')))).toThrowError(expect.objectContaining({ field: 'spec.frontends[0].tls.secretRef' }));
+    expect(() => renderNodes(input(seedLike(), {}, baseSecrets().filter((s) => s.name !== 'www-tls'))))
+      .toThrowError(expect.objectContaining({ field: 'spec.frontends[0].tls.secretRef' }));
   });
 
   it('refuses a TLS Secret whose key does not match its certificate, or is not PEM', () => {
@@ -362,9 +406,12 @@ describe('secrets', () => {
     const cert = good!.data['tls.crt']!;
     const bad = (data: Record<string, string>) => baseSecrets().map((s) => (s.name === 'www-tls' ? { ...s, data } : s));
     const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': otherKey })))).toThrowError(/tls.key does not match the first certificate/);
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': 'not a key' })))).toThrowError(/tls.key must hold exactly one PEM private key/);
-    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': 'junk', 'tls.key': good!.data['tls.key']! })))).toThrowError(/tls.crt holds no PEM certificate/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': otherKey }))))
+      .toThrowError(/tls.key does not match the first certificate/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert, 'tls.key': 'not a key' }))))
+      .toThrowError(/tls.key must hold exactly one PEM private key/);
+    expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': 'junk', 'tls.key': good!.data['tls.key']! }))))
+      .toThrowError(/tls.crt holds no PEM certificate/);
     expect(() => renderNodes(input(seedLike(), {}, bad({ 'tls.crt': cert })))).toThrowError(/has no tls.key/);
   });
 

@@ -43,7 +43,9 @@ const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://standin');
     const auth = req.headers.authorization;
     const send = (status: number, payload: unknown, text = false) => {
-      process.stdout.write(`${JSON.stringify({ t: Date.now(), method: req.method, path: url.pathname, source, auth: auth === undefined ? 'none' : auth === `Bearer ${config.token}` ? 'ok' : 'wrong', body, status })}\n`);
+      const authorized = auth === undefined ? 'none' : auth === `Bearer ${config.token}` ? 'ok' : 'wrong';
+      const entry = { t: Date.now(), method: req.method, path: url.pathname, source, auth: authorized, body, status };
+      process.stdout.write(`${JSON.stringify(entry)}\n`);
       res.writeHead(status, { 'content-type': text ? 'text/plain' : 'application/json' });
       res.end(text ? String(payload) : JSON.stringify(payload));
     };
@@ -61,14 +63,18 @@ const server = createServer((req, res) => {
     if (auth !== `Bearer ${config.token}`) return send(401, { id: 'unauthorized', message: 'Unable to authenticate you.' });
     const assign = /^\/v2\/reserved_ips\/([0-9.]+)\/actions$/.exec(url.pathname);
     if (assign && req.method === 'POST') {
-      if (assign[1] !== config.floatingIP) return send(404, { id: 'not_found', message: 'The resource you were accessing could not be found.' });
+      if (assign[1] !== config.floatingIP) {
+        return send(404, { id: 'not_found', message: 'The resource you were accessing could not be found.' });
+      }
       let parsed: { type?: string; droplet_id?: number };
       try {
         parsed = JSON.parse(body) as typeof parsed;
       } catch {
         return send(400, { id: 'bad_request', message: 'invalid JSON' });
       }
-      if (parsed.type !== 'assign' || typeof parsed.droplet_id !== 'number') return send(422, { id: 'unprocessable_entity', message: 'bad action' });
+      if (parsed.type !== 'assign' || typeof parsed.droplet_id !== 'number') {
+        return send(422, { id: 'unprocessable_entity', message: 'bad action' });
+      }
       const action = { id: nextAction++, status: 'in-progress', dropletID: parsed.droplet_id, started: Date.now() };
       actions.set(action.id, action);
       return send(201, actionView(action));

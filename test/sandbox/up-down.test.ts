@@ -14,7 +14,9 @@ const prefix = prefixForStateDir(stateDir);
 
 function halb(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/halb.mjs'), ...args, '--state-dir', stateDir], { timeout: 180_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(ROOT, 'bin/halb.mjs'), ...args, '--state-dir', stateDir], {
+      timeout: 180_000,
+    }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -38,7 +40,10 @@ describe('halb sandbox up, status, down', () => {
   it('status --json has the endpoints and every host with namespace, addresses and role', async () => {
     const r = await halb('sandbox', 'status', '--json');
     expect(r.code).toBe(0);
-    const status = JSON.parse(r.stdout) as { kubeconfig: string; digitalocean: { endpoint: string; token: string }; kubernetes: { server: string }; hosts: { name: string; namespace: string; role: string; privateIPv4?: string; publicIPv4?: string }[] };
+    const status = JSON.parse(r.stdout) as {
+      kubeconfig: string; digitalocean: { endpoint: string; token: string }; kubernetes: { server: string };
+      hosts: { name: string; namespace: string; role: string; privateIPv4?: string; publicIPv4?: string }[];
+    };
     expect(status.kubeconfig).toBe(join(stateDir, 'kubeconfig'));
     expect(status.digitalocean.endpoint).toMatch(/^http:\/\/[0-9.]+:\d+\/v2$/);
     expect(status.kubernetes.server).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -50,7 +55,9 @@ describe('halb sandbox up, status, down', () => {
     // The Kubernetes emulator answers, with the CRD and the two Secrets the examples need.
     const crd = await fetch(`${status.kubernetes.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/haloadbalancers.halb.dev`);
     expect(crd.status).toBe(200);
-    for (const secret of ['do-api', 'halb-ssh']) expect((await fetch(`${status.kubernetes.server}/api/v1/namespaces/default/secrets/${secret}`)).status).toBe(200);
+    for (const secret of ['do-api', 'halb-ssh']) {
+      expect((await fetch(`${status.kubernetes.server}/api/v1/namespaces/default/secrets/${secret}`)).status).toBe(200);
+    }
   });
 
   it('down removes everything up made, and a second down is fine', async () => {

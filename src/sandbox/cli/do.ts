@@ -72,7 +72,9 @@ export async function sandboxDoCommand(argv: string[]): Promise<number> {
     const latencyMs = nonNegative('latency-ms', values['latency-ms'], 0);
     const rateLimits = (values['rate-limit'] ?? []).map((text) => {
       const m = /^(\d+)\/(\d+(?:\.\d+)?)$/.exec(text);
-      if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0) throw new Error(`--rate-limit must look like 250/60 (requests/seconds), got "${text}"`);
+      if (!m || Number(m[1]) < 1 || Number(m[2]) <= 0) {
+        throw new Error(`--rate-limit must look like 250/60 (requests/seconds), got "${text}"`);
+      }
       return { limit: Number(m[1]), windowMs: Number(m[2]) * 1000 };
     });
     const logger = pino({ level: 'info' }, readableDestination());

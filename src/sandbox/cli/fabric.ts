@@ -16,7 +16,9 @@ export { DEFAULT_BACKENDS, fabricDown, fabricStatus, fabricUp, sandboxStateDir }
  * Checks the system packages; as root installs the missing ones (saying so). Returns an exit
  * code and, on failure, the line to print (the exact apt-get command when not root).
  */
-export async function requireFabricPackages(say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<{ code: 0 } | { code: 1; message: string }> {
+export async function requireFabricPackages(
+  say: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<{ code: 0 } | { code: 1; message: string }> {
   const check = await ensureSystemPackages({ say });
   if (check.ok) return { code: 0 };
   return { code: 1, message: `halb sandbox: ${check.reason}\n  ${check.installLine}` };
@@ -48,11 +50,16 @@ Options:
 function printHosts(status: FabricStatus): void {
   const rows: string[][] = [['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE', 'STATE']];
   const state = (h: HostStatus) => (!h.running ? 'stopped' : h.booted === false ? 'booting' : 'running');
-  for (const h of status.hosts) rows.push([h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-', state(h)]);
+  for (const h of status.hosts) {
+    rows.push([h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-', state(h)]);
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
   for (const [ip, anchor] of Object.entries(status.floatingIPs)) process.stdout.write(`floating IP ${ip} -> ${anchor}\n`);
-  if (status.hostLink) process.stdout.write(`machine link ${status.hostLink.interface} ${status.hostLink.hostIPv4} (routes ${status.hostLink.routes.join(', ')})\n`);
+  if (status.hostLink) {
+    const { interface: ifname, hostIPv4, routes } = status.hostLink;
+    process.stdout.write(`machine link ${ifname} ${hostIPv4} (routes ${routes.join(', ')})\n`);
+  }
 }
 
 /** `halb sandbox fabric ...`: returns the exit code. */

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createLogger, type Logger } from '../../log.ts';
 import { runDemo } from '../demo.ts';
-import { destroySandbox, kubeAnswers, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type KubeKind, type RunningSandbox } from '../sandbox.ts';
+import {
+  destroySandbox, kubeAnswers, packageHostsInSandboxRanges, readSandboxStatus, startSandbox, type KubeKind, type RunningSandbox,
+} from '../sandbox.ts';
 import { parseCommandArgs, runCommand, untilStopSignal, UsageError } from '../../cli/args.ts';
 import { findBinary } from '../fabric/system.ts';
 import { requireFabricPackages, sandboxStateDir } from './fabric.ts';
@@ -71,7 +73,8 @@ async function waitForDetached(stateDir: string, logFile: string, child: ReturnT
     if (status?.running && status.pid === child.pid) {
       const answers = await Promise.all([
         kubeAnswers(status.kubernetes),
-        fetch(`${status.digitalocean.endpoint}/account`, { headers: { authorization: `Bearer ${status.digitalocean.token}` } }).then((r) => r.ok, () => false),
+        fetch(`${status.digitalocean.endpoint}/account`, { headers: { authorization: `Bearer ${status.digitalocean.token}` } })
+          .then((r) => r.ok, () => false),
       ]);
       if (answers.every(Boolean)) return 0;
     }
@@ -107,7 +110,9 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     if (!args) return 0;
     const stateDir = args.values['state-dir'] ? resolve(args.values['state-dir']) : sandboxStateDir();
     const kube = args.values.kube ?? 'emulator';
-    if (kube !== 'emulator' && kube !== 'real') throw new UsageError(`--kube must be emulator or real; got ${JSON.stringify(kube)}\n\n${upUsage}`);
+    if (kube !== 'emulator' && kube !== 'real') {
+      throw new UsageError(`--kube must be emulator or real; got ${JSON.stringify(kube)}\n\n${upUsage}`);
+    }
     const packages = await requireFabricPackages(say);
     if (packages.code !== 0) {
       say(packages.message);
@@ -128,13 +133,17 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--demo runs in the foreground with the operator; it takes neither --detach nor --no-operator\n\n${upUsage}`);
     }
     for (const { host, address } of await packageHostsInSandboxRanges()) {
-      say(`halb sandbox: note: ${host} resolves to ${address}, inside a range the sandbox routes; apt-get and npm cannot reach it until halb sandbox down`);
+      say(`halb sandbox: note: ${host} resolves to ${address}, inside a range the sandbox routes; ` +
+        'apt-get and npm cannot reach it until halb sandbox down');
     }
     if (args.values.detach) {
       const logFile = join(stateDir, 'sandbox.log');
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       const fd = openSync(logFile, 'a');
-      const child = spawn(process.execPath, [binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, '--kube', kube, ...(args.values['no-operator'] ? ['--no-operator'] : []), ...(args.values.prometheus ? ['--prometheus'] : [])], { detached: true, stdio: ['ignore', fd, fd] });
+      const child = spawn(process.execPath, [
+        binPath, 'sandbox', 'up', '--serve', '--state-dir', stateDir, '--kube', kube,
+        ...(args.values['no-operator'] ? ['--no-operator'] : []), ...(args.values.prometheus ? ['--prometheus'] : []),
+      ], { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       child.unref();
       say(`halb sandbox: starting (log: ${logFile})`);
@@ -145,14 +154,21 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
     // The detached server's stdout is its log file already; in the foreground the log goes to
     // that same file, so the terminal shows only lines written for people.
     const logFile = join(stateDir, 'sandbox.log');
-    const log = args.values.serve ? createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' }) : foregroundLogger(logFile);
+    const log = args.values.serve
+      ? createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' })
+      : foregroundLogger(logFile);
     let sandbox: RunningSandbox;
     try {
-      if (!args.values.serve) say(`halb sandbox: building the sandbox (Kubernetes ${kube === 'real' ? 'API server' : 'emulator'}, DigitalOcean simulator, namespaces); log: ${logFile}`);
+      if (!args.values.serve) {
+        say(`halb sandbox: building the sandbox (Kubernetes ${kube === 'real' ? 'API server' : 'emulator'}, ` +
+          `DigitalOcean simulator, namespaces); log: ${logFile}`);
+      }
       sandbox = await startSandbox({
         stateDir, operator: !args.values['no-operator'], prometheus: args.values.prometheus === true, log, kube: kube as KubeKind,
         // The demo shows DigitalOcean's pace: droplets take seconds to boot, actions to complete.
-        ...(args.values.demo ? { delays: { dropletActiveMs: 4000, reservedIpActionMs: 1500, dropletActionMs: 2000 }, bootDelayMs: 3000 } : {}),
+        ...(args.values.demo
+          ? { delays: { dropletActiveMs: 4000, reservedIpActionMs: 1500, dropletActionMs: 2000 }, bootDelayMs: 3000 }
+          : {}),
       });
     } catch (err) {
       say(`halb sandbox: up failed: ${(err as Error).message}`);
@@ -179,7 +195,8 @@ export function sandboxUpCommand(argv: string[]): Promise<number> {
 }
 
 function foregroundLogger(logFile: string): Logger {
-  return createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' }, pino.destination({ dest: logFile, mkdir: true, sync: true }));
+  return createLogger({ level: process.env.HALB_LOG_LEVEL ?? 'info', name: 'sandbox' },
+    pino.destination({ dest: logFile, mkdir: true, sync: true }));
 }
 
 /** Removes the sandbox; its log, which lived in the state folder, is kept in the temporary folder. */
@@ -220,9 +237,15 @@ export function sandboxStatusCommand(argv: string[]): Promise<number> {
     const server = status.kubernetes.kind === 'real' ? `real kube-apiserver ${status.kubernetes.version ?? ''}`.trimEnd() : 'emulator';
     console.log(`kubernetes:   ${status.kubernetes.server} (${server})`);
     console.log(`digitalocean: ${status.digitalocean.endpoint} (token ${status.digitalocean.token})`);
-    console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}${status.operatorKubeconfig && status.operatorKubeconfig !== status.kubeconfig ? `, as its ServiceAccount (${status.operatorKubeconfig})` : ''}`);
+    const asServiceAccount = status.operatorKubeconfig && status.operatorKubeconfig !== status.kubeconfig
+      ? `, as its ServiceAccount (${status.operatorKubeconfig})`
+      : '';
+    console.log(`operator:     ${status.operator ? 'in the sandbox' : 'not started (--no-operator)'}${asServiceAccount}`);
     if (status.prometheus) console.log(`prometheus:   ${status.prometheus.url}`);
-    const rows = [['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE'], ...status.hosts.map((h) => [h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-'])];
+    const rows = [
+      ['NAME', 'ROLE', 'NAMESPACE', 'PUBLIC', 'ANCHOR', 'PRIVATE'],
+      ...status.hosts.map((h) => [h.name, h.role, h.namespace, h.publicIPv4 ?? '-', h.anchorIPv4 ?? '-', h.privateIPv4 ?? '-']),
+    ];
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
     for (const [ip, anchor] of Object.entries(status.floatingIPs ?? {})) console.log(`floating IP ${ip} -> ${anchor}`);

@@ -68,7 +68,8 @@ function tree(input: MetadataInput): Tree {
   const d = input.droplet;
   const reserved: Tree = { active: String(input.reservedIPv4 !== undefined) };
   if (input.reservedIPv4 !== undefined) reserved.ip_address = input.reservedIPv4;
-  const ipv4 = (address: string, net: { netmask: string; gateway: string }): Tree => ({ address, netmask: net.netmask, gateway: net.gateway });
+  const ipv4 = (address: string, net: { netmask: string; gateway: string }): Tree =>
+    ({ address, netmask: net.netmask, gateway: net.gateway });
   const tags: Tree = {};
   d.tags.forEach((t, i) => (tags[String(i)] = t));
   return {
@@ -80,7 +81,11 @@ function tree(input: MetadataInput): Tree {
     region: d.region,
     tags,
     interfaces: {
-      public: { '0': { ipv4: ipv4(d.publicIPv4, input.publicNet), anchor_ipv4: ipv4(d.anchorIPv4, input.anchorNet), mac: mac(d.id, 0), type: 'public' } },
+      public: {
+        '0': {
+          ipv4: ipv4(d.publicIPv4, input.publicNet), anchor_ipv4: ipv4(d.anchorIPv4, input.anchorNet), mac: mac(d.id, 0), type: 'public',
+        },
+      },
       private: { '0': { ipv4: ipv4(d.privateIPv4, input.privateNet), mac: mac(d.id, 1), type: 'private' } },
     },
     reserved_ip: { ipv4: reserved, ipv6: { active: 'false' } },

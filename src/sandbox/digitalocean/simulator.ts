@@ -151,8 +151,12 @@ function paginate(ctx: RouteContext, path: string, key: string, items: unknown[]
   const perPageText = ctx.query.get('per_page') ?? '20';
   const page = Number(pageText);
   const perPage = Number(perPageText);
-  if (!Number.isInteger(page) || page < 1) throw new ApiError(400, 'bad_request', `page must be an integer of at least 1, got "${pageText}"`);
-  if (!Number.isInteger(perPage) || perPage < 1) throw new ApiError(400, 'bad_request', `per_page must be an integer of at least 1, got "${perPageText}"`);
+  if (!Number.isInteger(page) || page < 1) {
+    throw new ApiError(400, 'bad_request', `page must be an integer of at least 1, got "${pageText}"`);
+  }
+  if (!Number.isInteger(perPage) || perPage < 1) {
+    throw new ApiError(400, 'bad_request', `per_page must be an integer of at least 1, got "${perPageText}"`);
+  }
   const size = Math.min(perPage, 200);
   const last = Math.max(1, Math.ceil(items.length / size));
   const link = (p: number) => {
@@ -188,7 +192,8 @@ function buildRoutes(state: SimulatorState): Route[] {
     if (!/^\d+$/.test(text)) throw notFound();
     return Number(text);
   };
-  const actionLink = (ctx: RouteContext, action: Action, rel: string) => ({ id: action.id, rel, href: `${ctx.baseUrl}/v2/actions/${action.id}` });
+  const actionLink = (ctx: RouteContext, action: Action, rel: string) =>
+    ({ id: action.id, rel, href: `${ctx.baseUrl}/v2/actions/${action.id}` });
 
   // Droplets
   add('GET', '/v2/droplets', 'droplet:read', (ctx) => {
@@ -212,7 +217,8 @@ function buildRoutes(state: SimulatorState): Route[] {
     state.deleteDropletsByTag(tag);
     return { status: 204 };
   });
-  add('GET', '/v2/droplets/{droplet_id}', 'droplet:read', (ctx) => ({ status: 200, body: { droplet: state.getDroplet(intParam(ctx, 'droplet_id')) } }));
+  add('GET', '/v2/droplets/{droplet_id}', 'droplet:read', (ctx) =>
+    ({ status: 200, body: { droplet: state.getDroplet(intParam(ctx, 'droplet_id')) } }));
   add('DELETE', '/v2/droplets/{droplet_id}', 'droplet:delete', (ctx) => {
     state.deleteDroplet(intParam(ctx, 'droplet_id'));
     return { status: 204 };
@@ -239,8 +245,10 @@ function buildRoutes(state: SimulatorState): Route[] {
   });
 
   // Actions
-  add('GET', '/v2/actions', 'actions:read', (ctx) => paginate(ctx, '/v2/actions', 'actions', state.listActions().map((a) => state.actionObject(a))));
-  add('GET', '/v2/actions/{action_id}', 'actions:read', (ctx) => ({ status: 200, body: { action: state.actionObject(state.getAction(intParam(ctx, 'action_id'))) } }));
+  add('GET', '/v2/actions', 'actions:read', (ctx) =>
+    paginate(ctx, '/v2/actions', 'actions', state.listActions().map((a) => state.actionObject(a))));
+  add('GET', '/v2/actions/{action_id}', 'actions:read', (ctx) =>
+    ({ status: 200, body: { action: state.actionObject(state.getAction(intParam(ctx, 'action_id'))) } }));
 
   // Reserved IPs, and the same under their old name, floating IPs.
   for (const kind of ['reserved_ip', 'floating_ip'] as const) {
@@ -270,7 +278,8 @@ function buildRoutes(state: SimulatorState): Route[] {
     add('GET', `${base}/${param}/actions`, 'reserved_ip:read', (ctx) => {
       const ip = ipOf(ctx);
       state.getReservedIp(ip);
-      return paginate(ctx, `${base}/${ip}/actions`, 'actions', state.listActions((a) => a.ip === ip).map((a) => state.actionObject(a, kind)));
+      return paginate(ctx, `${base}/${ip}/actions`, 'actions',
+        state.listActions((a) => a.ip === ip).map((a) => state.actionObject(a, kind)));
     });
     add('GET', `${base}/${param}/actions/{action_id}`, 'reserved_ip:read', (ctx) => {
       const action = state.getAction(intParam(ctx, 'action_id'));
@@ -299,8 +308,10 @@ function buildRoutes(state: SimulatorState): Route[] {
   // Firewalls
   add('GET', '/v2/firewalls', 'firewall:read', (ctx) => paginate(ctx, '/v2/firewalls', 'firewalls', state.listFirewalls()));
   add('POST', '/v2/firewalls', 'firewall:create', (ctx) => ({ status: 202, body: { firewall: state.createFirewall(ctx.body) } }));
-  add('GET', '/v2/firewalls/{firewall_id}', 'firewall:read', (ctx) => ({ status: 200, body: { firewall: state.getFirewall(ctx.params.firewall_id ?? '') } }));
-  add('PUT', '/v2/firewalls/{firewall_id}', 'firewall:update', (ctx) => ({ status: 200, body: { firewall: state.updateFirewall(ctx.params.firewall_id ?? '', ctx.body) } }));
+  add('GET', '/v2/firewalls/{firewall_id}', 'firewall:read', (ctx) =>
+    ({ status: 200, body: { firewall: state.getFirewall(ctx.params.firewall_id ?? '') } }));
+  add('PUT', '/v2/firewalls/{firewall_id}', 'firewall:update', (ctx) =>
+    ({ status: 200, body: { firewall: state.updateFirewall(ctx.params.firewall_id ?? '', ctx.body) } }));
   add('DELETE', '/v2/firewalls/{firewall_id}', 'firewall:delete', (ctx) => {
     state.deleteFirewall(ctx.params.firewall_id ?? '');
     return { status: 204 };
@@ -324,8 +335,10 @@ function buildRoutes(state: SimulatorState): Route[] {
   add('GET', '/v2/account', 'account:read', () => ({ status: 200, body: { account: state.account() } }));
   add('GET', '/v2/account/keys', 'ssh_key:read', (ctx) => paginate(ctx, '/v2/account/keys', 'ssh_keys', state.listSshKeys()));
   add('POST', '/v2/account/keys', 'ssh_key:create', (ctx) => ({ status: 201, body: { ssh_key: state.createSshKey(ctx.body) } }));
-  add('GET', '/v2/account/keys/{ssh_key_identifier}', 'ssh_key:read', (ctx) => ({ status: 200, body: { ssh_key: state.getSshKey(ctx.params.ssh_key_identifier ?? '') } }));
-  add('PUT', '/v2/account/keys/{ssh_key_identifier}', 'ssh_key:update', (ctx) => ({ status: 200, body: { ssh_key: state.updateSshKey(ctx.params.ssh_key_identifier ?? '', ctx.body) } }));
+  add('GET', '/v2/account/keys/{ssh_key_identifier}', 'ssh_key:read', (ctx) =>
+    ({ status: 200, body: { ssh_key: state.getSshKey(ctx.params.ssh_key_identifier ?? '') } }));
+  add('PUT', '/v2/account/keys/{ssh_key_identifier}', 'ssh_key:update', (ctx) =>
+    ({ status: 200, body: { ssh_key: state.updateSshKey(ctx.params.ssh_key_identifier ?? '', ctx.body) } }));
   add('DELETE', '/v2/account/keys/{ssh_key_identifier}', 'ssh_key:delete', (ctx) => {
     state.deleteSshKey(ctx.params.ssh_key_identifier ?? '');
     return { status: 204 };
@@ -416,12 +429,17 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       const requestId = randomUUID();
       let payload = body;
       if (status >= 400 && payload === undefined) payload = { id: ERROR_IDS[status] ?? 'server_error', message: 'error' };
-      if (status >= 400 && payload && typeof payload === 'object' && 'id' in payload && !('request_id' in payload)) payload = { ...payload, request_id: requestId };
+      if (status >= 400 && payload && typeof payload === 'object' && 'id' in payload && !('request_id' in payload)) {
+        payload = { ...payload, request_id: requestId };
+      }
       res.statusCode = status;
       headers['content-type'] = 'application/json; charset=utf-8';
       headers['x-request-id'] = requestId;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-      const recorded: RecordedResponse = { method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers }, at: arrived, token };
+      const recorded: RecordedResponse = {
+        method, route: route?.template ?? url.pathname, path: url.pathname + url.search, status, body: payload, headers: { ...headers },
+        at: arrived, token,
+      };
       responses.push(recorded);
       if (responses.length > keepResponses) responses.splice(0, responses.length - keepResponses);
       hooks.onResponse?.(recorded);
@@ -499,7 +517,8 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
     }
     if (granted !== '*' && !granted.includes(route.scope)) {
       await readBody(req).catch(() => '');
-      return sendError(new ApiError(403, 'forbidden', `You are not authorized to perform this operation (it needs the ${route.scope} scope).`));
+      return sendError(new ApiError(403, 'forbidden',
+        `You are not authorized to perform this operation (it needs the ${route.scope} scope).`));
     }
     const routeKey = `${method} ${route.template}`;
     const routeWindows = routeRateLimits[routeKey];
@@ -530,7 +549,8 @@ export async function startDigitalOceanSimulator(options: SimulatorOptions = {})
       await readBody(req).catch(() => '');
       const status = faults.errorStatus;
       if (status === 429) headers['retry-after'] = '1';
-      return sendError(new ApiError(status, ERROR_IDS[status] ?? 'server_error', status === 429 ? 'API Rate limit exceeded.' : 'Server was unable to give you a response.'));
+      const message = status === 429 ? 'API Rate limit exceeded.' : 'Server was unable to give you a response.';
+      return sendError(new ApiError(status, ERROR_IDS[status] ?? 'server_error', message));
     }
     let body: unknown = undefined;
     try {

@@ -211,7 +211,9 @@ export function defaultVpcUuid(region: string): string {
 /** The MD5 fingerprint DigitalOcean shows for an OpenSSH public key line. */
 export function sshFingerprint(publicKey: string): string {
   const blob = publicKey.trim().split(/\s+/)[1];
-  if (blob === undefined || !/^[A-Za-z0-9+/=]+$/.test(blob)) throw unprocessable('Key invalid type, we support ssh-rsa, ssh-ed25519 and ecdsa keys.');
+  if (blob === undefined || !/^[A-Za-z0-9+/=]+$/.test(blob)) {
+    throw unprocessable('Key invalid type, we support ssh-rsa, ssh-ed25519 and ecdsa keys.');
+  }
   const hex = createHash('md5').update(Buffer.from(blob, 'base64')).digest('hex');
   return hex.match(/../g)!.join(':');
 }
@@ -345,7 +347,9 @@ export class SimulatorState {
   createTag(body: unknown): Record<string, unknown> {
     const name = (body as { name?: unknown } | null)?.name;
     if (typeof name !== 'string' || name === '') throw badRequest('Error validating resource tag: name is required');
-    if (!TAG_PATTERN.test(name) || name.length > 255) throw badRequest(`Error validating resource tag: "tag-name \\"${name}\\" contains invalid characters"`);
+    if (!TAG_PATTERN.test(name) || name.length > 255) {
+      throw badRequest(`Error validating resource tag: "tag-name \\"${name}\\" contains invalid characters"`);
+    }
     const canonical = this.ensureTag(name);
     return this.tagObject(this.tags.get(canonical)!);
   }
@@ -372,7 +376,9 @@ export class SimulatorState {
     const resources = (body as { resources?: unknown } | null)?.resources;
     if (!Array.isArray(resources) || resources.length === 0) throw badRequest('resources must be a non-empty array');
     for (const r of resources as { resource_id?: unknown; resource_type?: unknown }[]) {
-      if (r?.resource_type !== 'droplet') throw unprocessable(`resource_type "${String(r?.resource_type)}" is not supported by this simulator`);
+      if (r?.resource_type !== 'droplet') {
+        throw unprocessable(`resource_type "${String(r?.resource_type)}" is not supported by this simulator`);
+      }
       const droplet = this.droplets.get(Number(r.resource_id));
       if (!droplet) throw notFound();
       if (add && !droplet.tags.includes(tag.name)) {
@@ -453,12 +459,15 @@ export class SimulatorState {
     if (multi && (names.length === 0 || names.length > 10)) throw unprocessable('names must list between 1 and 10 Droplet names.');
     for (const name of names) {
       if (typeof name !== 'string' || name.length > 255 || !DROPLET_NAME_PATTERN.test(name)) {
-        throw unprocessable(`You specified an invalid name for the Droplet: "${String(name)}". Names may contain letters, numbers, periods and dashes.`);
+        throw unprocessable(`You specified an invalid name for the Droplet: "${String(name)}". ` +
+          'Names may contain letters, numbers, periods and dashes.');
       }
     }
     const region = typeof b.region === 'string' ? b.region : 'nyc3';
     if (!REGIONS.some((r) => r.slug === region)) throw unprocessable(`Region "${region}" is not available.`);
-    if (typeof b.size !== 'string' || !SIZES.some((s) => s.slug === b.size)) throw unprocessable(`Size "${String(b.size)}" is not available in this region.`);
+    if (typeof b.size !== 'string' || !SIZES.some((s) => s.slug === b.size)) {
+      throw unprocessable(`Size "${String(b.size)}" is not available in this region.`);
+    }
     const image = IMAGES.find((i) => i.slug === b.image || i.id === Number(b.image));
     if (!image) throw unprocessable(`You specified an invalid image for Droplet creation: "${String(b.image)}".`);
     const tags = b.tags === undefined || b.tags === null ? [] : b.tags;
@@ -475,7 +484,8 @@ export class SimulatorState {
         throw unprocessable(`SSH key "${String(k)}" was not found on your account.`);
       }
     });
-    if (b.vpc_uuid !== undefined && b.vpc_uuid !== '' && (typeof b.vpc_uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(b.vpc_uuid))) {
+    if (b.vpc_uuid !== undefined && b.vpc_uuid !== '' &&
+      (typeof b.vpc_uuid !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(b.vpc_uuid))) {
       throw unprocessable(`vpc_uuid "${String(b.vpc_uuid)}" is not a valid VPC UUID.`);
     }
     const vpcUuid = typeof b.vpc_uuid === 'string' && b.vpc_uuid !== '' ? b.vpc_uuid : defaultVpcUuid(region);
@@ -538,7 +548,10 @@ export class SimulatorState {
   }
 
   /** Adds an already-running droplet (the sandbox's backends), with fixed addresses if given. */
-  seedDroplet(input: { name: string; region?: string; size?: string; tags?: string[]; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string; /** ids or fingerprints of registered keys */ sshKeys?: string[] }): DropletView {
+  seedDroplet(input: {
+    name: string; region?: string; size?: string; tags?: string[]; publicIPv4?: string; privateIPv4?: string; anchorIPv4?: string;
+    /** ids or fingerprints of registered keys */ sshKeys?: string[];
+  }): DropletView {
     const region = input.region ?? 'nyc3';
     const claim = (pool: AddressPool, ip: string | undefined) => {
       if (ip === undefined) return pool.allocate();
@@ -615,7 +628,9 @@ export class SimulatorState {
       if (rip.dropletId === d.id) {
         rip.dropletId = null;
         const onChanged = this.options.hooks.onReservedIpAssignmentChanged;
-        if (onChanged) void this.runHook('onReservedIpAssignmentChanged', () => onChanged({ ip: rip.ip, dropletId: null, previousDropletId: d.id }));
+        if (onChanged) {
+          void this.runHook('onReservedIpAssignmentChanged', () => onChanged({ ip: rip.ip, dropletId: null, previousDropletId: d.id }));
+        }
       }
     }
   }
@@ -674,7 +689,9 @@ export class SimulatorState {
 
   /** Moves a droplet to a physical machine by name (a new name: a machine of its own). */
   setPhysicalHost(id: number, physicalHost: string): void {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(physicalHost)) throw badRequest('a physical host name is 1 to 64 letters, digits, dots, dashes or underscores');
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(physicalHost)) {
+      throw badRequest('a physical host name is 1 to 64 letters, digits, dots, dashes or underscores');
+    }
     this.droplet(id).physicalHost = physicalHost;
   }
 
@@ -695,7 +712,9 @@ export class SimulatorState {
   /** The droplet's metadata announces a maintenance event (DigitalOcean: live_migrate, at least
    *  10 minutes ahead), or nothing with ''. */
   announceMaintenance(id: number, event: string): void {
-    if (!/^[a-z_]{0,64}$/.test(event)) throw badRequest('a maintenance event is lower-case letters and underscores, such as live_migrate, or empty');
+    if (!/^[a-z_]{0,64}$/.test(event)) {
+      throw badRequest('a maintenance event is lower-case letters and underscores, such as live_migrate, or empty');
+    }
     const d = this.droplet(id);
     d.maintenanceEvent = event;
     this.options.log('info', event ? 'maintenance event announced' : 'maintenance event withdrawn', { id, event });
@@ -816,7 +835,9 @@ export class SimulatorState {
   createReservedIp(body: unknown, kind: string): { reservedIp: ReservedIp; action?: Action } {
     const b = (body ?? {}) as { region?: unknown; droplet_id?: unknown; project_id?: unknown };
     if (this.reservedIps.size >= this.options.reservedIpLimit) {
-      throw unprocessable(`You have reached the limit of ${this.options.reservedIpLimit} ${kind === 'floating_ip' ? 'floating' : 'reserved'} IPs on your account.`);
+      throw unprocessable(
+        `You have reached the limit of ${this.options.reservedIpLimit} ${kind === 'floating_ip' ? 'floating' : 'reserved'} IPs ` +
+        'on your account.');
     }
     let region: string;
     let droplet: Droplet | undefined;
@@ -859,7 +880,9 @@ export class SimulatorState {
       if (this.reservedIps.has(ip)) throw unprocessable(`reserved IP ${ip} already exists`);
       this.reservedPool.claim(ip);
     }
-    this.reservedIps.set(ip, { ip, region: droplet?.region ?? input.region ?? 'nyc3', dropletId: droplet?.id ?? null, projectId: PROJECT_ID, lockedBy: null });
+    this.reservedIps.set(ip, {
+      ip, region: droplet?.region ?? input.region ?? 'nyc3', dropletId: droplet?.id ?? null, projectId: PROJECT_ID, lockedBy: null,
+    });
     return ip;
   }
 
@@ -872,17 +895,23 @@ export class SimulatorState {
     if (r.dropletId !== null) {
       const onChanged = this.options.hooks.onReservedIpAssignmentChanged;
       const previous = r.dropletId;
-      if (onChanged) void this.runHook('onReservedIpAssignmentChanged', () => onChanged({ ip, dropletId: null, previousDropletId: previous }));
+      if (onChanged) {
+        void this.runHook('onReservedIpAssignmentChanged', () => onChanged({ ip, dropletId: null, previousDropletId: previous }));
+      }
     }
   }
 
   reservedIpAction(ip: string, body: unknown, kind: string): Action {
     const r = this.reservedIp(ip);
     const b = (body ?? {}) as { type?: unknown; droplet_id?: unknown };
-    if (b.type !== 'assign' && b.type !== 'unassign') throw unprocessable(`Action type "${String(b.type)}" is invalid: use assign or unassign.`);
+    if (b.type !== 'assign' && b.type !== 'unassign') {
+      throw unprocessable(`Action type "${String(b.type)}" is invalid: use assign or unassign.`);
+    }
     if (r.lockedBy !== null) throw unprocessable(`The ${kind === 'floating_ip' ? 'floating' : 'reserved'} IP already has a pending event.`);
     if (b.type === 'unassign') {
-      if (r.dropletId === null) throw unprocessable(`The ${kind === 'floating_ip' ? 'floating' : 'reserved'} IP is not assigned to a Droplet.`);
+      if (r.dropletId === null) {
+        throw unprocessable(`The ${kind === 'floating_ip' ? 'floating' : 'reserved'} IP is not assigned to a Droplet.`);
+      }
       return this.startAssignment(r, null, kind);
     }
     const droplet = this.droplets.get(Number(b.droplet_id));
@@ -900,7 +929,9 @@ export class SimulatorState {
       const previous = r.dropletId;
       const target = droplet && this.droplets.has(droplet.id) ? droplet.id : null;
       const hook = this.options.hooks.onReservedIpAssignmentChanged;
-      if (hook && previous !== target) await this.runHook('onReservedIpAssignmentChanged', () => hook({ ip: r.ip, dropletId: target, previousDropletId: previous }));
+      if (hook && previous !== target) {
+        await this.runHook('onReservedIpAssignmentChanged', () => hook({ ip: r.ip, dropletId: target, previousDropletId: previous }));
+      }
       if (droplet) droplet.pending.delete(action.id);
       r.lockedBy = null;
       if (droplet && target === null) {
@@ -955,8 +986,12 @@ export class SimulatorState {
 
   createFirewall(body: unknown): Record<string, unknown> {
     const b = (body ?? {}) as Record<string, unknown>;
-    if (typeof b.name !== 'string' || !FIREWALL_NAME_PATTERN.test(b.name)) throw badRequest('name must start with a letter or digit and contain only letters, digits, periods and dashes');
-    if (b.inbound_rules === undefined && b.outbound_rules === undefined) throw badRequest('at least one of inbound_rules or outbound_rules is required');
+    if (typeof b.name !== 'string' || !FIREWALL_NAME_PATTERN.test(b.name)) {
+      throw badRequest('name must start with a letter or digit and contain only letters, digits, periods and dashes');
+    }
+    if (b.inbound_rules === undefined && b.outbound_rules === undefined) {
+      throw badRequest('at least one of inbound_rules or outbound_rules is required');
+    }
     const rules = this.checkRules(b.inbound_rules, b.outbound_rules);
     const targets = this.checkFirewallTargets(b.droplet_ids, b.tags);
     const f: Firewall = { id: randomUUID(), name: b.name, createdAt: isoNow(), ...targets, ...rules };
@@ -967,7 +1002,9 @@ export class SimulatorState {
   updateFirewall(id: string, body: unknown): Record<string, unknown> {
     const f = this.firewall(id);
     const b = (body ?? {}) as Record<string, unknown>;
-    if (typeof b.name !== 'string' || !FIREWALL_NAME_PATTERN.test(b.name)) throw badRequest('name must start with a letter or digit and contain only letters, digits, periods and dashes');
+    if (typeof b.name !== 'string' || !FIREWALL_NAME_PATTERN.test(b.name)) {
+      throw badRequest('name must start with a letter or digit and contain only letters, digits, periods and dashes');
+    }
     // PUT replaces the whole firewall: anything left out goes back to its default.
     const rules = this.checkRules(b.inbound_rules, b.outbound_rules);
     const targets = this.checkFirewallTargets(b.droplet_ids, b.tags);

@@ -105,7 +105,10 @@ export function firstBootFromUserData(userData: string | undefined): FirstBoot {
     const publicKey = keys[`${type}_public`];
     if (typeof privateKey !== 'string' || typeof publicKey !== 'string') continue;
     const path = `/etc/ssh/ssh_host_${type}_key`;
-    before.push(...writeFileLines(path, Buffer.from(`${privateKey.trim()}\n`), '0600', false), ...writeFileLines(`${path}.pub`, Buffer.from(`${publicKey.trim()}\n`), '0644', false));
+    before.push(
+      ...writeFileLines(path, Buffer.from(`${privateKey.trim()}\n`), '0600', false),
+      ...writeFileLines(`${path}.pub`, Buffer.from(`${publicKey.trim()}\n`), '0644', false),
+    );
     if (type === 'ed25519') out.hostKeyPublic = publicKey.trim();
   }
   if (typeof doc.ssh_pwauth === 'boolean') {

@@ -3,7 +3,9 @@
 // the client namespace, and one veth from the machine's namespace. See
 // docs/design/sandbox.md for the contract this implements.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, chmodSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import {
@@ -14,7 +16,8 @@ import {
 import { macFor, renderMetadataTree, type DropletMetadata } from './metadata.ts';
 import {
   BOOTED_MARKER, renderBackendNginx, renderCoreRuleset, renderDropletInit, renderFloatingMapBatch,
-  renderFloatingMapCommands, renderMetadataNginx, renderNoCloudMetaData, renderRootfsInit, renderSshdConfig, renderWebSite, validateFloatingAssignment,
+  renderFloatingMapCommands, renderMetadataNginx, renderNoCloudMetaData, renderRootfsInit, renderSshdConfig, renderWebSite,
+  validateFloatingAssignment,
 } from './render.ts';
 import { NftSession, NftSessionError } from './nft-session.ts';
 import { firstBootFromUserData } from './cloud-config.ts';
@@ -168,7 +171,9 @@ async function killNamespaceProcesses(ns: string, extraPids: readonly number[] =
         // already gone
       }
     }
-    if (Date.now() > deadline) throw new Error(`namespace ${ns}: processes ${[...new Set([...pids, ...left])].join(', ')} survived SIGKILL`);
+    if (Date.now() > deadline) {
+      throw new Error(`namespace ${ns}: processes ${[...new Set([...pids, ...left])].join(', ')} survived SIGKILL`);
+    }
     await sleep(25);
   }
 }
@@ -187,7 +192,8 @@ async function linkExists(ifname: string, ns?: string): Promise<boolean> {
 /** Routes of every table of the machine's namespace, plus its addresses' subnets. */
 export async function readHostRoutes(): Promise<RouteEntry[]> {
   const routes = JSON.parse((await run('ip', ['-4', '-j', 'route', 'show', 'table', 'all'])).stdout) as RouteEntry[];
-  const addrs = JSON.parse((await run('ip', ['-4', '-j', 'addr', 'show'])).stdout) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
+  const addrs = JSON.parse((await run('ip', ['-4', '-j', 'addr', 'show'])).stdout) as
+    Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
   for (const link of addrs) {
     for (const a of link.addr_info ?? []) routes.push({ dst: `${a.local}/${a.prefixlen}`, dev: link.ifname, table: 'address' });
   }
@@ -196,23 +202,34 @@ export async function readHostRoutes(): Promise<RouteEntry[]> {
 }
 
 /** Decides the machine-side link: refuses if a sandbox range is routed already, picks a free /30. */
-export function planHostLink(routes: readonly RouteEntry[], prefix: string): { ifname: string; subnet: string; hostIPv4: string; coreIPv4: string } {
+export function planHostLink(
+  routes: readonly RouteEntry[], prefix: string,
+): { ifname: string; subnet: string; hostIPv4: string; coreIPv4: string } {
   for (const range of HOST_ROUTED_RANGES) {
     const clash = routesOverlapping(routes, range);
     if (clash.length > 0) {
-      const what = clash.map((r) => `${r.dst}${r.dev ? ` dev ${r.dev}` : ''}${r.table && r.table !== 'main' ? ` (${r.table})` : ''}`).join('; ');
-      throw new Error(`cannot route ${range} into the sandbox: the machine's namespace already routes it (${what}). Is another sandbox up? Run its down first.`);
+      const what = clash
+        .map((r) => `${r.dst}${r.dev ? ` dev ${r.dev}` : ''}${r.table && r.table !== 'main' ? ` (${r.table})` : ''}`)
+        .join('; ');
+      throw new Error(`cannot route ${range} into the sandbox: the machine's namespace already routes it (${what}). ` +
+        'Is another sandbox up? Run its down first.');
     }
   }
   const subnet = chooseFreeSubnet(routes, HOST_LINK_CANDIDATES);
-  if (subnet === undefined) throw new Error(`no free /30 for the host link among ${HOST_LINK_CANDIDATES[0]}..${HOST_LINK_CANDIDATES.at(-1)}: all are routed already`);
+  if (subnet === undefined) {
+    const [first, last] = [HOST_LINK_CANDIDATES[0], HOST_LINK_CANDIDATES.at(-1)];
+    throw new Error(`no free /30 for the host link among ${first}..${last}: all are routed already`);
+  }
   const { host, core } = hostLinkAddresses(subnet);
   return { ifname: `${prefix}-up`, subnet, hostIPv4: host, coreIPv4: core };
 }
 
 function checkStateDirLocation(stateDir: string): void {
   const abs = resolve(stateDir);
-  if (/["'\\\n$;{}]/.test(abs)) throw new Error(`stateDir: ${JSON.stringify(abs)} contains quotes, backslashes, newlines, $, ; or braces, which the generated configs cannot carry`);
+  if (/["'\\\n$;{}]/.test(abs)) {
+    throw new Error(`stateDir: ${JSON.stringify(abs)} contains quotes, backslashes, newlines, $, ; or braces, ` +
+      'which the generated configs cannot carry');
+  }
   for (const masked of ['/etc', '/var', '/run', '/proc', '/sys', '/dev']) {
     if (abs === masked || abs.startsWith(`${masked}/`)) {
       throw new Error(`stateDir: ${abs} is under ${masked}, which every droplet replaces with its own; choose another folder`);
@@ -271,7 +288,9 @@ export async function createFabric(opts: CreateFabricOptions): Promise<Fabric> {
   const prefix = validatePrefix(opts.prefix ?? prefixForStateDir(stateDir));
   const previous = readState(stateDir);
   if (previous) {
-    if (previous.prefix !== prefix) throw new Error(`stateDir: ${stateDir} holds a fabric with prefix "${previous.prefix}", not "${prefix}"`);
+    if (previous.prefix !== prefix) {
+      throw new Error(`stateDir: ${stateDir} holds a fabric with prefix "${previous.prefix}", not "${prefix}"`);
+    }
     const namespaces = await listNamespaces();
     if (previous.coreReady && namespaces.includes(namespaceName(prefix, 'core'))) {
       log.info({ prefix }, 'found the fabric already up');
@@ -284,11 +303,13 @@ export async function createFabric(opts: CreateFabricOptions): Promise<Fabric> {
   // be touched: refuse before making anything, so the cleanup below never sweeps its namespaces.
   const foreign = (await listNamespaces()).filter((n) => n.startsWith(`${prefix}-`));
   if (foreign.length > 0) {
-    throw new Error(`prefix: namespaces ${foreign.join(', ')} exist but ${stateDir} does not record them; another sandbox uses the prefix "${prefix}" (run its down, or use another state folder)`);
+    throw new Error(`prefix: namespaces ${foreign.join(', ')} exist but ${stateDir} does not record them; ` +
+      `another sandbox uses the prefix "${prefix}" (run its down, or use another state folder)`);
   }
   const link = opts.hostLink === false ? null : planHostLink(await readHostRoutes(), prefix);
   if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '0') {
-    log.warn('the machine forwards IPv4 (net.ipv4.ip_forward=1); the fabric does not need it, and the core still routes nothing out of the sandbox');
+    log.warn('the machine forwards IPv4 (net.ipv4.ip_forward=1); ' +
+      'the fabric does not need it, and the core still routes nothing out of the sandbox');
   }
   const fabric = new Fabric(stateDir, emptyState(prefix), log, opts.bootDelayMs ?? 0);
   try {
@@ -374,7 +395,9 @@ export class Fabric {
   }
 
   private async newNamespace(ns: string): Promise<void> {
-    if ((await listNamespaces()).includes(ns)) throw new Error(`namespace ${ns} exists already and this fabric did not make it; remove it or choose another name`);
+    if ((await listNamespaces()).includes(ns)) {
+      throw new Error(`namespace ${ns} exists already and this fabric did not make it; remove it or choose another name`);
+    }
     if (!this.state.namespaces.includes(ns)) this.state.namespaces.push(ns);
     this.save();
     await run('ip', ['netns', 'add', ns]);
@@ -426,7 +449,11 @@ export class Fabric {
     // The client: a public host like the droplets, /32 behind the core's gateway.
     const client = this.clientNamespace;
     await this.newNamespace(client);
-    await this.ipBatch(core, [`link add pubcl type veth peer name eth0 address ${macFor(CLIENT_IPV4, 0)} netns ${client}`, 'link set pubcl master brpub', 'link set pubcl up']);
+    await this.ipBatch(core, [
+      `link add pubcl type veth peer name eth0 address ${macFor(CLIENT_IPV4, 0)} netns ${client}`,
+      'link set pubcl master brpub',
+      'link set pubcl up',
+    ]);
     await this.ipBatch(client, [
       `addr add ${CLIENT_IPV4}/32 dev eth0`,
       'link set eth0 up',
@@ -451,7 +478,10 @@ export class Fabric {
   }
 
   private usedAddresses(except?: string): Map<string, string> {
-    const used = new Map<string, string>([[PUBLIC_GATEWAY, 'the public gateway'], [CLIENT_IPV4, 'the client'], [OPERATOR_EGRESS_IPV4, "the machine's egress address"], [ANCHOR_GATEWAY, 'the anchor gateway']]);
+    const used = new Map<string, string>([
+      [PUBLIC_GATEWAY, 'the public gateway'], [CLIENT_IPV4, 'the client'],
+      [OPERATOR_EGRESS_IPV4, "the machine's egress address"], [ANCHOR_GATEWAY, 'the anchor gateway'],
+    ]);
     for (const d of Object.values(this.state.droplets)) {
       if (d.name === except) continue;
       for (const ip of [d.publicIPv4, d.anchorIPv4, d.privateIPv4]) used.set(ip, `droplet ${d.name}`);
@@ -516,7 +546,8 @@ export class Fabric {
     this.checkAddress(opts.publicIPv4, 'publicIPv4', PUBLIC_RANGE, used);
     this.checkAddress(opts.anchorIPv4, 'anchorIPv4', ANCHOR_RANGE, used);
     this.checkAddress(opts.privateIPv4, 'privateIPv4', VPC_RANGE, used);
-    if (!Array.isArray(opts.sshPublicKeys) || opts.sshPublicKeys.some((k) => typeof k !== 'string' || !/^(ssh|ecdsa)-[a-z0-9-]+ [A-Za-z0-9+/=]+/.test(k.trim()))) {
+    if (!Array.isArray(opts.sshPublicKeys) ||
+      opts.sshPublicKeys.some((k) => typeof k !== 'string' || !/^(ssh|ecdsa)-[a-z0-9-]+ [A-Za-z0-9+/=]+/.test(k.trim()))) {
       throw new Error('sshPublicKeys: each entry must be an OpenSSH public key line such as "ssh-ed25519 AAAA... comment"');
     }
     const bootDelayMs = opts.bootDelayMs ?? this.defaultBootDelayMs;
@@ -549,7 +580,9 @@ export class Fabric {
   private async prepareDropletFiles(d: DropletRecord): Promise<void> {
     const dir = this.dropletDir(d.name);
     rmSync(dir, { recursive: true, force: true });
-    for (const sub of ['etc.upper/ssh', 'etc.work', 'var.upper', 'var.work', 'root/.ssh', 'sshd_config.d']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+    for (const sub of ['etc.upper/ssh', 'etc.work', 'var.upper', 'var.work', 'root/.ssh', 'sshd_config.d']) {
+      mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+    }
     chmodSync(join(dir, 'sshd_config.d'), 0o755);
     chmodSync(join(dir, 'etc.upper'), 0o755);
     chmodSync(join(dir, 'etc.upper/ssh'), 0o755);
@@ -585,7 +618,9 @@ export class Fabric {
       mkdirSync(join(etc, 'nginx/sites-enabled'), { recursive: true, mode: 0o755 });
       writeFileSync(join(etc, 'nginx/sites-enabled/default'), renderWebSite(d.name));
     }
-    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs, webServer: d.webServer }), { mode: 0o755 });
+    writeFileSync(join(dir, 'init.sh'), renderDropletInit({ name: d.name, dir, bootDelayMs: d.bootDelayMs, webServer: d.webServer }), {
+      mode: 0o755,
+    });
     this.save();
   }
 
@@ -594,10 +629,13 @@ export class Fabric {
     if (opts.webServer) throw new Error(`image: ${opts.image} cannot run a web backend; backends run this machine's binaries`);
     const rootfs = cachedRootfs();
     if (rootfs === undefined) {
-      throw new Error(`image: ${opts.image} is not built on this machine (it downloads, so it is built before a sandbox routes its ranges): run \`halb sandbox image\``);
+      throw new Error(`image: ${opts.image} is not built on this machine ` +
+        '(it downloads, so it is built before a sandbox routes its ranges): run `halb sandbox image`');
     }
     // The path goes into overlay mount options, which cannot carry commas, colons or spaces.
-    if (!/^\/[A-Za-z0-9._/-]+$/.test(rootfs)) throw new Error(`image: the image cache ${JSON.stringify(rootfs)} must be a plain path (letters, digits, . _ - /)`);
+    if (!/^\/[A-Za-z0-9._/-]+$/.test(rootfs)) {
+      throw new Error(`image: the image cache ${JSON.stringify(rootfs)} must be a plain path (letters, digits, . _ - /)`);
+    }
     return rootfs;
   }
 
@@ -609,7 +647,9 @@ export class Fabric {
   private prepareRootfsDropletFiles(d: DropletRecord): void {
     const dir = this.dropletDir(d.name);
     rmSync(dir, { recursive: true, force: true });
-    for (const sub of ['rootfs', 'rootfs.work', 'rootfs.upper/etc', 'rootfs.upper/var/lib/cloud/seed/nocloud']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
+    for (const sub of ['rootfs', 'rootfs.work', 'rootfs.upper/etc', 'rootfs.upper/var/lib/cloud/seed/nocloud']) {
+      mkdirSync(join(dir, sub), { recursive: true, mode: 0o755 });
+    }
     const upper = join(dir, 'rootfs.upper');
     writeFileSync(join(upper, 'etc/hostname'), `${d.name}\n`);
     writeFileSync(join(upper, 'etc/hosts'), `127.0.0.1\tlocalhost\n127.0.1.1\t${d.name}\n${d.privateIPv4}\t${d.name}\n`);
@@ -618,7 +658,9 @@ export class Fabric {
     writeFileSync(join(seed, 'meta-data'), renderNoCloudMetaData(d), { mode: 0o600 });
     const hostKey = firstBootFromUserData(d.metadata.userData).hostKeyPublic;
     if (hostKey) d.hostKeyPublic = hostKey;
-    const init = renderRootfsInit({ name: d.name, dir, rootfs: d.rootfs!, netnsPath: `/run/netns/${d.namespace}`, bootDelayMs: d.bootDelayMs });
+    const init = renderRootfsInit({
+      name: d.name, dir, rootfs: d.rootfs!, netnsPath: `/run/netns/${d.namespace}`, bootDelayMs: d.bootDelayMs,
+    });
     writeFileSync(join(dir, 'init.sh'), init, { mode: 0o755 });
     this.save();
   }
@@ -745,7 +787,9 @@ export class Fabric {
     for (;;) {
       const d = this.droplet(name);
       if (this.isBooted(d)) return;
-      if (!pidAlive(d.initPid)) throw new Error(`droplet ${name}: not running (its init exited; see ${join(this.dropletDir(name), 'console.log')})`);
+      if (!pidAlive(d.initPid)) {
+        throw new Error(`droplet ${name}: not running (its init exited; see ${join(this.dropletDir(name), 'console.log')})`);
+      }
       if (Date.now() > deadline) throw new Error(`droplet ${name}: sshd not started after ${timeoutMs} ms`);
       await sleep(25);
     }
@@ -884,7 +928,9 @@ export class Fabric {
 
   /** The floating-IP map as the kernel has it (read back from nft). */
   async floatingMapInKernel(): Promise<Record<string, string>> {
-    const { stdout } = await run('ip', ['netns', 'exec', this.coreNamespace, 'nft', '-j', 'list', 'map', 'ip', nftTableName(this.prefix), 'fip']);
+    const { stdout } = await run('ip', [
+      'netns', 'exec', this.coreNamespace, 'nft', '-j', 'list', 'map', 'ip', nftTableName(this.prefix), 'fip',
+    ]);
     const parsed = JSON.parse(stdout) as { nftables: Array<{ map?: { elem?: Array<[string, string]> } }> };
     const out: Record<string, string> = {};
     for (const item of parsed.nftables) for (const [k, v] of item.map?.elem ?? []) out[k] = v;
@@ -902,7 +948,11 @@ export class Fabric {
       this.save();
       try {
         const link = `vpc${b.slot}`;
-        await this.ipBatch(this.coreNamespace, [`link add ${link} type veth peer name eth0 address ${macFor(b.privateIPv4, 1)} netns ${ns}`, `link set ${link} master brvpc`, `link set ${link} up`]);
+        await this.ipBatch(this.coreNamespace, [
+          `link add ${link} type veth peer name eth0 address ${macFor(b.privateIPv4, 1)} netns ${ns}`,
+          `link set ${link} master brvpc`,
+          `link set ${link} up`,
+        ]);
         await this.ipBatch(ns, [`addr add ${b.privateIPv4}/${parseCidr(VPC_RANGE).bits} dev eth0`, 'link set eth0 up']);
         const dir = join(this.dir, 'backends', b.name);
         mkdirSync(dir, { recursive: true });
@@ -958,7 +1008,8 @@ export class Fabric {
   private hostStatus(d: DropletRecord): HostStatus {
     return {
       name: d.name, namespace: d.namespace, role: d.role, publicIPv4: d.publicIPv4, privateIPv4: d.privateIPv4,
-      anchorIPv4: d.anchorIPv4, id: d.id, running: pidAlive(d.initPid), booted: this.isBooted(d), hostKey: d.hostKeyPublic ?? this.madeHostKey(d),
+      anchorIPv4: d.anchorIPv4, id: d.id, running: pidAlive(d.initPid), booted: this.isBooted(d),
+      hostKey: d.hostKeyPublic ?? this.madeHostKey(d),
       ...(d.image ? { image: d.image } : {}),
     };
   }
@@ -976,7 +1027,10 @@ export class Fabric {
   private backendStatus(b: BackendRecord): HostStatus {
     const pidFile = join(this.dir, 'backends', b.name, 'nginx.pid');
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : undefined;
-    return { name: b.name, namespace: b.namespace, role: 'backend', publicIPv4: null, privateIPv4: b.privateIPv4, anchorIPv4: null, running: pidAlive(pid) };
+    return {
+      name: b.name, namespace: b.namespace, role: 'backend', publicIPv4: null, privateIPv4: b.privateIPv4, anchorIPv4: null,
+      running: pidAlive(pid),
+    };
   }
 
   status(): FabricStatus {
@@ -985,13 +1039,18 @@ export class Fabric {
     const hosts: HostStatus[] = [
       ...Object.values(this.state.droplets).map((d) => this.hostStatus(d)),
       ...Object.values(this.state.backends).map((b) => this.backendStatus(b)),
-      { name: 'client', namespace: this.clientNamespace, role: 'client', publicIPv4: CLIENT_IPV4, privateIPv4: null, anchorIPv4: null, running: true },
+      {
+        name: 'client', namespace: this.clientNamespace, role: 'client', publicIPv4: CLIENT_IPV4, privateIPv4: null, anchorIPv4: null,
+        running: true,
+      },
     ];
     return {
       prefix: this.prefix,
       stateDir: this.stateDir,
       coreNamespace: this.coreNamespace,
-      hostLink: link ? { interface: link.ifname, subnet: link.subnet, hostIPv4: link.hostIPv4, coreIPv4: link.coreIPv4, routes: [...HOST_ROUTED_RANGES] } : null,
+      hostLink: link
+        ? { interface: link.ifname, subnet: link.subnet, hostIPv4: link.hostIPv4, coreIPv4: link.coreIPv4, routes: [...HOST_ROUTED_RANGES] }
+        : null,
       floatingIPs: { ...this.state.floatingIPs },
       hosts,
     };

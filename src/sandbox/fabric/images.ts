@@ -113,7 +113,8 @@ async function checkNoSandboxRoutes(): Promise<void> {
   const routes = await readHostRoutes();
   for (const range of HOST_ROUTED_RANGES) {
     if (routesOverlapping(routes, range).length > 0) {
-      throw new Error(`cannot build the ${DEBIAN_13.slug} image while ${range} is routed into a sandbox (the package mirror may resolve there): ` +
+      throw new Error(`cannot build the ${DEBIAN_13.slug} image while ${range} is routed into a sandbox ` +
+        '(the package mirror may resolve there): ' +
         'run `halb sandbox image` before `halb sandbox up`, or take the sandbox down first');
     }
   }

@@ -193,7 +193,8 @@ http {
 
 /** The site of a web-backend droplet: every request answered with the droplet's name. */
 export function renderWebSite(name: string): string {
-  return `# halb sandbox web backend ${name}\nserver {\n  listen 80 default_server;\n  default_type text/plain;\n  location / { return 200 "${name}\\n"; }\n}\n`;
+  return `# halb sandbox web backend ${name}\nserver {\n  listen 80 default_server;\n  default_type text/plain;\n` +
+    `  location / { return 200 "${name}\\n"; }\n}\n`;
 }
 
 /**
@@ -216,7 +217,8 @@ for _ in $(seq 100); do
   mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs" 2>/dev/null && break
   sleep 0.05
 done
-mountpoint -q "$D/rootfs" || mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs"
+mountpoint -q "$D/rootfs" || \
+mount -t overlay overlay -o "lowerdir=${opts.rootfs},upperdir=$D/rootfs.upper,workdir=$D/rootfs.work" "$D/rootfs"
 export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
 # The droplet's network settings are its own (net.ipv4.ip_nonlocal_bind, say), as on a VM.
 export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network

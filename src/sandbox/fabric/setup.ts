@@ -29,9 +29,13 @@ export interface FabricUpOptions {
 /** Builds the fabric (or finds it up) with its backends. Safe to run twice. */
 export async function fabricUp(opts: FabricUpOptions = {}): Promise<Fabric> {
   const stateDir = opts.stateDir ?? sandboxStateDir();
-  const fabric = await createFabric({ stateDir, prefix: opts.prefix, hostLink: opts.hostLink, bootDelayMs: opts.bootDelayMs, logger: opts.logger });
+  const fabric = await createFabric({
+    stateDir, prefix: opts.prefix, hostLink: opts.hostLink, bootDelayMs: opts.bootDelayMs, logger: opts.logger,
+  });
   const count = opts.backends ?? DEFAULT_BACKENDS.length;
-  if (!Number.isInteger(count) || count < 0 || count > DEFAULT_BACKENDS.length) throw new Error(`backends: ${count} must be 0..${DEFAULT_BACKENDS.length}`);
+  if (!Number.isInteger(count) || count < 0 || count > DEFAULT_BACKENDS.length) {
+    throw new Error(`backends: ${count} must be 0..${DEFAULT_BACKENDS.length}`);
+  }
   const present = new Set(fabric.status().hosts.map((h) => h.name));
   for (const b of DEFAULT_BACKENDS.slice(0, count)) if (!present.has(b.name)) await fabric.addBackend(b);
   return fabric;

@@ -24,7 +24,9 @@ export function run(cmd: string, args: readonly string[], opts: { input?: string
 }
 
 /** Like run, but resolves with the exit code instead of rejecting. */
-export function runStatus(cmd: string, args: readonly string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runStatus(
+  cmd: string, args: readonly string[], timeoutMs = 30_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
     execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
@@ -102,6 +104,8 @@ export async function ensureSystemPackages(
     if (code !== 0) return { ok: false, missing, installLine: line, reason: `apt-get ${args[0]} exited with ${code}` };
   }
   const still = missingPackages(find);
-  if (still.length > 0) return { ok: false, missing: still, installLine: installLine(still), reason: `still missing after apt-get: ${still.join(', ')}` };
+  if (still.length > 0) {
+    return { ok: false, missing: still, installLine: installLine(still), reason: `still missing after apt-get: ${still.join(', ')}` };
+  }
   return { ok: true, installed: missing };
 }

@@ -100,7 +100,9 @@ async function until(what: string, daemon: Daemon, timeoutMs: number, check: () 
   for (;;) {
     daemon.assertRunning();
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not answer within ${timeoutMs / 1000} s; ${daemon.logFile} ends:\n${daemon.tail()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${what} did not answer within ${timeoutMs / 1000} s; ${daemon.logFile} ends:\n${daemon.tail()}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -141,7 +143,9 @@ export async function startRealKube(options: RealKubeOptions): Promise<RealKube>
   const auditPolicy = join(dir, 'audit-policy.yaml');
   writeFileSync(auditPolicy, stringify(AUDIT_POLICY));
   const controllerManagerKubeconfig = join(dir, 'controller-manager.kubeconfig');
-  writeFileSync(controllerManagerKubeconfig, kubeconfig(url, pki, { name: 'system:kube-controller-manager', cert: pki.controllerManagerCert, key: pki.controllerManagerKey }), { mode: 0o600 });
+  writeFileSync(controllerManagerKubeconfig, kubeconfig(url, pki, {
+    name: 'system:kube-controller-manager', cert: pki.controllerManagerCert, key: pki.controllerManagerKey,
+  }), { mode: 0o600 });
 
   const etcdURL = `http://127.0.0.1:${port.etcdClient}`;
   const peerURL = `http://127.0.0.1:${port.etcdPeer}`;
@@ -199,7 +203,9 @@ export async function startRealKube(options: RealKubeOptions): Promise<RealKube>
     await etcd.stop();
     throw err;
   }
-  const versions = { kubernetes: upstreamVersion(binaries['kube-apiserver'], 'kube-apiserver'), etcd: upstreamVersion(binaries.etcd, 'etcd') };
+  const versions = {
+    kubernetes: upstreamVersion(binaries['kube-apiserver'], 'kube-apiserver'), etcd: upstreamVersion(binaries.etcd, 'etcd'),
+  };
   logger.info({ url, ...versions, ms: Date.now() - started }, 'started real control plane');
 
   const admin = { name: ADMIN_USER, cert: pki.adminCert, key: pki.adminKey };

@@ -73,14 +73,21 @@ export async function installOperatorIdentity(kube: RealKube, dir: string, folde
   } catch {
     pod = await core.createNamespacedPod({
       namespace,
-      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace, labels: deployment.spec.template.metadata?.labels ?? {} }, spec: deployment.spec.template.spec },
+      body: {
+        apiVersion: 'v1', kind: 'Pod',
+        metadata: { name: podName, namespace, labels: deployment.spec.template.metadata?.labels ?? {} },
+        spec: deployment.spec.template.spec,
+      },
     });
   }
   const token = await core.createNamespacedServiceAccountToken({
     name: serviceAccount, namespace,
     body: {
       apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-      spec: { audiences: [], expirationSeconds: KUBELET_TOKEN_SECONDS, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata!.uid! } },
+      spec: {
+        audiences: [], expirationSeconds: KUBELET_TOKEN_SECONDS,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podName, uid: pod.metadata!.uid! },
+      },
     },
   });
 

@@ -24,7 +24,9 @@ import type { KubeObject, ManagedFieldsEntry } from './store.ts';
 import { Store } from './store.ts';
 import { applyDefaults, prune } from './structural.ts';
 
-const NAME_REQUIRED: StatusCause = { reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' };
+const NAME_REQUIRED: StatusCause = {
+  reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required',
+};
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
@@ -103,7 +105,8 @@ export class KubeApi {
     }
     for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
       if (!this.store.get('core/namespaces', undefined, ns)) {
-        this.create(this.registry.lookup('', 'v1', 'namespaces')!, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+        this.create(this.registry.lookup('', 'v1', 'namespaces')!, undefined,
+          { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
           { dryRun: false, fieldValidation: 'Ignore', fieldManager: 'kube-apiserver' });
       }
     }
@@ -185,9 +188,14 @@ export class KubeApi {
     if (obj.apiVersion !== undefined && obj.apiVersion !== gv) {
       // The real server converts between served versions of a CRD; same group, other version is fine.
       const sameGroup = def.group !== '' && typeof obj.apiVersion === 'string' && obj.apiVersion.startsWith(`${def.group}/`);
-      if (!sameGroup) throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${gv})`);
+      if (!sameGroup) {
+        throw badRequest(`the API version in the data (${String(obj.apiVersion)}) does not match the expected API version (${gv})`);
+      }
     }
-    if (obj.kind !== undefined && obj.kind !== def.kind) throw badRequest(`${String(obj.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: the kind in the data does not match`);
+    if (obj.kind !== undefined && obj.kind !== def.kind) {
+      throw badRequest(`${String(obj.kind)} in version "${def.version}" cannot be handled as a ${def.kind}: ` +
+        'the kind in the data does not match');
+    }
   }
 
   /** Prune, default, validate: the structural pipeline for custom resources; unknown-field checks for built-ins. */
@@ -200,7 +208,8 @@ export class KubeApi {
     const metaUnknown = prune({ metadata: obj.metadata }, { type: 'object', properties: {} }, '', true);
     const all = [...unknown, ...metaUnknown];
     if (all.length > 0 && fv === 'Strict') {
-      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${all.map((p) => `unknown field "${p}"`).join(', ')}`);
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ` +
+        `strict decoding error: ${all.map((p) => `unknown field "${p}"`).join(', ')}`);
     }
     if (fv === 'Warn') for (const p of all) warnings.push(`unknown field "${p}"`);
   }
@@ -213,7 +222,8 @@ export class KubeApi {
     }
     const pruned = prune(obj, def.schema.schema);
     if (pruned.length > 0 && fv === 'Strict') {
-      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(', ')}`);
+      throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ` +
+        `strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(', ')}`);
     }
     if (fv === 'Warn') for (const p of pruned) warnings.push(`unknown field "${p}"`);
     applyDefaults(obj, def.schema.schema);
@@ -251,7 +261,8 @@ export class KubeApi {
     if (old?.metadata.deletionTimestamp) {
       const added = (obj.metadata.finalizers ?? []).filter((f) => !(old.metadata.finalizers ?? []).includes(f));
       if (added.length > 0) {
-        errs.push(causes.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`));
+        errs.push(causes.forbidden('metadata.finalizers', 'no new finalizers can be added if the object is being deleted, ' +
+          `found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`));
       }
     }
     if (errs.length > 0) throw invalid(def, name, errs);
@@ -285,8 +296,12 @@ export class KubeApi {
       const nsObj = this.store.get('core/namespaces', undefined, ns!);
       if (!nsObj) throw namespaceNotFound(ns!);
       if (nsObj.metadata.deletionTimestamp) {
-        throw new ApiError(403, 'Forbidden', `${def.group ? `${def.plural}.${def.group}` : def.plural} "${obj.metadata.name ?? ''}" is forbidden: unable to create new content in namespace ${ns!} because it is being terminated`,
-          { name: obj.metadata.name, group: def.group, kind: def.plural, causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns!} is being terminated`, field: 'metadata.namespace' }] });
+        const resource = def.group ? `${def.plural}.${def.group}` : def.plural;
+        throw new ApiError(403, 'Forbidden', `${resource} "${obj.metadata.name ?? ''}" is forbidden: ` +
+          `unable to create new content in namespace ${ns!} because it is being terminated`, {
+          name: obj.metadata.name, group: def.group, kind: def.plural,
+          causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns!} is being terminated`, field: 'metadata.namespace' }],
+        });
       }
     }
     if (!obj.metadata.name) {
@@ -353,7 +368,9 @@ export class KubeApi {
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(def, name);
     if ((rv === undefined || rv === '') && mode.put && !def.allowUnconditionalUpdate) {
       // Go prints the empty uint64 resourceVersion as 0x0, unquoted.
-      throw invalid(def, name, [{ reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update' }], `${def.plural}.${def.group}`);
+      throw invalid(def, name, [{
+        reason: 'FieldValueInvalid', field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update',
+      }], `${def.plural}.${def.group}`);
     }
     if (subresource === 'status') {
       // status_strategy: everything but status comes from the stored object.
@@ -379,14 +396,18 @@ export class KubeApi {
     let managedChanged = false;
     if (mode.presetManagedFields) {
       obj.metadata.managedFields = mode.presetManagedFields;
-      managedChanged = !isDeepStrictEqual(mode.presetManagedFields.map((e) => ({ ...e, time: '' })), (old.metadata.managedFields ?? []).map((e) => ({ ...e, time: '' })));
+      managedChanged = !isDeepStrictEqual(
+        mode.presetManagedFields.map((e) => ({ ...e, time: '' })), (old.metadata.managedFields ?? []).map((e) => ({ ...e, time: '' })));
     } else if (clientManaged !== undefined && !isDeepStrictEqual(clientManaged, old.metadata.managedFields)) {
       managedChanged = true;
       // A client rewrote managedFields (kubectl's csaupgrade does): take them as sent.
-      if (!Array.isArray(clientManaged)) throw invalid(def, name, [causes.typeInvalid('metadata.managedFields', clientManaged, 'must be a list')]);
+      if (!Array.isArray(clientManaged)) {
+        throw invalid(def, name, [causes.typeInvalid('metadata.managedFields', clientManaged, 'must be a list')]);
+      }
     } else {
       obj.metadata.managedFields = updateManagedFields(old, obj, old.metadata.managedFields ?? [], def.schema?.schema ?? def.ownership,
-        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource }, !def.custom);
+        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource },
+        !def.custom);
     }
     if (!obj.metadata.managedFields?.length) delete obj.metadata.managedFields;
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
@@ -407,10 +428,13 @@ export class KubeApi {
   patch(def: ResourceDef, ns: string | undefined, name: string, contentType: string, rawBody: string, opts: WriteOptions,
     subresource: string | undefined): WriteResult {
     const type = contentType.split(';')[0]!.trim().toLowerCase();
-    const accepted = def.custom ? [JSON_PATCH, MERGE_PATCH, APPLY_PATCH_YAML] : [JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH_YAML];
+    const accepted = def.custom
+      ? [JSON_PATCH, MERGE_PATCH, APPLY_PATCH_YAML]
+      : [JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH_YAML];
     if (!accepted.includes(type)) throw unsupportedMediaType(accepted);
     if (type !== APPLY_PATCH_YAML && opts.force !== undefined) {
-      throw invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '', [causes.forbidden('force', 'may not be specified for non-apply patch')]);
+      throw invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '',
+        [causes.forbidden('force', 'may not be specified for non-apply patch')]);
     }
     if (type === APPLY_PATCH_YAML) return this.apply(def, ns, name, rawBody, opts, subresource);
     let body: unknown;
@@ -434,9 +458,12 @@ export class KubeApi {
     return this.update(def, ns, name, patched, opts, subresource, { put: false });
   }
 
-  private apply(def: ResourceDef, ns: string | undefined, name: string, rawBody: string, opts: WriteOptions, subresource: string | undefined): WriteResult {
+  private apply(
+    def: ResourceDef, ns: string | undefined, name: string, rawBody: string, opts: WriteOptions, subresource: string | undefined,
+  ): WriteResult {
     if (!opts.fieldManager) {
-      throw invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '', [causes.required('fieldManager')].map((c) => ({ ...c, message: 'Required value: is required for apply patch' })));
+      throw invalid({ group: 'meta.k8s.io', plural: 'patchoptions', kind: 'PatchOptions' }, '',
+        [causes.required('fieldManager')].map((c) => ({ ...c, message: 'Required value: is required for apply patch' })));
     }
     let applied: unknown;
     try {
@@ -446,12 +473,16 @@ export class KubeApi {
     }
     if (!isObject(applied)) throw badRequest('apply patch must be an object');
     const meta = (isObject(applied.metadata) ? applied.metadata : {}) as Record<string, unknown>;
-    if (meta.name !== undefined && meta.name !== name) throw badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
+    if (meta.name !== undefined && meta.name !== name) {
+      throw badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
+    }
     if (applied.apiVersion === undefined || applied.kind === undefined) throw badRequest('apply patches must specify apiVersion and kind');
     this.checkKind(def, applied);
     const stored = this.store.get(def.storageKey, ns, name);
     const live = stored ? this.present(def, stored) : undefined;
-    const ctx = { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now: nowTime(), statusSubresource: def.statusSubresource };
+    const ctx = {
+      manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now: nowTime(), statusSubresource: def.statusSubresource,
+    };
     const result = serverSideApply(live, applied, def.schema?.schema ?? def.ownership, ctx, opts.force === true, apiVersionOf(def));
     const obj = result.object as KubeObject;
     obj.metadata = { ...(obj.metadata ?? {}), name };
@@ -469,14 +500,22 @@ export class KubeApi {
     const stored = this.store.get(def.storageKey, ns, name);
     if (!stored) throw notFound(def, name);
     if (def.kind === 'Namespace' && ['default', 'kube-system', 'kube-public'].includes(name)) {
-      throw new ApiError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
+      throw new ApiError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, {
+        name, kind: 'namespaces',
+      });
     }
-    const pre = (isObject(options) && isObject(options.preconditions) ? options.preconditions : {}) as { uid?: string; resourceVersion?: string };
+    const pre = (isObject(options) && isObject(options.preconditions) ? options.preconditions : {}) as
+      { uid?: string; resourceVersion?: string };
     if (pre.uid && pre.uid !== stored.metadata.uid) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${def.group ? `${def.plural}.${def.group}` : def.plural} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${stored.metadata.uid}`, { name, group: def.group, kind: def.plural });
+      const resource = def.group ? `${def.plural}.${def.group}` : def.plural;
+      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: ` +
+        `UID in precondition: ${pre.uid}, UID in object meta: ${stored.metadata.uid}`, { name, group: def.group, kind: def.plural });
     }
     if (pre.resourceVersion && pre.resourceVersion !== stored.metadata.resourceVersion) throw conflict(def, name);
-    const success = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: def.group, kind: def.plural, uid: stored.metadata.uid } };
+    const success = {
+      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success',
+      details: { name, group: def.group, kind: def.plural, uid: stored.metadata.uid },
+    };
     if (isNamespace(def)) return this.terminateNamespace(def, stored, dryRun);
     if ((stored.metadata.finalizers ?? []).length > 0) {
       if (stored.metadata.deletionTimestamp) return { code: 200, body: this.present(def, stored), warnings: [] };
@@ -512,7 +551,9 @@ export class KubeApi {
     if (dryRun) return { code: 200, body: this.present(def, obj), warnings: [] };
     this.store.put(def.storageKey, obj);
     for (const [key, d] of this.namespacedBuckets()) {
-      for (const o of this.store.list(key, name)) if (!o.metadata.deletionTimestamp) this.delete(d, name, o.metadata.name!, undefined, false);
+      for (const o of this.store.list(key, name)) {
+        if (!o.metadata.deletionTimestamp) this.delete(d, name, o.metadata.name!, undefined, false);
+      }
     }
     this.finishNamespaceIfEmpty(name);
     return { code: 200, body: this.present(def, obj), warnings: [] };
@@ -541,7 +582,9 @@ export class KubeApi {
       this.onResourcesRemoved(defs);
     } else if (def.kind === 'Namespace' && def.group === '') {
       const keys = new Set(this.registry.all().filter((r) => r.namespaced).map((r) => r.storageKey));
-      for (const key of keys) for (const o of this.store.list(key, gone.metadata.name)) this.store.remove(key, o.metadata.namespace, o.metadata.name!);
+      for (const key of keys) {
+        for (const o of this.store.list(key, gone.metadata.name)) this.store.remove(key, o.metadata.namespace, o.metadata.name!);
+      }
     }
   }
 
@@ -578,6 +621,10 @@ export class KubeApi {
       this.delete(def, o.metadata.namespace, o.metadata.name!, undefined, dryRun);
       items.push(this.present(def, o));
     }
-    return { code: 200, body: { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion: String(this.store.currentRV()) }, items }, warnings: [] };
+    return {
+      code: 200,
+      body: { apiVersion: apiVersionOf(def), kind: def.listKind, metadata: { resourceVersion: String(this.store.currentRV()) }, items },
+      warnings: [],
+    };
   }
 }

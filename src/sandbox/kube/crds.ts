@@ -66,16 +66,24 @@ export function validateCRD(crd: KubeObject): StatusCause[] {
   if (!spec || typeof spec !== 'object') return [causes.required('spec')];
   if (!spec.group) out.push(causes.required('spec.group'));
   const names = spec.names;
-  if (!names?.plural) out.push(causes.required('spec.names.plural'));
-  else if (!DNS_LABEL.test(names.plural)) out.push(causes.invalid('spec.names.plural', names.plural, 'a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\''));
+  if (!names?.plural) {
+    out.push(causes.required('spec.names.plural'));
+  } else if (!DNS_LABEL.test(names.plural)) {
+    out.push(causes.invalid('spec.names.plural', names.plural,
+      'a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \'-\''));
+  }
   if (!names?.kind) out.push(causes.required('spec.names.kind'));
   if (names?.plural && spec.group && crd.metadata.name !== `${names.plural}.${spec.group}`) {
     out.push(causes.invalid('metadata.name', crd.metadata.name, 'must be spec.names.plural+"."+spec.group'));
   }
-  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') out.push(causes.notSupported('spec.scope', spec.scope ?? '', ['Cluster', 'Namespaced']));
+  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') {
+    out.push(causes.notSupported('spec.scope', spec.scope ?? '', ['Cluster', 'Namespaced']));
+  }
   if (!Array.isArray(spec.versions) || spec.versions.length === 0) out.push(causes.required('spec.versions'));
   else {
-    if (spec.versions.filter((v) => v.storage).length !== 1) out.push(causes.invalid('spec.versions', spec.versions, 'must have exactly one version marked as storage version'));
+    if (spec.versions.filter((v) => v.storage).length !== 1) {
+      out.push(causes.invalid('spec.versions', spec.versions, 'must have exactly one version marked as storage version'));
+    }
     spec.versions.forEach((v, i) => {
       if (!v.name) out.push(causes.required(`spec.versions[${i}].name`));
       const s = v.schema?.openAPIV3Schema;
@@ -117,7 +125,9 @@ export function crdStatus(crd: KubeObject, previous: Record<string, unknown> | u
       ...(names.shortNames ? { shortNames: names.shortNames } : {}),
       ...(names.categories ? { categories: names.categories } : {}),
     },
-    storedVersions: [...new Set([...((previous?.storedVersions as string[] | undefined) ?? []), ...spec.versions.filter((v) => v.storage).map((v) => v.name)])],
+    storedVersions: [...new Set([
+      ...((previous?.storedVersions as string[] | undefined) ?? []), ...spec.versions.filter((v) => v.storage).map((v) => v.name),
+    ])],
   };
 }
 
@@ -134,7 +144,10 @@ export function deprecationWarning(spec: CRDSpec, v: CRDVersion): string | undef
   if (!v.deprecated) return undefined;
   if (v.deprecationWarning) return v.deprecationWarning;
   const msg = `${spec.group}/${v.name} ${spec.names.kind} is deprecated`;
-  const newer = spec.versions.filter((o) => o.served && !o.deprecated && compareVersions(o.name, v.name) < 0).map((o) => o.name).sort(compareVersions);
+  const newer = spec.versions
+    .filter((o) => o.served && !o.deprecated && compareVersions(o.name, v.name) < 0)
+    .map((o) => o.name)
+    .sort(compareVersions);
   return newer.length > 0 ? `${msg}; use ${spec.group}/${newer[0]} ${spec.names.kind}` : msg;
 }
 

@@ -42,7 +42,9 @@ export function checkObjectMetaTypes(kind: string, version: string, metadata: Re
     if (scalar && jsonType(value) !== scalar.json) throw wrong(field, value, scalar.type);
     if (field === 'labels' || field === 'annotations') {
       if (jsonType(value) !== 'object') throw wrong(field, value, 'map[string]string');
-      for (const v of Object.values(value as Record<string, unknown>)) if (v !== null && typeof v !== 'string') throw wrong(field, v, 'string');
+      for (const v of Object.values(value as Record<string, unknown>)) {
+        if (v !== null && typeof v !== 'string') throw wrong(field, v, 'string');
+      }
     }
     if (field === 'finalizers') {
       if (!Array.isArray(value)) throw wrong(field, value, '[]string');
@@ -91,10 +93,14 @@ export function base64ErrorOffset(text: string): number | undefined {
 export function checkSecretData(data: unknown): void {
   if (data === undefined || data === null) return;
   const wrong = (detail: string) => cannotDecode('Secret', 'v1', detail);
-  if (jsonType(data) !== 'object') throw wrong(`json: cannot unmarshal ${jsonType(data)} into Go struct field Secret.data of type map[string][]uint8`);
+  if (jsonType(data) !== 'object') {
+    throw wrong(`json: cannot unmarshal ${jsonType(data)} into Go struct field Secret.data of type map[string][]uint8`);
+  }
   for (const value of Object.values(data as Record<string, unknown>)) {
     if (value === null) continue;
-    if (typeof value !== 'string') throw wrong(`json: cannot unmarshal ${jsonType(value)} into Go struct field Secret.data of type []uint8`);
+    if (typeof value !== 'string') {
+      throw wrong(`json: cannot unmarshal ${jsonType(value)} into Go struct field Secret.data of type []uint8`);
+    }
     const offset = base64ErrorOffset(value);
     if (offset !== undefined) throw wrong(`illegal base64 data at input byte ${offset}`);
   }

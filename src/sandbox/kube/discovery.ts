@@ -31,13 +31,17 @@ function gv(group: string, version: string): { groupVersion: string; version: st
 export function apiGroup(reg: Registry, name: string): Record<string, unknown> | undefined {
   const g = reg.groups().find((x) => x.name === name);
   if (!g) return undefined;
-  return { kind: 'APIGroup', apiVersion: 'v1', name, versions: g.versions.map((v) => gv(name, v)), preferredVersion: gv(name, g.versions[0]!) };
+  return {
+    kind: 'APIGroup', apiVersion: 'v1', name, versions: g.versions.map((v) => gv(name, v)), preferredVersion: gv(name, g.versions[0]!),
+  };
 }
 
 export function apiGroupList(reg: Registry): Record<string, unknown> {
   return {
     kind: 'APIGroupList', apiVersion: 'v1',
-    groups: reg.groups().map((g) => ({ name: g.name, versions: g.versions.map((v) => gv(g.name, v)), preferredVersion: gv(g.name, g.versions[0]!) })),
+    groups: reg.groups().map((g) => ({
+      name: g.name, versions: g.versions.map((v) => gv(g.name, v)), preferredVersion: gv(g.name, g.versions[0]!),
+    })),
   };
 }
 
@@ -53,7 +57,11 @@ export function apiResourceList(reg: Registry, group: string, version: string): 
     if (r.categories.length) entry.categories = r.categories;
     entry.storageVersionHash = storageVersionHash(r);
     resources.push(entry);
-    if (r.statusSubresource) resources.push({ name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'] });
+    if (r.statusSubresource) {
+      resources.push({
+        name: `${r.plural}/status`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: ['get', 'patch', 'update'],
+      });
+    }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources };
 }
@@ -68,7 +76,11 @@ function aggregatedResource(r: ResourceDef): Record<string, unknown> {
   };
   if (r.shortNames.length) out.shortNames = r.shortNames;
   if (r.categories.length) out.categories = r.categories;
-  if (r.statusSubresource) out.subresources = [{ subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['get', 'patch', 'update'] }];
+  if (r.statusSubresource) {
+    out.subresources = [{
+      subresource: 'status', responseKind: { group: r.group, version: r.version, kind: r.kind }, verbs: ['get', 'patch', 'update'],
+    }];
+  }
   return out;
 }
 
@@ -78,7 +90,9 @@ export function aggregatedDiscovery(reg: Registry, core: boolean): Record<string
     kind: 'APIGroupDiscoveryList', apiVersion: 'apidiscovery.k8s.io/v2', metadata: {},
     items: groups.map((g) => ({
       metadata: { name: g.name },
-      versions: g.versions.map((v) => ({ version: v, freshness: 'Current', resources: reg.resourcesIn(g.name, v).map(aggregatedResource) })),
+      versions: g.versions.map((v) => ({
+        version: v, freshness: 'Current', resources: reg.resourcesIn(g.name, v).map(aggregatedResource),
+      })),
     })),
   };
 }

@@ -72,7 +72,8 @@ export function alreadyExists(r: ResourceRef, name: string): ApiError {
 
 export function conflict(r: ResourceRef, name: string): ApiError {
   return new ApiError(409, 'Conflict',
-    `Operation cannot be fulfilled on ${qualifiedResource(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    `Operation cannot be fulfilled on ${qualifiedResource(r)} "${name}": the object has been modified; ` +
+    'please apply your changes to the latest version and try again',
     { name, group: r.group, kind: r.plural });
 }
 
@@ -105,7 +106,9 @@ export function invalid(r: ResourceRef, name: string, causes: StatusCause[], kin
 /** Go's %q: strconv.Quote, as the real server quotes a bad string value. */
 export function goQuote(text: string): string {
   const printable = /[\p{L}\p{M}\p{N}\p{P}\p{S} ]/u;
-  const named: Record<string, string> = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '"': '\\"', '\\': '\\\\' };
+  const named: Record<string, string> = {
+    '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '"': '\\"', '\\': '\\\\',
+  };
   let out = '"';
   for (const ch of text) {
     const code = ch.codePointAt(0)!;

@@ -43,7 +43,9 @@ function wantsTable(accept: string | undefined): boolean {
 
 function send(res: ServerResponse, code: number, body: unknown, contentType = JSON_TYPE, warnings: string[] = []): void {
   const text = JSON.stringify(body);
-  const headers: Record<string, string | string[]> = { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), 'Cache-Control': 'no-cache, private' };
+  const headers: Record<string, string | string[]> = {
+    'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), 'Cache-Control': 'no-cache, private',
+  };
   if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
   res.writeHead(code, headers);
   res.end(text);
@@ -71,7 +73,9 @@ function sendError(res: ServerResponse, err: ApiError): void {
  */
 function sendNotFoundPage(res: ServerResponse): void {
   const text = '404 page not found\n';
-  res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': String(text.length) });
+  res.writeHead(404, {
+    'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': String(text.length),
+  });
   res.end(text);
 }
 
@@ -297,12 +301,17 @@ export class KubeHttp {
         }
         if (name) {
           const obj = this.api.get(def, namespace, name);
-          if (table) return send(res, 200, buildTable(def.table, [obj], { includeObject: q.get('includeObject'), resourceVersion: obj.metadata.resourceVersion }), TABLE_TYPE, dep);
+          if (table) {
+            const options = { includeObject: q.get('includeObject'), resourceVersion: obj.metadata.resourceVersion };
+            return send(res, 200, buildTable(def.table, [obj], options), TABLE_TYPE, dep);
+          }
           return send(res, 200, obj, JSON_TYPE, dep);
         }
         const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
         const { items, resourceVersion } = this.api.list(def, namespace, sel);
-        if (table) return send(res, 200, buildTable(def.table, items, { includeObject: q.get('includeObject'), resourceVersion }), TABLE_TYPE, dep);
+        if (table) {
+          return send(res, 200, buildTable(def.table, items, { includeObject: q.get('includeObject'), resourceVersion }), TABLE_TYPE, dep);
+        }
         return send(res, 200, listBody(def, items, resourceVersion), JSON_TYPE, dep);
       }
       case 'POST': {
@@ -325,7 +334,8 @@ export class KubeHttp {
       case 'DELETE': {
         if (subresource) throw methodNotAllowed();
         const opts = parseBody(req);
-        const dryRun = q.getAll('dryRun').length > 0 || (Array.isArray((opts as { dryRun?: unknown } | undefined)?.dryRun) && ((opts as { dryRun: unknown[] }).dryRun.length > 0));
+        const dryRun = q.getAll('dryRun').length > 0 ||
+          (Array.isArray((opts as { dryRun?: unknown } | undefined)?.dryRun) && ((opts as { dryRun: unknown[] }).dryRun.length > 0));
         if (!name) {
           if (def.namespaced && namespace === undefined) throw methodNotAllowed();
           const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
@@ -340,7 +350,9 @@ export class KubeHttp {
     }
   }
 
-  private watch(req: Req, res: ServerResponse, def: ResourceDef, namespace: string | undefined, sel: Selectors, table: boolean, warnings: string[]): void {
+  private watch(
+    req: Req, res: ServerResponse, def: ResourceDef, namespace: string | undefined, sel: Selectors, table: boolean, warnings: string[],
+  ): void {
     const q = req.url.searchParams;
     const rvParam = q.get('resourceVersion');
     const bookmarks = q.get('allowWatchBookmarks') === 'true';
@@ -356,7 +368,9 @@ export class KubeHttp {
       fromRV = Number(rvParam);
       if (!Number.isInteger(fromRV) || fromRV < 0) throw badRequest(`invalid resource version: ${rvParam}`);
     }
-    const headers: Record<string, string | string[]> = { 'Content-Type': table ? TABLE_TYPE : JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' };
+    const headers: Record<string, string | string[]> = {
+      'Content-Type': table ? TABLE_TYPE : JSON_TYPE, 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private',
+    };
     if (warnings.length > 0) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
     res.writeHead(200, headers);
     res.flushHeaders();
@@ -364,7 +378,9 @@ export class KubeHttp {
     const write = (type: string, stored: KubeObject): void => {
       let object: unknown = this.api.present(def, stored);
       if (table && type !== 'BOOKMARK' && type !== 'ERROR') {
-        object = buildTable(def.table, [object as KubeObject], { includeObject: q.get('includeObject'), noHeaders: !first, resourceVersion: stored.metadata.resourceVersion });
+        object = buildTable(def.table, [object as KubeObject], {
+          includeObject: q.get('includeObject'), noHeaders: !first, resourceVersion: stored.metadata.resourceVersion,
+        });
         first = false;
       }
       res.write(`${JSON.stringify({ type, object })}\n`);
@@ -399,7 +415,11 @@ export class KubeHttp {
       onEvent(ev);
     }
     const bookmark = (): void => {
-      res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: def.kind, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(this.api.store.currentRV()) } } })}\n`);
+      const bookmark = {
+        type: 'BOOKMARK',
+        object: { kind: def.kind, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(this.api.store.currentRV()) } },
+      };
+      res.write(`${JSON.stringify(bookmark)}\n`);
     };
     const bookmarkTimer = bookmarks ? setInterval(bookmark, this.bookmarkIntervalMs) : undefined;
     const entry = {

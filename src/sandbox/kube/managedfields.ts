@@ -21,7 +21,10 @@ const META_SCHEMA: Schema = {
 };
 
 /** Server-owned metadata that never appears in managedFields. */
-const IGNORED_META = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'selfLink', 'generateName']);
+const IGNORED_META = new Set([
+  'name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'deletionTimestamp',
+  'deletionGracePeriodSeconds', 'selfLink', 'generateName',
+]);
 
 function childSchema(schema: Schema | undefined, key: string): Schema | undefined {
   if (!schema) return undefined;
@@ -48,7 +51,9 @@ const MARK = Symbol('element');
  * value. With `nodes`, maps and keyed lists are paths too (marked), as an update owns the
  * structures it creates: FieldsV1 writes them as ".".
  */
-export function flatten(obj: Json, schema: Schema | undefined, top: 'all' | 'status' | 'nostatus' = 'all', nodes: boolean | 'typed' = false): Map<string, unknown> {
+export function flatten(
+  obj: Json, schema: Schema | undefined, top: 'all' | 'status' | 'nostatus' = 'all', nodes: boolean | 'typed' = false,
+): Map<string, unknown> {
   const out = new Map<string, unknown>();
   const walk = (v: unknown, s: Schema | undefined, path: string[]): void => {
     if (v === null) return;
@@ -80,7 +85,9 @@ export function flatten(obj: Json, schema: Schema | undefined, top: 'all' | 'sta
     if (k === 'metadata' && isObject(v)) {
       // ObjectMeta leaves an empty list or map out (omitempty): it owns nothing.
       const empty = (x: unknown) => (Array.isArray(x) && x.length === 0) || (isObject(x) && Object.keys(x).length === 0);
-      for (const [mk, mv] of Object.entries(v)) if (!IGNORED_META.has(mk) && !empty(mv)) walk(mv, childSchema(META_SCHEMA, mk), ['f:metadata', `f:${mk}`]);
+      for (const [mk, mv] of Object.entries(v)) {
+        if (!IGNORED_META.has(mk) && !empty(mv)) walk(mv, childSchema(META_SCHEMA, mk), ['f:metadata', `f:${mk}`]);
+      }
       continue;
     }
     walk(v, childSchema(schema, k), [`f:${k}`]);
@@ -190,17 +197,24 @@ function entryMatches(e: ManagedFieldsEntry, manager: string, operation: string,
 
 export interface ApplyResult { object: Record<string, unknown>; managedFields: ManagedFieldsEntry[] }
 
-export interface ManagerContext { manager: string; apiVersion: string; subresource?: string; now: string | undefined; statusSubresource: boolean }
+export interface ManagerContext {
+  manager: string; apiVersion: string; subresource?: string; now: string | undefined; statusSubresource: boolean;
+}
 
 function scope(ctx: ManagerContext): 'all' | 'status' | 'nostatus' {
   if (ctx.subresource === 'status') return 'status';
   return ctx.statusSubresource ? 'nostatus' : 'all';
 }
 
-function setEntry(entries: ManagedFieldsEntry[], ctx: ManagerContext, operation: 'Apply' | 'Update', paths: Set<string>): ManagedFieldsEntry[] {
+function setEntry(
+  entries: ManagedFieldsEntry[], ctx: ManagerContext, operation: 'Apply' | 'Update', paths: Set<string>,
+): ManagedFieldsEntry[] {
   const rest = entries.filter((e) => !entryMatches(e, ctx.manager, operation, ctx.subresource));
   if (paths.size === 0) return rest;
-  const entry: ManagedFieldsEntry = { manager: ctx.manager, operation, apiVersion: ctx.apiVersion, ...(ctx.now ? { time: ctx.now } : {}), fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(paths) };
+  const entry: ManagedFieldsEntry = {
+    manager: ctx.manager, operation, apiVersion: ctx.apiVersion, ...(ctx.now ? { time: ctx.now } : {}),
+    fieldsType: 'FieldsV1', fieldsV1: toFieldsV1(paths),
+  };
   if (ctx.subresource) entry.subresource = ctx.subresource;
   const idx = entries.findIndex((e) => entryMatches(e, ctx.manager, operation, ctx.subresource));
   if (idx >= 0) {
@@ -231,7 +245,10 @@ function withoutPaths(entries: ManagedFieldsEntry[], drop: Set<string>, except?:
  * changed, and the structures it created. A built-in kind's structs always exist (Go zero
  * values), so there only metadata's maps and lists are created: `typed` says which.
  */
-export function updateManagedFields(oldObj: Record<string, unknown> | undefined, newObj: Record<string, unknown>, entries: ManagedFieldsEntry[], schema: Schema | undefined, ctx: ManagerContext, typed = false): ManagedFieldsEntry[] {
+export function updateManagedFields(
+  oldObj: Record<string, unknown> | undefined, newObj: Record<string, unknown>, entries: ManagedFieldsEntry[], schema: Schema | undefined,
+  ctx: ManagerContext, typed = false,
+): ManagedFieldsEntry[] {
   const sc = scope(ctx);
   const nodes = typed ? 'typed' : true;
   const before = oldObj ? flatten(oldObj, schema, sc, nodes) : new Map<string, unknown>();
@@ -250,7 +267,10 @@ export function updateManagedFields(oldObj: Record<string, unknown> | undefined,
 }
 
 /** Server-side apply of `applied` onto `live` (undefined: create). Throws 409 on conflicts unless forced. */
-export function serverSideApply(live: Record<string, unknown> | undefined, applied: Record<string, unknown>, schema: Schema | undefined, ctx: ManagerContext, force: boolean, gvForMessage: string): ApplyResult {
+export function serverSideApply(
+  live: Record<string, unknown> | undefined, applied: Record<string, unknown>, schema: Schema | undefined, ctx: ManagerContext,
+  force: boolean, gvForMessage: string,
+): ApplyResult {
   const sc = scope(ctx);
   const entries = ((live?.metadata as { managedFields?: ManagedFieldsEntry[] } | undefined)?.managedFields ?? []);
   const appliedFields = flatten(applied, schema, sc);
@@ -278,7 +298,8 @@ export function serverSideApply(live: Record<string, unknown> | undefined, appli
   const ownedByOthers = new Set<string>();
   for (const e of newEntries) if (!isMine(e)) for (const p of fromFieldsV1(e.fieldsV1)) ownedByOthers.add(p);
   const result = structuredClone(live ?? {}) as Record<string, unknown>;
-  const toRemove = [...previouslyApplied].filter((p) => !appliedFields.has(p) && ![...ownedByOthers].some((o) => o === p || o.startsWith(p + SEP)));
+  const toRemove = [...previouslyApplied]
+    .filter((p) => !appliedFields.has(p) && ![...ownedByOthers].some((o) => o === p || o.startsWith(p + SEP)));
   // Shallowest first: a dropped list element goes whole, before its fields would make it unfindable.
   toRemove.sort((a, b) => a.split(SEP).length - b.split(SEP).length);
   for (const p of toRemove) removeAt(result, p.split(SEP));
@@ -286,21 +307,26 @@ export function serverSideApply(live: Record<string, unknown> | undefined, appli
   const merged = applyMerge(result, applied, schema) as Record<string, unknown>;
   newEntries = withoutPaths(newEntries, new Set(), undefined);
   // An apply that changes nothing leaves the applier's time as it was (none, for a first apply).
-  const content = (o: Record<string, unknown> | undefined) => JSON.stringify({ ...o, metadata: { ...(o?.metadata as object), managedFields: undefined, resourceVersion: undefined } });
+  const content = (o: Record<string, unknown> | undefined) =>
+    JSON.stringify({ ...o, metadata: { ...(o?.metadata as object), managedFields: undefined, resourceVersion: undefined } });
   const unchanged = live !== undefined && content(live) === content(merged);
   newEntries = setEntry(newEntries, unchanged ? { ...ctx, now: mine?.time } : ctx, 'Apply', new Set(appliedFields.keys()));
   return { object: merged, managedFields: sortManagedFields(newEntries) };
 }
 
 function conflictError(conflicts: Array<{ manager: string; operation: string; path: string }>, gv: string): ApiError {
-  const who = (c: { manager: string; operation: string }): string => (c.operation === 'Apply' ? `"${c.manager}"` : `"${c.manager}" using ${gv}`);
+  const who = (c: { manager: string; operation: string }): string =>
+    (c.operation === 'Apply' ? `"${c.manager}"` : `"${c.manager}" using ${gv}`);
   const causes = conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${who(c)}`, field: displayPath(c.path) }));
   let message: string;
-  if (conflicts.length === 1) message = `Apply failed with 1 conflict: conflict with ${who(conflicts[0]!)}: ${displayPath(conflicts[0]!.path)}`;
+  if (conflicts.length === 1) {
+    message = `Apply failed with 1 conflict: conflict with ${who(conflicts[0]!)}: ${displayPath(conflicts[0]!.path)}`;
+  }
   else {
     const byManager = new Map<string, string[]>();
     for (const c of conflicts) byManager.set(who(c), [...(byManager.get(who(c)) ?? []), displayPath(c.path)]);
-    message = `Apply failed with ${conflicts.length} conflicts: ${[...byManager].map(([m, ps]) => `conflicts with ${m}:\n${ps.map((p) => `- ${p}`).join('\n')}`).join('\n')}`;
+    const groups = [...byManager].map(([m, ps]) => `conflicts with ${m}:\n${ps.map((p) => `- ${p}`).join('\n')}`);
+    message = `Apply failed with ${conflicts.length} conflicts: ${groups.join('\n')}`;
   }
   return new ApiError(409, 'Conflict', message, { causes });
 }

@@ -27,12 +27,18 @@ export function validateName(name: string, rule: 'subdomain' | 'label' | 'path')
   }
   if (rule === 'label') {
     if (name.length > 63 || !DNS_LABEL.test(name)) {
-      return [causes.invalid('metadata.name', name, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")];
+      return [causes.invalid('metadata.name', name,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', " +
+        "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', " +
+        "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")];
     }
     return [];
   }
   if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) {
-    return [causes.invalid('metadata.name', name, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")];
+    return [causes.invalid('metadata.name', name,
+      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', " +
+      "and must start and end with an alphanumeric character (e.g. 'example.com', " +
+      "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")];
   }
   return [];
 }
@@ -46,7 +52,9 @@ export function validateLabelsAndAnnotations(o: KubeObject): StatusCause[] {
       out.push(causes.typeInvalid(`metadata.${field}`, m, 'must be a map of strings'));
       continue;
     }
-    for (const [k, v] of Object.entries(m)) if (typeof v !== 'string') out.push(causes.typeInvalid(`metadata.${field}.${k}`, v, 'must be a string'));
+    for (const [k, v] of Object.entries(m)) {
+      if (typeof v !== 'string') out.push(causes.typeInvalid(`metadata.${field}.${k}`, v, 'must be a string'));
+    }
   }
   return out;
 }

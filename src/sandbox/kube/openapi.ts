@@ -28,13 +28,18 @@ export function gvDocument(reg: Registry, group: string, version: string): Recor
     const ok = { 200: { description: 'OK', content: { 'application/json': { schema: ref } } } };
     const base = `/${gvPath(group, version)}${r.namespaced ? '/namespaces/{namespace}' : ''}/${r.plural}`;
     const op = (action: string, params: unknown[] = []): Record<string, unknown> => ({
-      operationId: `${action}${r.kind}`, 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk, parameters: params, responses: ok,
+      operationId: `${action}${r.kind}`, 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk, parameters: params,
+      responses: ok,
     });
     const patchParams = [...WRITE_PARAMS, { name: 'force', in: 'query', schema: { type: 'boolean', uniqueItems: true } }];
     paths[base] = { get: op('list'), post: op('post', WRITE_PARAMS) };
     paths[`${base}/{name}`] = { get: op('get'), put: op('put', WRITE_PARAMS), patch: op('patch', patchParams), delete: op('delete') };
-    if (r.statusSubresource) paths[`${base}/{name}/status`] = { get: op('get'), put: op('put', WRITE_PARAMS), patch: op('patch', patchParams) };
-    const schema = r.schema ? structuredClone(r.schema.schema) as Record<string, unknown> : { type: 'object', description: `${r.kind} (schema not published by this emulator)` };
+    if (r.statusSubresource) {
+      paths[`${base}/{name}/status`] = { get: op('get'), put: op('put', WRITE_PARAMS), patch: op('patch', patchParams) };
+    }
+    const schema = r.schema
+      ? structuredClone(r.schema.schema) as Record<string, unknown>
+      : { type: 'object', description: `${r.kind} (schema not published by this emulator)` };
     schemas[schemaName(r)] = { ...schema, 'x-kubernetes-group-version-kind': [gvk] };
   }
   return { openapi: '3.0.0', info: { title: 'Kubernetes', version: 'v1.32.0' }, paths, components: { schemas } };

@@ -118,7 +118,11 @@ export function applyJsonPatch(doc: unknown, ops: unknown): unknown {
     return jsonpatch.applyPatch(structuredClone(doc), ops as jsonpatch.Operation[], true, false).newDocument;
   } catch (err) {
     const e = err as { name?: string; message?: string };
-    if (e.name === 'TEST_OPERATION_FAILED') throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', { causes: [{ reason: 'FieldValueInvalid', message: 'testing value failed' }] });
+    if (e.name === 'TEST_OPERATION_FAILED') {
+      throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', {
+        causes: [{ reason: 'FieldValueInvalid', message: 'testing value failed' }],
+      });
+    }
     throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request`, {
       causes: [{ reason: 'FieldValueInvalid', message: (e.message ?? String(err)).split('\n')[0]! }],
     });

@@ -10,9 +10,15 @@ type FieldKind = 'string' | 'bytes' | 'int' | 'bool' | 'time' | 'rawjson' | 'str
   | Msg | [Msg];
 interface Msg { [field: number]: [string, FieldKind] }
 
-const OwnerReference: Msg = { 1: ['kind', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['controller', 'bool'], 7: ['blockOwnerDeletion', 'bool'] };
+const OwnerReference: Msg = {
+  1: ['kind', 'string'], 3: ['name', 'string'], 4: ['uid', 'string'], 5: ['apiVersion', 'string'], 6: ['controller', 'bool'],
+  7: ['blockOwnerDeletion', 'bool'],
+};
 const FieldsV1: Msg = { 1: ['raw', 'rawjson'] };
-const ManagedFieldsEntry: Msg = { 1: ['manager', 'string'], 2: ['operation', 'string'], 3: ['apiVersion', 'string'], 4: ['time', 'time'], 6: ['fieldsType', 'string'], 7: ['fieldsV1', FieldsV1], 8: ['subresource', 'string'] };
+const ManagedFieldsEntry: Msg = {
+  1: ['manager', 'string'], 2: ['operation', 'string'], 3: ['apiVersion', 'string'], 4: ['time', 'time'], 6: ['fieldsType', 'string'],
+  7: ['fieldsV1', FieldsV1], 8: ['subresource', 'string'],
+};
 const ObjectMeta: Msg = {
   1: ['name', 'string'], 2: ['generateName', 'string'], 3: ['namespace', 'string'], 4: ['selfLink', 'string'], 5: ['uid', 'string'],
   6: ['resourceVersion', 'string'], 7: ['generation', 'int'], 8: ['creationTimestamp', 'time'], 9: ['deletionTimestamp', 'time'],
@@ -33,7 +39,9 @@ const ServiceSpec: Msg = {
 };
 const KINDS: Record<string, Msg> = {
   Service: { 1: ['metadata', ObjectMeta], 2: ['spec', ServiceSpec] },
-  Secret: { 1: ['metadata', ObjectMeta], 2: ['data', 'mapBytes'], 3: ['type', 'string'], 4: ['stringData', 'mapString'], 5: ['immutable', 'bool'] },
+  Secret: {
+    1: ['metadata', ObjectMeta], 2: ['data', 'mapBytes'], 3: ['type', 'string'], 4: ['stringData', 'mapString'], 5: ['immutable', 'bool'],
+  },
   ConfigMap: { 1: ['metadata', ObjectMeta], 2: ['data', 'mapString'], 3: ['binaryData', 'mapBytes'], 4: ['immutable', 'bool'] },
   Namespace: { 1: ['metadata', ObjectMeta], 2: ['spec', { 1: ['finalizers', 'strings'] }], 3: ['status', { 1: ['phase', 'string'] }] },
   DeleteOptions: {
@@ -166,7 +174,9 @@ function withoutZeroValues(value: unknown): unknown {
 
 /** Decodes a k8s protobuf body (magic + runtime.Unknown) into the object's JSON form. */
 export function decodeKubeProtobuf(body: Buffer): Record<string, unknown> {
-  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) throw badRequest('the body of the request is not a Kubernetes protobuf message');
+  if (body.length < 4 || !body.subarray(0, 4).equals(MAGIC)) {
+    throw badRequest('the body of the request is not a Kubernetes protobuf message');
+  }
   let apiVersion = '';
   let kind = '';
   let raw: Buffer = Buffer.alloc(0);

@@ -72,7 +72,8 @@ function checkMicroTime(kind: string, version: string, value: unknown): void {
     const s = String(value);
     const frac = /(\.\d*)?(Z|[+-]\d{2}:\d{2})?$/.exec(s.slice(19))?.[0] ?? s.slice(19);
     throw new ApiError(400, 'BadRequest',
-      `${kind} in version "${version}" cannot be handled as a ${kind}: parsing time ${JSON.stringify(s)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse ${JSON.stringify(frac)} as ".000000"`);
+      `${kind} in version "${version}" cannot be handled as a ${kind}: ` +
+      `parsing time ${JSON.stringify(s)} as "2006-01-02T15:04:05.000000Z07:00": cannot parse ${JSON.stringify(frac)} as ".000000"`);
   }
 }
 
@@ -118,7 +119,9 @@ const secrets = base({
   normalize(o) {
     if (o.stringData && typeof o.stringData === 'object') {
       const data = { ...(o.data as Record<string, string> | undefined) };
-      for (const [k, v] of Object.entries(o.stringData as Record<string, string>)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      for (const [k, v] of Object.entries(o.stringData as Record<string, string>)) {
+        data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      }
       o.data = data;
     }
     delete o.stringData;
@@ -128,7 +131,9 @@ const secrets = base({
     checkSecretData(o.data);
     const out: StatusCause[] = [];
     if (old && old.immutable === true) {
-      if (JSON.stringify(old.data ?? {}) !== JSON.stringify(o.data ?? {})) out.push(causes.forbidden('data', 'field is immutable when `immutable` is set'));
+      if (JSON.stringify(old.data ?? {}) !== JSON.stringify(o.data ?? {})) {
+        out.push(causes.forbidden('data', 'field is immutable when `immutable` is set'));
+      }
       if (o.immutable !== true) out.push(causes.forbidden('immutable', 'field is immutable when `immutable` is set'));
     }
     if (old && old.type !== o.type) out.push(causes.invalid('type', o.type, 'field is immutable'));
@@ -151,7 +156,9 @@ function eventFields(o: KubeObject): FieldSet {
   const io = (o.involvedObject ?? {}) as Record<string, unknown>;
   const source = (o.source ?? {}) as { component?: string };
   const out: FieldSet = { ...metaFields(o) };
-  for (const k of ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath']) out[`involvedObject.${k}`] = str(io[k]);
+  for (const k of ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath']) {
+    out[`involvedObject.${k}`] = str(io[k]);
+  }
   out.reason = str(o.reason);
   out.reportingComponent = str(o.reportingComponent);
   out.source = str(source.component);
@@ -162,9 +169,17 @@ function eventFields(o: KubeObject): FieldSet {
 const coreEvents = base({
   group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
   // ObjectReference is an atomic struct: its owner owns it whole.
-  ownership: { type: 'object', properties: { involvedObject: { type: 'object', 'x-kubernetes-map-type': 'atomic' }, related: { type: 'object', 'x-kubernetes-map-type': 'atomic' } } },
+  ownership: {
+    type: 'object',
+    properties: {
+      involvedObject: { type: 'object', 'x-kubernetes-map-type': 'atomic' }, related: { type: 'object', 'x-kubernetes-map-type': 'atomic' },
+    },
+  },
   allowCreateOnUpdate: true,
-  knownFields: ['involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'type', 'eventTime', 'series', 'action', 'related', 'reportingComponent', 'reportingInstance'],
+  knownFields: [
+    'involvedObject', 'reason', 'message', 'source', 'firstTimestamp', 'lastTimestamp', 'count', 'type', 'eventTime', 'series', 'action',
+    'related', 'reportingComponent', 'reportingInstance',
+  ],
   selectableFields: EVENT_FIELDS,
   fields: eventFields,
   // firstTimestamp and lastTimestamp are metav1.Time: stored and served to the second, in UTC;
@@ -236,7 +251,10 @@ const eventsV1 = base({
   group: 'events.k8s.io', version: 'v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'],
   storageKey: 'core/events',
   allowCreateOnUpdate: true,
-  knownFields: ['eventTime', 'series', 'reportingController', 'reportingInstance', 'action', 'reason', 'regarding', 'related', 'note', 'type', 'deprecatedSource', 'deprecatedFirstTimestamp', 'deprecatedLastTimestamp', 'deprecatedCount'],
+  knownFields: [
+    'eventTime', 'series', 'reportingController', 'reportingInstance', 'action', 'reason', 'regarding', 'related', 'note', 'type',
+    'deprecatedSource', 'deprecatedFirstTimestamp', 'deprecatedLastTimestamp', 'deprecatedCount',
+  ],
   selectableFields: EVENT_FIELDS,
   fields: eventFields,
   toStorage: eventsV1ToCore,
@@ -262,7 +280,9 @@ const leases = base({
     const out: StatusCause[] = [];
     for (const f of ['leaseDurationSeconds', 'leaseTransitions']) {
       const v = spec[f];
-      if (v !== undefined && v !== null && (typeof v !== 'number' || v < 0)) out.push(causes.invalid(`spec.${f}`, v, 'must be greater than or equal to 0'));
+      if (v !== undefined && v !== null && (typeof v !== 'number' || v < 0)) {
+        out.push(causes.invalid(`spec.${f}`, v, 'must be greater than or equal to 0'));
+      }
     }
     return out;
   },
@@ -304,17 +324,23 @@ const endpointSlices = base({
   },
   validate(o, old) {
     const out: StatusCause[] = [];
-    if (!['IPv4', 'IPv6', 'FQDN'].includes(String(o.addressType ?? ''))) out.push(causes.notSupported('addressType', o.addressType ?? '', ['FQDN', 'IPv4', 'IPv6']));
+    if (!['IPv4', 'IPv6', 'FQDN'].includes(String(o.addressType ?? ''))) {
+      out.push(causes.notSupported('addressType', o.addressType ?? '', ['FQDN', 'IPv4', 'IPv6']));
+    }
     if (old && old.addressType !== o.addressType) out.push(causes.invalid('addressType', o.addressType, 'field is immutable'));
     const endpoints = o.endpoints as Array<{ addresses?: unknown[] }>;
     if (!Array.isArray(endpoints)) throw new ApiError(400, 'BadRequest', 'endpoints must be a list');
     endpoints.forEach((e, i) => {
-      if (!Array.isArray(e.addresses) || e.addresses.length !== 1) out.push(causes.invalid(`endpoints[${i}].addresses`, e.addresses, 'must contain exactly 1 address'));
+      if (!Array.isArray(e.addresses) || e.addresses.length !== 1) {
+        out.push(causes.invalid(`endpoints[${i}].addresses`, e.addresses, 'must contain exactly 1 address'));
+      }
     });
     const ports = (o.ports ?? []) as ServicePort[];
     if (!Array.isArray(ports)) throw new ApiError(400, 'BadRequest', 'ports must be a list');
     ports.forEach((p, i) => {
-      if (typeof p.port !== 'number' || p.port < 1 || p.port > 65535) out.push(causes.invalid(`ports[${i}].port`, p.port, 'must be between 1 and 65535, inclusive'));
+      if (typeof p.port !== 'number' || p.port < 1 || p.port > 65535) {
+        out.push(causes.invalid(`ports[${i}].port`, p.port, 'must be between 1 and 65535, inclusive'));
+      }
     });
     return out;
   },

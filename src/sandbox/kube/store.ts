@@ -93,7 +93,9 @@ export class Store {
     }
     this.rv = snap.resourceVersion;
     this.oldestServableRV = this.rv;
-    for (const { storageKey, object } of snap.objects) this.bucket(storageKey).set(objectKey(object.metadata.namespace, object.metadata.name!), object);
+    for (const { storageKey, object } of snap.objects) {
+      this.bucket(storageKey).set(objectKey(object.metadata.namespace, object.metadata.name!), object);
+    }
     return snap.objects;
   }
 
@@ -124,7 +126,8 @@ export class Store {
     if (!b) return [];
     const out: KubeObject[] = [];
     for (const o of b.values()) if (namespace === undefined || o.metadata.namespace === namespace) out.push(o);
-    out.sort((a, b2) => objectKey(a.metadata.namespace, a.metadata.name!).localeCompare(objectKey(b2.metadata.namespace, b2.metadata.name!)));
+    out.sort((a, b2) =>
+      objectKey(a.metadata.namespace, a.metadata.name!).localeCompare(objectKey(b2.metadata.namespace, b2.metadata.name!)));
     return out;
   }
 
@@ -206,7 +209,8 @@ export class Store {
     const objects: Array<{ storageKey: string; object: KubeObject }> = [];
     for (const [storageKey, b] of this.buckets) for (const object of b.values()) objects.push({ storageKey, object });
     // CRDs first, so a reload registers their types before their objects come back.
-    objects.sort((a, b) => Number(b.storageKey.startsWith('apiextensions.k8s.io/')) - Number(a.storageKey.startsWith('apiextensions.k8s.io/')));
+    objects.sort((a, b) =>
+      Number(b.storageKey.startsWith('apiextensions.k8s.io/')) - Number(a.storageKey.startsWith('apiextensions.k8s.io/')));
     const tmp = `${this.stateFile}.tmp`;
     writeFileSync(tmp, JSON.stringify({ resourceVersion: this.rv, objects }));
     renameSync(tmp, this.stateFile);

@@ -71,7 +71,8 @@ function walkPrune(value: unknown, schema: Schema | undefined, path: string, roo
     if (schema['x-kubernetes-preserve-unknown-fields'] === true && !schema.properties && !isObject(schema.additionalProperties)) return;
     for (const k of Object.keys(value)) {
       if (embedded && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) continue;
-      const propSchema = schema.properties?.[k] ?? (isObject(schema.additionalProperties) ? schema.additionalProperties as Schema : undefined);
+      const propSchema = schema.properties?.[k] ??
+        (isObject(schema.additionalProperties) ? schema.additionalProperties as Schema : undefined);
       if (propSchema) walkPrune(value[k], propSchema, childPath(path, k), false, pruned);
       else if (schema['x-kubernetes-preserve-unknown-fields'] !== true && schema.additionalProperties !== true) {
         delete value[k];
@@ -131,7 +132,10 @@ function errorToCause(e: ErrorObject, root: unknown): StatusCause | undefined {
   const v = e.data;
   switch (e.keyword) {
     case 'required': return causes.required(childPath(field, String(p.missingProperty)));
-    case 'type': return causes.typeInvalid(field, jsonTypeName(v), `${field} in body must be of type ${Array.isArray(p.type) ? p.type.join(',') : String(p.type)}: ${JSON.stringify(jsonTypeName(v))}`);
+    case 'type': {
+      const expected = Array.isArray(p.type) ? p.type.join(',') : String(p.type);
+      return causes.typeInvalid(field, jsonTypeName(v), `${field} in body must be of type ${expected}: ${JSON.stringify(jsonTypeName(v))}`);
+    }
     case 'enum': return causes.notSupported(field, v, p.allowedValues as unknown[]);
     case 'minimum': return causes.invalid(field, v, `${field} in body should be greater than or equal to ${String(p.limit)}`);
     case 'maximum': return causes.invalid(field, v, `${field} in body should be less than or equal to ${String(p.limit)}`);
@@ -141,8 +145,10 @@ function errorToCause(e: ErrorObject, root: unknown): StatusCause | undefined {
     case 'minLength': return causes.invalid(field, v, `${field} in body should be at least ${String(p.limit)} chars long`);
     case 'maxLength': return cause('FieldValueTooLong', field, `Too long: may not be more than ${String(p.limit)} bytes`);
     case 'pattern': return causes.invalid(field, v, `${field} in body should match '${String(p.pattern)}'`);
-    case 'minItems': return causes.invalid(field, Array.isArray(v) ? v.length : v, `${field} in body should have at least ${String(p.limit)} items`);
-    case 'maxItems': return cause('FieldValueTooMany', field, `Too many: ${Array.isArray(v) ? v.length : 0}: must have at most ${String(p.limit)} items`);
+    case 'minItems':
+      return causes.invalid(field, Array.isArray(v) ? v.length : v, `${field} in body should have at least ${String(p.limit)} items`);
+    case 'maxItems':
+      return cause('FieldValueTooMany', field, `Too many: ${Array.isArray(v) ? v.length : 0}: must have at most ${String(p.limit)} items`);
     case 'minProperties': return causes.invalid(field, v, `${field} in body should have at least ${String(p.limit)} properties`);
     case 'maxProperties': return cause('FieldValueTooMany', field, `Too many: must have at most ${String(p.limit)} items`);
     case 'format': return causes.invalid(field, v, `${field} in body must be of type ${String(p.format)}: ${JSON.stringify(v)}`);

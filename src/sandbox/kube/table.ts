@@ -79,7 +79,10 @@ function printValue(v: unknown): string {
 
 const NAME_COLUMN: ColumnDefinition = {
   name: 'Name', type: 'string', format: 'name', priority: 0,
-  description: 'Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
+  description: 'Name must be unique within a namespace. Is required when creating resources, ' +
+    'although some resources may allow a client to request the generation of an appropriate name automatically. ' +
+    'Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. ' +
+    'More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names',
 };
 
 export function crdTableSpec(columns: PrinterColumn[]): TableSpec {
@@ -108,17 +111,29 @@ function col(name: string, type = 'string', description = '', priority = 0, form
 }
 
 // The descriptions are the real server's (its printers take them from the API's field docs).
-const AGE_COLUMN = col('Age', 'string', 'CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata');
+const AGE_COLUMN = col('Age', 'string', 'CreationTimestamp is a timestamp representing the server time when this object was created. ' +
+  'It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. ' +
+  'It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. ' +
+  'More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata');
 const SECRET_COLUMNS = [
-  col('Type', 'string', 'Used to facilitate programmatic handling of secret data. More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types'),
-  col('Data', 'string', 'Data contains the secret data. Each key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'. The serialized form of the secret data is a base64 encoded string, representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4'),
+  col('Type', 'string', 'Used to facilitate programmatic handling of secret data. ' +
+    'More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types'),
+  col('Data', 'string', 'Data contains the secret data. Each key must consist of alphanumeric characters, \'-\', \'_\' or \'.\'. ' +
+    'The serialized form of the secret data is a base64 encoded string, ' +
+    'representing the arbitrary (possibly non-string) data value here. Described in https://tools.ietf.org/html/rfc4648#section-4'),
 ];
 const EVENT_COLUMNS = [
   col('Last Seen', 'string', 'The time at which the most recent occurrence of this event was recorded.'),
   col('Type', 'string', 'Type of this event (Normal, Warning), new types could be added in the future'),
-  col('Reason', 'string', 'This should be a short, machine understandable string that gives the reason for the transition into the object\'s current status.'),
+  col('Reason', 'string',
+    'This should be a short, machine understandable string that gives the reason for the transition into the object\'s current status.'),
   col('Object', 'string', 'The object that this event is about.'),
-  col('Subobject', 'string', 'If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: "spec.containers{name}" (where "name" refers to the name of the container that triggered the event) or if no container name is specified "spec.containers[2]" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.', 1),
+  col('Subobject', 'string', 'If referring to a piece of an object instead of an entire object, ' +
+    'this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. ' +
+    'For example, if the object reference is to a container within a pod, this would take on a value like: "spec.containers{name}" ' +
+    '(where "name" refers to the name of the container that triggered the event) ' +
+    'or if no container name is specified "spec.containers[2]" (container with index 2 in this pod). ' +
+    'This syntax is chosen only to have some well-defined way of referencing a part of an object.', 1),
   col('Source', 'string', 'The component reporting this event. Should be a short machine understandable string.', 1),
   col('Message', 'string', 'A human-readable description of the status of this operation.'),
   col('First Seen', 'string', 'The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)', 1),
@@ -163,18 +178,25 @@ export function builtinTableSpec(kind: string): TableSpec {
     case 'ConfigMap':
       return {
         columns: [NAME_COLUMN, col('Data', 'string'), AGE_COLUMN],
-        cells: (o, now) => [o.metadata.name, Object.keys((o.data as object | undefined) ?? {}).length + Object.keys((o.binaryData as object | undefined) ?? {}).length, created(o, now)],
+        cells: (o, now) => [
+          o.metadata.name,
+          Object.keys((o.data as object | undefined) ?? {}).length + Object.keys((o.binaryData as object | undefined) ?? {}).length,
+          created(o, now),
+        ],
       };
     case 'Lease':
       return {
-        columns: [NAME_COLUMN, col('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease. If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.'), AGE_COLUMN],
+        columns: [NAME_COLUMN, col('Holder', 'string', 'holderIdentity contains the identity of the holder of a current lease. ' +
+          'If Coordinated Leader Election is used, the holder identity must be equal to the elected LeaseCandidate.metadata.name field.'),
+        AGE_COLUMN],
         cells: (o, now) => [o.metadata.name, (o.spec as { holderIdentity?: string } | undefined)?.holderIdentity ?? '', created(o, now)],
       };
     case 'Event':
       return { columns: EVENT_COLUMNS, cells: eventCells };
     default:
       return {
-        columns: [NAME_COLUMN, col('Created At', 'date', 'CreationTimestamp is a timestamp representing the server time when this object was created.')],
+        columns: [NAME_COLUMN, col('Created At', 'date',
+          'CreationTimestamp is a timestamp representing the server time when this object was created.')],
         cells: (o) => [o.metadata.name, o.metadata.creationTimestamp ?? null],
       };
   }

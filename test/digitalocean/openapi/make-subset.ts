@@ -5,7 +5,8 @@ import { parse } from 'yaml';
 import { startDigitalOceanSimulator } from '../../../src/sandbox/digitalocean/simulator.ts';
 import { extractSubset } from './subset.ts';
 
-const source = process.argv[2] ?? process.env.HALB_DO_OPENAPI ?? new URL('../../../../shared/digitalocean-openapi/DigitalOcean-public.v2.bundled.yaml', import.meta.url).pathname;
+const source = process.argv[2] ?? process.env.HALB_DO_OPENAPI ??
+  new URL('../../../../shared/digitalocean-openapi/DigitalOcean-public.v2.bundled.yaml', import.meta.url).pathname;
 const sim = await startDigitalOceanSimulator();
 const templates = sim.routes.map((r) => r.template);
 await sim.close();

@@ -19,7 +19,10 @@ function strip(node: unknown, parentKey = ''): unknown {
   return out;
 }
 
-export function extractSubset(spec: { openapi: string; info: Json; paths: Record<string, Json>; components: Record<string, Record<string, unknown>> }, templates: readonly string[]): Json {
+export function extractSubset(
+  spec: { openapi: string; info: Json; paths: Record<string, Json>; components: Record<string, Record<string, unknown>> },
+  templates: readonly string[],
+): Json {
   const paths: Record<string, unknown> = {};
   for (const t of [...new Set(templates)].sort()) {
     if (!spec.paths[t]) throw new Error(`the spec has no path ${t}`);
@@ -47,7 +50,8 @@ export function extractSubset(spec: { openapi: string; info: Json; paths: Record
     components[kind][name] = strip(value);
     scan(components[kind][name]);
   }
-  const sorted = Object.fromEntries(Object.keys(components).sort().map((k) => [k, Object.fromEntries(Object.entries(components[k]!).sort(([a], [b]) => a.localeCompare(b)))]));
+  const sorted = Object.fromEntries(Object.keys(components).sort()
+    .map((k) => [k, Object.fromEntries(Object.entries(components[k]!).sort(([a], [b]) => a.localeCompare(b)))]));
   const info = spec.info as { title?: string; version?: string; license?: unknown };
   return { openapi: spec.openapi, info: { title: info.title, version: info.version, license: info.license }, paths, components: sorted };
 }
