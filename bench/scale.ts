@@ -141,7 +141,9 @@ try {
     dropletLimit: objects * 2 + 100,
     reservedIpLimit: objects + 10,
     hooks: {
-      onDropletCreated: (d) => hosts.addHost({ publicIPv4: d.publicIPv4, dropletId: d.id, name: d.name, authorizedKeys: d.sshPublicKeys }),
+      onDropletCreated: (d) => hosts.addHost({
+        publicIPv4: d.publicIPv4, dropletId: d.id, name: d.name, authorizedKeys: d.sshPublicKeys, userData: d.userData,
+      }),
       onDropletDeleted: (d) => hosts.removeHost(d.publicIPv4),
       onResponse: (r) => responses.push({ at: r.at, method: r.method, route: r.route, status: r.status }),
     },
@@ -172,10 +174,16 @@ try {
 
   const names = Array.from({ length: objects }, (_, i) => `scale-${String(i + 1).padStart(4, '0')}`);
   const listPath = '/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers';
+  // What an object short of Ready says about itself: the first thing to read when the run fails.
+  const printOneNotReady = async (name: string) => {
+    const object = await (await fetch(`${kubeURL}${listPath}/${name}`)).json() as { status?: { conditions?: unknown[] } };
+    console.log(`${name} is not Ready; its conditions: ${JSON.stringify(object.status?.conditions ?? [], null, 1)}`);
+  };
   const startOperatorProcess = () => {
     const heapFlag = maxOldSpaceMiB ? [`--max-old-space-size=${maxOldSpaceMiB}`] : [];
     const child = spawn(process.execPath, [...heapFlag, join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
       kubeconfig, doEndpoint: simulator.endpoint, apiBaseURL: simulator.url, sshPort: hosts.port,
+      ...(process.env.HALB_LOG_LEVEL ? { logLevel: process.env.HALB_LOG_LEVEL } : {}),
     })], { stdio: ['pipe', 'pipe', 'inherit'] });
     return child;
   };
@@ -267,6 +275,7 @@ try {
     if (readyAt.size < objects) await sleep(objects > 200 ? 2000 : 500);
   }
   const allReady = readyAt.size === objects;
+  if (!allReady) await printOneNotReady(names.find((n) => !readyAt.has(n))!);
   const tReady = nowMs();
   readyAtAll = tReady;
   const readyMs = Math.round(tReady - t0);

@@ -9,6 +9,7 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
+import { parse as parseYAML } from 'yaml';
 import type { ParsedKey } from 'ssh2';
 import {
   DEFAULT_DAEMON_PATHS, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
@@ -23,6 +24,8 @@ export interface StandinHostSpec {
   name: string;
   /** OpenSSH public key lines the host authorizes (the droplet's ssh_keys). */
   authorizedKeys: string[];
+  /** The droplet's user_data: a cloud-config's `ssh_keys.ed25519_private` becomes the host key, as cloud-init makes it. */
+  userData?: string;
 }
 
 /** What the metadata service (169.254.169.254) answers this droplet for a path, or undefined (404). */
@@ -359,7 +362,7 @@ export async function startSshStandin(options: {
       const host: HostState = {
         spec, keys, files: new Map(), haproxyRunning: false, keepalivedRunning: false, firewallLoaded: false, listener,
       };
-      const server = new ssh2.Server({ hostKeys: [hostKey()] }, serveHost(host));
+      const server = new ssh2.Server({ hostKeys: [hostKeyFromUserData(spec.userData) ?? hostKey()] }, serveHost(host));
       listener.on('connection', (socket: Socket) => {
         socket.setNoDelay(true);
         sockets.add(socket);
@@ -409,6 +412,14 @@ export function generateKey(comment?: string): { private: string; public: string
   }
 }
 const hostKey = () => generateKey().private;
+
+/** The ed25519 host key a cloud-config's ssh_keys gives (the operator pins it at creation), if any. */
+function hostKeyFromUserData(userData: string | undefined): string | undefined {
+  if (!userData?.startsWith('#cloud-config')) return undefined;
+  const config = parseYAML(userData) as { ssh_keys?: { ed25519_private?: unknown } } | null;
+  const key = config?.ssh_keys?.ed25519_private;
+  return typeof key === 'string' ? key : undefined;
+}
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
