@@ -73,6 +73,9 @@ export async function startRecordingProxy(upstream: string, real?: RealKube): Pr
         const responseHeaders = Object.fromEntries(RESPONSE_HEADERS.filter((h) => answer.headers[h] !== undefined)
           .map((h) => [h, String(answer.headers[h])]));
         res.writeHead(answer.statusCode ?? 502, answer.headers);
+        // A watch's headers at once, as the server sent them: Node holds them until the first
+        // write, and an idle watch has none, so a client waiting for the watch to open would hang.
+        res.flushHeaders();
         open.add(res);
         const parts: Buffer[] = [];
         answer.on('data', (c: Buffer) => {

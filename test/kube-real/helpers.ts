@@ -116,8 +116,10 @@ export function startOperatorProcess(
   const child = spawn(process.execPath, [join(ROOT, 'bin/halb.mjs'), 'operator',
     '--kubeconfig', options.kubeconfig, '--do-endpoint', options.doEndpoint,
     '--lease-namespace', options.leaseNamespace, '--resync', '1', '--metrics-port=-1', '--log-level', options.logLevel ?? 'warn',
-    ...(options.namespace ? ['--namespace', options.namespace] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ...(options.namespace ? ['--namespace', options.namespace] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its log (JSON lines on stdout) and anything on stderr, in the order they came.
   let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => { stderr += c.toString(); });
   child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
   return {
     child,
