@@ -96,7 +96,23 @@ export function plan(input: PlanInput): Plan {
   const reserved = planReservedIP(draft);
   const requeueAfterMs = reserved.waitMs ?? (draft.moving ? MOVING_REQUEUE_MS : draft.busy ? PROGRESS_REQUEUE_MS : undefined);
   const out = finish(draft.actions, requeueAfterMs, reserved.backstopSince, input, staying, draft.desired);
+  // keepalived just moved the IP: status names the new holder first (this pass), the repairs
+  // follow at once in the next; a host repair takes seconds and status is written after acting.
+  if (holderMovedSinceStatus(draft) && out.actions.some((a) => a.kind === 'ApplyConfig')) {
+    const reportOnly = out.actions.filter((a) => a.kind !== 'ApplyConfig');
+    return { ...out, actions: reportOnly, requeueAfterMs: REPORT_FIRST_REQUEUE_MS, dayTwo: draft.dayTwo };
+  }
   return { ...out, dayTwo: draft.dayTwo };
+}
+
+/** How soon the repairs a failover's report put off run: right after its status is written. */
+const REPORT_FIRST_REQUEUE_MS = 1;
+
+/** The reserved IP is on one of the object's nodes, not the one status names. */
+function holderMovedSinceStatus(draft: Draft): boolean {
+  const previous = draft.input.object.status?.activeNode;
+  const holder = draft.input.observed.droplets.find((d) => d.id === draft.holderId);
+  return previous !== undefined && holder !== undefined && holder.name !== previous;
 }
 
 // 1. One live droplet per index, the standing one; delete the dead and the duplicates.

@@ -20,6 +20,9 @@ export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } fr
  * SSH stand-in on loopback that cost about 400 ms per connection and 250 ms per program run
  * (5 ms and 3 ms without). The connect has its own timeout, before the SSH handshake's.
  */
+/** How often a quiet session asks sshd whether it is still there. */
+const KEEPALIVE_INTERVAL_MS = 1_000;
+
 function openSocket(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host, port, noDelay: true, ...(signal ? { signal } : {}) });
@@ -159,6 +162,11 @@ export class HostAgent {
         username: 'root',
         privateKey: options.privateKey,
         readyTimeout: options.timeoutMs ?? 10_000,
+        // A session kept across passes must notice a host that died without closing it (a crash,
+        // a cut link): sshd answers keepalives whatever the shell does, so two unanswered in a
+        // row end the session and the command in flight fails instead of waiting for the deadline.
+        keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+        keepaliveCountMax: 2,
         hostVerifier: (key: Buffer) => {
           presented = hostKeyFingerprint(key);
           return options.pinnedHostKey === undefined || options.pinnedHostKey === presented;

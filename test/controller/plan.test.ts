@@ -186,6 +186,23 @@ describe('plan', () => {
     expect(kinds(plan(input(object(), failed)).actions)).toEqual(['apply web-0']);
   });
 
+  it('after keepalived moved the IP, reports the new holder before repairing the old MASTER, then repairs it', () => {
+    // web-0 lost HAProxy and went FAULT; web-1 is MASTER and now holds the IP; status still says web-0.
+    const failedOver = {
+      ...observe([[1, 0, 'active', 'FAULT'], [2, 1, 'active', 'MASTER']], 2),
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'FAULT' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false },
+        'web-1': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true },
+      },
+    };
+    const reported = (activeNode: string) => ({ ...object(), status: { activeNode } }) as HALoadBalancer;
+    const first = plan(input(reported('web-0'), failedOver));
+    expect(kinds(first.actions)).toEqual([]);
+    expect(first.requeueAfterMs).toBeLessThanOrEqual(10);
+    // Status written (activeNode web-1): the repair runs.
+    expect(kinds(plan(input(reported('web-1'), failedOver)).actions)).toEqual(['apply web-0']);
+  });
+
   it('asks to look again while something is in progress, and not when converged', () => {
     expect(plan(input(object(), observe([], 'none'))).requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
     expect(plan(input(object(), observe([[1, 0, 'new'], [2, 1, 'new']], 'none'))).requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
