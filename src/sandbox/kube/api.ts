@@ -165,9 +165,17 @@ export class KubeApi {
     return this.present(def, o);
   }
 
-  list(def: ResourceDef, ns: string | undefined, sel: Selectors): { items: KubeObject[]; resourceVersion: string } {
+  /**
+   * A list, as of now. With resourceVersion=0 ("any") the real server answers from its watch cache
+   * for the resource, whose resourceVersion is that resource's latest event; otherwise (a consistent
+   * read) the store-wide one.
+   */
+  list(
+    def: ResourceDef, ns: string | undefined, sel: Selectors, requestedRV?: string | null,
+  ): { items: KubeObject[]; resourceVersion: string } {
     const items = this.store.list(def.storageKey, ns).filter((o) => this.matches(def, o, sel)).map((o) => this.present(def, o));
-    return { items, resourceVersion: String(this.store.currentRV()) };
+    const rv = requestedRV === '0' ? this.store.resourceRV(def.storageKey) : this.store.currentRV();
+    return { items, resourceVersion: String(rv) };
   }
 
   // ----- admission -----
