@@ -76,6 +76,9 @@ function isNamespace(def: ResourceDef): boolean {
   return def.kind === 'Namespace' && def.group === '';
 }
 
+/** The first address of the real server's default service range, 10.96.0.0/12. */
+const KUBERNETES_SERVICE_IP = '10.96.0.1';
+
 function tracksGeneration(def: ResourceDef): boolean {
   return def.custom || def === CRD_RESOURCE || def.generationChanged !== undefined;
 }
@@ -109,6 +112,26 @@ export class KubeApi {
           { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
           { dryRun: false, fieldValidation: 'Ignore', fieldManager: 'kube-apiserver' });
       }
+    }
+  }
+
+  /**
+   * The `kubernetes` Service in `default`, as the real server's controller keeps it: the first
+   * address of the service range, 443 (https) to the port the server listens on.
+   */
+  ensureKubernetesService(port: number): void {
+    const def = this.registry.lookup('', 'v1', 'services')!;
+    const ports = [{ name: 'https', protocol: 'TCP', port: 443, targetPort: port }];
+    const opts: WriteOptions = { dryRun: false, fieldValidation: 'Ignore', fieldManager: 'kube-apiserver' };
+    const existing = this.store.get(def.storageKey, 'default', 'kubernetes');
+    if (!existing) {
+      this.create(def, 'default', {
+        apiVersion: 'v1', kind: 'Service',
+        metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+        spec: { type: 'ClusterIP', clusterIP: KUBERNETES_SERVICE_IP, ipFamilyPolicy: 'SingleStack', sessionAffinity: 'None', ports },
+      }, opts);
+    } else if (!isDeepStrictEqual((existing.spec as { ports?: unknown }).ports, ports)) {
+      this.patch(def, 'default', 'kubernetes', MERGE_PATCH, JSON.stringify({ spec: { ports } }), opts, undefined);
     }
   }
 
