@@ -286,10 +286,12 @@ export function serverSideApply(
   for (const e of entries) {
     if (isMine(e) || (e.subresource ?? '') !== (ctx.subresource ?? '')) continue;
     for (const p of fromFieldsV1(e.fieldsV1)) {
-      if (!appliedFields.has(p) || !liveFields.has(p)) continue;
+      if (!appliedFields.has(p)) continue;
       const a = appliedFields.get(p);
       if (a === MARK) continue;
-      if (!isDeepStrictEqual(a, liveFields.get(p))) conflicts.push({ manager: e.manager, operation: e.operation, path: p });
+      // A field another manager owns but the object no longer holds (it set it to null or an empty
+      // list, stored as null) is added by this apply: that is a conflict too.
+      if (!liveFields.has(p) || !isDeepStrictEqual(a, liveFields.get(p))) conflicts.push({ manager: e.manager, operation: e.operation, path: p });
     }
   }
   let newEntries = entries;
