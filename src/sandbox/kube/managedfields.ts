@@ -291,7 +291,8 @@ export function serverSideApply(
       if (a === MARK) continue;
       // A field another manager owns but the object no longer holds (it set it to null or an empty
       // list, stored as null) is added by this apply: that is a conflict too.
-      if (!liveFields.has(p) || !isDeepStrictEqual(a, liveFields.get(p))) conflicts.push({ manager: e.manager, operation: e.operation, path: p });
+      if (liveFields.has(p) && isDeepStrictEqual(a, liveFields.get(p))) continue;
+      conflicts.push({ manager: e.manager, operation: e.operation, path: p });
     }
   }
   let newEntries = entries;

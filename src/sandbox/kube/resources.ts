@@ -311,7 +311,9 @@ const services = base({
       spec: {
         type: 'object',
         properties: {
-          ports: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['port', 'protocol'], items: { type: 'object' } },
+          ports: {
+            type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['port', 'protocol'], items: { type: 'object' },
+          },
         },
       },
       status: {
