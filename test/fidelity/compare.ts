@@ -72,7 +72,9 @@ export function normalize(value: unknown, key = ''): unknown {
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(obj)) {
+    for (const [field, v] of Object.entries(obj)) {
+      // A managedFields key names a list item by its keys' values: an ownerReference's is the owner's uid.
+      const k = field.startsWith('k:{') ? field.replace(/"uid":"[^"]+"/g, '"uid":"<assigned>"') : field;
       if (k === 'resourceVersion' || k === 'uid') out[k] = v === '' || v === undefined ? v : '<assigned>';
       else if (ASSIGNED_TIMES.has(k) && typeof v === 'string') out[k] = '<time>';
       else if (k === 'continue' && typeof v === 'string') out[k] = v ? '<token>' : '';

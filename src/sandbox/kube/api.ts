@@ -76,8 +76,11 @@ function isNamespace(def: ResourceDef): boolean {
   return def.kind === 'Namespace' && def.group === '';
 }
 
+/** The first address of the real server's default service range, 10.96.0.0/12. */
+const KUBERNETES_SERVICE_IP = '10.96.0.1';
+
 function tracksGeneration(def: ResourceDef): boolean {
-  return def.custom || def === CRD_RESOURCE;
+  return def.custom || def === CRD_RESOURCE || def.generationChanged !== undefined;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -109,6 +112,26 @@ export class KubeApi {
           { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
           { dryRun: false, fieldValidation: 'Ignore', fieldManager: 'kube-apiserver' });
       }
+    }
+  }
+
+  /**
+   * The `kubernetes` Service in `default`, as the real server's controller keeps it: the first
+   * address of the service range, 443 (https) to the port the server listens on.
+   */
+  ensureKubernetesService(port: number): void {
+    const def = this.registry.lookup('', 'v1', 'services')!;
+    const ports = [{ name: 'https', protocol: 'TCP', port: 443, targetPort: port }];
+    const opts: WriteOptions = { dryRun: false, fieldValidation: 'Ignore', fieldManager: 'kube-apiserver' };
+    const existing = this.store.get(def.storageKey, 'default', 'kubernetes');
+    if (!existing) {
+      this.create(def, 'default', {
+        apiVersion: 'v1', kind: 'Service',
+        metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+        spec: { type: 'ClusterIP', clusterIP: KUBERNETES_SERVICE_IP, ipFamilyPolicy: 'SingleStack', sessionAffinity: 'None', ports },
+      }, opts);
+    } else if (!isDeepStrictEqual((existing.spec as { ports?: unknown }).ports, ports)) {
+      this.patch(def, 'default', 'kubernetes', MERGE_PATCH, JSON.stringify({ spec: { ports } }), opts, undefined);
     }
   }
 
@@ -165,9 +188,17 @@ export class KubeApi {
     return this.present(def, o);
   }
 
-  list(def: ResourceDef, ns: string | undefined, sel: Selectors): { items: KubeObject[]; resourceVersion: string } {
+  /**
+   * A list, as of now. With resourceVersion=0 ("any") the real server answers from its watch cache
+   * for the resource, whose resourceVersion is that resource's latest event; otherwise (a consistent
+   * read) the store-wide one.
+   */
+  list(
+    def: ResourceDef, ns: string | undefined, sel: Selectors, requestedRV?: string | null,
+  ): { items: KubeObject[]; resourceVersion: string } {
     const items = this.store.list(def.storageKey, ns).filter((o) => this.matches(def, o, sel)).map((o) => this.present(def, o));
-    return { items, resourceVersion: String(this.store.currentRV()) };
+    const rv = requestedRV === '0' ? this.store.resourceRV(def.storageKey) : this.store.currentRV();
+    return { items, resourceVersion: String(rv) };
   }
 
   // ----- admission -----
@@ -235,7 +266,10 @@ export class KubeApi {
     return [...schemaCauses, ...rules.causes];
   }
 
-  private admit(def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[]): void {
+  /** Defaults, then `owning` (where the writer's managedFields are computed), then the registry's allocations and validation. */
+  private admit(
+    def: ResourceDef, obj: KubeObject, old: KubeObject | undefined, opts: WriteOptions, warnings: string[], owning: () => void,
+  ): void {
     const errs: StatusCause[] = [];
     const name = obj.metadata.name ?? '';
     // A custom resource's metadata is validated before its schema and rules, in one list (the
@@ -252,6 +286,8 @@ export class KubeApi {
     // the real server's order. Views (events.k8s.io) validate before conversion to storage.
     errs.push(...this.admitFields(def, obj, old, opts.fieldValidation, warnings, leading));
     def.normalize?.(obj, old, () => this.store.list(def.storageKey));
+    owning();
+    def.allocate?.(obj, old, () => this.store.list(def.storageKey));
     if (def === CRD_RESOURCE) {
       normalizeCRD(obj);
       errs.push(...validateCRD(obj));
@@ -311,12 +347,15 @@ export class KubeApi {
     }
     const warnings: string[] = [];
     if (def.statusSubresource && def.custom) delete obj.status;
-    this.admit(def, obj, undefined, opts, warnings);
+    const now = nowTime();
+    this.admit(def, obj, undefined, opts, warnings, () => {
+      obj.metadata.managedFields = presetManagedFields ?? updateManagedFields(undefined, obj, [], def.schema?.schema ?? def.ownership,
+        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), now, statusSubresource: def.statusSubresource }, !def.custom);
+    });
     if (def === CRD_RESOURCE) delete obj.status;
     // admit refused a missing name.
     const name = obj.metadata.name!;
     if (this.store.get(def.storageKey, obj.metadata.namespace, name)) throw alreadyExists(def, name);
-    const now = nowTime();
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = now;
     // Only kinds whose strategy tracks spec changes carry a generation (not Secrets, Leases, ...).
@@ -328,9 +367,7 @@ export class KubeApi {
     delete obj.metadata.selfLink;
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
-    obj.metadata.managedFields = presetManagedFields ?? updateManagedFields(undefined, obj, [], def.schema?.schema ?? def.ownership,
-      { manager: opts.fieldManager, apiVersion: apiVersionOf(def), now, statusSubresource: def.statusSubresource }, !def.custom);
-    if (obj.metadata.managedFields.length === 0) delete obj.metadata.managedFields;
+    if (obj.metadata.managedFields!.length === 0) delete obj.metadata.managedFields;
     this.crdHook(def, obj, undefined);
     return this.commit(def, obj, 201, opts, warnings);
   }
@@ -381,7 +418,26 @@ export class KubeApi {
       else obj.status = structuredClone(old.status);
     }
     const warnings: string[] = [];
-    this.admit(def, obj, old, opts, warnings);
+    const now = nowTime();
+    const clientManaged = obj.metadata.managedFields;
+    let managedChanged = false;
+    this.admit(def, obj, old, opts, warnings, () => {
+      if (mode.presetManagedFields) {
+        obj.metadata.managedFields = mode.presetManagedFields;
+        managedChanged = !isDeepStrictEqual(
+          mode.presetManagedFields.map((e) => ({ ...e, time: '' })), (old.metadata.managedFields ?? []).map((e) => ({ ...e, time: '' })));
+      } else if (clientManaged !== undefined && !isDeepStrictEqual(clientManaged, old.metadata.managedFields)) {
+        managedChanged = true;
+        // A client rewrote managedFields (kubectl's csaupgrade does): take them as sent.
+        if (!Array.isArray(clientManaged)) {
+          throw invalid(def, name, [causes.typeInvalid('metadata.managedFields', clientManaged, 'must be a list')]);
+        }
+      } else {
+        obj.metadata.managedFields = updateManagedFields(old, obj, old.metadata.managedFields ?? [], def.schema?.schema ?? def.ownership,
+          { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource },
+          !def.custom);
+      }
+    });
     // Server-owned metadata.
     for (const k of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) {
       if (old.metadata[k] === undefined) delete obj.metadata[k];
@@ -390,25 +446,8 @@ export class KubeApi {
     obj.apiVersion = apiVersionOf(def);
     obj.kind = def.kind;
     if (def === CRD_RESOURCE) this.crdHook(def, obj, old);
-    if (tracksGeneration(def) && specChanged(old, obj, def.statusSubresource)) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
-    const now = nowTime();
-    const clientManaged = obj.metadata.managedFields;
-    let managedChanged = false;
-    if (mode.presetManagedFields) {
-      obj.metadata.managedFields = mode.presetManagedFields;
-      managedChanged = !isDeepStrictEqual(
-        mode.presetManagedFields.map((e) => ({ ...e, time: '' })), (old.metadata.managedFields ?? []).map((e) => ({ ...e, time: '' })));
-    } else if (clientManaged !== undefined && !isDeepStrictEqual(clientManaged, old.metadata.managedFields)) {
-      managedChanged = true;
-      // A client rewrote managedFields (kubectl's csaupgrade does): take them as sent.
-      if (!Array.isArray(clientManaged)) {
-        throw invalid(def, name, [causes.typeInvalid('metadata.managedFields', clientManaged, 'must be a list')]);
-      }
-    } else {
-      obj.metadata.managedFields = updateManagedFields(old, obj, old.metadata.managedFields ?? [], def.schema?.schema ?? def.ownership,
-        { manager: opts.fieldManager, apiVersion: apiVersionOf(def), subresource, now, statusSubresource: def.statusSubresource },
-        !def.custom);
-    }
+    const bumps = def.generationChanged ? def.generationChanged(old, obj) : specChanged(old, obj, def.statusSubresource);
+    if (tracksGeneration(def) && bumps) obj.metadata.generation = (old.metadata.generation ?? 0) + 1;
     if (!obj.metadata.managedFields?.length) delete obj.metadata.managedFields;
     obj.metadata.resourceVersion = old.metadata.resourceVersion;
     if (sameObject(old, obj) && !managedChanged) return { code: 200, body: old, warnings };

@@ -40,7 +40,10 @@ export class ApiError extends Error {
       kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
       message: this.message, reason: this.reason, code: this.code,
     };
-    if (this.details) body.details = this.details;
+    // StatusDetails' strings are omitempty: a core resource's error names no group.
+    if (this.details) {
+      body.details = Object.fromEntries(Object.entries(this.details).filter(([, v]) => v !== '' && v !== undefined)) as StatusDetails;
+    }
     return body;
   }
 }

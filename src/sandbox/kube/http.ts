@@ -308,7 +308,7 @@ export class KubeHttp {
           return send(res, 200, obj, JSON_TYPE, dep);
         }
         const sel = this.api.parseSelectors(def, q.get('labelSelector'), q.get('fieldSelector'));
-        const { items, resourceVersion } = this.api.list(def, namespace, sel);
+        const { items, resourceVersion } = this.api.list(def, namespace, sel, q.get('resourceVersion'));
         if (table) {
           return send(res, 200, buildTable(def.table, items, { includeObject: q.get('includeObject'), resourceVersion }), TABLE_TYPE, dep);
         }

@@ -68,6 +68,7 @@ export async function startKubeEmulator(opts: KubeEmulatorOptions = {}): Promise
   });
   const port = (http.server.address() as AddressInfo).port;
   http.serverAddress = `${host}:${port}`;
+  api.ensureKubernetesService(port);
   const url = `http://${host}:${port}`;
   logger.info({ url, stateFile: opts.stateFile, resourceVersion: store.currentRV() }, 'started kubernetes api emulator');
   let closed = false;

@@ -16,7 +16,11 @@ const META_SCHEMA: Schema = {
   type: 'object',
   properties: {
     finalizers: { type: 'array', 'x-kubernetes-list-type': 'set', items: { type: 'string' } },
-    ownerReferences: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['uid'], items: { type: 'object' } },
+    // OwnerReference is an atomic struct (+structType=atomic): its item is owned whole, as k:{"uid":...} alone.
+    ownerReferences: {
+      type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['uid'],
+      items: { type: 'object', 'x-kubernetes-map-type': 'atomic' },
+    },
   },
 };
 
@@ -42,7 +46,7 @@ function elementKey(item: unknown, schema: Schema | undefined, index: number): s
 }
 
 const SEP = '\u0000';
-/** A built-in kind's fields that are Go maps (nil until set), under which an update creates structure. */
+/** A built-in kind's fields that are Go maps (nil until set), under which an update creates structure (keyed lists always do). */
 const TYPED_MAPS = new Set(['f:metadata', 'f:data', 'f:binaryData', 'f:stringData']);
 const MARK = Symbol('element');
 
@@ -64,10 +68,11 @@ export function flatten(
     }
     const lt = s?.['x-kubernetes-list-type'];
     if (Array.isArray(v) && (lt === 'map' || lt === 'set')) {
-      if (nodes === true || (nodes === 'typed' && TYPED_MAPS.has(path[0]!))) out.set(path.join(SEP), MARK);
+      // A keyed list of a built-in kind is a Go slice, nil until set: an update creates it too.
+      if (nodes) out.set(path.join(SEP), MARK);
       v.forEach((item, i) => {
         const p = [...path, elementKey(item, s, i)];
-        if (lt === 'set') out.set(p.join(SEP), item);
+        if (lt === 'set' || s?.items?.['x-kubernetes-map-type'] === 'atomic') out.set(p.join(SEP), item);
         else {
           out.set(p.join(SEP), MARK);
           if (isObject(item)) for (const [k, child] of Object.entries(item)) walk(child, childSchema(s?.items, k), [...p, `f:${k}`]);
@@ -281,10 +286,13 @@ export function serverSideApply(
   for (const e of entries) {
     if (isMine(e) || (e.subresource ?? '') !== (ctx.subresource ?? '')) continue;
     for (const p of fromFieldsV1(e.fieldsV1)) {
-      if (!appliedFields.has(p) || !liveFields.has(p)) continue;
+      if (!appliedFields.has(p)) continue;
       const a = appliedFields.get(p);
       if (a === MARK) continue;
-      if (!isDeepStrictEqual(a, liveFields.get(p))) conflicts.push({ manager: e.manager, operation: e.operation, path: p });
+      // A field another manager owns but the object no longer holds (it set it to null or an empty
+      // list, stored as null) is added by this apply: that is a conflict too.
+      if (liveFields.has(p) && isDeepStrictEqual(a, liveFields.get(p))) continue;
+      conflicts.push({ manager: e.manager, operation: e.operation, path: p });
     }
   }
   let newEntries = entries;
@@ -308,8 +316,9 @@ export function serverSideApply(
   newEntries = withoutPaths(newEntries, new Set(), undefined);
   // An apply that changes nothing leaves the applier's time as it was (none, for a first apply).
   const content = (o: Record<string, unknown> | undefined) =>
-    JSON.stringify({ ...o, metadata: { ...(o?.metadata as object), managedFields: undefined, resourceVersion: undefined } });
-  const unchanged = live !== undefined && content(live) === content(merged);
+    ({ ...o, metadata: { ...(o?.metadata as object), managedFields: undefined, resourceVersion: undefined } });
+  // Compared as values: an atomic item applied anew may list its fields in another order.
+  const unchanged = live !== undefined && isDeepStrictEqual(content(live), content(merged));
   newEntries = setEntry(newEntries, unchanged ? { ...ctx, now: mine?.time } : ctx, 'Apply', new Set(appliedFields.keys()));
   return { object: merged, managedFields: sortManagedFields(newEntries) };
 }

@@ -1,8 +1,10 @@
 // What the server knows about each resource: names for discovery, scope, verbs, the storage
 // bucket it lives in, and the per-kind rules (built-in normalisation, field selectors, printers).
+import { isDeepStrictEqual } from 'node:util';
 import type { StatusCause } from './errors.ts';
 import { checkSecretData } from './decoding.ts';
 import { ApiError, causes } from './errors.ts';
+import { specChanged } from './meta.ts';
 import type { FieldSet } from './selectors.ts';
 import type { StrategicListKeys } from './patch.ts';
 import type { KubeObject } from './store.ts';
@@ -44,6 +46,11 @@ export interface ResourceDef {
   /** Fills server-side defaults and derived fields before validation; `stored` lists the
    *  resource's stored objects (for allocations such as node ports). May throw ApiError. */
   normalize?: (obj: KubeObject, old: KubeObject | undefined, stored: () => KubeObject[]) => void;
+  /** The registry's own changes (allocations), made after managedFields are computed: they are
+   *  nobody's fields. Same arguments as normalize. */
+  allocate?: (obj: KubeObject, old: KubeObject | undefined, stored: () => KubeObject[]) => void;
+  /** A built-in kind whose strategy keeps metadata.generation (1 on create): whether an update bumps it. */
+  generationChanged?: (old: KubeObject, obj: KubeObject) => boolean;
   /** Built-in validation; throws ApiError for decode errors (400), returns causes for 422. */
   validate?: (obj: KubeObject, old: KubeObject | undefined) => StatusCause[];
   toStorage?: (obj: KubeObject) => KubeObject;
@@ -297,8 +304,29 @@ const services = base({
   knownFields: ['spec', 'status'],
   selectableFields: ['spec.clusterIP', 'spec.type'],
   strategicListKeys: { 'spec.ports': 'port', 'status.conditions': 'type' },
+  // ServiceSpec.ports is a list map keyed by port and protocol; the other lists are atomic.
+  ownership: {
+    type: 'object',
+    properties: {
+      spec: {
+        type: 'object',
+        properties: {
+          ports: {
+            type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['port', 'protocol'], items: { type: 'object' },
+          },
+        },
+      },
+      status: {
+        type: 'object',
+        properties: {
+          conditions: { type: 'array', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'], items: { type: 'object' } },
+        },
+      },
+    },
+  },
   table: serviceTable,
   normalize: serviceHooks.normalize,
+  allocate: serviceHooks.allocate,
   validate: serviceHooks.validate,
   fields: (o) => ({ ...metaFields(o), ...serviceHooks.fields(o) }),
 });
@@ -318,9 +346,16 @@ const nodes = base({
 const endpointSlices = base({
   group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice', plural: 'endpointslices', namespaced: true,
   knownFields: ['addressType', 'endpoints', 'ports'],
+  // The strategy starts generation at 1 and bumps it when anything but metadata, or the labels, change.
+  generationChanged: (old, obj) => specChanged(old, obj, false) || !isDeepStrictEqual(old.metadata.labels, obj.metadata.labels),
   normalize(o) {
     if (Array.isArray(o.ports)) o.ports = (o.ports as ServicePort[]).map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' }));
-    o.endpoints ??= [];
+  },
+  // endpoints has no omitempty, and storage keeps no empty list: none comes back as null (after
+  // managedFields, which own the [] the writer sent).
+  allocate(o) {
+    if (Array.isArray(o.endpoints) && o.endpoints.length === 0) o.endpoints = null;
+    o.endpoints ??= null;
   },
   validate(o, old) {
     const out: StatusCause[] = [];
@@ -328,7 +363,7 @@ const endpointSlices = base({
       out.push(causes.notSupported('addressType', o.addressType ?? '', ['FQDN', 'IPv4', 'IPv6']));
     }
     if (old && old.addressType !== o.addressType) out.push(causes.invalid('addressType', o.addressType, 'field is immutable'));
-    const endpoints = o.endpoints as Array<{ addresses?: unknown[] }>;
+    const endpoints = (o.endpoints ?? []) as Array<{ addresses?: unknown[] }>;
     if (!Array.isArray(endpoints)) throw new ApiError(400, 'BadRequest', 'endpoints must be a list');
     endpoints.forEach((e, i) => {
       if (!Array.isArray(e.addresses) || e.addresses.length !== 1) {

@@ -178,9 +178,33 @@ function allocateNodePorts(name: string, spec: ServiceSpec, old: ServiceSpec | u
   }
 }
 
-function normalizeService(o: KubeObject, old: KubeObject | undefined, stored: () => KubeObject[]): void {
+/** SetDefaults_Service, at decoding: what it fills counts as the writer's in managedFields. */
+function defaultServiceObject(o: KubeObject): void {
   const spec: ServiceSpec = structuredClone(specOf(o));
   defaultService(spec);
+  o.spec = spec;
+}
+
+/**
+ * initIPFamilyFields (pkg/registry/core/service/storage/alloc.go) on a cluster with IPv4 only: no
+ * policy means the old one, else RequireDualStack for a headless Service without a selector (which
+ * then lists both families), else SingleStack; no families means the cluster's (IPv4).
+ */
+function initIPFamilies(spec: ServiceSpec, before: ServiceSpec | undefined): void {
+  const selectorless = Object.keys(spec.selector ?? {}).length === 0;
+  spec.ipFamilyPolicy ??= before?.ipFamilyPolicy ?? (isHeadless(spec) && selectorless ? 'RequireDualStack' : 'SingleStack');
+  if (!spec.ipFamilies?.length) spec.ipFamilies = ['IPv4'];
+  if (isHeadless(spec) && selectorless && spec.ipFamilies.length < 2 && spec.ipFamilyPolicy !== 'SingleStack') {
+    spec.ipFamilies = [...spec.ipFamilies, spec.ipFamilies[0] === 'IPv4' ? 'IPv6' : 'IPv4'];
+  }
+}
+
+/**
+ * The registry's part (PrepareForCreate/Update, then allocation): after managedFields are
+ * computed, so what it fills (cluster IPs, IP families, node ports) is nobody's.
+ */
+function allocateService(o: KubeObject, old: KubeObject | undefined, stored: () => KubeObject[]): void {
+  const spec: ServiceSpec = structuredClone(specOf(o));
   const before = old ? specOf(old) : undefined;
   if (before) carryOver(spec, before);
   if (spec.type === 'ExternalName') {
@@ -189,8 +213,7 @@ function normalizeService(o: KubeObject, old: KubeObject | undefined, stored: ()
   } else {
     spec.clusterIP ??= before?.clusterIP ?? allocateClusterIP();
     spec.clusterIPs ??= [spec.clusterIP];
-    spec.ipFamilies ??= ['IPv4'];
-    spec.ipFamilyPolicy ??= 'SingleStack';
+    initIPFamilies(spec, before);
   }
   const name = o.metadata.name ?? '';
   const others = stored().filter((s) => !(s.metadata.namespace === o.metadata.namespace && s.metadata.name === name));
@@ -448,7 +471,8 @@ export const serviceTable: TableSpec = {
 };
 
 export const serviceHooks = {
-  normalize: normalizeService,
+  normalize: defaultServiceObject,
+  allocate: allocateService,
   validate: validateService,
   fields: (o: KubeObject) => ({ 'spec.clusterIP': specOf(o).clusterIP ?? '', 'spec.type': specOf(o).type ?? '' }),
 };

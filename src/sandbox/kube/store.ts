@@ -58,6 +58,8 @@ export class Store {
   private rv = 0;
   private readonly buckets = new Map<string, Map<string, KubeObject>>();
   private history: StoreEvent[] = [];
+  /** The resourceVersion of each storage key's latest event (its "watch cache" position). */
+  private readonly lastEventRV = new Map<string, number>();
   /** Watches may resume from any RV >= this. */
   private oldestServableRV = 0;
   private readonly listeners = new Set<StoreListener>();
@@ -101,6 +103,15 @@ export class Store {
 
   currentRV(): number {
     return this.rv;
+  }
+
+  /**
+   * The resourceVersion the real server's watch cache for one resource stands at: its latest
+   * event's, not the store-wide one (writes to other resources do not move it). Never older than
+   * what a watch can resume from, so a list-then-watch never meets 410 Expired for it.
+   */
+  resourceRV(storageKey: string): number {
+    return Math.max(this.lastEventRV.get(storageKey) ?? this.rv, this.oldestServableRV);
   }
 
   nextRV(): number {
@@ -157,6 +168,7 @@ export class Store {
 
   private emit(ev: StoreEvent): void {
     this.history.push(ev);
+    this.lastEventRV.set(ev.storageKey, ev.rv);
     if (this.history.length > this.historyLimit) {
       const dropped = this.history.splice(0, this.history.length - this.historyLimit);
       this.oldestServableRV = dropped[dropped.length - 1]!.rv;
