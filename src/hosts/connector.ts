@@ -41,9 +41,9 @@ export interface SshConnectorOptions {
 
 /** Opens one SSH session to a node, as root with the operator's key. */
 function connectOverSsh(options: SshConnectorOptions) {
-  return (target: HostTarget, signal?: AbortSignal) => HostAgent.connect({
+  return (target: HostTarget, signal?: AbortSignal, timeoutMs?: number) => HostAgent.connect({
     ...target,
-    timeoutMs: options.timeoutMs ?? 10_000,
+    timeoutMs: timeoutMs ?? options.timeoutMs ?? 10_000,
     ...(options.metadataBaseURL ? { metadataBaseURL: options.metadataBaseURL } : {}),
     ...(signal ? { signal } : {}),
   }, options.paths);

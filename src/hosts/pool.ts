@@ -14,15 +14,21 @@ interface PooledEntry {
 }
 
 export interface SessionPoolOptions {
-  /** Opens one real session (HostAgent.connect). */
-  connect: (target: HostTarget, signal?: AbortSignal) => Promise<HostAgent>;
+  /** Opens one real session (HostAgent.connect), within timeoutMs when given. */
+  connect: (target: HostTarget, signal?: AbortSignal, timeoutMs?: number) => Promise<HostAgent>;
   /** A session unused this long is closed (default 10 minutes). */
   idleMs?: number;
   now?: () => number;
 }
 
+/** How long a connection to a host whose session just broke may take: a live host on a healthy
+ *  network answers well within it; a dead one is reported now, not at the connect timeout. */
+const RECONNECT_AFTER_BREAK_MS = 2_000;
+
 export class SessionPool implements HostConnector {
   private readonly entries = new Map<string, PooledEntry>();
+  /** Addresses whose session broke (a crash, a cut link): the next connection gets a short deadline. */
+  private readonly broken = new Set<string>();
   private readonly connect: SessionPoolOptions['connect'];
   private readonly idleMs: number;
   private readonly now: () => number;
@@ -46,7 +52,9 @@ export class SessionPool implements HostConnector {
       return this.lease(key, entry);
     }
     // A new key (a rotation) is tried on a new connection; until it works, the old session stays.
-    const agent = await this.connect(target, signal);
+    // After a session broke the host is likely down: fail fast so the pass reports it at once.
+    const justBroke = this.broken.delete(key) || (entry !== undefined && !entry.agent.alive);
+    const agent = await this.connect(target, signal, justBroke ? RECONNECT_AFTER_BREAK_MS : undefined);
     this.connections++;
     if (entry) entry.agent.close();
     const fresh = { agent, privateKey: target.privateKey, lastUsed: this.now() };
@@ -73,6 +81,7 @@ export class SessionPool implements HostConnector {
     const cutoff = this.now() - this.idleMs;
     for (const [key, entry] of this.entries) {
       if (entry.lastUsed >= cutoff && entry.agent.alive) continue;
+      if (!entry.agent.alive) this.broken.add(key);
       entry.agent.close();
       this.entries.delete(key);
     }
@@ -84,6 +93,7 @@ export class SessionPool implements HostConnector {
       if (err instanceof HostUnreachableError && this.entries.get(key) === entry) {
         entry.agent.close();
         this.entries.delete(key);
+        this.broken.add(key);
       }
       throw err;
     });

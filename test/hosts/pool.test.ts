@@ -75,4 +75,19 @@ describe('the session pool', () => {
     await (await pool.open(target())).readState();
     expect(standin.counters.connections - before).toBe(1);
   });
+  it('gives the first connection after a break a short deadline, and later ones the normal one', async () => {
+    const deadlines: (number | undefined)[] = [];
+    const watched = new SessionPool({ connect: (t, _signal, timeoutMs) => {
+      deadlines.push(timeoutMs);
+      return HostAgent.connect({ ...t, timeoutMs: timeoutMs ?? 5000 });
+    } });
+    const session = await watched.open(target());
+    standin.dropConnections();
+    await expect(session.readState()).rejects.toBeInstanceOf(HostUnreachableError);
+    await (await watched.open(target())).readState();
+    expect(deadlines[0]).toBeUndefined();
+    expect(deadlines[1]).toBeGreaterThan(0);
+    expect(deadlines[1]).toBeLessThanOrEqual(2000);
+    watched.closeAll();
+  });
 });
