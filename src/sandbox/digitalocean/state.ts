@@ -624,12 +624,13 @@ export class SimulatorState {
     const view = this.view(d);
     const onDeleted = this.options.hooks.onDropletDeleted;
     if (onDeleted) void this.runHook('onDropletDeleted', () => onDeleted(view));
-    for (const rip of this.reservedIps.values()) {
-      if (rip.dropletId === d.id) {
-        rip.dropletId = null;
+    for (const reserved of this.reservedIps.values()) {
+      if (reserved.dropletId === d.id) {
+        reserved.dropletId = null;
         const onChanged = this.options.hooks.onReservedIpAssignmentChanged;
         if (onChanged) {
-          void this.runHook('onReservedIpAssignmentChanged', () => onChanged({ ip: rip.ip, dropletId: null, previousDropletId: d.id }));
+          const change = { ip: reserved.ip, dropletId: null, previousDropletId: d.id };
+          void this.runHook('onReservedIpAssignmentChanged', () => onChanged(change));
         }
       }
     }
@@ -739,8 +740,10 @@ export class SimulatorState {
       v4.push({ ip_address: d.privateIPv4, netmask: this.privatePool.netmask, gateway: 'nil', type: 'private' });
       v4.push({ ip_address: d.publicIPv4, netmask: this.publicPool.netmask, gateway: this.publicPool.gateway, type: 'public' });
       // A reserved IP shows up as an extra public entry, after the droplet's own (as flipop relies on).
-      const rip = this.reservedIpOf(d.id);
-      if (rip) v4.push({ ip_address: rip.ip, netmask: this.reservedPool.netmask, gateway: this.reservedPool.gateway, type: 'public' });
+      const reserved = this.reservedIpOf(d.id);
+      if (reserved) {
+        v4.push({ ip_address: reserved.ip, netmask: this.reservedPool.netmask, gateway: this.reservedPool.gateway, type: 'public' });
+      }
     }
     return {
       id: d.id,
