@@ -56,6 +56,9 @@ export const PROGRESS_REQUEUE_MS = 1_000;
 /** How soon to look again while the reserved IP moves (an assign in progress): clients reach
  *  the new holder the moment it completes, and status should say so soon after. */
 export const MOVING_REQUEUE_MS = 250;
+/** How long after keepalived made a new MASTER its failover script is taken to be moving the IP:
+ *  status is reported first meanwhile, and repairs wait (only this long, should the script fail). */
+export const FAILOVER_UNDER_WAY_MS = 2_000;
 /** How long HAProxy may lie dead on the MASTER before the operator restarts it: keepalived's
  *  check (1 s interval, one retry) and the BACKUP's takeover take about 3 s. Restarting sooner
  *  would race keepalived and could cancel the failover it is making. */
@@ -96,17 +99,26 @@ export function plan(input: PlanInput): Plan {
   const reserved = planReservedIP(draft);
   const requeueAfterMs = reserved.waitMs ?? (draft.moving ? MOVING_REQUEUE_MS : draft.busy ? PROGRESS_REQUEUE_MS : undefined);
   const out = finish(draft.actions, requeueAfterMs, reserved.backstopSince, input, staying, draft.desired);
-  // keepalived just moved the IP: status names the new holder first (this pass), the repairs
-  // follow at once in the next; a host repair takes seconds and status is written after acting.
-  if (holderMovedSinceStatus(draft) && out.actions.some((a) => a.kind === 'ApplyConfig')) {
+  // A failover: status names the new holder first, and host repairs (seconds each; status is
+  // written after acting) wait: until the IP has moved (looking every 250 ms, for 2 s at most),
+  // or, once it has, until the pass after the one that reports it (1 ms later).
+  const repairs = out.actions.some((a) => a.kind === 'ApplyConfig');
+  const reportFirst = holderMovedSinceStatus(draft) ? REPORT_FIRST_REQUEUE_MS
+    : failoverUnderWay(input, reserved.backstopSince) ? out.requeueAfterMs : undefined;
+  if (repairs && reportFirst !== undefined) {
     const reportOnly = out.actions.filter((a) => a.kind !== 'ApplyConfig');
-    return { ...out, actions: reportOnly, requeueAfterMs: REPORT_FIRST_REQUEUE_MS, dayTwo: draft.dayTwo };
+    return { ...out, actions: reportOnly, requeueAfterMs: reportFirst, dayTwo: draft.dayTwo };
   }
   return { ...out, dayTwo: draft.dayTwo };
 }
 
 /** How soon the repairs a failover's report put off run: right after its status is written. */
 const REPORT_FIRST_REQUEUE_MS = 1;
+
+/** keepalived made a new MASTER moments ago and the IP is still on the old one. */
+function failoverUnderWay(input: PlanInput, backstopSince: Date | undefined): boolean {
+  return backstopSince !== undefined && input.now.getTime() - backstopSince.getTime() < FAILOVER_UNDER_WAY_MS;
+}
 
 /** The reserved IP is on one of the object's nodes, not the one status names. */
 function holderMovedSinceStatus(draft: Draft): boolean {
@@ -266,7 +278,11 @@ function planBackstop(draft: Draft, reservedIP: NonNullable<Observed['reservedIP
   const waited = input.now.getTime() - backstopSince.getTime();
   // The failover script on the new MASTER is usually moving the IP right now: look again soon
   // (status follows), and step in only when the grace is over.
-  if (waited < input.backstopGraceMs) return { backstopSince, waitMs: Math.min(input.backstopGraceMs - waited, PROGRESS_REQUEUE_MS) };
+  if (waited < input.backstopGraceMs) {
+    // The script's assign usually completes within a couple of seconds: look often until then.
+    const every = waited < FAILOVER_UNDER_WAY_MS ? MOVING_REQUEUE_MS : PROGRESS_REQUEUE_MS;
+    return { backstopSince, waitMs: Math.min(input.backstopGraceMs - waited, every) };
+  }
   draft.actions.push({
     kind: 'AssignReservedIP', ip: reservedIP.ip, dropletId: masters[0]!.id, node: masters[0]!.name, reason: 'Backstop',
   });

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { HALoadBalancer } from '../../src/api/types.ts';
 import type { HostVRRPState, Observed, ObservedDroplet } from '../../src/controller/observed.ts';
-import { MASTER_REPAIR_GRACE_MS, PROGRESS_REQUEUE_MS, plan, type Action, type PlanInput } from '../../src/controller/plan.ts';
+import {
+  FAILOVER_UNDER_WAY_MS, MASTER_REPAIR_GRACE_MS, MOVING_REQUEUE_MS, PROGRESS_REQUEUE_MS, plan, type Action, type PlanInput,
+} from '../../src/controller/plan.ts';
 
 const now = new Date('2026-11-24T10:00:00Z');
 
@@ -203,6 +205,23 @@ describe('plan', () => {
     expect(kinds(plan(input(reported('web-1'), failedOver)).actions)).toEqual(['apply web-0']);
   });
 
+  it('while the failover script moves the IP, repairs wait (2 s at most) so status follows first', () => {
+    // web-0 FAULT with HAProxy dead still holds the IP; web-1 is MASTER: the script is moving it.
+    const moving = {
+      ...observe([[1, 0, 'active', 'FAULT'], [2, 1, 'active', 'MASTER']], 1),
+      hosts: {
+        'web-0': { reachable: true, vrrpState: 'FAULT' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false },
+        'web-1': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true },
+      },
+    };
+    const lb = { ...object(), status: { activeNode: 'web-0' } } as HALoadBalancer;
+    const first = plan(input(lb, moving));
+    expect(kinds(first.actions)).toEqual([]);
+    expect(first.requeueAfterMs).toBe(MOVING_REQUEUE_MS);
+    const later = plan(input(lb, moving, { backstopSince: new Date(now.getTime() - FAILOVER_UNDER_WAY_MS) }));
+    expect(kinds(later.actions)).toEqual(['apply web-0']);
+  });
+
   it('asks to look again while something is in progress, and not when converged', () => {
     expect(plan(input(object(), observe([], 'none'))).requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
     expect(plan(input(object(), observe([[1, 0, 'new'], [2, 1, 'new']], 'none'))).requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
@@ -211,11 +230,13 @@ describe('plan', () => {
 
   describe('backstop', () => {
     const stuck = observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'MASTER']], 1);
-    it('waits out the grace period first, looking again every second meanwhile (the failover script is usually moving the IP)', () => {
+    it('waits out the grace period first, looking every 250 ms while the script is usually moving the IP, then every second', () => {
       const p = plan(input(object(), stuck));
       expect(p.actions).toEqual([]);
       expect(p.backstopSince).toEqual(now);
-      expect(p.requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
+      expect(p.requeueAfterMs).toBe(MOVING_REQUEUE_MS);
+      const after = plan(input(object(), stuck, { backstopSince: new Date(now.getTime() - FAILOVER_UNDER_WAY_MS) }));
+      expect(after.requeueAfterMs).toBe(PROGRESS_REQUEUE_MS);
       const late = plan(input(object(), stuck, { backstopSince: new Date(now.getTime() - 29_700) }));
       expect(late.requeueAfterMs).toBe(300);
     });
