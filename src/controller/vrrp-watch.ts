@@ -26,13 +26,23 @@ export class VrrpWatches {
     if (current && !current.ended && current.session.hostKey === session.hostKey) return;
     current?.stop();
     let last: string | undefined;
+    let stopped = false;
     const watch: Watch = { session, ended: false, stop: () => undefined };
     const handle = session.watchVrrp((state) => {
       // The first line is the state now, which the pass that started the watch has read.
       if (last !== undefined && state !== last) this.onChange(objectKey);
       last = state;
-    }, () => { watch.ended = true; });
-    watch.stop = () => { watch.ended = true; handle.stop(); };
+    }, () => {
+      watch.ended = true;
+      // A watch that worked ended by itself (the node crashed, or its link): a pass now reports
+      // it and follows the nodes again. One that never worked does not, or it would loop.
+      if (!stopped && last !== undefined) this.onChange(objectKey);
+    });
+    watch.stop = () => {
+      stopped = true;
+      watch.ended = true;
+      handle.stop();
+    };
     this.watches.set(key, watch);
   }
 
