@@ -241,9 +241,11 @@ describe('host hardening and rotation', () => {
     // A different machine answering at the node's address: new host key, sshd re-reads it.
     // The operator's open session was to the real node: a machine that takes over the address
     // is reached on a new connection, so the real node's sessions end here (pkill) too. The
-    // pattern's brackets keep pkill from matching this shell's own command line.
+    // pattern's brackets keep pkill from matching this shell's own command line; OpenSSH 9.8+
+    // (Debian 13) names a session's process sshd-session.
     const impostor = "rm -f /etc/ssh/ssh_host_ed25519_key* && ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key && " +
-      "{ kill -HUP $(cat /run/sshd.pid) 2>/dev/null || systemctl reload ssh; } && sleep 0.5 && { pkill -f 'sshd: [r]oot' || true; }";
+      "{ kill -HUP $(cat /run/sshd.pid) 2>/dev/null || systemctl reload ssh; } && sleep 0.5 && " +
+      "{ pkill -f 'sshd(-session)?: [r]oot' || true; }";
     expect((await e2e.inHost(victim, ['sh', '-c', impostor])).code).toBe(0);
     const refused = await waitFor('HostKeyChanged', async () => {
       const x = await status();

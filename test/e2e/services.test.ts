@@ -31,10 +31,10 @@ async function service(name: string): Promise<ServiceJSON> {
   return JSON.parse(r.stdout) as ServiceJSON;
 }
 
+/** The Service's EXTERNAL-IP once it has one, read with kubectl get (kubectl wait on
+ *  `ingress[0]` once returned at once with no output while the list was still empty). */
 async function externalIP(name: string): Promise<string> {
-  const r = await e2e.kubectl(['wait', `svc/${name}`, '--for=jsonpath={.status.loadBalancer.ingress[0].ip}', '--timeout=180s']);
-  expect(r.stdout + r.stderr).toContain('condition met');
-  return (await service(name)).status.loadBalancer.ingress![0]!.ip;
+  return waitFor(`${name}'s EXTERNAL-IP`, async () => (await service(name)).status.loadBalancer.ingress?.[0]?.ip, 180_000, 250);
 }
 
 /** One request from the client namespace (the internet's side) to ip:port. */
