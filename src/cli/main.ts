@@ -1,5 +1,6 @@
 // halb's command-line entry. Each subcommand lives in its own module and returns an exit code.
 import { escapeForTerminal } from '../api/manifests.ts';
+import { findCommand, tableUsage, type CommandTable } from './command-table.ts';
 import { operatorCommand } from './operator.ts';
 import { renderCommand } from './render.ts';
 import { validateCommand } from './validate.ts';
@@ -25,7 +26,7 @@ const sandboxCommand: Command = async (argv) => {
   return module.sandboxCommand(argv);
 };
 
-const commands: Record<string, { run: Command; summary: string }> = {
+const commands: CommandTable = {
   validate: { run: validateCommand, summary: 'check HALoadBalancer manifests offline (schema and semantic rules)' },
   render: { run: renderCommand, summary: 'write the files each load-balancer node gets (HAProxy, keepalived, failover script)' },
   operator: { run: operatorCommand, summary: 'run the controller against a cluster' },
@@ -33,12 +34,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   version: { run: versionCommand, summary: 'print the halb version' },
 };
 
-export const mainUsage = `Usage: halb <command> [options]
-
-Commands:
-${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join('\n')}
-
-Run "halb <command> --help" for a command's options.`;
+export const mainUsage = tableUsage('halb <command> [options]', commands, 10, 'Run "halb <command> --help" for a command\'s options.');
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -47,8 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? 2 : 0;
   }
   if (name === '--version') return versionCommand([]);
-  // Own properties only: `halb constructor` must not find Object.prototype.constructor.
-  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  const command = findCommand(commands, name);
   if (!command) {
     console.error(`halb: unknown command "${escapeForTerminal(name)}"\n\n${mainUsage}`);
     return 2;

@@ -3,6 +3,7 @@
 // logs) and halb's offline commands. kubectl's conventions: -n/--namespace, --context,
 // --kubeconfig, -o json; messages for people, `error: ...` and exit 1 when something is refused.
 import { parseCommandArgs, UsageError } from '../cli/args.ts';
+import { findCommand, tableUsage, type CommandTable } from '../cli/command-table.ts';
 import { renderCommand } from '../cli/render.ts';
 import { validateCommand } from '../cli/validate.ts';
 import { packageVersion } from '../cli/version.ts';
@@ -12,9 +13,7 @@ import { PluginError } from './cluster.ts';
 import { failoverCommand, maintenanceCommand, statusCommand } from './commands.ts';
 import { logsCommand } from './logs.ts';
 
-type Command = (argv: string[]) => Promise<number>;
-
-const commands: Record<string, { run: Command; summary: string }> = {
+const commands: CommandTable = {
   status: { run: statusCommand, summary: 'each node: role, VRRP state, IP holder, config, last failover, servers up' },
   failover: { run: failoverCommand, summary: 'move MASTER to a node (or any healthy BACKUP) with no dropped request' },
   maintenance: { run: maintenanceCommand, summary: 'take a node out of MASTER duty (on) or bring it back (off)' },
@@ -31,12 +30,7 @@ const commands: Record<string, { run: Command; summary: string }> = {
   },
 };
 
-const usage = `Usage: kubectl halb <command> [options]
-
-Commands:
-${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
-
-Run "kubectl halb <command> --help" for a command's options.`;
+const usage = tableUsage('kubectl halb <command> [options]', commands, 12, 'Run "kubectl halb <command> --help" for a command\'s options.');
 
 /** kubectl's global flags may come before the command (`kubectl halb -n NS status LB`): they
  *  move after it, where the command's own parser reads them. */
@@ -58,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return name === undefined ? 2 : 0;
   }
-  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  const command = findCommand(commands, name);
   if (!command) {
     console.error(`error: unknown command ${escapeForTerminal(JSON.stringify(name))} for "kubectl halb"\n\n${usage}`);
     return 2;

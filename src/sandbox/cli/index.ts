@@ -1,12 +1,13 @@
 // `halb sandbox <part>`: the whole system on one machine, or one of its parts alone.
 import { escapeForTerminal } from '../../api/manifests.ts';
+import { findCommand, tableUsage, type CommandTable } from '../../cli/command-table.ts';
 import { sandboxDoCommand } from './do.ts';
 import { sandboxFabricCommand } from './fabric.ts';
 import { sandboxImageCommand } from './image.ts';
 import { sandboxKubeCommand } from './kube.ts';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './up.ts';
 
-const parts: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+const parts: CommandTable = {
   up: { run: sandboxUpCommand, summary: 'build the whole system on this machine and print the KUBECONFIG line' },
   down: { run: sandboxDownCommand, summary: 'remove every namespace, process and file up made' },
   status: { run: sandboxStatusCommand, summary: 'endpoints, and every host with its namespace, addresses and role' },
@@ -16,12 +17,7 @@ const parts: Record<string, { run: (argv: string[]) => Promise<number>; summary:
   image: { run: sandboxImageCommand, summary: 'build the debian-13-x64 droplet image (downloads; run before up)' },
 };
 
-const usage = `Usage: halb sandbox <command> [options]
-
-Commands:
-${Object.entries(parts).map(([n, p]) => `  ${n.padEnd(8)} ${p.summary}`).join('\n')}
-
-Run "halb sandbox <command> --help" for its options.`;
+const usage = tableUsage('halb sandbox <command> [options]', parts, 8, 'Run "halb sandbox <command> --help" for its options.');
 
 export async function sandboxCommand(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -29,7 +25,7 @@ export async function sandboxCommand(argv: string[]): Promise<number> {
     console.log(usage);
     return name === undefined ? 2 : 0;
   }
-  const part = Object.hasOwn(parts, name) ? parts[name] : undefined; // `halb sandbox constructor` is no part
+  const part = findCommand(parts, name);
   if (!part) {
     console.error(`halb sandbox: unknown part "${escapeForTerminal(name)}"\n\n${usage}`);
     return 2;
