@@ -202,7 +202,8 @@ try {
           }
           const window: ProbeSample[] = sentBetween(probe.samples, t0 - 50, nowMs() - 1100);
           const o = outageMs(window);
-          const statusAfterTrafficMs = statusAt === undefined ? undefined : Math.max(0, Math.round(statusAt - trafficBackAt(window, t0)));
+          const trafficBack = o.endMs ?? t0; // nothing failed: traffic never left
+          const statusAfterTrafficMs = statusAt === undefined ? undefined : Math.max(0, Math.round(statusAt - trafficBack));
           results.push({
             profile: profile.id, failure: failure.id, trial, outageMs: Math.round(o.outageMs), failed: o.failed, ipMovedMs, master,
             oldMaster, statusAfterTrafficMs,
@@ -285,9 +286,3 @@ try {
   await bench?.close();
 }
 
-/** When the client was served again: the first success after the window's last failure. */
-function trafficBackAt(window: readonly ProbeSample[], t0: number): number {
-  const sorted = [...window].sort((a, c) => a.sentMs - c.sentMs);
-  const lastFail = sorted.map((x) => x.ok).lastIndexOf(false);
-  return lastFail < 0 ? t0 : (sorted[lastFail + 1]?.sentMs ?? sorted[lastFail]!.sentMs);
-}

@@ -52,7 +52,12 @@ export function sentBetween(samples: readonly ProbeSample[], fromMs: number, toM
  * The outage a client saw: from the send time of the first failed request to the send time of
  * the first successful one after the last failure. 0 when nothing failed.
  */
-export function outageMs(samples: readonly ProbeSample[]): { outageMs: number; failed: number; sent: number } {
+/**
+ * The outage in `samples`: from the first failed send to the first successful send after the
+ * last failure (`endMs`: when the client was served again, or the last failure if nothing
+ * succeeded after it; undefined when nothing failed).
+ */
+export function outageMs(samples: readonly ProbeSample[]): { outageMs: number; failed: number; sent: number; endMs?: number } {
   const sorted = [...samples].sort((a, b) => a.sentMs - b.sentMs);
   const firstFail = sorted.findIndex((s) => !s.ok);
   if (firstFail < 0) return { outageMs: 0, failed: 0, sent: sorted.length };
@@ -60,5 +65,7 @@ export function outageMs(samples: readonly ProbeSample[]): { outageMs: number; f
   sorted.forEach((s, i) => { if (!s.ok) lastFail = i; });
   const recovered = sorted[lastFail + 1];
   const end = recovered ? recovered.sentMs : sorted[lastFail]!.sentMs;
-  return { outageMs: end - sorted[firstFail]!.sentMs, failed: sorted.filter((s) => !s.ok).length, sent: sorted.length };
+  return {
+    outageMs: end - sorted[firstFail]!.sentMs, failed: sorted.filter((s) => !s.ok).length, sent: sorted.length, endMs: end,
+  };
 }
