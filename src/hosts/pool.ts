@@ -1,6 +1,6 @@
 // Persistent SSH sessions, one per node, kept across reconcile passes: a pass that finds a
 // live session for the node (same address, same key, the pinned host key) uses it, so an edit
-// costs no handshake. A session that breaks is dropped and the next pass connects again. The
+// costs no handshake. A session that breaks is closed and the next pass connects again. The
 // pool is a HostConnector like the plain one: closing a session a pass got from it only
 // returns it to the pool.
 import type { HostAgent } from './agent.ts';
@@ -26,9 +26,9 @@ export interface SessionPoolOptions {
 const RECONNECT_AFTER_BREAK_MS = 2_000;
 
 export class SessionPool implements HostConnector {
+  /** Sessions by address. A broken one stays (closed) until replaced: the next connection then
+   *  gets a short deadline. */
   private readonly entries = new Map<string, PooledEntry>();
-  /** Addresses whose session broke (a crash, a cut link): the next connection gets a short deadline. */
-  private readonly broken = new Set<string>();
   private readonly connect: SessionPoolOptions['connect'];
   private readonly idleMs: number;
   private readonly now: () => number;
@@ -53,8 +53,14 @@ export class SessionPool implements HostConnector {
     }
     // A new key (a rotation) is tried on a new connection; until it works, the old session stays.
     // After a session broke the host is likely down: fail fast so the pass reports it at once.
-    const justBroke = this.broken.delete(key) || (entry !== undefined && !entry.agent.alive);
-    const agent = await this.connect(target, signal, justBroke ? RECONNECT_AFTER_BREAK_MS : undefined);
+    const justBroke = entry !== undefined && !entry.agent.alive;
+    let agent: HostAgent;
+    try {
+      agent = await this.connect(target, signal, justBroke ? RECONNECT_AFTER_BREAK_MS : undefined);
+    } catch (err) {
+      if (justBroke) this.entries.delete(key); // the short deadline is for the first try only
+      throw err;
+    }
     this.connections++;
     if (entry) entry.agent.close();
     const fresh = { agent, privateKey: target.privateKey, lastUsed: this.now() };
@@ -80,21 +86,16 @@ export class SessionPool implements HostConnector {
   private closeIdle(): void {
     const cutoff = this.now() - this.idleMs;
     for (const [key, entry] of this.entries) {
-      if (entry.lastUsed >= cutoff && entry.agent.alive) continue;
-      if (!entry.agent.alive) this.broken.add(key);
+      if (entry.lastUsed >= cutoff) continue;
       entry.agent.close();
       this.entries.delete(key);
     }
   }
 
-  /** The pooled session as a pass sees it: close() gives it back; a broken one is dropped. */
+  /** The pooled session as a pass sees it: close() gives it back; a broken one is closed. */
   private lease(key: string, entry: PooledEntry): HostSession {
     const dropIfBroken = <T>(call: Promise<T>): Promise<T> => call.catch((err: unknown) => {
-      if (err instanceof HostUnreachableError && this.entries.get(key) === entry) {
-        entry.agent.close();
-        this.entries.delete(key);
-        this.broken.add(key);
-      }
+      if (err instanceof HostUnreachableError && this.entries.get(key) === entry) entry.agent.close();
       throw err;
     });
     const agent = entry.agent;

@@ -83,11 +83,16 @@ describe('the session pool', () => {
     } });
     const session = await watched.open(target());
     standin.dropConnections();
+    await standin.removeHost(host.publicIPv4); // the node is down: the reconnects fail
     await expect(session.readState()).rejects.toBeInstanceOf(HostUnreachableError);
-    await (await watched.open(target())).readState();
-    expect(deadlines[0]).toBeUndefined();
-    expect(deadlines[1]).toBeGreaterThan(0);
+    await expect(watched.open(target())).rejects.toBeInstanceOf(HostUnreachableError);
+    await expect(watched.open(target())).rejects.toBeInstanceOf(HostUnreachableError);
+    await standin.addHost(host);
+    expect((await (await watched.open(target())).readState()).dropletId).toBe(51);
+    expect(deadlines[0]).toBeUndefined(); // the first connection
+    expect(deadlines[1]).toBeGreaterThan(0); // the first after the break
     expect(deadlines[1]).toBeLessThanOrEqual(2000);
+    expect(deadlines.slice(2)).toEqual([undefined, undefined]); // later ones: the normal deadline
     watched.closeAll();
   });
 });
