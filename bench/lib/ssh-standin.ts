@@ -9,8 +9,8 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
-import { parse as parseYAML } from 'yaml';
 import type { ParsedKey } from 'ssh2';
+import { firstBootFromUserData } from '../../src/sandbox/fabric/cloud-config.ts';
 import {
   DEFAULT_DAEMON_PATHS, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
   type DaemonPaths, type RemoteFile,
@@ -362,7 +362,8 @@ export async function startSshStandin(options: {
       const host: HostState = {
         spec, keys, files: new Map(), haproxyRunning: false, keepalivedRunning: false, firewallLoaded: false, listener,
       };
-      const server = new ssh2.Server({ hostKeys: [hostKeyFromUserData(spec.userData) ?? hostKey()] }, serveHost(host));
+      // The host key the droplet's cloud-config gives (the operator pins it at creation), as cloud-init installs it.
+      const server = new ssh2.Server({ hostKeys: [firstBootFromUserData(spec.userData).hostKeyPrivate ?? hostKey()] }, serveHost(host));
       listener.on('connection', (socket: Socket) => {
         socket.setNoDelay(true);
         sockets.add(socket);
@@ -413,13 +414,6 @@ export function generateKey(comment?: string): { private: string; public: string
 }
 const hostKey = () => generateKey().private;
 
-/** The ed25519 host key a cloud-config's ssh_keys gives (the operator pins it at creation), if any. */
-function hostKeyFromUserData(userData: string | undefined): string | undefined {
-  if (!userData?.startsWith('#cloud-config')) return undefined;
-  const config = parseYAML(userData) as { ssh_keys?: { ed25519_private?: unknown } } | null;
-  const key = config?.ssh_keys?.ed25519_private;
-  return typeof key === 'string' ? key : undefined;
-}
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

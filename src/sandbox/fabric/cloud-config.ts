@@ -22,6 +22,8 @@ export interface FirstBoot {
   afterSsh: string;
   /** The ed25519 host key's public line, when user_data gives one (ssh_keys). */
   hostKeyPublic?: string;
+  /** Its private key (OpenSSH format), for a host that presents it without booting the files. */
+  hostKeyPrivate?: string;
   /** What was not applied, and why: shown on the droplet's console. */
   skipped: string[];
 }
@@ -109,7 +111,10 @@ export function firstBootFromUserData(userData: string | undefined): FirstBoot {
       ...writeFileLines(path, Buffer.from(`${privateKey.trim()}\n`), '0600', false),
       ...writeFileLines(`${path}.pub`, Buffer.from(`${publicKey.trim()}\n`), '0644', false),
     );
-    if (type === 'ed25519') out.hostKeyPublic = publicKey.trim();
+    if (type === 'ed25519') {
+      out.hostKeyPublic = publicKey.trim();
+      out.hostKeyPrivate = `${privateKey.trim()}\n`;
+    }
   }
   if (typeof doc.ssh_pwauth === 'boolean') {
     const content = `# written for ssh_pwauth at first boot, as cloud-init does\nPasswordAuthentication ${doc.ssh_pwauth ? 'yes' : 'no'}\n`;
