@@ -130,7 +130,7 @@ describe.skipIf(!built)('the emulator against the real kube-apiserver, exchange 
       expect((await kubectl(['apply', '-f', `${ROOT}examples/basic.yaml`])).code).toBe(0);
       const wait = await kubectl(['wait', '--for=condition=Ready', 'halb/basic', '--timeout=120s']);
       const conditions = (await kubectl(['get', 'halb', 'basic', '-o', 'jsonpath={.status.conditions}'])).stdout;
-      expect(wait.stdout + wait.stderr, `conditions: ${conditions}\nthe operator said:\n${operator.stderr().slice(-3000)}`)
+      expect(wait.stdout + wait.stderr, `conditions: ${conditions}\nthe operator said:\n${operator.output().slice(-3000)}`)
         .toContain('condition met');
       for (const args of [
         ['get', 'halb'], ['get', 'halb', '-o', 'wide'], ['get', 'halb', 'basic', '-o', 'jsonpath={.status.floatingIP}'],

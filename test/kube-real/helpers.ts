@@ -101,8 +101,8 @@ export function auditLines(kube: RealKube): number {
 
 export interface OperatorProcess {
   child: ChildProcess;
-  /** What it wrote to stderr so far (warnings and errors at --log-level warn). */
-  stderr(): string;
+  /** What it wrote so far: its log (stdout, JSON lines at --log-level) and stderr, as they came. */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -117,13 +117,12 @@ export function startOperatorProcess(
     '--kubeconfig', options.kubeconfig, '--do-endpoint', options.doEndpoint,
     '--lease-namespace', options.leaseNamespace, '--resync', '1', '--metrics-port=-1', '--log-level', options.logLevel ?? 'warn',
     ...(options.namespace ? ['--namespace', options.namespace] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Its log (JSON lines on stdout) and anything on stderr, in the order they came.
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => { stderr += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
   return {
     child,
-    stderr: () => stderr,
+    output: () => output,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
