@@ -155,11 +155,13 @@ try {
           }, 5);
           // When the HALoadBalancer's status first named the new holder (status.activeNode).
           let statusAt: number | undefined;
+          let reading = false; // one read at a time: a slow answer must not pile reads up
           const watchStatus = setInterval(() => {
-            if (statusAt !== undefined) return;
+            if (statusAt !== undefined || reading) return;
+            reading = true;
             void b.get(NAME).then((o) => {
               if (statusAt === undefined && ipMovedMs !== undefined && o?.status?.activeNode === other) statusAt = nowMs();
-            }, () => undefined);
+            }, () => undefined).finally(() => { reading = false; });
           }, 50);
           if (failure.id === 'haproxy') await b.exec(master, ['sh', '-c', 'kill $(cat /run/haproxy.pid)']);
           else if (failure.id === 'host') await b.sandbox.fabric.stopDroplet(master);
@@ -258,30 +260,31 @@ try {
         profile: 'default', target: '(a) HAProxy death, default, DO latency 0 (keepalived 2.2.7, whole-second checks): p95 <= 1200 ms',
         p95Ms: p95('default', 'haproxy'), boundMs: 1200,
       },
-    // Issue 18's target, reported but not yet guarded: it is not met (docs/benchmarks.md says by how much).
-    {
-      profile: chosen[0]!.id, target: 'failover -> status.activeNode after traffic returns: p95 <= 1500 ms (not guarded yet)',
-      p95Ms: statusSummary.p95, boundMs: 1500, guarded: false,
-    },
   ].filter((t) => ran.has(t.profile)).map(({ profile: _, ...t }) => ({ ...t, met: t.p95Ms <= t.boundMs }));
+  // Issue 18's target, reported beside the others but not guarded (no exit code) until it is met.
+  const statusTarget = {
+    target: 'failover -> status.activeNode after traffic returns: p95 <= 1500 ms (not guarded yet)',
+    p95Ms: statusSummary.p95, boundMs: 1500, met: statusSummary.p95 <= 1500,
+  };
+  const reported = [...targets, statusTarget];
   console.log(`\nfailover outage seen by a client sending every ${PERIOD_MS} ms, ${trials} trial(s) each, in ms`);
   console.log(table(['profile', 'failure', 'n', 'p50', 'p95', 'max'], rows));
-  if (targets.length) {
-    console.log(`\n${table(['target', 'p95 ms', 'met'], targets.map((t) => [t.target, String(t.p95Ms), t.met ? 'yes' : 'NO']))}`);
+  if (results.length) {
+    console.log(`\n${table(['target', 'p95 ms', 'met'], reported.map((t) => [t.target, String(t.p95Ms), t.met ? 'yes' : 'NO']))}`);
   }
   console.log(`\ndroplet image ${DROPLET_IMAGE}; not measured here: the 10-minute idle run under a CPU hog (false failovers, bench:idle).`);
   // A run of chosen profiles does not overwrite the full run's summary; each image has its own.
   const base = onDebian13 ? `failover-${DEBIAN_13.slug}` : 'failover';
   const file = writeResult(only ? `${base}-${only.join('-')}` : base, {
-    image: DROPLET_IMAGE, trials, periodMs: PERIOD_MS, profiles: PROFILES, summary, statusAfterTraffic: statusSummary, targets, results,
-    discarded,
+    image: DROPLET_IMAGE, trials, periodMs: PERIOD_MS, profiles: PROFILES, summary, statusAfterTraffic: statusSummary,
+    targets: reported, results, discarded,
   });
   if (discarded.length) {
     console.log(`${discarded.length} HAProxy trial(s) discarded and run again: the operator restarted HAProxy during them.`);
   }
   console.log(`wrote ${file}`);
   // CI runs few trials: fail only when a bound is broken by a wide margin (twice the target).
-  if (targets.some((t) => !('guarded' in t && t.guarded === false) && t.p95Ms > failMargin() * t.boundMs)) process.exitCode = 1;
+  if (targets.some((t) => t.p95Ms > failMargin() * t.boundMs)) process.exitCode = 1;
 } finally {
   await bench?.close();
 }
