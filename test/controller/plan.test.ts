@@ -188,37 +188,30 @@ describe('plan', () => {
     expect(kinds(plan(input(object(), failed)).actions)).toEqual(['apply web-0']);
   });
 
+  // HAProxy died on web-0, keepalived made it FAULT and web-1 MASTER; the IP is on `holder`
+  // (droplet 1 is web-0, 2 is web-1); status still names `activeNode`.
+  const afterHAProxyDied = (holder: number) => ({
+    ...observe([[1, 0, 'active', 'FAULT'], [2, 1, 'active', 'MASTER']], holder),
+    hosts: {
+      'web-0': { reachable: true, vrrpState: 'FAULT' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false },
+      'web-1': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true },
+    },
+  });
+  const reporting = (activeNode: string) => ({ ...object(), status: { activeNode } }) as HALoadBalancer;
+
   it('after keepalived moved the IP, reports the new holder before repairing the old MASTER, then repairs it', () => {
-    // web-0 lost HAProxy and went FAULT; web-1 is MASTER and now holds the IP; status still says web-0.
-    const failedOver = {
-      ...observe([[1, 0, 'active', 'FAULT'], [2, 1, 'active', 'MASTER']], 2),
-      hosts: {
-        'web-0': { reachable: true, vrrpState: 'FAULT' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false },
-        'web-1': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true },
-      },
-    };
-    const reported = (activeNode: string) => ({ ...object(), status: { activeNode } }) as HALoadBalancer;
-    const first = plan(input(reported('web-0'), failedOver));
+    const first = plan(input(reporting('web-0'), afterHAProxyDied(2)));
     expect(kinds(first.actions)).toEqual([]);
     expect(first.requeueAfterMs).toBeLessThanOrEqual(10);
     // Status written (activeNode web-1): the repair runs.
-    expect(kinds(plan(input(reported('web-1'), failedOver)).actions)).toEqual(['apply web-0']);
+    expect(kinds(plan(input(reporting('web-1'), afterHAProxyDied(2))).actions)).toEqual(['apply web-0']);
   });
 
   it('while the failover script moves the IP, repairs wait (2 s at most) so status follows first', () => {
-    // web-0 FAULT with HAProxy dead still holds the IP; web-1 is MASTER: the script is moving it.
-    const moving = {
-      ...observe([[1, 0, 'active', 'FAULT'], [2, 1, 'active', 'MASTER']], 1),
-      hosts: {
-        'web-0': { reachable: true, vrrpState: 'FAULT' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: false },
-        'web-1': { reachable: true, vrrpState: 'MASTER' as const, configHash: 'h', keepalivedRunning: true, haproxyRunning: true },
-      },
-    };
-    const lb = { ...object(), status: { activeNode: 'web-0' } } as HALoadBalancer;
-    const first = plan(input(lb, moving));
+    const first = plan(input(reporting('web-0'), afterHAProxyDied(1)));
     expect(kinds(first.actions)).toEqual([]);
     expect(first.requeueAfterMs).toBe(MOVING_REQUEUE_MS);
-    const later = plan(input(lb, moving, { backstopSince: new Date(now.getTime() - FAILOVER_UNDER_WAY_MS) }));
+    const later = plan(input(reporting('web-0'), afterHAProxyDied(1), { backstopSince: new Date(now.getTime() - FAILOVER_UNDER_WAY_MS) }));
     expect(kinds(later.actions)).toEqual(['apply web-0']);
   });
 

@@ -17,12 +17,18 @@ function fakeSession(hostKey = 'SHA256:a') {
   return { session, feed };
 }
 
+/** A VrrpWatches following web-1 of default/web over a fake session; what it enqueued. */
+function following() {
+  const enqueued: string[] = [];
+  const watches = new VrrpWatches((key) => enqueued.push(key));
+  const { session, feed } = fakeSession();
+  watches.follow('default/web', 'web-1', session);
+  return { enqueued, watches, feed };
+}
+
 describe('VrrpWatches', () => {
   it('enqueues on a change of state, not on the first line or a repeat', () => {
-    const enqueued: string[] = [];
-    const watches = new VrrpWatches((key) => enqueued.push(key));
-    const { session, feed } = fakeSession();
-    watches.follow('default/web', 'web-0', session);
+    const { enqueued, feed } = following();
     feed.onState!('BACKUP');
     feed.onState!('BACKUP');
     expect(enqueued).toEqual([]);
@@ -31,29 +37,21 @@ describe('VrrpWatches', () => {
   });
 
   it('enqueues when the session ends on its own, so a pass reconnects and follows again', () => {
-    const enqueued: string[] = [];
-    const watches = new VrrpWatches((key) => enqueued.push(key));
-    const { session, feed } = fakeSession();
-    watches.follow('default/web', 'web-1', session);
+    const { enqueued, feed } = following();
     feed.onState!('BACKUP');
     feed.onEnd!();
     expect(enqueued).toEqual(['default/web']);
   });
 
   it('does not enqueue when a watch ends before it ever worked (no loop of passes)', () => {
-    const enqueued: string[] = [];
-    const watches = new VrrpWatches((key) => enqueued.push(key));
-    const { session, feed } = fakeSession();
-    watches.follow('default/web', 'web-1', session);
+    const { enqueued, feed } = following();
     feed.onEnd!();
     expect(enqueued).toEqual([]);
   });
 
   it('does not enqueue when the operator stops following a node', () => {
-    const enqueued: string[] = [];
-    const watches = new VrrpWatches((key) => enqueued.push(key));
-    const { session, feed } = fakeSession();
-    watches.follow('default/web', 'web-1', session);
+    const { enqueued, watches, feed } = following();
+    feed.onState!('BACKUP'); // a watch that worked, so only the stop keeps it from enqueuing
     watches.keepOnly('default/web', new Set());
     expect(feed.stopped).toBe(true);
     expect(enqueued).toEqual([]);
