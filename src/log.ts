@@ -8,7 +8,11 @@ export type { Logger };
 
 export const REDACTED = '[redacted]';
 
-const sensitiveKey = /^(token|password|passwd|secret|secrets|privatekey|private_key|ssh-privatekey|authorization|data|stringdata|tls\.key|auth_pass|api_key|apikey)$/i;
+const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
+  'token', 'password', 'passwd', 'secret', 'secrets', 'privatekey', 'private_key', 'ssh-privatekey', 'authorization', 'data',
+  'stringdata', 'tls.key', 'auth_pass', 'api_key', 'apikey',
+]);
+const sensitiveKey = (key: string) => SENSITIVE_KEYS.has(key.toLowerCase());
 const secretValue = [
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   /\bdo[pro]_v1_[A-Za-z0-9]{16,}\b/g,
@@ -27,7 +31,7 @@ export function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return { type: value.name, message: scrubText(value.message) };
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => [k, sensitiveKey.test(k) ? REDACTED : redact(v, depth + 1)]));
+      .map(([k, v]) => [k, sensitiveKey(k) ? REDACTED : redact(v, depth + 1)]));
   }
   return value;
 }

@@ -135,12 +135,20 @@ export function renderSshdDropIn(): string {
   ].join('\n');
 }
 
+/** The key types an authorized_keys line may name (sshd's). */
+const PUBLIC_KEY_TYPES = [
+  'ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
+  'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com',
+];
+/** An OpenSSH public key line: a key type, the base64 key, an optional comment. */
+const PUBLIC_KEY_LINE = new RegExp(`^(${PUBLIC_KEY_TYPES.map((t) => t.replaceAll('.', '\\.')).join('|')}) [A-Za-z0-9+/]+=* ?[^\\n\\r]*$`);
+
 /** root's authorized_keys: exactly the keys given (the operator's, during a rotation two). */
 export function renderAuthorizedKeys(keys: readonly string[]): string {
   if (keys.length === 0) guard.refuse('authorizedKeys', 'at least the operator\'s key is needed');
   const lines = keys.map((k, i) => {
     const line = k.trim();
-    if (!/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+=* ?[^\n\r]*$/.test(line)) {
+    if (!PUBLIC_KEY_LINE.test(line)) {
       guard.refuse(`authorizedKeys[${i}]`, 'is not an OpenSSH public key line');
     }
     return line;
