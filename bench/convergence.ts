@@ -5,15 +5,12 @@
 // Run as root: npm run bench:convergence -- [apply trials, default 3] [edits, default 10]
 import { editUntilLive } from './lib/live.ts';
 import {
-  isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin,
+  countArgument, isReady, manifest, nowMs, skipWithoutRoot, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin,
 } from './lib/harness.ts';
 
 skipWithoutRoot();
-const applies = Number(process.argv[2] ?? 3);
-const edits = Number(process.argv[3] ?? 10);
-for (const [field, v] of [['apply trials', applies], ['edits', edits]] as const) {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${field}: expected a whole number >= 1, got ${v}`);
-}
+const applies = countArgument(2, 'apply trials', 3);
+const edits = countArgument(3, 'edits', 10);
 
 let bench: Bench | undefined;
 try {

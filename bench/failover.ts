@@ -10,14 +10,14 @@ import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type ProbeSample } from './lib/probe.ts';
 import { DEBIAN_13 } from '../src/sandbox/fabric/index.ts';
 import {
-  DROPLET_IMAGE, applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench, failMargin,
+  DROPLET_IMAGE, applyUntilReady, countArgument, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult,
+  type Bench, failMargin,
 } from './lib/harness.ts';
 
 skipWithoutRoot();
-const trials = Number(process.argv[2] ?? 3);
+const trials = countArgument(2, 'trials', 3);
 // HALB_BENCH_PROFILES=fast,reference runs only those profiles.
 const only = process.env.HALB_BENCH_PROFILES?.split(',');
-if (!Number.isInteger(trials) || trials < 1) throw new Error(`trials: expected a whole number >= 1, got ${process.argv[2]}`);
 
 const NAME = 'fo';
 const NODES = [`${NAME}-0`, `${NAME}-1`];

@@ -9,12 +9,11 @@
 import { DEFAULT_DELAYS } from '../src/sandbox/digitalocean/simulator.ts';
 import { outageMs, sentBetween, startProbe, type Probe } from './lib/probe.ts';
 import {
-  applyUntilReady, failMargin, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench,
+  applyUntilReady, countArgument, failMargin, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult, type Bench,
 } from './lib/harness.ts';
 
 skipWithoutRoot();
-const trials = Number(process.argv[2] ?? 5);
-if (!Number.isInteger(trials) || trials < 1) throw new Error(`trials: expected a whole number >= 1, got ${process.argv[2]}`);
+const trials = countArgument(2, 'trials', 5);
 
 const NAME = 'pf';
 const NODES = [`${NAME}-0`, `${NAME}-1`];

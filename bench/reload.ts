@@ -5,11 +5,12 @@
 // Run as root: npm run bench:reload -- [changes, default 50]
 import { editUntilLive } from './lib/live.ts';
 import { outageMs, startProbe } from './lib/probe.ts';
-import { applyUntilReady, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, writeResult, type Bench } from './lib/harness.ts';
+import {
+  applyUntilReady, countArgument, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, writeResult, type Bench,
+} from './lib/harness.ts';
 
 skipWithoutRoot();
-const changes = Number(process.argv[2] ?? 50);
-if (!Number.isInteger(changes) || changes < 1) throw new Error(`changes: expected a whole number >= 1, got ${process.argv[2]}`);
+const changes = countArgument(2, 'changes', 50);
 const NAME = 'rl';
 const NODES = [`${NAME}-0`, `${NAME}-1`];
 const PERIOD_MS = 20;

@@ -120,6 +120,14 @@ export async function startBench(
  *  HALB_BENCH_MARGIN times it (CI's short runs share two cores with the test suite). */
 export const failMargin = (): number => Number(process.env.HALB_BENCH_MARGIN ?? 2);
 
+/** A count given on the command line (argv[position]), or the default: a whole number >= 1. */
+export function countArgument(position: number, name: string, fallback: number): number {
+  const raw = process.argv[position];
+  const value = Number(raw ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: expected a whole number >= 1, got ${raw}`);
+  return value;
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => performance.timeOrigin + performance.now();
 
