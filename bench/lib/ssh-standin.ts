@@ -370,10 +370,7 @@ export async function startSshStandin(options: {
         socket.once('close', () => sockets.delete(socket));
         server.injectSocket(socket);
       });
-      await new Promise<void>((resolve, reject) => {
-        listener.once('error', reject);
-        listener.listen(port, address, () => resolve());
-      });
+      await listenWithRetry(listener, port, address);
       hosts.set(spec.publicIPv4, host);
     },
     async removeHost(publicIPv4) {
@@ -406,6 +403,26 @@ export async function startSshStandin(options: {
 
 /** A fresh ed25519 host key. ssh2's generator now and then writes a key its own parser refuses
  *  ("Malformed OpenSSH private key"): such a key is thrown away. */
+// A busy machine (CI runs test files side by side) can refuse a bind for a moment; a host that
+// never listens would leave its droplet unreachable for the whole run, so try a few times.
+async function listenWithRetry(listener: NetServer, port: number, address: string, attempts = 5): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen(port, address, () => {
+          listener.off('error', reject);
+          resolve();
+        });
+      });
+      return;
+    } catch (err) {
+      if (attempt >= attempts) throw new Error(`stand-in host ${address}:${port} could not listen: ${String(err)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
 export function generateKey(comment?: string): { private: string; public: string } {
   for (;;) {
     const key = ssh2.utils.generateKeyPairSync('ed25519', comment ? { comment } : {});
