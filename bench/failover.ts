@@ -215,7 +215,12 @@ try {
             `old MASTER now ${oldMaster}; status showed ${other} ${statusAfterTrafficMs ?? 'never'} ms after traffic returned)`);
           // Back to two healthy nodes, with the operator's own start script (its resync, 30 s as
           // in production, would do the same later; run sooner, it would cut outages short).
-          if (failure.id === 'host') await b.sandbox.fabric.startDroplet(master);
+          if (failure.id === 'host') {
+            await b.sandbox.fabric.startDroplet(master);
+            // Booted (sshd up) first: run before systemd is, the start script would start the
+            // daemons by hand, beside the units systemd starts a moment later.
+            await b.sandbox.fabric.waitForDroplet(master, 180_000);
+          }
           if (failure.id === 'link') {
             await b.exec(master, ['ip', 'link', 'set', 'eth1', 'up']);
           } else {

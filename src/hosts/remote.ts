@@ -185,9 +185,20 @@ export function startOrReloadScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): 
   const keepalivedPid = shQuote(paths.keepalivedPidFile);
   return `set -u
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A daemon started outside systemd (by hand, or before systemd was up) holds the pid file and
+# the ports, and systemd's start then fails ("daemon is already running"): stop it first.
+stop_stray() {
+  systemctl is-active -q "$1" && return 0
+  alive "$2" || return 0
+  kill "$(cat "$2")"
+  for i in $(seq 100); do alive "$2" || return 0; sleep 0.05; done
+  kill -9 "$(cat "$2")" 2>/dev/null || true
+}
 mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
 if [ -d /run/systemd/system ]; then
   systemctl enable -q haproxy keepalived 2>/dev/null || true
+  stop_stray haproxy ${haproxyPid}
+  stop_stray keepalived ${keepalivedPid}
   if systemctl is-active -q haproxy; then systemctl reload haproxy; else systemctl restart haproxy; fi || exit 1
   if systemctl is-active -q keepalived; then systemctl reload keepalived; else systemctl restart keepalived; fi || exit 1
   echo '${MARK}systemd'

@@ -123,6 +123,21 @@ describe('a mixed pair, one node on each image', () => {
     expect(master).toBe(nodes[elected.indexOf('MASTER')]!.name);
   }, 120_000);
 
+  it('hands daemons started outside systemd over to their units on the Debian node', async () => {
+    // As after a start by hand (or one run before systemd was up): the units are inactive while
+    // keepalived and HAProxy hold their pid files, so the units' own start would fail.
+    await exec('mix-1', 'systemctl stop keepalived haproxy && haproxy -D -p /run/haproxy.pid -f /etc/haproxy/haproxy.cfg && ' +
+      'keepalived -p /run/keepalived.pid -f /etc/keepalived/keepalived.conf');
+    await waitFor('keepalived by hand', async () => (await exec('mix-1', 'systemctl is-active keepalived || true')) === 'inactive' &&
+      (await exec('mix-1', 'kill -0 "$(cat /run/keepalived.pid)" && echo alive')) === 'alive', 10_000, 100);
+    await exec('mix-1', startOrReloadScript());
+    expect(await exec('mix-1', 'systemctl is-active haproxy keepalived')).toBe('active\nactive');
+    // The pid files name the units' processes: no copy is left beside them.
+    expect(await exec('mix-1', 'systemctl show -p MainPID --value keepalived')).toBe(await exec('mix-1', 'cat /run/keepalived.pid'));
+    expect(await exec('mix-1', 'pgrep -c -x keepalived')).toBe('2'); // the parent and its VRRP child
+    await waitFor('mix-1 BACKUP again', async () => (await vrrpState('mix-1')) === 'BACKUP', 60_000, 250);
+  }, 120_000);
+
   it('reboots the Debian node into the same state: firewall, HAProxy and keepalived started by systemd at boot', async () => {
     await fabric.rebootDroplet('mix-1');
     await fabric.waitForDroplet('mix-1', 180_000);
