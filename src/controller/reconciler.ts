@@ -95,8 +95,10 @@ async function converge(ctx: PassContext, object: HALoadBalancer): Promise<PassR
   const credentials = credentialsOf(object, secrets);
   const provider = ctx.cloud(credentials.token);
   // What the spec names in the DigitalOcean account must exist before anything is made with it.
+  const timer = stageTimer();
   const peopleKeys = await peopleSshKeys(object, provider);
   const observation = await observe(ctx, object, provider, credentials.ssh);
+  timer.mark('observe');
   try {
     const desired = await desiredFiles(object, secrets, observation, provider, { ssh: credentials.ssh, peopleKeys }, ctx.settings);
     const planned = plan({
@@ -104,7 +106,9 @@ async function converge(ctx: PassContext, object: HALoadBalancer): Promise<PassR
       backstopGraceMs: ctx.settings.backstopGraceMs,
       ...graceTimersOf(object),
     });
+    timer.mark('plan');
     const acted = await act(ctx, { object, provider, keys: credentials.ssh, observation, desired }, planned.actions);
+    timer.mark('act');
     await reconcileBackendFirewalls(ctx, object, provider);
     const replacing = acted.done.flatMap((a) => (a.kind === 'DeleteDroplet' && a.reason === 'Colocated' ? [a.node] : []))[0];
     await report(ctx, {
@@ -112,7 +116,10 @@ async function converge(ctx: PassContext, object: HALoadBalancer): Promise<PassR
       graceStarted: graceTimers(planned),
       dayTwo: planned.dayTwo, ...(replacing ? { replacingColocated: replacing } : {}),
     });
-    return nextLook(ctx, planned, acted.done.length > 0);
+    timer.mark('status');
+    const next = nextLook(ctx, planned, acted.done.length > 0);
+    ctx.log.debug({ stagesMs: timer.stages, actions: planned.actions.map((a) => a.kind), ...next }, 'reconciled');
+    return next;
   } finally {
     closeSessions(observation);
   }
@@ -137,6 +144,20 @@ function graceTimers(planned: Plan): { backstop?: string; masterRepair?: string 
 function nextLook(ctx: PassContext, planned: Plan, acted: boolean): PassResult {
   if (acted) return { requeueAfterMs: Math.min(planned.requeueAfterMs ?? AFTER_ACTING_MS, AFTER_ACTING_MS) };
   return { requeueAfterMs: planned.requeueAfterMs ?? ctx.settings.resyncIntervalMs };
+}
+
+/** Milliseconds spent in each stage of a pass, for the debug log: where a slow pass went. */
+function stageTimer(): { mark: (stage: string) => void; stages: Record<string, number> } {
+  let last = performance.now();
+  const stages: Record<string, number> = {};
+  return {
+    stages,
+    mark(stage) {
+      const now = performance.now();
+      stages[stage] = Math.round(now - last);
+      last = now;
+    },
+  };
 }
 
 function closeSessions(observation: Observation): void {
