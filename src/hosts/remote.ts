@@ -260,7 +260,12 @@ export function applyScript(files: readonly RemoteFile[], hash: string, paths: D
  * inotify). Runs as long as the operator's session does; sshd ends it with the session.
  */
 export function watchVrrpScript(paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
-  return `exec tail -n 1 -F ${shQuote(paths.vrrpStateFile)} 2>/dev/null\n`;
+  // GNU tail follows a renamed file at once through inotify on its directory, but polls when the
+  // directory is missing (keepalived has not written its state yet), and a poll noticed a rename
+  // only every 5th second: make the directory first, and poll often should it poll anyway.
+  return `mkdir -p ${shQuote(dirOf(paths.vrrpStateFile))}
+exec tail -n 1 -F -s 0.2 --max-unchanged-stats=1 ${shQuote(paths.vrrpStateFile)} 2>/dev/null
+`;
 }
 
 /** Stops keepalived (SIGTERM: it leaves MASTER with a priority-0 advert) and waits for it to exit. */
