@@ -127,7 +127,7 @@ try {
   const discarded: { profile: string; failure: Failure; outcome: string; ipMovedMs: number | undefined }[] = [];
   const results: {
     profile: string; failure: Failure; trial: number; outageMs: number; failed: number; ipMovedMs: number | undefined; master: string;
-    oldMaster: string; statusAfterTrafficMs: number | undefined;
+    oldMaster: string; statusAfterTrafficMs: number | undefined; statusAfterFailoverMs: number | undefined;
   }[] = [];
   try {
     for (const profile of chosen) {
@@ -206,13 +206,18 @@ try {
           const o = outageMs(window);
           const trafficBack = o.endMs ?? t0; // nothing failed: traffic never left
           const statusAfterTrafficMs = statusAt === undefined ? undefined : Math.max(0, Math.round(statusAt - trafficBack));
+          // With a slow DigitalOcean action the repaired old MASTER may serve again before the IP
+          // moves; status cannot name the new holder before it is one, so count from the move then.
+          const failedOver = Math.max(trafficBack, t0 + (ipMovedMs ?? 0));
+          const statusAfterFailoverMs = statusAt === undefined ? undefined : Math.max(0, Math.round(statusAt - failedOver));
           results.push({
             profile: profile.id, failure: failure.id, trial, outageMs: Math.round(o.outageMs), failed: o.failed, ipMovedMs, master,
-            oldMaster, statusAfterTrafficMs,
+            oldMaster, statusAfterTrafficMs, statusAfterFailoverMs,
           });
           console.log(`  ${profile.id.padEnd(18)} ${failure.id.padEnd(7)} #${trial}: outage ${Math.round(o.outageMs)} ms ` +
             `(${o.failed} of ${o.sent} requests failed; IP moved after ${ipMovedMs} ms; ${master} -> ${other}; ` +
-            `old MASTER now ${oldMaster}; status showed ${other} ${statusAfterTrafficMs ?? 'never'} ms after traffic returned)`);
+            `old MASTER now ${oldMaster}; status showed ${other} ${statusAfterTrafficMs ?? 'never'} ms after traffic returned, ` +
+            `${statusAfterFailoverMs ?? 'never'} ms after traffic and IP were both moved)`);
           // Back to two healthy nodes, with the operator's own start script (its resync, 30 s as
           // in production, would do the same later; run sooner, it would cut outages short).
           if (failure.id === 'host') {
@@ -248,11 +253,17 @@ try {
   }
   const p95 = (p: string, f: Failure) => summary[p]?.[f]?.p95 ?? NaN;
   // Failover -> status: from the client's traffic returning to status.activeNode naming the new
-  // holder (a trial where status never showed it counts as 30 s).
-  const statusDelays = results.map((r) => r.statusAfterTrafficMs ?? 30_000);
-  const statusSummary = summarize(statusDelays);
-  console.log(`\nfailover -> status.activeNode, after the client's traffic returned, every trial (ms): n ${statusSummary.n}, ` +
-    `p50 ${statusSummary.p50}, p95 ${statusSummary.p95}, max ${statusSummary.max}`);
+  // holder (a trial where status never showed it counts as 30 s); and from the later of that and
+  // the IP's move, which the target is judged on.
+  const statusSummary = summarize(results.map((r) => r.statusAfterTrafficMs ?? 30_000));
+  const statusAfterFailover = summarize(results.map((r) => r.statusAfterFailoverMs ?? 30_000));
+  const statusFigures = [
+    ['the client\'s traffic returned', statusSummary], ['traffic returned and the IP moved', statusAfterFailover],
+  ] as const;
+  console.log('');
+  for (const [what, s] of statusFigures) {
+    console.log(`failover -> status.activeNode, after ${what}, every trial (ms): n ${s.n}, p50 ${s.p50}, p95 ${s.p95}, max ${s.max}`);
+  }
   const targets = [
     { profile: 'default', target: '(b) host crash, default, DO latency 0: p95 <= 1000 ms', p95Ms: p95('default', 'host'), boundMs: 1000 },
     { profile: 'fast', target: '(b) host crash, fast profile, DO latency 0: p95 <= 500 ms', p95Ms: p95('fast', 'host'), boundMs: 500 },
@@ -268,8 +279,8 @@ try {
   ].filter((t) => ran.has(t.profile)).map(({ profile: _, ...t }) => ({ ...t, met: t.p95Ms <= t.boundMs }));
   // Issue 18's target, reported beside the others but not guarded (no exit code) until it is met.
   const statusTarget = {
-    target: 'failover -> status.activeNode after traffic returns: p95 <= 1500 ms (not guarded yet)',
-    p95Ms: statusSummary.p95, boundMs: 1500, met: statusSummary.p95 <= 1500,
+    target: 'failover -> status.activeNode after traffic returned and the IP moved: p95 <= 1500 ms (not guarded yet)',
+    p95Ms: statusAfterFailover.p95, boundMs: 1500, met: statusAfterFailover.p95 <= 1500,
   };
   const reported = [...targets, statusTarget];
   console.log(`\nfailover outage seen by a client sending every ${PERIOD_MS} ms, ${trials} trial(s) each, in ms`);
@@ -282,6 +293,7 @@ try {
   const base = onDebian13 ? `failover-${DEBIAN_13.slug}` : 'failover';
   const file = writeResult(only ? `${base}-${only.join('-')}` : base, {
     image: DROPLET_IMAGE, trials, periodMs: PERIOD_MS, profiles: PROFILES, summary, statusAfterTraffic: statusSummary,
+    statusAfterFailover,
     targets: reported, results, discarded,
   });
   if (discarded.length) {
