@@ -10,8 +10,15 @@ interface Watch {
   ended: boolean;
 }
 
+/** After a watch that worked ends by itself (a crash, a reboot, a cut link), the object is looked
+ *  at again at these delays: the node is followed again soon after it is back, not at the next
+ *  resync (30 s), when a later failover would go unreported as long. A few passes per crash. */
+export const RECHECKS_AFTER_END_MS = [2_000, 5_000, 10_000, 20_000];
+
 export class VrrpWatches {
   private readonly watches = new Map<string, Watch>();
+  /** The pending looks of nodes whose watch ended, until the node is followed again. */
+  private readonly rechecks = new Map<string, NodeJS.Timeout[]>();
   private readonly onChange: (objectKey: string) => void;
 
   constructor(onChange: (objectKey: string) => void) {
@@ -25,6 +32,7 @@ export class VrrpWatches {
     const current = this.watches.get(key);
     if (current && !current.ended && current.session.hostKey === session.hostKey) return;
     current?.stop();
+    this.cancelRechecks(key);
     let last: string | undefined;
     let stopped = false;
     const watch: Watch = { session, ended: false, stop: () => undefined };
@@ -36,7 +44,9 @@ export class VrrpWatches {
       watch.ended = true;
       // A watch that worked ended by itself (the node crashed, or its link): a pass now reports
       // it and follows the nodes again. One that never worked does not, or it would loop.
-      if (!stopped && last !== undefined) this.onChange(objectKey);
+      if (stopped || last === undefined) return;
+      this.onChange(objectKey);
+      this.scheduleRechecks(key, objectKey);
     });
     watch.stop = () => {
       stopped = true;
@@ -60,5 +70,20 @@ export class VrrpWatches {
   stopAll(): void {
     for (const watch of this.watches.values()) watch.stop();
     this.watches.clear();
+    for (const key of [...this.rechecks.keys()]) this.cancelRechecks(key);
+  }
+
+  private scheduleRechecks(key: string, objectKey: string): void {
+    this.cancelRechecks(key);
+    this.rechecks.set(key, RECHECKS_AFTER_END_MS.map((delay) => {
+      const timer = setTimeout(() => this.onChange(objectKey), delay);
+      timer.unref();
+      return timer;
+    }));
+  }
+
+  private cancelRechecks(key: string): void {
+    for (const timer of this.rechecks.get(key) ?? []) clearTimeout(timer);
+    this.rechecks.delete(key);
   }
 }
