@@ -196,7 +196,9 @@ stop_stray() {
 }
 mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
 if [ -d /run/systemd/system ]; then
-  systemctl enable -q haproxy keepalived 2>/dev/null || true
+  # Enabling runs Debian's SysV helper, over a second each time even when nothing changes: only when needed.
+  { systemctl is-enabled -q haproxy && systemctl is-enabled -q keepalived; } 2>/dev/null || \
+systemctl enable -q haproxy keepalived 2>/dev/null || true
   stop_stray haproxy ${haproxyPid}
   stop_stray keepalived ${keepalivedPid}
   if systemctl is-active -q haproxy; then systemctl reload haproxy; else systemctl restart haproxy; fi || exit 1
@@ -234,7 +236,11 @@ function hostAccessScript(paths: DaemonPaths): string {
   return `if [ -f ${firewall} ]; then
   nft -f ${firewall} || exit 1
   echo '${MARK}loaded firewall'
-  if [ -d /run/systemd/system ]; then systemctl daemon-reload && systemctl enable -q halb-firewall.service 2>/dev/null || true; fi
+  # Its unit is reloaded and enabled when new or changed, not on every pass (a daemon-reload costs a quarter second).
+  if [ -d /run/systemd/system ] && { [ "$(systemctl show -p NeedDaemonReload --value halb-firewall.service 2>/dev/null)" != no ] || \
+! systemctl is-enabled -q halb-firewall.service 2>/dev/null; }; then
+    systemctl daemon-reload && systemctl enable -q halb-firewall.service 2>/dev/null || true
+  fi
 fi
 if [ -f ${shQuote(paths.sshdReloadMarker)} ]; then
   if [ -d /run/systemd/system ]; then systemctl reload ssh 2>/dev/null || systemctl reload sshd 2>/dev/null || true
