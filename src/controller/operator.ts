@@ -123,7 +123,7 @@ export async function startOperator(
   let running: { queue: WorkQueue; informers: Informers; resyncTimer: NodeJS.Timeout; services?: RunningServiceController } | undefined;
   const ctx = controllerContext(kc, options, seams, () => running?.informers, metrics, log);
   // A change of keepalived's state on a node reconciles its object at once.
-  ctx.vrrpWatches = new VrrpWatches((key) => running?.queue.add(key));
+  ctx.vrrpWatches = new VrrpWatches((key) => running?.queue.add(key), log.child({ component: 'vrrp-watch' }));
   let leading = false;
 
   // Starting and stopping run one after the other: a stop (the Lease lost, SIGTERM) that comes

@@ -2,6 +2,7 @@
 // keepalived's state (the file the notify script renames into place), and a change enqueues
 // the object at once instead of waiting for the next resync. The data plane does not depend on
 // it: keepalived and the failover script act alone; this only makes status follow sooner.
+import type { Logger } from 'pino';
 import type { HostSession } from '../hosts/connector.ts';
 
 interface Watch {
@@ -20,9 +21,11 @@ export class VrrpWatches {
   /** The pending looks of nodes whose watch ended, until the node is followed again. */
   private readonly rechecks = new Map<string, NodeJS.Timeout[]>();
   private readonly onChange: (objectKey: string) => void;
+  private readonly log: Pick<Logger, 'debug'> | undefined;
 
-  constructor(onChange: (objectKey: string) => void) {
+  constructor(onChange: (objectKey: string) => void, log?: Pick<Logger, 'debug'>) {
     this.onChange = onChange;
+    this.log = log;
   }
 
   /** Follows a node over this session, unless it is followed already over a live one. */
@@ -38,10 +41,14 @@ export class VrrpWatches {
     const watch: Watch = { session, ended: false, stop: () => undefined };
     const handle = session.watchVrrp((state) => {
       // The first line is the state now, which the pass that started the watch has read.
-      if (last !== undefined && state !== last) this.onChange(objectKey);
+      if (last !== undefined && state !== last) {
+        this.log?.debug({ halb: objectKey, node, from: last, to: state }, 'saw keepalived change state');
+        this.onChange(objectKey);
+      }
       last = state;
     }, () => {
       watch.ended = true;
+      this.log?.debug({ halb: objectKey, node, worked: last !== undefined, stopped }, 'stopped following keepalived');
       // A watch that worked ended by itself (the node crashed, or its link): a pass now reports
       // it and follows the nodes again. One that never worked does not, or it would loop.
       if (stopped || last === undefined) return;
