@@ -189,7 +189,8 @@ alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # the ports, and systemd's start then fails ("daemon is already running"): stop it first.
 stop_stray() {
   systemctl is-active -q "$1" && return 0
-  alive "$2" || return 0
+  # The pid file's process, if it is that daemon (a stale file may name a reused pid).
+  alive "$2" && [ "$(cat "/proc/$(cat "$2")/comm" 2>/dev/null)" = "$1" ] || return 0
   kill "$(cat "$2")"
   for i in $(seq 100); do alive "$2" || return 0; sleep 0.05; done
   kill -9 "$(cat "$2")" 2>/dev/null || true
