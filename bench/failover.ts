@@ -305,4 +305,3 @@ try {
 } finally {
   await bench?.close();
 }
-

@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { buildCRD, CRD_NAME } from '../src/api/crd.ts';
 import { nodeName } from '../src/api/derived.ts';
 import { COMMON_TAG, nodeTag, uidTag } from '../src/digitalocean/naming.ts';
 import { sshKeyFingerprint } from '../src/digitalocean/provider.ts';
+import { createLogger } from '../src/log.ts';
 import { startKubeEmulator, type KubeEmulator } from '../src/sandbox/kube/index.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type RecordedResponse } from '../src/sandbox/digitalocean/simulator.ts';
 import { isReady, manifest, nowMs, ROOT, sleep, table, writeResult, type LBStatus } from './lib/harness.ts';
@@ -139,7 +139,7 @@ try {
     host: '127.0.0.1',
     port: 0,
     // Warnings only (a stand-in host that could not be added, a failed timer): the first thing to read when a host never answers.
-    logger: pino({ level: 'warn' }, pino.destination(2)),
+    logger: createLogger({ level: 'warn', name: 'simulator' }, process.stderr),
     addressing: { publicCidr: '10.200.0.0/16', reservedCidr: '10.201.0.0/16' },
     dropletLimit: objects * 2 + 100,
     reservedIpLimit: objects + 10,

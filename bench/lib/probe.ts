@@ -49,13 +49,9 @@ export function sentBetween(samples: readonly ProbeSample[], fromMs: number, toM
 }
 
 /**
- * The outage a client saw: from the send time of the first failed request to the send time of
- * the first successful one after the last failure. 0 when nothing failed.
- */
-/**
- * The outage in `samples`: from the first failed send to the first successful send after the
- * last failure (`endMs`: when the client was served again, or the last failure if nothing
- * succeeded after it; undefined when nothing failed).
+ * The outage a client saw in `samples`: from the first failed send to the first successful
+ * send after the last failure (`endMs`: when the client was served again, or the last failure
+ * if nothing succeeded after it; undefined when nothing failed). 0 when nothing failed.
  */
 export function outageMs(samples: readonly ProbeSample[]): { outageMs: number; failed: number; sent: number; endMs?: number } {
   const sorted = [...samples].sort((a, b) => a.sentMs - b.sentMs);

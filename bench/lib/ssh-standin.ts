@@ -401,8 +401,6 @@ export async function startSshStandin(options: {
   return standin;
 }
 
-/** A fresh ed25519 host key. ssh2's generator now and then writes a key its own parser refuses
- *  ("Malformed OpenSSH private key"): such a key is thrown away. */
 // A busy machine (CI runs test files side by side) can refuse a bind for a moment; a host that
 // never listens would leave its droplet unreachable for the whole run, so try a few times.
 async function listenWithRetry(listener: NetServer, port: number, address: string, attempts = 5): Promise<void> {
@@ -423,6 +421,8 @@ async function listenWithRetry(listener: NetServer, port: number, address: strin
   }
 }
 
+/** A fresh ed25519 host key. ssh2's generator now and then writes a key its own parser refuses
+ *  ("Malformed OpenSSH private key"): such a key is thrown away. */
 export function generateKey(comment?: string): { private: string; public: string } {
   for (;;) {
     const key = ssh2.utils.generateKeyPairSync('ed25519', comment ? { comment } : {});
@@ -430,7 +430,6 @@ export function generateKey(comment?: string): { private: string; public: string
   }
 }
 const hostKey = () => generateKey().private;
-
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

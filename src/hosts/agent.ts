@@ -13,6 +13,9 @@ import {
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 
+/** How often a quiet session asks sshd whether it is still there. */
+const KEEPALIVE_INTERVAL_MS = 1_000;
+
 /**
  * A TCP connection with Nagle's algorithm off. The agent's traffic is small messages, each
  * awaiting an answer (handshake, channel open, a program on stdin, its EOF): with Nagle on, a
@@ -20,9 +23,6 @@ export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } fr
  * SSH stand-in on loopback that cost about 400 ms per connection and 250 ms per program run
  * (5 ms and 3 ms without). The connect has its own timeout, before the SSH handshake's.
  */
-/** How often a quiet session asks sshd whether it is still there. */
-const KEEPALIVE_INTERVAL_MS = 1_000;
-
 function openSocket(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host, port, noDelay: true, ...(signal ? { signal } : {}) });
