@@ -188,12 +188,15 @@ alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # A daemon started outside systemd (by hand, or before systemd was up) holds the pid file and
 # the ports, and systemd's start then fails ("daemon is already running"): stop it first.
 stop_stray() {
-  systemctl is-active -q "$1" && return 0
-  # The pid file's process, if it is that daemon (a stale file may name a reused pid).
-  alive "$2" && [ "$(cat "/proc/$(cat "$2")/comm" 2>/dev/null)" = "$1" ] || return 0
-  kill "$(cat "$2")"
-  for i in $(seq 100); do alive "$2" || return 0; sleep 0.05; done
-  kill -9 "$(cat "$2")" 2>/dev/null || true
+  alive "$2" || return 0
+  pid=$(cat "$2")
+  # Not a stray: the unit's own process (running, or still starting at boot), or another program
+  # that got a stale file's pid.
+  [ "$pid" = "$(systemctl show -p MainPID --value "$1" 2>/dev/null)" ] && return 0
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 0
+  kill "$pid"
+  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$pid" 2>/dev/null || true
 }
 mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
 if [ -d /run/systemd/system ]; then

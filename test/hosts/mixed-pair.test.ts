@@ -135,6 +135,11 @@ describe('a mixed pair, one node on each image', () => {
     // The pid files name the units' processes: no copy is left beside them.
     expect(await exec('mix-1', 'systemctl show -p MainPID --value keepalived')).toBe(await exec('mix-1', 'cat /run/keepalived.pid'));
     expect(await exec('mix-1', 'pgrep -c -x keepalived')).toBe('2'); // the parent and its VRRP child
+    // Run again, the script leaves the units' own processes alone (reloads, no restart).
+    const mainPids = 'systemctl show -p MainPID --value haproxy keepalived';
+    const before = await exec('mix-1', mainPids);
+    await exec('mix-1', startOrReloadScript());
+    expect(await exec('mix-1', mainPids)).toBe(before);
     await waitFor('mix-1 BACKUP again', async () => (await vrrpState('mix-1')) === 'BACKUP', 60_000, 250);
   }, 120_000);
 
