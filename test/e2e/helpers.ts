@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log.ts';
 import { destroySandbox, startSandbox, type KubeKind, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
 import { DEBIAN_13, ensureRootfs } from '../../src/sandbox/fabric/index.ts';
 import { describeE2EKube, e2eKube } from '../kube-server.ts';
+import { leaveFailureDigest } from '../failure-digest.ts';
 
 import { waitFor as poll } from '../wait.ts';
 
@@ -40,6 +41,13 @@ export function withImage(manifest: string, image = DROPLET_IMAGE): string {
 }
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
+/** What of vitest's task a failure report reads. */
+interface FailedTask {
+  name: string;
+  file?: { name: string };
+  result?: { state?: string; errors?: { message?: string }[] };
+}
+
 export interface E2E {
   sandbox: RunningSandbox;
   stateDir: string;
@@ -49,7 +57,7 @@ export interface E2E {
   curlFloatingIP(ip: string, timeoutSeconds?: number, https?: boolean): Promise<string | undefined>;
   /** The sandbox's log since start (info and up unless HALB_LOG_LEVEL says otherwise), printed
    *  after a failed test: CI keeps only the test output, and a timing failure needs the story. */
-  printLogIfFailed(ctx: { task: { name: string; result?: { state?: string } } }): void;
+  printLogIfFailed(ctx: { task: FailedTask }): void;
   /** The sandbox's log records so far (operator, simulator, fabric), parsed. */
   logRecords(): Record<string, unknown>[];
   /** A client requesting the floating IP over and over until stopped; counts what failed. */
@@ -121,6 +129,8 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind; p
       const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l && !l.includes('"served request"'));
       console.log(`--- sandbox log for "${ctx.task.name}" (last ${Math.min(lines.length, 300)} of ${lines.length} lines) ---\n` +
         `${lines.slice(-300).join('\n')}`);
+      const errors = (ctx.task.result.errors ?? []).map((e) => e.message ?? '');
+      leaveFailureDigest(ctx.task.file?.name ?? 'a test file', ctx.task.name, errors, e2e.logRecords());
     },
     clientLoop(ip, options = {}) {
       let sent = 0;
