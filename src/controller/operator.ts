@@ -220,7 +220,8 @@ async function startWork(kc: k8s.KubeConfig, options: OperatorOptions, ctx: Cont
   log.info({ concurrency: options.concurrency, namespace: options.namespace ?? '(all)' }, 'started controller');
   // The second controller: Services of type LoadBalancer with the class, each served by a HALoadBalancer.
   const services = options.services?.serviceClass ? await startServiceController(kc, ctx, {
-    defaults: options.services, concurrency: options.concurrency, deadlineMs: ctx.settings.reconcileDeadlineMs, ...scope,
+    defaults: options.services, concurrency: options.concurrency, deadlineMs: ctx.settings.reconcileDeadlineMs,
+    resyncIntervalMs: options.resyncIntervalMs, ...scope,
   }, log.child({ controller: 'services' })) : undefined;
   return { queue, informers: { objects, secrets }, resyncTimer, ...(services ? { services } : {}) };
 }

@@ -21,6 +21,7 @@ export const CLUSTER_NODES: ReadonlyArray<{ name: string; privateIPv4: string }>
   { name: 'node-3', privateIPv4: '10.10.0.33' },
 ];
 const REGION = 'nyc3';
+const RENDER_RETRY_MS = 1000;
 
 export interface SandboxCluster {
   tag: string;
@@ -152,6 +153,7 @@ export async function startSandboxCluster(opts: SandboxClusterOptions): Promise<
   const rendered = new Map<string, string>();
   let pending: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   const slices = createKeyedInformer<k8s.V1EndpointSlice>(admin, '/apis/discovery.k8s.io/v1/endpointslices',
     () => discovery.listEndpointSliceForAllNamespaces(),
     () => schedule(), log.child({ informer: 'endpointslices' }), {});
@@ -169,11 +171,15 @@ export async function startSandboxCluster(opts: SandboxClusterOptions): Promise<
       log.info({ node: node.name, ports: listeners.map((l) => l.port) }, 'programmed node ports');
     }
   };
-  function schedule(): void {
+  // A failed render is tried again a second later: no further event may come to ask for it.
+  function schedule(delayMs = 50): void {
     clearTimeout(timer);
     timer = setTimeout(() => {
-      pending = pending.then(render).catch((err: unknown) => log.warn({ err }, 'node ports not programmed'));
-    }, 50);
+      pending = pending.then(render).catch((err: unknown) => {
+        log.warn({ err, retryInMs: RENDER_RETRY_MS }, 'node ports not programmed; retrying');
+        if (!stopped) schedule(RENDER_RETRY_MS);
+      });
+    }, delayMs);
   }
   await slices.start();
   await services.start();
@@ -187,6 +193,7 @@ export async function startSandboxCluster(opts: SandboxClusterOptions): Promise<
       await pending;
     },
     stop() {
+      stopped = true;
       clearTimeout(timer);
       slices.stop();
       services.stop();

@@ -19,6 +19,9 @@ export interface ServiceControllerOptions {
   defaults: ServiceDefaults;
   concurrency: number;
   deadlineMs: number;
+  /** How often every Service of the class is looked at again, as the HALoadBalancers are: a
+   *  missed event (a watch restarted between two changes) costs one interval, not forever. */
+  resyncIntervalMs: number;
   /** Watch one namespace; unset: all (Nodes are cluster-wide either way). */
   namespace?: string;
 }
@@ -61,7 +64,8 @@ function serviceSignature(service: k8s.V1Service): string {
   return JSON.stringify([service.spec, meta.annotations, meta.finalizers, meta.deletionTimestamp ? 'deleting' : '', meta.uid]);
 }
 
-export function createServiceInformers(kc: k8s.KubeConfig, enqueue: (key: string) => void, options: ServiceControllerOptions,
+export function createServiceInformers(kc: k8s.KubeConfig, enqueue: (key: string) => void,
+  options: Pick<ServiceControllerOptions, 'defaults' | 'namespace'>,
   log: Logger): ServiceInformers {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -115,10 +119,16 @@ export async function startServiceController(kc: k8s.KubeConfig, ctx: Controller
   await informers.nodes.start();
   await informers.balancers.start();
   await informers.services.start();
+  const served = () => informers.services.objects().filter((s) => servedBy(s, options.defaults.serviceClass));
+  const resyncTimer = setInterval(() => {
+    for (const service of served()) queue.addAfter(objectKey(service), 0);
+  }, options.resyncIntervalMs);
+  resyncTimer.unref();
   log.info({ serviceClass: options.defaults.serviceClass }, 'started service controller');
   return {
     synced: () => informers.services.synced() && informers.nodes.synced() && informers.balancers.synced(),
     async stop() {
+      clearInterval(resyncTimer);
       informers.services.stop();
       informers.nodes.stop();
       informers.balancers.stop();

@@ -44,7 +44,7 @@ export async function startServiceHarness(defaults: Partial<ServiceDefaults> = {
   const queued: string[] = [];
   const settings = { ...defaultServiceDefaults, serviceClass: CLASS, ...defaults };
   const informers: ServiceInformers = createServiceInformers(base.kubeConfig, (key) => queued.push(key),
-    { defaults: settings, concurrency: 1, deadlineMs: 20_000 }, log);
+    { defaults: settings }, log);
   await Promise.all([informers.nodes.start(), informers.balancers.start(), informers.services.start()]);
   const ctx = () => serviceContext(base.ctx, informers, createServiceWriter(base.kubeConfig), settings);
   const getService = (name: string) => core.readNamespacedService({ name, namespace: 'default' }).catch(() => undefined);
