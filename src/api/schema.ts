@@ -201,6 +201,11 @@ const server = named('ServerSpec', object('A static backend server.', {
   name: dnsLabel('Server name, unique within the backend.'),
   address: string('IPv4 address or DNS name.', { pattern: patterns.hostOrIPv4, minLength: 1, maxLength: 253 }),
   port: port('Port; unset means the backend\'s port.'),
+  // No defaults inside list items (GitOps): unset means HAProxy's own.
+  weight: integer('Share of new connections relative to the other servers (HAProxy\'s weight, 0-256). Unset: 1. '
+    + 'A change goes through HAProxy\'s runtime API, without a reload, where the backend allows it.', 0, 256),
+  drain: { type: 'boolean', description: 'Take no new connections while open ones finish (weight 0). Drain a server before removing it '
+    + 'to let its long-lived connections end on their own.' },
 }, ['name', 'address']));
 
 export const balanceAlgorithms = [

@@ -117,6 +117,16 @@ export interface ServerSpec {
   address: string;
   /** Port; unset means the backend's port. */
   port?: number;
+  /**
+   * Share of new connections relative to the other servers (HAProxy's weight, 0-256). Unset: 1. A change goes through HAProxy's runtime
+   * API, without a reload, where the backend allows it.
+   */
+  weight?: number;
+  /**
+   * Take no new connections while open ones finish (weight 0). Drain a server before removing it to let its long-lived connections end on
+   * their own.
+   */
+  drain?: boolean;
 }
 
 /** One HAProxy backend: static servers and/or the droplets carrying a DigitalOcean tag. */

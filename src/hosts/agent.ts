@@ -7,9 +7,11 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import { ConfigRefusedError, HostAuthenticationError, HostCommandError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 import {
-  DEFAULT_DAEMON_PATHS, applyScript, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, startOrReloadScript,
-  stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
+  DEFAULT_DAEMON_PATHS, applyScript, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, runtimeApplyScript,
+  startOrReloadScript, stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
 } from './remote.ts';
+import { appliedFiles, planRuntimeChanges, type AppliedFiles } from '../render/runtime.ts';
+import { atLeast, parseVersion as parseVersionParts } from '../render/versions.ts';
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 
@@ -137,6 +139,8 @@ export class HostAgent {
   private readonly paths: DaemonPaths;
   private readonly metadataBaseURL: string | undefined;
   private facts: StableFacts | undefined;
+  /** What this session last applied, with the hash it wrote: the runtime path compares against it. */
+  private applied: { hash: string; files: AppliedFiles } | undefined;
   readonly host: string;
   /** The key the host presented, to pin on first contact. */
   readonly hostKey: string;
@@ -234,9 +238,12 @@ export class HostAgent {
     const wantsFirewall = files.some((f) => f.path === this.paths.firewall);
     const running = current.haproxyRunning && current.keepalivedRunning && (current.firewallLoaded || !wantsFirewall);
     if (current.configHash === configHash && running) return { outcome: 'unchanged' };
-    // One round trip: stage, validate and swap the files, then start or reload.
+    // One round trip: stage, validate and swap the files, then HAProxy's runtime API where it
+    // can take the change, else start or reload.
     const changed = current.configHash !== configHash;
-    const result = await this.run(changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths), signal);
+    const script = !changed ? startOrReloadScript(this.paths) : this.runtimeScript(files, configHash, current) ?? applyScript(files,
+      configHash, this.paths);
+    const result = await this.run(script, signal);
     const marks = parseMarked(result.stdout);
     if (result.code === 3 && marks.has('invalid')) {
       const detail = result.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
@@ -244,8 +251,20 @@ export class HostAgent {
     }
     if (changed && !marks.has('swapped')) this.fail('writing the config', result);
     if (result.code !== 0) this.fail('starting or reloading the daemons', result);
-    // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall".
+    this.applied = { hash: configHash, files: appliedFiles(files, this.paths.haproxyConfig) };
+    // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall", "runtime haproxy 3 commands".
     return { outcome: 'applied', steps: markedSteps(result.stdout).filter((s) => s !== 'swapped') };
+  }
+
+  /** The apply program for a change HAProxy takes at runtime, when the host still has what this
+   *  session applied last and both daemons run; undefined when a reload is needed. */
+  private runtimeScript(files: readonly RemoteFile[], configHash: string, current: HostState): string | undefined {
+    const applied = this.applied;
+    if (!applied || applied.hash !== current.configHash || !current.haproxyRunning || !current.keepalivedRunning) return undefined;
+    const version = current.haproxyVersion ?? this.facts?.haproxyVersion;
+    const dynamicServers = version !== undefined && atLeast(parseVersionParts('haproxyVersion', version), 2, 6);
+    const plan = planRuntimeChanges(applied.files, files, this.paths.haproxyConfig, { dynamicServers });
+    return plan.kind === 'runtime' ? runtimeApplyScript(files, configHash, plan.commands, this.paths) : undefined;
   }
 
   /**

@@ -10,6 +10,7 @@
 
 import { NODE_PORTS } from '../api/derived.ts';
 import { DEFAULT_PATHS } from '../render/render.ts';
+import type { RuntimeCommand } from '../render/runtime.ts';
 
 export interface RemoteFile {
   path: string;
@@ -25,6 +26,8 @@ export interface DaemonPaths {
   vrrpStateFile: string;
   haproxyPidFile: string;
   keepalivedPidFile: string;
+  /** HAProxy's admin socket (its `stats socket ... level admin`), for runtime changes without a reload. */
+  haproxyAdminSocket: string;
   /** HAProxy's master CLI, for reloads and process checks without systemd. */
   haproxyMasterSocket: string;
   /** HAProxy's log on hosts without systemd (with it, the journal: journalctl -u haproxy). */
@@ -56,6 +59,7 @@ export const DEFAULT_DAEMON_PATHS: DaemonPaths = {
   hashFile: '/etc/halb/config-hash',
   haproxyPidFile: '/run/haproxy.pid',
   keepalivedPidFile: '/run/keepalived.pid',
+  haproxyAdminSocket: DEFAULT_PATHS.haproxyAdminSocket,
   haproxyMasterSocket: '/run/haproxy-master.sock',
   haproxyLogFile: '/var/log/haproxy.log',
   sshdPidFile: '/run/sshd.pid',
@@ -262,6 +266,61 @@ fi
  */
 export function applyScript(files: readonly RemoteFile[], hash: string, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string {
   return `${stageValidateSwapScript(files, hash, paths)}${startOrReloadScript(paths)}`;
+}
+
+/** The first line of the runtime part of an apply program (the SSH stand-in splits on it). */
+export const RUNTIME_BEGIN = '# halb: HAProxy runtime changes, else a reload';
+
+/**
+ * Sends HAProxy runtime commands to its admin socket, one connection each (the socket's
+ * non-interactive mode), and checks each answer. python3 speaks to the Unix socket: cloud-init
+ * needs it, so every droplet image has it (socat and nc are not everywhere). Success ends the
+ * program (exit 0, `halb:runtime haproxy N commands`); a failed command, a socket that does not
+ * answer or no python3 print why (`halb:runtime-failed ...`) and fall through to what follows,
+ * a reload.
+ */
+function runtimePart(commands: readonly RuntimeCommand[], paths: DaemonPaths): string {
+  const program = `import base64, json, socket, sys
+commands = json.loads(base64.b64decode(sys.argv[1]))
+for c in commands:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    out = b''
+    try:
+        s.connect(sys.argv[2])
+        s.sendall((c['command'] + '\\n' + (c['payload'] + '\\n\\n' if 'payload' in c else '')).encode())
+        while True:
+            chunk = s.recv(65536)
+            if not chunk: break
+            out += chunk
+    except OSError as e:
+        out = ('socket: %s' % e).encode()
+    finally:
+        s.close()
+    answer = out.decode(errors='replace').strip()
+    if (answer == '' if c['expect'] == '' else c['expect'] in answer) or c.get('optional'): continue
+    print('${MARK}runtime-failed %s: %s' % (c['command'], ' '.join(answer.split())[:300]))
+    sys.exit(4)
+print('${MARK}runtime haproxy %d commands' % len(commands))
+`;
+  const encoded = Buffer.from(JSON.stringify(commands)).toString('base64');
+  return `${RUNTIME_BEGIN}
+if command -v python3 >/dev/null 2>&1; then
+  python3 -c '${program.replaceAll("'", "'\\''")}' '${encoded}' ${shQuote(paths.haproxyAdminSocket)} && exit 0
+else
+  echo '${MARK}runtime-failed no python3'
+fi
+`;
+}
+
+/**
+ * An apply that HAProxy takes at runtime: stage, validate and swap the files as ever (so a later
+ * reload starts in the same state), then the commands; should one fail, a reload after all.
+ */
+export function runtimeApplyScript(
+  files: readonly RemoteFile[], hash: string, commands: readonly RuntimeCommand[], paths: DaemonPaths = DEFAULT_DAEMON_PATHS,
+): string {
+  return `${stageValidateSwapScript(files, hash, paths)}${runtimePart(commands, paths)}${startOrReloadScript(paths)}`;
 }
 
 /**

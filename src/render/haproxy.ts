@@ -161,13 +161,17 @@ function renderBackend(backend: BackendSpec, i: number, mode: BackendMode, input
 
   const backendPort = guard.port(`${field}.port`, backend.port);
   const seen = new Set<string>();
-  const servers: { name: string; address: string; port: number; field: string }[] = [];
+  const servers: { name: string; address: string; port: number; field: string; weight?: number }[] = [];
   (backend.servers ?? []).forEach((server, s) => {
+    const serverField = `${field}.servers[${s}]`;
+    const weight = server.drain ? 0
+      : server.weight === undefined ? undefined : guard.integer(`${serverField}.weight`, server.weight, 0, 256);
     servers.push({
-      name: guard.serverName(`${field}.servers[${s}].name`, server.name),
-      address: guard.host(`${field}.servers[${s}].address`, server.address),
-      port: server.port === undefined ? backendPort : guard.port(`${field}.servers[${s}].port`, server.port),
-      field: `${field}.servers[${s}]`,
+      name: guard.serverName(`${serverField}.name`, server.name),
+      address: guard.host(`${serverField}.address`, server.address),
+      port: server.port === undefined ? backendPort : guard.port(`${serverField}.port`, server.port),
+      field: serverField,
+      ...(weight === undefined ? {} : { weight }),
     });
   });
   if (backend.dropletTag) {
@@ -190,6 +194,8 @@ function renderBackend(backend: BackendSpec, i: number, mode: BackendMode, input
     seen.add(server.name);
     const options = [];
     if (backend.stickySessions) options.push(`cookie ${server.name}`);
+    // Draining is weight 0 (no new connections, open ones finish), in the file as at runtime.
+    if (server.weight !== undefined) options.push(`weight ${server.weight}`);
     // A DNS name that does not resolve at start-up leaves the server down instead of stopping HAProxy.
     if (!guard.isIPv4(server.address)) options.push('init-addr last,libc,none');
     lines.push(`    server ${server.name} ${server.address}:${server.port}${options.length ? ` ${options.join(' ')}` : ''}`);
@@ -232,6 +238,9 @@ export function renderHAProxyConfig(input: HAProxyNodeInput): string {
       // The operator reads server state from this socket over SSH.
       `    stats socket ${input.adminSocket} mode 600 level admin`,
       '    stats timeout 30s',
+      // A reload's old workers finish their connections, but not for ever: a long-lived one is
+      // cut 30 minutes after the reload. Server and certificate changes need no reload (runtime.ts).
+      '    hard-stop-after 30m',
       '    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets',
     ],
     [
