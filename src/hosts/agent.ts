@@ -237,6 +237,10 @@ export class HostAgent {
   async apply(files: readonly RemoteFile[], configHash: string, current: HostState, signal?: AbortSignal): Promise<ApplyResult> {
     const wantsFirewall = files.some((f) => f.path === this.paths.firewall);
     const running = current.haproxyRunning && current.keepalivedRunning && (current.firewallLoaded || !wantsFirewall);
+    // The host holds these files (the hash names them): a later change may go through the runtime API.
+    if (current.configHash === configHash && this.applied?.hash !== configHash) {
+      this.applied = { hash: configHash, files: appliedFiles(files, this.paths.haproxyConfig) };
+    }
     if (current.configHash === configHash && running) return { outcome: 'unchanged' };
     // One round trip: stage, validate and swap the files, then HAProxy's runtime API where it
     // can take the change, else start or reload.

@@ -1,19 +1,22 @@
 // The host agent against a real droplet of the fabric (sshd, HAProxy and keepalived in their own
 // namespaces): host-key pinning refuses an impersonator, files are validated by the daemons on
 // the host before they replace the running ones, daemons start and reload, state reads back.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
 import { createFabric, destroyFabric, type Fabric } from '../../src/sandbox/fabric/index.ts';
-import { HostAgent, HostKeyChangedError, hostKeyFingerprint } from '../../src/hosts/agent.ts';
+import { HostAgent, HostKeyChangedError, hostKeyFingerprint, type ApplyResult } from '../../src/hosts/agent.ts';
 import { ConfigRefusedError } from '../../src/hosts/errors.ts';
 import { validateHALoadBalancer } from '../../src/api/validate.ts';
+import type { SecretData } from '../../src/api/types.ts';
 import { defaultSettings, renderNodes } from '../../src/render/index.ts';
 import { makeKeyPair } from '../fabric/helpers.ts';
 import { waitFor } from '../wait.ts';
 
+const stepsOf = (result: ApplyResult) => (result.outcome === 'applied' ? result.steps : []);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const dir = mkdtempSync(join(tmpdir(), 'halb-agent-'));
@@ -42,9 +45,9 @@ const lb = validateHALoadBalancer({
   },
 }).object!;
 
-function render(version: { keepalived: string; haproxy: string }) {
+function render(version: { keepalived: string; haproxy: string }, object = lb, secrets: SecretData[] = []) {
   return renderNodes({
-    lb, secrets: [{ name: 'do-api', data: { token: 'dop_v1_test' } }],
+    lb: object, secrets: [{ name: 'do-api', data: { token: 'dop_v1_test' } }, ...secrets],
     observed: { floatingIP: '198.51.100.40', nodes: [
       { name: 'agent-0', privateIPv4: droplet.privateIPv4, anchorIPv4: droplet.anchorIPv4 },
       { name: 'agent-1', privateIPv4: '10.10.3.41', anchorIPv4: '10.17.0.41' },
@@ -148,6 +151,67 @@ describe('the host agent on a real droplet', () => {
       // The failover token is root-only on the host.
       const mode = await fabric.execInDroplet(droplet.name, ['stat', '-c', '%a', '/etc/keepalived/halb-failover.token']);
       expect(mode.stdout.trim()).toBe('600');
+    } finally {
+      agent.close();
+    }
+  }, 60_000);
+
+  it('takes servers added, re-weighted, drained, moved and removed, and a rotated certificate, at runtime: no new worker', async () => {
+    const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
+    // HAProxy's own answer on its admin socket, and its worker (a reload forks a new one).
+    const cli = async (command: string) => (await fabric.execInDroplet(droplet.name, ['python3', '-c',
+      'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect("/run/haproxy/admin.sock")\ns.sendall(sys.argv[1].encode()+b"\\n")\n' +
+      'print(b"".join(iter(lambda: s.recv(65536), b"")).decode())', command])).stdout;
+    const worker = async () => (await cli('show info')).match(/^Pid: (\d+)$/m)?.[1];
+    const servers = async () => (await cli('show servers state web')).split('\n').filter((l) => /^\d+ web /.test(l))
+      .map((l) => l.split(' ')).map((f) => `${f[3]} ${f[4]}:${f[18]} weight ${f[7]}`);
+    const certificate = async () => (await fabric.execInDroplet(droplet.name, ['sh', '-c',
+      `echo | openssl s_client -connect ${droplet.anchorIPv4}:443 2>/dev/null | openssl x509 -noout -subject`])).stdout.trim();
+    const pair = (cn: string) => {
+      const out = join(dir, cn);
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${cn}`,
+        '-days', '2', '-keyout', `${out}.key`, '-out', `${out}.crt`], { stdio: 'ignore' });
+      return [{ name: 'www-tls', type: 'kubernetes.io/tls', data: { 'tls.crt': readFileSync(`${out}.crt`, 'utf8'),
+        'tls.key': readFileSync(`${out}.key`, 'utf8') } }];
+    };
+    const withServers = (servers: Record<string, unknown>[]) => validateHALoadBalancer({
+      ...lb, spec: { ...lb.spec, frontends: [{ name: 'www', port: 80, defaultBackend: 'web', tls: { port: 443, secretRef: { name: 'www-tls' } } }],
+        backends: [{ name: 'web', servers }] },
+    }).object!;
+    const s1 = { name: 's1', address: '10.10.0.21' };
+    try {
+      const state = await agent.readState();
+      const versions = { keepalived: state.keepalivedVersion!, haproxy: state.haproxyVersion! };
+      const first = pair('first.test');
+      const base = render(versions, withServers([s1]), first);
+      // TLS on: a new file, a reload.
+      expect(stepsOf(await agent.apply(base.files, base.configHash, state))).toContain('reloaded haproxy');
+      const pid = await worker();
+      expect(pid).toMatch(/^\d+$/);
+      expect(await certificate()).toBe('subject=CN = first.test');
+      const steps: [string, Record<string, unknown>[], SecretData[], string[]][] = [
+        ['added', [s1, { name: 's2', address: '10.10.0.22', weight: 5 }], first,
+          ['s1 10.10.0.21:80 weight 1', 's2 10.10.0.22:80 weight 5']],
+        ['re-weighted and drained', [{ ...s1, weight: 3 }, { name: 's2', address: '10.10.0.22', drain: true }], first,
+          ['s1 10.10.0.21:80 weight 3', 's2 10.10.0.22:80 weight 0']],
+        ['moved', [{ ...s1, weight: 3 }, { name: 's2', address: '10.10.0.23', port: 8080, drain: true }], first,
+          ['s1 10.10.0.21:80 weight 3', 's2 10.10.0.23:8080 weight 0']],
+        ['removed, and the certificate rotated', [{ ...s1, weight: 3 }], pair('second.test'), ['s1 10.10.0.21:80 weight 3']],
+      ];
+      for (const [what, list, secrets, expected] of steps) {
+        const node = render(versions, withServers(list), secrets);
+        const result = await agent.apply(node.files, node.configHash, await agent.readState());
+        expect(result, what).toMatchObject({ outcome: 'applied', steps: [expect.stringMatching(/^runtime haproxy \d+ commands$/)] });
+        expect(await servers(), what).toEqual(expected);
+        // The files on disk say the same, so a later reload starts in this state.
+        const cfg = await fabric.execInDroplet(droplet.name, ['cat', '/etc/haproxy/haproxy.cfg']);
+        expect(cfg.stdout, what).toBe(node.files.find((f) => f.path.endsWith('haproxy.cfg'))!.content);
+      }
+      expect(await certificate()).toBe('subject=CN = second.test');
+      expect(await worker()).toBe(pid);
+      // Back to the plain config the next tests expect (a reload: TLS off).
+      const plain = render(versions);
+      expect(stepsOf(await agent.apply(plain.files, plain.configHash, await agent.readState()))).toContain('reloaded haproxy');
     } finally {
       agent.close();
     }
