@@ -175,8 +175,10 @@ describe('the host agent on a real droplet', () => {
         'tls.key': readFileSync(`${out}.key`, 'utf8') } }];
     };
     const withServers = (servers: Record<string, unknown>[]) => validateHALoadBalancer({
-      ...lb, spec: { ...lb.spec, frontends: [{ name: 'www', port: 80, defaultBackend: 'web', tls: { port: 443, secretRef: { name: 'www-tls' } } }],
-        backends: [{ name: 'web', servers }] },
+      ...lb, spec: {
+        ...lb.spec, backends: [{ name: 'web', servers }],
+        frontends: [{ name: 'www', port: 80, defaultBackend: 'web', tls: { port: 443, secretRef: { name: 'www-tls' } } }],
+      },
     }).object!;
     const s1 = { name: 's1', address: '10.10.0.21' };
     try {
