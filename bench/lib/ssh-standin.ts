@@ -12,7 +12,7 @@ import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { firstBootFromUserData } from '../../src/sandbox/fabric/cloud-config.ts';
 import {
-  DEFAULT_DAEMON_PATHS, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
+  DEFAULT_DAEMON_PATHS, RUNTIME_BEGIN, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
   type DaemonPaths, type RemoteFile,
 } from '../../src/hosts/remote.ts';
 
@@ -45,7 +45,7 @@ interface HostState {
 export interface StandinCounters {
   connections: number;
   refusedAuth: number;
-  execs: Record<'readState' | 'stageValidateSwap' | 'startOrReload' | 'stopKeepalived' | 'unknown', number>;
+  execs: Record<'readState' | 'stageValidateSwap' | 'startOrReload' | 'stopKeepalived' | 'runtime' | 'unknown', number>;
   /** State reads that asked for the node's facts (versions, metadata): once per session. */
   factReads: number;
 }
@@ -163,7 +163,7 @@ export async function startSshStandin(options: {
   const hosts = new Map<string, HostState>();
   const counters: StandinCounters = {
     connections: 0, refusedAuth: 0, factReads: 0,
-    execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, unknown: 0 },
+    execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, runtime: 0, unknown: 0 },
   };
   const sockets = new Set<Socket>();
 
@@ -261,10 +261,16 @@ export async function startSshStandin(options: {
       }
       return { stdout: '', stderr: '', code: 0 };
     }
-    // One round trip: the stage/validate/swap program, then start-or-reload.
+    // One round trip: the stage/validate/swap program, then HAProxy's runtime commands (taken as
+    // they come: no data plane here) or start-or-reload.
     if (script.endsWith(startOrReload) && script !== startOrReload) {
-      const swapped = run(host, script.slice(0, -startOrReload.length));
+      const runtimeAt = script.indexOf(`${RUNTIME_BEGIN}\n`);
+      const swapped = run(host, script.slice(0, runtimeAt >= 0 ? runtimeAt : -startOrReload.length));
       if (swapped.code !== 0) return swapped;
+      if (runtimeAt >= 0 && host.haproxyRunning) {
+        counters.execs.runtime++;
+        return { stdout: `${swapped.stdout}halb:runtime haproxy 0 commands\n`, stderr: '', code: 0 };
+      }
       const reloaded = run(host, startOrReload);
       return { stdout: swapped.stdout + reloaded.stdout, stderr: reloaded.stderr, code: reloaded.code };
     }

@@ -13,6 +13,10 @@ interface Status {
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
 
+/** One command on HAProxy's admin socket on a node, its answer printed (python3: cloud-init's, on every image). */
+const HAPROXY_CLI = 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect("/run/haproxy/admin.sock")\n' +
+  's.sendall(sys.argv[1].encode()+b"\\n")\nprint(b"".join(iter(lambda: s.recv(65536), b"")).decode())';
+
 let e2e: E2E;
 beforeAll(async () => { e2e = await startE2E(); }, 120_000);
 afterAll(async () => { await e2e?.close(); }, 120_000);
@@ -98,6 +102,43 @@ describe('an HALoadBalancer in the sandbox', () => {
       return condition(x, 'Ready')?.status === 'True' && condition(x, 'ConfigApplied')?.status === 'True' ? x : undefined;
     }, 30_000);
     expect(s.activeNode).toBe(holder);
+  }, 120_000);
+
+  it('takes server-only edits through HAProxy\'s runtime API: no reload, and keep-alive connections stay open', async () => {
+    const nodes = ['basic-0', 'basic-1'];
+    const cli = async (node: string, command: string) => (await e2e.inHost(node, ['python3', '-c', HAPROXY_CLI, command])).stdout;
+    const worker = async (node: string) => (await cli(node, 'show info')).match(/^Pid: (\d+)$/m)?.[1];
+    const servers = async (node: string) => (await cli(node, 'show servers state web')).split('\n').filter((l) => /^\d+ web /.test(l))
+      .map((l) => l.split(' ')).map((f) => `${f[3]} ${f[4]} weight ${f[7]}`).sort();
+    const workers = await Promise.all(nodes.map(worker));
+    expect(workers.every((w) => /^\d+$/.test(w ?? ''))).toBe(true);
+    const client = e2e.inHost('client', [`${ROOT}node_modules/.bin/node`, `${ROOT}bench/lib/keepalive-client.ts`, `http://${ip}/`, '10', '12']);
+    const web1 = { name: 'web-1', address: '10.10.0.21' };
+    const edits: [string, Record<string, unknown>[], string[]][] = [
+      ['re-weighted', [web1, { name: 'web-2', address: '10.10.0.22', weight: 5 }],
+        ['web-1 10.10.0.21 weight 1', 'web-2 10.10.0.22 weight 5']],
+      ['drained', [web1, { name: 'web-2', address: '10.10.0.22', drain: true }],
+        ['web-1 10.10.0.21 weight 1', 'web-2 10.10.0.22 weight 0']],
+      ['added', [web1, { name: 'web-2', address: '10.10.0.22', drain: true }, { name: 'web-3', address: '10.10.0.21' }],
+        ['web-1 10.10.0.21 weight 1', 'web-2 10.10.0.22 weight 0', 'web-3 10.10.0.21 weight 1']],
+      ['removed', [web1, { name: 'web-2', address: '10.10.0.22' }], ['web-1 10.10.0.21 weight 1', 'web-2 10.10.0.22 weight 1']],
+    ];
+    for (const [what, list, expected] of edits) {
+      const backend = { name: 'web', balance: 'leastconn', port: 80, healthCheck: { protocol: 'http', path: '/' }, servers: list };
+      const started = Date.now();
+      expect((await e2e.kubectl(['patch', 'halb', 'basic', '--type=merge', '-p', JSON.stringify({ spec: { backends: [backend] } })])).code)
+        .toBe(0);
+      await waitFor(`${what} live on every node`, async () => {
+        const seen = await Promise.all(nodes.map(servers));
+        return seen.every((s) => JSON.stringify(s) === JSON.stringify(expected)) || undefined;
+      }, 30_000, 50);
+      console.log(`server-only edit (${what}): live on both nodes ${Date.now() - started} ms after the patch`);
+    }
+    const tally = JSON.parse((await client).stdout) as { requests: number; failed: number; cut: number };
+    console.log(`keep-alive connections through the edits: ${JSON.stringify(tally)}`);
+    expect(tally).toMatchObject({ failed: 0, cut: 0 });
+    expect(tally.requests).toBeGreaterThan(100);
+    expect(await Promise.all(nodes.map(worker))).toEqual(workers);
   }, 120_000);
 
   it('balances over droplets found by tag, behind a Cloud Firewall that admits only the load balancers', async () => {
