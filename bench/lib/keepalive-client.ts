@@ -4,7 +4,7 @@
 // idle keep-alive connections (the old worker closes them); a runtime change must not.
 // Run inside the client namespace:
 //   node bench/lib/keepalive-client.ts <url> <connections> <seconds> [interval ms, default 200]
-// Prints one JSON line: { connections, requests, failed, cut }.
+// Prints one JSON line: { connections, requests, failed, cut }, after <seconds> or on SIGTERM.
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -24,11 +24,11 @@ function request(url: URL, agent: http.Agent): Promise<Socket> {
 }
 
 /** One connection's life: the same socket every time, unless the other end closed it. */
-async function connection(url: URL, until: number, intervalMs: number, tally: Tally): Promise<void> {
+async function connection(url: URL, until: () => number, intervalMs: number, tally: Tally): Promise<void> {
   const options = { keepAlive: true, maxSockets: 1, maxFreeSockets: 1, keepAliveMsecs: 1000 };
   const agent = url.protocol === 'https:' ? new https.Agent({ ...options, rejectUnauthorized: false }) : new http.Agent(options);
   let current: Socket | undefined;
-  while (Date.now() < until) {
+  while (Date.now() < until()) {
     tally.requests++;
     try {
       const socket = await request(url, agent);
@@ -48,10 +48,12 @@ if (!target) {
   process.exit(2);
 }
 const tally: Tally = { requests: 0, failed: 0, cut: 0 };
-const until = Date.now() + Number(seconds) * 1000;
+let until = Date.now() + Number(seconds) * 1000;
+// SIGTERM ends the run early: each connection finishes its request in flight, then the tally prints.
+process.once('SIGTERM', () => { until = 0; });
 const url = new URL(target);
 await Promise.all(Array.from({ length: Number(connections) }, (_, i) =>
   // Spread over the first interval, so the requests do not all arrive together.
   new Promise((r) => setTimeout(r, (i * Number(interval)) / Number(connections))).then(() =>
-    connection(url, until, Number(interval), tally))));
+    connection(url, () => until, Number(interval), tally))));
 console.log(JSON.stringify({ connections: Number(connections), ...tally }));

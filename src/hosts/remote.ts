@@ -133,26 +133,41 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
     write(file.path, withStagedPaths(file.content, file.path, files), file.mode, twin(file.path));
   }
 
-  const refuse = (tool: string, command: string, filter = '') =>
-    `if ! out=$(${command} 2>&1); then echo '${MARK}invalid ${tool}'; printf '%s\\n' "$out" | ${filter}head -20; exit 3; fi`;
+  // A check runs only when one of the files it reads changed: a file staged byte for byte as the
+  // one in place was checked when it went in (each check forks a daemon; a server-only change
+  // should not pay for sshd, nft and keepalived).
+  const changedAny = (files: readonly string[]) => files.map((f) => `! cmp -s ${staged(f)} ${shQuote(f)}`).join(' || ');
+  const refuse = (tool: string, command: string, filter = '', reads: readonly string[] = []) =>
+    `if { ${reads.length ? changedAny(reads) : 'true'}; } && ! out=$(${command} 2>&1); then ` +
+    `echo '${MARK}invalid ${tool}'; printf '%s\\n' "$out" | ${filter}head -20; exit 3; fi`;
+  const under = (folder: string) => targets.filter((t) => t.startsWith(`${folder}/`));
   // The files that guard access to the host are checked like the rest: a firewall nft refuses,
   // an sshd drop-in sshd refuses or a broken authorized_keys could cut the operator off.
-  if (has(paths.firewall)) lines.push(refuse('nft', `nft -c -f ${staged(paths.firewall)}`));
+  if (has(paths.firewall)) lines.push(refuse('nft', `nft -c -f ${staged(paths.firewall)}`, '', [paths.firewall]));
   if (has(paths.sshdConfig)) {
     // The drop-in on its own, then the host's own config (which includes the current drop-ins).
     lines.push(
+      `if ${changedAny([paths.sshdConfig])}; then`,
       'check=$(mktemp) && mkdir -p /run/sshd',
       `printf 'Include %s\\nInclude /etc/ssh/sshd_config\\n' ${staged(paths.sshdConfig)} > "$check"`,
       'if ! out=$(/usr/sbin/sshd -t -f "$check" 2>&1); then ' +
         `rm -f "$check"; echo '${MARK}invalid sshd'; printf '%s\\n' "$out" | head -20; exit 3; fi`,
       'rm -f "$check"',
+      'fi',
     );
   }
-  if (has(paths.authorizedKeys)) lines.push(refuse('authorized_keys', `ssh-keygen -l -f ${staged(paths.authorizedKeys)}`));
-  if (has(paths.haproxyConfig)) {
-    lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, "grep -E 'ALERT|ERROR|error' | "));
+  if (has(paths.authorizedKeys)) {
+    lines.push(refuse('authorized_keys', `ssh-keygen -l -f ${staged(paths.authorizedKeys)}`, '', [paths.authorizedKeys]));
   }
-  if (has(paths.keepalivedConfig)) lines.push(refuse('keepalived', `keepalived -t -f ${twin(paths.keepalivedConfig)}`));
+  // HAProxy reads its certificates, keepalived its scripts: each is checked when any of its folder's files changed.
+  if (has(paths.haproxyConfig)) {
+    const reads = [paths.haproxyConfig, ...under(dirOf(paths.haproxyConfig))];
+    lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, "grep -E 'ALERT|ERROR|error' | ", reads));
+  }
+  if (has(paths.keepalivedConfig)) {
+    const reads = [paths.keepalivedConfig, ...under(dirOf(paths.keepalivedConfig))];
+    lines.push(refuse('keepalived', `keepalived -t -f ${twin(paths.keepalivedConfig)}`, '', reads));
+  }
 
   // Everything validated: swap all or nothing. Each target that exists is kept (a hard link,
   // else a copy) until every move succeeded; supporting files move before the configs naming them.

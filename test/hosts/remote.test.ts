@@ -1,9 +1,9 @@
 // The agent's host programs, run with sh against a scratch directory and the real HAProxy and
 // keepalived validators (`haproxy -c`, `keepalived -t`); nothing is started.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_DAEMON_PATHS, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, shQuote,
@@ -96,6 +96,22 @@ describe('stageValidateSwapScript', () => {
     expect(parseMarked(r.stdout).get('invalid')).toBe(tool);
     expect(readFileSync(paths.haproxyConfig, 'utf8')).toBe(haproxyCfg(18080));
     expect(() => statSync(paths[key])).toThrow();
+  });
+
+  // Each check forks its daemon: a file byte for byte the one in place (checked when it went in) is not checked again.
+  it.each([
+    ['nft', 'firewall', 'table inet halb {\n  chain input {\n    tcp dport 22 ip saddr 203.0.113.0/33 accept\n  }\n}\n'],
+    ['sshd', 'sshdConfig', 'PasswordAuthentication maybe\n'],
+    ['authorized_keys', 'authorizedKeys', 'not a key\n'],
+  ] as const)('checks with %s only a file that changed', (tool, key, refused) => {
+    mkdirSync(dirname(paths[key]), { recursive: true });
+    // In place by other means (the tool would refuse it): the same bytes again pass unchecked.
+    writeFileSync(paths[key], refused);
+    const same = run(stageValidateSwapScript([{ path: paths[key], mode: 0o600, content: refused }], 'sha256:same', paths));
+    expect(same.stdout).toContain('halb:swapped');
+    const other = run(stageValidateSwapScript([{ path: paths[key], mode: 0o600, content: `${refused}# changed\n` }], 'sha256:x', paths));
+    expect(parseMarked(other.stdout).get('invalid')).toBe(tool);
+    rmSync(paths[key]);
   });
 
   it('swaps in a firewall nft accepts, an sshd drop-in sshd accepts and a valid authorized_keys', () => {
