@@ -194,6 +194,35 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
   return `${lines.join('\n')}\n`;
 }
 
+/** HAProxy's worker pid, as its admin socket answers `show info` (empty when it does not answer). */
+const WORKER_PID_PROGRAM = `import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(1)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(b'show info\\n')
+    out = b''.join(iter(lambda: s.recv(65536), b'')).decode(errors='replace')
+    print(next((l.split(':', 1)[1].strip() for l in out.splitlines() if l.startswith('Pid:')), ''))
+except OSError:
+    pass
+`;
+
+/**
+ * A reload returns before HAProxy's new worker has taken over (SIGUSR2, or systemd's reload,
+ * which sends it): runtime commands sent meanwhile would reach the old worker and be lost with
+ * it. The reload waits (up to 3 s) until the admin socket answers from another worker.
+ */
+function reloadWaitFunctions(paths: DaemonPaths): string {
+  return `haproxy_worker() { command -v python3 >/dev/null 2>&1 && \
+python3 -c ${shQuote(WORKER_PID_PROGRAM)} ${shQuote(paths.haproxyAdminSocket)}; }
+wait_reloaded() {
+  [ -n "$1" ] || return 0
+  for i in $(seq 60); do now=$(haproxy_worker); [ -n "$now" ] && [ "$now" != "$1" ] && return 0; sleep 0.05; done
+  return 0
+}
+`;
+}
+
 /**
  * Starts HAProxy and keepalived if they are not running, reloads them if they are. Reloads do
  * not drop connections and do not cause a VRRP transition.
@@ -217,20 +246,22 @@ stop_stray() {
   for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -9 "$pid" 2>/dev/null || true
 }
-mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
+${reloadWaitFunctions(paths)}mkdir -p /run/haproxy ${shQuote(dirOf(paths.vrrpStateFile))}
 if [ -d /run/systemd/system ]; then
   # Enabling runs Debian's SysV helper, over a second each time even when nothing changes: only when needed.
   { systemctl is-enabled -q haproxy && systemctl is-enabled -q keepalived; } 2>/dev/null || \
 systemctl enable -q haproxy keepalived 2>/dev/null || true
   stop_stray haproxy ${haproxyPid}
   stop_stray keepalived ${keepalivedPid}
-  if systemctl is-active -q haproxy; then systemctl reload haproxy; else systemctl restart haproxy; fi || exit 1
+  if systemctl is-active -q haproxy; then old=$(haproxy_worker); systemctl reload haproxy && wait_reloaded "$old"; \
+else systemctl restart haproxy; fi || exit 1
   if systemctl is-active -q keepalived; then systemctl reload keepalived; else systemctl restart keepalived; fi || exit 1
   echo '${MARK}systemd'
 ${hostAccessScript(paths)}  exit 0
 fi
 if alive ${haproxyPid}; then
-  kill -USR2 "$(cat ${haproxyPid})" && echo '${MARK}reloaded haproxy'
+  old=$(haproxy_worker)
+  kill -USR2 "$(cat ${haproxyPid})" && wait_reloaded "$old" && echo '${MARK}reloaded haproxy'
 else
   # In the foreground of its own session rather than -D, so that its log (to stdout) reaches
   # ${paths.haproxyLogFile}, as the journal receives it under systemd.
