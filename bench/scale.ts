@@ -41,12 +41,13 @@ const { values: args } = parseArgs({
     'steady-seconds': { type: 'string' },
     'ready-timeout-minutes': { type: 'string' },
     'max-old-space-mib': { type: 'string' },
+    'max-semi-space-mib': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
   console.log('Usage: npm run bench:scale -- [--objects N] [--provision seed|create] [--steady-seconds S] ' +
-    '[--ready-timeout-minutes M] [--max-old-space-mib MIB] [--short]');
+    '[--ready-timeout-minutes M] [--max-old-space-mib MIB] [--max-semi-space-mib MIB] [--short]');
   process.exit(0);
 }
 const whole = (name: string, text: string | undefined, fallback: number, min: number): number => {
@@ -67,6 +68,9 @@ const readyTimeoutMs = whole('ready-timeout-minutes', args['ready-timeout-minute
 // Node sizes its heap from the machine's memory; in the Deployment (limit 256Mi) it has far less.
 // This caps the operator's old space (node --max-old-space-size) to see what it needs.
 const maxOldSpaceMiB = args['max-old-space-mib'] === undefined ? undefined : whole('max-old-space-mib', args['max-old-space-mib'], 0, 16);
+// And the young generation's semi-spaces (node --max-semi-space-size; Node 22's default is 16 MiB, three of them).
+const maxSemiSpaceMiB = args['max-semi-space-mib'] === undefined ? undefined
+  : whole('max-semi-space-mib', args['max-semi-space-mib'], 0, 1);
 // The default run writes scale.json; any other names itself (scale-create-100-heap128.json).
 const resultName = short ? 'scale-short'
   : [
@@ -74,6 +78,7 @@ const resultName = short ? 'scale-short'
     ...(provision === 'create' ? ['create'] : []),
     ...(objects !== 1000 ? [String(objects)] : []),
     ...(maxOldSpaceMiB ? [`heap${maxOldSpaceMiB}`] : []),
+    ...(maxSemiSpaceMiB ? [`semi${maxSemiSpaceMiB}`] : []),
   ].join('-');
 
 /** Minutes to send `requests` under 250 per minute and 5,000 per rolling hour, from a fresh budget. */
@@ -183,7 +188,10 @@ try {
     console.log(`${name} is not Ready; its conditions: ${JSON.stringify(object.status?.conditions ?? [], null, 1)}`);
   };
   const startOperatorProcess = () => {
-    const heapFlag = maxOldSpaceMiB ? [`--max-old-space-size=${maxOldSpaceMiB}`] : [];
+    const heapFlag = [
+      ...(maxOldSpaceMiB ? [`--max-old-space-size=${maxOldSpaceMiB}`] : []),
+      ...(maxSemiSpaceMiB ? [`--max-semi-space-size=${maxSemiSpaceMiB}`] : []),
+    ];
     const child = spawn(process.execPath, [...heapFlag, join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
       kubeconfig, doEndpoint: simulator.endpoint, apiBaseURL: simulator.url, sshPort: hosts.port,
       ...(process.env.HALB_LOG_LEVEL ? { logLevel: process.env.HALB_LOG_LEVEL } : {}),
@@ -345,7 +353,10 @@ try {
 
   console.log(`\nscale, ${objects} HALoadBalancers (${objects * 2} droplets, ${objects} reserved IPs), provision=${provision}`);
   console.log('hosts: SSH stand-in on 127.0.0.0/8 (bench/lib/ssh-standin.ts), not real droplets: no HAProxy, keepalived or data plane');
-  const heapNote = maxOldSpaceMiB ? `, node --max-old-space-size=${maxOldSpaceMiB}` : ', Node\'s default heap limit for this machine';
+  const flags = [
+    maxOldSpaceMiB ? `--max-old-space-size=${maxOldSpaceMiB}` : '', maxSemiSpaceMiB ? `--max-semi-space-size=${maxSemiSpaceMiB}` : '',
+  ].filter(Boolean).join(' ');
+  const heapNote = flags ? `, node ${flags}` : ', Node\'s default heap limits for this machine';
   console.log(`operator: its own process, CLI defaults (resync 30 s, concurrency 4)${heapNote}; RSS from /proc/<pid>/status`);
   console.log(table(['measure', 'value'], [
     [
@@ -394,6 +405,7 @@ try {
     ...(provision === 'create' ? { projectedMinutesFor1000: Math.round(projected1000) } : {}),
     rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) },
     heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
+    maxSemiSpaceMiB: maxSemiSpaceMiB ?? null,
     steady: steady ?? null,
     operatorCpu: { coreSecondsUntilReady: Math.round(cpuToReady * 10) / 10, steadyCores: Math.round(steadyCpuCores * 100) / 100 },
     resyncMs: resyncAfterReady.map((x) => x.durationMs), resyncOverruns: overruns, failedReconciles,
