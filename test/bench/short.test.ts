@@ -23,6 +23,8 @@ const runs: [name: string, args: string[], env: Record<string, string>, timeoutM
   ['failover', ['1'], { HALB_BENCH_PROFILES: 'default' }, 300_000],
   ['convergence', ['1', '2'], {}, 300_000],
   ['reload', ['5'], {}, 300_000],
+  // 8 server edits and 2 certificate rotations under 20 keep-alive connections: none cut, no reload.
+  ['runtime', ['8', '2', '20'], {}, 300_000],
   ['planned-failover', ['1'], {}, 300_000],
   ['idle', ['30'], {}, 300_000],
   ['faults', ['--short'], {}, 600_000],
