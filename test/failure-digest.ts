@@ -35,9 +35,27 @@ export function recordLine(record: LogRecord): string {
     .filter(Boolean).join(' ');
 }
 
+/** Info records with runs of the same line (a resync every 2 s) folded into one, with a count. */
+function foldRepeats(records: LogRecord[]): { line: string; count: number }[] {
+  const folded: { key: string; line: string; count: number }[] = [];
+  for (const record of records) {
+    const line = recordLine(record);
+    const key = line.slice(13); // without the time
+    const last = folded.at(-1);
+    if (last?.key === key) {
+      last.count++;
+      last.line = line;
+    } else {
+      folded.push({ key, line, count: 1 });
+    }
+  }
+  return folded;
+}
+
 /** The digest of a failed test: its errors' first lines, the distinct warnings (each with how many
- *  times and when last), and the last info records. */
-export function failureDigest(test: string, errors: string[], records: LogRecord[]): string {
+ *  times and when last), the last info records (repeats folded), and what the cluster said of its
+ *  objects (`state`: one line per object, when the test gives it). */
+export function failureDigest(test: string, errors: string[], records: LogRecord[], state: string[] = []): string {
   const warnings = new Map<string, { line: string; count: number }>();
   for (const record of records.filter((r) => Number(r.level) >= WARN)) {
     const key = `${String(record.msg)}|${String(record.component ?? record.controller ?? '')}|${errorText(record)}`;
@@ -46,14 +64,15 @@ export function failureDigest(test: string, errors: string[], records: LogRecord
     warnings.delete(key);
     warnings.set(key, { line: recordLine(record), count });
   }
-  const info = records.filter((r) => Number(r.level) < WARN && r.msg !== 'served request').slice(-INFO_KEPT);
+  const info = foldRepeats(records.filter((r) => Number(r.level) < WARN && r.msg !== 'served request')).slice(-INFO_KEPT);
   return [
     `=== failed: ${test}`,
     ...errors.map((e) => `  error: ${e.split('\n')[0]}`),
     `  warnings (${warnings.size} distinct, last ${WARNINGS_KEPT}, each with its count):`,
     ...[...warnings.values()].slice(-WARNINGS_KEPT).map((w) => `    ${w.line} ×${w.count}`),
-    `  last ${info.length} info records:`,
-    ...info.map((r) => `    ${recordLine(r)}`),
+    `  last ${info.length} info records (a run of the same one folded, with its count):`,
+    ...info.map((r) => `    ${r.line}${r.count > 1 ? ` ×${r.count}` : ''}`),
+    ...(state.length ? ['  objects:', ...state.map((l) => `    ${l}`)] : []),
     '',
   ].join('\n');
 }
@@ -61,10 +80,34 @@ export function failureDigest(test: string, errors: string[], records: LogRecord
 const filesWithDigest = new Set<string>();
 
 /** Writes the digest of a failed test, once per test file. */
-export function leaveFailureDigest(file: string, test: string, errors: string[], records: LogRecord[]): void {
+export function leaveFailureDigest(file: string, test: string, errors: string[], records: LogRecord[], state: string[] = []): void {
   if (filesWithDigest.has(file)) return;
   filesWithDigest.add(file);
-  appendFileSync(DIGEST_FILE, `${failureDigest(`${file} > ${test}`, errors, records)}\n`);
+  appendFileSync(DIGEST_FILE, `${failureDigest(`${file} > ${test}`, errors, records, state)}\n`);
+}
+
+interface ListedObject {
+  metadata?: { namespace?: string; name?: string };
+  status?: {
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    nodes?: { name: string; vrrpState?: string }[];
+  };
+}
+
+/** One line per object of a `kubectl get -o json` list: its conditions and nodes, as status has them. */
+export function objectStateLines(listJSON: string): string[] {
+  let items: ListedObject[];
+  try {
+    items = (JSON.parse(listJSON) as { items?: ListedObject[] }).items ?? [];
+  } catch {
+    return [`(no list: ${listJSON.slice(0, 200)})`];
+  }
+  return items.map((o) => {
+    const conditions = (o.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.reason ? `/${c.reason}` : ''}` +
+      (c.status !== 'True' && c.message ? ` (${c.message.slice(0, 160)})` : ''));
+    const nodes = (o.status?.nodes ?? []).map((n) => `${n.name}:${n.vrrpState ?? '?'}`);
+    return `${o.metadata?.namespace}/${o.metadata?.name}: ${conditions.join(', ') || 'no conditions'}; nodes ${nodes.join(' ') || 'none'}`;
+  });
 }
 
 /** The digests the run left, removed as they are read. */

@@ -2,7 +2,7 @@
 // else the emulator: see ../kube-server.ts), the simulator, the fabric and the operator, in this
 // process, from a temporary state folder (so its namespaces carry their own prefix). kubectl is
 // the real one. Short simulated delays keep the suite quick.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { createLogger } from '../../src/log.ts';
 import { destroySandbox, startSandbox, type KubeKind, type RunningSandbox } from '../../src/sandbox/sandbox.ts';
 import { DEBIAN_13, ensureRootfs } from '../../src/sandbox/fabric/index.ts';
 import { describeE2EKube, e2eKube } from '../kube-server.ts';
-import { leaveFailureDigest } from '../failure-digest.ts';
+import { leaveFailureDigest, objectStateLines } from '../failure-digest.ts';
 
 import { waitFor as poll } from '../wait.ts';
 
@@ -130,7 +130,11 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind; p
       console.log(`--- sandbox log for "${ctx.task.name}" (last ${Math.min(lines.length, 300)} of ${lines.length} lines) ---\n` +
         `${lines.slice(-300).join('\n')}`);
       const errors = (ctx.task.result.errors ?? []).map((e) => e.message ?? '');
-      leaveFailureDigest(ctx.task.file?.name ?? 'a test file', ctx.task.name, errors, e2e.logRecords());
+      // What the cluster says of the load balancers now: often the first thing to read.
+      const listed = spawnSync(KUBECTL, [`--cache-dir=${join(stateDir, 'kubectl-cache')}`, 'get', 'halb', '-A', '-o', 'json'],
+        { env, encoding: 'utf8', timeout: 15_000 });
+      leaveFailureDigest(ctx.task.file?.name ?? 'a test file', ctx.task.name, errors, e2e.logRecords(),
+        objectStateLines(listed.stdout || listed.stderr || ''));
     },
     clientLoop(ip, options = {}) {
       let sent = 0;
