@@ -245,9 +245,8 @@ export class HostAgent {
     // One round trip: stage, validate and swap the files, then HAProxy's runtime API where it
     // can take the change, else start or reload.
     const changed = current.configHash !== configHash;
-    const script = !changed ? startOrReloadScript(this.paths) : this.runtimeScript(files, configHash, current) ?? applyScript(files,
-      configHash, this.paths);
-    const result = await this.run(script, signal);
+    const runtime = changed ? this.runtimeScript(files, configHash, current) : undefined;
+    const result = await this.run(runtime ?? (changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths)), signal);
     const marks = parseMarked(result.stdout);
     if (result.code === 3 && marks.has('invalid')) {
       const detail = result.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
