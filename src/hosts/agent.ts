@@ -246,8 +246,8 @@ export class HostAgent {
     // can take the change, else start or reload.
     const changed = current.configHash !== configHash;
     const runtime = changed ? this.runtimeScript(files, configHash, current) : undefined;
-    const reload = changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths);
-    const result = await this.run(runtime ?? reload, signal);
+    const script = runtime ?? (changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths));
+    const result = await this.run(script, signal);
     const marks = parseMarked(result.stdout);
     if (result.code === 3 && marks.has('invalid')) {
       const detail = result.stdout.split('\n').filter((l) => l && !l.startsWith('halb:')).join(' | ').slice(0, 2000);
