@@ -11,7 +11,7 @@ import {
   startOrReloadScript, stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 import { appliedFiles, planRuntimeChanges, type AppliedFiles } from '../render/runtime.ts';
-import { atLeast, parseVersion as parseVersionParts } from '../render/versions.ts';
+import { haproxyFeatures } from '../render/versions.ts';
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
 
@@ -238,9 +238,7 @@ export class HostAgent {
     const wantsFirewall = files.some((f) => f.path === this.paths.firewall);
     const running = current.haproxyRunning && current.keepalivedRunning && (current.firewallLoaded || !wantsFirewall);
     // The host holds these files (the hash names them): a later change may go through the runtime API.
-    if (current.configHash === configHash && this.applied?.hash !== configHash) {
-      this.applied = { hash: configHash, files: appliedFiles(files, this.paths.haproxyConfig) };
-    }
+    if (current.configHash === configHash) this.remember(files, configHash);
     if (current.configHash === configHash && running) return { outcome: 'unchanged' };
     // One round trip: stage, validate and swap the files, then HAProxy's runtime API where it
     // can take the change, else start or reload.
@@ -255,9 +253,13 @@ export class HostAgent {
     }
     if (changed && !marks.has('swapped')) this.fail('writing the config', result);
     if (result.code !== 0) this.fail('starting or reloading the daemons', result);
-    this.applied = { hash: configHash, files: appliedFiles(files, this.paths.haproxyConfig) };
+    this.remember(files, configHash);
     // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall", "runtime haproxy 3 commands".
     return { outcome: 'applied', steps: markedSteps(result.stdout).filter((s) => s !== 'swapped') };
+  }
+
+  private remember(files: readonly RemoteFile[], configHash: string): void {
+    if (this.applied?.hash !== configHash) this.applied = { hash: configHash, files: appliedFiles(files, this.paths.haproxyConfig) };
   }
 
   /** The apply program for a change HAProxy takes at runtime, when the host still has what this
@@ -265,9 +267,10 @@ export class HostAgent {
   private runtimeScript(files: readonly RemoteFile[], configHash: string, current: HostState): string | undefined {
     const applied = this.applied;
     if (!applied || applied.hash !== current.configHash || !current.haproxyRunning || !current.keepalivedRunning) return undefined;
-    const version = current.haproxyVersion ?? this.facts?.haproxyVersion;
-    const dynamicServers = version !== undefined && atLeast(parseVersionParts('haproxyVersion', version), 2, 6);
-    const plan = planRuntimeChanges(applied.files, files, this.paths.haproxyConfig, { dynamicServers });
+    // The renderer has already accepted this version for these files.
+    if (!current.haproxyVersion) return undefined;
+    const features = haproxyFeatures('haproxyVersion', current.haproxyVersion);
+    const plan = planRuntimeChanges(applied.files, files, this.paths.haproxyConfig, features);
     return plan.kind === 'runtime' ? runtimeApplyScript(files, configHash, plan.commands, this.paths) : undefined;
   }
 

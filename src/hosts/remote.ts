@@ -137,13 +137,13 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
   // one in place was checked when it went in (each check forks a daemon; a server-only change
   // should not pay for sshd, nft and keepalived).
   const changedAny = (files: readonly string[]) => files.map((f) => `! cmp -s ${staged(f)} ${shQuote(f)}`).join(' || ');
-  const refuse = (tool: string, command: string, filter = '', reads: readonly string[] = []) =>
-    `if { ${reads.length ? changedAny(reads) : 'true'}; } && ! out=$(${command} 2>&1); then ` +
+  const refuse = (tool: string, command: string, reads: readonly string[], filter = '') =>
+    `if { ${changedAny(reads)}; } && ! out=$(${command} 2>&1); then ` +
     `echo '${MARK}invalid ${tool}'; printf '%s\\n' "$out" | ${filter}head -20; exit 3; fi`;
   const under = (folder: string) => targets.filter((t) => t.startsWith(`${folder}/`));
   // The files that guard access to the host are checked like the rest: a firewall nft refuses,
   // an sshd drop-in sshd refuses or a broken authorized_keys could cut the operator off.
-  if (has(paths.firewall)) lines.push(refuse('nft', `nft -c -f ${staged(paths.firewall)}`, '', [paths.firewall]));
+  if (has(paths.firewall)) lines.push(refuse('nft', `nft -c -f ${staged(paths.firewall)}`, [paths.firewall]));
   if (has(paths.sshdConfig)) {
     // The drop-in on its own, then the host's own config (which includes the current drop-ins).
     lines.push(
@@ -157,16 +157,16 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
     );
   }
   if (has(paths.authorizedKeys)) {
-    lines.push(refuse('authorized_keys', `ssh-keygen -l -f ${staged(paths.authorizedKeys)}`, '', [paths.authorizedKeys]));
+    lines.push(refuse('authorized_keys', `ssh-keygen -l -f ${staged(paths.authorizedKeys)}`, [paths.authorizedKeys]));
   }
-  // HAProxy reads its certificates, keepalived its scripts: each is checked when any of its folder's files changed.
+  // HAProxy reads its certificates, keepalived its scripts: each is checked when any file of its
+  // folder (its config among them) changed.
   if (has(paths.haproxyConfig)) {
-    const reads = [paths.haproxyConfig, ...under(dirOf(paths.haproxyConfig))];
-    lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, "grep -E 'ALERT|ERROR|error' | ", reads));
+    lines.push(refuse('haproxy', `haproxy -c -f ${twin(paths.haproxyConfig)}`, under(dirOf(paths.haproxyConfig)),
+      "grep -E 'ALERT|ERROR|error' | "));
   }
   if (has(paths.keepalivedConfig)) {
-    const reads = [paths.keepalivedConfig, ...under(dirOf(paths.keepalivedConfig))];
-    lines.push(refuse('keepalived', `keepalived -t -f ${twin(paths.keepalivedConfig)}`, '', reads));
+    lines.push(refuse('keepalived', `keepalived -t -f ${twin(paths.keepalivedConfig)}`, under(dirOf(paths.keepalivedConfig))));
   }
 
   // Everything validated: swap all or nothing. Each target that exists is kept (a hard link,

@@ -4,15 +4,10 @@
 // rotated. Pure: it compares the files last applied with the new ones and returns the commands,
 // or why a reload is needed. The files on disk are replaced either way, so a later reload starts
 // HAProxy in the same state the commands left it in.
-import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-
-/** One file of a node, as the host agent applies it. */
-export interface NodeFile {
-  path: string;
-  mode: number;
-  content: string;
-}
+import { hashFiles } from './render.ts';
+import type { RenderedFile } from './types.ts';
+import type { HAProxyFeatures } from './versions.ts';
 
 /** What the runtime path compares against: the config's text and every other file's digest. */
 export interface AppliedFiles {
@@ -33,22 +28,15 @@ export interface RuntimeCommand {
 
 export type RuntimePlan = { kind: 'runtime'; commands: RuntimeCommand[] } | { kind: 'reload'; reason: string };
 
-export interface RuntimeFeatures {
-  /** `add server` and `del server` without experimental mode: HAProxy 2.6 and later. */
-  dynamicServers: boolean;
-}
-
 /** Balance algorithms whose servers HAProxy can add at runtime (the "dynamic" ones). */
 const DYNAMIC_BALANCE = new Set(['roundrobin', 'leastconn', 'first', 'random']);
 /** Server keywords `add server` refuses on the oldest versions we support (2.6): such a server reloads. */
 const NOT_ADDABLE = new Set(['cookie', 'init-addr']);
 
-export const fileDigest = (file: NodeFile) => createHash('sha256').update(`${file.mode.toString(8)}\n${file.content}`).digest('hex');
-
 /** The record of what was applied, kept by the host agent between passes. */
-export function appliedFiles(files: readonly NodeFile[], haproxyConfigPath: string): AppliedFiles {
+export function appliedFiles(files: readonly RenderedFile[], haproxyConfigPath: string): AppliedFiles {
   const config = files.find((f) => f.path === haproxyConfigPath);
-  return { haproxyConfig: config?.content ?? '', digests: Object.fromEntries(files.map((f) => [f.path, fileDigest(f)])) };
+  return { haproxyConfig: config?.content ?? '', digests: Object.fromEntries(files.map((f) => [f.path, hashFiles([f])])) };
 }
 
 interface ServerLine { address: string; port: string; options: string[] }
@@ -121,7 +109,7 @@ function changeServer(backend: string, name: string, before: ServerLine, after: 
 }
 
 /** A backend's server changes; its other lines (balance, default-server) are equal, as part of the skeleton. */
-function backendCommands(name: string, before: Backend, after: Backend, features: RuntimeFeatures): Decision {
+function backendCommands(name: string, before: Backend, after: Backend, features: Pick<HAProxyFeatures, 'dynamicServers'>): Decision {
   const commands: RuntimeCommand[] = [];
   const names = new Set([...before.servers.keys(), ...after.servers.keys()]);
   for (const server of [...names].sort()) {
@@ -140,7 +128,7 @@ function backendCommands(name: string, before: Backend, after: Backend, features
   return commands;
 }
 
-function serverCommands(before: string, after: string, features: RuntimeFeatures): Decision {
+function serverCommands(before: string, after: string, features: Pick<HAProxyFeatures, 'dynamicServers'>): Decision {
   const was = parseConfig(before);
   const now = parseConfig(after);
   if (was.skeleton !== now.skeleton) return 'haproxy.cfg changed more than its servers';
@@ -174,7 +162,7 @@ function rotateCertificate(path: string, pem: string): RuntimeCommand[] {
  * haproxy.cfg may differ only in its servers.
  */
 export function planRuntimeChanges(
-  applied: AppliedFiles, next: readonly NodeFile[], haproxyConfigPath: string, features: RuntimeFeatures,
+  applied: AppliedFiles, next: readonly RenderedFile[], haproxyConfigPath: string, features: Pick<HAProxyFeatures, 'dynamicServers'>,
 ): RuntimePlan {
   const config = next.find((f) => f.path === haproxyConfigPath);
   if (!config) return { kind: 'reload', reason: 'no haproxy.cfg in the files' };
@@ -184,7 +172,7 @@ export function planRuntimeChanges(
   }
   const certificates = boundCertificates(config.content);
   const commands: RuntimeCommand[] = [];
-  for (const file of next.filter((f) => f.path !== haproxyConfigPath && fileDigest(f) !== applied.digests[f.path])) {
+  for (const file of next.filter((f) => f.path !== haproxyConfigPath && hashFiles([f]) !== applied.digests[f.path])) {
     if (!certificates.has(file.path)) return { kind: 'reload', reason: `${file.path} changed` };
     commands.push(...rotateCertificate(file.path, file.content));
   }

@@ -35,6 +35,8 @@ export interface KeepalivedFeatures {
 
 export interface HAProxyFeatures {
   version: Version;
+  /** `add server` and `del server` on the admin socket without experimental mode (2.6+): servers come and go without a reload. */
+  dynamicServers: boolean;
 }
 
 // Oldest versions the rendered files are written for: keepalived 2.2.7 is Debian 12's, and
@@ -53,5 +55,5 @@ export function keepalivedFeatures(field: string, text: string): KeepalivedFeatu
 export function haproxyFeatures(field: string, text: string): HAProxyFeatures {
   const version = parseVersion(field, text);
   if (!atLeast(version, 2, 4)) refuse(field, `HAProxy ${formatVersion(version)} is older than the oldest supported, ${MIN_HAPROXY}`);
-  return { version };
+  return { version, dynamicServers: atLeast(version, 2, 6) };
 }
