@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { haproxyCommand, runtimeServers } from './lib/haproxy-cli.ts';
 import { haproxyWorkers } from './lib/live.ts';
 import {
   ROOT, countArgument, failMargin, isReady, manifest, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult,
@@ -27,15 +28,12 @@ const NODES = [`${NAME}-0`, `${NAME}-1`];
 const PEM = '/etc/haproxy/certs/www.pem';
 const NODE = join(ROOT, 'node_modules/.bin/node');
 
-/** One command on HAProxy's admin socket on a node (python3, as the operator's own runtime program speaks it). */
-const CLI = 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect("/run/haproxy/admin.sock")\n' +
-  's.sendall(sys.argv[1].encode()+b"\\n")\nprint(b"".join(iter(lambda: s.recv(65536), b"")).decode())';
-const cli = (b: Bench, node: string, command: string) => b.exec(node, ['python3', '-c', CLI, command]).catch(() => '');
+const cli = (b: Bench, node: string, command: string) => b.exec(node, haproxyCommand(command)).catch(() => '');
 
 /** A node's servers in backend web as HAProxy holds them now: "name address weight", sorted. */
-async function runtimeServers(b: Bench, node: string): Promise<string> {
-  return (await cli(b, node, 'show servers state web')).split('\n').filter((l) => /^\d+ web /.test(l))
-    .map((l) => l.split(' ')).map((f) => `${f[3]} ${f[4]} ${f[7]}`).sort().join(',');
+async function webServers(b: Bench, node: string): Promise<string> {
+  return runtimeServers(await cli(b, node, 'show servers state web'), 'web').map((s) => `${s.name} ${s.address} ${s.weight}`).sort()
+    .join(',');
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'halb-bench-runtime-'));
@@ -137,7 +135,7 @@ try {
     const edit = serverEdit(i);
     const t0 = nowMs();
     await b.patch(NAME, { spec: { backends: [web(edit.servers)] } });
-    await untilEveryNode(b, `server edit ${i}`, async (n) => (await runtimeServers(b, n)) === edit.shows);
+    await untilEveryNode(b, `server edit ${i}`, async (n) => (await webServers(b, n)) === edit.shows);
     editMs.push(Math.round(nowMs() - t0));
     if (i % rotateEvery === 0 && rotationMs.length < rotations) {
       const cn = `rotation-${rotationMs.length + 1}.test`;

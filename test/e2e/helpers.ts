@@ -2,7 +2,7 @@
 // else the emulator: see ../kube-server.ts), the simulator, the fabric and the operator, in this
 // process, from a temporary state folder (so its namespaces carry their own prefix). kubectl is
 // the real one. Short simulated delays keep the suite quick.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { tmpdir } from 'node:os';
@@ -57,7 +57,7 @@ export interface E2E {
   curlFloatingIP(ip: string, timeoutSeconds?: number, https?: boolean): Promise<string | undefined>;
   /** The sandbox's log since start (info and up unless HALB_LOG_LEVEL says otherwise), printed
    *  after a failed test: CI keeps only the test output, and a timing failure needs the story. */
-  printLogIfFailed(ctx: { task: FailedTask }): void;
+  printLogIfFailed(ctx: { task: FailedTask }): Promise<void>;
   /** The sandbox's log records so far (operator, simulator, fabric), parsed. */
   logRecords(): Record<string, unknown>[];
   /** A client requesting the floating IP over and over until stopped; counts what failed. */
@@ -124,17 +124,16 @@ export async function startE2E(options: { operator?: boolean; kube?: KubeKind; p
     logRecords() {
       return readFileSync(logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     },
-    printLogIfFailed(ctx) {
+    async printLogIfFailed(ctx) {
       if (ctx.task.result?.state !== 'fail') return;
       const lines = readFileSync(logFile, 'utf8').split('\n').filter((l) => l && !l.includes('"served request"'));
       console.log(`--- sandbox log for "${ctx.task.name}" (last ${Math.min(lines.length, 300)} of ${lines.length} lines) ---\n` +
         `${lines.slice(-300).join('\n')}`);
       const errors = (ctx.task.result.errors ?? []).map((e) => e.message ?? '');
       // What the cluster says of the load balancers now: often the first thing to read.
-      const listed = spawnSync(KUBECTL, [`--cache-dir=${join(stateDir, 'kubectl-cache')}`, 'get', 'halb', '-A', '-o', 'json'],
-        { env, encoding: 'utf8', timeout: 15_000 });
-      leaveFailureDigest(ctx.task.file?.name ?? 'a test file', ctx.task.name, errors, e2e.logRecords(),
-        objectStateLines(listed.stdout || listed.stderr || ''));
+      const listed = await e2e.kubectl(['get', 'halb', '-A', '-o', 'json']);
+      leaveFailureDigest(ctx.task.file?.name ?? 'a test file', ctx.task.name, errors,
+        lines.map((l) => JSON.parse(l) as Record<string, unknown>), objectStateLines(listed.stdout || listed.stderr));
     },
     clientLoop(ip, options = {}) {
       let sent = 0;

@@ -4,6 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
+import { haproxyCommand, runtimeServers, workerPid } from '../../bench/lib/haproxy-cli.ts';
 
 interface Status {
   floatingIP?: string;
@@ -12,10 +13,6 @@ interface Status {
   nodes?: { name: string; vrrpState: string; configHash?: string; serversUp?: string }[];
   conditions?: { type: string; status: string; reason: string; message: string }[];
 }
-
-/** One command on HAProxy's admin socket on a node, its answer printed (python3: cloud-init's, on every image). */
-const HAPROXY_CLI = 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect("/run/haproxy/admin.sock")\n' +
-  's.sendall(sys.argv[1].encode()+b"\\n")\nprint(b"".join(iter(lambda: s.recv(65536), b"")).decode())';
 
 let e2e: E2E;
 beforeAll(async () => { e2e = await startE2E(); }, 120_000);
@@ -106,10 +103,10 @@ describe('an HALoadBalancer in the sandbox', () => {
 
   it('takes server-only edits through HAProxy\'s runtime API: no reload, and keep-alive connections stay open', async () => {
     const nodes = ['basic-0', 'basic-1'];
-    const cli = async (node: string, command: string) => (await e2e.inHost(node, ['python3', '-c', HAPROXY_CLI, command])).stdout;
-    const worker = async (node: string) => (await cli(node, 'show info')).match(/^Pid: (\d+)$/m)?.[1];
-    const servers = async (node: string) => (await cli(node, 'show servers state web')).split('\n').filter((l) => /^\d+ web /.test(l))
-      .map((l) => l.split(' ')).map((f) => `${f[3]} ${f[4]} weight ${f[7]}`).sort();
+    const cli = async (node: string, command: string) => (await e2e.inHost(node, haproxyCommand(command))).stdout;
+    const worker = async (node: string) => workerPid(await cli(node, 'show info'));
+    const servers = async (node: string) => runtimeServers(await cli(node, 'show servers state web'), 'web')
+      .map((s) => `${s.name} ${s.address} weight ${s.weight}`).sort();
     const workers = await Promise.all(nodes.map(worker));
     expect(workers.every((w) => /^\d+$/.test(w ?? ''))).toBe(true);
     const client = e2e.inHost('client', [`${ROOT}node_modules/.bin/node`, `${ROOT}bench/lib/keepalive-client.ts`, `http://${ip}/`, '10', '12']);

@@ -14,6 +14,7 @@ import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { SecretData } from '../../src/api/types.ts';
 import { defaultSettings, renderNodes } from '../../src/render/index.ts';
 import { makeKeyPair } from '../fabric/helpers.ts';
+import { haproxyCommand, runtimeServers, workerPid } from '../../bench/lib/haproxy-cli.ts';
 import { waitFor } from '../wait.ts';
 
 const stepsOf = (result: ApplyResult) => (result.outcome === 'applied' ? result.steps : []);
@@ -159,12 +160,10 @@ describe('the host agent on a real droplet', () => {
   it('takes servers added, re-weighted, drained, moved and removed, and a rotated certificate, at runtime: no new worker', async () => {
     const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
     // HAProxy's own answer on its admin socket, and its worker (a reload forks a new one).
-    const cli = async (command: string) => (await fabric.execInDroplet(droplet.name, ['python3', '-c',
-      'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect("/run/haproxy/admin.sock")\ns.sendall(sys.argv[1].encode()+b"\\n")\n' +
-      'print(b"".join(iter(lambda: s.recv(65536), b"")).decode())', command])).stdout;
-    const worker = async () => (await cli('show info')).match(/^Pid: (\d+)$/m)?.[1];
-    const servers = async () => (await cli('show servers state web')).split('\n').filter((l) => /^\d+ web /.test(l))
-      .map((l) => l.split(' ')).map((f) => `${f[3]} ${f[4]}:${f[18]} weight ${f[7]}`);
+    const cli = async (command: string) => (await fabric.execInDroplet(droplet.name, haproxyCommand(command))).stdout;
+    const worker = async () => workerPid(await cli('show info'));
+    const servers = async () => runtimeServers(await cli('show servers state web'), 'web')
+      .map((s) => `${s.name} ${s.address}:${s.port} weight ${s.weight}`);
     const certificate = async () => (await fabric.execInDroplet(droplet.name, ['sh', '-c',
       `echo | openssl s_client -connect ${droplet.anchorIPv4}:443 2>/dev/null | openssl x509 -noout -subject`])).stdout.trim();
     const pair = (cn: string) => {
