@@ -48,6 +48,8 @@ export const REQUIRED_BINARIES: ReadonlyArray<{ binary: string; pkg: string }> =
   { binary: 'fuser', pkg: 'psmisc' },
   { binary: 'haproxy', pkg: 'haproxy' },
   { binary: 'keepalived', pkg: 'keepalived' },
+  // The operator sends HAProxy runtime changes with it, as on a real droplet (cloud-init's python3).
+  { binary: 'python3', pkg: 'python3' },
 ];
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
