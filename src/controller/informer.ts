@@ -86,6 +86,9 @@ export function createKeyedInformer<T extends k8s.KubernetesObject>(
   let restartTimer: NodeJS.Timeout | undefined;
   const on = (event: 'add' | 'update' | 'delete') => (obj: T) => {
     failures = 0;
+    // The cache holds the object the handlers get: without its managedFields (a few KB each that
+    // nothing here reads; controller-runtime's TransformStripManagedFields), 1,000 cost MiBs less.
+    if (obj.metadata) delete obj.metadata.managedFields;
     notify(obj, event);
   };
   informer.on('add', on('add'));

@@ -80,6 +80,24 @@ describe('HALoadBalancer informer', () => {
   });
 });
 
+describe('informer caches', () => {
+  it('hold objects without their managedFields, which the API server sends', async () => {
+    await post('/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers', lb('stripped'));
+    const response = await fetch(`${emu.url}/apis/halb.dev/v1alpha1/namespaces/default/haloadbalancers/stripped`);
+    const served = await response.json() as { metadata: { uid: string; managedFields?: unknown[] } };
+    expect(served.metadata.managedFields?.length).toBeGreaterThan(0);
+    const informer = createHALoadBalancerInformer(kc, () => undefined, log);
+    await informer.start();
+    try {
+      await waitFor('the object in the cache', () => informer.get('default', 'stripped'));
+      expect(informer.get('default', 'stripped')?.metadata).not.toHaveProperty('managedFields');
+      expect(informer.get('default', 'stripped')?.metadata?.uid).toBe(served.metadata.uid);
+    } finally {
+      informer.stop();
+    }
+  });
+});
+
 describe('leader election on a Lease', () => {
   it('elects one replica, and hands over promptly when the leader stops', async () => {
     const opts = { namespace: 'default', name: 'halb-operator', leaseDurationSeconds: 15, renewIntervalMs: 200, retryIntervalMs: 100 };
