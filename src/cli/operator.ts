@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { startOperator } from '../controller/operator.ts';
+import { DEFAULT_MAX_SESSIONS } from '../hosts/pool.ts';
 import { canonicalCIDR, defaultServiceDefaults, parseSecretRef, type ServiceDefaults } from '../controller/services/settings.ts';
 import { patterns } from '../api/schema.ts';
 import { createLogger } from '../log.ts';
@@ -19,6 +20,8 @@ Options:
   --resync SECONDS         how often converged objects are looked at again (default 30)
   --backstop-grace SECONDS how long the reserved IP may stay on a non-MASTER before it is moved (default 30)
   --concurrency N          objects reconciled at once (default 4)
+  --max-ssh-sessions N     SSH sessions kept open to nodes, about 50 KB each (default 1000); past it a node
+                           gets a session per pass and a failover on it is seen at the next resync
   --metrics-port PORT      /healthz, /readyz and /metrics (default 8080; --metrics-port=-1 disables)
   --no-leader-elect        act without a Lease (one replica only)
   --lease-namespace NS     namespace of the Lease (default: POD_NAMESPACE, else default)
@@ -87,6 +90,7 @@ export function operatorCommand(argv: string[]): Promise<number> {
       resync: { type: 'string' },
       'backstop-grace': { type: 'string' },
       concurrency: { type: 'string' },
+      'max-ssh-sessions': { type: 'string' },
       'metrics-port': { type: 'string' },
       'no-leader-elect': { type: 'boolean' },
       'lease-namespace': { type: 'string' },
@@ -115,6 +119,7 @@ export function operatorCommand(argv: string[]): Promise<number> {
       resyncIntervalMs: positiveNumber('resync', v.resync, 30, 1) * 1000,
       backstopGraceMs: positiveNumber('backstop-grace', v['backstop-grace'], 30) * 1000,
       concurrency: positiveNumber('concurrency', v.concurrency, 4, 1),
+      maxSshSessions: positiveNumber('max-ssh-sessions', v['max-ssh-sessions'], DEFAULT_MAX_SESSIONS, 0),
       metricsPort: positiveNumber('metrics-port', v['metrics-port'], 8080, -1),
       leaderElection: !v['no-leader-elect'],
       leaseNamespace: v['lease-namespace'] ?? process.env.POD_NAMESPACE ?? 'default',

@@ -31,6 +31,8 @@ export interface OperatorOptions extends Omit<ControllerSettings, 'reconcileDead
   /** DigitalOcean API base for the operator, with /v2 (default https://api.digitalocean.com/v2). */
   doEndpoint?: string;
   sshTimeoutMs?: number;
+  /** SSH sessions kept open to nodes at most (default DEFAULT_MAX_SESSIONS, src/hosts/pool.ts). */
+  maxSshSessions?: number;
   /** Shared DigitalOcean inventory is reused at least this long across objects (default 2000). */
   inventoryMaxAgeMs?: number;
   /** The longest one reconcile may take (default 120 s). */
@@ -96,18 +98,21 @@ function controllerContext(kc: k8s.KubeConfig, options: OperatorOptions, seams: 
     get: (namespace: string, name: string) => informers()?.secrets.get(namespace, name),
     list: () => informers()?.secrets.objects() ?? [],
   };
-  const { doEndpoint: _endpoint, sshTimeoutMs, inventoryMaxAgeMs, namespace: _namespace, concurrency: _concurrency, ...rest } = options;
+  const { doEndpoint: _endpoint, sshTimeoutMs, maxSshSessions, inventoryMaxAgeMs, namespace: _namespace, concurrency: _concurrency,
+    ...rest } = options;
   const settings: ControllerSettings = {
     resyncIntervalMs: rest.resyncIntervalMs, backstopGraceMs: rest.backstopGraceMs,
     reconcileDeadlineMs: options.reconcileDeadlineMs ?? DEFAULT_DEADLINE_MS,
     ...(rest.render ? { render: rest.render } : {}), ...(rest.sshEndpoint ? { sshEndpoint: rest.sshEndpoint } : {}),
   };
+  const hosts = seams.hosts ?? pooledSshHostConnector({
+    timeoutMs: sshTimeoutMs ?? 10_000,
+    ...(maxSshSessions !== undefined ? { maxSessions: maxSshSessions } : {}),
+    ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}),
+  });
+  if (hosts instanceof SessionPool) metrics.sessionsKept = () => hosts.size;
   return {
-    objects, secrets, kube: createKubeWriter(kc), cloud: providerCache(options, log),
-    hosts: seams.hosts ?? pooledSshHostConnector({
-      timeoutMs: sshTimeoutMs ?? 10_000,
-      ...(options.render?.metadataBaseURL ? { metadataBaseURL: options.render.metadataBaseURL } : {}),
-    }),
+    objects, secrets, kube: createKubeWriter(kc), cloud: providerCache(options, log), hosts,
     events: createEventRecorder(kc, log, options.identity), metrics, clock, log, settings,
     shared: new SharedReads({
       clock, backstopGraceMs: options.backstopGraceMs, ...(inventoryMaxAgeMs ? { floorMs: inventoryMaxAgeMs } : {}),

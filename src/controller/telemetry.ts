@@ -44,6 +44,12 @@ export class OperatorMetrics {
     name: 'halb_certificate_expiry_timestamp_seconds', help: 'notAfter of each TLS frontend\'s certificate, as a Unix time.',
     labelNames: ['namespace', 'name', 'frontend', 'secret'], registers: [this.registry],
   });
+  /** Set by the operator to read its session pool at each scrape. */
+  sessionsKept: () => number = () => 0;
+  readonly sshSessions: Gauge = new Gauge({
+    name: 'halb_ssh_sessions', help: 'SSH sessions kept open to nodes (at most --max-ssh-sessions).', registers: [this.registry],
+    collect: (): void => this.sshSessions.set(this.sessionsKept()),
+  });
   readonly leader = new Gauge({ name: 'halb_leader', help: '1 when this replica holds the leader lease.', registers: [this.registry] });
   // Per node of each HALoadBalancer, from the leader only (node-metrics.ts; README, "Metrics and alerts").
   readonly nodeVRRPState = new Gauge({

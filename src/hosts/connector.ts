@@ -55,8 +55,10 @@ export function sshHostConnector(options: SshConnectorOptions = {}): HostConnect
 }
 
 /** Nodes over SSH, each session kept open across passes (./pool.ts): what the operator uses. */
-export function pooledSshHostConnector(options: SshConnectorOptions & { idleMs?: number } = {}): SessionPool {
-  return new SessionPool({ connect: connectOverSsh(options), ...(options.idleMs ? { idleMs: options.idleMs } : {}) });
+export function pooledSshHostConnector(options: SshConnectorOptions & { idleMs?: number; maxSessions?: number } = {}): SessionPool {
+  const { idleMs, maxSessions } = options;
+  const limits = { ...(idleMs ? { idleMs } : {}), ...(maxSessions !== undefined ? { maxSessions } : {}) };
+  return new SessionPool({ connect: connectOverSsh(options), ...limits });
 }
 
 export type { ApplyResult, HostState, RemoteFile };

@@ -3,6 +3,12 @@
 // costs no handshake. A session that breaks is closed and the next pass connects again. The
 // pool is a HostConnector like the plain one: closing a session a pass got from it only
 // returns it to the pool.
+//
+// The pool keeps at most `maxSessions` (each costs the operator about 50 KB): past that, a pass
+// gets a session of its own, closed when the pass ends, and without a keepalived watch, so such
+// a node is read at each pass, as before sessions were kept. Kept sessions are not evicted for
+// newer ones (that would only trade one node's watch for another's, at a handshake per pass);
+// an idle one closes after `idleMs`, and a broken one (a deleted droplet's) frees its place.
 import type { HostAgent } from './agent.ts';
 import type { HostConnector, HostSession, HostTarget } from './connector.ts';
 import { HostUnreachableError } from './errors.ts';
@@ -18,6 +24,8 @@ export interface SessionPoolOptions {
   connect: (target: HostTarget, signal?: AbortSignal, timeoutMs?: number) => Promise<HostAgent>;
   /** A session unused this long is closed (default 10 minutes). */
   idleMs?: number;
+  /** Sessions kept at most (default DEFAULT_MAX_SESSIONS). */
+  maxSessions?: number;
   now?: () => number;
 }
 
@@ -25,12 +33,17 @@ export interface SessionPoolOptions {
  *  network answers well within it; a dead one is reported now, not at the connect timeout. */
 const RECONNECT_AFTER_BREAK_MS = 2_000;
 
+/** Sessions kept by default: 500 load balancers of 2 nodes. What fits the Deployment's 256Mi with
+ *  1,000 of them (docs/benchmarks.md, scale); `halb operator --max-ssh-sessions` sets it. */
+export const DEFAULT_MAX_SESSIONS = 1_000;
+
 export class SessionPool implements HostConnector {
   /** Sessions by address. A broken one stays (closed) until replaced: the next connection then
    *  gets a short deadline. */
   private readonly entries = new Map<string, PooledEntry>();
   private readonly connect: SessionPoolOptions['connect'];
   private readonly idleMs: number;
+  private readonly maxSessions: number;
   private readonly now: () => number;
   /** Sessions opened, for tests and benchmarks that count handshakes. */
   connections = 0;
@@ -38,6 +51,7 @@ export class SessionPool implements HostConnector {
   constructor(options: SessionPoolOptions) {
     this.connect = options.connect;
     this.idleMs = options.idleMs ?? 600_000;
+    this.maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
     this.now = options.now ?? Date.now;
   }
 
@@ -62,10 +76,17 @@ export class SessionPool implements HostConnector {
       throw err;
     }
     this.connections++;
+    if (!entry && this.entries.size >= this.maxSessions) this.dropBroken();
+    if (!entry && this.entries.size >= this.maxSessions) return passOnly(agent);
     if (entry) entry.agent.close();
     const fresh = { agent, privateKey: target.privateKey, lastUsed: this.now() };
     this.entries.set(key, fresh);
     return this.lease(key, fresh);
+  }
+
+  /** Sessions kept now (the halb_ssh_sessions gauge). */
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Closes every session (the controller stopped). */
@@ -74,13 +95,8 @@ export class SessionPool implements HostConnector {
     this.entries.clear();
   }
 
-  /** Closes the sessions to addresses no node has any more. */
-  keepOnly(addresses: ReadonlySet<string>): void {
-    for (const [key, entry] of this.entries) {
-      if (addresses.has(key.slice(0, key.lastIndexOf(':')))) continue;
-      entry.agent.close();
-      this.entries.delete(key);
-    }
+  private dropBroken(): void {
+    for (const [key, entry] of this.entries) if (!entry.agent.alive) this.entries.delete(key);
   }
 
   private closeIdle(): void {
@@ -109,4 +125,16 @@ export class SessionPool implements HostConnector {
       close: () => undefined,
     };
   }
+}
+
+/** A session past the budget: the pass's own, closed with it, and not followed. */
+function passOnly(agent: HostAgent): HostSession {
+  return {
+    hostKey: agent.hostKey,
+    readState: (signal) => agent.readState(signal),
+    apply: (files, hash, current, signal) => agent.apply(files, hash, current, signal),
+    stopKeepalived: (signal) => agent.stopKeepalived(signal),
+    setPriorityOffset: (offset, signal) => agent.setPriorityOffset(offset, signal),
+    close: () => agent.close(),
+  };
 }

@@ -95,4 +95,30 @@ describe('the session pool', () => {
     expect(deadlines.slice(2)).toEqual([undefined, undefined]); // later ones: the normal deadline
     watched.closeAll();
   });
+
+  it('keeps at most maxSessions; past it a pass gets its own session, unfollowed, until a kept one breaks', async () => {
+    const other = { ...host, publicIPv4: '10.250.1.6', dropletId: 52, name: 'pool-1' };
+    await standin.addHost(other);
+    const toOther = { ...target(), host: standin.loopbackFor(other.publicIPv4) };
+    const budget = new SessionPool({ connect: (t) => HostAgent.connect({ ...t, timeoutMs: 5000 }), maxSessions: 1 });
+    const kept = await budget.open(target());
+    expect(kept.watchVrrp).toBeDefined();
+    const before = standin.counters.connections;
+    for (let pass = 0; pass < 2; pass++) {
+      const own = await budget.open(toOther);
+      expect(own.watchVrrp).toBeUndefined(); // not followed: read at each pass instead
+      expect((await own.readState()).haproxyVersion).toBe('2.8.5');
+      own.close();
+      await (await budget.open(target())).readState(); // the kept one, no handshake
+    }
+    expect(standin.counters.connections - before).toBe(2);
+    expect(budget.size).toBe(1);
+    standin.dropConnections(); // both sessions break: the kept one's place is free again
+    await expect(kept.readState()).rejects.toBeInstanceOf(HostUnreachableError);
+    const now = await budget.open(toOther);
+    expect(now.watchVrrp).toBeDefined();
+    expect(budget.size).toBe(1);
+    budget.closeAll();
+    await standin.removeHost(other.publicIPv4);
+  });
 });
