@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { buildCRD, CRD_NAME } from '../src/api/crd.ts';
 import { nodeName } from '../src/api/derived.ts';
 import { COMMON_TAG, nodeTag, uidTag } from '../src/digitalocean/naming.ts';
@@ -42,12 +43,14 @@ const { values: args } = parseArgs({
     'ready-timeout-minutes': { type: 'string' },
     'max-old-space-mib': { type: 'string' },
     'max-semi-space-mib': { type: 'string' },
+    'node-defaults': { type: 'boolean', default: false },
+    'max-ssh-sessions': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
   console.log('Usage: npm run bench:scale -- [--objects N] [--provision seed|create] [--steady-seconds S] ' +
-    '[--ready-timeout-minutes M] [--max-old-space-mib MIB] [--max-semi-space-mib MIB] [--short]');
+    '[--ready-timeout-minutes M] [--node-defaults] [--max-old-space-mib MIB] [--max-semi-space-mib MIB] [--max-ssh-sessions N] [--short]');
   process.exit(0);
 }
 const whole = (name: string, text: string | undefined, fallback: number, min: number): number => {
@@ -65,12 +68,17 @@ if (provision !== 'seed' && provision !== 'create') {
 // At least one minute in a full run; CI takes 35 s (one resync and a little) and scales it.
 const steadyMs = whole('steady-seconds', args['steady-seconds'], short ? 35 : 60, 1) * 1000;
 const readyTimeoutMs = whole('ready-timeout-minutes', args['ready-timeout-minutes'], short ? 2 : 60, 1) * 60_000;
-// Node sizes its heap from the machine's memory; in the Deployment (limit 256Mi) it has far less.
-// This caps the operator's old space (node --max-old-space-size) to see what it needs.
+// The operator runs with the memory settings the Deployment gives it (NODE_OPTIONS and
+// MALLOC_ARENA_MAX in deploy/base/deployment.yaml), or with Node's and glibc's defaults for this
+// machine (--node-defaults). The two flags below override the Deployment's heap caps.
+const deploymentEnv = args['node-defaults'] ? {} : memoryEnvOfDeployment();
+// The old space (node --max-old-space-size), to see what the operator needs.
 const maxOldSpaceMiB = args['max-old-space-mib'] === undefined ? undefined : whole('max-old-space-mib', args['max-old-space-mib'], 0, 16);
 // And the young generation's semi-spaces (node --max-semi-space-size; Node 22's default is 16 MiB, three of them).
 const maxSemiSpaceMiB = args['max-semi-space-mib'] === undefined ? undefined
   : whole('max-semi-space-mib', args['max-semi-space-mib'], 0, 1);
+// The operator's budget of kept SSH sessions (halb operator --max-ssh-sessions; unset: its default).
+const maxSshSessions = args['max-ssh-sessions'] === undefined ? undefined : whole('max-ssh-sessions', args['max-ssh-sessions'], 0, 0);
 // The default run writes scale.json; any other names itself (scale-create-100-heap128.json).
 const resultName = short ? 'scale-short'
   : [
@@ -79,7 +87,21 @@ const resultName = short ? 'scale-short'
     ...(objects !== 1000 ? [String(objects)] : []),
     ...(maxOldSpaceMiB ? [`heap${maxOldSpaceMiB}`] : []),
     ...(maxSemiSpaceMiB ? [`semi${maxSemiSpaceMiB}`] : []),
+    ...(maxSshSessions !== undefined ? [`sessions${maxSshSessions}`] : []),
+    ...(args['node-defaults'] ? ['node-defaults'] : []),
   ].join('-');
+
+/** NODE_OPTIONS and MALLOC_ARENA_MAX as the operator's Deployment sets them. */
+function memoryEnvOfDeployment(): Record<string, string> {
+  const file = join(ROOT, 'deploy/base/deployment.yaml');
+  const deployment = parseYaml(readFileSync(file, 'utf8')) as { spec: { template: { spec: { containers: Container[] } } } };
+  const env = deployment.spec.template.spec.containers.find((c) => c.name === 'operator')?.env ?? [];
+  const picked = Object.fromEntries(env.filter((e) => ['NODE_OPTIONS', 'MALLOC_ARENA_MAX'].includes(e.name) && e.value !== undefined)
+    .map((e) => [e.name, e.value!]));
+  if (!picked.NODE_OPTIONS) throw new Error(`${file}: the operator container sets no NODE_OPTIONS`);
+  return picked;
+}
+interface Container { name: string; env?: { name: string; value?: string }[] }
 
 /** Minutes to send `requests` under 250 per minute and 5,000 per rolling hour, from a fresh budget. */
 function minutesUnderLimits(requests: number): number {
@@ -195,7 +217,8 @@ try {
     const child = spawn(process.execPath, [...heapFlag, join(ROOT, 'bench/lib/scale-operator.ts'), JSON.stringify({
       kubeconfig, doEndpoint: simulator.endpoint, apiBaseURL: simulator.url, sshPort: hosts.port,
       ...(process.env.HALB_LOG_LEVEL ? { logLevel: process.env.HALB_LOG_LEVEL } : {}),
-    })], { stdio: ['pipe', 'pipe', 'inherit'] });
+      ...(maxSshSessions !== undefined ? { maxSshSessions } : {}),
+    })], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...deploymentEnv } });
     return child;
   };
 
@@ -353,11 +376,8 @@ try {
 
   console.log(`\nscale, ${objects} HALoadBalancers (${objects * 2} droplets, ${objects} reserved IPs), provision=${provision}`);
   console.log('hosts: SSH stand-in on 127.0.0.0/8 (bench/lib/ssh-standin.ts), not real droplets: no HAProxy, keepalived or data plane');
-  const flags = [
-    maxOldSpaceMiB ? `--max-old-space-size=${maxOldSpaceMiB}` : '', maxSemiSpaceMiB ? `--max-semi-space-size=${maxSemiSpaceMiB}` : '',
-  ].filter(Boolean).join(' ');
-  const heapNote = flags ? `, node ${flags}` : ', Node\'s default heap limits for this machine';
-  console.log(`operator: its own process, CLI defaults (resync 30 s, concurrency 4)${heapNote}; RSS from /proc/<pid>/status`);
+  console.log(`operator: its own process, CLI defaults (resync 30 s, concurrency 4${sessionsNote()})${memoryNote()}; ` +
+    'RSS from /proc/<pid>/status');
   console.log(table(['measure', 'value'], [
     [
       `time until all Ready, from ${provision === 'seed' ? 'operator start' : 'the first apply'}`,
@@ -405,7 +425,7 @@ try {
     ...(provision === 'create' ? { projectedMinutesFor1000: Math.round(projected1000) } : {}),
     rssMiB: { peakHWM: Math.round(rssHWM), peakSampled: Math.round(rssPeakSampled), end: Math.round(rssEnd) },
     heapUsedMiB: { peak: Math.round(heapPeakMiB), lowestAfterReady: Math.round(heapLowMiB) }, maxOldSpaceMiB: maxOldSpaceMiB ?? null,
-    maxSemiSpaceMiB: maxSemiSpaceMiB ?? null,
+    maxSemiSpaceMiB: maxSemiSpaceMiB ?? null, deploymentEnv, maxSshSessions: maxSshSessions ?? null,
     steady: steady ?? null,
     operatorCpu: { coreSecondsUntilReady: Math.round(cpuToReady * 10) / 10, steadyCores: Math.round(steadyCpuCores * 100) / 100 },
     resyncMs: resyncAfterReady.map((x) => x.durationMs), resyncOverruns: overruns, failedReconciles,
@@ -418,4 +438,18 @@ try {
   if (!allReady || configured !== objects * 2 || targets.some((t) => !(t.value <= 2 * t.bound))) process.exitCode = 1;
 } finally {
   await cleanup();
+}
+
+function sessionsNote(): string {
+  return maxSshSessions === undefined ? '' : `, --max-ssh-sessions ${maxSshSessions}`;
+}
+
+/** The operator's memory settings, as the output names them. */
+function memoryNote(): string {
+  const env = Object.entries(deploymentEnv).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join(' ');
+  const flags = [
+    maxOldSpaceMiB ? `--max-old-space-size=${maxOldSpaceMiB}` : '', maxSemiSpaceMiB ? `--max-semi-space-size=${maxSemiSpaceMiB}` : '',
+  ].filter(Boolean).join(' ');
+  const fromDeployment = env ? `, ${env} (deploy/base/deployment.yaml)` : ', Node\'s and glibc\'s defaults for this machine';
+  return `${fromDeployment}${flags ? `, then node ${flags}` : ''}`;
 }

@@ -16,6 +16,7 @@ interface Config {
   sshPort: number;
   resyncIntervalMs?: number;
   logLevel?: string;
+  maxSshSessions?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -31,6 +32,7 @@ const operator = await startOperator(kc, {
   resyncIntervalMs: config.resyncIntervalMs ?? 30_000,
   backstopGraceMs: 30_000,
   concurrency: 4,
+  ...(config.maxSshSessions !== undefined ? { maxSshSessions: config.maxSshSessions } : {}),
   metricsPort: -1,
   leaderElection: true,
   leaseNamespace: 'default',
