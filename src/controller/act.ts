@@ -5,6 +5,7 @@
 import type { HALoadBalancer } from '../api/types.ts';
 import { cloudInit } from '../digitalocean/cloud-init.ts';
 import type { DigitalOceanProvider } from '../digitalocean/provider.ts';
+import type { ApplyResult } from '../hosts/connector.ts';
 import { ConfigRefusedError } from '../hosts/errors.ts';
 import { DEFAULT_PATHS } from '../render/index.ts';
 import { renderSshdDropIn } from '../render/hardening.ts';
@@ -185,7 +186,7 @@ async function applyConfig(ctx: PassContext, input: ActInput, observed: Observed
     Object.assign(host, { configHash: node.configHash, haproxyRunning: true, keepalivedRunning: true });
     // A repair only restarts the daemons; new files move the applied time (halb_node_config_applied_timestamp_seconds).
     if (!repaired) host.configAppliedAt = Math.floor(ctx.clock.now().getTime() / 1000);
-    await recordApplied(ctx, input.object, action.node, repaired, node.configHash, result.steps);
+    await recordApplied(ctx, input.object, action.node, repaired, node.configHash, result);
     return true;
   } catch (err) {
     if (!(err instanceof ConfigRefusedError)) throw err;
@@ -196,9 +197,18 @@ async function applyConfig(ctx: PassContext, input: ActInput, observed: Observed
   }
 }
 
+/** How a change went live, for its Event: "runtime haproxy 2 commands" (no reload), or a reload and why. */
+export function howApplied(steps: readonly string[], reloadReason: string | undefined): string | undefined {
+  const runtime = steps.find((s) => s.startsWith('runtime haproxy'));
+  if (runtime) return runtime;
+  const why = reloadReason ?? steps.find((s) => s.startsWith('runtime-failed'));
+  return steps.includes('reloaded haproxy') && why ? `reloaded haproxy: ${why}` : undefined;
+}
+
 async function recordApplied(
-  ctx: PassContext, object: HALoadBalancer, node: string, repaired: boolean, hash: string, steps: string[],
+  ctx: PassContext, object: HALoadBalancer, node: string, repaired: boolean, hash: string, result: ApplyResult & { outcome: 'applied' },
 ): Promise<void> {
+  const { steps, reloadReason } = result;
   if (repaired) {
     // Same files, but a daemon was not running: drift on the host, repaired.
     const started = steps.filter((s) => s.startsWith('started')).map((s) => s.replace('started ', ''));
@@ -206,7 +216,8 @@ async function recordApplied(
       `started ${started.join(' and ') || 'the daemons'} on ${node}: not running`);
     ctx.log.warn({ node, started }, 'restarted stopped daemons');
   } else {
-    await ctx.events.record(object, 'Normal', 'ConfigApplied', `applied config ${hash.slice(0, 19)} on ${node}`);
-    ctx.log.info({ node, hash, steps }, 'applied config');
+    const how = howApplied(steps, reloadReason);
+    await ctx.events.record(object, 'Normal', 'ConfigApplied', `applied config ${hash.slice(0, 19)} on ${node}${how ? ` (${how})` : ''}`);
+    ctx.log.info({ node, hash, steps, ...(reloadReason ? { reloadReason } : {}) }, 'applied config');
   }
 }

@@ -10,7 +10,7 @@ import {
   DEFAULT_DAEMON_PATHS, applyScript, parseLogs, parseMarked, parsePairs, parseVersion, readLogsScript, readStateScript, runtimeApplyScript,
   startOrReloadScript, stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
 } from './remote.ts';
-import { appliedFiles, planRuntimeChanges, type AppliedFiles } from '../render/runtime.ts';
+import { appliedFiles, planRuntimeChanges, type AppliedFiles, type RuntimePlan } from '../render/runtime.ts';
 import { haproxyFeatures } from '../render/versions.ts';
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
@@ -125,7 +125,8 @@ export function parseHostState(output: string): HostState {
   return state;
 }
 
-export type ApplyResult = { outcome: 'unchanged' } | { outcome: 'applied'; steps: string[] };
+/** `reloadReason`: why a change of files reloaded HAProxy instead of going through its runtime API. */
+export type ApplyResult = { outcome: 'unchanged' } | { outcome: 'applied'; steps: string[]; reloadReason?: string };
 
 /** ssh2 marks a refused key (as opposed to a broken connection) with this level. */
 const isAuthenticationFailure = (err: unknown) => (err as { level?: unknown } | undefined)?.level === 'client-authentication';
@@ -243,8 +244,9 @@ export class HostAgent {
     // One round trip: stage, validate and swap the files, then HAProxy's runtime API where it
     // can take the change, else start or reload.
     const changed = current.configHash !== configHash;
-    const runtime = changed ? this.runtimeScript(files, configHash, current) : undefined;
-    const script = runtime ?? (changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths));
+    const plan = changed ? this.runtimePlan(files, current) : undefined;
+    const script = plan?.kind === 'runtime' ? runtimeApplyScript(files, configHash, plan.commands, this.paths)
+      : changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths);
     const result = await this.run(script, signal);
     const marks = parseMarked(result.stdout);
     if (result.code === 3 && marks.has('invalid')) {
@@ -255,23 +257,25 @@ export class HostAgent {
     if (result.code !== 0) this.fail('starting or reloading the daemons', result);
     this.remember(files, configHash);
     // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall", "runtime haproxy 3 commands".
-    return { outcome: 'applied', steps: markedSteps(result.stdout).filter((s) => s !== 'swapped') };
+    const steps = markedSteps(result.stdout).filter((s) => s !== 'swapped');
+    return { outcome: 'applied', steps, ...(plan?.kind === 'reload' ? { reloadReason: plan.reason } : {}) };
   }
 
   private remember(files: readonly RemoteFile[], configHash: string): void {
     if (this.applied?.hash !== configHash) this.applied = { hash: configHash, files: appliedFiles(files, this.paths.haproxyConfig) };
   }
 
-  /** The apply program for a change HAProxy takes at runtime, when the host still has what this
-   *  session applied last and both daemons run; undefined when a reload is needed. */
-  private runtimeScript(files: readonly RemoteFile[], configHash: string, current: HostState): string | undefined {
+  /** HAProxy's runtime commands for a change, when the host still has what this session applied
+   *  last and both daemons run; else why it reloads. */
+  private runtimePlan(files: readonly RemoteFile[], current: HostState): RuntimePlan {
     const applied = this.applied;
-    if (!applied || applied.hash !== current.configHash || !current.haproxyRunning || !current.keepalivedRunning) return undefined;
+    if (!applied || applied.hash !== current.configHash) {
+      return { kind: 'reload', reason: 'the host\'s files are not the last this session applied' };
+    }
+    if (!current.haproxyRunning || !current.keepalivedRunning) return { kind: 'reload', reason: 'a daemon was not running' };
     // The renderer has already accepted this version for these files.
-    if (!current.haproxyVersion) return undefined;
-    const features = haproxyFeatures('haproxyVersion', current.haproxyVersion);
-    const plan = planRuntimeChanges(applied.files, files, this.paths.haproxyConfig, features);
-    return plan.kind === 'runtime' ? runtimeApplyScript(files, configHash, plan.commands, this.paths) : undefined;
+    if (!current.haproxyVersion) return { kind: 'reload', reason: 'HAProxy\'s version is not known' };
+    return planRuntimeChanges(applied.files, files, this.paths.haproxyConfig, haproxyFeatures('haproxyVersion', current.haproxyVersion));
   }
 
   /**

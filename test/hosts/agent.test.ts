@@ -210,9 +210,11 @@ describe('the host agent on a real droplet', () => {
       }
       expect(await certificate()).toBe('subject=CN = second.test');
       expect(await worker()).toBe(pid);
-      // Back to the plain config the next tests expect (a reload: TLS off).
+      // Back to the plain config the next tests expect (a reload: TLS off), which says why it reloaded.
       const plain = render(versions);
-      expect(stepsOf(await agent.apply(plain.files, plain.configHash, await agent.readState()))).toContain('reloaded haproxy');
+      const back = await agent.apply(plain.files, plain.configHash, await agent.readState());
+      expect(stepsOf(back)).toContain('reloaded haproxy');
+      expect(back).toMatchObject({ reloadReason: 'files were added or removed' });
     } finally {
       agent.close();
     }
