@@ -21,7 +21,7 @@ interface Obj {
 interface Rule { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[]; nonResourceURLs?: string[] }
 interface Binding extends Obj { roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace?: string }[] }
 interface Container {
-  name: string; image: string; args?: string[]; env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  name: string; image: string; args?: string[]; env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   ports?: { name: string; containerPort: number }[];
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
@@ -193,6 +193,21 @@ describe('kubectl kustomize deploy/', () => {
       expect(operatorHelp, a).toContain(`  ${flag}`);
     }
     expect(args).not.toContain('--no-leader-elect');
+  });
+
+  it('the operator\'s heap is capped below the memory limit, with flags Node 22 takes from NODE_OPTIONS', async () => {
+    const c = one<Deployment>(objs, 'Deployment').spec.template.spec.containers[0]!;
+    const nodeOptions = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    const oldSpaceMiB = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
+    const limitMiB = Number(/^(\d+)Mi$/.exec(String(c.resources?.limits?.memory))?.[1]);
+    expect(oldSpaceMiB).toBeGreaterThan(0);
+    expect(oldSpaceMiB).toBeLessThanOrEqual(limitMiB / 2);
+    expect(c.env).toContainEqual({ name: 'MALLOC_ARENA_MAX', value: '2' });
+    // Node refuses to start on a flag it does not allow in NODE_OPTIONS.
+    const node = join(ROOT, 'node_modules/node/bin/node');
+    const started = await new Promise<string>((resolve) => execFile(node, ['-p', 'v8.getHeapStatistics().heap_size_limit'],
+      { env: { NODE_OPTIONS: nodeOptions } }, (err, stdout, stderr) => resolve(err ? `failed: ${stderr}` : stdout.trim())));
+    expect(Number(started) / 2 ** 20, started).toBeLessThan(limitMiB);
   });
 });
 
