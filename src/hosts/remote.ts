@@ -194,17 +194,16 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
   return `${lines.join('\n')}\n`;
 }
 
-/** HAProxy's worker pid, as its admin socket answers `show info` (empty when it does not answer). */
-const WORKER_PID_PROGRAM = `import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(1)
-try:
-    s.connect(sys.argv[1])
-    s.sendall(b'show info\\n')
-    out = b''.join(iter(lambda: s.recv(65536), b'')).decode(errors='replace')
-    print(next((l.split(':', 1)[1].strip() for l in out.splitlines() if l.startswith('Pid:')), ''))
-except OSError:
-    pass
+// Programs that speak to HAProxy's admin socket are Perl: perl-base is Essential on Debian and
+// Ubuntu (every droplet has it, with IO::Socket::UNIX), and starts in about 20 ms where python3
+// took 100-120 ms on the sandbox's droplets; socat and nc are not on every image.
+
+/** HAProxy's worker pid, as its admin socket answers `show info` (nothing when it does not answer within 1 s). */
+const WORKER_PID_PROGRAM = `use IO::Socket::UNIX;
+alarm 1;
+my $socket = IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 0;
+print $socket "show info\\n";
+while (<$socket>) { if (/^Pid: (\\d+)/) { print "$1\\n"; last } }
 `;
 
 /**
@@ -213,8 +212,7 @@ except OSError:
  * it. The reload waits (up to 3 s) until the admin socket answers from another worker.
  */
 function reloadWaitFunctions(paths: DaemonPaths): string {
-  return `haproxy_worker() { command -v python3 >/dev/null 2>&1 && \
-python3 -c ${shQuote(WORKER_PID_PROGRAM)} ${shQuote(paths.haproxyAdminSocket)}; }
+  return `haproxy_worker() { perl -e ${shQuote(WORKER_PID_PROGRAM)} ${shQuote(paths.haproxyAdminSocket)} 2>/dev/null; }
 wait_reloaded() {
   [ -n "$1" ] || return 0
   for i in $(seq 60); do now=$(haproxy_worker); [ -n "$now" ] && [ "$now" != "$1" ] && return 0; sleep 0.05; done
@@ -319,42 +317,46 @@ export const RUNTIME_BEGIN = '# halb: HAProxy runtime changes, else a reload';
 
 /**
  * Sends HAProxy runtime commands to its admin socket, one connection each (the socket's
- * non-interactive mode), and checks each answer. python3 speaks to the Unix socket: cloud-init
- * needs it, so every droplet image has it (socat and nc are not everywhere). Success ends the
- * program (exit 0, `halb:runtime haproxy N commands`); a failed command, a socket that does not
- * answer or no python3 print why (`halb:runtime-failed ...`) and fall through to what follows,
- * a reload.
+ * non-interactive mode), and checks each answer, in Perl (see WORKER_PID_PROGRAM). Each
+ * command's four fields come as hex arguments (no quoting to get wrong; pack is built in).
+ * Success ends the program (exit 0, `halb:runtime haproxy N commands`); a failed command or a
+ * socket that does not answer print why (`halb:runtime-failed ...`) and fall through to what
+ * follows, a reload.
  */
-function runtimePart(commands: readonly RuntimeCommand[], paths: DaemonPaths): string {
-  const program = `import base64, json, socket, sys
-commands = json.loads(base64.b64decode(sys.argv[1]))
-for c in commands:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    out = b''
-    try:
-        s.connect(sys.argv[2])
-        s.sendall((c['command'] + '\\n' + (c['payload'] + '\\n\\n' if 'payload' in c else '')).encode())
-        while True:
-            chunk = s.recv(65536)
-            if not chunk: break
-            out += chunk
-    except OSError as e:
-        out = ('socket: %s' % e).encode()
-    finally:
-        s.close()
-    answer = out.decode(errors='replace').strip()
-    if (answer == '' if c['expect'] == '' else c['expect'] in answer) or c.get('optional'): continue
-    print('${MARK}runtime-failed %s: %s' % (c['command'], ' '.join(answer.split())[:300]))
-    sys.exit(4)
-print('${MARK}runtime haproxy %d commands' % len(commands))
+const RUNTIME_PROGRAM = `use IO::Socket::UNIX;
+my $path = shift @ARGV;
+my $count = 0;
+while (@ARGV) {
+  my ($command, $payload, $expect, $optional) = map { pack "H*", $_ } splice @ARGV, 0, 4;
+  my $answer = eval {
+    local $SIG{ALRM} = sub { die "timed out\\n" };
+    alarm 5;
+    my $socket = IO::Socket::UNIX->new(Peer => $path) or die "socket: $!\\n";
+    print $socket $command, "\\n", length $payload ? "$payload\\n\\n" : "";
+    local $/;
+    my $out = <$socket>;
+    alarm 0;
+    defined $out ? $out : "";
+  };
+  $answer = $@ unless defined $answer;
+  $answer =~ s/^\\s+|\\s+$//g;
+  $count++;
+  next if ($expect eq "" ? $answer eq "" : index($answer, $expect) >= 0) || $optional;
+  (my $flat = $answer) =~ s/\\s+/ /g;
+  print "${MARK}runtime-failed $command: ", substr($flat, 0, 300), "\\n";
+  exit 4;
+}
+print "${MARK}runtime haproxy $count commands\\n";
 `;
-  const encoded = Buffer.from(JSON.stringify(commands)).toString('base64');
+
+function runtimePart(commands: readonly RuntimeCommand[], paths: DaemonPaths): string {
+  const hex = (text: string) => Buffer.from(text).toString('hex');
+  const fields = commands.map((c) => [c.command, c.payload ?? '', c.expect, c.optional ? '1' : ''].map((f) => `'${hex(f)}'`).join(' '));
   return `${RUNTIME_BEGIN}
-if command -v python3 >/dev/null 2>&1; then
-  python3 -c '${program.replaceAll("'", "'\\''")}' '${encoded}' ${shQuote(paths.haproxyAdminSocket)} && exit 0
+if command -v perl >/dev/null 2>&1; then
+  perl -e ${shQuote(RUNTIME_PROGRAM)} ${shQuote(paths.haproxyAdminSocket)} ${fields.join(' ')} && exit 0
 else
-  echo '${MARK}runtime-failed no python3'
+  echo '${MARK}runtime-failed no perl'
 fi
 `;
 }

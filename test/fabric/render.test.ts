@@ -95,7 +95,7 @@ describe('droplet files', () => {
 
 describe('system packages', () => {
   it('lists each missing package once, in order, and the install line', () => {
-    const present = new Set(['ip', 'nft', 'ssh-keygen', 'curl', 'fuser', 'haproxy', 'keepalived', 'python3']);
+    const present = new Set(['ip', 'nft', 'ssh-keygen', 'curl', 'fuser', 'haproxy', 'keepalived', 'perl']);
     const missing = missingPackages((b) => (present.has(b) ? `/usr/bin/${b}` : undefined));
     expect(missing).toEqual(['openssh-server', 'nginx-light', 'util-linux']);
     expect(installLine(missing)).toBe('apt-get update && apt-get install -y --no-install-recommends openssh-server nginx-light util-linux');

@@ -48,8 +48,8 @@ export const REQUIRED_BINARIES: ReadonlyArray<{ binary: string; pkg: string }> =
   { binary: 'fuser', pkg: 'psmisc' },
   { binary: 'haproxy', pkg: 'haproxy' },
   { binary: 'keepalived', pkg: 'keepalived' },
-  // The operator sends HAProxy runtime changes with it, as on a real droplet (cloud-init's python3).
-  { binary: 'python3', pkg: 'python3' },
+  // The operator sends HAProxy runtime changes with it (perl-base is Essential: every droplet has it).
+  { binary: 'perl', pkg: 'perl-base' },
 ];
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
