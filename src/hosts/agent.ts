@@ -11,6 +11,7 @@ import {
   startOrReloadScript, stopKeepalivedScript, watchVrrpScript, writePriorityOffsetScript, type DaemonPaths, type RemoteFile,
 } from './remote.ts';
 import { appliedFiles, planRuntimeChanges, type AppliedFiles, type RuntimePlan } from '../render/runtime.ts';
+import { hashFiles } from '../render/render.ts';
 import { haproxyFeatures } from '../render/versions.ts';
 
 export { HostAuthenticationError, HostKeyChangedError, HostUnreachableError } from './errors.ts';
@@ -245,7 +246,9 @@ export class HostAgent {
     // can take the change, else start or reload.
     const changed = current.configHash !== configHash;
     const plan = changed ? this.runtimePlan(files, current) : undefined;
-    const script = plan?.kind === 'runtime' ? runtimeApplyScript(files, configHash, plan.commands, this.paths)
+    // At runtime only the files that differ from the host's are staged and swapped (haproxy.cfg,
+    // a certificate): each file costs the program a few processes, most of a server edit's time.
+    const script = plan?.kind === 'runtime' ? runtimeApplyScript(this.changedFiles(files), configHash, plan.commands, this.paths)
       : changed ? applyScript(files, configHash, this.paths) : startOrReloadScript(this.paths);
     const result = await this.run(script, signal);
     const marks = parseMarked(result.stdout);
@@ -259,6 +262,15 @@ export class HostAgent {
     // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall", "runtime haproxy 3 commands".
     const steps = markedSteps(result.stdout).filter((s) => s !== 'swapped');
     return { outcome: 'applied', steps, ...(plan?.kind === 'reload' ? { reloadReason: plan.reason } : {}) };
+  }
+
+  /** The files whose content differs from what this session applied last, with haproxy.cfg when
+   *  a certificate changed: HAProxy checks the staged config with the staged certificate. */
+  private changedFiles(files: readonly RemoteFile[]): RemoteFile[] {
+    const digests = this.applied?.files.digests ?? {};
+    const changed = new Set(files.filter((f) => digests[f.path] !== hashFiles([f])).map((f) => f.path));
+    if (changed.size > 0) changed.add(this.paths.haproxyConfig);
+    return files.filter((f) => changed.has(f.path));
   }
 
   private remember(files: readonly RemoteFile[], configHash: string): void {
