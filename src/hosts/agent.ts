@@ -261,7 +261,8 @@ export class HostAgent {
     this.remember(files, configHash);
     // Every step, as "started haproxy", "reloaded keepalived", "loaded firewall", "runtime haproxy 3 commands".
     const steps = markedSteps(result.stdout).filter((s) => s !== 'swapped');
-    return { outcome: 'applied', steps, ...(plan?.kind === 'reload' ? { reloadReason: plan.reason } : {}) };
+    const reloaded = plan?.kind === 'reload' && steps.includes('reloaded haproxy');
+    return { outcome: 'applied', steps, ...(reloaded ? { reloadReason: plan.reason } : {}) };
   }
 
   /** The files whose content differs from what this session applied last, with haproxy.cfg when

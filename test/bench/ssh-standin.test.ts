@@ -63,7 +63,9 @@ describe('the SSH stand-in, through the host agent', () => {
       await agent.apply(files(), 'sha256:bbbb', await agent.readState());
       expect((await agent.readState()).vrrpState).toBe('BACKUP');
       const again = await agent.apply(files(`${haproxy}# changed\n`), 'sha256:cccc', await agent.readState());
-      expect(again).toEqual({ outcome: 'applied', steps: ['reloaded haproxy', 'reloaded keepalived'] });
+      expect(again).toEqual({
+        outcome: 'applied', steps: ['reloaded haproxy', 'reloaded keepalived'], reloadReason: 'haproxy.cfg changed more than its servers',
+      });
       await agent.stopKeepalived();
       expect(await agent.readState()).toMatchObject({ keepalivedRunning: false, vrrpState: 'STOP' });
     } finally {
