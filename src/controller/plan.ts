@@ -273,7 +273,12 @@ function planBackstop(draft: Draft, reservedIP: NonNullable<Observed['reservedIP
   const { input, masters } = draft;
   const holder = draft.desired.find((d) => d.id === reservedIP.dropletId);
   const holderState = holder ? stateOf(input, holder.index) : undefined;
-  if (!holder || !holderState || holderState === 'MASTER' || masters.length !== 1) return {};
+  if (!holder || !holderState || holderState === 'MASTER') return {};
+  // No MASTER yet: an election is under way (the holder went FAULT or BACKUP; a BACKUP takes over
+  // within about a second). Look again soon: the new MASTER's watch may not be running (a node
+  // back from a crash, a node past the session budget), and status should name it at once.
+  if (masters.length === 0) return { waitMs: PROGRESS_REQUEUE_MS };
+  if (masters.length !== 1) return {};
   const backstopSince = input.backstopSince ?? input.now;
   const waited = input.now.getTime() - backstopSince.getTime();
   // The failover script on the new MASTER is usually moving the IP right now: look again soon

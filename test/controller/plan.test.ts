@@ -244,10 +244,13 @@ describe('plan', () => {
       }));
       expect(p.backstopSince).toBeUndefined();
     });
-    it('does nothing when no node is MASTER: keepalived has not decided', () => {
-      const p = plan(input(object(), observe([[1, 0, 'active', 'BACKUP'], [2, 1, 'active', 'BACKUP']], 1)));
-      expect(p.actions).toEqual([]);
-      expect(p.backstopSince).toBeUndefined();
+    it('does nothing when no node is MASTER (keepalived has not decided), but looks again within a second', () => {
+      for (const holderState of ['BACKUP', 'FAULT'] as const) {
+        const p = plan(input(object(), observe([[1, 0, 'active', holderState], [2, 1, 'active', 'BACKUP']], 1)));
+        expect(p.actions, holderState).toEqual([]);
+        expect(p.backstopSince, holderState).toBeUndefined();
+        expect(p.requeueAfterMs, holderState).toBe(PROGRESS_REQUEUE_MS);
+      }
     });
   });
 });
