@@ -10,6 +10,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/ssh-keys.ts';
 import { firstBootFromUserData } from '../../src/sandbox/fabric/cloud-config.ts';
 import {
   DEFAULT_DAEMON_PATHS, RUNTIME_BEGIN, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
@@ -427,14 +428,8 @@ async function listenWithRetry(listener: NetServer, port: number, address: strin
   }
 }
 
-/** A fresh ed25519 host key. ssh2's generator now and then writes a key its own parser refuses
- *  ("Malformed OpenSSH private key"): such a key is thrown away. */
-export function generateKey(comment?: string): { private: string; public: string } {
-  for (;;) {
-    const key = ssh2.utils.generateKeyPairSync('ed25519', comment ? { comment } : {});
-    if (!(ssh2.utils.parseKey(key.private) instanceof Error)) return key;
-  }
-}
+/** A fresh ed25519 key pair (one OpenSSH and ssh2 load: src/hosts/keys.ts). */
+export const generateKey = generateEd25519KeyPair;
 const hostKey = () => generateKey().private;
 
 function sameBytes(a: Buffer, b: Buffer): boolean {

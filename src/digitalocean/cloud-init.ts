@@ -7,7 +7,7 @@
 // cloud-init's `ssh_keys` (cloud-init then writes it and makes no other), and pins its
 // fingerprint in a tag set in the same create request, so the first connection is verified.
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../ssh-keys.ts';
 import { stringify } from 'yaml';
 
 /** A droplet's SSH host key, made by the operator before the droplet exists. */
@@ -27,7 +27,7 @@ export function publicKeyFingerprint(publicKey: string): string {
 }
 
 export function newHostKey(nodeName: string): NodeHostKey {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `root@${nodeName}` });
+  const pair = generateEd25519KeyPair(`root@${nodeName}`);
   return { privateKey: pair.private, publicKey: pair.public.trim(), fingerprint: publicKeyFingerprint(pair.public) };
 }
 

@@ -5,7 +5,7 @@
 // requests sent, and the object's status. No root, no namespaces, no SSH.
 import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
-import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/ssh-keys.ts';
 import { buildCRD } from '../../src/api/crd.ts';
 import { API_VERSION, KIND } from '../../src/api/schema.ts';
 import type { HALoadBalancer, StoredHALoadBalancer } from '../../src/api/types.ts';
@@ -96,7 +96,7 @@ export async function startHarness(
   kc.loadFromString(kubeconfigYAML(kube.url));
   kube.seed([buildCRD() as unknown as Record<string, unknown>]);
   await waitFor('the CRD to serve', async () => (await fetch(`${kube.url}/apis/halb.dev/v1alpha1`)).ok, 10_000, 20);
-  const key = ssh2.utils.generateKeyPairSync('ed25519');
+  const key = generateEd25519KeyPair();
   kube.seed([
     { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'do-api', namespace: 'default' }, stringData: { token: TOKEN } },
     {
