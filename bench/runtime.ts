@@ -11,7 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { haproxyCommand, runtimeServers } from './lib/haproxy-cli.ts';
+import { runtimeServers } from './lib/haproxy-cli.ts';
+import { haproxyAdminCommand } from '../src/hosts/remote.ts';
 import { haproxyWorkers } from './lib/live.ts';
 import {
   ROOT, countArgument, failMargin, isReady, manifest, nowMs, skipWithoutRoot, sleep, startBench, summarize, table, waitFor, writeResult,
@@ -28,7 +29,7 @@ const NODES = [`${NAME}-0`, `${NAME}-1`];
 const PEM = '/etc/haproxy/certs/www.pem';
 const NODE = join(ROOT, 'node_modules/.bin/node');
 
-const cli = (b: Bench, node: string, command: string) => b.exec(node, haproxyCommand(command)).catch(() => '');
+const cli = (b: Bench, node: string, command: string) => b.exec(node, haproxyAdminCommand(command)).catch(() => '');
 
 /** A node's servers in backend web as HAProxy holds them now: "name address weight", sorted. */
 async function webServers(b: Bench, node: string): Promise<string> {

@@ -198,13 +198,20 @@ export function stageValidateSwapScript(files: readonly RemoteFile[], hash: stri
 // Ubuntu (every droplet has it, with IO::Socket::UNIX), and starts in about 20 ms where python3
 // took 100-120 ms on the sandbox's droplets; socat and nc are not on every image.
 
-/** HAProxy's worker pid, as its admin socket answers `show info` (nothing when it does not answer within 1 s). */
-const WORKER_PID_PROGRAM = `use IO::Socket::UNIX;
+/** Sends one command to HAProxy's admin socket (the first argument) and prints its answer; gives
+ *  up after 1 s. */
+const ADMIN_COMMAND_PROGRAM = `use IO::Socket::UNIX;
 alarm 1;
-my $socket = IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 0;
-print $socket "show info\\n";
-while (<$socket>) { if (/^Pid: (\\d+)/) { print "$1\\n"; last } }
+my $socket = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "$!\\n";
+print $socket "$ARGV[1]\\n";
+local $/;
+print <$socket>;
 `;
+
+/** The argv that runs one command on a node's HAProxy admin socket and prints the answer. */
+export function haproxyAdminCommand(command: string, paths: DaemonPaths = DEFAULT_DAEMON_PATHS): string[] {
+  return ['perl', '-e', ADMIN_COMMAND_PROGRAM, paths.haproxyAdminSocket, command];
+}
 
 /**
  * A reload returns before HAProxy's new worker has taken over (SIGUSR2, or systemd's reload,
@@ -212,7 +219,8 @@ while (<$socket>) { if (/^Pid: (\\d+)/) { print "$1\\n"; last } }
  * it. The reload waits (up to 3 s) until the admin socket answers from another worker.
  */
 function reloadWaitFunctions(paths: DaemonPaths): string {
-  return `haproxy_worker() { perl -e ${shQuote(WORKER_PID_PROGRAM)} ${shQuote(paths.haproxyAdminSocket)} 2>/dev/null; }
+  const showInfo = haproxyAdminCommand('show info', paths).map(shQuote).join(' ');
+  return `haproxy_worker() { ${showInfo} 2>/dev/null | sed -n 's/^Pid: \\([0-9][0-9]*\\).*/\\1/p'; }
 wait_reloaded() {
   [ -n "$1" ] || return 0
   for i in $(seq 60); do now=$(haproxy_worker); [ -n "$now" ] && [ "$now" != "$1" ] && return 0; sleep 0.05; done
@@ -317,7 +325,7 @@ export const RUNTIME_BEGIN = '# halb: HAProxy runtime changes, else a reload';
 
 /**
  * Sends HAProxy runtime commands to its admin socket, one connection each (the socket's
- * non-interactive mode), and checks each answer, in Perl (see WORKER_PID_PROGRAM). Each
+ * non-interactive mode), and checks each answer, in Perl (see ADMIN_COMMAND_PROGRAM). Each
  * command's four fields come as hex arguments (no quoting to get wrong; pack is built in).
  * Success ends the program (exit 0, `halb:runtime haproxy N commands`); a failed command or a
  * socket that does not answer print why (`halb:runtime-failed ...`) and fall through to what

@@ -4,7 +4,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { ROOT, startE2E, waitFor, withImage, type E2E } from './helpers.ts';
-import { haproxyCommand, runtimeServers, workerPid } from '../../bench/lib/haproxy-cli.ts';
+import { runtimeServers, workerPid } from '../../bench/lib/haproxy-cli.ts';
+import { haproxyAdminCommand } from '../../src/hosts/remote.ts';
 
 interface Status {
   floatingIP?: string;
@@ -103,7 +104,7 @@ describe('an HALoadBalancer in the sandbox', () => {
 
   it('takes server-only edits through HAProxy\'s runtime API: no reload, and keep-alive connections stay open', async () => {
     const nodes = ['basic-0', 'basic-1'];
-    const cli = async (node: string, command: string) => (await e2e.inHost(node, haproxyCommand(command))).stdout;
+    const cli = async (node: string, command: string) => (await e2e.inHost(node, haproxyAdminCommand(command))).stdout;
     const worker = async (node: string) => workerPid(await cli(node, 'show info'));
     const servers = async (node: string) => runtimeServers(await cli(node, 'show servers state web'), 'web')
       .map((s) => `${s.name} ${s.address} weight ${s.weight}`).sort();

@@ -14,7 +14,8 @@ import { validateHALoadBalancer } from '../../src/api/validate.ts';
 import type { SecretData } from '../../src/api/types.ts';
 import { defaultSettings, renderNodes } from '../../src/render/index.ts';
 import { makeKeyPair } from '../fabric/helpers.ts';
-import { haproxyCommand, runtimeServers, workerPid } from '../../bench/lib/haproxy-cli.ts';
+import { runtimeServers, workerPid } from '../../bench/lib/haproxy-cli.ts';
+import { haproxyAdminCommand } from '../../src/hosts/remote.ts';
 import { waitFor } from '../wait.ts';
 
 const stepsOf = (result: ApplyResult) => (result.outcome === 'applied' ? result.steps : []);
@@ -160,7 +161,7 @@ describe('the host agent on a real droplet', () => {
   it('takes servers added, re-weighted, drained, moved and removed, and a rotated certificate, at runtime: no new worker', async () => {
     const agent = await HostAgent.connect({ host: droplet.publicIPv4, privateKey: key.privateKey, pinnedHostKey: pinned });
     // HAProxy's own answer on its admin socket, and its worker (a reload forks a new one).
-    const cli = async (command: string) => (await fabric.execInDroplet(droplet.name, haproxyCommand(command))).stdout;
+    const cli = async (command: string) => (await fabric.execInDroplet(droplet.name, haproxyAdminCommand(command))).stdout;
     const worker = async () => workerPid(await cli('show info'));
     const servers = async () => runtimeServers(await cli('show servers state web'), 'web')
       .map((s) => `${s.name} ${s.address}:${s.port} weight ${s.weight}`);
