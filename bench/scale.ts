@@ -27,7 +27,8 @@ import { createLogger } from '../src/log.ts';
 import { startKubeEmulator, type KubeEmulator } from '../src/sandbox/kube/index.ts';
 import { startDigitalOceanSimulator, type DigitalOceanSimulator, type RecordedResponse } from '../src/sandbox/digitalocean/simulator.ts';
 import { isReady, manifest, nowMs, ROOT, sleep, table, writeResult, type LBStatus } from './lib/harness.ts';
-import { generateKey, startSshStandin, type SshStandin } from './lib/ssh-standin.ts';
+import { startSshStandin, type SshStandin } from './lib/ssh-standin.ts';
+import { generateEd25519KeyPair } from '../src/ssh-keys.ts';
 
 const BOUNDS = { rssMiB: 256, doRequestsPerMinute: 60, resyncSeconds: 60 };
 const RESYNC_MS = 30_000; // the operator's default (halb operator --resync)
@@ -151,7 +152,7 @@ process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); 
 try {
   console.log(`scale: ${objects} HALoadBalancers x 2 nodes, provision=${provision}; ` +
     'hosts are an SSH stand-in on 127.0.0.0/8 (no HAProxy, no keepalived, no data plane)');
-  const operatorKey = generateKey('halb-operator');
+  const operatorKey = generateEd25519KeyPair('halb-operator');
   const responses: Pick<RecordedResponse, 'at' | 'method' | 'route' | 'status'>[] = [];
   standin = await startSshStandin({
     metadata: (id, path) => {

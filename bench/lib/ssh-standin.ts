@@ -428,9 +428,7 @@ async function listenWithRetry(listener: NetServer, port: number, address: strin
   }
 }
 
-/** A fresh ed25519 key pair (one OpenSSH and ssh2 load: src/hosts/keys.ts). */
-export const generateKey = generateEd25519KeyPair;
-const hostKey = () => generateKey().private;
+const hostKey = () => generateEd25519KeyPair().private;
 
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);

@@ -4,10 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeSSH } from 'node-ssh';
 import { HostAgent, HostAuthenticationError, HostKeyChangedError } from '../../src/hosts/agent.ts';
 import type { RemoteFile } from '../../src/hosts/remote.ts';
-import { checkHAProxyConfig, checkKeepalivedConfig, generateKey, startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
+import { checkHAProxyConfig, checkKeepalivedConfig, startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
+import { generateEd25519KeyPair } from '../../src/ssh-keys.ts';
 
-const operatorKey = generateKey('op');
-const strangerKey = generateKey('stranger');
+const operatorKey = generateEd25519KeyPair('op');
+const strangerKey = generateEd25519KeyPair('stranger');
 const metadata: Record<string, string> = {
   '/metadata/v1/id': '41',
   '/metadata/v1/interfaces/public/0/anchor_ipv4/address': '10.20.0.5',

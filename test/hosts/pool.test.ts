@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostAgent } from '../../src/hosts/agent.ts';
 import { HostAuthenticationError, HostUnreachableError } from '../../src/hosts/errors.ts';
 import { SessionPool } from '../../src/hosts/pool.ts';
-import { generateKey, startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
+import { startSshStandin, type SshStandin } from '../../bench/lib/ssh-standin.ts';
+import { generateEd25519KeyPair } from '../../src/ssh-keys.ts';
 
-const operatorKey = generateKey('op');
-const newKey = generateKey('rotated');
+const operatorKey = generateEd25519KeyPair('op');
+const newKey = generateEd25519KeyPair('rotated');
 const metadata: Record<string, string> = {
   '/metadata/v1/id': '51',
   '/metadata/v1/interfaces/public/0/anchor_ipv4/address': '10.20.0.51',
