@@ -115,26 +115,22 @@ export class SessionPool implements HostConnector {
       throw err;
     });
     const agent = entry.agent;
-    return {
-      hostKey: agent.hostKey,
-      readState: (signal) => dropIfBroken(agent.readState(signal)),
-      apply: (files, hash, current, signal) => dropIfBroken(agent.apply(files, hash, current, signal)),
-      stopKeepalived: (signal) => dropIfBroken(agent.stopKeepalived(signal)),
-      setPriorityOffset: (offset, signal) => dropIfBroken(agent.setPriorityOffset(offset, signal)),
-      watchVrrp: (onState, onEnd) => agent.watchVrrp(onState, onEnd),
-      close: () => undefined,
-    };
+    return { ...callsOf(agent, dropIfBroken), watchVrrp: (onState, onEnd) => agent.watchVrrp(onState, onEnd), close: () => undefined };
   }
 }
 
 /** A session past the budget: the pass's own, closed with it, and not followed. */
 function passOnly(agent: HostAgent): HostSession {
+  return { ...callsOf(agent, (call) => call), close: () => agent.close() };
+}
+
+/** The agent's calls as a session offers them, each passed through `guard`. */
+function callsOf(agent: HostAgent, guard: <T>(call: Promise<T>) => Promise<T>): Omit<HostSession, 'watchVrrp' | 'close'> {
   return {
     hostKey: agent.hostKey,
-    readState: (signal) => agent.readState(signal),
-    apply: (files, hash, current, signal) => agent.apply(files, hash, current, signal),
-    stopKeepalived: (signal) => agent.stopKeepalived(signal),
-    setPriorityOffset: (offset, signal) => agent.setPriorityOffset(offset, signal),
-    close: () => agent.close(),
+    readState: (signal) => guard(agent.readState(signal)),
+    apply: (files, hash, current, signal) => guard(agent.apply(files, hash, current, signal)),
+    stopKeepalived: (signal) => guard(agent.stopKeepalived(signal)),
+    setPriorityOffset: (offset, signal) => guard(agent.setPriorityOffset(offset, signal)),
   };
 }
