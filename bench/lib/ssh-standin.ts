@@ -13,7 +13,7 @@ import type { ParsedKey } from 'ssh2';
 import { generateEd25519KeyPair } from '../../src/ssh-keys.ts';
 import { firstBootFromUserData } from '../../src/sandbox/fabric/cloud-config.ts';
 import {
-  DEFAULT_DAEMON_PATHS, RUNTIME_BEGIN, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript,
+  DEFAULT_DAEMON_PATHS, RUNTIME_BEGIN, readStateScript, stageValidateSwapScript, startOrReloadScript, stopKeepalivedScript, watchVrrpScript,
   type DaemonPaths, type RemoteFile,
 } from '../../src/hosts/remote.ts';
 
@@ -46,7 +46,7 @@ interface HostState {
 export interface StandinCounters {
   connections: number;
   refusedAuth: number;
-  execs: Record<'readState' | 'stageValidateSwap' | 'startOrReload' | 'stopKeepalived' | 'runtime' | 'unknown', number>;
+  execs: Record<'readState' | 'stageValidateSwap' | 'startOrReload' | 'stopKeepalived' | 'runtime' | 'watchVrrp' | 'unknown', number>;
   /** State reads that asked for the node's facts (versions, metadata): once per session. */
   factReads: number;
 }
@@ -161,10 +161,11 @@ export async function startSshStandin(options: {
   const readState = readStateScript(paths, options.metadataBaseURL);
   const startOrReload = startOrReloadScript(paths);
   const stopKeepalived = stopKeepalivedScript(paths);
+  const watchVrrp = watchVrrpScript(paths);
   const hosts = new Map<string, HostState>();
   const counters: StandinCounters = {
     connections: 0, refusedAuth: 0, factReads: 0,
-    execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, runtime: 0, unknown: 0 },
+    execs: { readState: 0, stageValidateSwap: 0, startOrReload: 0, stopKeepalived: 0, runtime: 0, watchVrrp: 0, unknown: 0 },
   };
   const sockets = new Set<Socket>();
 
@@ -337,7 +338,15 @@ export async function startSshStandin(options: {
           stream.once('end', () => {
             // A host removed meanwhile (droplet deleted) answers nothing more.
             if (hosts.get(target.spec.publicIPv4) !== target) return finish({ stdout: '', stderr: 'host gone\n', code: 255 });
-            finish(run(target, Buffer.concat(chunks).toString('utf8')));
+            const script = Buffer.concat(chunks).toString('utf8');
+            // keepalived's state followed (tail -F on a host): the state now, then the channel stays
+            // open for as long as the operator keeps it, as the real one does.
+            if (script === watchVrrp) {
+              counters.execs.watchVrrp++;
+              stream.write(`${vrrpOf(target) ?? ''}\n`);
+              return;
+            }
+            finish(run(target, script));
           });
         });
       });

@@ -58,6 +58,22 @@ describe('the SSH stand-in, through the host agent', () => {
     }
   });
 
+  it('answers the keepalived watch with the state now and keeps its channel open, as tail -F does', async () => {
+    const agent = await connect('10.250.0.5');
+    try {
+      const states: string[] = [];
+      let ended = false;
+      const before = standin.counters.execs.watchVrrp;
+      agent.watchVrrp((state) => states.push(state), () => { ended = true; });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(states).toEqual([standin.inspect('10.250.0.5')?.vrrpState]);
+      expect(ended).toBe(false);
+      expect(standin.counters.execs.watchVrrp - before).toBe(1);
+    } finally {
+      agent.close();
+    }
+  });
+
   it('makes a node other than index 0 BACKUP, and reloads once running', async () => {
     const agent = await connect('10.250.0.6');
     try {
